@@ -1,0 +1,70 @@
+# bios-ws: `make run` serves the vBIOS, `make test` runs the whole suite.
+# Both install what is missing first: Debian packages, a virtualenv, the project.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON      ?= $(shell command -v python3.11 || echo /usr/bin/python3.11)
+VENV        ?= .venv
+VBIOS_HOME  ?= $(CURDIR)/.vbios
+BIND        ?= 127.0.0.1:8443
+DEMO_DOMAIN ?= demo
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := python3.11 python3.11-venv python3.11-dev gcc pkg-config libffi-dev libssl-dev \
+                ca-certificates
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help deps install run test lint unit integration e2e wsdl bench clean
+
+help:
+	@echo "make run   install what is missing, then serve the vBIOS on https://$(BIND)/"
+	@echo "make test  install what is missing, then lint and run the whole suite"
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): setup.cfg pyproject.toml clients/python/setup.cfg clients/python/pyproject.toml
+	@$(MAKE) --no-print-directory deps
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]' -e clients/python
+	@touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	@$(BIN)/vbios devrun --home "$(VBIOS_HOME)" --bind "$(BIND)" --demo-domain "$(DEMO_DOMAIN)"
+
+lint: $(STAMP)
+	$(BIN)/ruff check bios_ws clients/python tests bench
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest -q tests/integration
+
+e2e: $(STAMP)
+	$(BIN)/pytest -q tests/e2e
+
+test: $(STAMP)
+	@$(MAKE) --no-print-directory lint
+	$(BIN)/pytest -q tests
+
+wsdl: $(STAMP)
+	$(BIN)/vbios wsdl > wsdl/vbios.wsdl
+	cp wsdl/vbios.wsdl clients/python/vbios_client/wsdl/vbios.wsdl
+
+bench: $(STAMP)
+	$(BIN)/python bench/roundtrip.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info clients/python/*.egg-info

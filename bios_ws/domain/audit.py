@@ -1,0 +1,108 @@
+"""The append-only, hash-chained audit log: entries and the chain rule.
+
+Each entry's hash covers its own fields and the previous entry's hash, so an
+altered entry breaks its own hash and a removed one breaks the next entry's
+link (or the sequence numbering).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """What a use case says happened; the log numbers and chains it."""
+
+    time: datetime
+    principal: str
+    operation: str
+    domain_id: str | None
+    outcome: str  # "ok" or "refused:<Code>" or "failed:<Code>"
+    changes_digest: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    time: datetime
+    principal: str
+    operation: str
+    domain_id: str | None
+    outcome: str
+    changes_digest: str
+    prev_hash: str
+    entry_hash: str
+
+    @classmethod
+    def chain(cls, record: AuditRecord, seq: int, prev_hash: str) -> AuditEntry:
+        fields = (seq, record, prev_hash)
+        return cls(
+            seq=seq,
+            time=record.time,
+            principal=record.principal,
+            operation=record.operation,
+            domain_id=record.domain_id,
+            outcome=record.outcome,
+            changes_digest=record.changes_digest,
+            prev_hash=prev_hash,
+            entry_hash=_entry_hash(*fields),
+        )
+
+    def record(self) -> AuditRecord:
+        return AuditRecord(
+            self.time, self.principal, self.operation, self.domain_id, self.outcome,
+            self.changes_digest,
+        )
+
+
+def _entry_hash(seq: int, record: AuditRecord, prev_hash: str) -> str:
+    body = json.dumps(
+        [
+            seq,
+            record.time.isoformat(),
+            record.principal,
+            record.operation,
+            record.domain_id,
+            record.outcome,
+            record.changes_digest,
+            prev_hash,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hashlib.sha256(body.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    seq: int
+    reason: str
+
+
+def verify_chain(entries: Iterable[AuditEntry]) -> ChainBreak | None:
+    """Return the first entry that was altered or removed, or None if the chain holds."""
+    prev_hash = GENESIS_HASH
+    expected_seq = 1
+    for entry in entries:
+        if entry.seq != expected_seq:
+            return ChainBreak(expected_seq, f"entry {expected_seq} was removed")
+        if entry.prev_hash != prev_hash:
+            return ChainBreak(entry.seq, f"entry {entry.seq} does not follow its predecessor")
+        if _entry_hash(entry.seq, entry.record(), prev_hash) != entry.entry_hash:
+            return ChainBreak(entry.seq, f"entry {entry.seq} was altered")
+        prev_hash = entry.entry_hash
+        expected_seq += 1
+    return None
+
+
+def digest_changes(changes: Mapping[str, object]) -> str:
+    """A digest of what changed; callers leave secret values out before calling."""
+    body = json.dumps(changes, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()

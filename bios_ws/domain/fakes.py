@@ -1,0 +1,103 @@
+"""In-memory implementations of the ports, for tests and for `--store memory`.
+
+A ``MemoryStore`` holds committed data; each ``MemoryUnitOfWork`` works on a
+copy and publishes it on commit, under one lock, so it behaves like a
+serializable transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+
+from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord
+from bios_ws.domain.ports import AuditLog, DomainRepository, DomainSummary, UnitOfWork
+from bios_ws.domain.state import DomainState
+from bios_ws.errors import DomainExists, DomainNotFound, VersionConflict
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.domains: dict[str, tuple[DomainState, datetime]] = {}
+        self.audit: list[AuditEntry] = []
+
+    def unit_of_work(self) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(self)
+
+
+class _Domains(DomainRepository):
+    def __init__(self, data: dict[str, tuple[DomainState, datetime]]) -> None:
+        self.data = data
+
+    def get(self, domain_id: str, *, for_update: bool = False) -> DomainState:
+        try:
+            return self.data[domain_id][0].copy()
+        except KeyError:
+            raise DomainNotFound(f"no domain {domain_id!r}") from None
+
+    def add(self, state: DomainState, created_at: datetime) -> None:
+        if state.domain_id in self.data:
+            raise DomainExists(f"domain {state.domain_id!r} exists")
+        self.data[state.domain_id] = (state.copy(), created_at)
+
+    def save(self, state: DomainState, expected_version: int) -> None:
+        stored, created = self.data.get(state.domain_id, (None, None))
+        if stored is None or created is None:
+            raise DomainNotFound(f"no domain {state.domain_id!r}")
+        if stored.version != expected_version:
+            raise VersionConflict(
+                f"domain {state.domain_id} is at version {stored.version}, not {expected_version}"
+            )
+        self.data[state.domain_id] = (state.copy(), created)
+
+    def delete(self, domain_id: str) -> None:
+        if self.data.pop(domain_id, None) is None:
+            raise DomainNotFound(f"no domain {domain_id!r}")
+
+    def list(self) -> list[DomainSummary]:
+        return [
+            DomainSummary(d, s.version, c) for d, (s, c) in sorted(self.data.items())
+        ]
+
+
+class _Audit(AuditLog):
+    def __init__(self, entries: list[AuditEntry]) -> None:
+        self.log = entries
+
+    def append(self, record: AuditRecord) -> AuditEntry:
+        prev = self.log[-1].entry_hash if self.log else GENESIS_HASH
+        entry = AuditEntry.chain(record, len(self.log) + 1, prev)
+        self.log.append(entry)
+        return entry
+
+    def entries(self, *, since_seq: int = 1) -> Iterator[AuditEntry]:
+        return iter([e for e in self.log if e.seq >= since_seq])
+
+
+class MemoryUnitOfWork(UnitOfWork):
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._open = False
+
+    def __enter__(self) -> MemoryUnitOfWork:
+        self._store.lock.acquire()
+        self._open = True
+        self.domains = _Domains(dict(self._store.domains))
+        self.audit = _Audit(list(self._store.audit))
+        return self
+
+    def commit(self) -> None:
+        assert isinstance(self.domains, _Domains) and isinstance(self.audit, _Audit)
+        self._store.domains = self.domains.data
+        self._store.audit = self.audit.log
+        self._release()
+
+    def rollback(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._open:
+            self._open = False
+            self._store.lock.release()

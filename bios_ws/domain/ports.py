@@ -1,0 +1,85 @@
+"""Ports: what the use cases need from the outside world, as small abstract classes.
+
+Adapters implement them (``bios_ws.store`` for SQLAlchemy); in-memory fakes
+ship beside them in ``bios_ws.domain.fakes`` for tests.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+
+from bios_ws.domain.audit import AuditEntry, AuditRecord
+from bios_ws.domain.state import DomainState
+
+
+@dataclass(frozen=True)
+class DomainSummary:
+    domain_id: str
+    version: int
+    created_at: datetime
+
+
+class DomainRepository(abc.ABC):
+    @abc.abstractmethod
+    def get(self, domain_id: str, *, for_update: bool = False) -> DomainState:
+        """The stored state; DomainNotFound if none. ``for_update`` locks it until commit."""
+
+    @abc.abstractmethod
+    def add(self, state: DomainState, created_at: datetime) -> None:
+        """Store a new domain; DomainExists if the id is taken."""
+
+    @abc.abstractmethod
+    def save(self, state: DomainState, expected_version: int) -> None:
+        """Replace the stored state if its version is still ``expected_version``,
+        else raise VersionConflict (compare and set)."""
+
+    @abc.abstractmethod
+    def delete(self, domain_id: str) -> None:
+        """Remove a domain; DomainNotFound if none."""
+
+    @abc.abstractmethod
+    def list(self) -> list[DomainSummary]:
+        """Every domain, ordered by id."""
+
+
+class AuditLog(abc.ABC):
+    @abc.abstractmethod
+    def append(self, record: AuditRecord) -> AuditEntry:
+        """Number and chain ``record`` after the last entry, and store it."""
+
+    @abc.abstractmethod
+    def entries(self, *, since_seq: int = 1) -> Iterator[AuditEntry]:
+        """Entries in sequence order."""
+
+
+class UnitOfWork(abc.ABC):
+    """One transaction. Leaving the block without ``commit()`` rolls back."""
+
+    domains: DomainRepository
+    audit: AuditLog
+
+    def __enter__(self) -> UnitOfWork:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None:
+        """Undo what was not committed; a no-op after commit."""
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+Clock = Callable[[], datetime]

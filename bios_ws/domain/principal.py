@@ -1,0 +1,73 @@
+"""Who is calling: the admin, or the guest of exactly one domain."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from bios_ws.errors import AccessDenied, InvalidRequest
+
+#: Domain ids: what `vbios domain create NAME` accepts, and what a SAN URI carries.
+_DOMAIN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+GUEST_URI_PREFIX = "urn:vbios:domain:"
+ADMIN_URI = "urn:vbios:role:admin"
+
+
+class Role(str, Enum):
+    ADMIN = "admin"
+    GUEST = "guest"
+
+
+def check_domain_id(domain_id: str) -> str:
+    if not _DOMAIN_ID.match(domain_id):
+        raise InvalidRequest(
+            f"invalid domain id {domain_id[:80]!r}: use 1-63 of a-z, 0-9, '.', '_', '-',"
+            " starting with a letter or digit"
+        )
+    return domain_id
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: Role
+    subject: str
+    domain_id: str | None = None
+
+    @classmethod
+    def admin(cls, subject: str = "admin") -> Principal:
+        return cls(Role.ADMIN, subject)
+
+    @classmethod
+    def guest(cls, domain_id: str, subject: str | None = None) -> Principal:
+        check_domain_id(domain_id)
+        return cls(Role.GUEST, subject or domain_id, domain_id)
+
+    @classmethod
+    def from_san_uris(cls, uris: list[str], subject: str) -> Principal:
+        """The one rule that turns a certificate's SAN URIs into a principal."""
+        roles = [u for u in uris if u == ADMIN_URI or u.startswith(GUEST_URI_PREFIX)]
+        if len(roles) != 1:
+            raise AccessDenied("client certificate names no single vBIOS identity")
+        if roles[0] == ADMIN_URI:
+            return cls.admin(subject)
+        try:
+            return cls.guest(roles[0][len(GUEST_URI_PREFIX):], subject)
+        except InvalidRequest:
+            raise AccessDenied("client certificate names an invalid domain") from None
+
+    def own_domain(self) -> str:
+        """The domain a guest acts on; the admin has none and must name one."""
+        if self.role is not Role.GUEST or self.domain_id is None:
+            raise AccessDenied("this operation is for guest domains; admins use admin operations")
+        return self.domain_id
+
+    def require_admin(self) -> None:
+        if self.role is not Role.ADMIN:
+            raise AccessDenied("this operation is for the host admin")
+
+    def __str__(self) -> str:
+        if self.role is Role.GUEST:
+            return f"guest:{self.domain_id}"
+        return f"admin:{self.subject}"

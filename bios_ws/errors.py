@@ -1,0 +1,172 @@
+"""The one error tree of bios-ws.
+
+Every refusal the service makes is one of these classes. The SOAP layer turns
+them into faults in exactly one place (``bios_ws.soap.faults``); the CLI turns
+``AdminError`` into one line and a non-zero exit. Nothing else is allowed to
+reach a caller: an unexpected exception becomes ``InternalError`` with a
+correlation id, and its text stays in the server log.
+
+    VbiosError                      code, message, attribute
+    ├── ClientError                 faultcode "Client": the request was wrong
+    │   ├── InvalidRequest          malformed or incomplete request
+    │   ├── AccessDenied            the principal may not do this
+    │   ├── DomainNotFound
+    │   ├── DomainExists
+    │   ├── UnknownAttribute        attribute = the name
+    │   ├── InvalidAttributeValue   attribute = the name (type, bounds, length, values)
+    │   ├── ReadOnlyAttribute       attribute = the name
+    │   ├── ResetRequired           Immediate asked for a reset-required attribute
+    │   ├── PasswordRequired        a setup password is set and was not given
+    │   ├── InvalidPassword         a given password is wrong
+    │   ├── VersionConflict         the caller's expected version is stale
+    │   ├── InvalidBootOrder        not a permutation of the boot options
+    │   └── UnknownBootOption       attribute = the option id
+    ├── ServerError                 faultcode "Server": the service failed
+    │   ├── InternalError           unexpected; carries a correlation id
+    │   └── StoreUnavailable        the state store could not be reached
+    └── AdminError                  refusals of the local admin CLI (never a fault)
+        ├── StateDirectoryError     missing, foreign or unreadable state directory
+        ├── KeyUnreadable           a key or its passphrase cannot be read
+        ├── PortInUse
+        └── RegistryError           the attribute registry file is invalid
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+FaultKind = Literal["Client", "Server"]
+
+
+class VbiosError(Exception):
+    """Base of every bios-ws error. ``code`` is stable and part of the contract."""
+
+    code: ClassVar[str] = "Error"
+    fault_kind: ClassVar[FaultKind] = "Server"
+
+    def __init__(self, message: str, *, attribute: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.attribute = attribute
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ClientError(VbiosError):
+    code = "ClientError"
+    fault_kind = "Client"
+
+
+class InvalidRequest(ClientError):
+    code = "InvalidRequest"
+
+
+class AccessDenied(ClientError):
+    code = "AccessDenied"
+
+
+class DomainNotFound(ClientError):
+    code = "DomainNotFound"
+
+
+class DomainExists(ClientError):
+    code = "DomainExists"
+
+
+class UnknownAttribute(ClientError):
+    code = "UnknownAttribute"
+
+
+class InvalidAttributeValue(ClientError):
+    code = "InvalidAttributeValue"
+
+
+class ReadOnlyAttribute(ClientError):
+    code = "ReadOnlyAttribute"
+
+
+class ResetRequired(ClientError):
+    code = "ResetRequired"
+
+
+class PasswordRequired(ClientError):
+    code = "PasswordRequired"
+
+
+class InvalidPassword(ClientError):
+    code = "InvalidPassword"
+
+
+class VersionConflict(ClientError):
+    code = "VersionConflict"
+
+
+class InvalidBootOrder(ClientError):
+    code = "InvalidBootOrder"
+
+
+class UnknownBootOption(ClientError):
+    code = "UnknownBootOption"
+
+
+class ServerError(VbiosError):
+    code = "ServerError"
+    fault_kind = "Server"
+
+
+class InternalError(ServerError):
+    code = "InternalError"
+
+    def __init__(self, correlation_id: str) -> None:
+        super().__init__(f"internal error; correlation id {correlation_id}")
+        self.correlation_id = correlation_id
+
+
+class StoreUnavailable(ServerError):
+    code = "StoreUnavailable"
+
+
+class AdminError(VbiosError):
+    """A refusal of the local admin tooling: printed as one line, exit status 1."""
+
+    code = "AdminError"
+
+
+class StateDirectoryError(AdminError):
+    code = "StateDirectoryError"
+
+
+class KeyUnreadable(AdminError):
+    code = "KeyUnreadable"
+
+
+class PortInUse(AdminError):
+    code = "PortInUse"
+
+
+class RegistryError(AdminError):
+    code = "RegistryError"
+
+
+#: Every error class whose code can appear in a fault, by code.
+FAULT_CLASSES: dict[str, type[VbiosError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidRequest,
+        AccessDenied,
+        DomainNotFound,
+        DomainExists,
+        UnknownAttribute,
+        InvalidAttributeValue,
+        ReadOnlyAttribute,
+        ResetRequired,
+        PasswordRequired,
+        InvalidPassword,
+        VersionConflict,
+        InvalidBootOrder,
+        UnknownBootOption,
+        InternalError,
+        StoreUnavailable,
+    )
+}

@@ -1,0 +1,230 @@
+"""Use cases of a guest's vBIOS: settings, passwords, boot; and the admin's apply.
+
+Each call authorizes the principal, runs in one transaction and, when it
+changes state or is refused trying, appends an audit entry. A refused write
+rolls its transaction back, so stored state is untouched; its audit entry is
+written in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bios_ws.domain.audit import AuditRecord, digest_changes
+from bios_ws.domain.ports import Clock, UnitOfWorkFactory
+from bios_ws.domain.principal import Principal, check_domain_id
+from bios_ws.domain.registry import AttributeRegistry, Value
+from bios_ws.domain.state import ApplyTime, BootOption, DomainState
+from bios_ws.errors import VbiosError, VersionConflict
+
+
+@dataclass(frozen=True)
+class AttributesView:
+    version: int
+    values: dict[str, Value]
+    setup_password_set: bool
+
+
+@dataclass(frozen=True)
+class BootView:
+    version: int
+    options: tuple[BootOption, ...]
+    order: tuple[str, ...]
+    boot_next: str | None
+
+
+#: A mutation returns what to record in the audit digest (never secret values).
+Mutation = Callable[[DomainState], Mapping[str, object]]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class BiosService:
+    def __init__(
+        self, uow: UnitOfWorkFactory, registry: AttributeRegistry, clock: Clock = utc_now
+    ) -> None:
+        self._uow = uow
+        self.registry = registry
+        self._clock = clock
+
+    # -- reads ---------------------------------------------------------------
+
+    def get_registry(self, principal: Principal) -> AttributeRegistry:
+        principal.own_domain()
+        return self.registry
+
+    def get_attributes(
+        self, principal: Principal, names: Sequence[str] | None = None
+    ) -> AttributesView:
+        state = self._read(principal.own_domain())
+        values = state.current
+        if names:
+            for name in names:
+                self.registry.get(name)
+            values = {n: state.current[n] for n in names if n in state.current}
+        return AttributesView(state.version, dict(values), state.setup_password_set)
+
+    def get_pending(self, principal: Principal) -> AttributesView:
+        state = self._read(principal.own_domain())
+        return AttributesView(state.version, dict(state.pending), state.setup_password_set)
+
+    def get_boot(self, principal: Principal) -> BootView:
+        state = self._read(principal.own_domain())
+        return BootView(state.version, state.boot_options, state.boot_order, state.boot_next)
+
+    # -- guest writes ----------------------------------------------------------
+
+    def set_attributes(
+        self,
+        principal: Principal,
+        changes: Mapping[str, object],
+        apply_time: ApplyTime = ApplyTime.IMMEDIATE,
+        expected_version: int | None = None,
+        password: str | None = None,
+    ) -> int:
+        def mutate(state: DomainState) -> Mapping[str, object]:
+            state.check_setup_password(password)
+            typed = state.set_attributes(self.registry, changes, apply_time)
+            return {"apply_time": apply_time.value, "changes": typed}
+
+        return self._write(principal, "SetAttributes", principal.own_domain(),
+                           mutate, expected_version)
+
+    def cancel_pending(
+        self, principal: Principal, expected_version: int | None = None,
+        password: str | None = None,
+    ) -> int:
+        def mutate(state: DomainState) -> Mapping[str, object]:
+            state.check_setup_password(password)
+            cancelled = sorted(state.pending)
+            state.cancel_pending()
+            return {"cancelled": cancelled}
+
+        return self._write(principal, "CancelPendingAttributes", principal.own_domain(),
+                           mutate, expected_version)
+
+    def reset_to_defaults(
+        self, principal: Principal, expected_version: int | None = None,
+        password: str | None = None,
+    ) -> int:
+        def mutate(state: DomainState) -> Mapping[str, object]:
+            state.check_setup_password(password)
+            return {"pending": state.reset_to_defaults(self.registry)}
+
+        return self._write(principal, "ResetAttributesToDefaults", principal.own_domain(),
+                           mutate, expected_version)
+
+    def change_password(
+        self,
+        principal: Principal,
+        name: str,
+        old_password: str | None,
+        new_password: str,
+        expected_version: int | None = None,
+        password: str | None = None,
+    ) -> int:
+        def mutate(state: DomainState) -> Mapping[str, object]:
+            state.change_password(self.registry, name, old_password, new_password, password)
+            return {"password": name, "cleared": new_password == ""}
+
+        return self._write(principal, "ChangePassword", principal.own_domain(),
+                           mutate, expected_version)
+
+    def set_boot_order(
+        self, principal: Principal, order: Sequence[str], expected_version: int | None = None,
+        password: str | None = None,
+    ) -> int:
+        def mutate(state: DomainState) -> Mapping[str, object]:
+            state.check_setup_password(password)
+            state.set_boot_order(order)
+            return {"order": list(order)}
+
+        return self._write(principal, "SetBootOrder", principal.own_domain(),
+                           mutate, expected_version)
+
+    def set_boot_next(
+        self, principal: Principal, option_id: str | None, expected_version: int | None = None,
+        password: str | None = None,
+    ) -> int:
+        def mutate(state: DomainState) -> Mapping[str, object]:
+            state.check_setup_password(password)
+            state.set_boot_next(option_id)
+            return {"boot_next": option_id}
+
+        return self._write(principal, "SetBootNext", principal.own_domain(),
+                           mutate, expected_version)
+
+    # -- admin -----------------------------------------------------------------
+
+    def apply_pending(self, principal: Principal, domain_id: str) -> int:
+        """What a platform reset of the domain does to its settings."""
+
+        def mutate(state: DomainState) -> Mapping[str, object]:
+            return {"applied": state.apply_pending()}
+
+        def target() -> str:
+            principal.require_admin()
+            return check_domain_id(domain_id)
+
+        return self._write(principal, "ApplyPendingAttributes", domain_id, mutate, None,
+                           authorize=target)
+
+    # -- the one write path ----------------------------------------------------
+
+    def _read(self, domain_id: str) -> DomainState:
+        with self._uow() as uow:
+            return uow.domains.get(domain_id)
+
+    def _write(
+        self,
+        principal: Principal,
+        operation: str,
+        domain_id: str,
+        mutate: Mutation,
+        expected_version: int | None,
+        authorize: Callable[[], str] | None = None,
+    ) -> int:
+        try:
+            if authorize is not None:
+                authorize()
+            with self._uow() as uow:
+                state = uow.domains.get(domain_id, for_update=True)
+                before = state.version
+                if expected_version is not None and expected_version != before:
+                    raise VersionConflict(
+                        f"domain is at version {before}, not {expected_version}"
+                    )
+                changes = mutate(state)
+                state.version = before + 1
+                uow.domains.save(state, expected_version=before)
+                uow.audit.append(self._record(principal, operation, domain_id, "ok", changes))
+                uow.commit()
+                return state.version
+        except VbiosError as exc:
+            self.audit_refusal(principal, operation, domain_id, exc)
+            raise
+
+    def audit_refusal(
+        self, principal: Principal, operation: str, domain_id: str | None, exc: VbiosError
+    ) -> None:
+        outcome = f"{'refused' if exc.fault_kind == 'Client' else 'failed'}:{exc.code}"
+        with self._uow() as uow:
+            uow.audit.append(self._record(principal, operation, domain_id, outcome, {}))
+            uow.commit()
+
+    def _record(
+        self, principal: Principal, operation: str, domain_id: str | None, outcome: str,
+        changes: Mapping[str, object],
+    ) -> AuditRecord:
+        return AuditRecord(
+            time=self._clock(),
+            principal=str(principal),
+            operation=operation,
+            domain_id=domain_id,
+            outcome=outcome,
+            changes_digest=digest_changes(changes),
+        )
