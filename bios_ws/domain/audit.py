@@ -88,10 +88,13 @@ class ChainBreak:
 
 def verify_chain(entries: Iterable[AuditEntry]) -> ChainBreak | None:
     """Return the first entry that was altered or removed, or None if the chain holds."""
+    chain = list(entries)
     prev_hash = GENESIS_HASH
     expected_seq = 1
-    for entry in entries:
+    for position, entry in enumerate(chain):
         if entry.seq != expected_seq:
+            if any(later.seq == expected_seq for later in chain[position + 1:]):
+                return ChainBreak(expected_seq, f"entry {expected_seq} is out of order")
             return ChainBreak(expected_seq, f"entry {expected_seq} was removed")
         if entry.prev_hash != prev_hash:
             return ChainBreak(entry.seq, f"entry {entry.seq} does not follow its predecessor")

@@ -15,7 +15,9 @@ _KEY_BYTES = 32
 _PREFIX = "scrypt"
 
 
-def hash_password(password: str, *, salt_source: Callable[[int], bytes] = secrets.token_bytes) -> str:
+def hash_password(
+    password: str, *, salt_source: Callable[[int], bytes] = secrets.token_bytes
+) -> str:
     salt = salt_source(_SALT_BYTES)
     key = _derive(password, salt, _N, _R, _P)
     return "$".join((_PREFIX, str(_N), str(_R), str(_P), _b64(salt), _b64(key)))

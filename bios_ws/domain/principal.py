@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from bios_ws.errors import AccessDenied, InvalidRequest
 
@@ -15,13 +15,13 @@ GUEST_URI_PREFIX = "urn:vbios:domain:"
 ADMIN_URI = "urn:vbios:role:admin"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     ADMIN = "admin"
     GUEST = "guest"
 
 
 def check_domain_id(domain_id: str) -> str:
-    if not _DOMAIN_ID.match(domain_id):
+    if not _DOMAIN_ID.fullmatch(domain_id):
         raise InvalidRequest(
             f"invalid domain id {domain_id[:80]!r}: use 1-63 of a-z, 0-9, '.', '_', '-',"
             " starting with a letter or digit"

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from bios_ws.errors import (
@@ -26,12 +26,12 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 MAX_STRING_LENGTH = 1024
 
 
-class AttributeType(str, Enum):
+class AttributeType(StrEnum):
     ENUMERATION = "Enumeration"
     INTEGER = "Integer"
     STRING = "String"
     BOOLEAN = "Boolean"
-    PASSWORD = "Password"
+    PASSWORD = "Password"  # noqa: S105 (a type name, not a secret)
 
 
 @dataclass(frozen=True)
@@ -84,13 +84,17 @@ class AttributeDefinition:
         return value
 
     def _check_string(self, value: str) -> str:
-        limit = min(self.max_length or MAX_STRING_LENGTH, MAX_STRING_LENGTH)
+        limit = MAX_STRING_LENGTH
+        if self.max_length is not None:
+            limit = min(self.max_length, MAX_STRING_LENGTH)
         if len(value) > limit:
             raise self._invalid(f"is at most {limit} characters long")
         if self.min_length is not None and len(value) < self.min_length:
             raise self._invalid(f"is at least {self.min_length} characters long")
         if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
             raise self._invalid("must not contain control characters")
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            raise self._invalid("must be valid Unicode text")
         return value
 
     def _invalid(self, why: str) -> InvalidAttributeValue:
@@ -138,6 +142,10 @@ class AttributeRegistry:
     def from_dict(cls, data: object) -> AttributeRegistry:
         if not isinstance(data, dict) or not isinstance(data.get("attributes"), list):
             raise RegistryError("attribute registry needs an 'attributes' list")
+        unknown = set(data) - {"registry_version", "attributes"}
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            raise RegistryError(f"attribute registry has unknown keys: {names}")
         version = data.get("registry_version")
         if not isinstance(version, str) or not version:
             raise RegistryError("attribute registry needs a 'registry_version' string")
@@ -165,12 +173,13 @@ def _definition_from_dict(raw: Any, index: int) -> AttributeDefinition:
     if unknown:
         raise RegistryError(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
     name = raw.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise RegistryError(f"{where} needs a name of letters, digits and underscores")
+    raw_type = raw.get("type")
     try:
-        kind = AttributeType(raw.get("type"))
+        kind = AttributeType(raw_type if isinstance(raw_type, str) else "")
     except ValueError:
-        raise RegistryError(f"attribute {name} has an unknown type {raw.get('type')!r}") from None
+        raise RegistryError(f"attribute {name} has an unknown type {raw_type!r}") from None
     allowed = raw.get("allowed_values", [])
     if not isinstance(allowed, list) or not all(isinstance(v, str) for v in allowed):
         raise RegistryError(f"attribute {name}: allowed_values must be a list of strings")
@@ -194,6 +203,7 @@ def _definition_from_dict(raw: Any, index: int) -> AttributeDefinition:
         )
     except TypeError as exc:
         raise RegistryError(f"attribute {name}: {exc}") from None
+    _check_limits(definition)
     if kind is AttributeType.PASSWORD:
         if definition.default is not None:
             raise RegistryError(f"attribute {name}: a Password has no default")
@@ -205,6 +215,24 @@ def _definition_from_dict(raw: Any, index: int) -> AttributeDefinition:
         except InvalidAttributeValue as exc:
             raise RegistryError(f"default of {exc.message}") from None
     return definition
+
+
+def _check_limits(definition: AttributeDefinition) -> None:
+    """Refuse bounds, steps, lengths and value lists that contradict themselves."""
+    name, lower, upper = definition.name, definition.lower_bound, definition.upper_bound
+    if lower is not None and upper is not None and lower > upper:
+        raise RegistryError(f"attribute {name}: lower_bound is above upper_bound")
+    if definition.scalar_increment is not None and definition.scalar_increment < 1:
+        raise RegistryError(f"attribute {name}: scalar_increment must be at least 1")
+    shortest, longest = definition.min_length, definition.max_length
+    if shortest is not None and shortest < 0:
+        raise RegistryError(f"attribute {name}: min_length must not be negative")
+    if longest is not None and not 1 <= longest <= MAX_STRING_LENGTH:
+        raise RegistryError(f"attribute {name}: max_length must be 1 to {MAX_STRING_LENGTH}")
+    if shortest is not None and longest is not None and shortest > longest:
+        raise RegistryError(f"attribute {name}: min_length is above max_length")
+    if len(set(definition.allowed_values)) != len(definition.allowed_values):
+        raise RegistryError(f"attribute {name}: allowed_values repeats a value")
 
 
 def _opt(raw: dict[str, Any], key: str, kind: type) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from bios_ws.domain.password import hash_password, verify_password
 from bios_ws.domain.registry import AttributeRegistry, Value
@@ -25,10 +25,10 @@ from bios_ws.errors import (
     UnknownBootOption,
 )
 
-SETUP_PASSWORD = "SetupPassword"
+SETUP_PASSWORD = "SetupPassword"  # noqa: S105 (an attribute name)
 
 
-class ApplyTime(str, Enum):
+class ApplyTime(StrEnum):
     IMMEDIATE = "Immediate"
     ON_RESET = "OnReset"
 
@@ -137,6 +137,8 @@ class DomainState:
                         attribute=name,
                     )
             self.current.update(typed)
+            for name in typed:  # a later immediate value wins over an older pending one
+                self.pending.pop(name, None)
         else:
             self.pending.update(typed)
         return typed

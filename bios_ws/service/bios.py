@@ -39,6 +39,14 @@ class BootView:
 Mutation = Callable[[DomainState], Mapping[str, object]]
 
 
+def _valid_id(domain_id: str) -> bool:
+    try:
+        check_domain_id(domain_id)
+    except VbiosError:
+        return False
+    return True
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -91,7 +99,7 @@ class BiosService:
             typed = state.set_attributes(self.registry, changes, apply_time)
             return {"apply_time": apply_time.value, "changes": typed}
 
-        return self._write(principal, "SetAttributes", principal.own_domain(),
+        return self._write(principal, "SetAttributes", principal.own_domain,
                            mutate, expected_version)
 
     def cancel_pending(
@@ -104,7 +112,7 @@ class BiosService:
             state.cancel_pending()
             return {"cancelled": cancelled}
 
-        return self._write(principal, "CancelPendingAttributes", principal.own_domain(),
+        return self._write(principal, "CancelPendingAttributes", principal.own_domain,
                            mutate, expected_version)
 
     def reset_to_defaults(
@@ -115,7 +123,7 @@ class BiosService:
             state.check_setup_password(password)
             return {"pending": state.reset_to_defaults(self.registry)}
 
-        return self._write(principal, "ResetAttributesToDefaults", principal.own_domain(),
+        return self._write(principal, "ResetAttributesToDefaults", principal.own_domain,
                            mutate, expected_version)
 
     def change_password(
@@ -131,7 +139,7 @@ class BiosService:
             state.change_password(self.registry, name, old_password, new_password, password)
             return {"password": name, "cleared": new_password == ""}
 
-        return self._write(principal, "ChangePassword", principal.own_domain(),
+        return self._write(principal, "ChangePassword", principal.own_domain,
                            mutate, expected_version)
 
     def set_boot_order(
@@ -143,7 +151,7 @@ class BiosService:
             state.set_boot_order(order)
             return {"order": list(order)}
 
-        return self._write(principal, "SetBootOrder", principal.own_domain(),
+        return self._write(principal, "SetBootOrder", principal.own_domain,
                            mutate, expected_version)
 
     def set_boot_next(
@@ -155,7 +163,7 @@ class BiosService:
             state.set_boot_next(option_id)
             return {"boot_next": option_id}
 
-        return self._write(principal, "SetBootNext", principal.own_domain(),
+        return self._write(principal, "SetBootNext", principal.own_domain,
                            mutate, expected_version)
 
     # -- admin -----------------------------------------------------------------
@@ -170,8 +178,8 @@ class BiosService:
             principal.require_admin()
             return check_domain_id(domain_id)
 
-        return self._write(principal, "ApplyPendingAttributes", domain_id, mutate, None,
-                           authorize=target)
+        return self._write(principal, "ApplyPendingAttributes", target, mutate, None,
+                           requested=domain_id)
 
     # -- the one write path ----------------------------------------------------
 
@@ -183,14 +191,15 @@ class BiosService:
         self,
         principal: Principal,
         operation: str,
-        domain_id: str,
+        target: Callable[[], str],
         mutate: Mutation,
         expected_version: int | None,
-        authorize: Callable[[], str] | None = None,
+        requested: str | None = None,
     ) -> int:
+        """Authorize (``target`` names the domain or refuses), mutate, save, audit."""
+        domain_id = requested if requested is not None and _valid_id(requested) else None
         try:
-            if authorize is not None:
-                authorize()
+            domain_id = target()
             with self._uow() as uow:
                 state = uow.domains.get(domain_id, for_update=True)
                 before = state.version

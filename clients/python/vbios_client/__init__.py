@@ -1,0 +1,71 @@
+"""Guest library for the bios-ws virtual trusted runtime BIOS.
+
+    with BiosClient.from_bundle("https://vbios.local:8443/", "/etc/vbios/bundle") as bios:
+        current = bios.get_attributes()
+        bios.set_attributes({"BootTimeout": 10}, expected_version=current.version)
+"""
+
+from vbios_client.client import BiosClient
+from vbios_client.exceptions import (
+    AccessDenied,
+    DomainExists,
+    DomainNotFound,
+    FaultError,
+    InternalError,
+    InvalidAttributeValue,
+    InvalidBootOrder,
+    InvalidPassword,
+    InvalidRequest,
+    MustUnderstand,
+    PasswordRequired,
+    ReadOnlyAttribute,
+    ResetRequired,
+    StoreUnavailable,
+    TransportError,
+    UnknownAttribute,
+    UnknownBootOption,
+    VbiosClientError,
+    VersionConflict,
+    VersionMismatch,
+)
+from vbios_client.models import (
+    AttributeDefinition,
+    AttributeRegistry,
+    AttributeSet,
+    BootConfig,
+    BootOption,
+    PendingAttributes,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccessDenied",
+    "AttributeDefinition",
+    "AttributeRegistry",
+    "AttributeSet",
+    "BiosClient",
+    "BootConfig",
+    "BootOption",
+    "DomainExists",
+    "DomainNotFound",
+    "FaultError",
+    "InternalError",
+    "InvalidAttributeValue",
+    "InvalidBootOrder",
+    "InvalidPassword",
+    "InvalidRequest",
+    "MustUnderstand",
+    "PasswordRequired",
+    "PendingAttributes",
+    "ReadOnlyAttribute",
+    "ResetRequired",
+    "StoreUnavailable",
+    "TransportError",
+    "UnknownAttribute",
+    "UnknownBootOption",
+    "VbiosClientError",
+    "VersionConflict",
+    "VersionMismatch",
+    "__version__",
+]

@@ -1,0 +1,222 @@
+"""`vbios init`, `vbios domain ...` and `vbios audit ...`: the host admin's commands.
+
+Each command resolves its home when it runs (--home, else VBIOS_HOME, else
+the default) and refuses with a ``VbiosError``, which ``bios_ws.cli.main``
+prints as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from bios_ws.bootstrap import Services, build_services, initialize_home
+from bios_ws.domain.audit import AuditEntry, verify_chain
+from bios_ws.domain.principal import Principal, check_domain_id
+from bios_ws.errors import AdminError
+from bios_ws.home import Home, resolve_home_path
+from bios_ws.pki import (
+    BUNDLE_FILES,
+    DEFAULT_SERVER_NAMES,
+    Authority,
+    check_bundle_dir,
+    write_client_bundle,
+)
+
+__all__ = ["initialize_home", "register"]
+
+Subparsers = argparse._SubParsersAction
+DIGEST_PREFIX = 12
+
+
+def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
+    home_option = argparse.ArgumentParser(add_help=False)
+    home_option.add_argument(
+        "--home", metavar="DIR",
+        help="state directory (default: $VBIOS_HOME, else ~/.local/share/vbios)")
+
+    init = commands.add_parser("init", parents=[home_option],
+                               help="create a state directory: CA, server and admin keys")
+    init.add_argument("--san", action="append", metavar="NAME",
+                      help="DNS name or IP address of the server certificate (repeatable;"
+                           f" default: {', '.join(DEFAULT_SERVER_NAMES)})")
+    init.set_defaults(run=run_init)
+
+    domain = commands.add_parser("domain", help="create, list and delete guest domains")
+    domain_commands = domain.add_subparsers(dest="domain_command", required=True,
+                                            metavar="COMMAND")
+    create = domain_commands.add_parser("create", parents=[home_option],
+                                        help="create a domain and issue its client bundle")
+    create.add_argument("name", metavar="NAME")
+    create.add_argument("--out", metavar="BUNDLE",
+                        help="bundle directory (default: <home>/bundles/NAME)")
+    create.set_defaults(run=run_domain_create)
+    listing = domain_commands.add_parser("list", parents=[home_option], help="list domains")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(run=run_domain_list)
+    delete = domain_commands.add_parser("delete", parents=[home_option],
+                                        help="delete a domain and its state")
+    delete.add_argument("name", metavar="NAME")
+    delete.set_defaults(run=run_domain_delete)
+
+    audit = commands.add_parser("audit", help="show or verify the audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True,
+                                          metavar="COMMAND")
+    show = audit_commands.add_parser("show", parents=[home_option], help="print audit entries")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument("--since", type=_positive_int, default=1, metavar="N",
+                      help="start at entry N (default 1)")
+    show.set_defaults(run=run_audit_show)
+    verify = audit_commands.add_parser("verify", parents=[home_option],
+                                       help="check the hash chain of the audit log")
+    verify.set_defaults(run=run_audit_verify)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _open_home(args: argparse.Namespace) -> Home:
+    return Home.open(resolve_home_path(args.home))
+
+
+@contextmanager
+def _services(home: Home) -> Iterator[Services]:
+    services = build_services(home)
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+# -- init --------------------------------------------------------------------------
+
+
+def run_init(args: argparse.Namespace) -> int:
+    names = tuple(args.san) if args.san else DEFAULT_SERVER_NAMES
+    home = initialize_home(resolve_home_path(args.home), names)
+    print(f"initialized vbios state directory {home.path}")
+    print(f"  CA certificate:     {home.ca_cert}")
+    print(f"  server certificate: {home.server_cert} (names: {', '.join(names)})")
+    print(f"  admin bundle:       {home.admin_dir}")
+    print(f"  key passphrase:     {home.passphrase_file} (0600, until the TPM seals it)")
+    print(f"  attribute registry: {home.registry_path}")
+    print(f"  database:           {home.db_path}")
+    return 0
+
+
+# -- domain ------------------------------------------------------------------------
+
+
+def run_domain_create(args: argparse.Namespace) -> int:
+    home = _open_home(args)
+    name = check_domain_id(args.name)
+    out = Path(args.out).expanduser() if args.out else home.bundles_dir / name
+    # Refuse an unreadable CA key or a used bundle directory before anything changes.
+    authority = Authority.load(home)
+    check_bundle_dir(out)
+    with _services(home) as services:
+        services.domains.create(Principal.admin(), name)
+    try:
+        write_client_bundle(out, authority.issue_domain(name), authority.cert)
+    except AdminError as exc:
+        raise AdminError(f"{exc.message}; domain {name} was created without a bundle:"
+                         " delete it and create it again") from None
+    print(f"created domain {name}")
+    print(f"  bundle: {out} (cert.pem, key.pem 0600, ca.pem)")
+    return 0
+
+
+def run_domain_list(args: argparse.Namespace) -> int:
+    with _services(_open_home(args)) as services:
+        domains = services.domains.list(Principal.admin())
+    if args.json:
+        rows = [{"domain": d.domain_id, "version": d.version,
+                 "created_at": d.created_at.isoformat()} for d in domains]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not domains:
+        print("no domains")
+        return 0
+    width = max(len("DOMAIN"), *(len(d.domain_id) for d in domains))
+    print(f"{'DOMAIN':<{width}}  {'VERSION':>7}  CREATED")
+    for d in domains:
+        print(f"{d.domain_id:<{width}}  {d.version:>7}  {d.created_at.isoformat()}")
+    return 0
+
+
+def run_domain_delete(args: argparse.Namespace) -> int:
+    home = _open_home(args)
+    name = check_domain_id(args.name)
+    with _services(home) as services:
+        services.domains.delete(Principal.admin(), name)
+    print(f"deleted domain {name}")
+    bundle = home.bundles_dir / name
+    if _remove_bundle(bundle):
+        print(f"  removed its bundle {bundle}")
+    print("  note: certificates issued to it stay valid until they expire"
+          " (no revocation yet)")
+    return 0
+
+
+def _remove_bundle(out: Path) -> bool:
+    """Remove the bundle files in ``out`` (and ``out`` if then empty); True if any were."""
+    removed = False
+    for name in BUNDLE_FILES:
+        try:
+            (out / name).unlink()
+            removed = True
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise AdminError(f"cannot remove {out / name}: {exc.strerror or exc}") from None
+    with suppress(OSError):
+        out.rmdir()
+    return removed
+
+
+# -- audit -------------------------------------------------------------------------
+
+
+def _entries(home: Home, since_seq: int = 1) -> list[AuditEntry]:
+    with _services(home) as services, services.store.unit_of_work() as uow:
+        return list(uow.audit.entries(since_seq=since_seq))
+
+
+def run_audit_show(args: argparse.Namespace) -> int:
+    entries = _entries(_open_home(args), args.since)
+    if args.json:
+        rows = [{
+            "seq": e.seq, "time": e.time.isoformat(), "principal": e.principal,
+            "operation": e.operation, "domain": e.domain_id, "outcome": e.outcome,
+            "changes_digest": e.changes_digest, "prev_hash": e.prev_hash,
+            "entry_hash": e.entry_hash,
+        } for e in entries]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not entries:
+        print("no audit entries")
+        return 0
+    for e in entries:
+        print(f"{e.seq:>6}  {e.time.isoformat(timespec='seconds')}  {e.principal}  "
+              f"{e.operation}  {e.domain_id or '-'}  {e.outcome}  "
+              f"{e.changes_digest[:DIGEST_PREFIX]}")
+    return 0
+
+
+def run_audit_verify(args: argparse.Namespace) -> int:
+    entries = _entries(_open_home(args))
+    broken = verify_chain(entries)
+    if broken is not None:
+        raise AdminError(f"audit log is not intact: {broken.reason}")
+    print(f"audit log intact: {len(entries)} entries")
+    return 0

@@ -1,0 +1,66 @@
+"""Server options and the listening address: standard library only, cheap to import."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from dataclasses import dataclass
+
+from bios_ws.errors import PortInUse
+
+DEFAULT_BIND = "127.0.0.1:8443"
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    bind: str = DEFAULT_BIND
+    workers: int = 2
+    threads: int = 8
+    keepalive: int = 30
+    timeout: int = 60
+    graceful_timeout: int = 15
+    log_level: str = "info"
+    access_log: str | None = None
+
+
+def parse_bind(bind: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6HOST]:PORT`` -> (host, port); ValueError when malformed."""
+    host, sep, port_text = bind.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError(f"expected HOST:PORT, not {bind!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise ValueError(f"port out of range in {bind!r}")
+    return host, port
+
+
+def check_port_free(bind: str) -> None:
+    """Bind a test socket as gunicorn would (SO_REUSEADDR); PortInUse if that fails."""
+    host, port = parse_bind(bind)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise PortInUse(f"cannot resolve {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(f"{host}:{port} is in use") from None
+            raise PortInUse(f"cannot bind {host}:{port}: {exc.strerror}") from None
+
+
+def service_url(bind: str) -> str:
+    """The https URL clients use for ``bind`` (a wildcard address shows as loopback)."""
+    host, port = parse_bind(bind)
+    if host == "0.0.0.0":  # noqa: S104 - only a display name for the URL
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"https://{host}:{port}/"

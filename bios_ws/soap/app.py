@@ -1,0 +1,69 @@
+"""The SOAP endpoint as one WSGI callable: the guard in front of the Spyne application.
+
+The server's TLS layer puts the caller in ``environ[PRINCIPAL_ENVIRON_KEY]``
+(a ``Principal``); without one every operation is refused with AccessDenied.
+``GET ?wsdl`` returns the published WSDL with this server's https address.
+"""
+
+from __future__ import annotations
+
+import re
+from xml.sax.saxutils import escape
+
+from bios_ws.domain.principal import Principal
+from bios_ws.errors import AccessDenied
+from bios_ws.service.bios import BiosService
+from bios_ws.soap.context import Call
+from bios_ws.soap.envelope import Envelope
+from bios_ws.soap.guard import Environ, SoapGuard
+from bios_ws.soap.spyne_app import Dispatcher, build_application
+from bios_ws.soap.wsdl import DEFAULT_ADDRESS, render_wsdl, validate_request
+
+PRINCIPAL_ENVIRON_KEY = "vbios.principal"
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+
+_HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?$")
+_PATH = re.compile(r"^[A-Za-z0-9._~/\-]{0,200}$")
+
+
+def create_wsgi_app(
+    bios: BiosService, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+) -> SoapGuard:
+    """The vBIOS SOAP endpoint serving ``bios`` (a WSGI callable)."""
+    dispatcher = Dispatcher(build_application())
+    template = render_wsdl(DEFAULT_ADDRESS)
+
+    def handle(envelope: Envelope, environ: Environ) -> bytes:
+        principal = environ.get(PRINCIPAL_ENVIRON_KEY)
+        if not isinstance(principal, Principal):
+            raise AccessDenied("the caller presented no vBIOS identity")
+        validate_request(envelope.body)
+        return dispatcher.dispatch(envelope, Call(principal, bios))
+
+    def wsdl(environ: Environ) -> bytes:
+        address = request_address(environ)
+        if address == DEFAULT_ADDRESS:
+            return template
+        old = f'location="{DEFAULT_ADDRESS}"'.encode()
+        new = f'location="{escape(address, {chr(34): "&quot;"})}"'.encode()
+        return template.replace(old, new, 1)
+
+    return SoapGuard(
+        handle=handle,
+        operations=dispatcher.operations,
+        wsdl=wsdl,
+        max_body_bytes=max_body_bytes,
+    )
+
+
+def request_address(environ: Environ) -> str:
+    """The https URL this request reached (Host header if sane, else the server's name)."""
+    host = str(environ.get("HTTP_HOST", ""))
+    if not _HOST.match(host):
+        host = f"{environ.get('SERVER_NAME', '127.0.0.1')}:{environ.get('SERVER_PORT', '8443')}"
+        if not _HOST.match(host):
+            return DEFAULT_ADDRESS
+    path = f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}" or "/"
+    if not _PATH.match(path):
+        path = "/"
+    return f"https://{host}{path}"

@@ -1,0 +1,124 @@
+"""The Spyne application and the slim pipeline that runs one already-checked request.
+
+The guard parses and checks the envelope once; ``Dispatcher.dispatch`` hands
+the parsed request element straight to Spyne (no second parse, no Spyne HTTP
+layer), lets it decode and call the operation, and encodes the response with
+``encoder`` (Spyne's serializer is the slowest part of a call). Every error
+leaves as an exception for ``faults.error_for``.
+
+Spyne logs request bodies and request values in several places (DEBUG dumps
+of whole documents, "Invalid value %r" at ERROR, failed documents on
+validation errors). ``silence_spyne_logging`` drops every record of the
+``spyne`` loggers, whatever level someone sets on them later.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from spyne import Application
+from spyne.context import MethodContext
+from spyne.interface.wsdl import Wsdl11
+from spyne.protocol.soap import Soap11
+from spyne.server import ServerBase
+
+from bios_ws.soap.admin_service import AdminService
+from bios_ws.soap.boot_service import BootService
+from bios_ws.soap.context import Call
+from bios_ws.soap.encoder import encode_response
+from bios_ws.soap.envelope import Envelope
+from bios_ws.soap.faults import SpyneRefusal, error_for
+from bios_ws.soap.settings_service import SERVICE_NAME, SettingsService
+from bios_ws.soap.types import TNS
+
+SOAP_HTTP_TRANSPORT = "http://schemas.xmlsoap.org/soap/http"
+
+
+class _DropRecords(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+_DROP = _DropRecords()
+
+
+def silence_spyne_logging() -> None:
+    """No record of any ``spyne`` logger is ever emitted (they can quote request bodies)."""
+    manager = logging.Logger.manager
+    names = ["spyne"] + [n for n in list(manager.loggerDict) if n.startswith("spyne.")]
+    for name in names:
+        spyne_logger = logging.getLogger(name)
+        if _DROP not in spyne_logger.filters:
+            spyne_logger.addFilter(_DROP)
+    logging.getLogger("spyne").setLevel(logging.CRITICAL + 1)
+
+
+class CheckedSoap11(Soap11):  # type: ignore[misc]
+    """Soap11 reading the envelope the guard already parsed and checked."""
+
+    def create_in_document(self, ctx: Any, charset: str | None = None) -> None:
+        if not isinstance(ctx.in_document, Envelope):
+            raise TypeError("CheckedSoap11 expects an Envelope checked by the guard")
+
+    def decompose_incoming_envelope(self, ctx: Any, message: Any = None) -> None:
+        envelope: Envelope = ctx.in_document
+        ctx.in_document = envelope.root
+        ctx.in_header_doc = None
+        ctx.in_body_doc = envelope.body
+        ctx.method_request_string = envelope.body.tag
+
+
+class VbiosApplication(Application):  # type: ignore[misc]
+    """Maps whatever an operation raises to a contract error, in Spyne's own hook."""
+
+    def call_wrapper(self, ctx: Any) -> Any:
+        try:
+            return super().call_wrapper(ctx)
+        except Exception as exc:
+            raise SpyneRefusal(error_for(exc)) from None
+
+
+def build_application() -> VbiosApplication:
+    silence_spyne_logging()
+    app = VbiosApplication(
+        [SettingsService, BootService, AdminService],
+        tns=TNS,
+        name=SERVICE_NAME,
+        in_protocol=CheckedSoap11(),
+        out_protocol=Soap11(),
+    )
+    silence_spyne_logging()
+    return app
+
+
+class Dispatcher(ServerBase):  # type: ignore[misc]
+    """Runs one checked request through Spyne; returns the response bytes or raises."""
+
+    transport = SOAP_HTTP_TRANSPORT
+
+    def __init__(self, app: VbiosApplication) -> None:
+        super().__init__(app)
+        self.operations: frozenset[str] = frozenset(app.interface.service_method_map)
+
+    def dispatch(self, envelope: Envelope, call: Call) -> bytes:
+        ctx = MethodContext(self, MethodContext.SERVER)
+        ctx.udc = call
+        ctx.in_document = envelope
+        try:
+            ctx = self.generate_contexts(ctx)[0]
+            if ctx.in_error is not None:
+                raise ctx.in_error
+            self.app.in_protocol.deserialize(ctx, message=self.app.in_protocol.REQUEST)
+            self.get_out_object(ctx)
+            if ctx.out_error is not None:
+                raise ctx.out_error
+            return encode_response(ctx.descriptor.out_message, ctx.out_object)
+        finally:
+            ctx.close()
+
+    def wsdl(self, address: str) -> bytes:
+        """Spyne's WSDL for this application at ``address`` (raw: see ``soap.wsdl``)."""
+        document = Wsdl11(self.app.interface)
+        document.build_interface_document(address)
+        return bytes(document.get_interface_document())

@@ -1,0 +1,153 @@
+"""Helpers to drive the SOAP endpoint in-process, for tests and benchmarks (no I/O).
+
+``call_wsgi`` runs one request through any WSGI callable; ``soap_envelope``
+builds a SOAP 1.1 request; ``sample_registry`` is a small registry with one
+attribute of every type.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+
+from lxml import etree
+
+from bios_ws.domain.fakes import MemoryStore
+from bios_ws.domain.principal import Principal
+from bios_ws.domain.registry import AttributeRegistry
+from bios_ws.service.bios import BiosService
+from bios_ws.service.domains import DomainService
+from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY, create_wsgi_app
+from bios_ws.soap.faults import SOAP11_ENV
+from bios_ws.soap.types import TNS
+from bios_ws.soap.xmlparser import hardened_parser
+
+NS = {"soap": SOAP11_ENV, "tns": TNS}
+
+
+@dataclass
+class WsgiResult:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    _root: etree._Element | None = field(default=None, repr=False)
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "")
+
+    def xml(self) -> etree._Element:
+        if self._root is None:
+            self._root = etree.fromstring(self.body, hardened_parser())
+        return self._root
+
+    def find(self, path: str) -> etree._Element | None:
+        found = self.xml().find(path, NS)
+        return found
+
+    def text(self, path: str) -> str | None:
+        found = self.find(path)
+        return None if found is None else found.text
+
+    def fault_code(self) -> str | None:
+        return self.text("soap:Body/soap:Fault/faultcode")
+
+    def detail(self, name: str) -> str | None:
+        return self.text(f"soap:Body/soap:Fault/detail/tns:VbiosFaultDetail/tns:{name}")
+
+
+def call_wsgi(
+    app: Any,
+    body: bytes = b"",
+    *,
+    principal: Principal | None = None,
+    method: str = "POST",
+    content_type: str | None = "text/xml; charset=utf-8",
+    query: str = "",
+    content_length: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> WsgiResult:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "QUERY_STRING": query,
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)) if content_length is None else content_length,
+    }
+    if content_type is not None:
+        environ["CONTENT_TYPE"] = content_type
+    if principal is not None:
+        environ[PRINCIPAL_ENVIRON_KEY] = principal
+    environ.update(extra or {})
+    setup_testing_defaults(environ)
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        captured["status"] = int(status.split(" ", 1)[0])
+        captured["headers"] = dict(headers)
+
+    chunks: Iterable[bytes] = app(environ, start_response)
+    data = b"".join(chunks)
+    return WsgiResult(captured["status"], captured["headers"], data)
+
+
+def soap_envelope(operation: str, inner: str = "", *, header: str = "") -> bytes:
+    """A SOAP 1.1 request for ``operation`` whose children (in ``tns``) are ``inner``."""
+    head = f"<soap:Header>{header}</soap:Header>" if header else ""
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?>'
+        f'<soap:Envelope xmlns:soap="{SOAP11_ENV}" xmlns:tns="{TNS}">{head}'
+        f"<soap:Body><tns:{operation}>{inner}</tns:{operation}></soap:Body></soap:Envelope>"
+    ).encode()
+
+
+def sample_registry() -> AttributeRegistry:
+    return AttributeRegistry.from_dict(
+        {
+            "registry_version": "test-1.0",
+            "attributes": [
+                {"name": "BootMode", "type": "Enumeration", "display_name": "Boot mode",
+                 "allowed_values": ["Uefi", "Legacy"], "default": "Uefi",
+                 "reset_required": True},
+                {"name": "NumLock", "type": "Boolean", "default": True},
+                {"name": "WakeTimeout", "type": "Integer", "default": 30, "lower_bound": 0,
+                 "upper_bound": 600, "scalar_increment": 5},
+                {"name": "AssetTag", "type": "String", "default": "", "max_length": 32,
+                 "help_text": "Free text"},
+                {"name": "SerialNumber", "type": "String", "default": "VM-0001",
+                 "read_only": True, "min_length": 1, "max_length": 16},
+                {"name": "SetupPassword", "type": "Password", "min_length": 4,
+                 "max_length": 32},
+            ],
+        }
+    )
+
+
+@dataclass
+class Endpoint:
+    """An in-process endpoint over an in-memory store, with one guest domain."""
+
+    app: Any
+    bios: BiosService
+    domains: DomainService
+    guest: Principal
+    admin: Principal
+
+    def call(self, operation: str, inner: str = "", *, as_: Principal | None = None,
+             header: str = "") -> WsgiResult:
+        principal = self.guest if as_ is None else as_
+        return call_wsgi(self.app, soap_envelope(operation, inner, header=header),
+                         principal=principal)
+
+
+def build_endpoint(domain_id: str = "vm1", *, max_body_bytes: int = 1_048_576) -> Endpoint:
+    registry = sample_registry()
+    store = MemoryStore()
+    bios = BiosService(store.unit_of_work, registry)
+    domains = DomainService(store.unit_of_work, registry)
+    admin = Principal.admin()
+    domains.create(admin, domain_id)
+    app = create_wsgi_app(bios, max_body_bytes=max_body_bytes)
+    return Endpoint(app, bios, domains, Principal.guest(domain_id), admin)

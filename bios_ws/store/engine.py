@@ -1,0 +1,116 @@
+"""Engine creation and the translation of database failures into StoreUnavailable.
+
+SQLite specifics live here: per-connection PRAGMAs and our own BEGIN, so that a
+unit of work that writes takes the write lock at its start (``BEGIN IMMEDIATE``)
+and concurrent writers queue on ``busy_timeout`` instead of failing mid-way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from bios_ws.errors import StoreUnavailable
+
+log = logging.getLogger("bios_ws.store")
+
+#: Execution option telling the SQLite "begin" listener to take the write lock.
+WRITE_LOCK_OPTION = "vbios_write_lock"
+
+DEFAULT_BUSY_TIMEOUT_MS = 10_000
+
+
+def parse_url(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise StoreUnavailable("invalid state store URL") from None
+
+
+def safe_url(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def build_engine(url: URL, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Engine:
+    """One Engine per store; for SQLite a file database with our PRAGMAs and BEGIN."""
+    with store_errors("cannot open the state store", show_reason=True):
+        if url.get_backend_name() != "sqlite":
+            return create_engine(url, pool_pre_ping=True, pool_timeout=30)
+        database = url.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            raise StoreUnavailable(
+                "the SQLite state store must be a file path (sqlite:////abs/path/vbios.db)"
+            )
+        _create_private_file(database)
+        engine = create_engine(url, pool_timeout=30)
+        _install_sqlite_listeners(engine, busy_timeout_ms)
+        return engine
+
+
+def _create_private_file(path: str) -> None:
+    """Create the database file 0600 if missing; SQLite gives -wal/-shm the same mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot create the state store file: {exc.strerror}") from None
+    os.close(fd)
+
+
+def _install_sqlite_listeners(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module: we emit BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+            if not mode or str(mode[0]).lower() != "wal":
+                log.warning("SQLite refused WAL journal mode (got %r)", mode)
+            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = bool(conn.get_execution_options().get(WRITE_LOCK_OPTION))
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def store_errors(
+    what: str = "the state store is unavailable", *, show_reason: bool = False
+) -> Iterator[None]:
+    """Turn any database failure into StoreUnavailable.
+
+    The reason (the driver's message, never SQL or parameters) goes to the log,
+    and into the error only with ``show_reason`` (admin-facing opening errors).
+    """
+    try:
+        yield
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        reason = _reason(exc)
+        log.warning("%s: %s", what, reason)
+        raise StoreUnavailable(f"{what}: {reason}" if show_reason else what) from None
+
+
+def _reason(exc: Exception) -> str:
+    """The driver's first message line: never the SQL statement or its parameters."""
+    orig = getattr(exc, "orig", None)
+    source: BaseException = orig if isinstance(orig, BaseException) else exc
+    lines = str(source).strip().splitlines()
+    first = lines[0] if lines else ""
+    if orig is None:
+        first = first.split("[SQL:")[0].strip()
+    return f"{type(source).__name__}: {first[:200]}"

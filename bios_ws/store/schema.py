@@ -1,0 +1,134 @@
+"""Tables, schema version and the append-only guard of the audit table.
+
+Portable SQLAlchemy Core; the few dialect-specific statements (triggers,
+PostgreSQL's advisory lock) are isolated in ``_DIALECT_DDL`` and ``_lock_schema``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    inspect,
+    select,
+    text,
+)
+
+from bios_ws.errors import StoreUnavailable
+
+#: The schema this code reads and writes. A database at a newer version is refused.
+SCHEMA_VERSION = 1
+
+#: meta keys
+SCHEMA_VERSION_KEY = "schema_version"
+AUDIT_LOCK_KEY = "audit_lock"  # a row locked FOR UPDATE to serialize audit appends
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+domains = Table(
+    "domains",
+    metadata,
+    Column("domain_id", String(64), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("state", Text, nullable=False),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    # INTEGER PRIMARY KEY on SQLite (the rowid), BIGINT elsewhere; seq is always given.
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("time", String(40), nullable=False),
+    Column("principal", Text, nullable=False),
+    Column("operation", String(64), nullable=False),
+    Column("domain_id", String(64), nullable=True),
+    Column("outcome", String(128), nullable=False),
+    Column("changes_digest", String(64), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+)
+
+_APPEND_ONLY = "audit log is append-only"
+
+# Dialect-specific: refuse UPDATE and DELETE of audit rows inside the database.
+_DIALECT_DDL: dict[str, tuple[str, ...]] = {
+    "sqlite": (
+        "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
+        f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END",
+        "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
+        f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END",
+    ),
+    # Not exercised by the test suite (no PostgreSQL here); needs PostgreSQL 14+.
+    "postgresql": (
+        "CREATE OR REPLACE FUNCTION vbios_audit_append_only() RETURNS trigger "
+        f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{_APPEND_ONLY}'; END $$",
+        "CREATE OR REPLACE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit "
+        "FOR EACH ROW EXECUTE FUNCTION vbios_audit_append_only()",
+        "CREATE OR REPLACE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
+        "FOR EACH STATEMENT EXECUTE FUNCTION vbios_audit_append_only()",
+    ),
+}
+
+
+def read_schema_version(conn: Connection) -> int | None:
+    """The recorded version, or None for a database without our tables."""
+    if not inspect(conn).has_table("meta"):
+        return None
+    value = conn.scalar(select(meta.c.value).where(meta.c.key == SCHEMA_VERSION_KEY))
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise StoreUnavailable(f"the state store records an invalid schema version {value!r}")\
+            from None
+
+
+def ensure_schema(conn: Connection) -> int:
+    """Create or check the schema inside the caller's (write-locked) transaction."""
+    _lock_schema(conn)
+    found = read_schema_version(conn)
+    if found is not None and found > SCHEMA_VERSION:
+        raise StoreUnavailable(
+            f"the state store has schema version {found}, newer than this vbios "
+            f"understands ({SCHEMA_VERSION}): upgrade vbios"
+        )
+    # found < SCHEMA_VERSION would run migrations here; version 1 is the first.
+    metadata.create_all(conn, checkfirst=True)
+    for statement in _DIALECT_DDL.get(conn.dialect.name, ()):
+        conn.exec_driver_sql(statement)
+    if found is None:
+        conn.execute(
+            meta.insert(),
+            [
+                {"key": SCHEMA_VERSION_KEY, "value": str(SCHEMA_VERSION)},
+                {"key": AUDIT_LOCK_KEY, "value": ""},
+            ],
+        )
+    return SCHEMA_VERSION
+
+
+def _lock_schema(conn: Connection) -> None:
+    # Dialect-specific: SQLite is already write-locked (BEGIN IMMEDIATE); PostgreSQL
+    # serializes concurrent schema creation with a transaction-scoped advisory lock.
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(7406381)"))

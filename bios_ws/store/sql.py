@@ -1,0 +1,288 @@
+"""SqlStore: the ports of ``bios_ws.domain.ports`` over SQLAlchemy Core.
+
+One Engine per store, one Connection and one transaction per unit of work.
+A unit of work begins lazily, at its first operation: a write (``get`` with
+``for_update``, ``add``, ``save``, ``delete``, ``append``) begins with the write
+lock (SQLite ``BEGIN IMMEDIATE``), a read with a plain snapshot. The use cases
+always start a writing unit with a write, so writers queue instead of failing
+when they upgrade a read snapshot. On PostgreSQL ``for_update`` is
+``SELECT ... FOR UPDATE`` and audit appends lock one ``meta`` row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord
+from bios_ws.domain.ports import AuditLog, DomainRepository, DomainSummary, UnitOfWork
+from bios_ws.domain.state import DomainState
+from bios_ws.errors import DomainExists, DomainNotFound, StoreUnavailable, VersionConflict
+from bios_ws.store import schema
+from bios_ws.store.codec import decode_state, encode_state, time_from_text, time_to_text, to_utc
+from bios_ws.store.engine import (
+    DEFAULT_BUSY_TIMEOUT_MS,
+    WRITE_LOCK_OPTION,
+    build_engine,
+    log,
+    parse_url,
+    safe_url,
+    store_errors,
+)
+
+_AUDIT_PAGE = 500
+
+
+class SqlStore:
+    """The state store. Thread-safe: each unit of work takes its own connection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @property
+    def engine(self) -> Engine:
+        """For diagnostics and tests; the application goes through units of work."""
+        return self._engine
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._engine)
+
+    def schema_version(self) -> int:
+        with store_errors(), self._engine.connect() as conn:
+            version = schema.read_schema_version(conn)
+            conn.rollback()
+        if version is None:
+            raise StoreUnavailable("the state store has no schema")
+        return version
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+
+
+def open_store(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> SqlStore:
+    """Open (creating or checking its schema) the store at ``url``.
+
+    ``sqlite:////abs/path/vbios.db`` by default; a ``postgresql+psycopg://`` URL
+    runs the same code. StoreUnavailable if it cannot be opened or is too new.
+    """
+    parsed = parse_url(url)
+    engine = build_engine(parsed, busy_timeout_ms=busy_timeout_ms)
+    try:
+        with (
+            store_errors("cannot open the state store", show_reason=True),
+            engine.connect() as conn,
+        ):
+            conn.execution_options(**{WRITE_LOCK_OPTION: True})
+            with conn.begin():
+                schema.ensure_schema(conn)
+    except BaseException:
+        engine.dispose()
+        raise
+    log.info("state store open at %s (schema version %d)", safe_url(parsed),
+             schema.SCHEMA_VERSION)
+    return SqlStore(engine)
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """One transaction; leaving without commit() rolls back. Not shared between threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+        self._closed = False
+        self.domains = _Domains(self)
+        self.audit = _Audit(self)
+
+    def __enter__(self) -> SqlUnitOfWork:
+        return self
+
+    def connection(self, *, write: bool) -> Connection:
+        """The transaction's connection, begun (write-locked if ``write``) on first use."""
+        if self._closed:
+            raise RuntimeError("this unit of work is finished; start a new one")
+        if self._conn is None:
+            with store_errors():
+                conn = self._engine.connect()
+                try:
+                    conn.execution_options(**{WRITE_LOCK_OPTION: write})
+                    conn.begin()
+                except BaseException:
+                    conn.close()
+                    raise
+            self._conn = conn
+        return self._conn
+
+    def commit(self) -> None:
+        if self._closed:
+            raise RuntimeError("this unit of work is already finished")
+        conn, self._conn = self._conn, None
+        self._closed = True
+        if conn is None:
+            return
+        try:
+            with store_errors():
+                conn.commit()
+        finally:
+            conn.close()
+
+    def rollback(self) -> None:
+        conn, self._conn = self._conn, None
+        self._closed = True
+        if conn is None:
+            return
+        try:
+            conn.rollback()
+        except Exception as exc:  # nothing was committed; the connection is discarded
+            log.warning("rollback failed: %s", type(exc).__name__)
+        finally:
+            conn.close()
+
+
+class _Domains(DomainRepository):
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, domain_id: str, *, for_update: bool = False) -> DomainState:
+        conn = self._uow.connection(write=for_update)
+        query = select(schema.domains.c.version, schema.domains.c.state).where(
+            schema.domains.c.domain_id == domain_id
+        )
+        if for_update:
+            query = query.with_for_update()  # rendered as nothing on SQLite (already locked)
+        with store_errors():
+            row = conn.execute(query).one_or_none()
+        if row is None:
+            raise DomainNotFound(f"no domain {domain_id!r}")
+        return decode_state(domain_id, int(row.version), row.state)
+
+    def add(self, state: DomainState, created_at: datetime) -> None:
+        conn = self._uow.connection(write=True)
+        values = {
+            "domain_id": state.domain_id,
+            "version": state.version,
+            "created_at": time_to_text(created_at),
+            "state": encode_state(state),
+        }
+        with store_errors():
+            exists = conn.scalar(
+                select(schema.domains.c.domain_id).where(
+                    schema.domains.c.domain_id == state.domain_id
+                )
+            )
+            if exists is None:
+                try:
+                    conn.execute(insert(schema.domains).values(**values))
+                except IntegrityError:  # a concurrent add on a non-locking database
+                    exists = state.domain_id
+        if exists is not None:
+            raise DomainExists(f"domain {state.domain_id!r} exists")
+
+    def save(self, state: DomainState, expected_version: int) -> None:
+        conn = self._uow.connection(write=True)
+        table = schema.domains
+        with store_errors():
+            result = conn.execute(
+                update(table)
+                .where(table.c.domain_id == state.domain_id)
+                .where(table.c.version == expected_version)
+                .values(version=state.version, state=encode_state(state))
+            )
+            if result.rowcount == 1:
+                return
+            current = conn.scalar(
+                select(table.c.version).where(table.c.domain_id == state.domain_id)
+            )
+        if current is None:
+            raise DomainNotFound(f"no domain {state.domain_id!r}")
+        raise VersionConflict(
+            f"domain {state.domain_id} is at version {current}, not {expected_version}"
+        )
+
+    def delete(self, domain_id: str) -> None:
+        conn = self._uow.connection(write=True)
+        with store_errors():
+            result = conn.execute(
+                delete(schema.domains).where(schema.domains.c.domain_id == domain_id)
+            )
+        if result.rowcount == 0:
+            raise DomainNotFound(f"no domain {domain_id!r}")
+
+    def list(self) -> list[DomainSummary]:
+        conn = self._uow.connection(write=False)
+        table = schema.domains
+        with store_errors():
+            rows = conn.execute(
+                select(table.c.domain_id, table.c.version, table.c.created_at)
+                .order_by(table.c.domain_id)
+            ).all()
+        return [
+            DomainSummary(r.domain_id, int(r.version), time_from_text(r.created_at))
+            for r in rows
+        ]
+
+
+class _Audit(AuditLog):
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    def append(self, record: AuditRecord) -> AuditEntry:
+        conn = self._uow.connection(write=True)
+        record = dataclasses.replace(record, time=to_utc(record.time))
+        table = schema.audit
+        with store_errors():
+            conn.execute(  # serializes appenders on PostgreSQL; a no-op lock on SQLite
+                select(schema.meta.c.key)
+                .where(schema.meta.c.key == schema.AUDIT_LOCK_KEY)
+                .with_for_update()
+            ).all()
+            last = conn.execute(
+                select(table.c.seq, table.c.entry_hash).order_by(table.c.seq.desc()).limit(1)
+            ).one_or_none()
+            seq, prev_hash = (int(last.seq) + 1, last.entry_hash) if last else (1, GENESIS_HASH)
+            entry = AuditEntry.chain(record, seq, prev_hash)
+            conn.execute(
+                insert(table).values(
+                    seq=entry.seq,
+                    time=time_to_text(entry.time),
+                    principal=entry.principal,
+                    operation=entry.operation,
+                    domain_id=entry.domain_id,
+                    outcome=entry.outcome,
+                    changes_digest=entry.changes_digest,
+                    prev_hash=entry.prev_hash,
+                    entry_hash=entry.entry_hash,
+                )
+            )
+        return entry
+
+    def entries(self, *, since_seq: int = 1) -> Iterator[AuditEntry]:
+        conn = self._uow.connection(write=False)
+        table = schema.audit
+        next_seq = since_seq
+        while True:
+            with store_errors():
+                rows = conn.execute(
+                    select(table)
+                    .where(table.c.seq >= next_seq)
+                    .order_by(table.c.seq)
+                    .limit(_AUDIT_PAGE)
+                ).all()
+            for row in rows:
+                yield AuditEntry(
+                    seq=int(row.seq),
+                    time=time_from_text(row.time),
+                    principal=row.principal,
+                    operation=row.operation,
+                    domain_id=row.domain_id,
+                    outcome=row.outcome,
+                    changes_digest=row.changes_digest,
+                    prev_hash=row.prev_hash,
+                    entry_hash=row.entry_hash,
+                )
+            if len(rows) < _AUDIT_PAGE:
+                return
+            next_seq = int(rows[-1].seq) + 1

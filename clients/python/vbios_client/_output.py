@@ -1,0 +1,122 @@
+"""How the vbios-client command prints models: aligned text for people, JSON for tools."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from vbios_client.models import (
+    AttributeDefinition,
+    AttributeRegistry,
+    AttributeSet,
+    BootConfig,
+    PendingAttributes,
+    Value,
+)
+
+
+def show_value(value: Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _aligned(rows: Mapping[str, str]) -> list[str]:
+    width = max((len(name) for name in rows), default=0)
+    return [f"{name.ljust(width)} = {rows[name]}" for name in sorted(rows)]
+
+
+def _dump(out: TextIO, data: Any) -> None:
+    out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def attributes(out: TextIO, result: AttributeSet | PendingAttributes, *, as_json: bool) -> None:
+    if as_json:
+        data: dict[str, Any] = {"version": result.version, "attributes": dict(result.values)}
+        if isinstance(result, AttributeSet):
+            data["setup_password_set"] = result.setup_password_set
+        _dump(out, data)
+        return
+    out.write(f"# version {result.version}\n")
+    if isinstance(result, AttributeSet):
+        out.write(f"# setup password {'set' if result.setup_password_set else 'not set'}\n")
+    elif not result.values:
+        out.write("# no pending values\n")
+    for line in _aligned({n: show_value(v) for n, v in result.values.items()}):
+        out.write(line + "\n")
+
+
+def version(out: TextIO, new_version: int, *, as_json: bool) -> None:
+    if as_json:
+        _dump(out, {"version": new_version})
+    else:
+        out.write(f"version {new_version}\n")
+
+
+def definition_dict(d: AttributeDefinition) -> dict[str, Any]:
+    return {
+        "name": d.name,
+        "type": d.type,
+        "display_name": d.display_name,
+        "help_text": d.help_text,
+        "read_only": d.read_only,
+        "reset_required": d.reset_required,
+        "default": d.default,
+        "lower_bound": d.lower_bound,
+        "upper_bound": d.upper_bound,
+        "scalar_increment": d.scalar_increment,
+        "allowed_values": list(d.allowed_values),
+        "min_length": d.min_length,
+        "max_length": d.max_length,
+    }
+
+
+def _describe(d: AttributeDefinition) -> str:
+    parts = [d.type]
+    if d.allowed_values:
+        parts.append("{" + ", ".join(d.allowed_values) + "}")
+    if d.lower_bound is not None or d.upper_bound is not None:
+        low = "" if d.lower_bound is None else str(d.lower_bound)
+        high = "" if d.upper_bound is None else str(d.upper_bound)
+        parts.append(f"[{low}..{high}]")
+    if d.default is not None:
+        parts.append(f"default {show_value(d.default) or chr(34) * 2}")
+    if d.read_only:
+        parts.append("read-only")
+    if d.reset_required:
+        parts.append("reset required")
+    return "  ".join(parts)
+
+
+def registry(out: TextIO, result: AttributeRegistry, *, as_json: bool) -> None:
+    if as_json:
+        _dump(out, {"version": result.version,
+                    "attributes": [definition_dict(d) for d in result]})
+        return
+    out.write(f"# registry {result.version}\n")
+    for line in _aligned({d.name: _describe(d) for d in result}):
+        out.write(line + "\n")
+
+
+def boot(out: TextIO, result: BootConfig, *, as_json: bool) -> None:
+    if as_json:
+        _dump(out, {
+            "version": result.version,
+            "options": [
+                {"id": o.id, "display_name": o.display_name, "enabled": o.enabled}
+                for o in result.options
+            ],
+            "order": list(result.order),
+            "boot_next": result.boot_next,
+        })
+        return
+    names = {o.id: o for o in result.options}
+    width = max((len(i) for i in result.order), default=0)
+    out.write(f"# version {result.version}\n")
+    for position, option_id in enumerate(result.order, start=1):
+        option = names.get(option_id)
+        label = option.display_name if option else ""
+        state = "" if option is None or option.enabled else "  (disabled)"
+        out.write(f"{position}. {option_id.ljust(width)}  {label}{state}\n")
+    out.write(f"boot next: {result.boot_next or 'none'}\n")

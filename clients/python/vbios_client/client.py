@@ -1,0 +1,197 @@
+"""BiosClient: the guest's view of its own vBIOS, over mutual TLS."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import requests
+
+from vbios_client import _soap, _wire
+from vbios_client.models import (
+    APPLY_TIMES,
+    AttributeRegistry,
+    AttributeSet,
+    BootConfig,
+    PendingAttributes,
+)
+
+StrPath = str | os.PathLike[str]
+
+
+class BiosClient:
+    """Calls the vBIOS service as the domain named by the client certificate.
+
+    Every write returns the domain's new version; pass it back as
+    ``expected_version`` to make the next write conditional (If-Match).
+    Faults raise ``vbios_client.FaultError`` subclasses; network, TLS and
+    timeout failures raise ``vbios_client.TransportError``.
+    """
+
+    def __init__(
+        self, url: str, cert: StrPath, key: StrPath, ca: StrPath, *,
+        timeout: float = _soap.DEFAULT_TIMEOUT,
+    ) -> None:
+        _soap.check_url(url)
+        _soap.check_timeout(timeout)
+        session = _soap.pinned_session(Path(cert), Path(key), Path(ca))
+        self._channel = _soap.SoapChannel(url, session, timeout=timeout)
+
+    @classmethod
+    def from_bundle(
+        cls, url: str, bundle_dir: StrPath, *, timeout: float = _soap.DEFAULT_TIMEOUT
+    ) -> BiosClient:
+        """A client from a bundle directory holding cert.pem, key.pem and ca.pem."""
+        bundle = Path(bundle_dir)
+        if not bundle.is_dir():
+            raise ValueError(f"client bundle {str(bundle)!r} is not a directory")
+        return cls(url, bundle / "cert.pem", bundle / "key.pem", bundle / "ca.pem",
+                   timeout=timeout)
+
+    @classmethod
+    def _over_session(
+        cls, url: str, session: requests.Session, *, timeout: float = _soap.DEFAULT_TIMEOUT
+    ) -> BiosClient:
+        """A client over a ready session (tests mount in-process adapters on it)."""
+        client = cls.__new__(cls)
+        client._channel = _soap.SoapChannel(url, session, timeout=timeout)
+        return client
+
+    @property
+    def url(self) -> str:
+        return self._channel.url
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> BiosClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- attributes ------------------------------------------------------------
+
+    def get_attribute_registry(self) -> AttributeRegistry:
+        return _wire.attribute_registry(self._channel.call("GetAttributeRegistry"))
+
+    def get_attributes(self, names: Iterable[str] | None = None) -> AttributeSet:
+        """Current values; ``names`` limits them (an unknown name is a fault)."""
+        checked = _wire.names_list(names)
+        params: dict[str, Any] = {}
+        if checked:
+            params["Names"] = {"Name": checked}
+        return _wire.attribute_set(self._channel.call("GetAttributes", **params))
+
+    def set_attributes(
+        self,
+        changes: Mapping[str, str | int | bool],
+        apply_time: str = "Immediate",
+        expected_version: int | None = None,
+        password: str | None = None,
+    ) -> int:
+        if not isinstance(changes, Mapping) or not changes:
+            raise ValueError("changes must be a non-empty mapping of name to value")
+        if apply_time not in APPLY_TIMES:
+            raise ValueError(f"apply_time must be one of {', '.join(APPLY_TIMES)}, "
+                             f"not {apply_time!r}")
+        params = {
+            "Attributes": {"AttributeValue": _wire.attribute_values(changes)},
+            "ApplyTime": apply_time,
+            **_guard(expected_version, password),
+        }
+        return _wire.version(self._channel.call("SetAttributes", **params))
+
+    def get_pending_attributes(self) -> PendingAttributes:
+        return _wire.pending_attributes(self._channel.call("GetPendingAttributes"))
+
+    def cancel_pending_attributes(
+        self, expected_version: int | None = None, password: str | None = None
+    ) -> int:
+        params = _guard(expected_version, password)
+        return _wire.version(self._channel.call("CancelPendingAttributes", **params))
+
+    def reset_attributes_to_defaults(
+        self, expected_version: int | None = None, password: str | None = None
+    ) -> int:
+        """Registry defaults become pending values, applied at the next reset."""
+        params = _guard(expected_version, password)
+        return _wire.version(self._channel.call("ResetAttributesToDefaults", **params))
+
+    def change_password(
+        self,
+        name: str,
+        old_password: str | None,
+        new_password: str,
+        expected_version: int | None = None,
+        password: str | None = None,
+    ) -> int:
+        """Set, change or (with ``new_password=""``) clear the password attribute ``name``."""
+        _check_str("name", name, empty=False)
+        if old_password is not None:
+            _check_str("old_password", old_password)
+        _check_str("new_password", new_password)
+        params: dict[str, Any] = {
+            "PasswordName": name,
+            "NewPassword": new_password,
+            **_guard(expected_version, password),
+        }
+        if old_password:
+            params["OldPassword"] = old_password
+        return _wire.version(self._channel.call("ChangePassword", **params))
+
+    # -- boot ------------------------------------------------------------------
+
+    def get_boot_order(self) -> BootConfig:
+        return _wire.boot_config(self._channel.call("GetBootOrder"))
+
+    def set_boot_order(
+        self, order: Sequence[str], expected_version: int | None = None,
+        password: str | None = None,
+    ) -> int:
+        """``order`` names every boot option exactly once."""
+        if isinstance(order, str) or not isinstance(order, Sequence):
+            raise TypeError("order must be a sequence of boot option ids")
+        for option_id in order:
+            _check_str("boot option id", option_id, empty=False)
+        params = {"Order": {"OptionId": list(order)}, **_guard(expected_version, password)}
+        return _wire.version(self._channel.call("SetBootOrder", **params))
+
+    def set_boot_next(
+        self, option_id: str | None, expected_version: int | None = None,
+        password: str | None = None,
+    ) -> int:
+        """Boot ``option_id`` once at the next reset; None clears it."""
+        params = _guard(expected_version, password)
+        if option_id is not None:
+            _check_str("option_id", option_id, empty=False)
+            params["BootNext"] = option_id
+        return _wire.version(self._channel.call("SetBootNext", **params))
+
+
+def _guard(expected_version: int | None, password: str | None) -> dict[str, Any]:
+    """The ExpectedVersion and Password fields every write may carry."""
+    params: dict[str, Any] = {}
+    if expected_version is not None:
+        if isinstance(expected_version, bool) or not isinstance(expected_version, int):
+            raise TypeError("expected_version must be an int")
+        if expected_version < 0:
+            raise ValueError("expected_version must not be negative")
+        params["ExpectedVersion"] = expected_version
+    if password is not None:
+        _check_str("password", password)
+        params["Password"] = password
+    return params
+
+
+def _check_str(what: str, value: object, *, empty: bool = True) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if not empty and not value:
+        raise ValueError(f"{what} must not be empty")

@@ -1,0 +1,162 @@
+"""Every error the vBIOS client raises.
+
+    VbiosClientError                base of everything raised here
+    ├── FaultError                  the service refused: code, message, attribute, correlation_id
+    │   ├── InvalidRequest          ┐
+    │   ├── AccessDenied            │
+    │   ├── DomainNotFound          │
+    │   ├── DomainExists            │
+    │   ├── UnknownAttribute        │ one class per fault code of the contract
+    │   ├── InvalidAttributeValue   │ (docs/contract.md, "Fault codes");
+    │   ├── ReadOnlyAttribute       │ a code this library does not know
+    │   ├── ResetRequired           │ raises FaultError itself
+    │   ├── PasswordRequired        │
+    │   ├── InvalidPassword         │
+    │   ├── VersionConflict         │
+    │   ├── InvalidBootOrder        │
+    │   ├── UnknownBootOption       │
+    │   ├── InternalError           │ (carries correlation_id)
+    │   ├── StoreUnavailable        ┘
+    │   ├── VersionMismatch         SOAP 1.1 envelope faults
+    │   └── MustUnderstand
+    └── TransportError              connection refused, TLS failure, timeout, or an
+                                    answer that is not a readable SOAP message
+"""
+
+from __future__ import annotations
+
+
+class VbiosClientError(Exception):
+    """Base of every error raised by vbios_client."""
+
+
+class FaultError(VbiosClientError):
+    """The service answered with a SOAP fault."""
+
+    #: The fault code this class stands for; instances carry the code received.
+    code: str = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        attribute: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or type(self).code or "Fault"
+        self.attribute = attribute
+        self.correlation_id = correlation_id
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class InvalidRequest(FaultError):
+    code = "InvalidRequest"
+
+
+class AccessDenied(FaultError):
+    code = "AccessDenied"
+
+
+class DomainNotFound(FaultError):
+    code = "DomainNotFound"
+
+
+class DomainExists(FaultError):
+    code = "DomainExists"
+
+
+class UnknownAttribute(FaultError):
+    code = "UnknownAttribute"
+
+
+class InvalidAttributeValue(FaultError):
+    code = "InvalidAttributeValue"
+
+
+class ReadOnlyAttribute(FaultError):
+    code = "ReadOnlyAttribute"
+
+
+class ResetRequired(FaultError):
+    code = "ResetRequired"
+
+
+class PasswordRequired(FaultError):
+    code = "PasswordRequired"
+
+
+class InvalidPassword(FaultError):
+    code = "InvalidPassword"
+
+
+class VersionConflict(FaultError):
+    code = "VersionConflict"
+
+
+class InvalidBootOrder(FaultError):
+    code = "InvalidBootOrder"
+
+
+class UnknownBootOption(FaultError):
+    code = "UnknownBootOption"
+
+
+class InternalError(FaultError):
+    code = "InternalError"
+
+
+class StoreUnavailable(FaultError):
+    code = "StoreUnavailable"
+
+
+class VersionMismatch(FaultError):
+    code = "VersionMismatch"
+
+
+class MustUnderstand(FaultError):
+    code = "MustUnderstand"
+
+
+class TransportError(VbiosClientError):
+    """The service could not be reached: connection, TLS, timeout, or an unreadable answer."""
+
+
+FAULT_CLASSES: dict[str, type[FaultError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidRequest,
+        AccessDenied,
+        DomainNotFound,
+        DomainExists,
+        UnknownAttribute,
+        InvalidAttributeValue,
+        ReadOnlyAttribute,
+        ResetRequired,
+        PasswordRequired,
+        InvalidPassword,
+        VersionConflict,
+        InvalidBootOrder,
+        UnknownBootOption,
+        InternalError,
+        StoreUnavailable,
+        VersionMismatch,
+        MustUnderstand,
+    )
+}
+
+
+def fault_from_code(
+    code: str,
+    message: str,
+    *,
+    attribute: str | None = None,
+    correlation_id: str | None = None,
+) -> FaultError:
+    """The exception for a fault code; an unknown code gives a plain FaultError."""
+    cls = FAULT_CLASSES.get(code, FaultError)
+    return cls(message, code=code, attribute=attribute, correlation_id=correlation_id)

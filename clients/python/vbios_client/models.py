@@ -1,0 +1,102 @@
+"""What the vBIOS returns, as plain frozen dataclasses (never zeep objects)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+#: A BIOS attribute value: Enumeration, String and Password values are str.
+Value = str | int | bool
+
+ApplyTime = Literal["Immediate", "OnReset"]
+APPLY_TIMES: tuple[str, ...] = ("Immediate", "OnReset")
+
+ATTRIBUTE_TYPES: tuple[str, ...] = ("Enumeration", "Integer", "String", "Boolean", "Password")
+
+
+@dataclass(frozen=True)
+class AttributeSet:
+    """The current attribute values of the caller's domain."""
+
+    version: int
+    values: dict[str, Value]
+    setup_password_set: bool
+
+
+@dataclass(frozen=True)
+class PendingAttributes:
+    """Values that take effect at the next platform reset."""
+
+    version: int
+    values: dict[str, Value]
+
+
+@dataclass(frozen=True)
+class AttributeDefinition:
+    name: str
+    type: str
+    display_name: str
+    help_text: str = ""
+    read_only: bool = False
+    reset_required: bool = False
+    lower_bound: int | None = None
+    upper_bound: int | None = None
+    scalar_increment: int | None = None
+    allowed_values: tuple[str, ...] = ()
+    min_length: int | None = None
+    max_length: int | None = None
+    default: Value | None = None
+
+    def parse_value(self, text: str) -> Value:
+        """Turn command-line text into this attribute's wire type (ValueError if it cannot)."""
+        if self.type == "Boolean":
+            lowered = text.strip().lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+            raise ValueError(f"{self.name} is a Boolean: use true or false, not {text!r}")
+        if self.type == "Integer":
+            try:
+                return int(text.strip(), 10)
+            except ValueError:
+                raise ValueError(f"{self.name} is an Integer, not {text!r}") from None
+        return text
+
+
+@dataclass(frozen=True)
+class AttributeRegistry:
+    version: str
+    attributes: tuple[AttributeDefinition, ...] = field(default=())
+
+    def __iter__(self) -> Iterator[AttributeDefinition]:
+        return iter(self.attributes)
+
+    def __len__(self) -> int:
+        return len(self.attributes)
+
+    def __contains__(self, name: object) -> bool:
+        return any(a.name == name for a in self.attributes)
+
+    def lookup(self, name: str) -> AttributeDefinition:
+        """The definition named ``name``; KeyError if the registry has none."""
+        for definition in self.attributes:
+            if definition.name == name:
+                return definition
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class BootOption:
+    id: str
+    display_name: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class BootConfig:
+    version: int
+    options: tuple[BootOption, ...]
+    order: tuple[str, ...]
+    boot_next: str | None

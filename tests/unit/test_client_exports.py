@@ -1,0 +1,47 @@
+"""The public surface of vbios_client is pinned: adding or removing a name is deliberate."""
+
+from __future__ import annotations
+
+import vbios_client
+from vbios_client import exceptions
+
+EXPECTED = {
+    "AccessDenied", "AttributeDefinition", "AttributeRegistry", "AttributeSet", "BiosClient",
+    "BootConfig", "BootOption", "DomainExists", "DomainNotFound", "FaultError", "InternalError",
+    "InvalidAttributeValue", "InvalidBootOrder", "InvalidPassword", "InvalidRequest",
+    "MustUnderstand", "PasswordRequired", "PendingAttributes", "ReadOnlyAttribute",
+    "ResetRequired", "StoreUnavailable", "TransportError", "UnknownAttribute",
+    "UnknownBootOption", "VbiosClientError", "VersionConflict", "VersionMismatch",
+    "__version__",
+}
+
+
+def test_all_is_pinned() -> None:
+    assert set(vbios_client.__all__) == EXPECTED
+    assert len(vbios_client.__all__) == len(EXPECTED)
+
+
+def test_every_exported_name_exists_and_is_public() -> None:
+    for name in vbios_client.__all__:
+        member = getattr(vbios_client, name)
+        if name != "__version__":
+            assert member.__module__.startswith("vbios_client."), name
+            assert not member.__module__.split(".")[-1].startswith("_"), name
+
+
+def test_every_fault_class_is_exported() -> None:
+    for code, cls in exceptions.FAULT_CLASSES.items():
+        assert getattr(vbios_client, cls.__name__) is cls
+        assert cls.code == code
+
+
+def test_fault_codes_cover_the_server_contract() -> None:
+    from bios_ws.errors import FAULT_CLASSES as SERVER_CODES
+
+    assert set(SERVER_CODES) <= set(exceptions.FAULT_CLASSES)
+
+
+def test_transport_error_is_not_a_fault() -> None:
+    assert not issubclass(vbios_client.TransportError, vbios_client.FaultError)
+    assert issubclass(vbios_client.TransportError, vbios_client.VbiosClientError)
+    assert issubclass(vbios_client.FaultError, vbios_client.VbiosClientError)
