@@ -24,7 +24,9 @@ def post(ep: Endpoint, body: bytes, **kwargs: Any) -> WsgiResult:
     return call_wsgi(ep.app, body, principal=ep.guest, **kwargs)
 
 
-def assert_fault(ep: Endpoint, result: WsgiResult, status: int, faultcode: str, code: str | None) -> None:
+def assert_fault(
+    ep: Endpoint, result: WsgiResult, status: int, faultcode: str, code: str | None
+) -> None:
     assert result.status == status, result.body
     assert result.content_type == "text/xml; charset=utf-8"
     assert int(result.headers["Content-Length"]) == len(result.body)

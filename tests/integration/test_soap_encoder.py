@@ -15,8 +15,10 @@ from bios_ws.soap.spyne_app import Dispatcher, build_application
 from bios_ws.soap.testing import sample_registry
 from bios_ws.soap.types import TNS
 
-VALUES = {"BootMode": "Uefi", "NumLock": False, "WakeTimeout": -(2**62), "AssetTag": "a<&>\"'é",
-          "Empty": ""}
+VALUES: dict[str, str | int | bool] = {
+    "BootMode": "Uefi", "NumLock": False, "WakeTimeout": -(2**62),
+    "AssetTag": "a<&>\"'é\r\n]]>\U0001f600", "Empty": "",
+}
 OPTIONS = (*DEFAULT_BOOT_OPTIONS, BootOption("Off.0", "Disabled one", enabled=False))
 
 RESPONSES: dict[str, tuple[Any, ...]] = {
@@ -65,3 +67,10 @@ def test_encoder_skips_absent_optional_fields() -> None:
     root = etree.fromstring(out)
     assert root.find(f".//{{{TNS}}}BootNext") is None
     assert root.find(f".//{{{TNS}}}Options") is not None
+
+
+def test_encoder_refuses_characters_xml_cannot_carry() -> None:
+    dispatcher = Dispatcher(build_application())
+    descriptor = dispatcher.app.interface.service_method_map[f"{{{TNS}}}GetAttributes"][0]
+    with pytest.raises(ValueError):
+        encode_response(descriptor.out_message, (1, False, codec.encode_values({"A": "x\x01"})))

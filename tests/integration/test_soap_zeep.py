@@ -28,7 +28,9 @@ class WsgiAdapter(BaseAdapter):
         self.principal = ep.guest
         self.seen_headers: list[Mapping[str, str]] = []
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode()
@@ -64,8 +66,10 @@ def client(adapter: WsgiAdapter) -> Any:
     session = requests.Session()
     session.trust_env = False
     session.mount("https://", adapter)
-    transport = zeep.Transport(session=session, timeout=5, operation_timeout=5)
-    return zeep.Client(str(WSDL_PATH), transport=transport)
+    transport = zeep.Transport(  # type: ignore[no-untyped-call]
+        session=session, timeout=5, operation_timeout=5
+    )
+    return zeep.Client(str(WSDL_PATH), transport=transport)  # type: ignore[no-untyped-call]
 
 
 def test_zeep_reads_and_writes_settings(client: Any) -> None:

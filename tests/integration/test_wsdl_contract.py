@@ -57,7 +57,8 @@ def test_client_copy_equals_the_committed_wsdl() -> None:
 
 
 def test_rendering_is_deterministic_across_processes(text: bytes) -> None:
-    code = "import sys; from bios_ws.soap.wsdl import render_wsdl; sys.stdout.buffer.write(render_wsdl())"
+    code = ("import sys; from bios_ws.soap.wsdl import render_wsdl; "
+            "sys.stdout.buffer.write(render_wsdl())")
     for seed in ("1", "4242"):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
                              env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"})

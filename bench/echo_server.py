@@ -1,0 +1,51 @@
+"""A minimal echo WSGI app behind the vBIOS's own gunicorn and mutual-TLS configuration.
+
+The baseline of bench/roundtrip.py: same server class, TLS context, peer-identity
+middleware, workers and threads as `vbios serve`; the application only reads
+the request body and answers a text/xml response of a fixed size.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from bios_ws.home import Home
+from bios_ws.server.gunicorn_app import identity_wrapped, run_server
+from bios_ws.server.identity import WSGIApp
+from bios_ws.server.options import ServerOptions
+from bios_ws.server.tls import server_ssl_context
+
+
+def echo_app(size: int) -> WSGIApp:
+    payload = b"<?xml version='1.0' encoding='UTF-8'?>" + b" " * max(0, size - 38)
+    headers = [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(payload)))]
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        environ["wsgi.input"].read(length)
+        start_response("200 OK", headers)
+        return [payload]
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--home", required=True, type=Path)
+    parser.add_argument("--bind", required=True)
+    parser.add_argument("--size", required=True, type=int)
+    parser.add_argument("--workers", type=int, default=ServerOptions.workers)
+    parser.add_argument("--threads", type=int, default=ServerOptions.threads)
+    args = parser.parse_args()
+    home = Home.open(args.home)
+    options = ServerOptions(bind=args.bind, workers=args.workers, threads=args.threads,
+                            log_level="warning")
+    run_server(lambda: identity_wrapped(echo_app(args.size)), server_ssl_context(home),
+               home.server_cert, options)
+
+
+if __name__ == "__main__":
+    main()
