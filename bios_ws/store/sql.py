@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Iterator
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord
@@ -36,12 +36,28 @@ from bios_ws.store.engine import (
 
 _AUDIT_PAGE = 500
 
+# Statements built once: building a select costs more than running it on SQLite.
+_domains = schema.domains
+_GET_DOMAIN = select(_domains.c.version, _domains.c.state).where(
+    _domains.c.domain_id == bindparam("domain_id")
+)
+_GET_DOMAIN_FOR_UPDATE = _GET_DOMAIN.with_for_update()  # nothing on SQLite: already locked
+_SAVE_DOMAIN = (
+    update(_domains)
+    .where(_domains.c.domain_id == bindparam("key_id"))
+    .where(_domains.c.version == bindparam("expected_version"))
+    .values(version=bindparam("new_version"), state=bindparam("new_state"))
+)
+_DOMAIN_VERSION = select(_domains.c.version).where(_domains.c.domain_id == bindparam("domain_id"))
+
 
 class SqlStore:
     """The state store. Thread-safe: each unit of work takes its own connection."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # Connections from this view begin with the write lock (see engine.py).
+        self._write_engine = engine.execution_options(**{WRITE_LOCK_OPTION: True})
 
     @property
     def engine(self) -> Engine:
@@ -49,7 +65,7 @@ class SqlStore:
         return self._engine
 
     def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._engine)
+        return SqlUnitOfWork(self._engine, self._write_engine)
 
     def schema_version(self) -> int:
         with store_errors(), self._engine.connect() as conn:
@@ -90,8 +106,9 @@ def open_store(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> S
 class SqlUnitOfWork(UnitOfWork):
     """One transaction; leaving without commit() rolls back. Not shared between threads."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, write_engine: Engine) -> None:
         self._engine = engine
+        self._write_engine = write_engine
         self._conn: Connection | None = None
         self._closed = False
         self.domains = _Domains(self)
@@ -106,9 +123,8 @@ class SqlUnitOfWork(UnitOfWork):
             raise RuntimeError("this unit of work is finished; start a new one")
         if self._conn is None:
             with store_errors():
-                conn = self._engine.connect()
+                conn = (self._write_engine if write else self._engine).connect()
                 try:
-                    conn.execution_options(**{WRITE_LOCK_OPTION: write})
                     conn.begin()
                 except BaseException:
                     conn.close()
@@ -148,13 +164,9 @@ class _Domains(DomainRepository):
 
     def get(self, domain_id: str, *, for_update: bool = False) -> DomainState:
         conn = self._uow.connection(write=for_update)
-        query = select(schema.domains.c.version, schema.domains.c.state).where(
-            schema.domains.c.domain_id == domain_id
-        )
-        if for_update:
-            query = query.with_for_update()  # rendered as nothing on SQLite (already locked)
+        query = _GET_DOMAIN_FOR_UPDATE if for_update else _GET_DOMAIN
         with store_errors():
-            row = conn.execute(query).one_or_none()
+            row = conn.execute(query, {"domain_id": domain_id}).one_or_none()
         if row is None:
             raise DomainNotFound(f"no domain {domain_id!r}")
         return decode_state(domain_id, int(row.version), row.state)
@@ -183,19 +195,14 @@ class _Domains(DomainRepository):
 
     def save(self, state: DomainState, expected_version: int) -> None:
         conn = self._uow.connection(write=True)
-        table = schema.domains
         with store_errors():
-            result = conn.execute(
-                update(table)
-                .where(table.c.domain_id == state.domain_id)
-                .where(table.c.version == expected_version)
-                .values(version=state.version, state=encode_state(state))
-            )
+            result = conn.execute(_SAVE_DOMAIN, {
+                "key_id": state.domain_id, "expected_version": expected_version,
+                "new_version": state.version, "new_state": encode_state(state),
+            })
             if result.rowcount == 1:
                 return
-            current = conn.scalar(
-                select(table.c.version).where(table.c.domain_id == state.domain_id)
-            )
+            current = conn.scalar(_DOMAIN_VERSION, {"domain_id": state.domain_id})
         if current is None:
             raise DomainNotFound(f"no domain {state.domain_id!r}")
         raise VersionConflict(
