@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from tests.e2e.support import free_port
+
 VBIOS = Path(sys.executable).parent / "vbios"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
@@ -107,11 +109,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def run_vbios(*args: str, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess[str]:

@@ -8,15 +8,12 @@ import shutil
 import socket
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from tests.e2e.support import foreign_ca_pem
 
 VBIOS_CLIENT = Path(sys.executable).parent / "vbios-client"
 TIMEOUT = 60.0
@@ -135,7 +132,7 @@ def test_unreachable_or_untrusted_server_exit_3(cli: Cli, tmp_path: Path) -> Non
     assert done.returncode == 3 and done.stderr.startswith("vbios-client: TransportError: ")
     wrong_ca = tmp_path / "bundle"
     shutil.copytree(cli.bundle, wrong_ca)
-    (wrong_ca / "ca.pem").write_bytes(_foreign_ca_pem())
+    (wrong_ca / "ca.pem").write_bytes(foreign_ca_pem())
     done = cli("boot", "get", bundle=wrong_ca)
     assert done.returncode == 3, done.stderr
     assert "TLS" in done.stderr and len(done.stderr.splitlines()) == 1
@@ -164,16 +161,3 @@ def test_setup_password_from_file_or_env(vbios_server: ServerProcess, tmp_path: 
     assert cleared.returncode == 0, cleared.stderr
     assert cli.json("attributes", "get")["setup_password_set"] is False
 
-
-def _foreign_ca_pem() -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "foreign CA")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
