@@ -4,6 +4,8 @@ Decoding checks only what the XML schema cannot say (exactly one value per
 attribute); every rule about values stays in the domain. Encoding builds plain
 records (``Out``) with the attribute names of the Spyne types: the response
 encoder reads attributes only, and Spyne model instances cost ~6 us each.
+``render_values`` goes one step further for the value lists every read
+answers: their XML text, kept per exact content.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from bios_ws.domain.registry import AttributeDefinition as Definition
 from bios_ws.domain.registry import AttributeRegistry, Value
 from bios_ws.domain.state import BootOption as DomainBootOption
 from bios_ws.errors import InvalidRequest
+from bios_ws.soap import types
+from bios_ws.soap.encoder import Rendered, render
 
 
 def decode_values(values: Any) -> dict[str, Value]:
@@ -49,9 +53,38 @@ def decode_strings(wrapper: Any, item_name: str) -> list[str]:
 
 
 def encode_values(values: Mapping[str, Value]) -> Any:
-    return Out(
-        AttributeValue=[Out(Name=name, **_typed(v)) for name, v in values.items()]
-    )
+    return Out(AttributeValue=[_attribute_value(name, v) for name, v in values.items()])
+
+
+#: (names, value types, values) -> their AttributeValueList, rendered; bounded.
+_rendered_values: dict[tuple[tuple[str, ...], tuple[type, ...], tuple[Value, ...]], Rendered] = {}
+_RENDERED_VALUES_KEPT = 256
+
+
+def render_values(values: Mapping[str, Value]) -> Rendered:
+    """``encode_values(values)`` as response XML, kept for the next response with the same values.
+
+    Every GetAttributes of an unchanged domain answers the same values; the key
+    is exactly what the text depends on (names in order, and each value with its
+    type: ``True``, ``1`` and ``"1"`` differ).
+    """
+    key = (tuple(values), tuple(map(type, values.values())), tuple(values.values()))
+    rendered = _rendered_values.get(key)
+    if rendered is None:
+        rendered = render(types.AttributeValueList, encode_values(values))
+        if len(_rendered_values) >= _RENDERED_VALUES_KEPT:
+            _rendered_values.clear()
+        _rendered_values[key] = rendered
+    return rendered
+
+
+def _attribute_value(name: str, value: Value) -> Any:
+    # What _typed says, without building and unpacking a dict (46 values a response).
+    if isinstance(value, bool):
+        return Out(Name=name, BooleanValue=value)
+    if isinstance(value, int):
+        return Out(Name=name, IntegerValue=value)
+    return Out(Name=name, StringValue=value)
 
 
 def encode_registry(registry: AttributeRegistry) -> Any:

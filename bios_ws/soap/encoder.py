@@ -2,17 +2,23 @@
 
 Spyne's own serializer costs several hundred microseconds per response, and
 even lxml element building costs about one microsecond per element; this
-encoder writes the XML text directly, walking the same ``_type_info``
-declarations (so the WSDL stays the one source of the schema) with a plan
-computed once per class. It covers what the contract uses: complex types,
-lists (``max_occurs > 1``), strings, integers, booleans and enumerations.
-Text is escaped, and a character XML cannot carry is refused (ValueError). A
-test checks the output against Spyne's serializer.
+encoder writes the XML text directly. For each Spyne class it generates, once,
+a Python function specialised to that class's ``_type_info`` (so the WSDL stays
+the one source of the schema): one ``getattr`` and one append per field, no
+generic walk. It covers what the contract uses: complex types, lists
+(``max_occurs > 1``), strings, integers, booleans and enumerations. Text is
+escaped, and a character XML cannot carry is refused (ValueError). A test
+checks the output against Spyne's serializer.
+
+Only attribute names that are Python identifiers reach the generated source
+(anything else is refused); tags and helpers are bound as constants.
 """
 
 from __future__ import annotations
 
+import keyword
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,67 +37,157 @@ _PROLOG = (
 _EPILOG = "</soap11env:Body></soap11env:Envelope>"
 _NOT_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
-#: attribute name, element tag, complex class (or None), repeated, text of a simple value
-Field = tuple[str, str, Any, bool, Callable[[Any], str] | None]
-_plans: dict[Any, list[Field]] = {}
+#: Gives the XML text of the fields of one object (a record, or a message's values).
+Writer = Callable[[Any], str]
+
+_MAX_DEPTH = 16
+#: Escaped texts are kept (names and enumeration values repeat in every response);
+#: the cache is bounded, and emptied when full.
+_CACHED_TEXTS = 4096
+_CACHED_TEXT_CHARS = 128
+_escaped: dict[str, str] = {}
+_writers: dict[tuple[Any, bool], Writer] = {}
+_lock = threading.Lock()
 
 
 def encode_response(message_class: Any, values: Sequence[Any]) -> bytes:
     """The SOAP 1.1 response envelope for a wrapped ``message_class`` and its values."""
     name = message_class.get_type_name()
-    parts = [_PROLOG, f"<tns:{name}>"]
-    for field, value in zip(_plan(message_class), values, strict=False):
-        _append(parts, field, value)
-    parts.append(f"</tns:{name}>")
-    parts.append(_EPILOG)
-    return "".join(parts).encode("utf-8")
+    fields = _writer(message_class, positional=True)(values)
+    return f"{_PROLOG}<tns:{name}>{fields}</tns:{name}>{_EPILOG}".encode()
 
 
-def _plan(cls: Any) -> list[Field]:
-    plan = _plans.get(cls)
-    if plan is None:
-        plan = []
-        for name, field in cls.get_flat_type_info(cls).items():
-            is_complex = issubclass(field, ComplexModelBase)
-            plan.append((
-                name,
-                f"tns:{name}",
-                field if is_complex else None,
-                (field.Attributes.max_occurs or 1) > 1,
-                None if is_complex else _text_of(field),
-            ))
-        _plans[cls] = plan
-    return plan
+class Rendered:
+    """The XML text of the fields of one ``cls`` value, as ``render`` wrote it.
+
+    Given in place of a (non-repeated) value of ``cls``, it is copied as is: a
+    way to keep the text of a value that many responses share.
+    """
+
+    __slots__ = ("cls", "xml")
+
+    def __init__(self, cls: Any, xml: str) -> None:
+        self.cls = _origin(cls)
+        self.xml = xml
+
+    def xml_of(self, cls: Any) -> str:
+        if self.cls is not cls:
+            raise TypeError(f"rendered {self.cls!r} given where {cls!r} is expected")
+        return self.xml
 
 
-def _append(parts: list[str], field: Field, value: Any) -> None:
-    if value is None:
-        return
-    _, tag, complex_cls, repeated, to_text = field
-    for item in value if repeated else (value,):
-        if item is None:
-            continue
-        parts.append(f"<{tag}>")
-        if to_text is not None:
-            parts.append(to_text(item))
+def _origin(cls: Any) -> Any:
+    """The class a Spyne ``customize``d copy (e.g. ``min_occurs=1``) was made from."""
+    while getattr(cls, "__orig__", None) is not None:
+        cls = cls.__orig__
+    return cls
+
+
+def render(cls: Any, value: Any) -> Rendered:
+    """The fields of ``value`` (an instance or record of complex class ``cls``) as XML."""
+    return Rendered(cls, _writer(cls)(value))
+
+
+def _writer(cls: Any, *, positional: bool = False) -> Writer:
+    writer = _writers.get((cls, positional))
+    if writer is None:
+        with _lock:
+            writer = _writers.get((cls, positional)) or _compile(cls, positional)
+            _writers[cls, positional] = writer
+    return writer
+
+
+def _compile(cls: Any, positional: bool) -> Writer:
+    """One function writing the fields of ``cls`` (read from a sequence if ``positional``).
+
+    Nested classes are inlined.
+    """
+    source = _Source()
+    source.line(0, "def write(obj):")
+    source.line(1, "count = len(obj)" if positional else "pass")
+    source.line(1, "s = ''")
+    for index, (name, field) in enumerate(_fields(cls)):
+        if positional:
+            source.line(1, f"v0 = obj[{index}] if count > {index} else None")
         else:
-            for child in _plan(complex_cls):
-                _append(parts, child, getattr(item, child[0], None))
-        parts.append(f"</{tag}>")
+            source.line(1, f"v0 = getattr(obj, {name!r}, None)")
+        source.field(1, 0, name, field)
+    source.line(1, "return s")
+    namespace = dict(source.constants)
+    code = compile(source.text(), f"<encoder {cls.get_type_name()}>", "exec")
+    exec(code, namespace)  # noqa: S102 (source built above from checked identifiers)
+    writer: Writer = namespace["write"]
+    return writer
 
 
-def _text_of(cls: Any) -> Callable[[Any], str]:
+def _fields(cls: Any) -> list[tuple[str, Any]]:
+    fields = list(cls.get_flat_type_info(cls).items())
+    for name, _ in fields:
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise TypeError(f"the response encoder does not handle the field name {name!r}")
+    return fields
+
+
+class _Source:
+    """The generated source: lines, and the constants (tags, helpers) it refers to."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.constants: dict[str, Any] = {
+            "string": _string, "integer": _integer, "Rendered": Rendered,
+        }
+
+    def line(self, indent: int, text: str) -> None:
+        self.lines.append("    " * indent + text)
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def constant(self, value: Any) -> str:
+        name = f"c{len(self.constants)}"
+        self.constants[name] = value
+        return name
+
+    def field(self, indent: int, depth: int, name: str, field: Any) -> None:
+        """Append the field held in ``v{depth}`` (None: absent) to ``s``."""
+        if depth > _MAX_DEPTH:
+            raise TypeError("the response encoder does not handle types nested this deep")
+        value = f"v{depth}"
+        opening, closing = self.constant(f"<tns:{name}>"), self.constant(f"</tns:{name}>")
+        self.line(indent, f"if {value} is not None:")
+        indent += 1
+        repeated = (field.Attributes.max_occurs or 1) > 1
+        if repeated:
+            item = f"i{depth}"
+            self.line(indent, f"for {item} in {value}:")
+            self.line(indent + 1, f"if {item} is not None:")
+            indent += 2
+            value = item
+        if not issubclass(field, ComplexModelBase):
+            self.line(indent, f"s += {opening} + {_text_of(field, value)} + {closing}")
+            return
+        if not repeated:  # a single value may come rendered already
+            self.line(indent, f"if {value}.__class__ is Rendered:")
+            origin = self.constant(_origin(field))
+            self.line(indent + 1, f"s += {opening} + {value}.xml_of({origin}) + {closing}")
+            self.line(indent, "else:")
+            indent += 1
+        self.line(indent, f"s += {opening}")
+        for child_name, child in _fields(field):
+            self.line(indent, f"v{depth + 1} = getattr({value}, {child_name!r}, None)")
+            self.field(indent, depth + 1, child_name, child)
+        self.line(indent, f"s += {closing}")
+
+
+def _text_of(cls: Any, item: str) -> str:
+    """The source of the expression giving the XML text of simple value ``item``."""
     if issubclass(cls, Boolean):
-        return _boolean
+        return f"('true' if {item} else 'false')"
     if issubclass(cls, Decimal):
-        return _integer
+        return f"integer({item})"
     if issubclass(cls, (Unicode, EnumBase)):
-        return _string
+        return f"string({item})"
     raise TypeError(f"the response encoder does not handle {cls!r}")
-
-
-def _boolean(value: Any) -> str:
-    return "true" if value else "false"
 
 
 def _integer(value: Any) -> str:
@@ -99,7 +195,23 @@ def _integer(value: Any) -> str:
 
 
 def _string(value: Any) -> str:
-    text = str(value)
+    text = value if type(value) is str else str(value)
+    escaped = _escaped.get(text)
+    if escaped is None:
+        escaped = _escape(text)
+        if len(text) <= _CACHED_TEXT_CHARS:
+            if len(_escaped) >= _CACHED_TEXTS:
+                _escaped.clear()
+            _escaped[text] = escaped
+    return escaped
+
+
+def _escape(text: str) -> str:
+    # Fast path: printable ASCII without markup characters is its own XML text.
+    if text.isascii() and text.isprintable() and not (
+        "&" in text or "<" in text or ">" in text
+    ):
+        return text
     if _NOT_XML_CHARS.search(text):
         raise ValueError("a response string holds a character XML cannot carry")
     return (

@@ -35,7 +35,7 @@ class SettingsService(Service):  # type: ignore[misc]
         call = call_of(ctx)
         names = codec.decode_strings(Names, "Name") or None
         view = call.bios.get_attributes(call.principal, names)
-        return view.version, view.setup_password_set, codec.encode_values(view.values)
+        return view.version, view.setup_password_set, codec.render_values(view.values)
 
     @operation(
         required(types.AttributeValueList),
@@ -62,7 +62,7 @@ class SettingsService(Service):  # type: ignore[misc]
     def GetPendingAttributes(ctx: Any) -> tuple[int, Any]:
         call = call_of(ctx)
         view = call.bios.get_pending(call.principal)
-        return view.version, codec.encode_values(view.values)
+        return view.version, codec.render_values(view.values)
 
     @operation(optional(Integer64), optional(Unicode), returns=required(Integer64), names="Version")
     def CancelPendingAttributes(ctx: Any, ExpectedVersion: int | None, Password: str | None) -> int:

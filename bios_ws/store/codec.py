@@ -79,6 +79,44 @@ def decode_state(domain_id: str, version: int, text: str) -> DomainState:
         raise _corrupt(f"stored state of domain {domain_id!r} is malformed") from None
 
 
+class DecodedStates:
+    """Recently decoded states, one per domain, reused when the stored row is unchanged.
+
+    Decoding is a pure function of (domain id, version, stored text), and the
+    row is read from the database every time: only its decoding is skipped, so
+    a write by any process is seen at once. Each caller gets its own copy (the
+    use cases change states in place). Bounded: emptied when full. Thread-safe.
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._capacity = capacity
+        self._entries: dict[str, tuple[int, str, DomainState]] = {}
+
+    def decode(self, domain_id: str, version: int, text: str) -> DomainState:
+        entry = self._entries.get(domain_id)
+        if entry is not None and entry[0] == version and entry[1] == text:
+            return _copy(entry[2])
+        state = decode_state(domain_id, version, text)
+        if len(self._entries) >= self._capacity:
+            self._entries.clear()
+        self._entries[domain_id] = (version, text, _copy(state))
+        return state
+
+
+def _copy(state: DomainState) -> DomainState:
+    """A copy sharing only immutable parts (values, tuples, frozen boot options)."""
+    return DomainState(
+        domain_id=state.domain_id,
+        version=state.version,
+        current=dict(state.current),
+        pending=dict(state.pending),
+        passwords=dict(state.passwords),
+        boot_options=state.boot_options,
+        boot_order=state.boot_order,
+        boot_next=state.boot_next,
+    )
+
+
 def _values(raw: Any) -> dict[str, Value]:
     if not isinstance(raw, dict):
         raise TypeError("values")

@@ -85,7 +85,17 @@ def _install_sqlite_listeners(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         immediate = bool(conn.get_execution_options().get(WRITE_LOCK_OPTION))
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # On the driver's connection: exec_driver_sql costs ~10x the BEGIN itself.
+        # Its errors are sqlite3.Error, which store_errors() translates too.
+        driver_connection(conn).execute("BEGIN IMMEDIATE" if immediate else "BEGIN").close()
+
+
+def driver_connection(conn: Connection) -> Any:
+    """The DB-API connection under ``conn`` (the sqlite3 one, for SQLite)."""
+    driver = conn.connection.driver_connection
+    if driver is None:
+        raise StoreUnavailable("the state store connection is closed")
+    return driver
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
 from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord
@@ -23,11 +24,12 @@ from bios_ws.domain.ports import AuditLog, DomainRepository, DomainSummary, Unit
 from bios_ws.domain.state import DomainState
 from bios_ws.errors import DomainExists, DomainNotFound, StoreUnavailable, VersionConflict
 from bios_ws.store import schema
-from bios_ws.store.codec import decode_state, encode_state, time_from_text, time_to_text, to_utc
+from bios_ws.store.codec import DecodedStates, encode_state, time_from_text, time_to_text, to_utc
 from bios_ws.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
     WRITE_LOCK_OPTION,
     build_engine,
+    driver_connection,
     log,
     parse_url,
     safe_url,
@@ -42,6 +44,9 @@ _GET_DOMAIN = select(_domains.c.version, _domains.c.state).where(
     _domains.c.domain_id == bindparam("domain_id")
 )
 _GET_DOMAIN_FOR_UPDATE = _GET_DOMAIN.with_for_update()  # nothing on SQLite: already locked
+#: _GET_DOMAIN as SQLite text, run on the driver's connection: SQLAlchemy's
+#: execute costs several times the query itself (and adds no result processing here).
+_GET_DOMAIN_SQLITE = str(_GET_DOMAIN.compile(dialect=sqlite.dialect()))
 _SAVE_DOMAIN = (
     update(_domains)
     .where(_domains.c.domain_id == bindparam("key_id"))
@@ -58,6 +63,8 @@ class SqlStore:
         self._engine = engine
         # Connections from this view begin with the write lock (see engine.py).
         self._write_engine = engine.execution_options(**{WRITE_LOCK_OPTION: True})
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._states = DecodedStates()
 
     @property
     def engine(self) -> Engine:
@@ -65,7 +72,7 @@ class SqlStore:
         return self._engine
 
     def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._engine, self._write_engine)
+        return SqlUnitOfWork(self._engine, self._write_engine, self._sqlite, self._states)
 
     def schema_version(self) -> int:
         with store_errors(), self._engine.connect() as conn:
@@ -106,9 +113,14 @@ def open_store(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> S
 class SqlUnitOfWork(UnitOfWork):
     """One transaction; leaving without commit() rolls back. Not shared between threads."""
 
-    def __init__(self, engine: Engine, write_engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, write_engine: Engine, sqlite: bool = False,
+        states: DecodedStates | None = None,
+    ) -> None:
         self._engine = engine
         self._write_engine = write_engine
+        self.sqlite = sqlite
+        self.states = DecodedStates() if states is None else states
         self._conn: Connection | None = None
         self._closed = False
         self.domains = _Domains(self)
@@ -163,13 +175,22 @@ class _Domains(DomainRepository):
         self._uow = uow
 
     def get(self, domain_id: str, *, for_update: bool = False) -> DomainState:
-        conn = self._uow.connection(write=for_update)
-        query = _GET_DOMAIN_FOR_UPDATE if for_update else _GET_DOMAIN
+        uow = self._uow
+        conn = uow.connection(write=for_update)
         with store_errors():
-            row = conn.execute(query, {"domain_id": domain_id}).one_or_none()
+            if uow.sqlite:
+                cursor = driver_connection(conn).cursor()
+                try:
+                    row = cursor.execute(_GET_DOMAIN_SQLITE, (domain_id,)).fetchone()
+                finally:
+                    cursor.close()
+            else:
+                query = _GET_DOMAIN_FOR_UPDATE if for_update else _GET_DOMAIN
+                row = conn.execute(query, {"domain_id": domain_id}).one_or_none()
         if row is None:
             raise DomainNotFound(f"no domain {domain_id!r}")
-        return decode_state(domain_id, int(row.version), row.state)
+        version, text = row
+        return uow.states.decode(domain_id, int(version), text)
 
     def add(self, state: DomainState, created_at: datetime) -> None:
         conn = self._uow.connection(write=True)
