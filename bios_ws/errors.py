@@ -23,7 +23,11 @@ correlation id, and its text stays in the server log.
     │   └── UnknownBootOption       attribute = the option id
     ├── ServerError                 faultcode "Server": the service failed
     │   ├── InternalError           unexpected; carries a correlation id
-    │   └── StoreUnavailable        the state store could not be reached
+    │   ├── StoreUnavailable        the state store could not be reached
+    │   └── TpmError                the TPM refused or failed
+    │       ├── TpmUnavailable      unreachable, not started, or failed mid-way
+    │       ├── TpmPolicyMismatch   PCRs differ from the policy a secret was sealed to
+    │       └── TpmLockout          dictionary-attack lockout
     └── AdminError                  refusals of the local admin CLI (never a fault)
         ├── StateDirectoryError     missing, foreign or unreadable state directory
         ├── KeyUnreadable           a key or its passphrase cannot be read
@@ -127,6 +131,22 @@ class StoreUnavailable(ServerError):
     code = "StoreUnavailable"
 
 
+class TpmError(ServerError):
+    code = "TpmError"
+
+
+class TpmUnavailable(TpmError):
+    code = "TpmUnavailable"
+
+
+class TpmPolicyMismatch(TpmError):
+    code = "TpmPolicyMismatch"
+
+
+class TpmLockout(TpmError):
+    code = "TpmLockout"
+
+
 class AdminError(VbiosError):
     """A refusal of the local admin tooling: printed as one line, exit status 1."""
 
@@ -168,5 +188,6 @@ FAULT_CLASSES: dict[str, type[VbiosError]] = {
         UnknownBootOption,
         InternalError,
         StoreUnavailable,
+        TpmUnavailable,
     )
 }

@@ -10,7 +10,7 @@ EXPECTED = {
     "BootConfig", "BootOption", "DomainExists", "DomainNotFound", "FaultError", "InternalError",
     "InvalidAttributeValue", "InvalidBootOrder", "InvalidPassword", "InvalidRequest",
     "MustUnderstand", "PasswordRequired", "PendingAttributes", "ReadOnlyAttribute",
-    "ResetRequired", "StoreUnavailable", "TransportError", "UnknownAttribute",
+    "ResetRequired", "StoreUnavailable", "TpmUnavailable", "TransportError", "UnknownAttribute",
     "UnknownBootOption", "VbiosClientError", "VersionConflict", "VersionMismatch",
     "__version__",
 }

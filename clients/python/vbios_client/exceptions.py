@@ -16,7 +16,8 @@
     │   ├── InvalidBootOrder        │
     │   ├── UnknownBootOption       │
     │   ├── InternalError           │ (carries correlation_id)
-    │   ├── StoreUnavailable        ┘
+    │   ├── StoreUnavailable        │
+    │   ├── TpmUnavailable          ┘ (the host's TPM is unreachable)
     │   ├── VersionMismatch         SOAP 1.1 envelope faults
     │   └── MustUnderstand
     └── TransportError              connection refused, TLS failure, timeout, or an
@@ -114,6 +115,10 @@ class StoreUnavailable(FaultError):
     code = "StoreUnavailable"
 
 
+class TpmUnavailable(FaultError):
+    code = "TpmUnavailable"
+
+
 class VersionMismatch(FaultError):
     code = "VersionMismatch"
 
@@ -144,6 +149,7 @@ FAULT_CLASSES: dict[str, type[FaultError]] = {
         UnknownBootOption,
         InternalError,
         StoreUnavailable,
+        TpmUnavailable,
         VersionMismatch,
         MustUnderstand,
     )
