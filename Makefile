@@ -9,8 +9,10 @@ VBIOS_HOME  ?= $(CURDIR)/.vbios
 BIND        ?= 127.0.0.1:8443
 DEMO_DOMAIN ?= demo
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# swtpm (development TPM), tpm2-tools (interop tests), libtss2-dev + pkg-config (tpm2-pytss
+# builds against them)
 APT_PACKAGES := python3.11 python3.11-venv python3.11-dev gcc pkg-config libffi-dev libssl-dev \
-                ca-certificates
+                ca-certificates swtpm swtpm-tools tpm2-tools libtss2-dev
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
