@@ -2,7 +2,9 @@
 
 Everything the service needs is read from the ``Home`` it is given; nothing
 comes from the environment. ``initialize_home`` is what `vbios init` (and
-`vbios devrun` on a fresh home) runs.
+`vbios devrun` on a fresh home) runs: with a TPM it starts the development
+TPM if the home uses it, and seals the key passphrases
+(``bios_ws.launch.sealing``).
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.errors import AdminError
-from bios_ws.home import Home
+from bios_ws.home import TPM_DEV, TPM_NONE, Home, check_tpm_setting
 from bios_ws.pki import DEFAULT_SERVER_NAMES, initialize_pki
 from bios_ws.pki.certs import parse_server_names
 from bios_ws.pki.files import PUBLIC_MODE, write_file_atomic
@@ -21,6 +24,9 @@ from bios_ws.registry_file import load_registry, shipped_registry_text
 from bios_ws.service.bios import BiosService
 from bios_ws.service.domains import DomainService
 from bios_ws.store import SqlStore, open_store
+
+if TYPE_CHECKING:
+    from bios_ws.launch.sealing import TpmOpener
 
 
 @dataclass
@@ -47,22 +53,89 @@ def build_services(home: Home) -> Services:
     )
 
 
+@dataclass(frozen=True)
+class Initialized:
+    """A new home, and the recovery code to show the admin once (None without TPM)."""
+
+    home: Home
+    recovery_code: str | None
+
+
 def initialize_home(
     path: Path, server_names: Sequence[str] = DEFAULT_SERVER_NAMES
 ) -> Home:
+    """A new installation without TPM (development and tests): see ``initialize``."""
+    return initialize(path, server_names, tpm=TPM_NONE).home
+
+
+def initialize(
+    path: Path,
+    server_names: Sequence[str] = DEFAULT_SERVER_NAMES,
+    *,
+    tpm: str = TPM_DEV,
+    opener: TpmOpener | None = None,
+    package_root: Path | None = None,
+) -> Initialized:
     """Make a new installation at ``path``: registry, store, CA, server and admin keys.
 
-    Refuses a foreign directory and an initialized home. The CA certificate is
-    written last, so a home interrupted half-way can be initialized again.
+    ``tpm`` is "dev" (start this home's development TPM), a TCTI, or "none". With
+    a TPM, the two key passphrases are sealed and a recovery copy is encrypted
+    under a fresh recovery code. Refuses a foreign directory and an initialized
+    home. The CA certificate is written last (and removed again if sealing
+    fails), so a home interrupted half-way can be initialized again.
+    ``opener`` replaces the TPM connection and ``package_root`` the measured
+    package (tests: a FakeTpm, a copied tree).
     """
-    # Refuse a bad server name or a broken shipped registry before anything is written.
+    # Refuse bad input or a broken shipped registry before anything is written.
+    check_tpm_setting(tpm)
     parse_server_names(server_names)
     load_registry(None)
     shipped = shipped_registry_text()
     home = Home.create(path)
     if home.is_initialized:
         raise AdminError(f"{home.path} is already initialized")
+    home.record_tpm(tpm)
+    if tpm == TPM_NONE:
+        _write_store(home, shipped)
+        initialize_pki(home, server_names)
+        return Initialized(home, None)
+    return _initialize_sealed(home, shipped, server_names, opener, package_root)
+
+
+def _write_store(home: Home, shipped: str) -> None:
     write_file_atomic(home.registry_path, shipped.encode("utf-8"), PUBLIC_MODE)
     open_store(home.db_url).dispose()
-    initialize_pki(home, server_names)
-    return home
+
+
+def _initialize_sealed(home: Home, shipped: str, server_names: Sequence[str],
+                       opener: TpmOpener | None, package_root: Path | None) -> Initialized:
+    from bios_ws.launch.recovery import KeyPassphrases, new_recovery_code, write_recovery
+    from bios_ws.launch.sealing import LaunchContext, extend_service_pcr, seal_passphrases
+
+    if home.tpm_setting == TPM_DEV and opener is None:
+        from bios_ws.tpm.devtpm import DevTpm
+
+        device = DevTpm(home.tpm_dir)
+        if not device.status().running:
+            device.start()
+    context = LaunchContext(home, package_root=package_root)
+    if opener is not None:
+        context.opener = opener
+    tpm = context.open()  # refuse an unreachable TPM before any key exists
+    try:
+        _write_store(home, shipped)
+        passphrases = KeyPassphrases.generate()
+        home.passphrase_file.unlink(missing_ok=True)
+        initialize_pki(home, server_names, passphrases=(passphrases.server, passphrases.ca))
+        try:
+            measurement = context.measure()
+            seal_passphrases(context, tpm, passphrases, measurement)
+            extend_service_pcr(tpm, measurement.digest)
+            code = new_recovery_code()
+            write_recovery(home.recovery_file, code, passphrases)
+        except BaseException:
+            home.ca_cert.unlink(missing_ok=True)
+            raise
+    finally:
+        tpm.close()
+    return Initialized(home, code)

@@ -1,9 +1,15 @@
 """The state directory of one vBIOS installation: where every file lives.
 
 A home is a directory (mode 0700) holding the marker ``vbios-home.json``, the
-database, the attribute registry, the PKI and the key passphrase. ``Home``
-only knows paths and the marker; the files themselves are written by
-``bios_ws.pki`` and ``bios_ws.bootstrap``.
+database, the attribute registry, the PKI, the development TPM (``tpm/``) and
+the key passphrases sealed in the TPM (``tpm/sealed/``). ``Home`` only knows
+paths and the marker (which also records the home's TPM: ``"dev"``, an explicit
+TCTI, or ``"none"``); the files themselves are written by ``bios_ws.pki``,
+``bios_ws.launch`` and ``bios_ws.bootstrap``.
+
+With ``"none"`` (``vbios init --no-tpm``, development only) the one key
+passphrase lives in a 0600 file, ``secrets/key-passphrase``; with a TPM no
+passphrase file exists.
 """
 
 from __future__ import annotations
@@ -22,6 +28,11 @@ MARKER_NAME = "vbios-home.json"
 HOME_FORMAT = 1
 HOME_ENV = "VBIOS_HOME"
 _MAX_PASSPHRASE_BYTES = 1024
+_MAX_MARKER_BYTES = 64 * 1024
+#: The home's TPM setting: the home's development swtpm, or no TPM at all.
+TPM_DEV = "dev"
+TPM_NONE = "none"
+_TCTI_PREFIXES = ("device:", "swtpm:", "tabrmd:", "mssim:")
 
 
 @dataclass(frozen=True)
@@ -65,16 +76,44 @@ class Home:
         marker = path / MARKER_NAME
         if not marker.is_file():
             raise StateDirectoryError(f"{path} is not a vbios state directory")
+        home = cls(path)
+        home.settings()  # refuse a damaged marker now
+        return home
+
+    def settings(self) -> dict[str, object]:
+        """The marker's content (format, tpm); StateDirectoryError if damaged."""
+        marker = self.marker
         try:
-            data = json.loads(marker.read_text(encoding="utf-8"))
+            with marker.open("rb") as handle:
+                data = json.loads(handle.read(_MAX_MARKER_BYTES + 1))
         except (OSError, ValueError):
             raise StateDirectoryError(f"{marker} is unreadable or damaged") from None
         if not isinstance(data, dict) or data.get("format") != HOME_FORMAT:
             raise StateDirectoryError(
-                f"{path} has an unsupported state directory format"
+                f"{self.path} has an unsupported state directory format"
                 f" (this vbios reads format {HOME_FORMAT})"
             )
-        return cls(path)
+        tpm = data.get("tpm", TPM_NONE)
+        if not isinstance(tpm, str) or check_tpm_setting(tpm) != tpm:
+            raise StateDirectoryError(f"{marker} names an invalid TPM: {tpm!r}")
+        return data
+
+    @property
+    def tpm_setting(self) -> str:
+        """``"dev"``, an explicit TCTI, or ``"none"`` (homes made before the TPM: none)."""
+        value = self.settings().get("tpm", TPM_NONE)
+        assert isinstance(value, str)
+        return value
+
+    @property
+    def uses_tpm(self) -> bool:
+        return self.tpm_setting != TPM_NONE
+
+    def record_tpm(self, setting: str) -> None:
+        """Write the home's TPM setting into the marker (atomically)."""
+        data = self.settings()
+        data["tpm"] = check_tpm_setting(setting)
+        _write_marker(self.marker, data)
 
     @staticmethod
     def default_path() -> Path:
@@ -136,12 +175,53 @@ class Home:
         return self.path / "bundles"
 
     @property
+    def tpm_dir(self) -> Path:
+        """The development TPM's state (``bios_ws.tpm.devtpm.DevTpm``)."""
+        return self.path / "tpm"
+
+    @property
+    def sealed_dir(self) -> Path:
+        return self.tpm_dir / "sealed"
+
+    def sealed_blob(self, key: str) -> Path:
+        """The sealed passphrase of ``key`` ("server" or "ca")."""
+        return self.sealed_dir / f"{key}-key.json"
+
+    @property
+    def sealed_state(self) -> Path:
+        """What the passphrases were sealed to: PCRs, event log, measured files."""
+        return self.sealed_dir / "sealed-state.json"
+
+    @property
+    def sealed_event_log(self) -> Path:
+        """A copy of the boot event log at sealing time."""
+        return self.sealed_dir / "binary_bios_measurements"
+
+    @property
+    def recovery_file(self) -> Path:
+        """The passphrases encrypted under the admin's recovery code (printed once)."""
+        return self.sealed_dir / "recovery.json"
+
+    @property
     def is_initialized(self) -> bool:
         """True once `vbios init` has made the CA (the first key material it writes)."""
         return self.ca_cert.exists()
 
-    def key_passphrase(self) -> bytes:
-        """The passphrase of the CA and server keys; KeyUnreadable on any failure."""
+    def key_passphrase(self, key: str = "ca") -> bytes:
+        """The passphrase of ``key`` ("ca" or "server"); KeyUnreadable on any failure.
+
+        With a TPM it is unsealed (``bios_ws.launch.sealing``: measure the service,
+        set the service PCR, unseal under the PCR policy); without, it is read from
+        the 0600 passphrase file.
+        """
+        if self.uses_tpm:
+            from bios_ws.launch.sealing import unseal_key_passphrase
+
+            return unseal_key_passphrase(self, key)
+        return self.file_passphrase()
+
+    def file_passphrase(self) -> bytes:
+        """The passphrase of a home without TPM, from its 0600 file."""
         path = self.passphrase_file
         try:
             with path.open("rb") as handle:
@@ -177,8 +257,22 @@ def resolve_home_path(
     return Home.default_path()
 
 
-def _write_marker(marker: Path) -> None:
-    body = json.dumps({"format": HOME_FORMAT}, indent=2).encode("utf-8") + b"\n"
+def check_tpm_setting(setting: str) -> str:
+    """``setting`` if it is "dev", "none" or a TCTI we accept; StateDirectoryError if not."""
+    if setting in (TPM_DEV, TPM_NONE):
+        return setting
+    if (setting.startswith(_TCTI_PREFIXES) and len(setting) <= 256
+            and setting.isprintable() and not any(c.isspace() for c in setting)):
+        return setting
+    raise StateDirectoryError(
+        f"invalid TPM {setting!r}: expected dev, none, or a TCTI such as"
+        " device:/dev/tpmrm0, swtpm:host=127.0.0.1,port=2321 or tabrmd:"
+    )
+
+
+def _write_marker(marker: Path, data: Mapping[str, object] | None = None) -> None:
+    content = dict(data) if data is not None else {"format": HOME_FORMAT}
+    body = json.dumps(content, indent=2).encode("utf-8") + b"\n"
     tmp = marker.with_name(f".{marker.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     try:

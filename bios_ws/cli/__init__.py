@@ -15,12 +15,14 @@ from bios_ws.errors import VbiosError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bios_ws.cli import admin, serve
+    from bios_ws.cli import admin, launch, serve, tpm
 
     parser = argparse.ArgumentParser(prog="vbios", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     admin.register(commands)
     serve.register(commands)
+    launch.register(commands)
+    tpm.register(commands)
     return parser
 
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from bios_ws.bootstrap import Services, build_services, initialize_home
+from bios_ws.bootstrap import Services, build_services, initialize, initialize_home
 from bios_ws.domain.audit import AuditEntry, verify_chain
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import AdminError
-from bios_ws.home import Home, resolve_home_path
+from bios_ws.home import TPM_DEV, TPM_NONE, Home, resolve_home_path
+from bios_ws.launch.warnings import NO_TPM_WARNING, TPM_ENV
 from bios_ws.pki import (
     BUNDLE_FILES,
     DEFAULT_SERVER_NAMES,
@@ -25,8 +28,9 @@ from bios_ws.pki import (
     check_bundle_dir,
     write_client_bundle,
 )
+from bios_ws.tpm.port import SERVICE_PCR
 
-__all__ = ["initialize_home", "register"]
+__all__ = ["add_tpm_options", "chosen_tpm", "initialize_home", "register"]
 
 Subparsers = argparse._SubParsersAction
 DIGEST_PREFIX = 12
@@ -43,6 +47,7 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     init.add_argument("--san", action="append", metavar="NAME",
                       help="DNS name or IP address of the server certificate (repeatable;"
                            f" default: {', '.join(DEFAULT_SERVER_NAMES)})")
+    add_tpm_options(init, for_init=True)
     init.set_defaults(run=run_init)
 
     domain = commands.add_parser("domain", help="create, list and delete guest domains")
@@ -101,16 +106,57 @@ def _services(home: Home) -> Iterator[Services]:
 # -- init --------------------------------------------------------------------------
 
 
+def add_tpm_options(parser: argparse.ArgumentParser, *, for_init: bool) -> None:
+    """--tpm TCTI and --no-tpm (mutually exclusive); $VBIOS_TPM is read when the command runs."""
+    group = parser.add_mutually_exclusive_group()
+    default = ("dev: this home's development swtpm, started by init" if for_init
+               else "the TPM recorded in the home")
+    group.add_argument("--tpm", metavar="TCTI",
+                       help="TPM to use: dev, device:/dev/tpmrm0, swtpm:host=H,port=N or tabrmd:"
+                            f" (default: $VBIOS_TPM, else {default})")
+    group.add_argument("--no-tpm", action="store_true",
+                       help="DEVELOPMENT ONLY: no TPM; the key passphrase is a 0600 file")
+
+
+def chosen_tpm(args: argparse.Namespace, default: str | None) -> str | None:
+    """The TPM asked for: --no-tpm gives "none", else --tpm, else $VBIOS_TPM, else ``default``.
+
+    "none" is only ever the result of an explicit --no-tpm.
+    """
+    if args.no_tpm:
+        return TPM_NONE
+    chosen = args.tpm or os.environ.get(TPM_ENV) or None
+    if chosen == TPM_NONE:
+        raise AdminError("a home without TPM is chosen with --no-tpm only"
+                         f" (not with --tpm none or {TPM_ENV}=none)")
+    return chosen or default
+
+
 def run_init(args: argparse.Namespace) -> int:
     names = tuple(args.san) if args.san else DEFAULT_SERVER_NAMES
-    home = initialize_home(resolve_home_path(args.home), names)
+    tpm = chosen_tpm(args, TPM_DEV)
+    assert tpm is not None
+    if tpm == TPM_NONE:
+        print(NO_TPM_WARNING, file=sys.stderr, flush=True)
+    done = initialize(resolve_home_path(args.home), names, tpm=tpm)
+    home = done.home
     print(f"initialized vbios state directory {home.path}")
     print(f"  CA certificate:     {home.ca_cert}")
     print(f"  server certificate: {home.server_cert} (names: {', '.join(names)})")
     print(f"  admin bundle:       {home.admin_dir}")
-    print(f"  key passphrase:     {home.passphrase_file} (0600, until the TPM seals it)")
+    if done.recovery_code is None:
+        print(f"  key passphrase:     {home.passphrase_file} (0600, NO TPM: development only)")
+    else:
+        print(f"  TPM:                {tpm}")
+        print(f"  sealed passphrases: {home.sealed_dir} (PCRs 0-7 and {SERVICE_PCR}, sha256)")
     print(f"  attribute registry: {home.registry_path}")
     print(f"  database:           {home.db_path}")
+    if done.recovery_code is not None:
+        print()
+        print("RECOVERY CODE (shown once, stored nowhere; keep it offline):")
+        print(f"  {done.recovery_code}")
+        print("  vbios tpm reseal asks for it after an intended change of the boot"
+              " (firmware, bootloader, kernel).")
     return 0
 
 

@@ -1,14 +1,25 @@
-"""`vbios serve`, `vbios wsdl` and `vbios devrun`: run and describe the server."""
+"""`vbios serve`, `vbios wsdl` and `vbios devrun`: run and describe the server.
+
+With a TPM, `vbios serve` measures itself, resets and extends the service PCR,
+unseals the server key's passphrase under the PCR policy and hands it to
+``load_cert_chain``; the clear key never touches disk, and the TPM connection
+is closed before serving. Without a TPM (``--no-tpm`` homes) every start prints
+a loud warning; a TPM home never falls back to no TPM.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bios_ws.home import MARKER_NAME, Home, resolve_home_path
+from bios_ws.cli.admin import add_tpm_options, chosen_tpm
+from bios_ws.errors import AdminError
+from bios_ws.home import MARKER_NAME, TPM_DEV, TPM_NONE, Home, resolve_home_path
+from bios_ws.launch.warnings import NO_TPM_WARNING
 from bios_ws.server.options import DEFAULT_BIND, ServerOptions, parse_bind, service_url
 
 if TYPE_CHECKING:
@@ -21,6 +32,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     serve = commands.add_parser("serve", help="serve the vBIOS over mutual TLS (foreground)")
     _add_home(serve)
     _add_server_options(serve)
+    add_tpm_options(serve, for_init=False)
     serve.set_defaults(run=run_serve)
 
     wsdl = commands.add_parser("wsdl", help="print the WSDL contract on stdout")
@@ -32,6 +44,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "devrun", help="initialize a home and a demo domain if missing, then serve")
     _add_home(devrun)
     _add_server_options(devrun)
+    add_tpm_options(devrun, for_init=True)
     devrun.add_argument("--demo-domain", default=DEFAULT_DEMO_DOMAIN, metavar="NAME",
                         help="guest domain to create for trying it out (default %(default)s)")
     devrun.set_defaults(run=run_devrun)
@@ -74,25 +87,74 @@ def _options(args: argparse.Namespace) -> ServerOptions:
 
 def run_serve(args: argparse.Namespace) -> int:
     home = Home.open(resolve_home_path(args.home))
-    return serve_home(home, _options(args))
+    return serve_home(home, _options(args), chosen_tpm(args, None))
 
 
-def serve_home(home: Home, options: ServerOptions) -> int:
-    """Check everything that can be checked, then serve in the foreground."""
+def serve_home(home: Home, options: ServerOptions, tpm: str | None = None) -> int:
+    """Check everything that can be checked, unlock the server key, then serve.
+
+    ``tpm`` is the command's override (--tpm, $VBIOS_TPM, or "none" for --no-tpm).
+    """
     from bios_ws.bootstrap import build_services
     from bios_ws.server.gunicorn_app import configure_logging, run_server
     from bios_ws.server.options import check_port_free
-    from bios_ws.server.tls import server_ssl_context
+    from bios_ws.server.tls import build_server_context
 
+    sealed = check_tpm_choice(home, tpm)
     build_services(home).close()
-    context = server_ssl_context(home)
     check_port_free(options.bind)
-    print(f"vbios: the server key passphrase is kept in a 0600 file at {home.passphrase_file}"
-          " until the TPM seals it", flush=True)
+    if sealed:
+        passphrase, notice = unseal_server_passphrase(home, tpm)
+    else:
+        print(NO_TPM_WARNING, file=sys.stderr, flush=True)
+        passphrase = home.file_passphrase()
+        notice = f"the key passphrase is a 0600 file at {home.passphrase_file} (NO TPM)"
+    context = build_server_context(ca_cert=home.ca_cert, server_cert=home.server_cert,
+                                   server_key=home.server_key, passphrase=passphrase)
+    del passphrase
+    print(f"vbios: {notice}", flush=True)
     print(f"vbios: serving {service_url(options.bind)} (home {home.path})", flush=True)
     configure_logging()
+    if not sealed:
+        for line in NO_TPM_WARNING.splitlines():
+            logging.getLogger("bios_ws.launch").warning(line.removeprefix("WARNING: "))
     run_server(lambda: build_wsgi_app(home), context, home.server_cert, options)
     return 0
+
+
+def check_tpm_choice(home: Home, tpm: str | None) -> bool:
+    """Whether ``home`` serves with sealed keys; refuse contradicting choices (no fallback)."""
+    from bios_ws.launch.sealing import check_sealed_home
+
+    if home.uses_tpm:
+        if tpm == TPM_NONE:
+            raise AdminError(f"the keys of {home.path} are sealed in its TPM ({home.tpm_setting});"
+                             " --no-tpm cannot serve it")
+        check_sealed_home(home)
+        if home.passphrase_file.exists():
+            raise AdminError(f"{home.passphrase_file} exists although {home.path} uses a TPM;"
+                             " refusing: remove that file")
+        return True
+    if tpm is not None and tpm != TPM_NONE:
+        raise AdminError(f"{home.path} was initialized with --no-tpm: its keys are not sealed"
+                         f" in a TPM, so --tpm {tpm} cannot apply")
+    return False
+
+
+def unseal_server_passphrase(home: Home, tpm: str | None) -> tuple[bytes, str]:
+    """The measured launch: measure, set PCR 23, unseal; and a line saying so."""
+    from bios_ws.launch.sealing import LaunchContext, launch, unseal_passphrase
+
+    context = LaunchContext(home, tpm)
+    device = context.open()
+    try:
+        measurement = launch(context, device)
+        passphrase = unseal_passphrase(context, device, "server", measurement)
+    finally:
+        device.close()
+    notice = (f"server key unsealed by the TPM ({context.setting}) under PCRs 0-7 and 23;"
+              f" service digest {measurement.digest.hex()}")
+    return passphrase, notice
 
 
 def build_wsgi_app(home: Home) -> WSGIApp:
@@ -122,10 +184,13 @@ def run_devrun(args: argparse.Namespace) -> int:
     from bios_ws.server.options import check_port_free
 
     options = _options(args)
+    tpm = chosen_tpm(args, None)
     check_port_free(options.bind)
-    home, created = ensure_home(resolve_home_path(args.home))
+    home, created = ensure_home(resolve_home_path(args.home), tpm or TPM_DEV)
     if created:
         print(f"vbios: initialized a new state directory at {home.path}")
+    elif home.tpm_setting == TPM_DEV and tpm is None:
+        ensure_dev_tpm(home)
     bundle = ensure_demo_domain(home, args.demo_domain)
     client = _display_path(Path(sys.executable).parent / "vbios-client")
     print(f"vbios: admin bundle:  {home.admin_dir}")
@@ -133,19 +198,35 @@ def run_devrun(args: argparse.Namespace) -> int:
     print("vbios: try it in another terminal:")
     print(f"  {client} --url {service_url(options.bind)} --bundle {bundle} attributes get",
           flush=True)
-    return serve_home(home, options)
+    return serve_home(home, options, tpm)
 
 
-def ensure_home(path: Path) -> tuple[Home, bool]:
-    """The home at ``path``, initialized first (CA, server and admin keys) if needed;
-    and whether it was initialized now."""
-    from bios_ws.bootstrap import initialize_home
+def ensure_home(path: Path, tpm: str = TPM_DEV) -> tuple[Home, bool]:
+    """The home at ``path``, initialized first (CA, server and admin keys, sealed with
+    ``tpm``) if needed; and whether it was initialized now."""
+    from bios_ws.bootstrap import initialize
 
     if (path / MARKER_NAME).is_file():
         home = Home.open(path)
         if home.is_initialized:
             return home, False
-    return initialize_home(path), True
+    if tpm == TPM_NONE:
+        print(NO_TPM_WARNING, file=sys.stderr, flush=True)
+    done = initialize(path, tpm=tpm)
+    if done.recovery_code is not None:
+        print("vbios: RECOVERY CODE (shown once, stored nowhere; needed by vbios tpm reseal"
+              f" after a boot change): {done.recovery_code}", flush=True)
+    return done.home, True
+
+
+def ensure_dev_tpm(home: Home) -> None:
+    """Start the home's development TPM unless it runs (it then replays the boot)."""
+    from bios_ws.tpm.devtpm import DevTpm
+
+    device = DevTpm(home.tpm_dir)
+    if not device.status().running:
+        status = device.start()
+        print(f"vbios: started the development TPM ({status.tcti})", flush=True)
 
 
 def ensure_demo_domain(home: Home, name: str) -> Path:

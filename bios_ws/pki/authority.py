@@ -1,9 +1,12 @@
 """The installation's certificate authority on disk: creating it, loading it, issuing.
 
-The CA and server keys are stored as encrypted PKCS#8 PEM; their passphrase
-(32 random bytes, urlsafe base64) lives in ``<home>/secrets/key-passphrase``
-(mode 0600) until the TPM seals it. Client bundles (cert.pem, key.pem, ca.pem)
-are the only place a private key is written in clear, mode 0600.
+The CA and server keys are stored as encrypted PKCS#8 PEM. With a TPM each has
+its own random passphrase (32 random bytes, urlsafe base64), sealed in the TPM
+by ``bios_ws.launch.sealing``; no passphrase file exists. Without a TPM
+(`vbios init --no-tpm`, development only) one passphrase protects both and
+lives in ``<home>/secrets/key-passphrase`` (mode 0600). Client bundles
+(cert.pem, key.pem, ca.pem) are the only place a private key is written in
+clear, mode 0600.
 """
 
 from __future__ import annotations
@@ -49,9 +52,14 @@ class Authority:
         return self._ca.cert
 
     @classmethod
-    def load(cls, home: Home) -> Authority:
-        """Read the CA certificate and decrypt its key; KeyUnreadable on any failure."""
-        passphrase = home.key_passphrase()
+    def load(cls, home: Home, passphrase: bytes | None = None) -> Authority:
+        """Read the CA certificate and decrypt its key; KeyUnreadable on any failure.
+
+        Without ``passphrase`` the home provides it (unsealed through the TPM, or
+        the 0600 file of a home without TPM).
+        """
+        if passphrase is None:
+            passphrase = home.key_passphrase("ca")
         cert = load_certificate(home.ca_cert)
         key = load_private_key(home.ca_key, passphrase)
         if key.public_key().public_numbers() != _ec_public(cert).public_numbers():
@@ -115,22 +123,31 @@ def initialize_pki(
     home: Home,
     server_names: Sequence[str] = certs.DEFAULT_SERVER_NAMES,
     now: datetime | None = None,
+    *,
+    passphrases: tuple[bytes, bytes] | None = None,
 ) -> None:
     """Create the CA, the server certificate and the admin bundle of a new home.
 
-    The CA certificate is written last: its presence means the PKI is complete.
+    ``passphrases`` is (server, CA), to be sealed by the caller; without it one
+    fresh passphrase protects both keys and is written to the 0600 passphrase
+    file (a home without TPM). The CA certificate is written last: its presence
+    means the PKI is complete.
     """
     if home.ca_cert.exists():
         raise AdminError(f"{home.path} is already initialized")
     now = now or _utc_now()
     certs.parse_server_names(server_names)  # refuse a bad name before writing anything
-    passphrase = create_passphrase(home)
+    if passphrases is None:
+        shared = create_passphrase(home)
+        server_passphrase, ca_passphrase = shared, shared
+    else:
+        server_passphrase, ca_passphrase = passphrases
     ca = certs.make_ca(now)
     server = certs.make_server_cert(ca, now, server_names)
     admin = certs.make_admin_cert(ca, now)
     ensure_dir(home.pki_dir)
-    write_file_atomic(home.ca_key, certs.encrypted_key_pem(ca.key, passphrase), PRIVATE_MODE)
-    write_file_atomic(home.server_key, certs.encrypted_key_pem(server.key, passphrase),
+    write_file_atomic(home.ca_key, certs.encrypted_key_pem(ca.key, ca_passphrase), PRIVATE_MODE)
+    write_file_atomic(home.server_key, certs.encrypted_key_pem(server.key, server_passphrase),
                       PRIVATE_MODE)
     write_file_atomic(home.server_cert, certs.cert_pem(server.cert), PUBLIC_MODE)
     write_client_bundle(home.admin_dir, admin, ca.cert, require_empty=False)
@@ -160,8 +177,8 @@ def write_client_bundle(
 
 def issue_domain_bundle(home: Home, domain_id: str, out_dir: Path) -> None:
     """Issue a guest certificate (SAN URI urn:vbios:domain:<id>) as a bundle in ``out_dir``."""
-    authority = Authority.load(home)
     check_bundle_dir(out_dir)
+    authority = Authority.load(home)
     write_client_bundle(out_dir, authority.issue_domain(domain_id), authority.cert)
 
 

@@ -25,7 +25,7 @@ def server_ssl_context(home: Home) -> ssl.SSLContext:
         ca_cert=home.ca_cert,
         server_cert=home.server_cert,
         server_key=home.server_key,
-        passphrase=home.key_passphrase(),
+        passphrase=home.key_passphrase("server"),
     )
 
 

@@ -1,7 +1,10 @@
 """End-to-end fixtures: a real `vbios serve` process over mutual TLS on loopback.
 
-Every process is started with ``subprocess.Popen`` and stopped by its pid
-(SIGTERM, then SIGKILL after a timeout); every wait and socket has a timeout.
+Homes use the development TPM by default (`vbios init` starts the home's
+swtpm on free loopback ports); every swtpm a test started is stopped by its
+recorded pid (``DevTpm.stop``). Every process is started with
+``subprocess.Popen`` and stopped by its pid (SIGTERM, then SIGKILL after a
+timeout); every wait and socket has a timeout.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from bios_ws.tpm.devtpm import DevTpm
 from tests.e2e.support import free_port
 
 VBIOS = Path(sys.executable).parent / "vbios"
@@ -254,22 +258,50 @@ class ServerProcess:
         return out
 
 
-def init_home(home: Path) -> None:
-    done = run_vbios("init", "--home", str(home))
+def init_home(home: Path, *extra: str) -> str:
+    """`vbios init --home HOME` (the development TPM unless ``extra`` says otherwise);
+    its stdout (with the recovery code)."""
+    done = run_vbios("init", "--home", str(home), *extra)
     assert done.returncode == 0, f"vbios init failed:\n{done.stderr}"
+    return done.stdout
+
+
+def recovery_code(init_stdout: str) -> str:
+    lines = init_stdout.splitlines()
+    return lines[lines.index("RECOVERY CODE (shown once, stored nowhere; keep it offline):") + 1
+                 ].strip()
+
+
+def dev_tpm(home: Path) -> DevTpm:
+    return DevTpm(home / "tpm")
+
+
+def dev_tpm_tcti(home: Path) -> str:
+    status = dev_tpm(home).status()
+    assert status.running and status.tcti, f"the development TPM of {home} is not running"
+    return status.tcti
+
+
+def stop_dev_tpm(home: Path) -> None:
+    """Stop the home's swtpm by its recorded pid (a copy of a home stops nothing)."""
+    if (home / "tpm").is_dir():
+        dev_tpm(home).stop()
 
 
 @pytest.fixture(scope="session")
 def vbios_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     work = tmp_path_factory.mktemp("vbios-e2e")
     home = work / "home"
-    init_home(home)
-    server = ServerProcess(home=home, port=free_port(), work=work)
     try:
-        server.start()
-        yield server
+        init_home(home)
+        server = ServerProcess(home=home, port=free_port(), work=work)
+        try:
+            server.start()
+            yield server
+        finally:
+            server.stop()
     finally:
-        server.stop()
+        stop_dev_tpm(home)
 
 
 @pytest.fixture
@@ -300,3 +332,5 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
     finally:
         for server in started:
             server.stop()
+        for home in {server.home for server in started}:
+            stop_dev_tpm(home)

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import dev_tpm_tcti, init_home
+
 VBIOS = Path(sys.executable).parent / "vbios"
 TIMEOUT = 60.0
 
@@ -30,22 +32,75 @@ def assert_one_line_refusal(done: subprocess.CompletedProcess[str], *needles: st
 
 @pytest.fixture
 def home_copy(vbios_server: Any, tmp_path: Path) -> Path:
-    """A copy of the running server's initialized home, free to damage."""
+    """A copy of the running server's initialized home, free to damage (its sealed
+    passphrases unseal in the original's development TPM: serve it with ``tpm_of``)."""
     copy = tmp_path / "home"
     shutil.copytree(vbios_server.home, copy)
     return copy
+
+
+@pytest.fixture(scope="module")
+def no_tpm_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("no-tpm") / "home"
+    init_home(home, "--no-tpm")
+    return home
+
+
+@pytest.fixture
+def no_tpm_copy(no_tpm_home: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "plain"
+    shutil.copytree(no_tpm_home, copy)
+    return copy
+
+
+def tpm_of(vbios_server: Any) -> list[str]:
+    """--tpm with the TCTI of the running server's development TPM."""
+    return ["--tpm", dev_tpm_tcti(vbios_server.home)]
 
 
 def serve_args(home: Path, port: int) -> list[str]:
     return ["serve", "--home", str(home), "--bind", f"127.0.0.1:{port}", "--workers", "1"]
 
 
-def test_serve_prints_the_passphrase_notice(vbios_server: Any) -> None:
-    passphrase_file = vbios_server.home / "secrets" / "key-passphrase"
+def test_serve_says_the_key_was_unsealed_by_the_tpm(vbios_server: Any) -> None:
     out = vbios_server.stdout()
-    assert f"kept in a 0600 file at {passphrase_file}" in out, out
-    assert "TPM" in out
+    assert "server key unsealed by the TPM (dev) under PCRs 0-7 and 23" in out, out
     assert vbios_server.url in out
+    assert not (vbios_server.home / "secrets" / "key-passphrase").exists()
+    assert "NO TPM" not in vbios_server.stderr()
+
+
+def test_no_tpm_home_warns_loudly_at_every_start(no_tpm_copy: Path, start_server: Any) -> None:
+    server = start_server(no_tpm_copy, "--workers", "1")
+    assert "WARNING: *** NO TPM: DEVELOPMENT ONLY ***" in server.stderr()
+    assert "NO TPM" in server.stdout()
+    assert server.call(server.admin_bundle, "ApplyPendingAttributes",
+                       "<v:Domain>none</v:Domain>").fault_code == "DomainNotFound"
+
+
+def test_a_tpm_home_never_falls_back_to_no_tpm(home_copy: Path, unused_port: int) -> None:
+    done = vbios(*serve_args(home_copy, unused_port), "--no-tpm")
+    assert_one_line_refusal(done, "sealed in its TPM", "--no-tpm cannot serve it")
+
+
+def test_a_no_tpm_home_refuses_a_tpm(no_tpm_copy: Path, unused_port: int) -> None:
+    done = vbios(*serve_args(no_tpm_copy, unused_port), "--tpm", "swtpm:host=127.0.0.1,port=9")
+    assert_one_line_refusal(done, "initialized with --no-tpm")
+
+
+def test_stopped_dev_tpm_is_named_with_the_command_to_start_it(
+    home_copy: Path, unused_port: int
+) -> None:
+    done = vbios(*serve_args(home_copy, unused_port))  # the copy's own swtpm never ran
+    assert_one_line_refusal(done, "development TPM", f"vbios tpm start --home {home_copy}")
+
+
+def test_unreachable_tpm_is_named(home_copy: Path, unused_port: int) -> None:
+    tcti = f"swtpm:host=127.0.0.1,port={unused_port}"
+    done = vbios(*serve_args(home_copy, unused_port), "--tpm", tcti)
+    assert done.returncode == 1, done.stderr
+    assert tcti in done.stderr and "unreachable" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_port_in_use(vbios_server: Any) -> None:
@@ -65,23 +120,38 @@ def test_foreign_directory_is_not_a_home(tmp_path: Path, unused_port: int) -> No
     assert_one_line_refusal(done, "is not a vbios state directory")
 
 
-def test_deleted_passphrase(home_copy: Path, unused_port: int) -> None:
-    (home_copy / "secrets" / "key-passphrase").unlink()
-    done = vbios(*serve_args(home_copy, unused_port))
-    assert_one_line_refusal(done, "passphrase")
+def test_deleted_passphrase(no_tpm_copy: Path, unused_port: int) -> None:
+    (no_tpm_copy / "secrets" / "key-passphrase").unlink()
+    done = vbios(*serve_args(no_tpm_copy, unused_port))
+    assert "passphrase" in done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 1 and "Traceback" not in done.stderr
 
 
-def test_wrong_passphrase(home_copy: Path, unused_port: int) -> None:
-    passphrase = home_copy / "secrets" / "key-passphrase"
+def test_wrong_passphrase(no_tpm_copy: Path, unused_port: int) -> None:
+    passphrase = no_tpm_copy / "secrets" / "key-passphrase"
     passphrase.write_bytes(b"definitely-not-the-passphrase\n")
     passphrase.chmod(0o600)
+    done = vbios(*serve_args(no_tpm_copy, unused_port))
+    assert "server key" in done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+
+
+def test_deleted_sealed_passphrase(home_copy: Path, unused_port: int) -> None:
+    (home_copy / "tpm" / "sealed" / "server-key.json").unlink()
     done = vbios(*serve_args(home_copy, unused_port))
-    assert_one_line_refusal(done, "server key")
+    assert_one_line_refusal(done, "sealed passphrases are missing")
 
 
-def test_damaged_server_key(home_copy: Path, unused_port: int) -> None:
+def test_a_passphrase_file_beside_a_tpm_is_refused(home_copy: Path, unused_port: int) -> None:
+    (home_copy / "secrets").mkdir(mode=0o700)
+    (home_copy / "secrets" / "key-passphrase").write_bytes(b"x\n")
+    done = vbios(*serve_args(home_copy, unused_port))
+    assert_one_line_refusal(done, "key-passphrase exists although")
+
+
+def test_damaged_server_key(home_copy: Path, unused_port: int, vbios_server: Any) -> None:
     (home_copy / "pki" / "server-key.pem").write_bytes(b"-----BEGIN GARBAGE-----\n")
-    done = vbios(*serve_args(home_copy, unused_port))
+    done = vbios(*serve_args(home_copy, unused_port), *tpm_of(vbios_server))
     assert_one_line_refusal(done, "server key")
 
 
@@ -127,8 +197,10 @@ def test_hostile_dtd_body_leaves_the_server_healthy(vbios_server: Any) -> None:
     assert "root:x:" not in log
 
 
-def test_sigterm_stops_the_server_cleanly(home_copy: Path, start_server: Any) -> None:
-    server = start_server(home_copy, "--workers", "1", "--threads", "2")
+def test_sigterm_stops_the_server_cleanly(
+    home_copy: Path, start_server: Any, vbios_server: Any
+) -> None:
+    server = start_server(home_copy, "--workers", "1", "--threads", "2", *tpm_of(vbios_server))
     reply = server.call(server.admin_bundle, "ApplyPendingAttributes", "<v:Domain>none</v:Domain>")
     assert reply.fault_code == "DomainNotFound"
     assert server.stop() == 0

@@ -21,13 +21,24 @@ Run = Callable[..., tuple[int, str, str]]
 
 @pytest.fixture
 def run(capsys: pytest.CaptureFixture[str]) -> Run:
+    """`vbios ARGV` in-process; `init` without a TPM choice gets --no-tpm here (fast homes:
+    the TPM default is tested by test_init_seals_in_the_development_tpm_by_default)."""
+
     def invoke(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
+        args = list(argv)
+        if args[:1] == ["init"] and not {"--tpm", "--no-tpm"} & set(args):
+            args.append("--no-tpm")
+        code = main(args)
         out, err = capsys.readouterr()
         assert "Traceback" not in err
-        return code, out, err
+        return code, out, _without_no_tpm_warning(err)
 
     return invoke
+
+
+def _without_no_tpm_warning(err: str) -> str:
+    lines = err.splitlines(keepends=True)
+    return "".join(line for line in lines if not line.startswith("WARNING: "))
 
 
 @pytest.fixture
@@ -66,12 +77,80 @@ def test_init_makes_a_complete_home(tmp_path: Path, run: Run) -> None:
     assert len(out.splitlines()) <= 10
     assert home.is_initialized
     assert find_clear_private_keys(home) == []
+    assert home.tpm_setting == "none"
     shipped = (Path(__file__).parents[2] / "bios_ws" / "data" / "registry.json").read_bytes()
     assert home.registry_path.read_bytes() == shipped
     assert _mode(home.admin_dir / "key.pem") == 0o600
     tables = sqlite3.connect(home.db_path).execute(
         "SELECT name FROM sqlite_master WHERE type='table'").fetchall()
     assert {"domains", "audit"} <= {t[0] for t in tables}
+
+
+def test_init_without_tpm_warns_loudly(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    assert main(["init", "--home", str(tmp_path / "h"), "--no-tpm"]) == 0
+    err = capsys.readouterr().err
+    assert "*** NO TPM: DEVELOPMENT ONLY ***" in err
+    assert len(err.splitlines()) >= 4
+
+
+def test_no_tpm_is_never_chosen_by_a_value(
+    tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _refused(run("init", "--home", str(tmp_path / "a"), "--tpm", "none"), "--no-tpm only")
+    monkeypatch.setenv("VBIOS_TPM", "none")
+    assert main(["init", "--home", str(tmp_path / "b")]) == 1  # the environment cannot either
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_init_refuses_an_unreachable_tcti_before_any_key(
+    tmp_path: Path, run: Run
+) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = tmp_path / "home"
+    code, _, err = run("init", "--home", str(path), "--tpm", f"swtpm:host=127.0.0.1,port={port}")
+    assert code == 1 and f"port={port}" in err and "unreachable" in err
+    home = Home.open(path)
+    assert not home.is_initialized and not home.server_key.exists()
+
+
+def test_init_seals_in_the_development_tpm_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bios_ws.launch.recovery import read_recovery
+    from bios_ws.tpm.devtpm import DevTpm
+
+    path = tmp_path / "home"
+    try:
+        assert main(["init", "--home", str(path)]) == 0
+        out, err = capsys.readouterr()
+        assert err == ""
+        home = Home.open(path)
+        assert home.tpm_setting == "dev"
+        assert DevTpm(home.tpm_dir).status().running
+        assert not home.passphrase_file.exists()
+        assert find_clear_private_keys(home) == []
+        for key in ("server", "ca"):
+            assert home.sealed_blob(key).is_file()
+        code = out.split("keep it offline):\n", 1)[1].split()[0]
+        recovered = read_recovery(home.recovery_file, code)
+        assert recovered.server != recovered.ca
+        assert recovered.server.decode() not in out
+        assert main(["domain", "create", "web1", "--home", str(path)]) == 0  # unseals the CA key
+        assert (home.bundles_dir / "web1" / "cert.pem").is_file()
+        capsys.readouterr()
+        assert main(["measure", "--home", str(path), "--json"]) == 0
+        measured = json.loads(capsys.readouterr().out)
+        assert len(measured["digest"]) == 64
+        assert {"path": "config/registry.json",
+                "sha256": __import__("hashlib").sha256(home.registry_path.read_bytes()
+                                                       ).hexdigest()} in measured["files"]
+    finally:
+        DevTpm(path / "tpm").stop()
 
 
 def test_init_twice_is_refused_and_changes_nothing(home: Path, run: Run) -> None:

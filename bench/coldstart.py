@@ -1,0 +1,130 @@
+"""Cold start: `vbios serve` until the first successful guest call, with the TPM and without.
+
+For each mode a home is initialized once (the development TPM, or --no-tpm) with
+one guest domain; then, alternating modes, each run starts `vbios serve`, polls
+GetAttributes over mutual TLS with the guest's bundle until it answers 200, and
+stops the server by its pid. With the TPM, the time includes the measured launch
+(hashing the installed package and configuration, resetting and extending PCR
+23) and the policy-session unseal. Prints the medians and their ratio.
+
+Usage: .venv/bin/python bench/coldstart.py [--runs N] [--workers W]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bios_ws.cli.serve import ensure_demo_domain
+from bios_ws.home import Home
+from bios_ws.tpm.devtpm import DevTpm
+
+NS = "urn:bios-ws:vbios:v1"
+REQUEST = (
+    "<?xml version='1.0' encoding='UTF-8'?>"
+    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+    f'xmlns:v="{NS}"><soapenv:Body><v:GetAttributes/></soapenv:Body></soapenv:Envelope>'
+).encode()
+HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"GetAttributes"'}
+VBIOS = Path(sys.executable).parent / "vbios"
+START_LIMIT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def init(path: Path, *extra: str) -> Path:
+    done = subprocess.run([str(VBIOS), "init", "--home", str(path), *extra],
+                          capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"vbios init failed: {done.stderr}")
+    return ensure_demo_domain(Home.open(path), "bench")
+
+
+def guest_context(bundle: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(bundle / "ca.pem"))
+    context.load_cert_chain(str(bundle / "cert.pem"), str(bundle / "key.pem"))
+    return context
+
+
+def first_call_ok(port: int, context: ssl.SSLContext) -> bool:
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=5)
+    try:
+        connection.request("POST", "/", body=REQUEST, headers=HEADERS)
+        return connection.getresponse().status == 200
+    except (OSError, ssl.SSLError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def one_start(home: Path, context: ssl.SSLContext, workers: int, log: Path) -> float:
+    """Seconds from spawning `vbios serve` to the first 200 answer."""
+    port = free_port()
+    with log.open("ab") as sink:
+        began = time.perf_counter()
+        proc = subprocess.Popen(
+            [str(VBIOS), "serve", "--home", str(home), "--bind", f"127.0.0.1:{port}",
+             "--workers", str(workers)],
+            stdin=subprocess.DEVNULL, stdout=sink, stderr=sink)
+    try:
+        while time.perf_counter() - began < START_LIMIT:
+            if proc.poll() is not None:
+                raise SystemExit(f"vbios serve exited with {proc.returncode}; see {log}")
+            if first_call_ok(port, context):
+                return time.perf_counter() - began
+            time.sleep(0.01)
+        raise SystemExit(f"vbios serve not answering after {START_LIMIT:.0f}s; see {log}")
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=20)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="starts per mode (default 5)")
+    parser.add_argument("--workers", type=int, default=1, help="server workers (default 1)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="vbios-coldstart-") as tmp:
+        work = Path(tmp)
+        tpm_home, plain_home = work / "tpm", work / "plain"
+        try:
+            homes = {"tpm": (tpm_home, init(tpm_home)),
+                     "no-tpm": (plain_home, init(plain_home, "--no-tpm"))}
+            times: dict[str, list[float]] = {mode: [] for mode in homes}
+            for _ in range(args.runs):
+                for mode, (home, bundle) in homes.items():
+                    times[mode].append(one_start(home, guest_context(bundle), args.workers,
+                                                 work / f"{mode}.log"))
+        finally:
+            DevTpm(tpm_home / "tpm").stop()
+    with_tpm, without = statistics.median(times["tpm"]), statistics.median(times["no-tpm"])
+    print(f"cold start to first guest call, median of {args.runs}"
+          f" ({args.workers} worker{'s' if args.workers > 1 else ''}):")
+    print(f"  with the TPM (measure + extend PCR 23 + unseal): {with_tpm * 1000:8.1f} ms")
+    print(f"  --no-tpm:                                        {without * 1000:8.1f} ms")
+    print(f"  ratio TPM / no-TPM:                              {with_tpm / without:8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

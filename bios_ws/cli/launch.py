@@ -1,0 +1,105 @@
+"""`vbios measure` and `vbios reseal` (also `vbios tpm reseal`): the measured launch, by hand.
+
+`vbios measure` prints the service digest a `vbios serve` of this home would
+extend into PCR 23, with the files behind it. `vbios reseal` seals the key
+passphrases again to the present boot and service, after an intended change,
+and tells what changed (see ``bios_ws.launch.reseal``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from pathlib import Path
+
+from bios_ws.cli.admin import chosen_tpm
+from bios_ws.errors import AdminError
+from bios_ws.home import Home, resolve_home_path
+from bios_ws.tpm.port import SERVICE_PCR
+
+Subparsers = argparse._SubParsersAction
+_MAX_CODE_CHARS = 256
+
+
+def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
+    measure = commands.add_parser(
+        "measure", help="print the service digest (PCR 23 measurement) and its file list")
+    _add_home(measure)
+    measure.add_argument("--json", action="store_true", help="print JSON")
+    measure.add_argument("--package-root", metavar="DIR", help=argparse.SUPPRESS)
+    measure.set_defaults(run=run_measure)
+    register_reseal(commands)
+
+
+def register_reseal(subcommands: Subparsers[argparse.ArgumentParser]) -> None:
+    """Add `reseal` to ``subcommands`` (the top level, or the `vbios tpm` group)."""
+    reseal = subcommands.add_parser(
+        "reseal", help="seal the key passphrases again to the present boot and service")
+    _add_home(reseal)
+    reseal.add_argument("--tpm", metavar="TCTI",
+                        help="TPM to use (default: $VBIOS_TPM, else the home's)")
+    reseal.add_argument("--recovery-code-stdin", action="store_true",
+                        help="read the recovery code printed by vbios init from stdin"
+                             " (needed when the boot PCRs changed)")
+    reseal.set_defaults(run=run_reseal, no_tpm=False)
+
+
+def _add_home(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--home", metavar="DIR",
+                        help="state directory (default: $VBIOS_HOME, else ~/.local/share/vbios)")
+
+
+def run_measure(args: argparse.Namespace) -> int:
+    from bios_ws.launch.measure import expected_service_pcr, measure
+
+    home = Home.open(resolve_home_path(args.home))
+    root = Path(args.package_root).resolve() if args.package_root else None
+    measurement = measure(home, root)
+    if args.json:
+        print(json.dumps(measurement.to_json_obj(), indent=2))
+        return 0
+    print(f"service digest: {measurement.digest.hex()}")
+    print(f"PCR {SERVICE_PCR} after launch (sha256): "
+          f"{expected_service_pcr(measurement.digest).hex()}")
+    print(f"measured entries: {len(measurement.entries)}")
+    for name, value in measurement.entries:
+        print(f"{value.hex()}  {name}")
+    return 0
+
+
+def run_reseal(args: argparse.Namespace) -> int:
+    from bios_ws.launch.reseal import reseal
+    from bios_ws.launch.sealing import LaunchContext
+
+    home = Home.open(resolve_home_path(args.home))
+    if not home.uses_tpm:
+        raise AdminError(f"{home.path} was initialized with --no-tpm: nothing is sealed")
+    code = _read_code() if args.recovery_code_stdin else None
+    report = reseal(LaunchContext(home, chosen_tpm(args, None)), code)
+    how = {
+        "unchanged": "the TPM released them under the sealed policy",
+        "service-update": "the boot is unchanged; the TPM released them under the sealed"
+                          " service measurement",
+        "recovery-code": "recovered with the recovery code",
+    }[report.method]
+    print(f"resealed the key passphrases of {home.path} ({how})")
+    if report.changes:
+        print("what changed since the last sealing:")
+        for line in report.changes:
+            print(f"  {line}")
+    else:
+        print("nothing changed since the last sealing")
+    print(f"sealed to PCRs 0-7 and {SERVICE_PCR} (sha256);"
+          f" service digest {report.state.service_digest.hex()}")
+    return 0
+
+
+def _read_code() -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass("recovery code: ")
+    code = sys.stdin.readline(_MAX_CODE_CHARS).strip()
+    if not code:
+        raise AdminError("no recovery code on stdin")
+    return code

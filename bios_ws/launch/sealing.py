@@ -1,0 +1,228 @@
+"""Seal the key passphrases to the measured boot and service; unseal them at launch.
+
+Policy: PolicyPCR over the sha256 bank of PCRs 0-7 (the boot) and 23 (the
+service). At sealing, PCRs 0-7 are taken as they are and PCR 23 as it *will
+be* after a measured launch: ``SHA-256(0*32 || service digest)``, computed
+offline. A measured launch resets PCR 23 and extends it with the digest before
+unsealing; the value it leaves is the same whichever process does it (the
+server or an admin command), so commands running beside the server do not
+disturb it.
+
+The TPM connection is opened for the launch and closed right after: the
+running server does not hold it (swtpm serves one connection at a time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bios_ws.errors import (
+    KeyUnreadable,
+    StateDirectoryError,
+    TpmError,
+    TpmPolicyMismatch,
+    TpmUnavailable,
+)
+from bios_ws.home import TPM_DEV, TPM_NONE, Home
+from bios_ws.launch.diagnosis import describe_changes
+from bios_ws.launch.measure import Measurement, expected_service_pcr, measure
+from bios_ws.launch.record import SealedState, read_record, write_record
+from bios_ws.launch.recovery import KeyPassphrases
+from bios_ws.pki.files import PRIVATE_MODE, PUBLIC_MODE, ensure_dir, write_file_atomic
+from bios_ws.tpm.port import BOOT_PCRS, SEAL_BANK, SERVICE_PCR, SealedBlob, Tpm
+
+KEYS = ("server", "ca")
+SEALED_PCRS = (*BOOT_PCRS, SERVICE_PCR)
+LINUX_EVENT_LOG = Path("/sys/kernel/security/tpm0/binary_bios_measurements")
+_MAX_EVENT_LOG = 4 * 1024 * 1024
+_KEY_LABELS = {"server": "server key", "ca": "CA key"}
+
+TpmOpener = Callable[[str], Tpm]
+
+
+def _default_opener(tcti: str) -> Tpm:
+    from bios_ws.tpm.esapi import open_tpm
+
+    return open_tpm(tcti)
+
+
+@dataclass
+class LaunchContext:
+    """One home's TPM and how to reach it; ``opener`` is injectable for tests."""
+
+    home: Home
+    tcti_override: str | None = None
+    opener: TpmOpener = field(default=_default_opener)
+    package_root: Path | None = None
+
+    @property
+    def setting(self) -> str:
+        return self.tcti_override or self.home.tpm_setting
+
+    def tcti(self) -> str:
+        """The TCTI to open; never a default search. TpmUnavailable for a stopped dev TPM."""
+        setting = self.setting
+        if setting == TPM_NONE:
+            raise StateDirectoryError(f"{self.home.path} uses no TPM (initialized with --no-tpm)")
+        if setting != TPM_DEV:
+            return setting
+        from bios_ws.tpm.devtpm import DevTpm
+
+        status = DevTpm(self.home.tpm_dir).status()
+        if not status.running or not status.tcti:
+            raise TpmUnavailable(
+                f"the development TPM of {self.home.path} is not running;"
+                f" start it with: vbios tpm start --home {self.home.path}")
+        return status.tcti
+
+    def open(self) -> Tpm:
+        """The home's TPM, connected; TpmUnavailable naming the TCTI (and the fix)."""
+        tcti = self.tcti()
+        try:
+            return self.opener(tcti)
+        except ValueError as exc:
+            raise StateDirectoryError(f"invalid TPM for {self.home.path}: {exc}") from None
+        except TpmUnavailable as exc:
+            hint = (f"; is it running? vbios tpm status --home {self.home.path}"
+                    if self.setting == TPM_DEV else "")
+            raise TpmUnavailable(f"the TPM at {tcti} is unreachable: {exc.message}{hint}") from None
+
+    def measure(self) -> Measurement:
+        return measure(self.home, self.package_root)
+
+    def event_log(self) -> bytes | None:
+        """The current boot event log of this home's platform, if one can be read."""
+        if self.setting == TPM_DEV:
+            from bios_ws.tpm.devtpm import DevTpm
+
+            path = DevTpm(self.home.tpm_dir).event_log_path
+        elif self.setting.startswith("device:"):
+            path = LINUX_EVENT_LOG
+        else:
+            return None
+        return read_bounded(path)
+
+
+def read_bounded(path: Path) -> bytes | None:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(_MAX_EVENT_LOG + 1)
+    except OSError:
+        return None
+    return data if len(data) <= _MAX_EVENT_LOG else None
+
+
+# -- the measured launch ---------------------------------------------------------------
+
+
+def extend_service_pcr(tpm: Tpm, digest: bytes) -> None:
+    """Reset PCR 23 and extend it with ``digest`` (sha256 bank; other banks get
+    their own hash of the digest)."""
+    tpm.pcr_reset(SERVICE_PCR)
+    digests = {bank: digest if bank == SEAL_BANK else hashlib.new(bank, digest).digest()
+               for bank in tpm.active_banks()}
+    tpm.pcr_extend(SERVICE_PCR, digests)
+
+
+def launch(context: LaunchContext, tpm: Tpm) -> Measurement:
+    """Measure the service and extend the service PCR with it."""
+    measurement = context.measure()
+    extend_service_pcr(tpm, measurement.digest)
+    return measurement
+
+
+# -- sealing -----------------------------------------------------------------------
+
+
+def seal_passphrases(
+    context: LaunchContext, tpm: Tpm, passphrases: KeyPassphrases, measurement: Measurement
+) -> SealedState:
+    """Seal both passphrases to PCRs 0-7 now and PCR 23 as the launch will set it."""
+    home = context.home
+    tpm.ensure_storage_primary()
+    expected = dict(tpm.pcr_read(BOOT_PCRS))
+    expected[SERVICE_PCR] = expected_service_pcr(measurement.digest)
+    ensure_dir(home.sealed_dir)
+    for key in KEYS:
+        blob = tpm.seal(passphrases.of(key), SEALED_PCRS, expected)
+        write_file_atomic(home.sealed_blob(key), blob.to_json().encode("utf-8"), PRIVATE_MODE)
+    log = context.event_log()
+    if log is not None:
+        write_file_atomic(home.sealed_event_log, log, PUBLIC_MODE)
+    else:
+        home.sealed_event_log.unlink(missing_ok=True)
+    state = SealedState.now(expected, measurement.digest, measurement.files)
+    write_record(home.sealed_state, state)
+    return state
+
+
+def load_blob(home: Home, key: str) -> SealedBlob:
+    path = home.sealed_blob(key)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise KeyUnreadable(f"cannot read the sealed {_KEY_LABELS[key]} passphrase {path}:"
+                            f" {exc.strerror or exc}") from None
+    try:
+        return SealedBlob.from_json(text)
+    except ValueError:
+        raise KeyUnreadable(f"the sealed {_KEY_LABELS[key]} passphrase {path} is damaged") from None
+
+
+def unseal_passphrase(context: LaunchContext, tpm: Tpm, key: str,
+                      measurement: Measurement) -> bytes:
+    """Unseal one passphrase after a launch; TpmPolicyMismatch says what changed."""
+    blob = load_blob(context.home, key)
+    try:
+        return tpm.unseal(blob)
+    except TpmPolicyMismatch:
+        raise TpmPolicyMismatch(refusal_paragraph(context, tpm, key, measurement)) from None
+
+
+def refusal_paragraph(context: LaunchContext, tpm: Tpm, key: str,
+                      measurement: Measurement) -> str:
+    home = context.home
+    head = (f"the TPM refuses to unseal the {_KEY_LABELS[key]} passphrase: this host did not"
+            " boot, or does not run, what it was sealed to.")
+    state = read_record(home.sealed_state)
+    findings: list[str] = []
+    if state is not None:
+        with suppress(TpmError, ValueError):
+            current = tpm.pcr_read(sorted(state.pcrs))
+            findings = describe_changes(state, current, measurement.files,
+                                        read_bounded(home.sealed_event_log), context.event_log())
+    else:
+        findings = [f"(no sealed-state record at {home.sealed_state}: cannot say what changed)"]
+    if not findings:
+        findings = ["the PCR values equal the recorded ones: the sealed blob does not match"
+                    " its record (restored from another installation?)"]
+    tail = (f"If the change was intended, re-seal: vbios tpm reseal --home {home.path}")
+    return "\n".join([head, *(f"  {line}" for line in findings), tail])
+
+
+def unseal_key_passphrase(home: Home, key: str, *, tcti: str | None = None,
+                          package_root: Path | None = None,
+                          opener: TpmOpener | None = None) -> bytes:
+    """Open the home's TPM, launch (measure, set PCR 23), unseal ``key``'s passphrase, close."""
+    if key not in KEYS:
+        raise ValueError(f"unknown key {key!r}")
+    context = LaunchContext(home, tcti, opener or _default_opener, package_root)
+    tpm = context.open()
+    try:
+        measurement = launch(context, tpm)
+        return unseal_passphrase(context, tpm, key, measurement)
+    finally:
+        tpm.close()
+
+
+def check_sealed_home(home: Home) -> None:
+    """Refuse a TPM home whose sealed passphrases are missing, before touching the TPM."""
+    missing = [str(home.sealed_blob(k)) for k in KEYS if not home.sealed_blob(k).is_file()]
+    if missing:
+        raise KeyUnreadable(f"{home.path} uses a TPM but its sealed passphrases are missing"
+                            f" ({', '.join(missing)}); initialize it again")
+
