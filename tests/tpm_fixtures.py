@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from bios_ws.tpm.swtpm_process import free_port_pair, swtpm_tcti
+
 SWTPM_TOOLS = ("swtpm", "swtpm_setup", "swtpm_ioctl")
 
 
@@ -28,26 +30,6 @@ def require_swtpm() -> None:
         pytest.skip(f"swtpm tools missing: {', '.join(missing)}")
 
 
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_port_pair() -> int:
-    """A port P such that P and P+1 were free: the swtpm TCTI talks to its control port at P+1."""
-    for _ in range(50):
-        port = free_port()
-        if port >= 65535:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two adjacent free loopback ports")
 
 
 def provision(state_dir: Path) -> None:
@@ -77,7 +59,7 @@ class SwtpmProcess:
 
     @property
     def tcti(self) -> str:
-        return f"swtpm:host=127.0.0.1,port={self.server_port}"
+        return swtpm_tcti(self.server_port)
 
     @property
     def pid(self) -> int | None:

@@ -19,8 +19,6 @@ import fcntl
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -32,6 +30,15 @@ from bios_ws.domain.eventlog import replay
 from bios_ws.errors import AdminError, TpmError, TpmUnavailable
 from bios_ws.tpm.bootlog import BootManifest, ManifestError, measure_boot, shipped_manifest_text
 from bios_ws.tpm.port import BOOT_PCRS, PCR_BANKS, Tpm
+from bios_ws.tpm.swtpm_process import (
+    WAIT_SECONDS,
+    free_port_pair,
+    port_answers,
+    read_pid,
+    swtpm_tcti,
+    terminate,
+    wait_for_port,
+)
 
 __all__ = ["EK_CERT_NV_INDEXES", "SWTPM_MISSING", "DevTpm", "DevTpmStatus"]
 
@@ -41,7 +48,6 @@ EK_CERT_NV_INDEXES = (0x01C00002, 0x01C00016, 0x01C08000)
 HOME_MARKER = "vbios-home.json"
 _TOOLS = ("swtpm", "swtpm_setup", "swtpm_ioctl", "swtpm_localca")
 _START_ATTEMPTS = 8
-_WAIT_SECONDS = 10.0
 _MAX_RUNTIME_BYTES = 4096
 
 
@@ -139,7 +145,7 @@ class DevTpm:
                                      " start it with vbios tpm start")
             result = subprocess.run(
                 [tools["swtpm_ioctl"], "--tcp", f"127.0.0.1:{current.ctrl_port}", "-i"],
-                capture_output=True, text=True, timeout=_WAIT_SECONDS, check=False)
+                capture_output=True, text=True, timeout=WAIT_SECONDS, check=False)
             if result.returncode != 0:
                 raise TpmUnavailable(f"swtpm_ioctl could not reset the development TPM:"
                                      f" {_last_line(result.stderr)}")
@@ -230,7 +236,7 @@ class DevTpm:
     def _spawn(self, swtpm: str) -> DevTpmStatus:
         error = ""
         for _ in range(_START_ATTEMPTS):
-            port = _free_port_pair()
+            port = free_port_pair()
             self.pid_file.unlink(missing_ok=True)
             command = [
                 swtpm, "socket", "--tpm2", "--tpmstate", f"dir={self.state_dir}",
@@ -242,23 +248,23 @@ class DevTpm:
                 "--daemon",
             ]
             result = subprocess.run(command, capture_output=True, text=True,
-                                    stdin=subprocess.DEVNULL, timeout=_WAIT_SECONDS, check=False)
+                                    stdin=subprocess.DEVNULL, timeout=WAIT_SECONDS, check=False)
             if result.returncode != 0:
                 error = _last_line(result.stderr)
                 continue  # most likely a port taken between our probe and swtpm's bind
             pid = self._wait_for_pid()
             status = DevTpmStatus(True, swtpm_tcti(port), pid, port, port + 1)
             _write_file(self.runtime_file, json.dumps(status.to_dict()).encode(), 0o600)
-            if not _wait_for_port(port + 1):
+            if not wait_for_port(port + 1):
                 self._stop_recorded()
                 raise TpmUnavailable("the development TPM started but does not answer")
             return status
         raise TpmUnavailable(f"swtpm failed to start: {error or 'no reason given'}")
 
     def _wait_for_pid(self) -> int:
-        deadline = time.monotonic() + _WAIT_SECONDS
+        deadline = time.monotonic() + WAIT_SECONDS
         while time.monotonic() < deadline:
-            pid = _read_pid(self.pid_file)
+            pid = read_pid(self.pid_file)
             if pid is not None and self._is_our_swtpm(pid):
                 return pid
             time.sleep(0.02)
@@ -268,9 +274,9 @@ class DevTpm:
         recorded = self._recorded()
         if recorded is None or recorded.pid is None or recorded.ctrl_port is None:
             return STOPPED
-        if _read_pid(self.pid_file) != recorded.pid or not self._is_our_swtpm(recorded.pid):
+        if read_pid(self.pid_file) != recorded.pid or not self._is_our_swtpm(recorded.pid):
             return STOPPED
-        if not _port_answers(recorded.ctrl_port):
+        if not port_answers(recorded.ctrl_port):
             return STOPPED
         return recorded
 
@@ -287,9 +293,9 @@ class DevTpm:
 
     def _stop_recorded(self) -> None:
         recorded = self._recorded()
-        for pid in {recorded.pid if recorded else None, _read_pid(self.pid_file)}:
+        for pid in {recorded.pid if recorded else None, read_pid(self.pid_file)}:
             if pid is not None and self._is_our_swtpm(pid):
-                _terminate(pid)
+                terminate(pid)
         self.pid_file.unlink(missing_ok=True)
         self.runtime_file.unlink(missing_ok=True)
 
@@ -315,10 +321,6 @@ class DevTpm:
             os.close(fd)
 
 
-def swtpm_tcti(port: int) -> str:
-    """The TCTI of a swtpm whose command port is ``port`` (control port ``port + 1``)."""
-    return f"swtpm:host=127.0.0.1,port={port}"
-
 
 def _find_tools() -> dict[str, str]:
     found = {tool: shutil.which(tool) for tool in _TOOLS}
@@ -328,70 +330,10 @@ def _find_tools() -> dict[str, str]:
     return {tool: path for tool, path in found.items() if path is not None}
 
 
-def _free_port_pair() -> int:
-    """A loopback port P with P + 1 also free right now."""
-    for _ in range(64):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as first:
-            first.bind(("127.0.0.1", 0))
-            port: int = first.getsockname()[1]
-            if port >= 65535:
-                continue
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-            return port
-    raise TpmUnavailable("no two consecutive free loopback ports for the development TPM")
 
 
-def _port_answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
-            return True
-    except OSError:
-        return False
 
 
-def _wait_for_port(port: int) -> bool:
-    deadline = time.monotonic() + _WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if _port_answers(port):
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        text = path.read_text(encoding="ascii")[:32].strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return int(text) if text.isdigit() and int(text) > 1 else None
-
-
-def _terminate(pid: int) -> None:
-    """SIGTERM, wait up to 5 s, then SIGKILL; a zombie counts as gone."""
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                return
-            time.sleep(0.02)
-
-
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # reap it if it happens to be our child
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
 
 
 def _last_line(text: str) -> str:

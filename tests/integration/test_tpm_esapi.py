@@ -10,8 +10,9 @@ import pytest
 from bios_ws.errors import TpmError, TpmUnavailable
 from bios_ws.tpm.esapi import EsapiTpm, check_tcti, open_tpm
 from bios_ws.tpm.port import BOOT_PCRS, SERVICE_PCR, policy_pcr_digest
+from bios_ws.tpm.swtpm_process import free_port_pair
 from tests.tpm_contract import FREE_PCR, TpmContract, digests_of
-from tests.tpm_fixtures import SwtpmProcess, free_port, start_swtpm
+from tests.tpm_fixtures import SwtpmProcess, start_swtpm
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def test_tcti_must_be_explicit() -> None:
 
 
 def test_open_on_a_closed_port_is_unavailable() -> None:
-    port = free_port()
+    port = free_port_pair()
     with pytest.raises(TpmUnavailable, match=f"unreachable at swtpm:host=127.0.0.1,port={port}"):
         open_tpm(f"swtpm:host=127.0.0.1,port={port}")
 
