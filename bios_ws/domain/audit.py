@@ -7,11 +7,13 @@ link (or the sequence numbering).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 GENESIS_HASH = "0" * 64
 
@@ -42,24 +44,20 @@ class AuditEntry:
 
     @classmethod
     def chain(cls, record: AuditRecord, seq: int, prev_hash: str) -> AuditEntry:
-        fields = (seq, record, prev_hash)
         return cls(
             seq=seq,
-            time=record.time,
-            principal=record.principal,
-            operation=record.operation,
-            domain_id=record.domain_id,
-            outcome=record.outcome,
-            changes_digest=record.changes_digest,
+            **_record_fields(record),
             prev_hash=prev_hash,
-            entry_hash=_entry_hash(*fields),
+            entry_hash=_entry_hash(seq, record, prev_hash),
         )
 
     def record(self) -> AuditRecord:
-        return AuditRecord(
-            self.time, self.principal, self.operation, self.domain_id, self.outcome,
-            self.changes_digest,
-        )
+        return AuditRecord(**_record_fields(self))
+
+
+def _record_fields(source: AuditRecord | AuditEntry) -> dict[str, Any]:
+    """The fields an entry shares with its record, taken from either."""
+    return {f.name: getattr(source, f.name) for f in dataclasses.fields(AuditRecord)}
 
 
 def _entry_hash(seq: int, record: AuditRecord, prev_hash: str) -> str:

@@ -272,19 +272,9 @@ class _Audit(AuditLog):
             ).one_or_none()
             seq, prev_hash = (int(last.seq) + 1, last.entry_hash) if last else (1, GENESIS_HASH)
             entry = AuditEntry.chain(record, seq, prev_hash)
-            conn.execute(
-                insert(table).values(
-                    seq=entry.seq,
-                    time=time_to_text(entry.time),
-                    principal=entry.principal,
-                    operation=entry.operation,
-                    domain_id=entry.domain_id,
-                    outcome=entry.outcome,
-                    changes_digest=entry.changes_digest,
-                    prev_hash=entry.prev_hash,
-                    entry_hash=entry.entry_hash,
-                )
-            )
+            # the audit table's columns are the entry's fields, by name
+            row = {**dataclasses.asdict(entry), "time": time_to_text(entry.time)}
+            conn.execute(insert(table).values(**row))
         return entry
 
     def entries(self, *, since_seq: int = 1) -> Iterator[AuditEntry]:
@@ -300,17 +290,9 @@ class _Audit(AuditLog):
                     .limit(_AUDIT_PAGE)
                 ).all()
             for row in rows:
-                yield AuditEntry(
-                    seq=int(row.seq),
-                    time=time_from_text(row.time),
-                    principal=row.principal,
-                    operation=row.operation,
-                    domain_id=row.domain_id,
-                    outcome=row.outcome,
-                    changes_digest=row.changes_digest,
-                    prev_hash=row.prev_hash,
-                    entry_hash=row.entry_hash,
-                )
+                yield AuditEntry(**{
+                    **row._mapping, "seq": int(row.seq), "time": time_from_text(row.time),
+                })
             if len(rows) < _AUDIT_PAGE:
                 return
             next_seq = int(rows[-1].seq) + 1
