@@ -16,35 +16,21 @@ import argparse
 import http.client
 import os
 import signal
-import socket
 import ssl
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _shared import HEADERS, REQUEST, VBIOS, free_port  # bench/ is the script directory
 
 from bios_ws.cli.serve import ensure_demo_domain
 from bios_ws.home import Home
 from bios_ws.tpm.devtpm import DevTpm
 
-NS = "urn:bios-ws:vbios:v1"
-REQUEST = (
-    "<?xml version='1.0' encoding='UTF-8'?>"
-    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-    f'xmlns:v="{NS}"><soapenv:Body><v:GetAttributes/></soapenv:Body></soapenv:Envelope>'
-).encode()
-HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"GetAttributes"'}
-VBIOS = Path(sys.executable).parent / "vbios"
 START_LIMIT = 60.0
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def init(path: Path, *extra: str) -> Path:

@@ -14,7 +14,6 @@ Usage: .venv/bin/python bench/roundtrip.py [--calls N] [--rounds R]
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,25 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
+from _shared import HEADERS, REQUEST, VBIOS, free_port  # bench/ is the script directory
 from vbios_client import BiosClient
 
 from bios_ws.bootstrap import initialize_home
 from bios_ws.cli.serve import ensure_demo_domain
-
-NS = "urn:bios-ws:vbios:v1"
-REQUEST = (
-    "<?xml version='1.0' encoding='UTF-8'?>"
-    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-    f'xmlns:v="{NS}"><soapenv:Body><v:GetAttributes/></soapenv:Body></soapenv:Envelope>'
-).encode()
-HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"GetAttributes"'}
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_ready(session: requests.Session, url: str, proc: subprocess.Popen[bytes]) -> None:
@@ -84,7 +69,7 @@ def main() -> None:
         soap_url = f"https://127.0.0.1:{free_port()}/"
         try:
             procs.append(subprocess.Popen(
-                [str(BIN / "vbios"), "serve", "--home", str(home.path),
+                [str(VBIOS), "serve", "--home", str(home.path),
                  "--bind", soap_url[8:-1]],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             soap = session_for(bundle)
