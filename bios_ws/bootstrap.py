@@ -21,8 +21,10 @@ from bios_ws.pki import DEFAULT_SERVER_NAMES, initialize_pki
 from bios_ws.pki.certs import parse_server_names
 from bios_ws.pki.files import PUBLIC_MODE, write_file_atomic
 from bios_ws.registry_file import load_registry, shipped_registry_text
-from bios_ws.service.bios import BiosService
+from bios_ws.service.attestation import AttestationService
+from bios_ws.service.bios import BiosService, utc_now
 from bios_ws.service.domains import DomainService
+from bios_ws.service.integrity import DEFAULT_CHECK_INTERVAL, IntegrityMonitor
 from bios_ws.store import SqlStore, open_store
 
 if TYPE_CHECKING:
@@ -39,6 +41,43 @@ class Services:
     def close(self) -> None:
         """Release the store's connections."""
         self.store.dispose()
+
+
+def build_attestation(
+    home: Home, services: Services, *, interval: float = DEFAULT_CHECK_INTERVAL,
+    tpm: str | None = None, event_log: Path | None = None,
+) -> AttestationService:
+    """Attestation over ``home``'s TPM, and restricted mode on ``services.bios``.
+
+    The TPM is opened per use (``bios_ws.tpm.access``). A home without TPM gets
+    a service that says so (no quotes, status Untrusted, writes not restricted).
+    """
+    from bios_ws.launch.sealing import LaunchContext
+    from bios_ws.tpm.access import PerUseTpm
+
+    uow = services.store.unit_of_work
+    if not home.uses_tpm or tpm == TPM_NONE:
+        return AttestationService(uow, utc_now, monitor=None, tpm_access=None,
+                                  read_log=lambda: None, ak_certificate=lambda: None)
+    context = LaunchContext(home, tpm, event_log_path=event_log)
+    access = PerUseTpm(context.tcti, context.opener)
+    monitor = IntegrityMonitor(uow, access, context.event_log, utc_now, interval)
+    services.bios.gate = monitor.check_write
+    return AttestationService(uow, utc_now, monitor=monitor, tpm_access=access,
+                              read_log=context.event_log,
+                              ak_certificate=lambda: read_ak_certificate(home))
+
+
+def read_ak_certificate(home: Home) -> bytes | None:
+    """The DER of the home's attestation key certificate, or None if not enrolled."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    try:
+        pem = home.ak_cert.read_bytes()
+        return x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER)
+    except (OSError, ValueError):
+        return None
 
 
 def build_services(home: Home) -> Services:
@@ -138,4 +177,29 @@ def _initialize_sealed(home: Home, shipped: str, server_names: Sequence[str],
             raise
     finally:
         tpm.close()
+    set_initial_reference(home, context.event_log(), "the boot event log at vbios init")
     return Initialized(home, code)
+
+
+def set_initial_reference(home: Home, event_log: bytes | None, source: str) -> bool:
+    """Take ``event_log`` (the boot the keys were sealed to) as the reference measurements,
+    unless the home has some already; False if there is no log to take."""
+    from bios_ws.domain.eventlog import parse_event_log
+    from bios_ws.domain.principal import Principal
+    from bios_ws.domain.reference import ReferenceMeasurements
+    from bios_ws.service.integrity import load_reference
+
+    if event_log is None:
+        return False
+    services = build_services(home)
+    try:
+        if load_reference(services.store.unit_of_work) is not None:
+            return True
+        reference = ReferenceMeasurements.from_events(parse_event_log(event_log), source=source)
+        attestation = AttestationService(
+            services.store.unit_of_work, utc_now, monitor=None, tpm_access=None,
+            read_log=lambda: event_log, ak_certificate=lambda: None)
+        attestation.set_reference(Principal.admin("vbios-init"), lambda: reference)
+    finally:
+        services.close()
+    return True

@@ -24,6 +24,9 @@ correlation id, and its text stays in the server log.
     ├── ServerError                 faultcode "Server": the service failed
     │   ├── InternalError           unexpected; carries a correlation id
     │   ├── StoreUnavailable        the state store could not be reached
+    │   ├── ServiceRestricted       the host's measurements do not match its reference:
+    │   │                           state-changing operations are refused (restricted mode)
+    │   ├── AttestationUnavailable  no TPM or no enrolled attestation key to quote with
     │   └── TpmError                the TPM refused or failed
     │       ├── TpmUnavailable      unreachable, not started, or failed mid-way
     │       ├── TpmPolicyMismatch   PCRs differ from the policy a secret was sealed to
@@ -131,6 +134,14 @@ class StoreUnavailable(ServerError):
     code = "StoreUnavailable"
 
 
+class ServiceRestricted(ServerError):
+    code = "ServiceRestricted"
+
+
+class AttestationUnavailable(ServerError):
+    code = "AttestationUnavailable"
+
+
 class TpmError(ServerError):
     code = "TpmError"
 
@@ -188,6 +199,9 @@ FAULT_CLASSES: dict[str, type[VbiosError]] = {
         UnknownBootOption,
         InternalError,
         StoreUnavailable,
+        ServiceRestricted,
+        AttestationUnavailable,
+        TpmError,
         TpmUnavailable,
     )
 }

@@ -203,6 +203,19 @@ class Home:
         return self.sealed_dir / "recovery.json"
 
     @property
+    def attestation_dir(self) -> Path:
+        """The attestation key's certificates and record; ``ek-ca/`` holds trusted EK CAs."""
+        return self.path / "attestation"
+
+    @property
+    def ak_cert(self) -> Path:
+        return self.attestation_dir / "ak-cert.pem"
+
+    @property
+    def ek_cert(self) -> Path:
+        return self.attestation_dir / "ek-cert.pem"
+
+    @property
     def is_initialized(self) -> bool:
         """True once `vbios init` has made the CA (the first key material it writes)."""
         return self.ca_cert.exists()

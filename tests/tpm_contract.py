@@ -2,16 +2,36 @@
 
 Subclass ``TpmContract`` in a ``Test...`` class and provide a ``tpm`` fixture whose
 Tpm has a storage primary and PCRs 16 and 23 at zero (both resettable from locality 0).
+``AttestationContract`` (EK check, AK enrollment, quotes) needs a TPM with an EK
+certificate and more fixtures: see its docstring.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from bios_ws.errors import TpmError, TpmLockout, TpmPolicyMismatch, TpmUnavailable
-from bios_ws.tpm.port import SealedBlob, Tpm, extended_value, policy_pcr_digest
+from bios_ws.tpm.attest_format import (
+    TPM_GENERATED_VALUE,
+    TPM_ST_ATTEST_QUOTE,
+    check_quote,
+    marshal_ak_public,
+    object_name,
+    parse_attest,
+    parse_ecdsa_signature,
+)
+from bios_ws.tpm.ekcert import verify_ek_certificate
+from bios_ws.tpm.port import Quote, SealedBlob, Tpm, extended_value, policy_pcr_digest
 
 FREE_PCR = 16  # resettable from locality 0, like the service PCR 23
 SEALED_PCRS = (0, 1, 7, FREE_PCR, 23)
@@ -137,3 +157,157 @@ class TpmContract:
         blob = tpm.seal(b"again", [23])
         tpm.close()
         assert tpm.unseal(blob) == b"again"
+
+
+# -- attestation ------------------------------------------------------------------------
+
+QUOTED_PCRS = (0, 1, 7, FREE_PCR, 23)
+
+
+def fresh_ca_pem(subject: x509.Name | None = None) -> bytes:
+    """A self-signed CA certificate nobody's EK chains to (``subject`` may imitate a real CA)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = subject or x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "untrusted CA")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def impostor_anchors(anchors: list[bytes]) -> list[bytes]:
+    """Self-signed CAs with the very subjects of ``anchors`` but other keys."""
+    return [fresh_ca_pem(cert.subject) for pem in anchors
+            for cert in x509.load_pem_x509_certificates(pem)]
+
+
+def verify_quote_signature(quote: Quote, ak_public_pem: bytes) -> None:
+    """ECDSA-SHA256 over the TPMS_ATTEST bytes, as any verifier checks it (raises if bad)."""
+    key = load_pem_public_key(ak_public_pem)
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    r, s = parse_ecdsa_signature(quote.signature)
+    key.verify(encode_dss_signature(r, s), quote.attest, ec.ECDSA(hashes.SHA256()))
+
+
+def ak_name_from_pem(ak_public_pem: bytes) -> bytes:
+    key = load_pem_public_key(ak_public_pem)
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    numbers = key.public_numbers()
+    return object_name(marshal_ak_public(numbers.x.to_bytes(32, "big"),
+                                         numbers.y.to_bytes(32, "big")))
+
+
+class AttestationContract:
+    """Attestation behaviour every Tpm implementation must show.
+
+    Fixtures to provide: ``tpm`` (PCRs 16 and 23 resettable, as above), ``ek_anchors``
+    (the PEM anchors its EK certificate chains to), ``reboot`` (platform reset, Startup,
+    the Tpm usable again), ``remove_ak`` (AK_HANDLE emptied) and ``occupy_ak_handle``
+    (a foreign object put at AK_HANDLE; the fixture removes it afterwards).
+    """
+
+    def test_enrollment_is_idempotent_and_names_the_key(
+        self, tpm: Tpm, ek_anchors: list[bytes]
+    ) -> None:
+        first = tpm.enroll_attestation_key(ek_anchors)
+        second = tpm.enroll_attestation_key(ek_anchors)
+        assert second == first
+        assert tpm.attestation_key_public() == first.ak_public_pem
+        assert first.ak_name == ak_name_from_pem(first.ak_public_pem)
+        verify_ek_certificate(first.ek_certificate, ek_anchors, first.ek_public_pem)
+
+    def test_enrollment_after_removal_makes_a_new_key(
+        self, tpm: Tpm, ek_anchors: list[bytes], remove_ak: Callable[[], None]
+    ) -> None:
+        first = tpm.enroll_attestation_key(ek_anchors)
+        remove_ak()
+        assert tpm.attestation_key_public() is None
+        second = tpm.enroll_attestation_key(ek_anchors)
+        assert second.ak_name != first.ak_name
+        assert second.ek_certificate == first.ek_certificate
+
+    def test_an_untrusted_ek_ca_is_refused(self, tpm: Tpm, ek_anchors: list[bytes],
+                                           remove_ak: Callable[[], None]) -> None:
+        remove_ak()
+        for anchors in ([fresh_ca_pem()], impostor_anchors(ek_anchors)):
+            with pytest.raises(TpmError, match="does not chain to a trusted EK CA"):
+                tpm.enroll_attestation_key(anchors)
+        with pytest.raises(TpmError, match="no EK trust anchor"):
+            tpm.enroll_attestation_key([])
+        with pytest.raises(TpmError, match="no readable PEM"):
+            tpm.enroll_attestation_key([b"not a certificate"])
+        assert tpm.attestation_key_public() is None  # nothing created for an untrusted EK
+
+    def test_quote_without_an_attestation_key_is_refused(
+        self, tpm: Tpm, remove_ak: Callable[[], None]
+    ) -> None:
+        remove_ak()
+        with pytest.raises(TpmError, match="no attestation key: run vbios attest enroll"):
+            tpm.quote(bytes(16), QUOTED_PCRS)
+
+    def test_quote_is_signed_by_the_ak_over_the_pcrs_and_nonce(
+        self, tpm: Tpm, ek_anchors: list[bytes]
+    ) -> None:
+        enrollment = tpm.enroll_attestation_key(ek_anchors)
+        tpm.pcr_extend(FREE_PCR, digests_of(b"quoted event"))
+        nonce = tpm.get_random(32)
+        quote = tpm.quote(nonce, QUOTED_PCRS)
+        assert quote.bank == "sha256" and quote.pcrs == tpm.pcr_read(QUOTED_PCRS)
+        parsed = check_quote(quote.attest, nonce, "sha256", quote.pcrs)
+        assert parsed.magic == TPM_GENERATED_VALUE and parsed.type == TPM_ST_ATTEST_QUOTE
+        assert parsed.extra_data == nonce
+        assert parsed.pcr_selection == (("sha256", QUOTED_PCRS),)
+        values = b"".join(quote.pcrs[i] for i in QUOTED_PCRS)
+        assert parsed.pcr_digest == hashlib.sha256(values).digest()
+        assert len(parsed.qualified_signer) == 34 and parsed.safe
+        verify_quote_signature(quote, enrollment.ak_public_pem)
+        tampered = Quote(quote.attest[:-1] + bytes([quote.attest[-1] ^ 1]), quote.signature,
+                         quote.bank, quote.pcrs)
+        with pytest.raises(InvalidSignature):
+            verify_quote_signature(tampered, enrollment.ak_public_pem)
+
+    def test_quote_follows_the_pcrs_and_the_bank(self, tpm: Tpm, ek_anchors: list[bytes]) -> None:
+        tpm.enroll_attestation_key(ek_anchors)
+        before = tpm.quote(bytes(16), [FREE_PCR])
+        tpm.pcr_extend(FREE_PCR, digests_of(b"changed"))
+        after = tpm.quote(bytes(16), [FREE_PCR])
+        assert parse_attest(after.attest).pcr_digest != parse_attest(before.attest).pcr_digest
+        sha1 = tpm.quote(b"\x01" * 64, range(24), "sha1")
+        assert check_quote(sha1.attest, b"\x01" * 64, "sha1", tpm.pcr_read(range(24), "sha1"))
+        assert parse_attest(after.attest).clock >= parse_attest(before.attest).clock
+
+    def test_quote_arguments_are_checked(self, tpm: Tpm, ek_anchors: list[bytes]) -> None:
+        tpm.enroll_attestation_key(ek_anchors)
+        for nonce in (b"", bytes(15), bytes(65), "x" * 32):
+            with pytest.raises(ValueError, match="nonce"):
+                tpm.quote(nonce, QUOTED_PCRS)  # type: ignore[arg-type]
+        for pcrs in ([], [24], [-1], [1, 1]):
+            with pytest.raises(ValueError):
+                tpm.quote(bytes(16), pcrs)
+        with pytest.raises(ValueError):
+            tpm.quote(bytes(16), QUOTED_PCRS, "md5")
+
+    def test_reset_counts_in_quotes_and_the_ak_survives_a_reboot(
+        self, tpm: Tpm, ek_anchors: list[bytes], reboot: Callable[[], None]
+    ) -> None:
+        enrollment = tpm.enroll_attestation_key(ek_anchors)
+        before = parse_attest(tpm.quote(bytes(16), QUOTED_PCRS).attest)
+        reboot()
+        after = parse_attest(tpm.quote(bytes(16), QUOTED_PCRS).attest)
+        assert after.reset_count == before.reset_count + 1
+        assert after.restart_count == 0
+        assert tpm.attestation_key_public() == enrollment.ak_public_pem
+        assert tpm.enroll_attestation_key(ek_anchors).ak_name == enrollment.ak_name
+
+    def test_a_foreign_object_at_the_ak_handle_is_refused(
+        self, tpm: Tpm, ek_anchors: list[bytes], occupy_ak_handle: Callable[[], None]
+    ) -> None:
+        occupy_ak_handle()
+        for call in (lambda: tpm.enroll_attestation_key(ek_anchors),
+                     tpm.attestation_key_public, lambda: tpm.quote(bytes(16), [0])):
+            with pytest.raises(TpmError, match="foreign object"):
+                call()

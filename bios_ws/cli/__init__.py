@@ -16,7 +16,7 @@ from bios_ws.errors import VbiosError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bios_ws.cli import admin, launch, serve, tpm
+    from bios_ws.cli import admin, eventlog, integrity, launch, serve, tpm
 
     parser = argparse.ArgumentParser(prog="vbios", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -24,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     launch.register(commands)
     tpm.register(commands)
+    from bios_ws.cli import attest
+    attest.register(commands)
+    eventlog.register(commands)
+    integrity.register(commands)
     return parser
 
 

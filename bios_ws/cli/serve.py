@@ -62,6 +62,14 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
                         metavar="N", help="worker processes (default %(default)s)")
     parser.add_argument("--threads", type=_positive_int, default=ServerOptions.threads,
                         metavar="N", help="threads per worker (default %(default)s)")
+    parser.add_argument("--integrity-interval", type=_seconds,
+                        default=ServerOptions.integrity_interval, metavar="SECONDS",
+                        help="re-check the measurements before a state change when the last"
+                             " check is older than this (default %(default)s)")
+    parser.add_argument("--event-log", metavar="FILE",
+                        help="the platform's boot event log (default: the development TPM's,"
+                             " or /sys/kernel/security/tpm0/binary_bios_measurements for a"
+                             " device TPM)")
 
 
 def _bind_arg(text: str) -> str:
@@ -78,8 +86,19 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 86400, not {text!r}")
+    return value
+
+
 def _options(args: argparse.Namespace) -> ServerOptions:
-    return ServerOptions(bind=args.bind, workers=args.workers, threads=args.threads)
+    return ServerOptions(bind=args.bind, workers=args.workers, threads=args.threads,
+                         integrity_interval=args.integrity_interval, event_log=args.event_log)
 
 
 # -- serve -------------------------------------------------------------------------
@@ -113,12 +132,15 @@ def serve_home(home: Home, options: ServerOptions, tpm: str | None = None) -> in
                                    server_key=home.server_key, passphrase=passphrase)
     del passphrase
     print(f"vbios: {notice}", flush=True)
+    if sealed:
+        for line in prepare_attestation(home, tpm, options):
+            print(f"vbios: {line}", flush=True)
     print(f"vbios: serving {service_url(options.bind)} (home {home.path})", flush=True)
     configure_logging()
     if not sealed:
         for line in NO_TPM_WARNING.splitlines():
             logging.getLogger("bios_ws.launch").warning(line.removeprefix("WARNING: "))
-    run_server(lambda: build_wsgi_app(home), context, home.server_cert, options)
+    run_server(lambda: build_wsgi_app(home, options, tpm), context, home.server_cert, options)
     return 0
 
 
@@ -157,13 +179,51 @@ def unseal_server_passphrase(home: Home, tpm: str | None) -> tuple[bytes, str]:
     return passphrase, notice
 
 
-def build_wsgi_app(home: Home) -> WSGIApp:
+def prepare_attestation(home: Home, tpm: str | None, options: ServerOptions) -> list[str]:
+    """Enroll the attestation key if the home has none (or the TPM lost it), then take
+    the start-up integrity check; lines saying what was found."""
+    from bios_ws.bootstrap import build_attestation, build_services
+    from bios_ws.domain.principal import Principal
+    from bios_ws.launch.enroll import ak_certificate_matches, enroll
+    from bios_ws.launch.sealing import LaunchContext
+
+    lines = []
+    device = LaunchContext(home, tpm).open()
+    try:
+        if not ak_certificate_matches(home, device):
+            identity = enroll(home, device)
+            lines.append(f"attestation key enrolled (name {identity.ak_name.hex()})")
+    finally:
+        device.close()
+    services = build_services(home)
+    try:
+        attestation = build_attestation(home, services, tpm=tpm, event_log=_path(options.event_log))
+        status = attestation.integrity(Principal.admin("serve"))
+    finally:
+        services.close()
+    state = "Trusted" if status.trusted else "UNTRUSTED: restricted mode, writes refused"
+    lines.append(f"integrity at start: {state}")
+    if not status.trusted:
+        lines.append(f"  {status.verdict.summary()}")
+    return lines
+
+
+def _path(text: str | None) -> Path | None:
+    return Path(text) if text else None
+
+
+def build_wsgi_app(home: Home, options: ServerOptions | None = None,
+                   tpm: str | None = None) -> WSGIApp:
     """One worker's application: its own services, behind the peer-certificate middleware."""
-    from bios_ws.bootstrap import build_services
+    from bios_ws.bootstrap import build_attestation, build_services
     from bios_ws.server.gunicorn_app import identity_wrapped
     from bios_ws.soap.app import create_wsgi_app
 
-    return identity_wrapped(create_wsgi_app(build_services(home).bios))
+    services = build_services(home)
+    options = options or ServerOptions()
+    attestation = build_attestation(home, services, interval=options.integrity_interval, tpm=tpm,
+                                    event_log=_path(options.event_log))
+    return identity_wrapped(create_wsgi_app(services.bios, attestation=attestation))
 
 
 # -- wsdl --------------------------------------------------------------------------
@@ -191,6 +251,7 @@ def run_devrun(args: argparse.Namespace) -> int:
         print(f"vbios: initialized a new state directory at {home.path}")
     elif home.tpm_setting == TPM_DEV and tpm is None:
         ensure_dev_tpm(home)
+        ensure_dev_reference(home)
     bundle = ensure_demo_domain(home, args.demo_domain)
     client = _display_path(Path(sys.executable).parent / "vbios-client")
     print(f"vbios: admin bundle:  {home.admin_dir}")
@@ -227,6 +288,24 @@ def ensure_dev_tpm(home: Home) -> None:
     if not device.status().running:
         status = device.start()
         print(f"vbios: started the development TPM ({status.tcti})", flush=True)
+
+
+def ensure_dev_reference(home: Home) -> None:
+    """A development home made before references existed takes its current boot as one."""
+    from bios_ws.bootstrap import build_services, set_initial_reference
+    from bios_ws.launch.sealing import LaunchContext
+    from bios_ws.service.integrity import load_reference
+
+    services = build_services(home)
+    try:
+        if load_reference(services.store.unit_of_work) is not None:
+            return
+    finally:
+        services.close()
+    if set_initial_reference(home, LaunchContext(home).event_log(),
+                             "the boot event log at vbios devrun"):
+        print("vbios: no reference measurements were set: took this boot's event log"
+              " (development TPM)", flush=True)
 
 
 def ensure_demo_domain(home: Home, name: str) -> Path:

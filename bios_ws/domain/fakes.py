@@ -12,7 +12,14 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord
-from bios_ws.domain.ports import AuditLog, DomainRepository, DomainSummary, UnitOfWork
+from bios_ws.domain.ports import (
+    AuditLog,
+    DomainRepository,
+    DomainSummary,
+    HostRecord,
+    HostRecords,
+    UnitOfWork,
+)
 from bios_ws.domain.state import DomainState
 from bios_ws.errors import DomainExists, DomainNotFound, VersionConflict
 
@@ -22,6 +29,7 @@ class MemoryStore:
         self.lock = threading.RLock()
         self.domains: dict[str, tuple[DomainState, datetime]] = {}
         self.audit: list[AuditEntry] = []
+        self.records: dict[str, HostRecord] = {}
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -75,6 +83,23 @@ class _Audit(AuditLog):
     def entries(self, *, since_seq: int = 1) -> Iterator[AuditEntry]:
         return iter([e for e in self.log if e.seq >= since_seq])
 
+    def recent(self, limit: int) -> list[AuditEntry]:
+        return list(self.log[-limit:]) if limit > 0 else []
+
+
+class _Records(HostRecords):
+    def __init__(self, data: dict[str, HostRecord]) -> None:
+        self.data = data
+
+    def get(self, key: str, *, for_update: bool = False) -> HostRecord | None:
+        return self.data.get(key)
+
+    def put(self, key: str, value: str, updated_at: datetime) -> HostRecord:
+        old = self.data.get(key)
+        record = HostRecord(key, old.version + 1 if old else 1, value, updated_at)
+        self.data[key] = record
+        return record
+
 
 class MemoryUnitOfWork(UnitOfWork):
     def __init__(self, store: MemoryStore) -> None:
@@ -86,12 +111,15 @@ class MemoryUnitOfWork(UnitOfWork):
         self._open = True
         self.domains = _Domains(dict(self._store.domains))
         self.audit = _Audit(list(self._store.audit))
+        self.records = _Records(dict(self._store.records))
         return self
 
     def commit(self) -> None:
         assert isinstance(self.domains, _Domains) and isinstance(self.audit, _Audit)
+        assert isinstance(self.records, _Records)
         self._store.domains = self.domains.data
         self._store.audit = self.audit.log
+        self._store.records = self.records.data
         self._release()
 
     def rollback(self) -> None:

@@ -46,6 +46,28 @@ class DomainRepository(abc.ABC):
         """Every domain, ordered by id."""
 
 
+@dataclass(frozen=True)
+class HostRecord:
+    """A host-wide document (e.g. the reference measurements), versioned from 1."""
+
+    key: str
+    version: int
+    value: str
+    updated_at: datetime
+
+
+class HostRecords(abc.ABC):
+    """Small host-wide documents every worker shares, by key."""
+
+    @abc.abstractmethod
+    def get(self, key: str, *, for_update: bool = False) -> HostRecord | None:
+        """The record, or None; ``for_update`` locks it (and the unit) until commit."""
+
+    @abc.abstractmethod
+    def put(self, key: str, value: str, updated_at: datetime) -> HostRecord:
+        """Create or replace the record; its version goes up by one."""
+
+
 class AuditLog(abc.ABC):
     @abc.abstractmethod
     def append(self, record: AuditRecord) -> AuditEntry:
@@ -55,12 +77,17 @@ class AuditLog(abc.ABC):
     def entries(self, *, since_seq: int = 1) -> Iterator[AuditEntry]:
         """Entries in sequence order."""
 
+    @abc.abstractmethod
+    def recent(self, limit: int) -> list[AuditEntry]:
+        """The last ``limit`` entries, in sequence order."""
+
 
 class UnitOfWork(abc.ABC):
     """One transaction. Leaving the block without ``commit()`` rolls back."""
 
     domains: DomainRepository
     audit: AuditLog
+    records: HostRecords
 
     def __enter__(self) -> UnitOfWork:
         return self

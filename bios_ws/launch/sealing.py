@@ -58,6 +58,8 @@ class LaunchContext:
     tcti_override: str | None = None
     opener: TpmOpener = field(default=_default_opener)
     package_root: Path | None = None
+    #: Where the platform's boot event log is, when the TPM setting does not tell.
+    event_log_path: Path | None = None
 
     @property
     def setting(self) -> str:
@@ -96,7 +98,9 @@ class LaunchContext:
 
     def event_log(self) -> bytes | None:
         """The current boot event log of this home's platform, if one can be read."""
-        if self.setting == TPM_DEV:
+        if self.event_log_path is not None:
+            path = self.event_log_path
+        elif self.setting == TPM_DEV:
             from bios_ws.tpm.devtpm import DevTpm
 
             path = DevTpm(self.home.tpm_dir).event_log_path

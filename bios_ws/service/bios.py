@@ -17,7 +17,7 @@ from bios_ws.domain.ports import Clock, UnitOfWorkFactory
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.domain.registry import AttributeRegistry, Value
 from bios_ws.domain.state import ApplyTime, BootOption, DomainState
-from bios_ws.errors import VbiosError, VersionConflict
+from bios_ws.errors import ServiceRestricted, VbiosError, VersionConflict
 
 
 @dataclass(frozen=True)
@@ -47,17 +47,29 @@ def _valid_id(domain_id: str) -> bool:
     return True
 
 
+def outcome_of(exc: VbiosError) -> str:
+    """The audit outcome of a refusal: "refused:<Code>", or "failed:<Code>" for a failure."""
+    refused = exc.fault_kind == "Client" or isinstance(exc, ServiceRestricted)
+    return f"{'refused' if refused else 'failed'}:{exc.code}"
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+#: Called before every state change; raises (ServiceRestricted) to refuse it.
+WriteGate = Callable[[], None]
+
+
 class BiosService:
     def __init__(
-        self, uow: UnitOfWorkFactory, registry: AttributeRegistry, clock: Clock = utc_now
+        self, uow: UnitOfWorkFactory, registry: AttributeRegistry, clock: Clock = utc_now,
+        gate: WriteGate | None = None,
     ) -> None:
         self._uow = uow
         self.registry = registry
         self._clock = clock
+        self.gate = gate
 
     # -- reads ---------------------------------------------------------------
 
@@ -200,6 +212,8 @@ class BiosService:
         domain_id = requested if requested is not None and _valid_id(requested) else None
         try:
             domain_id = target()
+            if self.gate is not None:
+                self.gate()
             with self._uow() as uow:
                 state = uow.domains.get(domain_id, for_update=True)
                 before = state.version
@@ -220,9 +234,8 @@ class BiosService:
     def audit_refusal(
         self, principal: Principal, operation: str, domain_id: str | None, exc: VbiosError
     ) -> None:
-        outcome = f"{'refused' if exc.fault_kind == 'Client' else 'failed'}:{exc.code}"
         with self._uow() as uow:
-            uow.audit.append(self._record(principal, operation, domain_id, outcome, {}))
+            uow.audit.append(self._record(principal, operation, domain_id, outcome_of(exc), {}))
             uow.commit()
 
     def _record(

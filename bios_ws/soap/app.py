@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape
 
 from bios_ws.domain.principal import Principal
 from bios_ws.errors import AccessDenied
+from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService
 from bios_ws.soap.context import Call
 from bios_ws.soap.envelope import Envelope
@@ -27,9 +28,10 @@ _PATH = re.compile(r"^[A-Za-z0-9._~/\-]{0,200}$")
 
 
 def create_wsgi_app(
-    bios: BiosService, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    bios: BiosService, *, attestation: AttestationService | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> SoapGuard:
-    """The vBIOS SOAP endpoint serving ``bios`` (a WSGI callable)."""
+    """The vBIOS SOAP endpoint serving ``bios`` and ``attestation`` (a WSGI callable)."""
     dispatcher = Dispatcher(build_application())
     template = render_wsdl(DEFAULT_ADDRESS)
 
@@ -38,7 +40,7 @@ def create_wsgi_app(
         if not isinstance(principal, Principal):
             raise AccessDenied("the caller presented no vBIOS identity")
         validate_request(envelope.body)
-        return dispatcher.dispatch(envelope, Call(principal, bios))
+        return dispatcher.dispatch(envelope, Call(principal, bios, attestation))
 
     def wsdl(environ: Environ) -> bytes:
         address = request_address(environ)

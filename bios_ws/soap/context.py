@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bios_ws.domain.principal import Principal
+from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService
 
 
@@ -13,6 +14,7 @@ from bios_ws.service.bios import BiosService
 class Call:
     principal: Principal
     bios: BiosService
+    attestation: AttestationService | None = None
 
 
 def call_of(ctx: Any) -> Call:

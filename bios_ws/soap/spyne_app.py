@@ -24,6 +24,7 @@ from spyne.protocol.soap import Soap11
 from spyne.server import ServerBase
 
 from bios_ws.soap.admin_service import AdminService
+from bios_ws.soap.attestation_service import AttestationSoapService
 from bios_ws.soap.boot_service import BootService
 from bios_ws.soap.context import Call
 from bios_ws.soap.encoder import encode_response
@@ -70,7 +71,7 @@ class VbiosApplication(Application):  # type: ignore[misc]
 def build_application() -> VbiosApplication:
     silence_spyne_logging()
     app = VbiosApplication(
-        [SettingsService, BootService, AdminService],
+        [SettingsService, BootService, AdminService, AttestationSoapService],
         tns=TNS,
         name=SERVICE_NAME,
         in_protocol=Soap11(),

@@ -67,6 +67,15 @@ audit = Table(
     Column("entry_hash", String(64), nullable=False),
 )
 
+host_records = Table(
+    "host_records",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("value", Text, nullable=False),
+)
+
 _APPEND_ONLY = "audit log is append-only"
 
 # Dialect-specific: refuse UPDATE and DELETE of audit rows inside the database.

@@ -20,7 +20,14 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
 from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord
-from bios_ws.domain.ports import AuditLog, DomainRepository, DomainSummary, UnitOfWork
+from bios_ws.domain.ports import (
+    AuditLog,
+    DomainRepository,
+    DomainSummary,
+    HostRecord,
+    HostRecords,
+    UnitOfWork,
+)
 from bios_ws.domain.state import DomainState
 from bios_ws.errors import DomainExists, DomainNotFound, StoreUnavailable, VersionConflict
 from bios_ws.store import schema
@@ -125,6 +132,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._closed = False
         self.domains = _Domains(self)
         self.audit = _Audit(self)
+        self.records = _Records(self)
 
     def __enter__(self) -> SqlUnitOfWork:
         return self
@@ -296,3 +304,44 @@ class _Audit(AuditLog):
             if len(rows) < _AUDIT_PAGE:
                 return
             next_seq = int(rows[-1].seq) + 1
+
+    def recent(self, limit: int) -> list[AuditEntry]:
+        if limit <= 0:
+            return []
+        conn = self._uow.connection(write=False)
+        table = schema.audit
+        with store_errors():
+            rows = conn.execute(select(table).order_by(table.c.seq.desc()).limit(limit)).all()
+        return [
+            AuditEntry(**{**row._mapping, "seq": int(row.seq), "time": time_from_text(row.time)})
+            for row in reversed(rows)
+        ]
+
+
+class _Records(HostRecords):
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, key: str, *, for_update: bool = False) -> HostRecord | None:
+        conn = self._uow.connection(write=for_update)
+        table = schema.host_records
+        query = select(table).where(table.c.key == key)
+        with store_errors():
+            row = conn.execute(query.with_for_update() if for_update else query).one_or_none()
+        if row is None:
+            return None
+        return HostRecord(row.key, int(row.version), row.value, time_from_text(row.updated_at))
+
+    def put(self, key: str, value: str, updated_at: datetime) -> HostRecord:
+        old = self.get(key, for_update=True)
+        table = schema.host_records
+        record = HostRecord(key, old.version + 1 if old else 1, value, updated_at)
+        row = {"key": key, "version": record.version, "value": value,
+               "updated_at": time_to_text(updated_at)}
+        with store_errors():
+            conn = self._uow.connection(write=True)
+            if old is None:
+                conn.execute(insert(table).values(**row))
+            else:
+                conn.execute(update(table).where(table.c.key == key).values(**row))
+        return record

@@ -4,6 +4,8 @@ One ESAPI context per ``EsapiTpm``, created lazily and re-created after a
 connection failure; every call holds one RLock (an ESAPI context is not
 thread-safe). Every transient object and session is flushed in ``finally``
 (swtpm holds three of each). TSS errors never escape: ``bios_ws.tpm.rc`` maps them.
+The attestation key (enrollment, quotes) lives in ``bios_ws.tpm.esapi_attest``;
+the methods here only delegate to it under the lock and the error mapping.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from tpm2_pytss.types import (
     TPM2B_SENSITIVE_CREATE,
     TPM2B_SENSITIVE_DATA,
     TPML_DIGEST_VALUES,
-    TPML_PCR_SELECTION,
     TPMS_SENSITIVE_CREATE,
     TPMT_HA,
     TPMT_PUBLIC,
@@ -43,13 +44,21 @@ from tpm2_pytss.types import (
 )
 
 from bios_ws.errors import TpmError, TpmUnavailable
+from bios_ws.tpm import esapi_attest
+from bios_ws.tpm.esapi_common import best_effort as _best_effort
+from bios_ws.tpm.esapi_common import read_pcrs as _read_pcrs
+from bios_ws.tpm.esapi_common import selection as _selection
 from bios_ws.tpm.port import (
     BANK_ALGORITHMS,
     PERSISTENT_PRIMARY,
+    QUOTE_BANK,
     SEAL_BANK,
+    AkEnrollment,
+    Quote,
     SealedBlob,
     Tpm,
     check_extend_digests,
+    check_nonce,
     check_pcr_indexes,
     check_secret,
     digest_size,
@@ -107,10 +116,6 @@ def _aes128_cfb() -> Any:
         keyBits=TPMU_SYM_KEY_BITS(aes=128),
         mode=TPMU_SYM_MODE(aes=TPM2_ALG.CFB),
     )
-
-
-def _selection(bank: str, pcrs: Sequence[int]) -> Any:
-    return TPML_PCR_SELECTION.parse(f"{bank}:{','.join(str(i) for i in pcrs)}")
 
 
 def primary_template() -> Any:
@@ -299,6 +304,20 @@ class EsapiTpm(Tpm):
 
         return self._run("get random bytes", operation)
 
+    def enroll_attestation_key(self, ek_anchors: Sequence[bytes]) -> AkEnrollment:
+        anchors = list(ek_anchors)
+        return self._run("enroll the attestation key",
+                         lambda ctx: esapi_attest.enroll(ctx, anchors))
+
+    def attestation_key_public(self) -> bytes | None:
+        return self._run("read the attestation key", esapi_attest.ak_public_pem)
+
+    def quote(self, nonce: bytes, pcrs: Sequence[int], bank: str = QUOTE_BANK) -> Quote:
+        check_nonce(nonce)
+        selected = check_pcr_indexes(pcrs)
+        digest_size(bank)
+        return self._run("quote", lambda ctx: esapi_attest.quote(ctx, nonce, selected, bank))
+
     def startup_clear(self) -> None:
         with self._lock:
             self._run("start up", _startup_clear)
@@ -307,12 +326,6 @@ class EsapiTpm(Tpm):
     def close(self) -> None:
         with self._lock:
             self._drop()
-
-
-def _best_effort(function: Callable[[Any], Any], handle: Any) -> None:
-    """Cleanup after a failure: the first error wins."""
-    with contextlib.suppress(TSS2_Exception):
-        function(handle)
 
 
 def _read_banks(ctx: Any) -> tuple[str, ...]:
@@ -324,24 +337,6 @@ def _read_banks(ctx: Any) -> tuple[str, ...]:
         if any(bitmap) and int(selection.hash) in names:
             banks.append(names[int(selection.hash)])
     return tuple(banks)
-
-
-def _read_pcrs(ctx: Any, bank: str, selected: tuple[int, ...]) -> dict[int, bytes]:
-    """PCR_Read returns at most 8 digests per call: ask again for the rest."""
-    remaining = list(selected)
-    values: dict[int, bytes] = {}
-    while remaining:
-        _, returned, digests = ctx.pcr_read(_selection(bank, remaining))
-        served: list[int] = []
-        for selection in returned:
-            bitmap = [selection.pcrSelect[i] for i in range(selection.sizeofSelect)]
-            served += [i for i in range(len(bitmap) * 8) if bitmap[i // 8] & (1 << (i % 8))]
-        digest_list = [bytes(d) for d in digests]
-        if not served or len(served) != len(digest_list):
-            raise TpmError(f"PCR bank {bank} is not active")
-        values.update(zip(served, digest_list, strict=True))
-        remaining = [i for i in remaining if i not in values]
-    return values
 
 
 def _ensure_primary(ctx: Any) -> None:

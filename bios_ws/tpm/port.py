@@ -20,6 +20,14 @@ SERVICE_PCR = 23
 BOOT_PCRS = tuple(range(8))
 SEAL_BANK = "sha256"
 PERSISTENT_PRIMARY = 0x81000101
+#: The persistent attestation key (owner range, beside the storage primary).
+AK_HANDLE = 0x81000102
+QUOTE_BANK = "sha256"
+#: Quote nonces (TPM2B_DATA qualifying data): long enough to be fresh, short enough for any TPM.
+NONCE_MIN, NONCE_MAX = 16, 64
+NO_ATTESTATION_KEY = "no attestation key: run vbios attest enroll"
+#: A quote whose PCRs changed between reading and quoting is tried again this many times.
+QUOTE_RETRIES = 3
 PCR_COUNT = 24
 MAX_SECRET = 128
 #: PCRs a locality-0 caller may reset (PC Client profile: debug and application PCRs).
@@ -149,6 +157,33 @@ class SealedBlob:
         return cls(public, private, pcrs, bank, policy_digest)
 
 
+@dataclass(frozen=True)
+class Quote:
+    """A TPM2_Quote by the attestation key, with the PCR values it covers."""
+
+    attest: bytes  # marshalled TPMS_ATTEST (no TPM2B size prefix)
+    signature: bytes  # marshalled TPMT_SIGNATURE (ECDSA, SHA-256)
+    bank: str
+    pcrs: dict[int, bytes]  # pcrDigest was checked to equal SHA-256 of these, in index order
+
+
+@dataclass(frozen=True)
+class AkEnrollment:
+    """What the TPM proved at enrollment: the AK, and the EK it was activated against."""
+
+    ak_public_pem: bytes  # SubjectPublicKeyInfo PEM of the AK
+    ak_name: bytes  # TPM name: nameAlg (u16) || SHA-256 of the AK's public area
+    ek_certificate: bytes  # DER, as read from the TPM's NV
+    ek_public_pem: bytes
+
+
+def check_nonce(nonce: bytes) -> bytes:
+    """``nonce`` if it is bytes of NONCE_MIN..NONCE_MAX; ValueError otherwise."""
+    if not isinstance(nonce, bytes) or not NONCE_MIN <= len(nonce) <= NONCE_MAX:
+        raise ValueError(f"a quote nonce is {NONCE_MIN} to {NONCE_MAX} bytes")
+    return nonce
+
+
 class Tpm(abc.ABC):
     """A TPM 2.0 as bios-ws uses it. Thread-safe: implementations serialize access.
 
@@ -194,6 +229,35 @@ class Tpm(abc.ABC):
     @abc.abstractmethod
     def startup_clear(self) -> None:
         """TPM2_Startup(CLEAR), after a (simulated) platform reset."""
+
+    @abc.abstractmethod
+    def enroll_attestation_key(self, ek_anchors: Sequence[bytes]) -> AkEnrollment:
+        """Registrar-style enrollment of the attestation key (AK); idempotent.
+
+        Read the EK certificate from NV and re-create the EK from its template; the
+        certificate must chain to one of ``ek_anchors`` (PEM certificates, roots and
+        intermediates) and certify exactly the EK's public key (else TpmError saying
+        which). Create the AK (restricted ECC P-256 ECDSA-SHA256 signing key, fixedTPM,
+        NODA) under the EK (endorsement hierarchy: quotes carry the real reset and
+        restart counts) unless AK_HANDLE already holds a key with that template; prove
+        by MakeCredential (in software, to the AK's name) and ActivateCredential (in
+        the TPM) that the AK sits in the same TPM as the EK (else TpmError); persist the
+        AK at AK_HANDLE. A foreign object at AK_HANDLE -> TpmError.
+        """
+
+    @abc.abstractmethod
+    def attestation_key_public(self) -> bytes | None:
+        """PEM of the AK persisted at AK_HANDLE, or None if none is there."""
+
+    @abc.abstractmethod
+    def quote(self, nonce: bytes, pcrs: Sequence[int], bank: str = QUOTE_BANK) -> Quote:
+        """TPM2_Quote with the AK over ``pcrs`` of ``bank``, qualified by ``nonce``.
+
+        ``nonce`` is 16..64 bytes, else ValueError. The PCRs are read and quoted; if they
+        changed in between (pcrDigest differs from SHA-256 over the values read, in
+        index order) it is tried again, up to 3 more times. TpmError(NO_ATTESTATION_KEY)
+        when no AK is persisted.
+        """
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import dev_tpm_tcti, init_home
+from tests.e2e.conftest import dev_tpm, dev_tpm_tcti, init_home
 
 VBIOS = Path(sys.executable).parent / "vbios"
 TIMEOUT = 60.0
@@ -54,8 +54,9 @@ def no_tpm_copy(no_tpm_home: Path, tmp_path: Path) -> Path:
 
 
 def tpm_of(vbios_server: Any) -> list[str]:
-    """--tpm with the TCTI of the running server's development TPM."""
-    return ["--tpm", dev_tpm_tcti(vbios_server.home)]
+    """--tpm with the TCTI of the running server's development TPM, and its event log."""
+    return ["--tpm", dev_tpm_tcti(vbios_server.home),
+            "--event-log", str(dev_tpm(vbios_server.home).event_log_path)]
 
 
 def serve_args(home: Path, port: int) -> list[str]:

@@ -23,7 +23,9 @@ NS = {"wsdl": WSDL, "soap": SOAPBIND, "xs": XS}
 OPERATIONS = {
     "GetAttributeRegistry", "GetAttributes", "SetAttributes", "GetPendingAttributes",
     "CancelPendingAttributes", "ResetAttributesToDefaults", "ChangePassword", "GetBootOrder",
-    "SetBootOrder", "SetBootNext", "ApplyPendingAttributes",
+    "SetBootOrder", "SetBootNext", "ApplyPendingAttributes", "GetBootMeasurements", "GetQuote",
+    "GetIntegrityStatus", "GetReferenceMeasurements", "SetReferenceMeasurements",
+    "CollectDiagnostics",
 }
 
 

@@ -10,7 +10,8 @@ EXPECTED = {
     "BootConfig", "BootOption", "DomainExists", "DomainNotFound", "FaultError", "InternalError",
     "InvalidAttributeValue", "InvalidBootOrder", "InvalidPassword", "InvalidRequest",
     "MustUnderstand", "PasswordRequired", "PendingAttributes", "ReadOnlyAttribute",
-    "ResetRequired", "StoreUnavailable", "TpmUnavailable", "TransportError", "UnknownAttribute",
+    "ResetRequired", "StoreUnavailable", "TpmUnavailable", "ServiceRestricted",
+    "AttestationUnavailable", "TpmError", "TransportError", "UnknownAttribute",
     "UnknownBootOption", "VbiosClientError", "VersionConflict", "VersionMismatch",
     "__version__",
 }

@@ -8,6 +8,7 @@
 from vbios_client.client import BiosClient
 from vbios_client.exceptions import (
     AccessDenied,
+    AttestationUnavailable,
     DomainExists,
     DomainNotFound,
     FaultError,
@@ -20,7 +21,9 @@ from vbios_client.exceptions import (
     PasswordRequired,
     ReadOnlyAttribute,
     ResetRequired,
+    ServiceRestricted,
     StoreUnavailable,
+    TpmError,
     TpmUnavailable,
     TransportError,
     UnknownAttribute,
@@ -42,6 +45,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccessDenied",
+    "AttestationUnavailable",
     "AttributeDefinition",
     "AttributeRegistry",
     "AttributeSet",
@@ -61,7 +65,9 @@ __all__ = [
     "PendingAttributes",
     "ReadOnlyAttribute",
     "ResetRequired",
+    "ServiceRestricted",
     "StoreUnavailable",
+    "TpmError",
     "TpmUnavailable",
     "TransportError",
     "UnknownAttribute",

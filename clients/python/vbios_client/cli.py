@@ -1,8 +1,10 @@
-"""The `vbios-client` command: a guest's BIOS settings and boot order from a shell.
+"""The `vbios-client` command: a guest's BIOS settings and boot order from a shell,
+and the guest's own check of the host's boot integrity (`attest`, in ``attest_cli``).
 
-Exit status: 0 done, 1 the service refused (a fault), 2 usage, 3 the service
-could not be reached (connection, TLS, timeout). Passwords never go in argv:
-they come from a file (--password-file), VBIOS_SETUP_PASSWORD, or a prompt.
+Exit status: 0 done, 1 the service refused (a fault) or `attest` found the host
+not trusted, 2 usage, 3 the service could not be reached (connection, TLS, timeout).
+Passwords never go in argv: they come from a file (--password-file),
+VBIOS_SETUP_PASSWORD, or a prompt.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from vbios_client import _output
+from vbios_client import _output, attest_cli
 from vbios_client.client import BiosClient
 from vbios_client.exceptions import FaultError, PasswordRequired, TransportError
 from vbios_client.models import APPLY_TIMES, AttributeRegistry, Value
@@ -277,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     change.add_argument("--old-file", metavar="FILE", help="file holding the old password")
     change.add_argument("--new-file", metavar="FILE", help="file holding the new password")
     change.add_argument("--clear", action="store_true", help="remove the password")
+    attest_cli.register(areas, leaf)
     return parser
 
 

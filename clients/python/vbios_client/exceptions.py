@@ -17,6 +17,9 @@
     │   ├── UnknownBootOption       │
     │   ├── InternalError           │ (carries correlation_id)
     │   ├── StoreUnavailable        │
+    │   ├── ServiceRestricted       │ (the host is Untrusted: writes refused)
+    │   ├── AttestationUnavailable  │ (no TPM or attestation key on the host)
+    │   ├── TpmError                │ (the host's TPM refused)
     │   ├── TpmUnavailable          ┘ (the host's TPM is unreachable)
     │   ├── VersionMismatch         SOAP 1.1 envelope faults
     │   └── MustUnderstand
@@ -115,6 +118,20 @@ class StoreUnavailable(FaultError):
     code = "StoreUnavailable"
 
 
+class ServiceRestricted(FaultError):
+    """The host's measurements do not match its reference: it refuses state changes."""
+
+    code = "ServiceRestricted"
+
+
+class AttestationUnavailable(FaultError):
+    code = "AttestationUnavailable"
+
+
+class TpmError(FaultError):
+    code = "TpmError"
+
+
 class TpmUnavailable(FaultError):
     code = "TpmUnavailable"
 
@@ -149,6 +166,9 @@ FAULT_CLASSES: dict[str, type[FaultError]] = {
         UnknownBootOption,
         InternalError,
         StoreUnavailable,
+        ServiceRestricted,
+        AttestationUnavailable,
+        TpmError,
         TpmUnavailable,
         VersionMismatch,
         MustUnderstand,
