@@ -104,6 +104,8 @@ def reference_from(event_log: bytes | None, manifest: str | None,
                 parse_event_log(event_log), source="event log",
                 description=description or "")
         reference = ReferenceMeasurements.from_manifest(manifest or "")
+        if description is not None:
+            reference = ReferenceMeasurements(reference.pcrs, reference.source, description)
     except (EventLogError, ReferenceError) as exc:
         raise InvalidRequest(f"invalid reference: {exc}") from None
     return reference

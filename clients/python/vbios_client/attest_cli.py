@@ -135,23 +135,27 @@ def _measurements(ctx: Context) -> int:
 
 def _measurements_out(out: TextIO, found: BootMeasurements, *, as_json: bool) -> None:
     if as_json:
-        _json(out, {
-            "bank": found.bank,
-            "pcrs": {str(i): v.hex() for i, v in sorted(found.pcrs.items())},
-            "events": [{"pcr": e.pcr, "type": e.type,
-                        "digests": {b: d.hex() for b, d in e.digests.items()}}
-                       for e in found.events],
-        })
+        _json(out, _measurements_dict(found))
         return
     for index, value in sorted(found.pcrs.items()):
         out.write(f"PCR {index:2} {found.bank}: {value.hex()}\n")
     out.write(f"{len(found.events)} events, event log {len(found.event_log)} bytes\n")
 
 
+def _measurements_dict(found: BootMeasurements) -> dict[str, Any]:
+    return {
+        "bank": found.bank,
+        "pcrs": {str(i): v.hex() for i, v in sorted(found.pcrs.items())},
+        "events": [{"pcr": e.pcr, "type": e.type,
+                    "digests": {b: d.hex() for b, d in e.digests.items()}}
+                   for e in found.events],
+    }
+
+
 def _reference(ctx: Context) -> int:
     reference = ctx.client.get_reference_measurements()
     if reference is None:
-        ctx.out.write("the host has no reference measurements\n")
+        ctx.out.write("null\n" if ctx.as_json else "the host has no reference measurements\n")
         return EXIT_OK
     if ctx.as_json:
         ctx.out.write(reference.manifest.rstrip("\n") + "\n")
@@ -164,9 +168,11 @@ def _reference(ctx: Context) -> int:
 def _diagnostics(ctx: Context) -> int:
     found = ctx.client.collect_diagnostics()
     if ctx.as_json:
+        measured = found.measurements
         _json(ctx.out, {
             "collected_at": found.collected_at, "status": found.status.to_dict(),
             "unavailable": found.unavailable,
+            "measurements": _measurements_dict(measured) if measured is not None else None,
             "audit": [vars(entry) for entry in found.audit_entries],
         })
         return EXIT_OK
