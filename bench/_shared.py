@@ -1,10 +1,15 @@
-"""What the benchmark scripts share: the GetAttributes request, the CLI, a free port."""
+"""What the benchmark scripts share: the GetAttributes request, the CLI, a free port,
+a fresh home with a guest domain."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 from pathlib import Path
+
+from bios_ws.cli.serve import ensure_demo_domain
+from bios_ws.home import Home
 
 NS = "urn:bios-ws:vbios:v1"
 #: The same GetAttributes request bytes every benchmark posts.
@@ -22,3 +27,13 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def init_home(path: Path, *extra: str) -> Path:
+    """`vbios init --home path [extra...]` (the development TPM unless --no-tpm), then
+    the guest domain "bench"; the directory of that guest's client bundle."""
+    done = subprocess.run([str(VBIOS), "init", "--home", str(path), *extra],
+                          capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"vbios init failed: {done.stderr}")
+    return ensure_demo_domain(Home.open(path), "bench")
