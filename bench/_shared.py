@@ -3,6 +3,8 @@ a fresh home with a guest domain."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -37,3 +39,13 @@ def init_home(path: Path, *extra: str) -> Path:
     if done.returncode != 0:
         raise SystemExit(f"vbios init failed: {done.stderr}")
     return ensure_demo_domain(Home.open(path), "bench")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=20)

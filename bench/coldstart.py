@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
-import signal
 import ssl
 import statistics
 import subprocess
@@ -23,22 +21,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from _shared import HEADERS, REQUEST, VBIOS, free_port  # bench/ is the script directory
+from _shared import (  # bench/ is the script directory
+    HEADERS,
+    REQUEST,
+    VBIOS,
+    free_port,
+    init_home,
+    stop_server,
+)
 
-from bios_ws.cli.serve import ensure_demo_domain
-from bios_ws.home import Home
 from bios_ws.tpm.devtpm import DevTpm
 
 START_LIMIT = 60.0
 
-
-
-def init(path: Path, *extra: str) -> Path:
-    done = subprocess.run([str(VBIOS), "init", "--home", str(path), *extra],
-                          capture_output=True, text=True, timeout=120, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"vbios init failed: {done.stderr}")
-    return ensure_demo_domain(Home.open(path), "bench")
 
 
 def guest_context(bundle: Path) -> ssl.SSLContext:
@@ -76,13 +71,7 @@ def one_start(home: Path, context: ssl.SSLContext, workers: int, log: Path) -> f
             time.sleep(0.01)
         raise SystemExit(f"vbios serve not answering after {START_LIMIT:.0f}s; see {log}")
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=20)
+        stop_server(proc)
 
 
 def main() -> int:
@@ -94,8 +83,8 @@ def main() -> int:
         work = Path(tmp)
         tpm_home, plain_home = work / "tpm", work / "plain"
         try:
-            homes = {"tpm": (tpm_home, init(tpm_home)),
-                     "no-tpm": (plain_home, init(plain_home, "--no-tpm"))}
+            homes = {"tpm": (tpm_home, init_home(tpm_home)),
+                     "no-tpm": (plain_home, init_home(plain_home, "--no-tpm"))}
             times: dict[str, list[float]] = {mode: [] for mode in homes}
             for _ in range(args.runs):
                 for mode, (home, bundle) in homes.items():

@@ -22,7 +22,6 @@ Usage: .venv/bin/python bench/quote.py [--calls N] [--rounds R]
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import signal
 import statistics
@@ -32,7 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _shared import VBIOS, free_port, init_home  # bench/ is the script directory
+from _shared import VBIOS, free_port, init_home, stop_server  # bench/ is the script directory
 from vbios_client import BiosClient
 from vbios_client.exceptions import TransportError
 
@@ -66,16 +65,6 @@ def wait_ready(client: BiosClient, proc: subprocess.Popen[bytes], log: Path) -> 
         except TransportError:
             time.sleep(0.05)
     raise SystemExit(f"vbios serve not answering after {START_LIMIT:.0f}s:\n{tail(log)}")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=20)
 
 
 def tail(log: Path, lines: int = 20) -> str:

@@ -72,32 +72,12 @@ def issue_ak_certificate(authority: Authority, ak_public_pem: bytes, ak_name: by
     label = check_host_label(host_label)
     now = now or datetime.now(UTC)
     ca = _ca_material(authority)
-    ca_ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     subject = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "bios-ws vBIOS"),
         x509.NameAttribute(NameOID.COMMON_NAME, AK_COMMON_NAME_PREFIX + label),
     ])
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca.cert.subject)
-        .public_key(key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - certs.BACKDATE)
-        .not_valid_after(min(now + AK_VALIDITY, ca.cert.not_valid_after_utc))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([TCG_KP_AIK_CERTIFICATE]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
-                       critical=False)
+        certs.leaf_builder(ca, subject, key, TCG_KP_AIK_CERTIFICATE, now, AK_VALIDITY)
         .add_extension(x509.UnrecognizedExtension(AK_NAME_OID, _octet_string(name)),
                        critical=False)
         .sign(ca.key, hashes.SHA256())

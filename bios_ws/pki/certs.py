@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from bios_ws.domain.principal import ADMIN_URI, GUEST_URI_PREFIX, check_domain_id
@@ -102,18 +103,18 @@ def parse_server_names(names: Sequence[str]) -> list[x509.GeneralName]:
     return general
 
 
-def _leaf(
+def leaf_builder(
     ca: Issued,
     subject: x509.Name,
-    san: list[x509.GeneralName],
+    public: CertificatePublicKeyTypes,
     usage: x509.ObjectIdentifier,
     now: datetime,
     validity: timedelta,
-) -> Issued:
-    key = new_key()
-    public = key.public_key()
+) -> x509.CertificateBuilder:
+    """A leaf certificate of ``ca`` for ``public``: digitalSignature, one extended usage,
+    key identifiers, valid from a little before ``now`` and never past the CA."""
     ca_ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca.cert.subject)
@@ -131,12 +132,26 @@ def _leaf(
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(san), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
             critical=False,
         )
+    )
+
+
+def _leaf(
+    ca: Issued,
+    subject: x509.Name,
+    san: list[x509.GeneralName],
+    usage: x509.ObjectIdentifier,
+    now: datetime,
+    validity: timedelta,
+) -> Issued:
+    key = new_key()
+    cert = (
+        leaf_builder(ca, subject, key.public_key(), usage, now, validity)
+        .add_extension(x509.SubjectAlternativeName(san), critical=False)
         .sign(ca.key, hashes.SHA256())
     )
     return Issued(cert, key)
