@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
@@ -71,17 +71,13 @@ def issue_ak_certificate(authority: Authority, ak_public_pem: bytes, ak_name: by
         raise AdminError(str(exc)) from None
     label = check_host_label(host_label)
     now = now or datetime.now(UTC)
-    ca = _ca_material(authority)
     subject = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "bios-ws vBIOS"),
         x509.NameAttribute(NameOID.COMMON_NAME, AK_COMMON_NAME_PREFIX + label),
     ])
-    cert = (
-        certs.leaf_builder(ca, subject, key, TCG_KP_AIK_CERTIFICATE, now, AK_VALIDITY)
-        .add_extension(x509.UnrecognizedExtension(AK_NAME_OID, _octet_string(name)),
-                       critical=False)
-        .sign(ca.key, hashes.SHA256())
-    )
+    cert = authority.certify_public_key(
+        subject, key, TCG_KP_AIK_CERTIFICATE, AK_VALIDITY,
+        [x509.UnrecognizedExtension(AK_NAME_OID, _octet_string(name))], now)
     return certs.cert_pem(cert)
 
 
@@ -102,7 +98,3 @@ def ak_name_of(cert: x509.Certificate) -> bytes | None:
         return None
 
 
-def _ca_material(authority: Authority) -> certs.Issued:
-    """The CA certificate and key. ``Authority`` offers no issuing method for AK certificates
-    (its issuers make their own key pair), so the loaded CA is used directly here."""
-    return authority._ca

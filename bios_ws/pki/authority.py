@@ -14,11 +14,13 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from bios_ws.errors import AdminError, KeyUnreadable
@@ -71,6 +73,23 @@ class Authority:
 
     def issue_admin(self, now: datetime | None = None) -> certs.Issued:
         return certs.make_admin_cert(self._ca, now or _utc_now())
+
+    def certify_public_key(
+        self,
+        subject: x509.Name,
+        public: CertificatePublicKeyTypes,
+        usage: x509.ObjectIdentifier,
+        validity: timedelta,
+        extra: Sequence[x509.ExtensionType] = (),
+        now: datetime | None = None,
+    ) -> x509.Certificate:
+        """A leaf certificate for a key made elsewhere (the TPM's attestation key);
+        ``extra`` extensions are added as non-critical."""
+        builder = certs.leaf_builder(self._ca, subject, public, usage, now or _utc_now(),
+                                     validity)
+        for extension in extra:
+            builder = builder.add_extension(extension, critical=False)
+        return builder.sign(self._ca.key, hashes.SHA256())
 
     def issue_server(
         self, names: Sequence[str] = certs.DEFAULT_SERVER_NAMES, now: datetime | None = None
