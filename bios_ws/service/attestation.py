@@ -28,9 +28,9 @@ from bios_ws.service.integrity import (
     TpmAccess,
     untrusted,
 )
+from bios_ws.tpm import port
 from bios_ws.tpm.port import BOOT_PCRS, PCR_COUNT, QUOTE_BANK, Quote
 
-NONCE_MIN, NONCE_MAX = 16, 64
 BANKS = ("sha1", "sha256")
 DIAGNOSTIC_AUDIT_ENTRIES = 50
 MAX_REFERENCE_DESCRIPTION = 1024
@@ -72,10 +72,13 @@ class Diagnostics:
 
 
 def check_nonce(nonce: bytes) -> bytes:
-    if not isinstance(nonce, bytes) or not NONCE_MIN <= len(nonce) <= NONCE_MAX:
+    """The TPM port's nonce rule, refused as the caller's mistake."""
+    try:
+        return port.check_nonce(nonce)
+    except ValueError:
         size = len(nonce) if isinstance(nonce, bytes) else "no"
-        raise InvalidRequest(f"a nonce is {NONCE_MIN} to {NONCE_MAX} bytes, not {size}")
-    return nonce
+        raise InvalidRequest(
+            f"a nonce is {port.NONCE_MIN} to {port.NONCE_MAX} bytes, not {size}") from None
 
 
 def check_selection(pcrs: Sequence[int] | None, bank: str | None) -> tuple[tuple[int, ...], str]:
@@ -85,10 +88,11 @@ def check_selection(pcrs: Sequence[int] | None, bank: str | None) -> tuple[tuple
         raise InvalidRequest(f"PCR bank must be one of {', '.join(BANKS)}, not {bank!r}")
     if not pcrs:
         return BOOT_PCRS, bank
-    selected = tuple(sorted(set(pcrs)))
-    if len(selected) != len(pcrs) or not all(0 <= i < PCR_COUNT for i in selected):
-        raise InvalidRequest(f"PCR indexes must be distinct numbers from 0 to {PCR_COUNT - 1}")
-    return selected, bank
+    try:
+        return port.check_pcr_indexes(pcrs), bank
+    except ValueError:
+        raise InvalidRequest(
+            f"PCR indexes must be distinct numbers from 0 to {PCR_COUNT - 1}") from None
 
 
 def reference_from(event_log: bytes | None, manifest: str | None,
