@@ -230,7 +230,7 @@ def build_wsgi_app(home: Home, options: ServerOptions | None = None,
 
 
 def run_wsdl(args: argparse.Namespace) -> int:
-    from bios_ws.soap.wsdl import render_wsdl
+    from bios_ws.soap.contract import render_wsdl
 
     sys.stdout.buffer.write(render_wsdl(args.address))
     sys.stdout.buffer.flush()

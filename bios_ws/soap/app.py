@@ -8,17 +8,16 @@ The server's TLS layer puts the caller in ``environ[PRINCIPAL_ENVIRON_KEY]``
 from __future__ import annotations
 
 import re
-from xml.sax.saxutils import escape
 
 from bios_ws.domain.principal import Principal
 from bios_ws.errors import AccessDenied
 from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService
 from bios_ws.soap.context import Call
+from bios_ws.soap.contract import contract
 from bios_ws.soap.envelope import Envelope
 from bios_ws.soap.guard import Environ, SoapGuard
-from bios_ws.soap.spyne_app import Dispatcher, build_application
-from bios_ws.soap.wsdl import DEFAULT_ADDRESS, render_wsdl, validate_request
+from bios_ws.soap.wsdl import DEFAULT_ADDRESS
 
 PRINCIPAL_ENVIRON_KEY = "vbios.principal"
 DEFAULT_MAX_BODY_BYTES = 1_048_576
@@ -32,23 +31,18 @@ def create_wsgi_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> SoapGuard:
     """The vBIOS SOAP endpoint serving ``bios`` and ``attestation`` (a WSGI callable)."""
-    dispatcher = Dispatcher(build_application())
-    template = render_wsdl(DEFAULT_ADDRESS)
+    built = contract()  # before any request: nothing is built lazily on the request path
+    dispatcher = built.dispatcher
 
     def handle(envelope: Envelope, environ: Environ) -> bytes:
         principal = environ.get(PRINCIPAL_ENVIRON_KEY)
         if not isinstance(principal, Principal):
             raise AccessDenied("the caller presented no vBIOS identity")
-        validate_request(envelope.body)
+        built.validate_request(envelope.body)
         return dispatcher.dispatch(envelope, Call(principal, bios, attestation))
 
     def wsdl(environ: Environ) -> bytes:
-        address = request_address(environ)
-        if address == DEFAULT_ADDRESS:
-            return template
-        old = f'location="{DEFAULT_ADDRESS}"'.encode()
-        new = f'location="{escape(address, {chr(34): "&quot;"})}"'.encode()
-        return template.replace(old, new, 1)
+        return built.wsdl_at(request_address(environ))
 
     return SoapGuard(
         handle=handle,

@@ -17,6 +17,7 @@ Only attribute names that are Python identifiers reach the generated source
 from __future__ import annotations
 
 import binascii
+import functools
 import keyword
 import re
 import threading
@@ -43,13 +44,18 @@ _NOT_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ff
 Writer = Callable[[Any], str]
 
 _MAX_DEPTH = 16
-#: Escaped texts are kept (names and enumeration values repeat in every response);
-#: the cache is bounded, and emptied when full.
+#: Escaped texts are kept (names and enumeration values repeat in every response) in a
+#: bounded, thread-safe LRU cache.
 _CACHED_TEXTS = 4096
 _CACHED_TEXT_CHARS = 128
-_escaped: dict[str, str] = {}
+#: Writers are compiled once per class, under the lock; a published writer never changes.
 _writers: dict[tuple[Any, bool], Writer] = {}
 _lock = threading.Lock()
+
+
+def prepare(message_class: Any) -> None:
+    """Compile the writer of a response message now (at start, not in a first request)."""
+    _writer(message_class, positional=True)
 
 
 def encode_response(message_class: Any, values: Sequence[Any]) -> bytes:
@@ -206,14 +212,14 @@ def _integer(value: Any) -> str:
 
 def _string(value: Any) -> str:
     text = value if type(value) is str else str(value)
-    escaped = _escaped.get(text)
-    if escaped is None:
-        escaped = _escape(text)
-        if len(text) <= _CACHED_TEXT_CHARS:
-            if len(_escaped) >= _CACHED_TEXTS:
-                _escaped.clear()
-            _escaped[text] = escaped
-    return escaped
+    if len(text) <= _CACHED_TEXT_CHARS:
+        return _escape_short(text)
+    return _escape(text)
+
+
+@functools.lru_cache(maxsize=_CACHED_TEXTS)
+def _escape_short(text: str) -> str:
+    return _escape(text)
 
 
 def _escape(text: str) -> str:

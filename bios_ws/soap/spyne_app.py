@@ -27,7 +27,7 @@ from bios_ws.soap.admin_service import AdminService
 from bios_ws.soap.attestation_service import AttestationSoapService
 from bios_ws.soap.boot_service import BootService
 from bios_ws.soap.context import Call
-from bios_ws.soap.encoder import encode_response
+from bios_ws.soap.encoder import encode_response, prepare
 from bios_ws.soap.envelope import Envelope
 from bios_ws.soap.faults import SpyneRefusal, error_for
 from bios_ws.soap.settings_service import SERVICE_NAME, SettingsService
@@ -110,6 +110,8 @@ class Dispatcher(ServerBase):  # type: ignore[misc]
         self._wrapped: dict[Any, bool] = {
             d: len(d.out_message._type_info) > 1 for d in self._descriptors.values()
         }
+        for descriptor in self._descriptors.values():
+            prepare(descriptor.out_message)
 
     def dispatch(self, envelope: Envelope, call: Call) -> bytes:
         """Spyne's decode-call steps on the guard's envelope (in place of its own parse).

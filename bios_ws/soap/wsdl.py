@@ -1,5 +1,8 @@
 """The published WSDL: Spyne's document, tidied into the contract of ``docs/contract.md``.
 
+Pure document transforms over bytes; ``bios_ws.soap.contract`` runs them once
+per process.
+
 Post-processing of Spyne's output (it has no switches for these):
 - only the namespaces the document uses are declared (Spyne also declares
   SOAP 1.2, partner-link, WS-Addressing, XOP and HTTP binding namespaces);
@@ -13,14 +16,10 @@ Post-processing of Spyne's output (it has no switches for these):
 from __future__ import annotations
 
 import copy
-import functools
-import threading
-from typing import Any
+from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
-from bios_ws.errors import InvalidRequest
-from bios_ws.soap.spyne_app import Dispatcher, build_application
 from bios_ws.soap.types import TNS
 from bios_ws.soap.xmlparser import hardened_parser
 
@@ -34,16 +33,15 @@ FAULT_DETAIL = "VbiosFaultDetail"
 _QNAME_PREFIXES = ["xs", "tns", "wsdl", "wsdlsoap11"]
 
 
-def render_wsdl(address: str = DEFAULT_ADDRESS) -> bytes:
-    """The WSDL with ``address`` as its soap:address (an https URL); deterministic."""
+def check_address(address: str) -> str:
+    """``address`` if it is an https URL (the vBIOS is served over https only)."""
     if not address.startswith("https://"):
         raise ValueError("the vBIOS is served over https only")
-    return _render(address)
+    return address
 
 
-@functools.lru_cache(maxsize=8)
-def _render(address: str) -> bytes:
-    raw = Dispatcher(build_application()).wsdl(address)
+def tidy_wsdl(raw: bytes) -> bytes:
+    """Spyne's raw WSDL as the published contract: deterministic, pretty-printed."""
     root = etree.fromstring(raw, hardened_parser())
     _rename_fault(root)
     _drop_duplicate_ports(root)
@@ -52,6 +50,16 @@ def _render(address: str) -> bytes:
     return bytes(
         etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     )
+
+
+def moved_wsdl(wsdl: bytes, address: str) -> bytes:
+    """``wsdl`` (rendered at ``DEFAULT_ADDRESS``) with ``address`` as its soap:address."""
+    old = f"location={quoteattr(DEFAULT_ADDRESS)}".encode()
+    if old not in wsdl:
+        raise ValueError("the WSDL carries no default soap:address")
+    if address == DEFAULT_ADDRESS:
+        return wsdl
+    return wsdl.replace(old, f"location={quoteattr(check_address(address))}".encode(), 1)
 
 
 def _wsdl(name: str) -> str:
@@ -99,32 +107,14 @@ def _sort_definitions(root: etree._Element) -> None:
             root.insert(position + offset, message)
 
 
-_schemas = threading.local()
-
-
-def validate_request(element: etree._Element) -> None:
-    """Refuse a request element that is not valid against the contract's schema (R2712).
-
-    The refusal names the offending element's path, never its value.
-    """
-    schema: etree.XMLSchema | None = getattr(_schemas, "schema", None)
-    if schema is None:
-        schema = _schemas.schema = request_schema()
-    if not schema.validate(element):
-        error: Any = getattr(schema.error_log, "last_error", None)
-        path = getattr(error, "path", None)
-        where = f" at {path}" if path else ""
-        raise InvalidRequest(f"the request does not match the vbios contract{where}")
-
-
-def request_schema() -> etree.XMLSchema:
-    """The WSDL's XML schema as a validator (one per thread: lxml validators keep state)."""
-    wsdl = etree.fromstring(render_wsdl(), hardened_parser())
-    embedded = wsdl.find(f"{_wsdl('types')}/{{{XSD_NS}}}schema")
+def request_schema(wsdl: bytes) -> bytes:
+    """The XML schema embedded in ``wsdl``, as a standalone schema document."""
+    root = etree.fromstring(wsdl, hardened_parser())
+    embedded = root.find(f"{_wsdl('types')}/{{{XSD_NS}}}schema")
     if embedded is None:
-        raise RuntimeError("the WSDL holds no schema")
+        raise ValueError("the WSDL holds no schema")
     schema = etree.Element(
         f"{{{XSD_NS}}}schema", nsmap={"xs": XSD_NS, "tns": TNS}, attrib=dict(embedded.attrib)
     )
     schema.extend(copy.deepcopy(child) for child in embedded)
-    return etree.XMLSchema(schema)
+    return bytes(etree.tostring(schema, encoding="UTF-8"))

@@ -251,7 +251,7 @@ def test_devrun_port_in_use_changes_nothing(vbios_server: Any, tmp_path: Path) -
 
 
 def test_wsdl_command_prints_the_contract() -> None:
-    from bios_ws.soap.wsdl import render_wsdl
+    from bios_ws.soap.contract import render_wsdl
 
     default = subprocess.run([str(VBIOS), "wsdl"], capture_output=True, timeout=TIMEOUT,
                              stdin=subprocess.DEVNULL, check=False)

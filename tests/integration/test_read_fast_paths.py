@@ -14,8 +14,8 @@ from sqlalchemy import text
 
 from bios_ws.domain.state import DomainState
 from bios_ws.soap import codec
+from bios_ws.soap.contract import contract
 from bios_ws.soap.encoder import encode_response, render
-from bios_ws.soap.spyne_app import Dispatcher, build_application
 from bios_ws.soap.types import TNS, AttributeValueList, NameList
 from bios_ws.store import SqlStore, open_store
 from tests.integration.test_store_domains import T0, add, rich_state
@@ -79,7 +79,7 @@ def test_for_update_read_sees_the_same_row(store: SqlStore) -> None:
 
 
 def spyne_response(operation: str, values: tuple[Any, ...]) -> etree._Element:
-    dispatcher = Dispatcher(build_application())
+    dispatcher = contract().dispatcher
     descriptor = dispatcher.app.interface.service_method_map[f"{{{TNS}}}{operation}"][0]
     ctx = MethodContext(dispatcher, MethodContext.SERVER)
     ctx.descriptor = descriptor
@@ -93,7 +93,7 @@ VALUES: dict[str, str | int | bool] = {"A": True, "B": 1, "C": "1", "D": "<&>\r"
 
 
 def test_rendered_values_encode_like_spyne() -> None:
-    descriptor = Dispatcher(build_application()).app.interface.service_method_map[
+    descriptor = contract().dispatcher.app.interface.service_method_map[
         f"{{{TNS}}}GetAttributes"][0]
     ours = encode_response(descriptor.out_message, (4, False, codec.render_values(VALUES)))
     theirs = spyne_response("GetAttributes", (4, False, codec.encode_values(VALUES)))
@@ -112,7 +112,7 @@ def test_rendered_values_tell_types_apart() -> None:
 
 
 def test_rendered_value_of_another_class_is_refused() -> None:
-    descriptor = Dispatcher(build_application()).app.interface.service_method_map[
+    descriptor = contract().dispatcher.app.interface.service_method_map[
         f"{{{TNS}}}GetAttributes"][0]
     wrong = render(NameList, SimpleNamespace(Name=["A"]))
     assert wrong.xml == "<tns:Name>A</tns:Name>"

@@ -10,8 +10,9 @@ from spyne.context import MethodContext
 
 from bios_ws.domain.state import DEFAULT_BOOT_OPTIONS, BootOption
 from bios_ws.soap import codec
+from bios_ws.soap.contract import contract
 from bios_ws.soap.encoder import encode_response
-from bios_ws.soap.spyne_app import Dispatcher, build_application
+from bios_ws.soap.spyne_app import Dispatcher
 from bios_ws.soap.testing import sample_registry
 from bios_ws.soap.types import TNS
 
@@ -40,7 +41,7 @@ def shape(element: etree._Element) -> tuple[Any, ...]:
 
 @pytest.fixture(scope="module")
 def dispatcher() -> Dispatcher:
-    return Dispatcher(build_application())
+    return contract().dispatcher
 
 
 @pytest.mark.parametrize("operation", sorted(RESPONSES))
@@ -60,7 +61,7 @@ def test_encoder_matches_spyne(dispatcher: Dispatcher, operation: str) -> None:
 
 
 def test_encoder_skips_absent_optional_fields() -> None:
-    dispatcher = Dispatcher(build_application())
+    dispatcher = contract().dispatcher
     descriptor = dispatcher.app.interface.service_method_map[f"{{{TNS}}}GetBootOrder"][0]
     out = encode_response(descriptor.out_message,
                           (1, codec.encode_boot_options(()), codec.encode_boot_order(()), None))
@@ -70,7 +71,7 @@ def test_encoder_skips_absent_optional_fields() -> None:
 
 
 def test_encoder_refuses_characters_xml_cannot_carry() -> None:
-    dispatcher = Dispatcher(build_application())
+    dispatcher = contract().dispatcher
     descriptor = dispatcher.app.interface.service_method_map[f"{{{TNS}}}GetAttributes"][0]
     with pytest.raises(ValueError):
         encode_response(descriptor.out_message, (1, False, codec.encode_values({"A": "x\x01"})))

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import pytest
 from lxml import etree
 
-from bios_ws.soap.wsdl import render_wsdl
+from bios_ws.soap.contract import render_wsdl
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "wsdl" / "vbios.wsdl"
@@ -59,7 +59,7 @@ def test_client_copy_equals_the_committed_wsdl() -> None:
 
 
 def test_rendering_is_deterministic_across_processes(text: bytes) -> None:
-    code = ("import sys; from bios_ws.soap.wsdl import render_wsdl; "
+    code = ("import sys; from bios_ws.soap.contract import render_wsdl; "
             "sys.stdout.buffer.write(render_wsdl())")
     for seed in ("1", "4242"):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
