@@ -1,13 +1,14 @@
-"""What the benchmark scripts share: the GetAttributes request, the CLI, a free port,
-a fresh home with a guest domain."""
+"""What the benchmark scripts share: the GetAttributes request, the CLI, a server
+started on a port from the kernel, a fresh home with a guest domain."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bios_ws.cli.serve import ensure_demo_domain
@@ -25,10 +26,29 @@ HEADERS = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"GetAttribu
 VBIOS = Path(sys.executable).parent / "vbios"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+_SERVING = re.compile(rb"serving https://127\.0\.0\.1:([0-9]+)/")
+
+
+def spawn_server(command: list[str], log: Path,
+                 limit: float = 60.0) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a server ``command`` that binds 127.0.0.1:0 (``--bind`` is appended), its
+    output going to ``log``; the process and the port it says it serves on."""
+    with log.open("ab") as sink:
+        start = sink.tell()
+        proc = subprocess.Popen([*command, "--bind", "127.0.0.1:0"],
+                                stdin=subprocess.DEVNULL, stdout=sink, stderr=sink)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        with log.open("rb") as output:
+            output.seek(start)
+            serving = _SERVING.search(output.read())
+        if serving is not None:
+            return proc, int(serving.group(1))
+        if proc.poll() is not None:
+            raise SystemExit(f"{command[0]} exited with {proc.returncode}; see {log}")
+        time.sleep(0.005)
+    stop_server(proc)
+    raise SystemExit(f"{command[0]} did not say its port within {limit:.0f}s; see {log}")
 
 
 def init_home(path: Path, *extra: str) -> Path:

@@ -16,7 +16,6 @@ import argparse
 import http.client
 import ssl
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -25,8 +24,8 @@ from _shared import (  # bench/ is the script directory
     HEADERS,
     REQUEST,
     VBIOS,
-    free_port,
     init_home,
+    spawn_server,
     stop_server,
 )
 
@@ -55,13 +54,10 @@ def first_call_ok(port: int, context: ssl.SSLContext) -> bool:
 
 def one_start(home: Path, context: ssl.SSLContext, workers: int, log: Path) -> float:
     """Seconds from spawning `vbios serve` to the first 200 answer."""
-    port = free_port()
-    with log.open("ab") as sink:
-        began = time.perf_counter()
-        proc = subprocess.Popen(
-            [str(VBIOS), "serve", "--home", str(home), "--bind", f"127.0.0.1:{port}",
-             "--workers", str(workers)],
-            stdin=subprocess.DEVNULL, stdout=sink, stderr=sink)
+    began = time.perf_counter()
+    proc, port = spawn_server(
+        [str(VBIOS), "serve", "--home", str(home), "--workers", str(workers)], log,
+        START_LIMIT)
     try:
         while time.perf_counter() - began < START_LIMIT:
             if proc.poll() is not None:

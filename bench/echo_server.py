@@ -15,7 +15,7 @@ from typing import Any
 from bios_ws.home import Home
 from bios_ws.server.gunicorn_app import identity_wrapped, run_server
 from bios_ws.server.identity import WSGIApp
-from bios_ws.server.options import ServerOptions
+from bios_ws.server.options import ServerOptions, bind_listener, bound_address, service_url
 from bios_ws.server.tls import server_ssl_context
 
 
@@ -43,8 +43,10 @@ def main() -> None:
     home = Home.open(args.home)
     options = ServerOptions(bind=args.bind, workers=args.workers, threads=args.threads,
                             log_level="warning")
+    listener = bind_listener(args.bind)
+    print(f"echo: serving {service_url(bound_address(listener))}", flush=True)
     run_server(lambda: identity_wrapped(echo_app(args.size)), server_ssl_context(home),
-               home.server_cert, options)
+               home.server_cert, options, listener)
 
 
 if __name__ == "__main__":

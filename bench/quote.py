@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _shared import VBIOS, free_port, init_home, stop_server  # bench/ is the script directory
+from _shared import VBIOS, init_home, spawn_server, stop_server  # bench/ is the script directory
 from vbios_client import BiosClient
 from vbios_client.exceptions import TransportError
 
@@ -43,14 +43,6 @@ PCRS = tuple(range(8))
 BANK = "sha256"
 START_LIMIT = 60.0
 WARM_UP_CALLS = 10
-
-
-def start_server(home: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [str(VBIOS), "serve", "--home", str(home), "--bind", f"127.0.0.1:{port}",
-             "--workers", "1"],
-            stdin=subprocess.DEVNULL, stdout=sink, stderr=sink)
 
 
 def wait_ready(client: BiosClient, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -122,8 +114,8 @@ def run(calls: int, rounds: int, work: Path) -> dict[str, list[float]]:
         tcti = DevTpm(home / "tpm").status().tcti
         if tcti is None:
             raise SystemExit("the development TPM is not running after vbios init")
-        port = free_port()
-        proc = start_server(home, port, log)
+        proc, port = spawn_server(
+            [str(VBIOS), "serve", "--home", str(home), "--workers", "1"], log)
         try:
             with BiosClient.from_bundle(f"https://127.0.0.1:{port}/", bundle) as client:
                 wait_ready(client, proc, log)

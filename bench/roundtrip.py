@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
-from _shared import HEADERS, REQUEST, VBIOS, free_port  # bench/ is the script directory
+from _shared import HEADERS, REQUEST, VBIOS, spawn_server  # bench/ is the script directory
 from vbios_client import BiosClient
 
 from bios_ws.bootstrap import initialize_home
@@ -66,12 +66,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vbios-bench-") as tmp:
         home = initialize_home(Path(tmp) / "home")
         bundle = ensure_demo_domain(home, "bench")
-        soap_url = f"https://127.0.0.1:{free_port()}/"
         try:
-            procs.append(subprocess.Popen(
-                [str(VBIOS), "serve", "--home", str(home.path),
-                 "--bind", soap_url[8:-1]],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            proc, port = spawn_server([str(VBIOS), "serve", "--home", str(home.path)],
+                                      Path(tmp) / "serve.log")
+            procs.append(proc)
+            soap_url = f"https://127.0.0.1:{port}/"
             soap = session_for(bundle)
             wait_ready(soap, soap_url, procs[0])
             reply = soap.post(soap_url, data=REQUEST, headers=HEADERS, timeout=10)
@@ -79,11 +78,11 @@ def main() -> None:
                 raise SystemExit(f"GetAttributes failed: HTTP {reply.status_code}")
             size = len(reply.content)
 
-            echo_url = f"https://127.0.0.1:{free_port()}/"
-            procs.append(subprocess.Popen(
+            proc, port = spawn_server(
                 [sys.executable, str(Path(__file__).with_name("echo_server.py")),
-                 "--home", str(home.path), "--bind", echo_url[8:-1], "--size", str(size)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                 "--home", str(home.path), "--size", str(size)], Path(tmp) / "echo.log")
+            procs.append(proc)
+            echo_url = f"https://127.0.0.1:{port}/"
             echo = session_for(bundle)
             wait_ready(echo, echo_url, procs[1])
             if len(echo.post(echo_url, data=REQUEST, headers=HEADERS).content) != size:

@@ -1,4 +1,5 @@
-"""A bare swtpm for TPM tests: provisioned in a temporary directory, on free loopback ports.
+"""A bare swtpm for TPM tests: provisioned in a temporary directory, on loopback ports
+the fixture holds for its whole life (``PortPair``), so a restart finds them again.
 
 Not a pytest plugin: test modules call ``start_swtpm(tmp_path)`` (or use their
 own fixture around it) and ``stop()`` the process by its pid afterwards.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bios_ws.tpm.swtpm_process import free_port_pair, swtpm_tcti
+from bios_ws.tpm.swtpm_process import PortPair, reserve_port_pair, swtpm_tcti
 
 SWTPM_TOOLS = ("swtpm", "swtpm_setup", "swtpm_ioctl")
 
@@ -52,10 +53,17 @@ class SwtpmProcess:
     """One swtpm in socket mode; ``start`` again after ``stop``/``kill`` reuses state and ports."""
 
     state_dir: Path
-    server_port: int
-    ctrl_port: int
+    ports: PortPair
     log_path: Path
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def server_port(self) -> int:
+        return self.ports.port
+
+    @property
+    def ctrl_port(self) -> int:
+        return self.ports.port + 1
 
     @property
     def tcti(self) -> str:
@@ -71,21 +79,21 @@ class SwtpmProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
-                    "swtpm", "socket", "--tpm2",
-                    "--server", f"type=tcp,port={self.server_port},bindaddr=127.0.0.1",
-                    "--ctrl", f"type=tcp,port={self.ctrl_port},bindaddr=127.0.0.1",
+                    "swtpm", "socket", "--tpm2", *self.ports.swtpm_arguments(),
                     "--tpmstate", f"dir={self.state_dir}",
                     "--flags", "not-need-init,startup-clear",
                 ],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                pass_fds=(self.ports.control_fd,),
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self.process = None
                 raise RuntimeError(f"swtpm exited at start; see {self.log_path}")
+            # the command port (swtpm binds it: the control port is ours, listening already)
             with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.ctrl_port), timeout=0.2
+                ("127.0.0.1", self.server_port), timeout=0.2
             ):
                 return
             time.sleep(0.02)
@@ -107,6 +115,11 @@ class SwtpmProcess:
         """SIGTERM by pid and wait."""
         self._end(signal.SIGTERM)
 
+    def close(self) -> None:
+        """Stop, and let the ports go."""
+        self.stop()
+        self.ports.close()
+
     def kill(self) -> None:
         """SIGKILL by pid: the TPM vanishes mid-way, as in a crash."""
         self._end(signal.SIGKILL)
@@ -120,18 +133,10 @@ class SwtpmProcess:
 
 
 def start_swtpm(tmp_path: Path) -> SwtpmProcess:
-    """Provision and start a swtpm with state under ``tmp_path``; retries if a port was taken."""
+    """Provision and start a swtpm with state under ``tmp_path``, on ports it keeps."""
     require_swtpm()
     state_dir = tmp_path / "swtpm-state"
     provision(state_dir)
-    last_error: Exception | None = None
-    for _ in range(3):
-        port = free_port_pair()
-        swtpm = SwtpmProcess(state_dir, port, port + 1, tmp_path / "swtpm.log")
-        try:
-            swtpm.start()
-        except RuntimeError as exc:
-            last_error = exc
-            continue
-        return swtpm
-    raise RuntimeError(f"could not start swtpm: {last_error}")
+    swtpm = SwtpmProcess(state_dir, reserve_port_pair(), tmp_path / "swtpm.log")
+    swtpm.start()
+    return swtpm

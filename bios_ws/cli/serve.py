@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +21,14 @@ from bios_ws.cli.admin import add_tpm_options, chosen_tpm
 from bios_ws.errors import AdminError
 from bios_ws.home import MARKER_NAME, TPM_DEV, TPM_NONE, Home, resolve_home_path
 from bios_ws.launch.warnings import NO_TPM_WARNING
-from bios_ws.server.options import DEFAULT_BIND, ServerOptions, parse_bind, service_url
+from bios_ws.server.options import (
+    DEFAULT_BIND,
+    ServerOptions,
+    bind_listener,
+    bound_address,
+    parse_bind,
+    service_url,
+)
 
 if TYPE_CHECKING:
     from bios_ws.server.identity import WSGIApp
@@ -57,7 +65,8 @@ def _add_home(parser: argparse.ArgumentParser) -> None:
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bind", default=DEFAULT_BIND, type=_bind_arg, metavar="HOST:PORT",
-                        help=f"address to listen on (default {DEFAULT_BIND})")
+                        help=f"address to listen on (default {DEFAULT_BIND}; port 0: any free"
+                             " port, printed at start)")
     parser.add_argument("--workers", type=_positive_int, default=ServerOptions.workers,
                         metavar="N", help="worker processes (default %(default)s)")
     parser.add_argument("--threads", type=_positive_int, default=ServerOptions.threads,
@@ -109,19 +118,21 @@ def run_serve(args: argparse.Namespace) -> int:
     return serve_home(home, _options(args), chosen_tpm(args, None))
 
 
-def serve_home(home: Home, options: ServerOptions, tpm: str | None = None) -> int:
+def serve_home(home: Home, options: ServerOptions, tpm: str | None = None,
+               listener: socket.socket | None = None) -> int:
     """Check everything that can be checked, unlock the server key, then serve.
 
-    ``tpm`` is the command's override (--tpm, $VBIOS_TPM, or "none" for --no-tpm).
+    ``tpm`` is the command's override (--tpm, $VBIOS_TPM, or "none" for --no-tpm);
+    ``listener`` a socket already bound to ``options.bind``.
     """
     from bios_ws.bootstrap import build_services
     from bios_ws.server.gunicorn_app import configure_logging, run_server
-    from bios_ws.server.options import check_port_free
     from bios_ws.server.tls import build_server_context
 
     sealed = check_tpm_choice(home, tpm)
     build_services(home).close()
-    check_port_free(options.bind)
+    if listener is None:
+        listener = bind_listener(options.bind)
     if sealed:
         passphrase, notice = unseal_server_passphrase(home, tpm)
     else:
@@ -135,12 +146,14 @@ def serve_home(home: Home, options: ServerOptions, tpm: str | None = None) -> in
     if sealed:
         for line in prepare_attestation(home, tpm, options):
             print(f"vbios: {line}", flush=True)
-    print(f"vbios: serving {service_url(options.bind)} (home {home.path})", flush=True)
+    print(f"vbios: serving {service_url(bound_address(listener))} (home {home.path})",
+          flush=True)
     configure_logging()
     if not sealed:
         for line in NO_TPM_WARNING.splitlines():
             logging.getLogger("bios_ws.launch").warning(line.removeprefix("WARNING: "))
-    run_server(lambda: build_wsgi_app(home, options, tpm), context, home.server_cert, options)
+    run_server(lambda: build_wsgi_app(home, options, tpm), context, home.server_cert, options,
+               listener)
     return 0
 
 
@@ -241,11 +254,9 @@ def run_wsdl(args: argparse.Namespace) -> int:
 
 
 def run_devrun(args: argparse.Namespace) -> int:
-    from bios_ws.server.options import check_port_free
-
     options = _options(args)
     tpm = chosen_tpm(args, None)
-    check_port_free(options.bind)
+    listener = bind_listener(options.bind)  # a taken port refuses before anything is made
     home, created = ensure_home(resolve_home_path(args.home), tpm or TPM_DEV)
     if created:
         print(f"vbios: initialized a new state directory at {home.path}")
@@ -257,9 +268,9 @@ def run_devrun(args: argparse.Namespace) -> int:
     print(f"vbios: admin bundle:  {home.admin_dir}")
     print(f"vbios: demo bundle:   {bundle}  (domain {args.demo_domain})")
     print("vbios: try it in another terminal:")
-    print(f"  {client} --url {service_url(options.bind)} --bundle {bundle} attributes get",
-          flush=True)
-    return serve_home(home, options, tpm)
+    url = service_url(bound_address(listener))
+    print(f"  {client} --url {url} --bundle {bundle} attributes get", flush=True)
+    return serve_home(home, options, tpm, listener)
 
 
 def ensure_home(path: Path, tpm: str = TPM_DEV) -> tuple[Home, bool]:

@@ -1,15 +1,18 @@
 """Run the vBIOS under gunicorn (gthread workers) over mutual TLS.
 
-The TLS context is built once, before the workers fork, from the encrypted
-server key; gunicorn's ``ssl_context`` hook hands that same context to every
-connection. ``certfile`` only tells gunicorn that TLS is on: it points at the
-server *certificate*; no clear key is ever written. The WSGI application is
-built in each worker after the fork (no database connection crosses a fork).
+The listening socket is bound before (``options.bind_listener``) and handed
+to gunicorn by its file descriptor. The TLS context is built once, before the
+workers fork, from the encrypted server key; gunicorn's ``ssl_context`` hook
+hands that same context to every connection. ``certfile`` only tells gunicorn
+that TLS is on: it points at the server *certificate*; no clear key is ever
+written. The WSGI application is built in each worker after the fork (no
+database connection crosses a fork).
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import sys
 from collections.abc import Callable
@@ -45,8 +48,10 @@ class VbiosServer(BaseApplication):  # type: ignore[misc]
         context: ssl.SSLContext,
         server_cert: Path,
         options: ServerOptions,
+        listener: socket.socket,
     ) -> None:
         self._app_factory = app_factory
+        self._listener = listener
         self._context = context
         self._server_cert = server_cert
         self._options = options
@@ -60,7 +65,7 @@ class VbiosServer(BaseApplication):  # type: ignore[misc]
             return context
 
         return {
-            "bind": [opts.bind],
+            "bind": [f"fd://{self._listener.fileno()}"],
             "worker_class": "gthread",
             "workers": opts.workers,
             "threads": opts.threads,
@@ -104,6 +109,8 @@ def run_server(
     context: ssl.SSLContext,
     server_cert: Path,
     options: ServerOptions,
+    listener: socket.socket,
 ) -> None:
-    """Serve in the foreground until SIGTERM/SIGINT (gunicorn exits the process)."""
-    VbiosServer(app_factory, context, server_cert, options).run()
+    """Serve on ``listener`` in the foreground until SIGTERM/SIGINT (gunicorn exits the
+    process)."""
+    VbiosServer(app_factory, context, server_cert, options, listener).run()

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from bios_ws.errors import PortInUse
 
 DEFAULT_BIND = "127.0.0.1:8443"
+#: Connections the kernel queues before the server accepts them (gunicorn's default).
+LISTEN_BACKLOG = 2048
 
 
 @dataclass(frozen=True)
@@ -28,34 +30,51 @@ class ServerOptions:
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[V6HOST]:PORT`` -> (host, port); ValueError when malformed."""
+    """``HOST:PORT`` or ``[V6HOST]:PORT`` -> (host, port); ValueError when malformed.
+
+    Port 0 asks the kernel for a free port when the server binds."""
     host, sep, port_text = bind.rpartition(":")
     if not sep or not host or not port_text.isdigit():
         raise ValueError(f"expected HOST:PORT, not {bind!r}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     port = int(port_text)
-    if not 0 < port < 65536:
+    if not 0 <= port < 65536:
         raise ValueError(f"port out of range in {bind!r}")
     return host, port
 
 
-def check_port_free(bind: str) -> None:
-    """Bind a test socket as gunicorn would (SO_REUSEADDR); PortInUse if that fails."""
+def bind_listener(bind: str) -> socket.socket:
+    """A TCP socket bound to ``bind`` as gunicorn would bind it (SO_REUSEADDR), and
+    listening; PortInUse if the address is taken. Port 0 takes a port from the kernel:
+    ``bound_address`` tells which. The socket is handed over to the server as is, so
+    nobody can take the port between this check and serving (a bound socket that does
+    not listen yet could still be shared by another SO_REUSEADDR bind). Connections made
+    before the server accepts wait in the backlog."""
     host, port = parse_bind(bind)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise PortInUse(f"cannot resolve {host}: {exc.strerror}") from None
     family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUse(f"{host}:{port} is in use") from None
-            raise PortInUse(f"cannot bind {host}:{port}: {exc.strerror}") from None
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(LISTEN_BACKLOG)
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(f"{host}:{port} is in use") from None
+        raise PortInUse(f"cannot bind {host}:{port}: {exc.strerror}") from None
+    listener.set_inheritable(True)
+    return listener
+
+
+def bound_address(listener: socket.socket) -> str:
+    """The ``HOST:PORT`` a listener from ``bind_listener`` is bound to."""
+    host, port = listener.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def service_url(bind: str) -> str:

@@ -32,9 +32,9 @@ from bios_ws.tpm.bootlog import BootManifest, ManifestError, measure_boot, shipp
 from bios_ws.tpm.port import BOOT_PCRS, PCR_BANKS, Tpm
 from bios_ws.tpm.swtpm_process import (
     WAIT_SECONDS,
-    free_port_pair,
     port_answers,
     read_pid,
+    reserve_port_pair,
     swtpm_tcti,
     terminate,
     wait_for_port,
@@ -236,22 +236,23 @@ class DevTpm:
     def _spawn(self, swtpm: str) -> DevTpmStatus:
         error = ""
         for _ in range(_START_ATTEMPTS):
-            port = free_port_pair()
             self.pid_file.unlink(missing_ok=True)
-            command = [
-                swtpm, "socket", "--tpm2", "--tpmstate", f"dir={self.state_dir}",
-                "--server", f"type=tcp,port={port},bindaddr=127.0.0.1",
-                "--ctrl", f"type=tcp,port={port + 1},bindaddr=127.0.0.1",
-                "--flags", "not-need-init,startup-clear",
-                "--pid", f"file={self.pid_file}",
-                "--log", f"file={self.log_file},level=1",
-                "--daemon",
-            ]
-            result = subprocess.run(command, capture_output=True, text=True,
-                                    stdin=subprocess.DEVNULL, timeout=WAIT_SECONDS, check=False)
+            with reserve_port_pair() as ports:
+                command = [
+                    swtpm, "socket", "--tpm2", "--tpmstate", f"dir={self.state_dir}",
+                    *ports.swtpm_arguments(),
+                    "--flags", "not-need-init,startup-clear",
+                    "--pid", f"file={self.pid_file}",
+                    "--log", f"file={self.log_file},level=1",
+                    "--daemon",
+                ]
+                result = subprocess.run(command, capture_output=True, text=True,
+                                        stdin=subprocess.DEVNULL, pass_fds=(ports.control_fd,),
+                                        timeout=WAIT_SECONDS, check=False)
+                port = ports.port
             if result.returncode != 0:
                 error = _last_line(result.stderr)
-                continue  # most likely a port taken between our probe and swtpm's bind
+                continue  # another SO_REUSEADDR socket listened on the command port first
             pid = self._wait_for_pid()
             status = DevTpmStatus(True, swtpm_tcti(port), pid, port, port + 1)
             _write_file(self.runtime_file, json.dumps(status.to_dict()).encode(), 0o600)

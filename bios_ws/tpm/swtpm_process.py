@@ -1,7 +1,12 @@
 """Running swtpm as a process: its port pair, its TCTI, its pid; standard library only.
 
 The swtpm TCTI talks to the command port P and to the control port P + 1, so
-the two are chosen together. Shared by the development TPM and the test fixtures.
+the two are chosen together, and held (``PortPair``) until swtpm has them: the
+control port as a listening socket swtpm inherits (``--ctrl type=tcp,fd=N``),
+the command port as a socket bound with SO_REUSEADDR, which swtpm's own bind
+(also SO_REUSEADDR) may share but nobody else's may take. (swtpm reads
+commands from a ``--server fd=`` as from a connected socket, so it must bind
+the command port itself.) Shared by the development TPM and the test fixtures.
 """
 
 from __future__ import annotations
@@ -24,20 +29,51 @@ def swtpm_tcti(port: int) -> str:
     return f"swtpm:host=127.0.0.1,port={port}"
 
 
-def free_port_pair() -> int:
-    """A loopback port P with P + 1 also free right now."""
+class PortPair:
+    """Loopback ports P (command) and P + 1 (control) from the kernel, held for swtpm."""
+
+    def __init__(self, command: socket.socket, control: socket.socket) -> None:
+        self._command = command
+        self._control = control
+        self.port: int = command.getsockname()[1]
+
+    @property
+    def control_fd(self) -> int:
+        """The listening control socket, for ``--ctrl type=tcp,fd=N`` (pass it on)."""
+        return self._control.fileno()
+
+    def swtpm_arguments(self) -> list[str]:
+        return ["--server", f"type=tcp,port={self.port},bindaddr=127.0.0.1",
+                "--ctrl", f"type=tcp,fd={self.control_fd}"]
+
+    def close(self) -> None:
+        self._command.close()
+        self._control.close()
+
+    def __enter__(self) -> PortPair:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def reserve_port_pair() -> PortPair:
+    """Ports P and P + 1, held: P bound with SO_REUSEADDR, P + 1 listening."""
     for _ in range(64):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as first:
-            first.bind(("127.0.0.1", 0))
-            port: int = first.getsockname()[1]
-            if port >= 65535:
-                continue
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-            return port
+        command = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        control = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            command.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            command.bind(("127.0.0.1", 0))
+            port: int = command.getsockname()[1]
+            if port < 65535:
+                control.bind(("127.0.0.1", port + 1))
+                control.listen(16)
+                return PortPair(command, control)
+        except OSError:
+            pass
+        command.close()
+        control.close()
     raise TpmUnavailable("no two consecutive free loopback ports for the development TPM")
 
 

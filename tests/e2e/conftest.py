@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import itertools
 import os
+import re
 import signal
 import socket
 import ssl
@@ -26,7 +28,7 @@ import pytest
 from lxml import etree
 
 from bios_ws.tpm.devtpm import DevTpm
-from tests.e2e.support import free_port
+from tests.ports import closed_port
 
 VBIOS = Path(sys.executable).parent / "vbios"
 START_TIMEOUT = 60.0
@@ -158,21 +160,30 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -
     return proc.returncode
 
 
+_SERVING = re.compile(r"^vbios: serving https://127\.0\.0\.1:([0-9]+)/", re.MULTILINE)
+_RUNS = itertools.count(1)
+
+
 @dataclass
 class ServerProcess:
-    """One running `vbios serve`; output goes to files so a full pipe cannot block it."""
+    """One running `vbios serve`; output goes to files so a full pipe cannot block it.
+
+    The server binds port 0 (a port from the kernel, no window for another test to
+    take it) and ``port`` is read from the line where it says what it serves.
+    """
 
     home: Path
-    port: int
     work: Path
     command: str = "serve"
+    port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     stdout_path: Path = field(init=False)
     stderr_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self.stdout_path = self.work / f"serve-{self.port}.out"
-        self.stderr_path = self.work / f"serve-{self.port}.err"
+        run = next(_RUNS)
+        self.stdout_path = self.work / f"{self.command}-{os.getpid()}-{run}.out"
+        self.stderr_path = self.work / f"{self.command}-{os.getpid()}-{run}.err"
 
     @property
     def url(self) -> str:
@@ -201,19 +212,25 @@ class ServerProcess:
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.proc = subprocess.Popen(
                 [str(VBIOS), self.command, "--home", str(self.home),
-                 "--bind", f"127.0.0.1:{self.port}", *extra],
+                 "--bind", "127.0.0.1:0", *extra],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err,
             )
         self.wait_ready()
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
-        """Until the port completes a mutual TLS handshake; fail with stderr if it dies."""
+        """Until the server says its port and the port completes a mutual TLS handshake;
+        fail with stderr if it dies."""
         assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 pytest.fail(f"vbios {self.command} exited with {self.proc.returncode}:\n"
                             f"{self.stderr()}")
+            serving = _SERVING.search(self.stdout())
+            if serving is None:
+                time.sleep(0.1)
+                continue
+            self.port = int(serving.group(1))
             try:  # devrun writes the admin bundle only once it has initialized the home
                 context = client_context(self.admin_bundle, self.ca_cert)
             except (OSError, ssl.SSLError):
@@ -294,7 +311,7 @@ def vbios_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
     home = work / "home"
     try:
         init_home(home)
-        server = ServerProcess(home=home, port=free_port(), work=work)
+        server = ServerProcess(home=home, work=work)
         try:
             server.start()
             yield server
@@ -305,9 +322,11 @@ def vbios_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
 
 
 @pytest.fixture
-def unused_port() -> int:
-    """A loopback port that was free a moment ago."""
-    return free_port()
+def unused_port() -> Iterator[int]:
+    """A loopback port that refuses connections and nobody else can bind, while the test
+    runs."""
+    with closed_port() as port:
+        yield port
 
 
 StartServer = Callable[..., ServerProcess]
@@ -322,7 +341,7 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
     started: list[ServerProcess] = []
 
     def start(home: Path, *extra: str, command: str = "serve") -> ServerProcess:
-        server = ServerProcess(home=home, port=free_port(), work=tmp_path, command=command)
+        server = ServerProcess(home=home, work=tmp_path, command=command)
         started.append(server)
         server.start(*extra)
         return server

@@ -28,7 +28,6 @@ from tests.e2e.conftest import (
     run_vbios,
     stop_dev_tpm,
 )
-from tests.e2e.support import free_port
 
 CLIENT = Path(sys.executable).parent / "vbios-client"
 SET_TAG = ["attributes", "set", "AssetTag=rack-7"]
@@ -53,7 +52,7 @@ def _start_host(work: Path, *serve_args: str) -> Iterator[Host]:
     home = work / "home"
     try:
         init_home(home)
-        server = ServerProcess(home=home, port=free_port(), work=work)
+        server = ServerProcess(home=home, work=work)
         try:
             server.start(*serve_args)
             yield Host(server, server.create_domain("guest1"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.support import foreign_ca_pem
+from tests.ports import closed_port
 
 VBIOS_CLIENT = Path(sys.executable).parent / "vbios-client"
 TIMEOUT = 60.0
@@ -125,10 +125,8 @@ def test_usage_errors_exit_2(cli: Cli) -> None:
 
 
 def test_unreachable_or_untrusted_server_exit_3(cli: Cli, tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    done = cli("boot", "get", url=f"https://127.0.0.1:{port}/")
+    with closed_port() as port:
+        done = cli("boot", "get", url=f"https://127.0.0.1:{port}/")
     assert done.returncode == 3 and done.stderr.startswith("vbios-client: TransportError: ")
     wrong_ca = tmp_path / "bundle"
     shutil.copytree(cli.bundle, wrong_ca)

@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.e2e.support import foreign_ca_pem, free_port
+from tests.e2e.support import foreign_ca_pem
+from tests.ports import closed_port
 
 ServerProcess = Any  # tests/e2e/conftest.py: .url, .create_domain(name), .admin_bundle
 
@@ -159,8 +160,8 @@ def test_pinning_ignores_requests_env(
 
 
 def test_wrong_port_is_a_transport_error(guest: Path) -> None:
-    url = f"https://127.0.0.1:{free_port()}/"
-    with vc.BiosClient.from_bundle(url, guest, timeout=5) as bios, \
+    with closed_port() as port, \
+            vc.BiosClient.from_bundle(f"https://127.0.0.1:{port}/", guest, timeout=5) as bios, \
             pytest.raises(vc.TransportError, match="cannot connect"):
         bios.get_boot_order()
 

@@ -29,7 +29,6 @@ from tests.e2e.conftest import (
     run_vbios,
     stop_dev_tpm,
 )
-from tests.e2e.support import free_port
 
 TIMEOUT = 120.0
 REFUSAL_TIMEOUT = 45.0
@@ -53,7 +52,7 @@ def serve(home: Path, *extra: str, env: dict[str, str] | None = None,
     """A `vbios serve` expected to refuse (it exits before binding)."""
     head = [sys.executable, "-c", RUN_CLI] if python_module else [str(VBIOS)]
     return subprocess.run(
-        [*head, "serve", "--home", str(home), "--bind", f"127.0.0.1:{free_port()}",
+        [*head, "serve", "--home", str(home), "--bind", "127.0.0.1:0",
          "--workers", "1", *extra],
         capture_output=True, text=True, timeout=REFUSAL_TIMEOUT, stdin=subprocess.DEVNULL,
         check=False, env=env, cwd=home.parent)

@@ -59,7 +59,7 @@ def tpm_of(vbios_server: Any) -> list[str]:
             "--event-log", str(dev_tpm(vbios_server.home).event_log_path)]
 
 
-def serve_args(home: Path, port: int) -> list[str]:
+def serve_args(home: Path, port: int = 0) -> list[str]:
     return ["serve", "--home", str(home), "--bind", f"127.0.0.1:{port}", "--workers", "1"]
 
 
@@ -79,26 +79,26 @@ def test_no_tpm_home_warns_loudly_at_every_start(no_tpm_copy: Path, start_server
                        "<v:Domain>none</v:Domain>").fault_code == "DomainNotFound"
 
 
-def test_a_tpm_home_never_falls_back_to_no_tpm(home_copy: Path, unused_port: int) -> None:
-    done = vbios(*serve_args(home_copy, unused_port), "--no-tpm")
+def test_a_tpm_home_never_falls_back_to_no_tpm(home_copy: Path) -> None:
+    done = vbios(*serve_args(home_copy), "--no-tpm")
     assert_one_line_refusal(done, "sealed in its TPM", "--no-tpm cannot serve it")
 
 
-def test_a_no_tpm_home_refuses_a_tpm(no_tpm_copy: Path, unused_port: int) -> None:
-    done = vbios(*serve_args(no_tpm_copy, unused_port), "--tpm", "swtpm:host=127.0.0.1,port=9")
+def test_a_no_tpm_home_refuses_a_tpm(no_tpm_copy: Path) -> None:
+    done = vbios(*serve_args(no_tpm_copy), "--tpm", "swtpm:host=127.0.0.1,port=9")
     assert_one_line_refusal(done, "initialized with --no-tpm")
 
 
 def test_stopped_dev_tpm_is_named_with_the_command_to_start_it(
-    home_copy: Path, unused_port: int
+    home_copy: Path
 ) -> None:
-    done = vbios(*serve_args(home_copy, unused_port))  # the copy's own swtpm never ran
+    done = vbios(*serve_args(home_copy))  # the copy's own swtpm never ran
     assert_one_line_refusal(done, "development TPM", f"vbios tpm start --home {home_copy}")
 
 
 def test_unreachable_tpm_is_named(home_copy: Path, unused_port: int) -> None:
     tcti = f"swtpm:host=127.0.0.1,port={unused_port}"
-    done = vbios(*serve_args(home_copy, unused_port), "--tpm", tcti)
+    done = vbios(*serve_args(home_copy), "--tpm", tcti)
     assert done.returncode == 1, done.stderr
     assert tcti in done.stderr and "unreachable" in done.stderr
     assert "Traceback" not in done.stderr
@@ -110,49 +110,49 @@ def test_port_in_use(vbios_server: Any) -> None:
     assert vbios_server.alive()
 
 
-def test_missing_home(tmp_path: Path, unused_port: int) -> None:
-    done = vbios(*serve_args(tmp_path / "nowhere", unused_port))
+def test_missing_home(tmp_path: Path) -> None:
+    done = vbios(*serve_args(tmp_path / "nowhere"))
     assert_one_line_refusal(done, "no such state directory", "vbios init")
 
 
-def test_foreign_directory_is_not_a_home(tmp_path: Path, unused_port: int) -> None:
+def test_foreign_directory_is_not_a_home(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not a vbios home\n")
-    done = vbios(*serve_args(tmp_path, unused_port))
+    done = vbios(*serve_args(tmp_path))
     assert_one_line_refusal(done, "is not a vbios state directory")
 
 
-def test_deleted_passphrase(no_tpm_copy: Path, unused_port: int) -> None:
+def test_deleted_passphrase(no_tpm_copy: Path) -> None:
     (no_tpm_copy / "secrets" / "key-passphrase").unlink()
-    done = vbios(*serve_args(no_tpm_copy, unused_port))
+    done = vbios(*serve_args(no_tpm_copy))
     assert "passphrase" in done.stderr.strip().splitlines()[-1]
     assert done.returncode == 1 and "Traceback" not in done.stderr
 
 
-def test_wrong_passphrase(no_tpm_copy: Path, unused_port: int) -> None:
+def test_wrong_passphrase(no_tpm_copy: Path) -> None:
     passphrase = no_tpm_copy / "secrets" / "key-passphrase"
     passphrase.write_bytes(b"definitely-not-the-passphrase\n")
     passphrase.chmod(0o600)
-    done = vbios(*serve_args(no_tpm_copy, unused_port))
+    done = vbios(*serve_args(no_tpm_copy))
     assert "server key" in done.stderr.strip().splitlines()[-1]
     assert done.returncode == 1 and "Traceback" not in done.stderr
 
 
-def test_deleted_sealed_passphrase(home_copy: Path, unused_port: int) -> None:
+def test_deleted_sealed_passphrase(home_copy: Path) -> None:
     (home_copy / "tpm" / "sealed" / "server-key.json").unlink()
-    done = vbios(*serve_args(home_copy, unused_port))
+    done = vbios(*serve_args(home_copy))
     assert_one_line_refusal(done, "sealed passphrases are missing")
 
 
-def test_a_passphrase_file_beside_a_tpm_is_refused(home_copy: Path, unused_port: int) -> None:
+def test_a_passphrase_file_beside_a_tpm_is_refused(home_copy: Path) -> None:
     (home_copy / "secrets").mkdir(mode=0o700)
     (home_copy / "secrets" / "key-passphrase").write_bytes(b"x\n")
-    done = vbios(*serve_args(home_copy, unused_port))
+    done = vbios(*serve_args(home_copy))
     assert_one_line_refusal(done, "key-passphrase exists although")
 
 
-def test_damaged_server_key(home_copy: Path, unused_port: int, vbios_server: Any) -> None:
+def test_damaged_server_key(home_copy: Path, vbios_server: Any) -> None:
     (home_copy / "pki" / "server-key.pem").write_bytes(b"-----BEGIN GARBAGE-----\n")
-    done = vbios(*serve_args(home_copy, unused_port), *tpm_of(vbios_server))
+    done = vbios(*serve_args(home_copy), *tpm_of(vbios_server))
     assert_one_line_refusal(done, "server key")
 
 
@@ -236,9 +236,9 @@ def test_devrun_initializes_once_then_reuses_its_state(
     assert listed.stdout.count("demo") == 1
 
 
-def test_devrun_refuses_a_foreign_directory(tmp_path: Path, unused_port: int) -> None:
+def test_devrun_refuses_a_foreign_directory(tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("mine\n")
-    done = vbios("devrun", "--home", str(tmp_path), "--bind", f"127.0.0.1:{unused_port}")
+    done = vbios("devrun", "--home", str(tmp_path), "--bind", "127.0.0.1:0")
     assert_one_line_refusal(done, str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 

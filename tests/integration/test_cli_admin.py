@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from bios_ws.cli import main
 from bios_ws.home import Home
 from bios_ws.pki import find_clear_private_keys
+from tests.ports import closed_port
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -106,13 +107,10 @@ def test_no_tpm_is_never_chosen_by_a_value(
 def test_init_refuses_an_unreachable_tcti_before_any_key(
     tmp_path: Path, run: Run
 ) -> None:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     path = tmp_path / "home"
-    code, _, err = run("init", "--home", str(path), "--tpm", f"swtpm:host=127.0.0.1,port={port}")
+    with closed_port() as port:
+        code, _, err = run("init", "--home", str(path), "--tpm",
+                           f"swtpm:host=127.0.0.1,port={port}")
     assert code == 1 and f"port={port}" in err and "unreachable" in err
     home = Home.open(path)
     assert not home.is_initialized and not home.server_key.exists()

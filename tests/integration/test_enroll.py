@@ -36,7 +36,7 @@ from bios_ws.server.identity import principal_from_certificate
 from bios_ws.tpm.devtpm import DevTpm
 from bios_ws.tpm.fake import FakeTpm
 from bios_ws.tpm.port import AK_HANDLE
-from bios_ws.tpm.swtpm_process import free_port_pair
+from tests.ports import closed_port
 
 
 @pytest.fixture(scope="module")
@@ -240,6 +240,7 @@ def test_cli_enroll_on_the_dev_tpm(dev_home: tuple[Home, Path], monkeypatch: pyt
     assert main(["attest", "enroll", "--home", str(home.path)]) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert f"name {load_identity(home).ak_name.hex()}" in out and str(home.ak_cert) in out
-    closed = f"swtpm:host=127.0.0.1,port={free_port_pair()}"
-    assert main(["attest", "enroll", "--home", str(home.path), "--tpm", closed]) == 1
+    with closed_port() as port:
+        closed = f"swtpm:host=127.0.0.1,port={port}"
+        assert main(["attest", "enroll", "--home", str(home.path), "--tpm", closed]) == 1
     assert f"the TPM at {closed} is unreachable" in capsys.readouterr().err

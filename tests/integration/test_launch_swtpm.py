@@ -28,7 +28,7 @@ def swtpm(tmp_path: Path) -> Iterator[SwtpmProcess]:
     try:
         yield process
     finally:
-        process.stop()
+        process.close()
 
 
 @pytest.fixture

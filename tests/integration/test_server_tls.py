@@ -15,7 +15,7 @@ from bios_ws.errors import KeyUnreadable, PortInUse
 from bios_ws.home import Home
 from bios_ws.pki import certs, issue_domain_bundle
 from bios_ws.server.identity import principal_from_certificate
-from bios_ws.server.options import check_port_free
+from bios_ws.server.options import bind_listener, bound_address, parse_bind
 from bios_ws.server.tls import build_server_context, server_ssl_context
 
 TIMEOUT = 10.0
@@ -141,5 +141,13 @@ def test_port_in_use_is_refused() -> None:
         taken.listen(1)
         port = taken.getsockname()[1]
         with pytest.raises(PortInUse, match=f"127.0.0.1:{port} is in use"):
-            check_port_free(f"127.0.0.1:{port}")
-    check_port_free(f"127.0.0.1:{port}")
+            bind_listener(f"127.0.0.1:{port}")
+
+
+def test_port_zero_binds_a_port_from_the_kernel_and_holds_it() -> None:
+    with bind_listener("127.0.0.1:0") as listener:
+        address = bound_address(listener)
+        host, port = parse_bind(address)
+        assert host == "127.0.0.1" and port > 0
+        with pytest.raises(PortInUse, match="is in use"):
+            bind_listener(address)

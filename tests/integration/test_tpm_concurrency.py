@@ -35,7 +35,7 @@ print("ok", name, rounds)
 def swtpm(tmp_path: Path) -> Iterator[SwtpmProcess]:
     process = start_swtpm(tmp_path)
     yield process
-    process.stop()
+    process.close()
 
 
 def test_200_seal_unseal_cycles_from_8_threads_on_one_tpm(swtpm: SwtpmProcess) -> None:

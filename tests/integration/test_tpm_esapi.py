@@ -10,7 +10,7 @@ import pytest
 from bios_ws.errors import TpmError, TpmUnavailable
 from bios_ws.tpm.esapi import EsapiTpm, check_tcti, open_tpm
 from bios_ws.tpm.port import BOOT_PCRS, SERVICE_PCR, policy_pcr_digest
-from bios_ws.tpm.swtpm_process import free_port_pair
+from tests.ports import closed_port
 from tests.tpm_contract import FREE_PCR, TpmContract, digests_of
 from tests.tpm_fixtures import SwtpmProcess, start_swtpm
 
@@ -19,7 +19,7 @@ from tests.tpm_fixtures import SwtpmProcess, start_swtpm
 def swtpm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwtpmProcess]:
     process = start_swtpm(tmp_path_factory.mktemp("swtpm"))
     yield process
-    process.stop()
+    process.close()
 
 
 @pytest.fixture
@@ -64,8 +64,9 @@ def test_tcti_must_be_explicit() -> None:
 
 
 def test_open_on_a_closed_port_is_unavailable() -> None:
-    port = free_port_pair()
-    with pytest.raises(TpmUnavailable, match=f"unreachable at swtpm:host=127.0.0.1,port={port}"):
+    with closed_port() as port, pytest.raises(
+        TpmUnavailable, match=f"unreachable at swtpm:host=127.0.0.1,port={port}"
+    ):
         open_tpm(f"swtpm:host=127.0.0.1,port={port}")
 
 
@@ -83,7 +84,7 @@ def test_killed_swtpm_is_unavailable_then_reconnects_on_restart(tmp_path: Path) 
         swtpm.start()  # same state directory, same ports
         assert tpm.unseal(blob) == b"survives"  # persistent primary kept across restarts
     finally:
-        swtpm.stop()
+        swtpm.close()
 
 
 def test_platform_reset_needs_startup_then_pcrs_restart(tmp_path: Path) -> None:
@@ -100,4 +101,4 @@ def test_platform_reset_needs_startup_then_pcrs_restart(tmp_path: Path) -> None:
         assert tpm.pcr_read([SERVICE_PCR])[SERVICE_PCR] == bytes(32)
         assert tpm.unseal(blob) == b"after reboot"
     finally:
-        swtpm.stop()
+        swtpm.close()

@@ -30,7 +30,7 @@ def swtpm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwtpmProcess]:
         pytest.skip(f"tpm2-tools missing: {', '.join(missing)}")
     process = start_swtpm(tmp_path_factory.mktemp("swtpm"))
     yield process
-    process.stop()
+    process.close()
 
 
 @pytest.fixture

@@ -127,6 +127,7 @@ def test_middleware_never_passes_a_principal_it_did_not_derive() -> None:
         ("0.0.0.0:9000", ("0.0.0.0", 9000), "https://127.0.0.1:9000/"),
         ("[::1]:8443", ("::1", 8443), "https://[::1]:8443/"),
         ("localhost:1", ("localhost", 1), "https://localhost:1/"),
+        ("127.0.0.1:0", ("127.0.0.1", 0), "https://127.0.0.1:0/"),
     ],
 )
 def test_parse_bind(bind: str, expected: tuple[str, int], url: str) -> None:
@@ -134,7 +135,7 @@ def test_parse_bind(bind: str, expected: tuple[str, int], url: str) -> None:
     assert service_url(bind) == url
 
 
-@pytest.mark.parametrize("bind", ["8443", ":8443", "host:", "host:http", "host:0", "host:70000"])
+@pytest.mark.parametrize("bind", ["8443", ":8443", "host:", "host:http", "host:-1", "host:70000"])
 def test_parse_bind_refuses(bind: str) -> None:
     with pytest.raises(ValueError, match=r"HOST:PORT|out of range"):
         parse_bind(bind)
