@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -86,7 +87,10 @@ PRIMARY_ATTRIBUTES = (
     | TPMA_OBJECT.NODA
 )
 SEALED_ATTRIBUTES = TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT | TPMA_OBJECT.NODA
-_RETRIES = 8
+#: How long a TPM busy or out-of-slots warning is retried: other processes sharing a TPM
+#: without a resource manager (swtpm has 3 object slots) hold slots for milliseconds each.
+_RETRY_SECONDS = 10.0
+_RETRY_MAX_SLEEP = 0.1
 _TCTI_KINDS = ("swtpm", "mssim", "device", "tabrmd")
 
 
@@ -167,6 +171,7 @@ class EsapiTpm(Tpm):
         """Run ``operation(ctx)`` under the lock; retry TPM resource warnings; map errors."""
         with self._lock:
             attempt = 0
+            deadline = time.monotonic() + _RETRY_SECONDS
             while True:
                 ctx = self._context()
                 try:
@@ -174,8 +179,10 @@ class EsapiTpm(Tpm):
                 except TSS2_Exception as exc:
                     rc = rc_of(exc)
                 attempt += 1
-                if is_retryable(rc) and attempt < _RETRIES:
-                    time.sleep(min(0.005 * 2**attempt, 0.2))
+                if is_retryable(rc) and time.monotonic() < deadline:
+                    # jittered, so that processes contending for slots fall out of step
+                    ceiling = min(0.002 * 2**attempt, _RETRY_MAX_SLEEP)
+                    time.sleep(random.uniform(ceiling / 2, ceiling))  # noqa: S311
                     continue
                 # raised outside the except block: no TSS2_Exception rides along as context
                 mapped = map_tss_error(rc, self.tcti, action)
