@@ -1,10 +1,13 @@
-"""Wiring: one state directory in, one object graph out.
+"""Wiring: one configuration in, one object graph out.
 
-Everything the service needs is read from the ``Home`` it is given; nothing
-comes from the environment. ``initialize_home`` is what `vbios init` (and
-`vbios devrun` on a fresh home) runs: with a TPM it starts the development
-TPM if the home uses it, and seals the key passphrases
-(``bios_ws.launch.sealing``).
+``bootstrap(config)`` builds everything a vBIOS process serves from: the
+state store, the registry, the way to the TPM (opened per use), the integrity
+monitor, and one use case per registered capability (``bios_ws.capabilities``);
+``App.wsgi()`` puts the SOAP application and the peer-certificate middleware on
+top. Nothing comes from the environment and nothing is patched afterwards.
+``initialize`` is what `vbios init` (and `vbios devrun` on a fresh home) runs:
+with a TPM it starts the development TPM if the home uses it, and seals the
+key passphrases (``bios_ws.launch.sealing``).
 """
 
 from __future__ import annotations
@@ -12,60 +15,86 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
+from bios_ws.capabilities import TpmParts, Wiring, build_use_cases
+from bios_ws.config import Config
+from bios_ws.domain.ports import Clock
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.errors import AdminError
-from bios_ws.home import TPM_DEV, TPM_NONE, Home, check_tpm_setting
+from bios_ws.home import NO_TPM, Home, TpmChoice
 from bios_ws.pki import DEFAULT_SERVER_NAMES, initialize_pki
 from bios_ws.pki.certs import parse_server_names
 from bios_ws.pki.files import PUBLIC_MODE, write_file_atomic
 from bios_ws.registry_file import load_registry, shipped_registry_text
 from bios_ws.service.attestation import AttestationService
-from bios_ws.service.bios import BiosService, utc_now
-from bios_ws.service.domains import DomainService
-from bios_ws.service.integrity import DEFAULT_CHECK_INTERVAL, IntegrityMonitor
+from bios_ws.service.bios import utc_now
+from bios_ws.service.use_cases import UseCases
 from bios_ws.store import SqlStore, open_store
 
 if TYPE_CHECKING:
     from bios_ws.launch.sealing import TpmOpener
+    from bios_ws.server.identity import WSGIApp
+
+T = TypeVar("T")
 
 
 @dataclass
-class Services:
-    registry: AttributeRegistry
+class App:
+    """One process's object graph."""
+
+    config: Config
     store: SqlStore
-    bios: BiosService
-    domains: DomainService
+    registry: AttributeRegistry
+    use_cases: UseCases
+    tpm: TpmParts | None
+
+    def use(self, kind: type[T]) -> T:
+        return self.use_cases.use(kind)
+
+    def wsgi(self) -> WSGIApp:
+        """The SOAP endpoint behind the peer-certificate middleware."""
+        from bios_ws.server.identity import PeerIdentity
+        from bios_ws.soap.app import create_wsgi_app
+
+        return PeerIdentity(create_wsgi_app(self.use_cases))
 
     def close(self) -> None:
         """Release the store's connections."""
         self.store.dispose()
 
+    def __enter__(self) -> App:
+        return self
 
-def build_attestation(
-    home: Home, services: Services, *, interval: float = DEFAULT_CHECK_INTERVAL,
-    tpm: str | None = None, event_log: Path | None = None,
-) -> AttestationService:
-    """Attestation over ``home``'s TPM, and restricted mode on ``services.bios``.
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
-    The TPM is opened per use (``bios_ws.tpm.access``). A home without TPM gets
-    a service that says so (no quotes, status Untrusted, writes not restricted).
-    """
+
+def bootstrap(config: Config, *, clock: Clock = utc_now) -> App:
+    """The whole object graph of ``config``."""
+    registry = load_registry(config.home.registry_path)
+    store = open_store(config.store_url)
+    tpm = _tpm_parts(config, store)
+    wiring = Wiring(config, store.unit_of_work, registry, clock, tpm, UseCases())
+    return App(config, store, registry, build_use_cases(wiring), tpm)
+
+
+def _tpm_parts(config: Config, store: SqlStore) -> TpmParts | None:
+    """The TPM, opened per use (``bios_ws.tpm.access``), and the integrity monitor over it;
+    None for a home (or a command) without TPM."""
     from bios_ws.launch.sealing import LaunchContext
+    from bios_ws.service.integrity import IntegrityMonitor
     from bios_ws.tpm.access import PerUseTpm
 
-    uow = services.store.unit_of_work
-    if not home.uses_tpm or tpm == TPM_NONE:
-        return AttestationService(uow, utc_now, monitor=None, tpm_access=None,
-                                  read_log=lambda: None, ak_certificate=lambda: None)
-    context = LaunchContext(home, tpm, event_log_path=event_log)
+    home = config.home
+    if not home.uses_tpm or config.tpm.is_none:
+        return None
+    context = LaunchContext(home, config.tpm, event_log_path=config.event_log)
     access = PerUseTpm(context.tcti, context.opener)
-    monitor = IntegrityMonitor(uow, access, context.event_log, utc_now, interval)
-    services.bios.gate = monitor.check_write
-    return AttestationService(uow, utc_now, monitor=monitor, tpm_access=access,
-                              read_log=context.event_log,
-                              ak_certificate=lambda: read_ak_certificate(home))
+    monitor = IntegrityMonitor(store.unit_of_work, access, context.event_log, utc_now,
+                               config.integrity_interval)
+    return TpmParts(access=access, monitor=monitor, read_log=context.event_log,
+                    ak_certificate=lambda: read_ak_certificate(home))
 
 
 def read_ak_certificate(home: Home) -> bytes | None:
@@ -80,18 +109,6 @@ def read_ak_certificate(home: Home) -> bytes | None:
         return None
 
 
-def build_services(home: Home) -> Services:
-    """The registry of ``home``, its store, and the use cases over them."""
-    registry = load_registry(home.registry_path)
-    store = open_store(home.db_url)
-    return Services(
-        registry=registry,
-        store=store,
-        bios=BiosService(store.unit_of_work, registry),
-        domains=DomainService(store.unit_of_work, registry),
-    )
-
-
 @dataclass(frozen=True)
 class Initialized:
     """A new home, and the recovery code to show the admin once (None without TPM)."""
@@ -104,20 +121,20 @@ def initialize_home(
     path: Path, server_names: Sequence[str] = DEFAULT_SERVER_NAMES
 ) -> Home:
     """A new installation without TPM (development and tests): see ``initialize``."""
-    return initialize(path, server_names, tpm=TPM_NONE).home
+    return initialize(path, server_names, tpm=NO_TPM).home
 
 
 def initialize(
     path: Path,
     server_names: Sequence[str] = DEFAULT_SERVER_NAMES,
     *,
-    tpm: str = TPM_DEV,
+    tpm: TpmChoice,
     opener: TpmOpener | None = None,
     package_root: Path | None = None,
 ) -> Initialized:
     """Make a new installation at ``path``: registry, store, CA, server and admin keys.
 
-    ``tpm`` is "dev" (start this home's development TPM), a TCTI, or "none". With
+    ``tpm`` is the development TPM (started for this home), a TCTI, or none. With
     a TPM, the two key passphrases are sealed and a recovery copy is encrypted
     under a fresh recovery code. Refuses a foreign directory and an initialized
     home. The CA certificate is written last (and removed again if sealing
@@ -126,7 +143,6 @@ def initialize(
     package (tests: a FakeTpm, a copied tree).
     """
     # Refuse bad input or a broken shipped registry before anything is written.
-    check_tpm_setting(tpm)
     parse_server_names(server_names)
     load_registry(None)
     shipped = shipped_registry_text()
@@ -134,7 +150,7 @@ def initialize(
     if home.is_initialized:
         raise AdminError(f"{home.path} is already initialized")
     home.record_tpm(tpm)
-    if tpm == TPM_NONE:
+    if tpm.is_none:
         _write_store(home, shipped)
         initialize_pki(home, server_names)
         return Initialized(home, None)
@@ -151,15 +167,14 @@ def _initialize_sealed(home: Home, shipped: str, server_names: Sequence[str],
     from bios_ws.launch.recovery import KeyPassphrases, new_recovery_code, write_recovery
     from bios_ws.launch.sealing import LaunchContext, extend_service_pcr, seal_passphrases
 
-    if home.tpm_setting == TPM_DEV and opener is None:
+    if home.tpm.is_dev and opener is None:
         from bios_ws.tpm.devtpm import DevTpm
 
         device = DevTpm(home.tpm_dir)
         if not device.status().running:
             device.start()
-    context = LaunchContext(home, package_root=package_root)
-    if opener is not None:
-        context.opener = opener
+    context = (LaunchContext(home, package_root=package_root) if opener is None
+               else LaunchContext(home, opener=opener, package_root=package_root))
     tpm = context.open()  # refuse an unreachable TPM before any key exists
     try:
         _write_store(home, shipped)
@@ -191,15 +206,15 @@ def set_initial_reference(home: Home, event_log: bytes | None, source: str) -> b
 
     if event_log is None:
         return False
-    services = build_services(home)
+    store = open_store(home.db_url)
     try:
-        if load_reference(services.store.unit_of_work) is not None:
+        if load_reference(store.unit_of_work) is not None:
             return True
         reference = ReferenceMeasurements.from_events(parse_event_log(event_log), source=source)
         attestation = AttestationService(
-            services.store.unit_of_work, utc_now, monitor=None, tpm_access=None,
+            store.unit_of_work, utc_now, monitor=None, tpm_access=None,
             read_log=lambda: event_log, ak_certificate=lambda: None)
         attestation.set_reference(Principal.admin("vbios-init"), lambda: reference)
     finally:
-        services.close()
+        store.dispose()
     return True

@@ -1,7 +1,8 @@
 """The one error tree of bios-ws.
 
 Every refusal the service makes is one of these classes. The SOAP layer turns
-them into faults in exactly one place (``bios_ws.soap.faults``); the CLI turns
+them into faults in exactly one place (``bios_ws.soap.faults``), those that the
+capabilities register as their faults (``bios_ws.capabilities``); the CLI turns
 ``AdminError`` into one line and a non-zero exit. Nothing else is allowed to
 reach a caller: an unexpected exception becomes ``InternalError`` with a
 correlation id, and its text stays in the server log.
@@ -178,30 +179,3 @@ class PortInUse(AdminError):
 
 class RegistryError(AdminError):
     code = "RegistryError"
-
-
-#: Every error class whose code can appear in a fault, by code.
-FAULT_CLASSES: dict[str, type[VbiosError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidRequest,
-        AccessDenied,
-        DomainNotFound,
-        DomainExists,
-        UnknownAttribute,
-        InvalidAttributeValue,
-        ReadOnlyAttribute,
-        ResetRequired,
-        PasswordRequired,
-        InvalidPassword,
-        VersionConflict,
-        InvalidBootOrder,
-        UnknownBootOption,
-        InternalError,
-        StoreUnavailable,
-        ServiceRestricted,
-        AttestationUnavailable,
-        TpmError,
-        TpmUnavailable,
-    )
-}

@@ -36,6 +36,28 @@ _TCTI_PREFIXES = ("device:", "swtpm:", "tabrmd:", "mssim:")
 
 
 @dataclass(frozen=True)
+class TpmChoice:
+    """Which TPM a home, or one command, uses: ``dev`` (the home's development swtpm),
+    ``none`` (no TPM: development only) or an explicit TCTI. Checked when made."""
+
+    setting: str
+
+    def __post_init__(self) -> None:
+        check_tpm_setting(self.setting)
+
+    @property
+    def is_dev(self) -> bool:
+        return self.setting == TPM_DEV
+
+    @property
+    def is_none(self) -> bool:
+        return self.setting == TPM_NONE
+
+    def __str__(self) -> str:
+        return self.setting
+
+
+@dataclass(frozen=True)
 class Home:
     """An opened (or just created) state directory; ``path`` is absolute."""
 
@@ -99,20 +121,20 @@ class Home:
         return data
 
     @property
-    def tpm_setting(self) -> str:
-        """``"dev"``, an explicit TCTI, or ``"none"`` (homes made before the TPM: none)."""
+    def tpm(self) -> TpmChoice:
+        """The home's TPM: its development TPM, a TCTI, or none (homes made before the TPM)."""
         value = self.settings().get("tpm", TPM_NONE)
         assert isinstance(value, str)
-        return value
+        return TpmChoice(value)
 
     @property
     def uses_tpm(self) -> bool:
-        return self.tpm_setting != TPM_NONE
+        return not self.tpm.is_none
 
-    def record_tpm(self, setting: str) -> None:
-        """Write the home's TPM setting into the marker (atomically)."""
+    def record_tpm(self, choice: TpmChoice) -> None:
+        """Write the home's TPM into the marker (atomically)."""
         data = self.settings()
-        data["tpm"] = check_tpm_setting(setting)
+        data["tpm"] = choice.setting
         _write_marker(self.marker, data)
 
     @staticmethod
@@ -294,3 +316,8 @@ def _write_marker(marker: Path, data: Mapping[str, object] | None = None) -> Non
     finally:
         os.close(fd)
     os.replace(tmp, marker)
+
+
+#: The home's own development swtpm, and no TPM at all (development only).
+DEV_TPM = TpmChoice(TPM_DEV)
+NO_TPM = TpmChoice(TPM_NONE)

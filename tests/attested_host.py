@@ -34,6 +34,7 @@ from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService
 from bios_ws.service.domains import DomainService
 from bios_ws.service.integrity import IntegrityMonitor
+from bios_ws.service.use_cases import UseCases
 from bios_ws.soap.app import create_wsgi_app
 from bios_ws.soap.testing import WsgiResult, call_wsgi, sample_registry, soap_envelope
 from bios_ws.soap.types import TNS
@@ -122,7 +123,7 @@ def build_attested_host(interval: float = 10.0) -> AttestedHost:
         store.unit_of_work, clock, monitor=monitor, tpm_access=access,
         read_log=lambda: holder["host"].event_log,
         ak_certificate=lambda: holder["host"].ak_certificate)
-    app = create_wsgi_app(bios, attestation=attestation)
+    app = create_wsgi_app(UseCases([bios, attestation]))
     host = AttestedHost(tpm, manifest, store, bios, attestation, monitor, app, monotonic)
     holder["host"] = host
     boot(host)
@@ -187,7 +188,7 @@ def build_host_without_tpm() -> UnmeasuredHost:
     attestation = AttestationService(
         store.unit_of_work, lambda: datetime.now(UTC), monitor=None, tpm_access=None,
         read_log=lambda: None, ak_certificate=lambda: None)
-    return UnmeasuredHost(store, bios, attestation, create_wsgi_app(bios, attestation=attestation))
+    return UnmeasuredHost(store, bios, attestation, create_wsgi_app(UseCases([bios, attestation])))
 
 
 # -- additions: reading attestation responses (XML through call_wsgi) --------------------

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from bios_ws.bootstrap import Services, build_services, initialize, initialize_home
+from bios_ws.bootstrap import App, bootstrap, initialize, initialize_home
+from bios_ws.cli.options import HOME_HELP, add_tpm_options, chosen_tpm
+from bios_ws.config import Config
 from bios_ws.domain.audit import AuditEntry, verify_chain
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import AdminError
-from bios_ws.home import TPM_DEV, TPM_NONE, Home, resolve_home_path
-from bios_ws.launch.warnings import NO_TPM_WARNING, TPM_ENV
+from bios_ws.home import DEV_TPM, Home, resolve_home_path
+from bios_ws.launch.warnings import NO_TPM_WARNING
 from bios_ws.pki import (
     BUNDLE_FILES,
     DEFAULT_SERVER_NAMES,
@@ -28,9 +29,10 @@ from bios_ws.pki import (
     check_bundle_dir,
     write_client_bundle,
 )
+from bios_ws.service.domains import DomainService
 from bios_ws.tpm.port import SERVICE_PCR
 
-__all__ = ["add_tpm_options", "chosen_tpm", "initialize_home", "register"]
+__all__ = ["initialize_home", "register"]
 
 Subparsers = argparse._SubParsersAction
 DIGEST_PREFIX = 12
@@ -38,9 +40,7 @@ DIGEST_PREFIX = 12
 
 def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     home_option = argparse.ArgumentParser(add_help=False)
-    home_option.add_argument(
-        "--home", metavar="DIR",
-        help="state directory (default: $VBIOS_HOME, else ~/.local/share/vbios)")
+    home_option.add_argument("--home", metavar="DIR", help=HOME_HELP)
 
     init = commands.add_parser("init", parents=[home_option],
                                help="create a state directory: CA, server and admin keys")
@@ -95,48 +95,22 @@ def _open_home(args: argparse.Namespace) -> Home:
 
 
 @contextmanager
-def _services(home: Home) -> Iterator[Services]:
-    services = build_services(home)
+def _services(home: Home) -> Iterator[App]:
+    """The object graph a command on ``home`` works with."""
+    app = bootstrap(Config.of(home))
     try:
-        yield services
+        yield app
     finally:
-        services.close()
+        app.close()
 
 
 # -- init --------------------------------------------------------------------------
 
 
-def add_tpm_options(parser: argparse.ArgumentParser, *, for_init: bool) -> None:
-    """--tpm TCTI and --no-tpm (mutually exclusive); $VBIOS_TPM is read when the command runs."""
-    group = parser.add_mutually_exclusive_group()
-    default = ("dev: this home's development swtpm, started by init" if for_init
-               else "the TPM recorded in the home")
-    group.add_argument("--tpm", metavar="TCTI",
-                       help="TPM to use: dev, device:/dev/tpmrm0, swtpm:host=H,port=N or tabrmd:"
-                            f" (default: $VBIOS_TPM, else {default})")
-    group.add_argument("--no-tpm", action="store_true",
-                       help="DEVELOPMENT ONLY: no TPM; the key passphrase is a 0600 file")
-
-
-def chosen_tpm(args: argparse.Namespace, default: str | None) -> str | None:
-    """The TPM asked for: --no-tpm gives "none", else --tpm, else $VBIOS_TPM, else ``default``.
-
-    "none" is only ever the result of an explicit --no-tpm.
-    """
-    if args.no_tpm:
-        return TPM_NONE
-    chosen = args.tpm or os.environ.get(TPM_ENV) or None
-    if chosen == TPM_NONE:
-        raise AdminError("a home without TPM is chosen with --no-tpm only"
-                         f" (not with --tpm none or {TPM_ENV}=none)")
-    return chosen or default
-
-
 def run_init(args: argparse.Namespace) -> int:
     names = tuple(args.san) if args.san else DEFAULT_SERVER_NAMES
-    tpm = chosen_tpm(args, TPM_DEV)
-    assert tpm is not None
-    if tpm == TPM_NONE:
+    tpm = chosen_tpm(args) or DEV_TPM
+    if tpm.is_none:
         print(NO_TPM_WARNING, file=sys.stderr, flush=True)
     done = initialize(resolve_home_path(args.home), names, tpm=tpm)
     home = done.home
@@ -171,7 +145,7 @@ def run_domain_create(args: argparse.Namespace) -> int:
     authority = Authority.load(home)
     check_bundle_dir(out)
     with _services(home) as services:
-        services.domains.create(Principal.admin(), name)
+        services.use(DomainService).create(Principal.admin(), name)
     try:
         write_client_bundle(out, authority.issue_domain(name), authority.cert)
     except AdminError as exc:
@@ -184,7 +158,7 @@ def run_domain_create(args: argparse.Namespace) -> int:
 
 def run_domain_list(args: argparse.Namespace) -> int:
     with _services(_open_home(args)) as services:
-        domains = services.domains.list(Principal.admin())
+        domains = services.use(DomainService).list(Principal.admin())
     if args.json:
         rows = [{"domain": d.domain_id, "version": d.version,
                  "created_at": d.created_at.isoformat()} for d in domains]
@@ -204,7 +178,7 @@ def run_domain_delete(args: argparse.Namespace) -> int:
     home = _open_home(args)
     name = check_domain_id(args.name)
     with _services(home) as services:
-        services.domains.delete(Principal.admin(), name)
+        services.use(DomainService).delete(Principal.admin(), name)
     print(f"deleted domain {name}")
     bundle = home.bundles_dir / name
     if _remove_bundle(bundle):

@@ -13,6 +13,7 @@ import json
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from bios_ws.cli.options import add_home
 from bios_ws.home import Home, resolve_home_path
 
 __all__ = ["register"]
@@ -22,9 +23,7 @@ Subparsers = argparse._SubParsersAction
 
 def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     home_option = argparse.ArgumentParser(add_help=False)
-    home_option.add_argument(
-        "--home", metavar="DIR",
-        help="state directory (default: $VBIOS_HOME, else ~/.local/share/vbios)")
+    add_home(home_option)
 
     attest = commands.add_parser("attest", help="the attestation key in the TPM")
     attest_commands = attest.add_subparsers(dest="attest_command", required=True,
@@ -42,17 +41,17 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
 
 
 def run_enroll(args: argparse.Namespace) -> int:
-    from bios_ws.cli.admin import chosen_tpm
+    from bios_ws.cli.options import chosen_tpm
     from bios_ws.launch.enroll import ek_anchors, enroll
     from bios_ws.launch.sealing import LaunchContext, unseal_key_passphrase
     from bios_ws.pki.authority import Authority
 
     home = Home.open(resolve_home_path(args.home))
-    tcti = chosen_tpm(args, None)
+    tpm_choice = chosen_tpm(args)
     ek_anchors(home)  # refuse a home without TPM or without EK CAs before touching the TPM
     # The CA first: unsealing its passphrase opens the TPM itself (one connection at a time).
-    authority = Authority.load(home, unseal_key_passphrase(home, "ca", tcti=tcti))
-    tpm = LaunchContext(home, tcti).open()
+    authority = Authority.load(home, unseal_key_passphrase(home, "ca", tpm=tpm_choice))
+    tpm = LaunchContext(home, tpm_choice).open()
     try:
         identity = enroll(home, tpm, authority)
     finally:

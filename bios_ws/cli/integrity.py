@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bios_ws.cli.admin import add_tpm_options, chosen_tpm
 from bios_ws.cli.eventlog import read_bounded_file
+from bios_ws.cli.options import HOME_HELP, add_tpm_options, config_from_args
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.reference import MAX_MANIFEST_BYTES
 from bios_ws.errors import AdminError
@@ -38,8 +38,7 @@ Subparsers = argparse._SubParsersAction
 
 def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", metavar="DIR",
-                        help="state directory (default: $VBIOS_HOME, else ~/.local/share/vbios)")
+    common.add_argument("--home", metavar="DIR", help=HOME_HELP)
     add_tpm_options(common, for_init=False)
     common.add_argument("--event-log", metavar="FILE", type=Path,
                         help="the platform's boot event log (default: the development TPM's,"
@@ -70,15 +69,12 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
 
 def _with_attestation(args: argparse.Namespace, action: Callable[[AttestationService], int]
                       ) -> int:
-    from bios_ws.bootstrap import build_attestation, build_services
+    from bios_ws.bootstrap import bootstrap
+    from bios_ws.service.attestation import AttestationService
 
     home = Home.open(resolve_home_path(args.home))
-    services = build_services(home)
-    try:
-        return action(build_attestation(home, services, tpm=chosen_tpm(args, None),
-                                        event_log=args.event_log))
-    finally:
-        services.close()
+    with bootstrap(config_from_args(args, home)) as app:
+        return action(app.use(AttestationService))
 
 
 def run_reference_set(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from bios_ws.cli.admin import chosen_tpm
+from bios_ws.cli.options import add_home, chosen_tpm
 from bios_ws.errors import AdminError
 from bios_ws.home import Home, resolve_home_path
 from bios_ws.tpm.port import SERVICE_PCR
@@ -26,7 +26,7 @@ _MAX_CODE_CHARS = 256
 def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     measure = commands.add_parser(
         "measure", help="print the service digest (PCR 23 measurement) and its file list")
-    _add_home(measure)
+    add_home(measure)
     measure.add_argument("--json", action="store_true", help="print JSON")
     measure.add_argument("--package-root", metavar="DIR", help=argparse.SUPPRESS)
     measure.set_defaults(run=run_measure)
@@ -37,18 +37,13 @@ def register_reseal(subcommands: Subparsers[argparse.ArgumentParser]) -> None:
     """Add `reseal` to ``subcommands`` (the top level, or the `vbios tpm` group)."""
     reseal = subcommands.add_parser(
         "reseal", help="seal the key passphrases again to the present boot and service")
-    _add_home(reseal)
+    add_home(reseal)
     reseal.add_argument("--tpm", metavar="TCTI",
                         help="TPM to use (default: $VBIOS_TPM, else the home's)")
     reseal.add_argument("--recovery-code-stdin", action="store_true",
                         help="read the recovery code printed by vbios init from stdin"
                              " (needed when the boot PCRs changed)")
     reseal.set_defaults(run=run_reseal, no_tpm=False)
-
-
-def _add_home(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--home", metavar="DIR",
-                        help="state directory (default: $VBIOS_HOME, else ~/.local/share/vbios)")
 
 
 def run_measure(args: argparse.Namespace) -> int:
@@ -77,7 +72,7 @@ def run_reseal(args: argparse.Namespace) -> int:
     if not home.uses_tpm:
         raise AdminError(f"{home.path} was initialized with --no-tpm: nothing is sealed")
     code = _read_code() if args.recovery_code_stdin else None
-    report = reseal(LaunchContext(home, chosen_tpm(args, None)), code)
+    report = reseal(LaunchContext(home, chosen_tpm(args)), code)
     how = {
         "unchanged": "the TPM released them under the sealed policy",
         "service-update": "the boot is unchanged; the TPM released them under the sealed"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from bios_ws.cli.options import add_home
 from bios_ws.home import Home, resolve_home_path
 from bios_ws.tpm.devtpm import DevTpm, DevTpmStatus
 
@@ -19,9 +20,7 @@ Subparsers = argparse._SubParsersAction
 
 def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     home_option = argparse.ArgumentParser(add_help=False)
-    home_option.add_argument(
-        "--home", metavar="DIR",
-        help="state directory (default: $VBIOS_HOME, else ~/.local/share/vbios)")
+    add_home(home_option)
 
     tpm = commands.add_parser("tpm", help="the development TPM (swtpm) of a home")
     tpm_commands = tpm.add_subparsers(dest="tpm_command", required=True, metavar="COMMAND")

@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from bios_ws.errors import AdminError
-from bios_ws.home import TPM_DEV, TPM_NONE, Home
+from bios_ws.home import Home
 from bios_ws.pki.akcert import check_host_label, issue_ak_certificate
 from bios_ws.pki.authority import Authority
 from bios_ws.pki.files import PUBLIC_MODE, ensure_dir, write_file_atomic
@@ -73,11 +73,11 @@ def _read_certificates(path: Path) -> bytes | None:
 
 def ek_anchors(home: Home) -> list[bytes]:
     """The EK trust anchors of ``home``; AdminError naming where they belong if there are none."""
-    setting = home.tpm_setting
-    if setting == TPM_NONE:
+    choice = home.tpm
+    if choice.is_none:
         raise AdminError(f"{home.path} uses no TPM (initialized with --no-tpm):"
                          " there is no attestation key to enroll")
-    if setting == TPM_DEV:
+    if choice.is_dev:
         anchors = dev_ek_anchors(home.tpm_dir)
         if not anchors:
             raise AdminError(f"the development TPM of {home.path} has no local CA certificate"

@@ -27,7 +27,7 @@ from bios_ws.errors import (
     TpmPolicyMismatch,
     TpmUnavailable,
 )
-from bios_ws.home import TPM_DEV, TPM_NONE, Home
+from bios_ws.home import Home, TpmChoice
 from bios_ws.launch.diagnosis import describe_changes
 from bios_ws.launch.measure import Measurement, expected_service_pcr, measure
 from bios_ws.launch.record import SealedState, read_record, write_record
@@ -55,23 +55,24 @@ class LaunchContext:
     """One home's TPM and how to reach it; ``opener`` is injectable for tests."""
 
     home: Home
-    tcti_override: str | None = None
+    #: The command's choice (--tpm, --no-tpm, $VBIOS_TPM), else the home's own.
+    tpm_override: TpmChoice | None = None
     opener: TpmOpener = field(default=_default_opener)
     package_root: Path | None = None
     #: Where the platform's boot event log is, when the TPM setting does not tell.
     event_log_path: Path | None = None
 
     @property
-    def setting(self) -> str:
-        return self.tcti_override or self.home.tpm_setting
+    def choice(self) -> TpmChoice:
+        return self.tpm_override or self.home.tpm
 
     def tcti(self) -> str:
         """The TCTI to open; never a default search. TpmUnavailable for a stopped dev TPM."""
-        setting = self.setting
-        if setting == TPM_NONE:
+        choice = self.choice
+        if choice.is_none:
             raise StateDirectoryError(f"{self.home.path} uses no TPM (initialized with --no-tpm)")
-        if setting != TPM_DEV:
-            return setting
+        if not choice.is_dev:
+            return choice.setting
         from bios_ws.tpm.devtpm import DevTpm
 
         status = DevTpm(self.home.tpm_dir).status()
@@ -90,7 +91,7 @@ class LaunchContext:
             raise StateDirectoryError(f"invalid TPM for {self.home.path}: {exc}") from None
         except TpmUnavailable as exc:
             hint = (f"; is it running? vbios tpm status --home {self.home.path}"
-                    if self.setting == TPM_DEV else "")
+                    if self.choice.is_dev else "")
             raise TpmUnavailable(f"the TPM at {tcti} is unreachable: {exc.message}{hint}") from None
 
     def measure(self) -> Measurement:
@@ -100,11 +101,11 @@ class LaunchContext:
         """The current boot event log of this home's platform, if one can be read."""
         if self.event_log_path is not None:
             path = self.event_log_path
-        elif self.setting == TPM_DEV:
+        elif self.choice.is_dev:
             from bios_ws.tpm.devtpm import DevTpm
 
             path = DevTpm(self.home.tpm_dir).event_log_path
-        elif self.setting.startswith("device:"):
+        elif self.choice.setting.startswith("device:"):
             path = LINUX_EVENT_LOG
         else:
             return None
@@ -208,19 +209,19 @@ def refusal_paragraph(context: LaunchContext, tpm: Tpm, key: str,
     return "\n".join([head, *(f"  {line}" for line in findings), tail])
 
 
-def unseal_key_passphrase(home: Home, key: str, *, tcti: str | None = None,
+def unseal_key_passphrase(home: Home, key: str, *, tpm: TpmChoice | None = None,
                           package_root: Path | None = None,
                           opener: TpmOpener | None = None) -> bytes:
     """Open the home's TPM, launch (measure, set PCR 23), unseal ``key``'s passphrase, close."""
     if key not in KEYS:
         raise ValueError(f"unknown key {key!r}")
-    context = LaunchContext(home, tcti, opener or _default_opener, package_root)
-    tpm = context.open()
+    context = LaunchContext(home, tpm, opener or _default_opener, package_root)
+    device = context.open()
     try:
-        measurement = launch(context, tpm)
-        return unseal_passphrase(context, tpm, key, measurement)
+        measurement = launch(context, device)
+        return unseal_passphrase(context, device, key, measurement)
     finally:
-        tpm.close()
+        device.close()
 
 
 def check_sealed_home(home: Home) -> None:

@@ -23,10 +23,6 @@ class ServerOptions:
     graceful_timeout: int = 15
     log_level: str = "info"
     access_log: str | None = None
-    #: Before a state change, the measurements are re-checked if older than this (seconds).
-    integrity_interval: float = 10.0
-    #: The platform's boot event log, when the TPM setting does not tell where it is.
-    event_log: str | None = None
 
 
 def parse_bind(bind: str) -> tuple[str, int]:

@@ -11,8 +11,7 @@ import re
 
 from bios_ws.domain.principal import Principal
 from bios_ws.errors import AccessDenied
-from bios_ws.service.attestation import AttestationService
-from bios_ws.service.bios import BiosService
+from bios_ws.service.use_cases import UseCases
 from bios_ws.soap.context import Call
 from bios_ws.soap.contract import contract
 from bios_ws.soap.envelope import Envelope
@@ -27,10 +26,9 @@ _PATH = re.compile(r"^[A-Za-z0-9._~/\-]{0,200}$")
 
 
 def create_wsgi_app(
-    bios: BiosService, *, attestation: AttestationService | None = None,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    use_cases: UseCases, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> SoapGuard:
-    """The vBIOS SOAP endpoint serving ``bios`` and ``attestation`` (a WSGI callable)."""
+    """The vBIOS SOAP endpoint serving ``use_cases`` (a WSGI callable)."""
     built = contract()  # before any request: nothing is built lazily on the request path
     dispatcher = built.dispatcher
 
@@ -39,7 +37,7 @@ def create_wsgi_app(
         if not isinstance(principal, Principal):
             raise AccessDenied("the caller presented no vBIOS identity")
         built.validate_request(envelope.body)
-        return dispatcher.dispatch(envelope, Call(principal, bios, attestation))
+        return dispatcher.dispatch(envelope, Call(principal, use_cases))
 
     def wsdl(environ: Environ) -> bytes:
         return built.wsdl_at(request_address(environ))

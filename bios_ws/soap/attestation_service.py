@@ -20,9 +20,10 @@ from bios_ws.soap.types import operation, optional, required
 
 
 def attestation_of(call: Call) -> AttestationService:
-    if call.attestation is None:
+    attestation = call.find(AttestationService)
+    if attestation is None:
         raise AttestationUnavailable("attestation is not configured on this server")
-    return call.attestation
+    return attestation
 
 
 class AttestationSoapService(Service):  # type: ignore[misc]

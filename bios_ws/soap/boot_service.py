@@ -6,6 +6,7 @@ from typing import Any
 
 from spyne import Integer64, Service, Unicode
 
+from bios_ws.service.bios import BiosService
 from bios_ws.soap import codec, types
 from bios_ws.soap.context import call_of
 from bios_ws.soap.settings_service import SERVICE_NAME
@@ -26,7 +27,7 @@ class BootService(Service):  # type: ignore[misc]
     )
     def GetBootOrder(ctx: Any) -> tuple[int, Any, Any, str | None]:
         call = call_of(ctx)
-        view = call.bios.get_boot(call.principal)
+        view = call.use(BiosService).get_boot(call.principal)
         return (
             view.version,
             codec.encode_boot_options(view.options),
@@ -46,7 +47,8 @@ class BootService(Service):  # type: ignore[misc]
     ) -> int:
         call = call_of(ctx)
         order = codec.decode_strings(Order, "OptionId")
-        return call.bios.set_boot_order(call.principal, order, ExpectedVersion, Password)
+        bios = call.use(BiosService)
+        return bios.set_boot_order(call.principal, order, ExpectedVersion, Password)
 
     @operation(
         optional(Unicode),
@@ -59,4 +61,5 @@ class BootService(Service):  # type: ignore[misc]
         ctx: Any, BootNext: str | None, ExpectedVersion: int | None, Password: str | None
     ) -> int:
         call = call_of(ctx)
-        return call.bios.set_boot_next(call.principal, BootNext, ExpectedVersion, Password)
+        bios = call.use(BiosService)
+        return bios.set_boot_next(call.principal, BootNext, ExpectedVersion, Password)

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bios_ws.domain.principal import Principal
-from bios_ws.service.attestation import AttestationService
-from bios_ws.service.bios import BiosService
+from bios_ws.service.use_cases import UseCases
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Call:
     principal: Principal
-    bios: BiosService
-    attestation: AttestationService | None = None
+    use_cases: UseCases
+
+    def use(self, kind: type[T]) -> T:
+        """The use case of class ``kind`` (every registered capability has one)."""
+        return self.use_cases.use(kind)
+
+    def find(self, kind: type[T]) -> T | None:
+        return self.use_cases.find(kind)
 
 
 def call_of(ctx: Any) -> Call:

@@ -21,7 +21,8 @@ from typing import Literal
 from lxml import etree
 from spyne.model.fault import Fault
 
-from bios_ws.errors import FAULT_CLASSES, InternalError, InvalidRequest, VbiosError
+from bios_ws.capabilities import fault_classes
+from bios_ws.errors import InternalError, InvalidRequest, VbiosError
 from bios_ws.soap.types import TNS
 
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -30,6 +31,8 @@ CONTENT_TYPE = "text/xml; charset=utf-8"
 FAULT_STATUS = 500
 
 logger = logging.getLogger("bios_ws.soap")
+#: The errors that travel as typed faults (registered with the capabilities).
+_FAULTS = frozenset(fault_classes().values())
 
 EnvelopeCode = Literal["VersionMismatch", "MustUnderstand"]
 
@@ -61,7 +64,7 @@ def error_for(exc: BaseException) -> VbiosError:
     """The contract error a caller sees for ``exc`` (logging the unexpected ones)."""
     if isinstance(exc, SpyneRefusal):
         return error_for(exc.error)
-    if isinstance(exc, VbiosError) and type(exc) in FAULT_CLASSES.values():
+    if isinstance(exc, VbiosError) and type(exc) in _FAULTS:
         return exc
     if isinstance(exc, Fault) and str(exc.faultcode).startswith("Client"):
         return InvalidRequest(_CONTRACT_MISMATCH)

@@ -7,6 +7,7 @@ from typing import Any
 from spyne import Boolean, Integer64, Service, Unicode
 
 from bios_ws.domain.state import ApplyTime as DomainApplyTime
+from bios_ws.service.bios import BiosService
 from bios_ws.soap import codec, types
 from bios_ws.soap.context import call_of
 from bios_ws.soap.types import operation, optional, required
@@ -23,7 +24,7 @@ class SettingsService(Service):  # type: ignore[misc]
     )
     def GetAttributeRegistry(ctx: Any) -> tuple[str, Any]:
         call = call_of(ctx)
-        registry = call.bios.get_registry(call.principal)
+        registry = call.use(BiosService).get_registry(call.principal)
         return registry.registry_version, codec.encode_registry(registry)
 
     @operation(
@@ -34,7 +35,7 @@ class SettingsService(Service):  # type: ignore[misc]
     def GetAttributes(ctx: Any, Names: Any) -> tuple[int, bool, Any]:
         call = call_of(ctx)
         names = codec.decode_strings(Names, "Name") or None
-        view = call.bios.get_attributes(call.principal, names)
+        view = call.use(BiosService).get_attributes(call.principal, names)
         return view.version, view.setup_password_set, codec.render_values(view.values)
 
     @operation(
@@ -50,7 +51,7 @@ class SettingsService(Service):  # type: ignore[misc]
         Password: str | None,
     ) -> int:
         call = call_of(ctx)
-        return call.bios.set_attributes(
+        return call.use(BiosService).set_attributes(
             call.principal, codec.decode_values(Attributes), DomainApplyTime(str(ApplyTime)),
             ExpectedVersion, Password,
         )
@@ -61,20 +62,20 @@ class SettingsService(Service):  # type: ignore[misc]
     )
     def GetPendingAttributes(ctx: Any) -> tuple[int, Any]:
         call = call_of(ctx)
-        view = call.bios.get_pending(call.principal)
+        view = call.use(BiosService).get_pending(call.principal)
         return view.version, codec.render_values(view.values)
 
     @operation(optional(Integer64), optional(Unicode), returns=required(Integer64), names="Version")
     def CancelPendingAttributes(ctx: Any, ExpectedVersion: int | None, Password: str | None) -> int:
         call = call_of(ctx)
-        return call.bios.cancel_pending(call.principal, ExpectedVersion, Password)
+        return call.use(BiosService).cancel_pending(call.principal, ExpectedVersion, Password)
 
     @operation(optional(Integer64), optional(Unicode), returns=required(Integer64), names="Version")
     def ResetAttributesToDefaults(
         ctx: Any, ExpectedVersion: int | None, Password: str | None
     ) -> int:
         call = call_of(ctx)
-        return call.bios.reset_to_defaults(call.principal, ExpectedVersion, Password)
+        return call.use(BiosService).reset_to_defaults(call.principal, ExpectedVersion, Password)
 
     @operation(
         required(Unicode),
@@ -90,6 +91,6 @@ class SettingsService(Service):  # type: ignore[misc]
         ExpectedVersion: int | None, Password: str | None,
     ) -> int:
         call = call_of(ctx)
-        return call.bios.change_password(
+        return call.use(BiosService).change_password(
             call.principal, PasswordName, OldPassword, NewPassword, ExpectedVersion, Password
         )

@@ -23,14 +23,12 @@ from spyne.interface.wsdl import Wsdl11
 from spyne.protocol.soap import Soap11
 from spyne.server import ServerBase
 
-from bios_ws.soap.admin_service import AdminService
-from bios_ws.soap.attestation_service import AttestationSoapService
-from bios_ws.soap.boot_service import BootService
+from bios_ws.capabilities import CAPABILITIES
 from bios_ws.soap.context import Call
 from bios_ws.soap.encoder import encode_response, prepare
 from bios_ws.soap.envelope import Envelope
 from bios_ws.soap.faults import SpyneRefusal, error_for
-from bios_ws.soap.settings_service import SERVICE_NAME, SettingsService
+from bios_ws.soap.settings_service import SERVICE_NAME
 from bios_ws.soap.types import TNS
 
 SOAP_HTTP_TRANSPORT = "http://schemas.xmlsoap.org/soap/http"
@@ -70,8 +68,9 @@ class VbiosApplication(Application):  # type: ignore[misc]
 
 def build_application() -> VbiosApplication:
     silence_spyne_logging()
+    services = [service for capability in CAPABILITIES for service in capability.services()]
     app = VbiosApplication(
-        [SettingsService, BootService, AdminService, AttestationSoapService],
+        services,
         tns=TNS,
         name=SERVICE_NAME,
         in_protocol=Soap11(),

@@ -20,6 +20,7 @@ from bios_ws.domain.principal import Principal
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.service.bios import BiosService
 from bios_ws.service.domains import DomainService
+from bios_ws.service.use_cases import UseCases
 from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY, create_wsgi_app
 from bios_ws.soap.faults import SOAP11_ENV
 from bios_ws.soap.types import TNS
@@ -149,5 +150,5 @@ def build_endpoint(domain_id: str = "vm1", *, max_body_bytes: int = 1_048_576) -
     domains = DomainService(store.unit_of_work, registry)
     admin = Principal.admin()
     domains.create(admin, domain_id)
-    app = create_wsgi_app(bios, max_body_bytes=max_body_bytes)
+    app = create_wsgi_app(UseCases([bios, domains]), max_body_bytes=max_body_bytes)
     return Endpoint(app, bios, domains, Principal.guest(domain_id), admin)

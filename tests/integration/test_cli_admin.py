@@ -78,7 +78,7 @@ def test_init_makes_a_complete_home(tmp_path: Path, run: Run) -> None:
     assert len(out.splitlines()) <= 10
     assert home.is_initialized
     assert find_clear_private_keys(home) == []
-    assert home.tpm_setting == "none"
+    assert home.tpm.is_none
     shipped = (Path(__file__).parents[2] / "bios_ws" / "data" / "registry.json").read_bytes()
     assert home.registry_path.read_bytes() == shipped
     assert _mode(home.admin_dir / "key.pem") == 0o600
@@ -128,7 +128,7 @@ def test_init_seals_in_the_development_tpm_by_default(
         out, err = capsys.readouterr()
         assert err == ""
         home = Home.open(path)
-        assert home.tpm_setting == "dev"
+        assert home.tpm.is_dev
         assert DevTpm(home.tpm_dir).status().running
         assert not home.passphrase_file.exists()
         assert find_clear_private_keys(home) == []

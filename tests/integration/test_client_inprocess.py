@@ -25,6 +25,7 @@ from bios_ws.errors import StoreUnavailable as ServerStoreUnavailable
 from bios_ws.registry_file import load_registry
 from bios_ws.service.bios import BiosService
 from bios_ws.service.domains import DomainService
+from bios_ws.service.use_cases import UseCases
 from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY, create_wsgi_app
 
 URL = "https://vbios.test:8443/"
@@ -105,7 +106,7 @@ class World:
         self.store = MemoryStore()
         DomainService(self.store.unit_of_work, self.registry).create(Principal.admin(), "vm1")
         self.bios = BiosService(self.store.unit_of_work, self.registry)
-        self.app = create_wsgi_app(self.bios)
+        self.app = create_wsgi_app(UseCases([self.bios]))
 
     def client(self, principal: Principal | None = None, **adapter: Any) -> vc.BiosClient:
         session = requests.Session()
@@ -288,7 +289,7 @@ class BrokenUow:
      (ServerStoreUnavailable("database is down"), vc.StoreUnavailable)],
 )
 def test_server_failures(world: World, exc: Exception, cls: type[vc.FaultError]) -> None:
-    world.app = create_wsgi_app(BiosService(BrokenUow(exc), world.registry))
+    world.app = create_wsgi_app(UseCases([BiosService(BrokenUow(exc), world.registry)]))
     with world.client() as client, pytest.raises(cls) as caught:
         client.get_attributes()
     if cls is vc.InternalError:

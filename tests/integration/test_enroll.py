@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from bios_ws.bootstrap import initialize
 from bios_ws.cli import main
 from bios_ws.errors import AdminError, TpmError
-from bios_ws.home import TPM_NONE, Home
+from bios_ws.home import DEV_TPM, NO_TPM, Home, TpmChoice
 from bios_ws.launch import enroll as enroll_module
 from bios_ws.launch import measure as measure_module
 from bios_ws.launch.enroll import (
@@ -48,7 +48,7 @@ def authority() -> Authority:
 def home(tmp_path: Path) -> Home:
     """A home on a (never opened) explicit TPM: its EK anchors come from attestation/ek-ca/."""
     home = Home.create(tmp_path / "home")
-    home.record_tpm("swtpm:host=127.0.0.1,port=9")
+    home.record_tpm(TpmChoice("swtpm:host=127.0.0.1,port=9"))
     return home
 
 
@@ -124,7 +124,7 @@ def test_an_untrusted_ek_is_refused_and_nothing_written(home: Home, fake: FakeTp
 def test_a_home_without_tpm_has_nothing_to_enroll(tmp_path: Path, fake: FakeTpm,
                                                   authority: Authority) -> None:
     home = Home.create(tmp_path / "plain")
-    home.record_tpm(TPM_NONE)
+    home.record_tpm(NO_TPM)
     with pytest.raises(AdminError, match="uses no TPM"):
         enroll(home, fake, authority)
 
@@ -210,7 +210,7 @@ def dev_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Home, P
     package = base / "pkg" / "bios_ws"
     shutil.copytree(measure_module.installed_package_root(), package,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    done = initialize(base / "home", tpm="dev", package_root=package)
+    done = initialize(base / "home", tpm=DEV_TPM, package_root=package)
     try:
         yield done.home, package
     finally:

@@ -13,6 +13,7 @@ import pytest
 
 from bios_ws.bootstrap import Initialized, initialize
 from bios_ws.errors import TpmPolicyMismatch
+from bios_ws.home import TpmChoice
 from bios_ws.launch.measure import installed_package_root
 from bios_ws.launch.sealing import unseal_key_passphrase
 from bios_ws.pki import find_clear_private_keys, load_private_key
@@ -41,7 +42,7 @@ def package(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def sealed(tmp_path: Path, swtpm: SwtpmProcess, package: Path) -> Initialized:
-    return initialize(tmp_path / "home", tpm=swtpm.tcti, package_root=package)
+    return initialize(tmp_path / "home", tpm=TpmChoice(swtpm.tcti), package_root=package)
 
 
 def test_seal_and_unseal_round_trip(sealed: Initialized, package: Path) -> None:

@@ -14,6 +14,7 @@ from bios_ws.domain.state import ApplyTime
 from bios_ws.registry_file import load_registry
 from bios_ws.service.bios import BiosService
 from bios_ws.service.domains import DomainService
+from bios_ws.service.use_cases import UseCases
 from bios_ws.soap.app import create_wsgi_app
 from bios_ws.soap.guard import SoapGuard
 from bios_ws.soap.testing import WsgiResult, call_wsgi, soap_envelope
@@ -107,7 +108,7 @@ def app(store: SqlStore) -> SoapGuard:
     bios = BiosService(store.unit_of_work, registry)
     bios.change_password(GUEST, "SetupPassword", None, SETUP_PASSWORD)
     bios.set_attributes(GUEST, {"BootMode": "Bios"}, ApplyTime.ON_RESET, None, SETUP_PASSWORD)
-    return create_wsgi_app(bios)
+    return create_wsgi_app(UseCases([bios]))
 
 
 def stored_row(db: Path) -> tuple[int, bytes]:

@@ -10,7 +10,7 @@ import pytest
 
 from bios_ws.bootstrap import Initialized, initialize
 from bios_ws.errors import KeyUnreadable, TpmLockout, TpmPolicyMismatch, TpmUnavailable
-from bios_ws.home import Home
+from bios_ws.home import Home, TpmChoice
 from bios_ws.launch.measure import expected_service_pcr, installed_package_root, measure
 from bios_ws.launch.record import read_record
 from bios_ws.launch.recovery import read_recovery
@@ -30,7 +30,7 @@ class Bench:
         self.tpm = FakeTpm()
         self.package = tmp_path / "bios_ws"
         shutil.copytree(package, self.package)
-        self.done: Initialized = initialize(tmp_path / "home", tpm=TCTI,
+        self.done: Initialized = initialize(tmp_path / "home", tpm=TpmChoice(TCTI),
                                             opener=self.opener, package_root=self.package)
         self.home = self.done.home
 
@@ -67,7 +67,7 @@ def bench(tmp_path: Path, package: Path) -> Bench:
 
 def test_init_seals_two_passphrases_and_writes_none_in_clear(bench: Bench) -> None:
     home = bench.home
-    assert home.tpm_setting == TCTI and home.uses_tpm
+    assert home.tpm.setting == TCTI and home.uses_tpm
     assert not home.passphrase_file.exists()
     assert not home.secrets_dir.exists()
     assert find_clear_private_keys(home) == []
@@ -189,7 +189,7 @@ def test_init_refuses_an_unreachable_tpm_before_any_key(tmp_path: Path, package:
         raise TpmUnavailable("connection refused")
 
     with pytest.raises(TpmUnavailable, match="connection refused"):
-        initialize(tmp_path / "h", tpm=TCTI, opener=unreachable, package_root=package)
+        initialize(tmp_path / "h", tpm=TpmChoice(TCTI), opener=unreachable, package_root=package)
     home = Home.open(tmp_path / "h")
     assert not home.is_initialized
     assert not home.server_key.exists()

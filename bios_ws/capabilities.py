@@ -1,0 +1,157 @@
+"""Every capability of the vBIOS, registered in one place.
+
+A capability is one domain module, one use-case module, one SOAP service
+module, and one ``Capability`` entry in ``CAPABILITIES`` below: how to build its
+use case from the shared parts (``Wiring``), which Spyne service classes carry
+its operations (their types come with them), and which faults those operations
+may raise. ``bios_ws.bootstrap`` builds the use cases in this order (a later
+one may use an earlier one); the SOAP layer builds its one application from
+the services named here. Adding a capability edits no other list:
+``docs/architecture.md`` walks through it with power management.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bios_ws.config import Config
+from bios_ws.domain.ports import Clock, UnitOfWorkFactory
+from bios_ws.domain.registry import AttributeRegistry
+from bios_ws.errors import (
+    AccessDenied,
+    AttestationUnavailable,
+    DomainExists,
+    DomainNotFound,
+    InternalError,
+    InvalidAttributeValue,
+    InvalidBootOrder,
+    InvalidPassword,
+    InvalidRequest,
+    PasswordRequired,
+    ReadOnlyAttribute,
+    ResetRequired,
+    ServiceRestricted,
+    StoreUnavailable,
+    TpmError,
+    TpmUnavailable,
+    UnknownAttribute,
+    UnknownBootOption,
+    VbiosError,
+    VersionConflict,
+)
+from bios_ws.service.attestation import AttestationService
+from bios_ws.service.bios import BiosService, WriteGate
+from bios_ws.service.domains import DomainService
+from bios_ws.service.integrity import EventLogReader, IntegrityMonitor, TpmAccess
+from bios_ws.service.use_cases import UseCases
+
+
+@dataclass(frozen=True)
+class TpmParts:
+    """How the use cases reach the host's TPM (absent for a home without TPM)."""
+
+    access: TpmAccess
+    monitor: IntegrityMonitor
+    read_log: EventLogReader
+    ak_certificate: Callable[[], bytes | None]
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """The shared parts a capability's use case is built from."""
+
+    config: Config
+    uow: UnitOfWorkFactory
+    registry: AttributeRegistry
+    clock: Clock
+    tpm: TpmParts | None
+    #: The use cases of the capabilities registered before this one.
+    built: UseCases
+
+    @property
+    def gate(self) -> WriteGate | None:
+        """Refuses state changes while the host is Untrusted (restricted mode)."""
+        return None if self.tpm is None else self.tpm.monitor.check_write
+
+
+@dataclass(frozen=True)
+class Capability:
+    name: str
+    #: Builds the capability's use case (None: it has none of its own).
+    build: Callable[[Wiring], object] | None
+    #: Its Spyne service classes, as "module:Class" (imported by the SOAP layer only).
+    soap_services: tuple[str, ...] = ()
+    #: The contract errors its operations may raise (each becomes a typed fault).
+    faults: tuple[type[VbiosError], ...] = ()
+
+    def services(self) -> list[Any]:
+        """The Spyne service classes (imports the SOAP modules)."""
+        found = []
+        for path in self.soap_services:
+            module, _, name = path.partition(":")
+            found.append(getattr(importlib.import_module(module), name))
+        return found
+
+
+def _settings(wiring: Wiring) -> BiosService:
+    return BiosService(wiring.uow, wiring.registry, wiring.clock, gate=wiring.gate)
+
+
+def _domains(wiring: Wiring) -> DomainService:
+    return DomainService(wiring.uow, wiring.registry, wiring.clock)
+
+
+def _attestation(wiring: Wiring) -> AttestationService:
+    tpm = wiring.tpm
+    if tpm is None:
+        return AttestationService(wiring.uow, wiring.clock, monitor=None, tpm_access=None,
+                                  read_log=lambda: None, ak_certificate=lambda: None)
+    return AttestationService(wiring.uow, wiring.clock, monitor=tpm.monitor,
+                              tpm_access=tpm.access, read_log=tpm.read_log,
+                              ak_certificate=tpm.ak_certificate)
+
+
+#: Faults any operation may raise.
+COMMON_FAULTS: tuple[type[VbiosError], ...] = (
+    InvalidRequest, AccessDenied, DomainNotFound, InternalError, StoreUnavailable,
+    ServiceRestricted,
+)
+
+CAPABILITIES: tuple[Capability, ...] = (
+    Capability(
+        "domains", _domains, faults=(DomainExists,),
+    ),
+    Capability(
+        "settings", _settings,
+        soap_services=("bios_ws.soap.settings_service:SettingsService",
+                       "bios_ws.soap.boot_service:BootService",
+                       "bios_ws.soap.admin_service:AdminService"),
+        faults=(UnknownAttribute, InvalidAttributeValue, ReadOnlyAttribute, ResetRequired,
+                PasswordRequired, InvalidPassword, VersionConflict, InvalidBootOrder,
+                UnknownBootOption),
+    ),
+    Capability(
+        "attestation", _attestation,
+        soap_services=("bios_ws.soap.attestation_service:AttestationSoapService",),
+        faults=(AttestationUnavailable, TpmError, TpmUnavailable),
+    ),
+)
+
+
+def fault_classes() -> dict[str, type[VbiosError]]:
+    """Every error class whose code can appear in a fault, by code."""
+    classes = [*COMMON_FAULTS, *(f for c in CAPABILITIES for f in c.faults)]
+    return {cls.code: cls for cls in classes}
+
+
+def build_use_cases(wiring: Wiring) -> UseCases:
+    """One use case per registered capability, in order."""
+    built = wiring.built
+    for capability in CAPABILITIES:
+        if capability.build is not None:
+            built = built.with_(capability.build(dataclasses.replace(wiring, built=built)))
+    return built

@@ -1,0 +1,113 @@
+"""The command line's shared options, and the one place they become a ``Config``.
+
+The environment is read here, when a command runs (``$VBIOS_HOME``,
+``$VBIOS_TPM``), never at import and never below the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from bios_ws.config import DEFAULT_INTEGRITY_INTERVAL, Config
+from bios_ws.errors import AdminError, StateDirectoryError
+from bios_ws.home import NO_TPM, TPM_NONE, Home, TpmChoice
+from bios_ws.launch.warnings import TPM_ENV
+from bios_ws.server.options import DEFAULT_BIND, ServerOptions, parse_bind
+
+HOME_HELP = "state directory (default: $VBIOS_HOME, else ~/.local/share/vbios)"
+
+
+def add_home(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--home", metavar="DIR", help=HOME_HELP)
+
+
+def add_tpm_options(parser: argparse.ArgumentParser, *, for_init: bool) -> None:
+    """--tpm TCTI and --no-tpm (mutually exclusive); $VBIOS_TPM is read when the command runs."""
+    group = parser.add_mutually_exclusive_group()
+    default = ("dev: this home's development swtpm, started by init" if for_init
+               else "the TPM recorded in the home")
+    group.add_argument("--tpm", metavar="TCTI",
+                       help="TPM to use: dev, device:/dev/tpmrm0, swtpm:host=H,port=N or tabrmd:"
+                            f" (default: $VBIOS_TPM, else {default})")
+    group.add_argument("--no-tpm", action="store_true",
+                       help="DEVELOPMENT ONLY: no TPM; the key passphrase is a 0600 file")
+
+
+def chosen_tpm(args: argparse.Namespace) -> TpmChoice | None:
+    """The TPM asked for: --no-tpm, else --tpm, else $VBIOS_TPM, else None (the home's).
+
+    No TPM is only ever the result of an explicit --no-tpm.
+    """
+    if getattr(args, "no_tpm", False):
+        return NO_TPM
+    chosen = getattr(args, "tpm", None) or os.environ.get(TPM_ENV) or None
+    if chosen is None:
+        return None
+    if chosen == TPM_NONE:
+        raise AdminError("a home without TPM is chosen with --no-tpm only"
+                         f" (not with --tpm none or {TPM_ENV}=none)")
+    try:
+        return TpmChoice(chosen)
+    except StateDirectoryError as exc:
+        raise AdminError(exc.message) from None
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bind", default=DEFAULT_BIND, type=_bind_arg, metavar="HOST:PORT",
+                        help=f"address to listen on (default {DEFAULT_BIND}; port 0: any free"
+                             " port, printed at start)")
+    parser.add_argument("--workers", type=_positive_int, default=ServerOptions.workers,
+                        metavar="N", help="worker processes (default %(default)s)")
+    parser.add_argument("--threads", type=_positive_int, default=ServerOptions.threads,
+                        metavar="N", help="threads per worker (default %(default)s)")
+    add_integrity_options(parser)
+
+
+def add_integrity_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--integrity-interval", type=_seconds,
+                        default=DEFAULT_INTEGRITY_INTERVAL, metavar="SECONDS",
+                        help="re-check the measurements before a state change when the last"
+                             " check is older than this (default %(default)s)")
+    parser.add_argument("--event-log", metavar="FILE",
+                        help="the platform's boot event log (default: the development TPM's,"
+                             " or /sys/kernel/security/tpm0/binary_bios_measurements for a"
+                             " device TPM)")
+
+
+def config_from_args(args: argparse.Namespace, home: Home) -> Config:
+    """The configuration a command runs with: ``home`` and the options it was given."""
+    server = ServerOptions()
+    if getattr(args, "bind", None) is not None:
+        server = ServerOptions(bind=args.bind, workers=args.workers, threads=args.threads)
+    event_log = getattr(args, "event_log", None)
+    return Config.of(
+        home, tpm=chosen_tpm(args), server=server,
+        event_log=Path(event_log) if event_log else None,
+        integrity_interval=getattr(args, "integrity_interval", DEFAULT_INTEGRITY_INTERVAL),
+    )
+
+
+def _bind_arg(text: str) -> str:
+    try:
+        parse_bind(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"expected a number from 1 to 256, not {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 86400, not {text!r}")
+    return value
