@@ -15,6 +15,28 @@ from bios_ws.server.options import ServerOptions
 
 #: Before a state change, the measurements are re-checked if older than this (seconds).
 DEFAULT_INTEGRITY_INTERVAL = 10.0
+OVMF_DIR = Path("/usr/share/OVMF")
+
+
+@dataclass(frozen=True)
+class PlatformOptions:
+    """How machines run: the QEMU + OVMF guests, and the simulated ones."""
+
+    qemu_binary: str = "qemu-system-x86_64"
+    #: Firmware code (read-only) and the variable-store template each machine copies.
+    ovmf_code: Path = OVMF_DIR / "OVMF_CODE_4M.fd"
+    ovmf_vars: Path = OVMF_DIR / "OVMF_VARS_4M.fd"
+    memory_mib: int = 256
+    #: Seconds a graceful shutdown waits for the guest before turning the power off.
+    graceful_timeout: float = 30.0
+    #: Seconds a simulated machine takes from power-on to running firmware.
+    boot_seconds: float = 2.0
+    #: Bytes of serial console kept per machine (in two rotating files of half this size).
+    console_bytes: int = 1024 * 1024
+    #: The watchdog's polling period, and how long a guest may stay unresponsive or in
+    #: QEMU's internal-error state before it is killed.
+    watchdog_interval: float = 1.0
+    hang_timeout: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -30,12 +52,14 @@ class Config:
     #: The platform's boot event log, when the TPM does not tell where it is.
     event_log: Path | None = None
     integrity_interval: float = DEFAULT_INTEGRITY_INTERVAL
+    platform: PlatformOptions = field(default_factory=PlatformOptions)
 
     @classmethod
     def of(
         cls, home: Home, *, tpm: TpmChoice | None = None, store_url: str | None = None,
         server: ServerOptions | None = None, event_log: Path | None = None,
         integrity_interval: float = DEFAULT_INTEGRITY_INTERVAL,
+        platform: PlatformOptions | None = None,
     ) -> Config:
         """The configuration of ``home``; ``tpm`` overrides the home's own TPM."""
         return cls(
@@ -45,4 +69,5 @@ class Config:
             server=server or ServerOptions(),
             event_log=event_log,
             integrity_interval=integrity_interval,
+            platform=platform or PlatformOptions(),
         )

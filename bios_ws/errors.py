@@ -21,13 +21,16 @@ correlation id, and its text stays in the server log.
     │   ├── InvalidPassword         a given password is wrong
     │   ├── VersionConflict         the caller's expected version is stale
     │   ├── InvalidBootOrder        not a permutation of the boot options
-    │   └── UnknownBootOption       attribute = the option id
+    │   ├── UnknownBootOption       attribute = the option id
+    │   └── InvalidPowerTransition  a power request that makes no sense now; attribute = the state
     ├── ServerError                 faultcode "Server": the service failed
     │   ├── InternalError           unexpected; carries a correlation id
     │   ├── StoreUnavailable        the state store could not be reached
     │   ├── ServiceRestricted       the host's measurements do not match its reference:
     │   │                           state-changing operations are refused (restricted mode)
     │   ├── AttestationUnavailable  no TPM or no enrolled attestation key to quote with
+    │   ├── PlatformUnavailable     the machine's software (QEMU, OVMF) is missing
+    │   ├── MachineError            the machine failed (would not start, damaged variable store)
     │   └── TpmError                the TPM refused or failed
     │       ├── TpmUnavailable      unreachable, not started, or failed mid-way
     │       ├── TpmPolicyMismatch   PCRs differ from the policy a secret was sealed to
@@ -118,6 +121,10 @@ class UnknownBootOption(ClientError):
     code = "UnknownBootOption"
 
 
+class InvalidPowerTransition(ClientError):
+    code = "InvalidPowerTransition"
+
+
 class ServerError(VbiosError):
     code = "ServerError"
     fault_kind = "Server"
@@ -141,6 +148,14 @@ class ServiceRestricted(ServerError):
 
 class AttestationUnavailable(ServerError):
     code = "AttestationUnavailable"
+
+
+class PlatformUnavailable(ServerError):
+    code = "PlatformUnavailable"
+
+
+class MachineError(ServerError):
+    code = "MachineError"
 
 
 class TpmError(ServerError):

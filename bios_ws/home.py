@@ -238,6 +238,11 @@ class Home:
         return self.attestation_dir / "ek-cert.pem"
 
     @property
+    def machines_dir(self) -> Path:
+        """One directory per domain's machine (``bios_ws.platform``)."""
+        return self.path / "machines"
+
+    @property
     def is_initialized(self) -> bool:
         """True once `vbios init` has made the CA (the first key material it writes)."""
         return self.ca_cert.exists()

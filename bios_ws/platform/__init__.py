@@ -1,0 +1,1 @@
+"""Machines: the platform port (``port``) and its adapters (``simulated``, ``qemu``)."""

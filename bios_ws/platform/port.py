@@ -1,0 +1,124 @@
+"""The platform port: a domain is a machine that starts, stops, resets and is observed.
+
+One ``Platform`` adapter per machine kind (``simulated``: a state machine with
+realistic transition times and no process; ``qemu``: a real QEMU + OVMF guest
+under TCG). A domain's kind is recorded in the store; the power use case picks
+the adapter. Standard library only.
+
+Semantics every adapter keeps (``tests/platform_contract.py`` checks them):
+
+- ``status`` is the live state: ``Off``, ``PoweringOn`` (started, not yet
+  running its firmware), ``On``, ``PoweringOff`` (a graceful shutdown is
+  waiting for the guest), ``Paused``.
+- ``power_on`` boots a machine that is ``Off``; ``delay`` seconds pass first
+  (state ``PoweringOn`` meanwhile). ``power_off(graceful=True)`` asks the guest
+  (ACPI power button) and turns the power off hard when the guest has not
+  obeyed within ``graceful_timeout`` (a firmware without OS never does);
+  ``graceful=False`` turns it off at once. ``restart`` is off then on, the off
+  part graceful or not. Requests return once the change is under way; they do
+  not wait for a graceful shutdown. ``cause`` is what the request leaves on
+  record (ManagementCommand, PowerButtonPress, PowerRestorePolicy).
+- Right before every boot (a request, a restart, a guest's own reset, or
+  power restore) the adapter calls ``hooks.before_boot(domain_id, cause)``:
+  pending BIOS settings are applied there. When the machine changes state on
+  its own (the guest powers off or resets itself, the process dies, the
+  watchdog kills it, a graceful shutdown escalates), it calls
+  ``hooks.on_event(domain_id, event)``.
+- ``lock(domain_id)`` serialises requests on one machine across threads and
+  processes; the power use case holds it for a whole request.
+- The adapter never checks whether a request fits the state: the power use
+  case does (``bios_ws.domain.power.check_request``).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from bios_ws.domain.power import PowerState, ResetCause
+
+
+class MachineKind(StrEnum):
+    SIMULATED = "simulated"
+    QEMU = "qemu"
+
+
+@dataclass(frozen=True)
+class MachineEvent:
+    """Something a machine did on its own: the state it reached, why, and when."""
+
+    state: PowerState
+    cause: ResetCause
+    time: datetime
+
+
+@dataclass(frozen=True)
+class MachineHooks:
+    """What an adapter calls back: before every boot, and on every event of its own."""
+
+    before_boot: Callable[[str, ResetCause], None]
+    on_event: Callable[[str, MachineEvent], None]
+
+
+#: Hooks that do nothing (tests of an adapter alone).
+NO_HOOKS = MachineHooks(before_boot=lambda domain_id, cause: None,
+                        on_event=lambda domain_id, event: None)
+
+
+class Platform(abc.ABC):
+    """The machines of one kind."""
+
+    kind: MachineKind
+
+    @abc.abstractmethod
+    def check_available(self) -> None:
+        """PlatformUnavailable naming the missing package, if this kind cannot run here."""
+
+    @abc.abstractmethod
+    def create(self, domain_id: str) -> None:
+        """Prepare a new, powered-off machine (files, firmware variable store)."""
+
+    @abc.abstractmethod
+    def remove(self, domain_id: str) -> None:
+        """Turn the machine off at once if it runs, and delete everything it had."""
+
+    @abc.abstractmethod
+    def status(self, domain_id: str) -> PowerState:
+        """The live power state (``Off`` for a machine this adapter does not know)."""
+
+    @abc.abstractmethod
+    def power_on(self, domain_id: str, cause: ResetCause, *, delay: float = 0.0) -> None:
+        """Boot an ``Off`` machine after ``delay`` seconds; ``cause`` goes to before_boot."""
+
+    @abc.abstractmethod
+    def power_off(self, domain_id: str, cause: ResetCause, *, graceful: bool) -> None:
+        """Graceful: ACPI power button, hard off after the graceful timeout (an event with
+        ``cause``). Else hard off at once."""
+
+    @abc.abstractmethod
+    def restart(self, domain_id: str, cause: ResetCause, *, graceful: bool) -> None:
+        """Power off (gracefully or not), then boot again."""
+
+    @abc.abstractmethod
+    def pause(self, domain_id: str) -> None:
+        """Freeze the running machine (``Paused``)."""
+
+    @abc.abstractmethod
+    def resume(self, domain_id: str) -> None:
+        """Let a paused machine run again (``On``)."""
+
+    @abc.abstractmethod
+    def nmi(self, domain_id: str) -> None:
+        """Inject a non-maskable interrupt into the running machine."""
+
+    @abc.abstractmethod
+    def console(self, domain_id: str, *, limit: int = 65536) -> bytes:
+        """The last ``limit`` bytes the machine printed on its serial console."""
+
+    @abc.abstractmethod
+    def lock(self, domain_id: str) -> AbstractContextManager[None]:
+        """Serialise requests on one machine, across threads and processes."""

@@ -1,0 +1,345 @@
+"""The simulated machine: no process, a power state machine with realistic transition times.
+
+A simulated machine's state is a record (``SimState``) of where it is and
+which steps are scheduled (boot, running, off), kept in a ``StateShelf``: in
+memory (tests) or as a JSON file per machine in the state directory, so every
+worker process sees the same machine. Whoever touches a machine first plays
+the steps whose time has come (under the machine's lock), calling the hooks as
+a real machine would: ``before_boot`` when a boot starts, ``on_event`` when a
+graceful shutdown escalates to off; and a serving process runs a ``Ticker``
+that plays the due steps of every machine on time, so a scheduled boot
+applies its pending settings even when nobody looks. (With no server running,
+simulated machines stand still until touched: the service is their power.)
+
+The simulated guest runs firmware only, like a fresh QEMU + OVMF guest: it
+ignores the ACPI power button, so a graceful shutdown always escalates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bios_ws.domain.power import PowerState, ResetCause
+from bios_ws.errors import MachineError
+from bios_ws.platform.locks import machine_flock
+from bios_ws.platform.port import MachineEvent, MachineHooks, MachineKind, Platform
+
+log = logging.getLogger("bios_ws.platform")
+
+#: Seconds from power-on to running firmware (a TCG guest takes 4 to 9 s to its first boot
+#: attempt; a simulated one is quicker by default).
+DEFAULT_BOOT_SECONDS = 2.0
+DEFAULT_GRACEFUL_TIMEOUT = 30.0
+#: Console lines a simulated machine keeps.
+CONSOLE_LINES = 200
+_MAX_STATE_BYTES = 256 * 1024
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class Step:
+    """A scheduled change: ``boot`` (calls before_boot), ``running`` or ``off``."""
+
+    at: float
+    action: str
+    cause: str
+
+
+@dataclass
+class SimState:
+    state: str = PowerState.OFF.value
+    steps: list[Step] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> SimState:
+        data = json.loads(text)
+        return cls(state=str(PowerState(data["state"])),
+                   steps=[Step(float(s["at"]), str(s["action"]), str(s["cause"]))
+                          for s in data["steps"]],
+                   console=[str(line) for line in data["console"]][-CONSOLE_LINES:])
+
+
+class StateShelf:
+    """Where simulated machines keep their state: here, in memory (one process)."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, str] = {}
+        self._locks: dict[str, threading.RLock] = {}
+        self._guard = threading.Lock()
+
+    def load(self, domain_id: str) -> SimState | None:
+        text = self._states.get(domain_id)
+        return None if text is None else SimState.from_json(text)
+
+    def save(self, domain_id: str, state: SimState) -> None:
+        self._states[domain_id] = state.to_json()
+
+    def delete(self, domain_id: str) -> None:
+        self._states.pop(domain_id, None)
+
+    def due(self, now: float) -> list[str]:
+        """The machines with a step scheduled at or before ``now``."""
+        found = []
+        for domain_id, text in list(self._states.items()):
+            steps = SimState.from_json(text).steps
+            if steps and steps[0].at <= now:
+                found.append(domain_id)
+        return found
+
+    @contextlib.contextmanager
+    def lock(self, domain_id: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(domain_id, threading.RLock())
+        with lock:
+            yield
+
+
+class FileShelf(StateShelf):
+    """One JSON file per machine under ``root/<domain>/``, locked with flock across
+    processes (and with a thread lock within one)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+
+    def _path(self, domain_id: str) -> Path:
+        return self.root / domain_id / "simulated.json"
+
+    def load(self, domain_id: str) -> SimState | None:
+        path = self._path(domain_id)
+        try:
+            with path.open("rb") as handle:
+                text = handle.read(_MAX_STATE_BYTES + 1).decode("utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MachineError(f"cannot read the simulated machine {path}: {exc}") from None
+        try:
+            return SimState.from_json(text)
+        except (ValueError, KeyError, TypeError):
+            raise MachineError(f"the simulated machine's state {path} is damaged") from None
+
+    def save(self, domain_id: str, state: SimState) -> None:
+        path = self._path(domain_id)
+        _write_atomic(path, state.to_json())
+        due = self._due_dir / domain_id
+        if state.steps:
+            _write_atomic(due, repr(state.steps[0].at))
+        else:
+            due.unlink(missing_ok=True)
+
+    def delete(self, domain_id: str) -> None:
+        self._path(domain_id).unlink(missing_ok=True)
+        (self._due_dir / domain_id).unlink(missing_ok=True)
+
+    @property
+    def _due_dir(self) -> Path:
+        """An index: one small file per machine with steps, holding the first one's time."""
+        return self.root / ".due"
+
+    def due(self, now: float) -> list[str]:
+        try:
+            names = sorted(os.listdir(self._due_dir))
+        except FileNotFoundError:
+            return []
+        found = []
+        for name in names:
+            try:
+                at = float((self._due_dir / name).read_text(encoding="ascii")[:64])
+            except (OSError, ValueError):
+                continue  # being rewritten: the next tick sees it
+            if at <= now:
+                found.append(name)
+        return found
+
+    @contextlib.contextmanager
+    def lock(self, domain_id: str) -> Iterator[None]:
+        with super().lock(domain_id), machine_flock(self.root / domain_id):
+            yield
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class SimulatedPlatform(Platform):
+    """Simulated machines on ``shelf``; ``clock`` gives seconds since the epoch."""
+
+    kind = MachineKind.SIMULATED
+
+    def __init__(
+        self, shelf: StateShelf, hooks: MachineHooks, *, clock: Clock = time.time,
+        boot_seconds: float = DEFAULT_BOOT_SECONDS,
+        graceful_timeout: float = DEFAULT_GRACEFUL_TIMEOUT,
+    ) -> None:
+        self._shelf = shelf
+        self._hooks = hooks
+        self._clock = clock
+        self.boot_seconds = boot_seconds
+        self.graceful_timeout = graceful_timeout
+
+    def check_available(self) -> None:
+        return None
+
+    def create(self, domain_id: str) -> None:
+        with self.lock(domain_id):
+            self._shelf.save(domain_id, SimState())
+
+    def remove(self, domain_id: str) -> None:
+        with self.lock(domain_id):
+            self._shelf.delete(domain_id)
+
+    def status(self, domain_id: str) -> PowerState:
+        with self._machine(domain_id) as machine:
+            return PowerState(machine.state)
+
+    def power_on(self, domain_id: str, cause: ResetCause, *, delay: float = 0.0) -> None:
+        with self._machine(domain_id) as machine:
+            now = self._clock()
+            machine.state = PowerState.POWERING_ON.value
+            machine.steps = self._boot_steps(now + max(delay, 0.0), cause)
+        self.status(domain_id)  # an immediate boot starts now
+
+    def power_off(self, domain_id: str, cause: ResetCause, *, graceful: bool) -> None:
+        with self._machine(domain_id) as machine:
+            if graceful:
+                machine.state = PowerState.POWERING_OFF.value
+                machine.steps = [Step(self._clock() + self.graceful_timeout, "off", cause)]
+                _say(machine, "ACPI power button pressed (no OS: ignored)")
+            else:
+                _off(machine, "power off")
+
+    def restart(self, domain_id: str, cause: ResetCause, *, graceful: bool) -> None:
+        with self._machine(domain_id) as machine:
+            now = self._clock()
+            if graceful:
+                escalate = now + self.graceful_timeout
+                machine.state = PowerState.POWERING_OFF.value
+                machine.steps = [Step(escalate, "off", cause), *self._boot_steps(escalate, cause)]
+                _say(machine, "ACPI power button pressed (no OS: ignored)")
+            else:
+                _off(machine, "reset")
+                machine.state = PowerState.POWERING_ON.value
+                machine.steps = self._boot_steps(now, cause)
+        self.status(domain_id)
+
+    def pause(self, domain_id: str) -> None:
+        with self._machine(domain_id) as machine:
+            machine.state = PowerState.PAUSED.value
+
+    def resume(self, domain_id: str) -> None:
+        with self._machine(domain_id) as machine:
+            machine.state = PowerState.ON.value
+
+    def nmi(self, domain_id: str) -> None:
+        with self._machine(domain_id) as machine:
+            _say(machine, "NMI received")
+
+    def console(self, domain_id: str, *, limit: int = 65536) -> bytes:
+        with self._machine(domain_id) as machine:
+            text = "".join(f"{line}\n" for line in machine.console).encode("utf-8")
+        return text[-limit:] if limit > 0 else b""
+
+    def lock(self, domain_id: str) -> contextlib.AbstractContextManager[None]:
+        return self._shelf.lock(domain_id)
+
+    def advance_due(self) -> None:
+        """Play the due steps of every machine (what a ``Ticker`` does on each tick)."""
+        for domain_id in self._shelf.due(self._clock()):
+            self.status(domain_id)
+
+    # -- the state machine -----------------------------------------------------------
+
+    def _boot_steps(self, start: float, cause: ResetCause | str) -> list[Step]:
+        return [Step(start, "boot", str(cause)),
+                Step(start + self.boot_seconds, "running", str(cause))]
+
+    @contextlib.contextmanager
+    def _machine(self, domain_id: str) -> Iterator[SimState]:
+        """The machine's state with every step due played, saved when the block ends."""
+        with self.lock(domain_id):
+            machine = self._shelf.load(domain_id)
+            if machine is None:  # a machine never created is off, and stays unknown
+                yield SimState()
+                return
+            self._advance(domain_id, machine)
+            yield machine
+            self._shelf.save(domain_id, machine)
+
+    def _advance(self, domain_id: str, machine: SimState) -> None:
+        now = self._clock()
+        while machine.steps and machine.steps[0].at <= now:
+            step = machine.steps.pop(0)
+            cause = ResetCause(step.cause)
+            if step.action == "boot":
+                self._hooks.before_boot(domain_id, cause)
+                machine.state = PowerState.POWERING_ON.value
+                _say(machine, f"vbios simulated firmware: power on ({cause.value})")
+            elif step.action == "running":
+                machine.state = PowerState.ON.value
+                _say(machine, "BdsDxe: no OS: waiting in the boot manager")
+            else:
+                machine.state = PowerState.OFF.value
+                _say(machine, "graceful shutdown timed out: power off")
+                event = MachineEvent(PowerState.OFF, cause, _utc(step.at))
+                self._hooks.on_event(domain_id, event)
+
+
+def _off(machine: SimState, why: str) -> None:
+    machine.state = PowerState.OFF.value
+    machine.steps = []
+    _say(machine, why)
+
+
+def _say(machine: SimState, line: str) -> None:
+    machine.console.append(line)
+    del machine.console[:-CONSOLE_LINES]
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+class Ticker:
+    """A daemon thread that plays every simulated machine's due steps every ``interval``
+    seconds, for as long as the process serves (``stop`` ends it)."""
+
+    def __init__(self, platform: SimulatedPlatform, interval: float = 0.1) -> None:
+        self._platform = platform
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vbios-simulated-ticker",
+                                        daemon=True)
+
+    def start(self) -> Ticker:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                self._platform.advance_due()
+            except Exception:  # a damaged machine must not stop the others' clocks
+                log.exception("simulated machines: a tick failed")
