@@ -10,9 +10,10 @@ BIND        ?= 127.0.0.1:8443
 DEMO_DOMAIN ?= demo
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # swtpm (development TPM), tpm2-tools (interop tests), libtss2-dev + pkg-config (tpm2-pytss
-# builds against them)
+# builds against them), qemu-system-x86 + qemu-utils + ovmf (real guest machines under TCG)
 APT_PACKAGES := python3.11 python3.11-venv python3.11-dev gcc pkg-config libffi-dev libssl-dev \
-                ca-certificates swtpm swtpm-tools tpm2-tools libtss2-dev
+                ca-certificates swtpm swtpm-tools tpm2-tools libtss2-dev \
+                qemu-system-x86 qemu-utils ovmf
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
