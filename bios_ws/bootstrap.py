@@ -2,9 +2,11 @@
 
 ``bootstrap(config)`` builds everything a vBIOS process serves from: the
 state store, the registry, the way to the TPM (opened per use), the integrity
-monitor, and one use case per registered capability (``bios_ws.capabilities``);
-``App.wsgi()`` puts the SOAP application and the peer-certificate middleware on
-top. Nothing comes from the environment and nothing is patched afterwards.
+monitor, the machines of every kind (``bios_ws.platform``) with the observer
+they call back, and one use case per registered capability
+(``bios_ws.capabilities``); ``App.wsgi()`` puts the SOAP application and the
+peer-certificate middleware on top, and starts the simulated machines' clock.
+Nothing comes from the environment and nothing is patched afterwards.
 ``initialize`` is what `vbios init` (and `vbios devrun` on a fresh home) runs:
 with a TPM it starts the development TPM if the home uses it, and seals the
 key passphrases (``bios_ws.launch.sealing``).
@@ -12,23 +14,27 @@ key passphrases (``bios_ws.launch.sealing``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from bios_ws.capabilities import TpmParts, Wiring, build_use_cases
 from bios_ws.config import Config
 from bios_ws.domain.ports import Clock
+from bios_ws.domain.power import MachineKind
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.errors import AdminError
 from bios_ws.home import NO_TPM, Home, TpmChoice
 from bios_ws.pki import DEFAULT_SERVER_NAMES, initialize_pki
 from bios_ws.pki.certs import parse_server_names
 from bios_ws.pki.files import PUBLIC_MODE, write_file_atomic
+from bios_ws.platform.port import MachineHooks, Platform
+from bios_ws.platform.simulated import FileShelf, SimulatedPlatform, Ticker
 from bios_ws.registry_file import load_registry, shipped_registry_text
 from bios_ws.service.attestation import AttestationService
-from bios_ws.service.bios import utc_now
+from bios_ws.service.bios import BiosService, utc_now
+from bios_ws.service.power import MachineObserver
 from bios_ws.service.use_cases import UseCases
 from bios_ws.store import SqlStore, open_store
 
@@ -48,19 +54,28 @@ class App:
     registry: AttributeRegistry
     use_cases: UseCases
     tpm: TpmParts | None
+    platforms: Mapping[MachineKind, Platform]
+    observer: MachineObserver
+    _ticker: Ticker | None = field(default=None, repr=False)
 
     def use(self, kind: type[T]) -> T:
         return self.use_cases.use(kind)
 
     def wsgi(self) -> WSGIApp:
-        """The SOAP endpoint behind the peer-certificate middleware."""
+        """The SOAP endpoint behind the peer-certificate middleware; the simulated
+        machines' clock runs for as long as the process serves."""
         from bios_ws.server.identity import PeerIdentity
         from bios_ws.soap.app import create_wsgi_app
 
+        simulated = self.platforms.get(MachineKind.SIMULATED)
+        if self._ticker is None and isinstance(simulated, SimulatedPlatform):
+            self._ticker = Ticker(simulated).start()
         return PeerIdentity(create_wsgi_app(self.use_cases))
 
     def close(self) -> None:
-        """Release the store's connections."""
+        """Stop the machines' clock; release the store's connections."""
+        if self._ticker is not None:
+            self._ticker.stop()
         self.store.dispose()
 
     def __enter__(self) -> App:
@@ -75,8 +90,27 @@ def bootstrap(config: Config, *, clock: Clock = utc_now) -> App:
     registry = load_registry(config.home.registry_path)
     store = open_store(config.store_url)
     tpm = _tpm_parts(config, store)
-    wiring = Wiring(config, store.unit_of_work, registry, clock, tpm, UseCases())
-    return App(config, store, registry, build_use_cases(wiring), tpm)
+    gate = None if tpm is None else tpm.monitor.check_write
+    # the machines call back into the settings use case (pending values apply at boot)
+    observer = MachineObserver(store.unit_of_work,
+                               BiosService(store.unit_of_work, registry, clock, gate=gate), clock)
+    platforms = build_platforms(config, observer.hooks())
+    wiring = Wiring(config, store.unit_of_work, registry, clock, tpm, platforms, UseCases())
+    return App(config, store, registry, build_use_cases(wiring), tpm, platforms, observer)
+
+
+def build_platforms(config: Config, hooks: MachineHooks) -> dict[MachineKind, Platform]:
+    """The machines of every kind, in the home's machines directory."""
+    options = config.platform
+    simulated = SimulatedPlatform(FileShelf(config.home.machines_dir), hooks,
+                                  boot_seconds=options.boot_seconds,
+                                  graceful_timeout=options.graceful_timeout)
+    return {MachineKind.SIMULATED: simulated}
+
+
+def keeper_hooks(config: Config, domain_id: str) -> MachineHooks:
+    """The hooks a QEMU guest's keeper process calls (its own object graph's observer)."""
+    return bootstrap(config).observer.hooks()
 
 
 def _tpm_parts(config: Config, store: SqlStore) -> TpmParts | None:

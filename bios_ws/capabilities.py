@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bios_ws.config import Config
 from bios_ws.domain.ports import Clock, UnitOfWorkFactory
+from bios_ws.domain.power import MachineKind
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.errors import (
     AccessDenied,
@@ -30,8 +31,11 @@ from bios_ws.errors import (
     InvalidAttributeValue,
     InvalidBootOrder,
     InvalidPassword,
+    InvalidPowerTransition,
     InvalidRequest,
+    MachineError,
     PasswordRequired,
+    PlatformUnavailable,
     ReadOnlyAttribute,
     ResetRequired,
     ServiceRestricted,
@@ -43,10 +47,12 @@ from bios_ws.errors import (
     VbiosError,
     VersionConflict,
 )
+from bios_ws.platform.port import Platform
 from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService, WriteGate
 from bios_ws.service.domains import DomainService
 from bios_ws.service.integrity import EventLogReader, IntegrityMonitor, TpmAccess
+from bios_ws.service.power import PowerService
 from bios_ws.service.use_cases import UseCases
 
 
@@ -69,6 +75,8 @@ class Wiring:
     registry: AttributeRegistry
     clock: Clock
     tpm: TpmParts | None
+    #: The machines, by kind (their hooks call back into the settings use case).
+    platforms: Mapping[MachineKind, Platform]
     #: The use cases of the capabilities registered before this one.
     built: UseCases
 
@@ -102,7 +110,12 @@ def _settings(wiring: Wiring) -> BiosService:
 
 
 def _domains(wiring: Wiring) -> DomainService:
-    return DomainService(wiring.uow, wiring.registry, wiring.clock)
+    return DomainService(wiring.uow, wiring.registry, wiring.platforms, wiring.clock)
+
+
+def _power(wiring: Wiring) -> PowerService:
+    return PowerService(wiring.uow, wiring.clock, wiring.platforms,
+                        wiring.built.use(BiosService), wiring.gate)
 
 
 def _attestation(wiring: Wiring) -> AttestationService:
@@ -133,6 +146,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         faults=(UnknownAttribute, InvalidAttributeValue, ReadOnlyAttribute, ResetRequired,
                 PasswordRequired, InvalidPassword, VersionConflict, InvalidBootOrder,
                 UnknownBootOption),
+    ),
+    Capability(
+        "power", _power,
+        soap_services=("bios_ws.soap.power_service:PowerSoapService",),
+        faults=(InvalidPowerTransition, PlatformUnavailable, MachineError),
     ),
     Capability(
         "attestation", _attestation,

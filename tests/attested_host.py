@@ -30,6 +30,7 @@ from bios_ws.domain.reference import ReferenceMeasurements
 from bios_ws.pki import certs
 from bios_ws.pki.akcert import issue_ak_certificate
 from bios_ws.pki.authority import Authority
+from bios_ws.platform.simulated import in_memory_machines
 from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService
 from bios_ws.service.domains import DomainService
@@ -104,7 +105,8 @@ def build_attested_host(interval: float = 10.0) -> AttestedHost:
     store = MemoryStore()
     registry = sample_registry()
     bios = BiosService(store.unit_of_work, registry)
-    DomainService(store.unit_of_work, registry).create(Principal.admin(), "vm1")
+    DomainService(store.unit_of_work, registry,
+        in_memory_machines()).create(Principal.admin(), "vm1")
     monotonic = FakeClock()
     holder: dict[str, AttestedHost] = {}
 
@@ -150,7 +152,8 @@ def ca_pem(ca: certs.Issued) -> bytes:
 
 def add_domain(host: AttestedHost | UnmeasuredHost, domain_id: str) -> Principal:
     """Create another guest domain on the host; its guest principal comes back."""
-    DomainService(host.store.unit_of_work, sample_registry()).create(host.admin, domain_id)
+    DomainService(host.store.unit_of_work, sample_registry(),
+        in_memory_machines()).create(host.admin, domain_id)
     return Principal.guest(domain_id)
 
 
@@ -184,7 +187,8 @@ def build_host_without_tpm() -> UnmeasuredHost:
     store = MemoryStore()
     registry = sample_registry()
     bios = BiosService(store.unit_of_work, registry)
-    DomainService(store.unit_of_work, registry).create(Principal.admin(), "vm1")
+    DomainService(store.unit_of_work, registry,
+        in_memory_machines()).create(Principal.admin(), "vm1")
     attestation = AttestationService(
         store.unit_of_work, lambda: datetime.now(UTC), monitor=None, tpm_access=None,
         read_log=lambda: None, ak_certificate=lambda: None)

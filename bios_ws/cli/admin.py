@@ -1,4 +1,4 @@
-"""`vbios init`, `vbios domain ...` and `vbios audit ...`: the host admin's commands.
+"""`vbios init` and `vbios audit ...`: the host admin's commands (domains: ``cli.domain``).
 
 Each command resolves its home when it runs (--home, else VBIOS_HOME, else
 the default) and refuses with a ``VbiosError``, which ``bios_ws.cli.main``
@@ -11,25 +11,18 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from pathlib import Path
+from contextlib import contextmanager
 
 from bios_ws.bootstrap import App, bootstrap, initialize, initialize_home
 from bios_ws.cli.options import HOME_HELP, add_tpm_options, chosen_tpm
 from bios_ws.config import Config
 from bios_ws.domain.audit import AuditEntry, verify_chain
-from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import AdminError
 from bios_ws.home import DEV_TPM, Home, resolve_home_path
 from bios_ws.launch.warnings import NO_TPM_WARNING
 from bios_ws.pki import (
-    BUNDLE_FILES,
     DEFAULT_SERVER_NAMES,
-    Authority,
-    check_bundle_dir,
-    write_client_bundle,
 )
-from bios_ws.service.domains import DomainService
 from bios_ws.tpm.port import SERVICE_PCR
 
 __all__ = ["initialize_home", "register"]
@@ -49,23 +42,6 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
                            f" default: {', '.join(DEFAULT_SERVER_NAMES)})")
     add_tpm_options(init, for_init=True)
     init.set_defaults(run=run_init)
-
-    domain = commands.add_parser("domain", help="create, list and delete guest domains")
-    domain_commands = domain.add_subparsers(dest="domain_command", required=True,
-                                            metavar="COMMAND")
-    create = domain_commands.add_parser("create", parents=[home_option],
-                                        help="create a domain and issue its client bundle")
-    create.add_argument("name", metavar="NAME")
-    create.add_argument("--out", metavar="BUNDLE",
-                        help="bundle directory (default: <home>/bundles/NAME)")
-    create.set_defaults(run=run_domain_create)
-    listing = domain_commands.add_parser("list", parents=[home_option], help="list domains")
-    listing.add_argument("--json", action="store_true", help="print JSON")
-    listing.set_defaults(run=run_domain_list)
-    delete = domain_commands.add_parser("delete", parents=[home_option],
-                                        help="delete a domain and its state")
-    delete.add_argument("name", metavar="NAME")
-    delete.set_defaults(run=run_domain_delete)
 
     audit = commands.add_parser("audit", help="show or verify the audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True,
@@ -132,76 +108,6 @@ def run_init(args: argparse.Namespace) -> int:
         print("  vbios tpm reseal asks for it after an intended change of the boot"
               " (firmware, bootloader, kernel).")
     return 0
-
-
-# -- domain ------------------------------------------------------------------------
-
-
-def run_domain_create(args: argparse.Namespace) -> int:
-    home = _open_home(args)
-    name = check_domain_id(args.name)
-    out = Path(args.out).expanduser() if args.out else home.bundles_dir / name
-    # Refuse an unreadable CA key or a used bundle directory before anything changes.
-    authority = Authority.load(home)
-    check_bundle_dir(out)
-    with _services(home) as services:
-        services.use(DomainService).create(Principal.admin(), name)
-    try:
-        write_client_bundle(out, authority.issue_domain(name), authority.cert)
-    except AdminError as exc:
-        raise AdminError(f"{exc.message}; domain {name} was created without a bundle:"
-                         " delete it and create it again") from None
-    print(f"created domain {name}")
-    print(f"  bundle: {out} (cert.pem, key.pem 0600, ca.pem)")
-    return 0
-
-
-def run_domain_list(args: argparse.Namespace) -> int:
-    with _services(_open_home(args)) as services:
-        domains = services.use(DomainService).list(Principal.admin())
-    if args.json:
-        rows = [{"domain": d.domain_id, "version": d.version,
-                 "created_at": d.created_at.isoformat()} for d in domains]
-        print(json.dumps(rows, indent=2))
-        return 0
-    if not domains:
-        print("no domains")
-        return 0
-    width = max(len("DOMAIN"), *(len(d.domain_id) for d in domains))
-    print(f"{'DOMAIN':<{width}}  {'VERSION':>7}  CREATED")
-    for d in domains:
-        print(f"{d.domain_id:<{width}}  {d.version:>7}  {d.created_at.isoformat()}")
-    return 0
-
-
-def run_domain_delete(args: argparse.Namespace) -> int:
-    home = _open_home(args)
-    name = check_domain_id(args.name)
-    with _services(home) as services:
-        services.use(DomainService).delete(Principal.admin(), name)
-    print(f"deleted domain {name}")
-    bundle = home.bundles_dir / name
-    if _remove_bundle(bundle):
-        print(f"  removed its bundle {bundle}")
-    print("  note: certificates issued to it stay valid until they expire"
-          " (no revocation yet)")
-    return 0
-
-
-def _remove_bundle(out: Path) -> bool:
-    """Remove the bundle files in ``out`` (and ``out`` if then empty); True if any were."""
-    removed = False
-    for name in BUNDLE_FILES:
-        try:
-            (out / name).unlink()
-            removed = True
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise AdminError(f"cannot remove {out / name}: {exc.strerror or exc}") from None
-    with suppress(OSError):
-        out.rmdir()
-    return removed
 
 
 # -- audit -------------------------------------------------------------------------

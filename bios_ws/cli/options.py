@@ -10,7 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
-from bios_ws.config import DEFAULT_INTEGRITY_INTERVAL, Config
+from bios_ws.config import DEFAULT_INTEGRITY_INTERVAL, Config, PlatformOptions
 from bios_ws.errors import AdminError, StateDirectoryError
 from bios_ws.home import NO_TPM, TPM_NONE, Home, TpmChoice
 from bios_ws.launch.warnings import TPM_ENV
@@ -63,6 +63,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=_positive_int, default=ServerOptions.threads,
                         metavar="N", help="threads per worker (default %(default)s)")
     add_integrity_options(parser)
+    add_platform_options(parser)
 
 
 def add_integrity_options(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +77,35 @@ def add_integrity_options(parser: argparse.ArgumentParser) -> None:
                              " device TPM)")
 
 
+def add_platform_options(parser: argparse.ArgumentParser) -> None:
+    """How machines run (the defaults suit Debian's qemu-system-x86 and ovmf packages)."""
+    defaults = PlatformOptions()
+    group = parser.add_argument_group("machines")
+    group.add_argument("--graceful-timeout", type=_seconds, default=defaults.graceful_timeout,
+                       metavar="SECONDS", help="a graceful shutdown turns the power off after"
+                       " this long without the guest obeying (default %(default)s)")
+    group.add_argument("--boot-seconds", type=_seconds, default=defaults.boot_seconds,
+                       metavar="SECONDS", help="a simulated machine's boot time"
+                       " (default %(default)s)")
+    group.add_argument("--qemu", default=defaults.qemu_binary, metavar="BINARY",
+                       help="QEMU for qemu machines (default %(default)s)")
+    group.add_argument("--ovmf-code", type=Path, default=defaults.ovmf_code, metavar="FILE",
+                       help="OVMF firmware code (default %(default)s)")
+    group.add_argument("--ovmf-vars", type=Path, default=defaults.ovmf_vars, metavar="FILE",
+                       help="OVMF variable store template (default %(default)s)")
+
+
+def platform_from_args(args: argparse.Namespace) -> PlatformOptions:
+    defaults = PlatformOptions()
+    return PlatformOptions(
+        qemu_binary=getattr(args, "qemu", defaults.qemu_binary),
+        ovmf_code=getattr(args, "ovmf_code", defaults.ovmf_code),
+        ovmf_vars=getattr(args, "ovmf_vars", defaults.ovmf_vars),
+        graceful_timeout=getattr(args, "graceful_timeout", defaults.graceful_timeout),
+        boot_seconds=getattr(args, "boot_seconds", defaults.boot_seconds),
+    )
+
+
 def config_from_args(args: argparse.Namespace, home: Home) -> Config:
     """The configuration a command runs with: ``home`` and the options it was given."""
     server = ServerOptions()
@@ -86,6 +116,7 @@ def config_from_args(args: argparse.Namespace, home: Home) -> Config:
         home, tpm=chosen_tpm(args), server=server,
         event_log=Path(event_log) if event_log else None,
         integrity_interval=getattr(args, "integrity_interval", DEFAULT_INTEGRITY_INTERVAL),
+        platform=platform_from_args(args),
     )
 
 

@@ -90,6 +90,8 @@ def serve(config: Config, listener: socket.socket | None = None) -> int:
     if sealed:
         for line in prepare_attestation(config):
             print(f"vbios: {line}", flush=True)
+    for line in restore_power(config):
+        print(f"vbios: {line}", flush=True)
     print(f"vbios: serving {service_url(bound_address(listener))} (home {home.path})",
           flush=True)
     configure_logging()
@@ -100,6 +102,15 @@ def serve(config: Config, listener: socket.socket | None = None) -> int:
     run_server(lambda: bootstrap(config).wsgi(), context, home.server_cert, config.server,
                listener)
     return 0
+
+
+def restore_power(config: Config) -> list[str]:
+    """Power returns to the machines as the service starts (AcPwrRcvry of each domain)."""
+    from bios_ws.bootstrap import bootstrap
+    from bios_ws.service.power import PowerService
+
+    with bootstrap(config) as app:
+        return [f"power restore: {line}" for line in app.use(PowerService).restore_power()]
 
 
 def check_tpm_choice(config: Config) -> bool:

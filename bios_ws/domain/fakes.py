@@ -18,8 +18,10 @@ from bios_ws.domain.ports import (
     DomainSummary,
     HostRecord,
     HostRecords,
+    MachineRepository,
     UnitOfWork,
 )
+from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.state import DomainState
 from bios_ws.errors import DomainExists, DomainNotFound, VersionConflict
 
@@ -30,6 +32,7 @@ class MemoryStore:
         self.domains: dict[str, tuple[DomainState, datetime]] = {}
         self.audit: list[AuditEntry] = []
         self.records: dict[str, HostRecord] = {}
+        self.machines: dict[str, MachineRecord] = {}
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -68,6 +71,35 @@ class _Domains(DomainRepository):
         return [
             DomainSummary(d, s.version, c) for d, (s, c) in sorted(self.data.items())
         ]
+
+
+class _Machines(MachineRepository):
+    def __init__(self, data: dict[str, MachineRecord]) -> None:
+        self.data = data
+
+    def get(self, domain_id: str, *, for_update: bool = False) -> MachineRecord:
+        try:
+            return self.data[domain_id]
+        except KeyError:
+            raise DomainNotFound(f"no domain {domain_id!r}") from None
+
+    def add(self, record: MachineRecord) -> None:
+        if record.domain_id in self.data:
+            raise DomainExists(f"domain {record.domain_id!r} has a machine")
+        self.data[record.domain_id] = record
+
+    def save(self, record: MachineRecord, expected_version: int) -> None:
+        stored = self.get(record.domain_id)
+        if stored.version != expected_version:
+            raise VersionConflict(f"the machine of {record.domain_id} is at version"
+                                  f" {stored.version}, not {expected_version}")
+        self.data[record.domain_id] = record
+
+    def delete(self, domain_id: str) -> None:
+        self.data.pop(domain_id, None)
+
+    def list(self) -> list[MachineRecord]:
+        return [record for _, record in sorted(self.data.items())]
 
 
 class _Audit(AuditLog):
@@ -110,14 +142,16 @@ class MemoryUnitOfWork(UnitOfWork):
         self._store.lock.acquire()
         self._open = True
         self.domains = _Domains(dict(self._store.domains))
+        self.machines = _Machines(dict(self._store.machines))
         self.audit = _Audit(list(self._store.audit))
         self.records = _Records(dict(self._store.records))
         return self
 
     def commit(self) -> None:
         assert isinstance(self.domains, _Domains) and isinstance(self.audit, _Audit)
-        assert isinstance(self.records, _Records)
+        assert isinstance(self.records, _Records) and isinstance(self.machines, _Machines)
         self._store.domains = self.domains.data
+        self._store.machines = self.machines.data
         self._store.audit = self.audit.log
         self._store.records = self.records.data
         self._release()

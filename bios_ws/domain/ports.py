@@ -13,6 +13,7 @@ from datetime import datetime
 from types import TracebackType
 
 from bios_ws.domain.audit import AuditEntry, AuditRecord
+from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.state import DomainState
 
 
@@ -44,6 +45,31 @@ class DomainRepository(abc.ABC):
     @abc.abstractmethod
     def list(self) -> list[DomainSummary]:
         """Every domain, ordered by id."""
+
+
+class MachineRepository(abc.ABC):
+    """Each domain's machine record (kind and power), kept apart from its settings."""
+
+    @abc.abstractmethod
+    def get(self, domain_id: str, *, for_update: bool = False) -> MachineRecord:
+        """The record; DomainNotFound if none. ``for_update`` locks it until commit."""
+
+    @abc.abstractmethod
+    def add(self, record: MachineRecord) -> None:
+        """Store the machine of a new domain; DomainExists if it has one."""
+
+    @abc.abstractmethod
+    def save(self, record: MachineRecord, expected_version: int) -> None:
+        """Replace the record if its version is still ``expected_version``, else
+        VersionConflict."""
+
+    @abc.abstractmethod
+    def delete(self, domain_id: str) -> None:
+        """Remove the record (nothing if there is none)."""
+
+    @abc.abstractmethod
+    def list(self) -> list[MachineRecord]:
+        """Every machine, ordered by domain id."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +112,7 @@ class UnitOfWork(abc.ABC):
     """One transaction. Leaving the block without ``commit()`` rolls back."""
 
     domains: DomainRepository
+    machines: MachineRepository
     audit: AuditLog
     records: HostRecords
 

@@ -9,11 +9,18 @@ registry's ``AcPwrRcvry`` attribute selects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
 from bios_ws.errors import InvalidPowerTransition
+
+
+class MachineKind(StrEnum):
+    """What a domain's machine is: simulated (no process) or a real QEMU + OVMF guest."""
+
+    SIMULATED = "simulated"
+    QEMU = "qemu"
 
 
 class PowerState(StrEnum):
@@ -118,19 +125,22 @@ def is_running(state: PowerState) -> bool:
 
 
 @dataclass(frozen=True)
-class PowerRecord:
-    """What the store keeps of a domain's power, apart from its settings (own version)."""
+class MachineRecord:
+    """What the store keeps of a domain's machine: its kind and its power, apart from the
+    domain's settings (its own version: a power change never moves the settings')."""
 
     domain_id: str
-    state: PowerState
+    kind: MachineKind
+    state: PowerState = PowerState.OFF
     last_reset_cause: ResetCause | None = None
     last_reset_time: datetime | None = None
     version: int = 1
 
-    def with_event(self, state: PowerState, cause: ResetCause | None,
-                   time: datetime) -> PowerRecord:
-        """This record after the machine reached ``state`` for ``cause`` at ``time``."""
-        if cause is None:
-            return PowerRecord(self.domain_id, state, self.last_reset_cause,
-                               self.last_reset_time, self.version + 1)
-        return PowerRecord(self.domain_id, state, cause, time, self.version + 1)
+    def with_power(self, state: PowerState, cause: ResetCause | None = None,
+                   time: datetime | None = None) -> MachineRecord:
+        """This record once the machine is in ``state``; with ``cause`` it was a reset
+        (power on, off or restart) at ``time``."""
+        if cause is None or time is None:
+            return replace(self, state=state, version=self.version + 1)
+        return replace(self, state=state, last_reset_cause=cause, last_reset_time=time,
+                       version=self.version + 1)

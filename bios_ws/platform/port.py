@@ -37,14 +37,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
-from bios_ws.domain.power import PowerState, ResetCause
+from bios_ws.domain.power import MachineKind, PowerState, ResetCause
 
-
-class MachineKind(StrEnum):
-    SIMULATED = "simulated"
-    QEMU = "qemu"
+__all__ = ["NO_HOOKS", "MachineEvent", "MachineHooks", "MachineKind", "Platform"]
 
 
 @dataclass(frozen=True)

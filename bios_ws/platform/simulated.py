@@ -31,7 +31,7 @@ from pathlib import Path
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError
 from bios_ws.platform.locks import machine_flock
-from bios_ws.platform.port import MachineEvent, MachineHooks, MachineKind, Platform
+from bios_ws.platform.port import NO_HOOKS, MachineEvent, MachineHooks, MachineKind, Platform
 
 log = logging.getLogger("bios_ws.platform")
 
@@ -343,3 +343,9 @@ class Ticker:
                 self._platform.advance_due()
             except Exception:  # a damaged machine must not stop the others' clocks
                 log.exception("simulated machines: a tick failed")
+
+
+def in_memory_machines(hooks: MachineHooks = NO_HOOKS,
+                       clock: Clock = time.time) -> dict[MachineKind, Platform]:
+    """Simulated machines in memory, by kind: the fake for tests of the use cases."""
+    return {MachineKind.SIMULATED: SimulatedPlatform(StateShelf(), hooks, clock=clock)}

@@ -60,6 +60,9 @@ def utc_now() -> datetime:
 #: Called before every state change; raises (ServiceRestricted) to refuse it.
 WriteGate = Callable[[], None]
 
+#: Who acts when a machine does something by itself (a boot applies pending values).
+PLATFORM = Principal.admin("platform")
+
 
 class BiosService:
     def __init__(
@@ -180,11 +183,16 @@ class BiosService:
 
     # -- admin -----------------------------------------------------------------
 
-    def apply_pending(self, principal: Principal, domain_id: str) -> int:
-        """What a platform reset of the domain does to its settings."""
+    def apply_pending(self, principal: Principal, domain_id: str, *,
+                      at: str | None = None) -> int:
+        """What a platform reset of the domain does to its settings; ``at`` names the
+        boot that does it (for the audit entry)."""
 
         def mutate(state: DomainState) -> Mapping[str, object]:
-            return {"applied": state.apply_pending()}
+            changes: dict[str, object] = {"applied": state.apply_pending()}
+            if at is not None:
+                changes["at"] = at
+            return changes
 
         def target() -> str:
             principal.require_admin()
@@ -192,6 +200,28 @@ class BiosService:
 
         return self._write(principal, "ApplyPendingAttributes", target, mutate, None,
                            requested=domain_id)
+
+    def has_pending(self, domain_id: str) -> bool:
+        """Whether the domain's next boot has something to apply (values or BootNext)."""
+        state = self._read(domain_id)
+        return bool(state.pending) or state.boot_next is not None
+
+    def apply_at_boot(self, domain_id: str, cause: str) -> bool:
+        """What every boot of the domain's machine does to its settings, through
+        ``apply_pending``: pending values become current and BootNext is consumed. Nothing
+        is written when nothing is pending. False when restricted mode keeps them pending
+        (audited as refused)."""
+        if not self.has_pending(domain_id):
+            return True
+        try:
+            self.apply_pending(PLATFORM, domain_id, at=cause)
+        except ServiceRestricted:
+            return False
+        return True
+
+    def setting(self, domain_id: str, name: str) -> Value | None:
+        """The current value of one attribute of a domain (for the platform's own rules)."""
+        return self._read(domain_id).current.get(name)
 
     # -- the one write path ----------------------------------------------------
 

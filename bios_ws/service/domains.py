@@ -1,49 +1,88 @@
-"""Admin use cases on the set of guest domains (the `vbios domain` commands)."""
+"""Admin use cases on the set of guest domains (the `vbios domain` commands).
+
+Every domain is a machine of one kind (``MachineKind``), chosen when it is
+created; its machine is prepared on the platform of that kind first (a QEMU
+guest's variable store is copied), and removed when the domain is deleted
+(a running guest is turned off first).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from bios_ws.domain.audit import AuditRecord, digest_changes
 from bios_ws.domain.ports import Clock, DomainSummary, UnitOfWorkFactory
+from bios_ws.domain.power import MachineKind, MachineRecord
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.domain.state import DomainState
-from bios_ws.errors import VbiosError
+from bios_ws.errors import DomainNotFound, PlatformUnavailable, VbiosError
+from bios_ws.platform.port import Platform
 from bios_ws.service.bios import utc_now
 
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class DomainDetails:
+    domain_id: str
+    version: int
+    created_at: datetime
+    machine: MachineRecord
+
+
 class DomainService:
     def __init__(
-        self, uow: UnitOfWorkFactory, registry: AttributeRegistry, clock: Clock = utc_now
+        self, uow: UnitOfWorkFactory, registry: AttributeRegistry,
+        platforms: Mapping[MachineKind, Platform], clock: Clock = utc_now,
     ) -> None:
         self._uow = uow
         self._registry = registry
+        self._platforms = platforms
         self._clock = clock
 
-    def create(self, principal: Principal, domain_id: str) -> DomainState:
+    def create(self, principal: Principal, domain_id: str,
+               kind: MachineKind = MachineKind.SIMULATED) -> DomainState:
         def run() -> DomainState:
             principal.require_admin()
             check_domain_id(domain_id)
+            platform = self._platform(kind)
+            platform.check_available()
             state = DomainState.new(domain_id, self._registry)
             with self._uow() as uow:
-                uow.domains.add(state, self._clock())
-                uow.audit.append(self._record(principal, "CreateDomain", domain_id, "ok"))
-                uow.commit()
+                uow.domains.add(state, self._clock())  # DomainExists before any file
+                uow.machines.add(MachineRecord(domain_id, kind))
+                uow.audit.append(self._record(principal, "CreateDomain", domain_id, "ok",
+                                              {"machine": kind.value}))
+                platform.create(domain_id)
+                try:
+                    uow.commit()
+                except BaseException:
+                    platform.remove(domain_id)
+                    raise
             return state
 
         return self._audited(principal, "CreateDomain", domain_id, run)
 
     def delete(self, principal: Principal, domain_id: str) -> None:
+        """Delete a domain; its machine is turned off first, and removed."""
+
         def run() -> None:
             principal.require_admin()
             with self._uow() as uow:
-                uow.domains.delete(domain_id)
-                uow.audit.append(self._record(principal, "DeleteDomain", domain_id, "ok"))
-                uow.commit()
+                uow.domains.get(domain_id)  # DomainNotFound before touching the machine
+                record = uow.machines.get(domain_id)
+            platform = self._platform(record.kind)
+            with platform.lock(domain_id):
+                platform.remove(domain_id)
+                with self._uow() as uow:
+                    uow.domains.delete(domain_id)
+                    uow.machines.delete(domain_id)
+                    uow.audit.append(self._record(principal, "DeleteDomain", domain_id, "ok"))
+                    uow.commit()
 
         self._audited(principal, "DeleteDomain", domain_id, run)
 
@@ -51,6 +90,23 @@ class DomainService:
         principal.require_admin()
         with self._uow() as uow:
             return uow.domains.list()
+
+    def show(self, principal: Principal, domain_id: str) -> DomainDetails:
+        principal.require_admin()
+        check_domain_id(domain_id)
+        with self._uow() as uow:
+            summaries = {s.domain_id: s for s in uow.domains.list()}
+            machine = uow.machines.get(domain_id)
+        summary = summaries.get(domain_id)
+        if summary is None:
+            raise DomainNotFound(f"no domain {domain_id!r}")
+        return DomainDetails(domain_id, summary.version, summary.created_at, machine)
+
+    def _platform(self, kind: MachineKind) -> Platform:
+        platform = self._platforms.get(kind)
+        if platform is None:
+            raise PlatformUnavailable(f"this service runs no {kind.value} machines")
+        return platform
 
     def _audited(self, principal: Principal, op: str, domain_id: str, run: Callable[[], T]) -> T:
         try:
@@ -61,6 +117,7 @@ class DomainService:
                 uow.commit()
             raise
 
-    def _record(self, principal: Principal, op: str, domain_id: str, outcome: str) -> AuditRecord:
+    def _record(self, principal: Principal, op: str, domain_id: str, outcome: str,
+                changes: Mapping[str, object] | None = None) -> AuditRecord:
         return AuditRecord(self._clock(), str(principal), op, domain_id, outcome,
-                           digest_changes({}))
+                           digest_changes(changes or {}))

@@ -10,16 +10,20 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
 from lxml import etree
 
 from bios_ws.domain.fakes import MemoryStore
+from bios_ws.domain.power import MachineKind
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.registry import AttributeRegistry
-from bios_ws.service.bios import BiosService
+from bios_ws.platform.simulated import SimulatedPlatform, StateShelf
+from bios_ws.service.bios import BiosService, WriteGate
 from bios_ws.service.domains import DomainService
+from bios_ws.service.power import MachineObserver, PowerService
 from bios_ws.service.use_cases import UseCases
 from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY, create_wsgi_app
 from bios_ws.soap.faults import SOAP11_ENV
@@ -126,13 +130,34 @@ def sample_registry() -> AttributeRegistry:
     )
 
 
+class ManualClock:
+    """Time that moves only when a test says so (one clock for use cases and machines)."""
+
+    def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> None:
+        self.moment = start
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def seconds(self) -> float:
+        return self.moment.timestamp()
+
+    def advance(self, seconds: float) -> None:
+        self.moment += timedelta(seconds=seconds)
+
+
 @dataclass
 class Endpoint:
-    """An in-process endpoint over an in-memory store, with one guest domain."""
+    """An in-process endpoint over an in-memory store and simulated machines (in memory,
+    on a manual clock), with one guest domain."""
 
     app: Any
     bios: BiosService
     domains: DomainService
+    power: PowerService
+    platform: SimulatedPlatform
+    clock: ManualClock
+    store: MemoryStore
     guest: Principal
     admin: Principal
 
@@ -143,12 +168,20 @@ class Endpoint:
                          principal=principal)
 
 
-def build_endpoint(domain_id: str = "vm1", *, max_body_bytes: int = 1_048_576) -> Endpoint:
-    registry = sample_registry()
+def build_endpoint(domain_id: str = "vm1", *, max_body_bytes: int = 1_048_576,
+                   registry: AttributeRegistry | None = None,
+                   gate: WriteGate | None = None) -> Endpoint:
+    registry = registry or sample_registry()
     store = MemoryStore()
-    bios = BiosService(store.unit_of_work, registry)
-    domains = DomainService(store.unit_of_work, registry)
+    clock = ManualClock()
+    bios = BiosService(store.unit_of_work, registry, clock.now, gate=gate)
+    observer = MachineObserver(store.unit_of_work, bios, clock.now)
+    platform = SimulatedPlatform(StateShelf(), observer.hooks(), clock=clock.seconds)
+    platforms = {MachineKind.SIMULATED: platform}
+    domains = DomainService(store.unit_of_work, registry, platforms, clock.now)
+    power = PowerService(store.unit_of_work, clock.now, platforms, bios, gate)
     admin = Principal.admin()
     domains.create(admin, domain_id)
-    app = create_wsgi_app(UseCases([bios, domains]), max_body_bytes=max_body_bytes)
-    return Endpoint(app, bios, domains, Principal.guest(domain_id), admin)
+    app = create_wsgi_app(UseCases([bios, domains, power]), max_body_bytes=max_body_bytes)
+    return Endpoint(app, bios, domains, power, platform, clock, store,
+                    Principal.guest(domain_id), admin)

@@ -22,8 +22,9 @@ from sqlalchemy import (
 
 from bios_ws.errors import StoreUnavailable
 
-#: The schema this code reads and writes. A database at a newer version is refused.
-SCHEMA_VERSION = 1
+#: The schema this code reads and writes. A database at a newer version is refused;
+#: an older one is upgraded by ``_MIGRATIONS``.
+SCHEMA_VERSION = 2
 
 #: meta keys
 SCHEMA_VERSION_KEY = "schema_version"
@@ -65,6 +66,18 @@ audit = Table(
     Column("changes_digest", String(64), nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("entry_hash", String(64), nullable=False),
+)
+
+#: Version 2: each domain's machine (kind and power), apart from its settings.
+machines = Table(
+    "machines",
+    metadata,
+    Column("domain_id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("power_state", String(16), nullable=False),
+    Column("last_reset_cause", String(32), nullable=True),
+    Column("last_reset_time", String(40), nullable=True),
 )
 
 host_records = Table(
@@ -121,7 +134,6 @@ def ensure_schema(conn: Connection) -> int:
             f"the state store has schema version {found}, newer than this vbios "
             f"understands ({SCHEMA_VERSION}): upgrade vbios"
         )
-    # found < SCHEMA_VERSION would run migrations here; version 1 is the first.
     metadata.create_all(conn, checkfirst=True)
     for statement in _DIALECT_DDL.get(conn.dialect.name, ()):
         conn.exec_driver_sql(statement)
@@ -133,7 +145,29 @@ def ensure_schema(conn: Connection) -> int:
                 {"key": AUDIT_LOCK_KEY, "value": ""},
             ],
         )
+        return SCHEMA_VERSION
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        _MIGRATIONS[version](conn)
+        conn.execute(meta.update().where(meta.c.key == SCHEMA_VERSION_KEY)
+                     .values(value=str(version)))
     return SCHEMA_VERSION
+
+
+def _machines_for_existing_domains(conn: Connection) -> None:
+    """Version 2: every domain made before machines existed gets a simulated one, off."""
+    existing = set(conn.scalars(select(machines.c.domain_id)))
+    rows = [
+        {"domain_id": domain_id, "kind": "simulated", "version": 1, "power_state": "Off",
+         "last_reset_cause": None, "last_reset_time": None}
+        for domain_id in conn.scalars(select(domains.c.domain_id))
+        if domain_id not in existing
+    ]
+    if rows:
+        conn.execute(machines.insert(), rows)
+
+
+#: What brings a store from the version before to this one (tables are created above).
+_MIGRATIONS = {2: _machines_for_existing_domains}
 
 
 def _lock_schema(conn: Connection) -> None:

@@ -42,6 +42,7 @@ from bios_ws.store.engine import (
     safe_url,
     store_errors,
 )
+from bios_ws.store.machines import SqlMachines
 
 _AUDIT_PAGE = 500
 
@@ -131,6 +132,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._conn: Connection | None = None
         self._closed = False
         self.domains = _Domains(self)
+        self.machines = SqlMachines(self)
         self.audit = _Audit(self)
         self.records = _Records(self)
 

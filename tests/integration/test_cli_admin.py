@@ -267,11 +267,13 @@ def test_domain_list_and_delete(home: Path, run: Run) -> None:
     code, out, _ = run("domain", "list", "--home", str(home))
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["DOMAIN", "VERSION", "CREATED"]
-    assert [line.split()[0] for line in lines[1:]] == ["db1", "web2"]
+    assert lines[0].split() == ["DOMAIN", "VERSION", "MACHINE", "CREATED"]
+    assert [line.split()[:3] for line in lines[1:]] == [["db1", "1", "simulated"],
+                                                       ["web2", "1", "simulated"]]
     code, out, _ = run("domain", "list", "--json", "--home", str(home))
     rows = json.loads(out)
-    assert [(r["domain"], r["version"]) for r in rows] == [("db1", 1), ("web2", 1)]
+    assert [(r["domain"], r["version"], r["machine"]) for r in rows] == [
+        ("db1", 1, "simulated"), ("web2", 1, "simulated")]
     assert all(r["created_at"].endswith("+00:00") for r in rows)
 
     code, out, _ = run("domain", "delete", "web2", "--home", str(home))

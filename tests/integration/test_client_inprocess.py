@@ -22,6 +22,7 @@ from vbios_client import _soap
 from bios_ws.domain.fakes import MemoryStore
 from bios_ws.domain.principal import Principal
 from bios_ws.errors import StoreUnavailable as ServerStoreUnavailable
+from bios_ws.platform.simulated import in_memory_machines
 from bios_ws.registry_file import load_registry
 from bios_ws.service.bios import BiosService
 from bios_ws.service.domains import DomainService
@@ -104,7 +105,8 @@ class World:
     def __init__(self) -> None:
         self.registry = load_registry()
         self.store = MemoryStore()
-        DomainService(self.store.unit_of_work, self.registry).create(Principal.admin(), "vm1")
+        DomainService(self.store.unit_of_work, self.registry,
+            in_memory_machines()).create(Principal.admin(), "vm1")
         self.bios = BiosService(self.store.unit_of_work, self.registry)
         self.app = create_wsgi_app(UseCases([self.bios]))
 

@@ -11,6 +11,7 @@ import pytest
 
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.state import ApplyTime
+from bios_ws.platform.simulated import in_memory_machines
 from bios_ws.registry_file import load_registry
 from bios_ws.service.bios import BiosService
 from bios_ws.service.domains import DomainService
@@ -104,7 +105,8 @@ def store(db: Path) -> Iterator[SqlStore]:
 @pytest.fixture
 def app(store: SqlStore) -> SoapGuard:
     registry = load_registry()
-    DomainService(store.unit_of_work, registry).create(Principal.admin(), "vm1")
+    DomainService(store.unit_of_work, registry,
+        in_memory_machines()).create(Principal.admin(), "vm1")
     bios = BiosService(store.unit_of_work, registry)
     bios.change_password(GUEST, "SetupPassword", None, SETUP_PASSWORD)
     bios.set_attributes(GUEST, {"BootMode": "Bios"}, ApplyTime.ON_RESET, None, SETUP_PASSWORD)

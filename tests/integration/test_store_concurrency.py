@@ -14,6 +14,7 @@ from bios_ws.domain.principal import Principal
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.domain.state import ApplyTime
 from bios_ws.errors import VersionConflict
+from bios_ws.platform.simulated import in_memory_machines
 from bios_ws.service.bios import BiosService
 from bios_ws.service.domains import DomainService
 from bios_ws.store import SqlStore, open_store
@@ -39,7 +40,8 @@ def registry() -> AttributeRegistry:
 
 def services(store: SqlStore) -> tuple[BiosService, DomainService]:
     reg = registry()
-    return BiosService(store.unit_of_work, reg), DomainService(store.unit_of_work, reg)
+    return BiosService(store.unit_of_work, reg), DomainService(store.unit_of_work, reg,
+        in_memory_machines())
 
 
 @pytest.fixture

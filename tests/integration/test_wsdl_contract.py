@@ -25,7 +25,7 @@ OPERATIONS = {
     "CancelPendingAttributes", "ResetAttributesToDefaults", "ChangePassword", "GetBootOrder",
     "SetBootOrder", "SetBootNext", "ApplyPendingAttributes", "GetBootMeasurements", "GetQuote",
     "GetIntegrityStatus", "GetReferenceMeasurements", "SetReferenceMeasurements",
-    "CollectDiagnostics",
+    "CollectDiagnostics", "GetPowerState", "Reset", "GetDomainPowerState", "ResetDomain",
 }
 
 

@@ -12,6 +12,7 @@ from bios_ws.domain.fakes import MemoryStore
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.domain.state import DomainState
+from bios_ws.platform.simulated import in_memory_machines
 from bios_ws.registry_file import load_registry
 from bios_ws.service.bios import BiosService
 from bios_ws.service.domains import DomainService
@@ -82,7 +83,7 @@ def guest() -> Principal:
 
 @pytest.fixture
 def domains(store: MemoryStore, registry: AttributeRegistry) -> DomainService:
-    return DomainService(store.unit_of_work, registry, StepClock())
+    return DomainService(store.unit_of_work, registry, in_memory_machines(), StepClock())
 
 
 @pytest.fixture

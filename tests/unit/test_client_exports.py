@@ -13,7 +13,8 @@ EXPECTED = {
     "ResetRequired", "StoreUnavailable", "TpmUnavailable", "ServiceRestricted",
     "AttestationUnavailable", "TpmError", "TransportError", "UnknownAttribute",
     "UnknownBootOption", "VbiosClientError", "VersionConflict", "VersionMismatch",
-    "__version__",
+    "InvalidPowerTransition", "PlatformUnavailable", "MachineError", "PowerState",
+    "ResetOutcome", "__version__",
 }
 
 

@@ -11,6 +11,7 @@ from bios_ws.domain.fakes import MemoryStore
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.state import DEFAULT_BOOT_OPTIONS, SETUP_PASSWORD, ApplyTime
 from bios_ws.errors import VbiosError
+from bios_ws.platform.simulated import in_memory_machines
 from bios_ws.service.bios import BiosService
 from bios_ws.service.domains import DomainService
 
@@ -150,7 +151,7 @@ def test_refusal_digest_carries_no_request_data(bios: BiosService, store: Memory
 
 
 def test_domain_service_refusals_are_audited(store: MemoryStore, bios: BiosService) -> None:
-    domains = DomainService(store.unit_of_work, bios.registry)
+    domains = DomainService(store.unit_of_work, bios.registry, in_memory_machines())
     cases: list[tuple[Callable[[], object], str]] = [
         (lambda: domains.create(ADMIN, "vm1"), "DomainExists"),
         (lambda: domains.create(ADMIN, "Bad Id"), "InvalidRequest"),

@@ -12,6 +12,8 @@ from vbios_client.models import (
     AttributeSet,
     BootConfig,
     PendingAttributes,
+    PowerState,
+    ResetOutcome,
     Value,
 )
 
@@ -120,3 +122,25 @@ def boot(out: TextIO, result: BootConfig, *, as_json: bool) -> None:
         state = "" if option is None or option.enabled else "  (disabled)"
         out.write(f"{position}. {option_id.ljust(width)}  {label}{state}\n")
     out.write(f"boot next: {result.boot_next or 'none'}\n")
+
+
+def power(out: TextIO, result: PowerState, *, as_json: bool) -> None:
+    data = {"power_state": result.power_state, "last_reset_cause": result.last_reset_cause,
+            "last_reset_time": result.last_reset_time,
+            "pending_changes": result.pending_changes}
+    if as_json:
+        _dump(out, data)
+        return
+    rows = {"power state": result.power_state,
+            "last reset cause": result.last_reset_cause or "-",
+            "last reset time": result.last_reset_time or "-",
+            "pending changes": "yes" if result.pending_changes else "no"}
+    out.write("".join(f"{line}\n" for line in _aligned(rows)))
+
+
+def reset(out: TextIO, result: ResetOutcome, *, as_json: bool) -> None:
+    if as_json:
+        _dump(out, {"power_state": result.power_state,
+                    "pending_changes": result.pending_changes, "message": result.message})
+        return
+    out.write(f"{result.message}\n")

@@ -19,6 +19,8 @@ from vbios_client.models import (
     BootConfig,
     BootOption,
     PendingAttributes,
+    PowerState,
+    ResetOutcome,
     Value,
 )
 
@@ -147,6 +149,23 @@ def boot_config(response: Any) -> BootConfig:
         order=tuple(str(i) for i in items(response.Order, "OptionId")),
         boot_next=None if boot_next in (None, "") else str(boot_next),
     )
+
+
+def power_state(response: Any) -> PowerState:
+    cause = getattr(response, "LastResetCause", None)
+    time = getattr(response, "LastResetTime", None)
+    return PowerState(
+        power_state=str(response.PowerState),
+        last_reset_cause=None if cause in (None, "") else str(cause),
+        last_reset_time=None if time in (None, "") else str(time),
+        pending_changes=bool(response.PendingChanges),
+    )
+
+
+def reset_outcome(response: Any) -> ResetOutcome:
+    return ResetOutcome(power_state=str(response.PowerState),
+                        pending_changes=bool(response.PendingChanges),
+                        message=str(response.Message or ""))
 
 
 def version(response: Any) -> int:

@@ -22,7 +22,7 @@ from typing import TextIO
 from vbios_client import _output, attest_cli
 from vbios_client.client import BiosClient
 from vbios_client.exceptions import FaultError, PasswordRequired, TransportError
-from vbios_client.models import APPLY_TIMES, AttributeRegistry, Value
+from vbios_client.models import APPLY_TIMES, RESET_TYPES, AttributeRegistry, Value
 
 PROG = "vbios-client"
 EXIT_OK, EXIT_FAULT, EXIT_USAGE, EXIT_TRANSPORT = 0, 1, 2, 3
@@ -163,6 +163,16 @@ def _boot_next(ctx: Context) -> int:
     return _write(ctx, lambda pw: ctx.client.set_boot_next(option, ctx.args.if_match, pw))
 
 
+def _power_get(ctx: Context) -> int:
+    _output.power(ctx.out, ctx.client.get_power_state(), as_json=ctx.as_json)
+    return EXIT_OK
+
+
+def _power_reset(ctx: Context) -> int:
+    _output.reset(ctx.out, ctx.client.reset(ctx.args.reset_type), as_json=ctx.as_json)
+    return EXIT_OK
+
+
 def _prompt_or_file(ctx: Context, path: str | None, prompt: str, *, confirm: bool) -> str:
     if path:
         return read_secret_file(path)
@@ -271,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     next_cmd = command(boot, "next", _boot_next, "boot ID once at the next reset", write=True)
     next_cmd.add_argument("id", nargs="?", metavar="ID")
     next_cmd.add_argument("--clear", action="store_true", help="clear the next boot")
+
+    power = area("power", "power state and requests")
+    command(power, "get", _power_get, "power state, last reset cause and time, pending changes")
+    command(power, "reset", _power_reset, "a power request").add_argument(
+        "reset_type", choices=RESET_TYPES, metavar="TYPE", help=", ".join(RESET_TYPES))
 
     password = area("password", "BIOS passwords")
     change = command(password, "change", _password_change,

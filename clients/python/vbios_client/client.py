@@ -22,10 +22,13 @@ from vbios_client.attestation import (
 )
 from vbios_client.models import (
     APPLY_TIMES,
+    RESET_TYPES,
     AttributeRegistry,
     AttributeSet,
     BootConfig,
     PendingAttributes,
+    PowerState,
+    ResetOutcome,
 )
 
 StrPath = str | os.PathLike[str]
@@ -187,6 +190,19 @@ class BiosClient:
             params["BootNext"] = option_id
         return _wire.version(self._channel.call("SetBootNext", **params))
 
+
+    # -- power -----------------------------------------------------------------
+
+    def get_power_state(self) -> PowerState:
+        """The domain's power state, last reset cause and time, and pending changes."""
+        return _wire.power_state(self._channel.call("GetPowerState"))
+
+    def reset(self, reset_type: str) -> ResetOutcome:
+        """A power request (``RESET_TYPES``: On, ForceOff, GracefulShutdown, ...)."""
+        if reset_type not in RESET_TYPES:
+            raise ValueError(f"reset_type must be one of {', '.join(RESET_TYPES)},"
+                             f" not {reset_type!r}")
+        return _wire.reset_outcome(self._channel.call("Reset", ResetType=reset_type))
 
     # -- attestation -------------------------------------------------------------
 

@@ -15,10 +15,13 @@
     │   ├── VersionConflict         │
     │   ├── InvalidBootOrder        │
     │   ├── UnknownBootOption       │
+    │   ├── InvalidPowerTransition  │ (attribute: the power state it made no sense in)
     │   ├── InternalError           │ (carries correlation_id)
     │   ├── StoreUnavailable        │
     │   ├── ServiceRestricted       │ (the host is Untrusted: writes refused)
     │   ├── AttestationUnavailable  │ (no TPM or attestation key on the host)
+    │   ├── PlatformUnavailable     │ (the host lacks the machine's software: QEMU, OVMF)
+    │   ├── MachineError            │ (the domain's machine failed)
     │   ├── TpmError                │ (the host's TPM refused)
     │   ├── TpmUnavailable          ┘ (the host's TPM is unreachable)
     │   ├── VersionMismatch         SOAP 1.1 envelope faults
@@ -110,6 +113,12 @@ class UnknownBootOption(FaultError):
     code = "UnknownBootOption"
 
 
+class InvalidPowerTransition(FaultError):
+    """A power request that makes no sense in the domain's state (``attribute``: the state)."""
+
+    code = "InvalidPowerTransition"
+
+
 class InternalError(FaultError):
     code = "InternalError"
 
@@ -126,6 +135,14 @@ class ServiceRestricted(FaultError):
 
 class AttestationUnavailable(FaultError):
     code = "AttestationUnavailable"
+
+
+class PlatformUnavailable(FaultError):
+    code = "PlatformUnavailable"
+
+
+class MachineError(FaultError):
+    code = "MachineError"
 
 
 class TpmError(FaultError):
@@ -164,10 +181,13 @@ FAULT_CLASSES: dict[str, type[FaultError]] = {
         VersionConflict,
         InvalidBootOrder,
         UnknownBootOption,
+        InvalidPowerTransition,
         InternalError,
         StoreUnavailable,
         ServiceRestricted,
         AttestationUnavailable,
+        PlatformUnavailable,
+        MachineError,
         TpmError,
         TpmUnavailable,
         VersionMismatch,

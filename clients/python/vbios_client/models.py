@@ -14,6 +14,12 @@ APPLY_TIMES: tuple[str, ...] = ("Immediate", "OnReset")
 
 ATTRIBUTE_TYPES: tuple[str, ...] = ("Enumeration", "Integer", "String", "Boolean", "Password")
 
+#: Power requests (Redfish ResetType), as the contract names them.
+RESET_TYPES: tuple[str, ...] = (
+    "On", "ForceOn", "ForceOff", "GracefulShutdown", "GracefulRestart", "ForceRestart",
+    "PowerCycle", "PushPowerButton", "Nmi", "Pause", "Resume",
+)
+
 
 @dataclass(frozen=True)
 class AttributeSet:
@@ -100,3 +106,23 @@ class BootConfig:
     options: tuple[BootOption, ...]
     order: tuple[str, ...]
     boot_next: str | None
+
+
+@dataclass(frozen=True)
+class PowerState:
+    """A domain's power: Redfish's state, why and when it last powered on, off or reset,
+    and whether BIOS changes wait for the next boot."""
+
+    power_state: str
+    last_reset_cause: str | None
+    last_reset_time: str | None
+    pending_changes: bool
+
+
+@dataclass(frozen=True)
+class ResetOutcome:
+    """The state a power request left, whether changes are still pending, and why."""
+
+    power_state: str
+    pending_changes: bool
+    message: str

@@ -1,0 +1,270 @@
+"""`vbios domain ...`: guest domains and their machines, for the host admin.
+
+Every command runs in-process on the home's store and machines (a server need
+not run), as the admin, through the same use cases the SOAP operations use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from bios_ws.bootstrap import App, bootstrap
+from bios_ws.cli.options import HOME_HELP, add_platform_options, config_from_args
+from bios_ws.domain.power import MachineKind, ResetType
+from bios_ws.domain.principal import Principal, check_domain_id
+from bios_ws.errors import AdminError
+from bios_ws.home import Home, resolve_home_path
+from bios_ws.pki import BUNDLE_FILES, Authority, check_bundle_dir, write_client_bundle
+from bios_ws.service.bios import BiosService
+from bios_ws.service.domains import DomainService
+from bios_ws.service.power import PowerService, PowerView
+
+Subparsers = argparse._SubParsersAction
+ADMIN = Principal.admin()
+#: How often `console --follow` looks for new output.
+FOLLOW_INTERVAL = 0.5
+
+
+def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", metavar="DIR", help=HOME_HELP)
+    add_platform_options(common)
+    named = argparse.ArgumentParser(add_help=False, parents=[common])
+    named.add_argument("name", metavar="NAME")
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON")
+
+    domain = commands.add_parser("domain", help="guest domains and their machines")
+    sub = domain.add_subparsers(dest="domain_command", required=True, metavar="COMMAND")
+    create = sub.add_parser("create", parents=[named],
+                            help="create a domain, its machine, and its client bundle")
+    create.add_argument("--machine", choices=[k.value for k in MachineKind],
+                        default=MachineKind.SIMULATED.value,
+                        help="simulated (no process) or a real QEMU + OVMF guest"
+                             " (default %(default)s)")
+    create.add_argument("--out", metavar="BUNDLE",
+                        help="bundle directory (default: <home>/bundles/NAME)")
+    create.set_defaults(run=run_create)
+    sub.add_parser("list", parents=[common, as_json], help="list domains").set_defaults(
+        run=run_list)
+    sub.add_parser("show", parents=[named, as_json],
+                   help="a domain: its machine, power and settings version").set_defaults(
+        run=run_show)
+    sub.add_parser("delete", parents=[named],
+                   help="delete a domain (its guest is turned off first)").set_defaults(
+        run=run_delete)
+    sub.add_parser("apply-pending", parents=[named],
+                   help="apply pending settings now, without a reset (audited)").set_defaults(
+        run=run_apply_pending)
+    console = sub.add_parser("console", parents=[named],
+                             help="what the domain's firmware printed on its serial console")
+    console.add_argument("--follow", action="store_true", help="keep printing new output")
+    console.add_argument("--bytes", type=int, default=65536, metavar="N",
+                         help="print at most the last N bytes (default %(default)s)")
+    console.set_defaults(run=run_console)
+
+    power = sub.add_parser("power", help="a domain's power state and power requests")
+    power_sub = power.add_subparsers(dest="power_command", required=True, metavar="COMMAND")
+    power_sub.add_parser("get", parents=[named, as_json],
+                         help="state, last reset cause and time, pending changes"
+                         ).set_defaults(run=run_power_get)
+    reset = power_sub.add_parser("reset", parents=[named, as_json], help="a power request")
+    reset.add_argument("reset_type", choices=[t.value for t in ResetType], metavar="TYPE",
+                       help=", ".join(t.value for t in ResetType))
+    reset.set_defaults(run=run_power_reset)
+
+
+@contextmanager
+def _app(args: argparse.Namespace) -> Iterator[App]:
+    home = Home.open(resolve_home_path(args.home))
+    app = bootstrap(config_from_args(args, home))
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def _name(args: argparse.Namespace) -> str:
+    return check_domain_id(args.name)
+
+
+def run_create(args: argparse.Namespace) -> int:
+    home = Home.open(resolve_home_path(args.home))
+    name = _name(args)
+    out = Path(args.out).expanduser() if args.out else home.bundles_dir / name
+    # Refuse an unreadable CA key or a used bundle directory before anything changes.
+    authority = Authority.load(home)
+    check_bundle_dir(out)
+    kind = MachineKind(args.machine)
+    with _app(args) as app:
+        app.use(DomainService).create(ADMIN, name, kind)
+    try:
+        write_client_bundle(out, authority.issue_domain(name), authority.cert)
+    except AdminError as exc:
+        raise AdminError(f"{exc.message}; domain {name} was created without a bundle:"
+                         " delete it and create it again") from None
+    print(f"created domain {name} ({kind.value} machine, off)")
+    print(f"  bundle: {out} (cert.pem, key.pem 0600, ca.pem)")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    with _app(args) as app:
+        domains = app.use(DomainService).list(ADMIN)
+        machines = {d.domain_id: app.use(DomainService).show(ADMIN, d.domain_id).machine
+                    for d in domains}
+    if args.json:
+        rows = [{"domain": d.domain_id, "version": d.version,
+                 "created_at": d.created_at.isoformat(),
+                 "machine": machines[d.domain_id].kind.value} for d in domains]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not domains:
+        print("no domains")
+        return 0
+    width = max(len("DOMAIN"), *(len(d.domain_id) for d in domains))
+    print(f"{'DOMAIN':<{width}}  {'VERSION':>7}  {'MACHINE':<9}  CREATED")
+    for d in domains:
+        kind = machines[d.domain_id].kind.value
+        print(f"{d.domain_id:<{width}}  {d.version:>7}  {kind:<9}  {d.created_at.isoformat()}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    name = _name(args)
+    with _app(args) as app:
+        details = app.use(DomainService).show(ADMIN, name)
+        power = app.use(PowerService).get_domain_power(ADMIN, name)
+        console = app.config.home.machines_dir / name
+    data: dict[str, Any] = {
+        "domain": name, "machine": details.machine.kind.value,
+        "settings_version": details.version, "created_at": details.created_at.isoformat(),
+        **_power_dict(power), "machine_dir": str(console),
+    }
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    width = max(len(key) for key in data)
+    for key, value in data.items():
+        print(f"{key.replace('_', ' ').ljust(width)}  {_text(value)}")
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    name = _name(args)
+    with _app(args) as app:
+        home = app.config.home
+        app.use(DomainService).delete(ADMIN, name)
+    print(f"deleted domain {name} (its machine was turned off and removed)")
+    bundle = home.bundles_dir / name
+    if _remove_bundle(bundle):
+        print(f"  removed its bundle {bundle}")
+    print("  note: certificates issued to it stay valid until they expire"
+          " (no revocation yet)")
+    return 0
+
+
+def run_apply_pending(args: argparse.Namespace) -> int:
+    name = _name(args)
+    with _app(args) as app:
+        version = app.use(BiosService).apply_pending(ADMIN, name)
+    print(f"applied the pending settings of {name}: settings version {version}")
+    return 0
+
+
+def run_console(args: argparse.Namespace) -> int:
+    name = _name(args)
+    with _app(args) as app:
+        power = app.use(PowerService)
+        seen = power.console(ADMIN, name, args.bytes)
+        _write(seen)
+        while args.follow:
+            time.sleep(FOLLOW_INTERVAL)
+            now = power.console(ADMIN, name, max(args.bytes, 1 << 20))
+            _write(_new_part(seen, now))
+            seen = now
+    return 0
+
+
+def run_power_get(args: argparse.Namespace) -> int:
+    name = _name(args)
+    with _app(args) as app:
+        view = app.use(PowerService).get_domain_power(ADMIN, name)
+    data = _power_dict(view)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    for key, value in data.items():
+        print(f"{key.replace('_', ' '):<16}  {_text(value)}")
+    return 0
+
+
+def run_power_reset(args: argparse.Namespace) -> int:
+    name = _name(args)
+    with _app(args) as app:
+        outcome = app.use(PowerService).reset_domain(ADMIN, name, ResetType(args.reset_type))
+    if args.json:
+        print(json.dumps({"power_state": outcome.state.value,
+                          "pending_changes": outcome.pending_changes,
+                          "message": outcome.message}, indent=2))
+        return 0
+    print(f"{name}: {outcome.message}")
+    return 0
+
+
+def _power_dict(view: PowerView) -> dict[str, Any]:
+    return {
+        "power_state": view.state.value,
+        "last_reset_cause": None if view.last_reset_cause is None
+        else view.last_reset_cause.value,
+        "last_reset_time": None if view.last_reset_time is None
+        else view.last_reset_time.isoformat(),
+        "pending_changes": view.pending_changes,
+    }
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _write(data: bytes) -> None:
+    if data:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+
+def _new_part(seen: bytes, now: bytes) -> bytes:
+    """What ``now`` adds after ``seen`` (the console log is a sliding window: find where
+    the end of what was printed lies in it)."""
+    if now.startswith(seen):
+        return now[len(seen):]
+    anchor = seen[-4096:]
+    found = now.find(anchor) if anchor else -1
+    return now if found < 0 else now[found + len(anchor):]
+
+
+def _remove_bundle(out: Path) -> bool:
+    """Remove the bundle files in ``out`` (and ``out`` if then empty); True if any were."""
+    removed = False
+    for name in BUNDLE_FILES:
+        try:
+            (out / name).unlink()
+            removed = True
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise AdminError(f"cannot remove {out / name}: {exc.strerror or exc}") from None
+    with suppress(OSError):
+        out.rmdir()
+    return removed

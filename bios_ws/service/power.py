@@ -1,0 +1,305 @@
+"""Use cases of a domain's power: state, reset requests, the machine's own events, power
+restore when the service starts.
+
+A request runs under the machine's lock (``Platform.lock``: one request at a time
+per machine, across processes), checks the request against the live state
+(``bios_ws.domain.power.check_request``), asks the platform, records the
+machine's power apart from its settings (``MachineRecord``, its own version)
+and appends an audit entry; a refused one is audited too. Pending settings are
+applied by ``MachineObserver.before_boot`` at every boot, through
+``BiosService.apply_pending``: while the host is Untrusted (restricted mode)
+they stay pending, the power request itself still works, and the answer says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from bios_ws.domain.audit import AuditRecord, digest_changes
+from bios_ws.domain.ports import Clock, UnitOfWorkFactory
+from bios_ws.domain.power import (
+    MachineKind,
+    MachineRecord,
+    PowerRestorePolicy,
+    PowerState,
+    ResetCause,
+    ResetType,
+    boots,
+    cause_of,
+    check_request,
+    is_running,
+    restores_power,
+)
+from bios_ws.domain.principal import Principal, check_domain_id
+from bios_ws.errors import PlatformUnavailable, ServiceRestricted, VbiosError
+from bios_ws.platform.port import MachineEvent, MachineHooks, Platform
+from bios_ws.service.bios import PLATFORM, BiosService, WriteGate, outcome_of
+
+RESTORE_POLICY = "AcPwrRcvry"
+RESTORE_DELAY = "AcPwrRcvryDelay"
+
+
+@dataclass(frozen=True)
+class PowerView:
+    domain_id: str
+    kind: MachineKind
+    state: PowerState
+    last_reset_cause: ResetCause | None
+    last_reset_time: datetime | None
+    pending_changes: bool
+
+
+@dataclass(frozen=True)
+class ResetOutcome:
+    """The state a request left, whether settings are still pending, and why."""
+
+    state: PowerState
+    pending_changes: bool
+    message: str
+
+
+class MachineObserver:
+    """The hooks every machine calls back: apply pending settings before each boot, and
+    record what the machine did on its own (audited, with its cause)."""
+
+    def __init__(self, uow: UnitOfWorkFactory, bios: BiosService, clock: Clock) -> None:
+        self._uow = uow
+        self._bios = bios
+        self._clock = clock
+
+    def hooks(self) -> MachineHooks:
+        return MachineHooks(before_boot=self.before_boot, on_event=self.on_event)
+
+    def before_boot(self, domain_id: str, cause: ResetCause) -> None:
+        self._bios.apply_at_boot(domain_id, f"boot ({cause.value})")
+
+    def on_event(self, domain_id: str, event: MachineEvent) -> None:
+        with self._uow() as uow:
+            record = uow.machines.get(domain_id, for_update=True)
+            uow.machines.save(record.with_power(event.state, event.cause, event.time),
+                              record.version)
+            uow.audit.append(_audit(event.time, PLATFORM, "PowerEvent", domain_id, "ok",
+                                    {"state": event.state.value, "cause": event.cause.value}))
+            uow.commit()
+
+
+class PowerService:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, platforms: Mapping[MachineKind, Platform],
+        bios: BiosService, gate: WriteGate | None = None,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._platforms = platforms
+        self._bios = bios
+        self._gate = gate
+
+    # -- guests and admin --------------------------------------------------------
+
+    def get_power(self, principal: Principal) -> PowerView:
+        return self._view(principal.own_domain())
+
+    def get_domain_power(self, principal: Principal, domain_id: str) -> PowerView:
+        principal.require_admin()
+        return self._view(check_domain_id(domain_id))
+
+    def reset(self, principal: Principal, reset_type: ResetType) -> ResetOutcome:
+        return self._request(principal, "Reset", principal.own_domain, reset_type)
+
+    def reset_domain(self, principal: Principal, domain_id: str,
+                     reset_type: ResetType) -> ResetOutcome:
+        def target() -> str:
+            principal.require_admin()
+            return check_domain_id(domain_id)
+
+        return self._request(principal, "ResetDomain", target, reset_type, requested=domain_id)
+
+    def console(self, principal: Principal, domain_id: str, limit: int = 65536) -> bytes:
+        """What the domain's machine printed on its serial console (the admin's)."""
+        principal.require_admin()
+        record = self._record(check_domain_id(domain_id))
+        return self._platform(record.kind).console(domain_id, limit=limit)
+
+    # -- service start -------------------------------------------------------------
+
+    def restore_power(self) -> list[str]:
+        """What power does when the service starts, as after an AC power loss: every
+        machine not running follows its domain's AcPwrRcvry (On, Off, or Last: on if it
+        was on when it lost power) after AcPwrRcvryDelay seconds. Simulated machines
+        have no power without the service. A running QEMU guest is left as it is
+        (re-adopted). Lines saying what was done."""
+        said = []
+        with self._uow() as uow:
+            records = uow.machines.list()
+        for record in records:
+            line = self._restore(record)
+            if line:
+                said.append(f"{record.domain_id}: {line}")
+        return said
+
+    def _restore(self, record: MachineRecord) -> str | None:
+        platform = self._platform(record.kind)
+        domain_id = record.domain_id
+        with platform.lock(domain_id):
+            if record.kind is MachineKind.SIMULATED:
+                platform.power_off(domain_id, ResetCause.MANAGEMENT_COMMAND, graceful=False)
+            elif is_running(platform.status(domain_id)):
+                return None
+            on_when_lost = is_running(record.state)
+            policy = PowerRestorePolicy(str(self._bios.setting(domain_id, RESTORE_POLICY)
+                                            or PowerRestorePolicy.LAST.value))
+            if not restores_power(policy, on_when_lost):
+                if on_when_lost:
+                    self._save_power(domain_id, PowerState.OFF)
+                    return f"stays off (AcPwrRcvry {policy.value})"
+                return None
+            delay = self._bios.setting(domain_id, RESTORE_DELAY)
+            seconds = float(delay) if isinstance(delay, int) and not isinstance(delay, bool) \
+                else 0.0
+            platform.power_on(domain_id, ResetCause.POWER_RESTORE_POLICY, delay=seconds)
+            state = platform.status(domain_id)
+            self._save_power(domain_id, state, ResetCause.POWER_RESTORE_POLICY)
+            self._audit(PLATFORM, "RestorePower", domain_id, "ok",
+                        {"policy": policy.value, "delay": seconds, "state": state.value})
+            return f"powered on (AcPwrRcvry {policy.value}, delay {seconds:g} s)"
+
+    # -- the one request path --------------------------------------------------------
+
+    def _request(self, principal: Principal, operation: str, target: Callable[[], str],
+                 reset_type: ResetType, requested: str | None = None) -> ResetOutcome:
+        domain_id = requested if requested is not None and _valid(requested) else None
+        try:
+            domain_id = target()
+            record = self._record(domain_id)
+            platform = self._platform(record.kind)
+            with platform.lock(domain_id):
+                before = self._live(record, platform)
+                check_request(before, reset_type)
+                will_boot = boots(before, reset_type)
+                restricted = will_boot and self._restricted()
+                was_pending = self._bios.has_pending(domain_id)
+                _act(platform, domain_id, before, reset_type)
+                after = platform.status(domain_id)
+                resets = reset_type not in (ResetType.NMI, ResetType.PAUSE, ResetType.RESUME)
+                self._save_power(domain_id, after, cause_of(reset_type) if resets else None)
+                pending = self._bios.has_pending(domain_id)
+                self._audit(principal, operation, domain_id, "ok", {
+                    "reset_type": reset_type.value, "before": before.value,
+                    "after": after.value})
+        except VbiosError as exc:
+            self._audit(principal, operation, domain_id, outcome_of(exc), {
+                "reset_type": reset_type.value})
+            raise
+        return ResetOutcome(after, pending,
+                            _message(will_boot, restricted, was_pending, pending, after))
+
+    def _live(self, record: MachineRecord, platform: Platform) -> PowerState:
+        """The live state; a machine that went off without a word (its keeper killed, the
+        host rebooted under it) is recorded as a crash."""
+        live = platform.status(record.domain_id)
+        current = self._record(record.domain_id)
+        if live is PowerState.OFF and is_running(current.state):
+            now = self._clock()
+            self._save_power(record.domain_id, PowerState.OFF, ResetCause.CRASH)
+            self._audit(PLATFORM, "PowerEvent", record.domain_id, "ok",
+                        {"state": PowerState.OFF.value, "cause": ResetCause.CRASH.value,
+                         "seen_at": now.isoformat()})
+        return live
+
+    def _restricted(self) -> bool:
+        if self._gate is None:
+            return False
+        try:
+            self._gate()
+        except ServiceRestricted:
+            return True
+        return False
+
+    def _view(self, domain_id: str) -> PowerView:
+        record = self._record(domain_id)
+        platform = self._platform(record.kind)
+        with platform.lock(domain_id):
+            state = self._live(record, platform)
+        record = self._record(domain_id)
+        return PowerView(domain_id, record.kind, state, record.last_reset_cause,
+                         record.last_reset_time, self._bios.has_pending(domain_id))
+
+    def _record(self, domain_id: str) -> MachineRecord:
+        with self._uow() as uow:
+            return uow.machines.get(domain_id)
+
+    def _platform(self, kind: MachineKind) -> Platform:
+        platform = self._platforms.get(kind)
+        if platform is None:
+            raise PlatformUnavailable(f"this service runs no {kind.value} machines")
+        return platform
+
+    def _save_power(self, domain_id: str, state: PowerState,
+                    cause: ResetCause | None = None) -> None:
+        with self._uow() as uow:
+            record = uow.machines.get(domain_id, for_update=True)
+            uow.machines.save(record.with_power(state, cause, self._clock()), record.version)
+            uow.commit()
+
+    def _audit(self, principal: Principal, operation: str, domain_id: str | None,
+               outcome: str, changes: Mapping[str, object]) -> None:
+        with self._uow() as uow:
+            uow.audit.append(_audit(self._clock(), principal, operation, domain_id, outcome,
+                                    changes))
+            uow.commit()
+
+
+def _act(platform: Platform, domain_id: str, state: PowerState, request: ResetType) -> None:
+    """What ``request`` asks of the platform, the machine being in ``state``."""
+    cause = cause_of(request)
+    if request in (ResetType.ON, ResetType.FORCE_ON) or (
+            request is ResetType.PUSH_POWER_BUTTON and state is PowerState.OFF):
+        if state is PowerState.POWERING_OFF:
+            platform.power_off(domain_id, cause, graceful=False)
+        platform.power_on(domain_id, cause)
+    elif request is ResetType.FORCE_OFF:
+        platform.power_off(domain_id, cause, graceful=False)
+    elif request in (ResetType.GRACEFUL_SHUTDOWN, ResetType.PUSH_POWER_BUTTON):
+        platform.power_off(domain_id, cause, graceful=True)
+    elif request is ResetType.GRACEFUL_RESTART:
+        platform.restart(domain_id, cause, graceful=True)
+    elif request in (ResetType.FORCE_RESTART, ResetType.POWER_CYCLE):
+        platform.restart(domain_id, cause, graceful=False)
+    elif request is ResetType.NMI:
+        platform.nmi(domain_id)
+    elif request is ResetType.PAUSE:
+        platform.pause(domain_id)
+    else:
+        platform.resume(domain_id)
+
+
+def _message(will_boot: bool, restricted: bool, was_pending: bool, pending: bool,
+             after: PowerState) -> str:
+    state = f"the domain is {after.value}"
+    if not will_boot:
+        return state
+    if restricted and pending:
+        return (f"{state}; pending changes stay pending: the host is in restricted mode"
+                " (its measurements do not match the reference)")
+    if pending:
+        return f"{state}; pending changes will be applied when it boots"
+    if was_pending:
+        return f"{state}; pending changes were applied at this boot"
+    return f"{state}; no changes were pending"
+
+
+def _valid(domain_id: str) -> bool:
+    try:
+        check_domain_id(domain_id)
+    except VbiosError:
+        return False
+    return True
+
+
+def _audit(time: datetime, principal: Principal, operation: str, domain_id: str | None,
+           outcome: str, changes: Mapping[str, object]) -> AuditRecord:
+    return AuditRecord(time=time, principal=str(principal), operation=operation,
+                       domain_id=domain_id, outcome=outcome,
+                       changes_digest=digest_changes(changes))
