@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,48 +14,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from bios_ws.cli import main
 from bios_ws.home import Home
 from bios_ws.pki import find_clear_private_keys
+from tests.cli_support import Run, refused
 from tests.ports import closed_port
-
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Run:
-    """`vbios ARGV` in-process; `init` without a TPM choice gets --no-tpm here (fast homes:
-    the TPM default is tested by test_init_seals_in_the_development_tpm_by_default)."""
-
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        args = list(argv)
-        if args[:1] == ["init"] and not {"--tpm", "--no-tpm"} & set(args):
-            args.append("--no-tpm")
-        code = main(args)
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err
-        return code, out, _without_no_tpm_warning(err)
-
-    return invoke
-
-
-def _without_no_tpm_warning(err: str) -> str:
-    lines = err.splitlines(keepends=True)
-    return "".join(line for line in lines if not line.startswith("WARNING: "))
-
-
-@pytest.fixture
-def home(tmp_path: Path, run: Run) -> Path:
-    path = tmp_path / "home"
-    code, _, err = run("init", "--home", str(path))
-    assert code == 0, err
-    return path
-
-
-def _refused(result: tuple[int, str, str], fragment: str) -> str:
-    code, _, err = result
-    assert code == 1
-    assert err.startswith("vbios: ")
-    assert err.count("\n") == 1, err
-    assert fragment in err
-    return err
 
 
 def _mode(path: Path) -> int:
@@ -98,7 +57,7 @@ def test_init_without_tpm_warns_loudly(tmp_path: Path, capsys: pytest.CaptureFix
 def test_no_tpm_is_never_chosen_by_a_value(
     tmp_path: Path, run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _refused(run("init", "--home", str(tmp_path / "a"), "--tpm", "none"), "--no-tpm only")
+    refused(run("init", "--home", str(tmp_path / "a"), "--tpm", "none"), "--no-tpm only")
     monkeypatch.setenv("VBIOS_TPM", "none")
     assert main(["init", "--home", str(tmp_path / "b")]) == 1  # the environment cannot either
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
@@ -153,7 +112,7 @@ def test_init_seals_in_the_development_tpm_by_default(
 
 def test_init_twice_is_refused_and_changes_nothing(home: Path, run: Run) -> None:
     before = {p: p.read_bytes() for p in home.rglob("*.pem")}
-    _refused(run("init", "--home", str(home)), "already initialized")
+    refused(run("init", "--home", str(home)), "already initialized")
     assert {p: p.read_bytes() for p in home.rglob("*.pem")} == before
 
 
@@ -161,7 +120,7 @@ def test_init_refuses_a_foreign_directory(tmp_path: Path, run: Run) -> None:
     foreign = tmp_path / "documents"
     foreign.mkdir()
     (foreign / "letter.txt").write_text("dear")
-    _refused(run("init", "--home", str(foreign)), "is not a vbios state directory")
+    refused(run("init", "--home", str(foreign)), "is not a vbios state directory")
     assert [p.name for p in foreign.iterdir()] == ["letter.txt"]
 
 
@@ -178,7 +137,7 @@ def test_init_with_server_names(tmp_path: Path, run: Run) -> None:
 
 def test_init_with_a_bad_server_name_writes_nothing(tmp_path: Path, run: Run) -> None:
     path = tmp_path / "home"
-    _refused(run("init", "--home", str(path), "--san", "not a name"), "invalid server name")
+    refused(run("init", "--home", str(path), "--san", "not a name"), "invalid server name")
     assert not path.exists()
 
 
@@ -199,8 +158,8 @@ def test_commands_refuse_a_missing_or_foreign_home(tmp_path: Path, run: Run) -> 
     missing = tmp_path / "missing"
     for argv in (("domain", "list"), ("domain", "create", "web1"), ("domain", "delete", "web1"),
                  ("audit", "show"), ("audit", "verify")):
-        _refused(run(*argv, "--home", str(missing)), "no such state directory; run vbios init")
-        _refused(run(*argv, "--home", str(tmp_path)), "is not a vbios state directory")
+        refused(run(*argv, "--home", str(missing)), "no such state directory; run vbios init")
+        refused(run(*argv, "--home", str(tmp_path)), "is not a vbios state directory")
     assert not missing.exists()
 
 
@@ -233,7 +192,7 @@ def test_domain_create_refuses_a_used_out_directory_and_creates_nothing(
     used = tmp_path / "used"
     used.mkdir()
     (used / "notes").write_text("mine")
-    _refused(run("domain", "create", "web1", "--home", str(home), "--out", str(used)),
+    refused(run("domain", "create", "web1", "--home", str(home), "--out", str(used)),
              "is not empty")
     assert [p.name for p in used.iterdir()] == ["notes"]
     assert run("domain", "list", "--home", str(home))[1] == "no domains\n"
@@ -241,23 +200,23 @@ def test_domain_create_refuses_a_used_out_directory_and_creates_nothing(
 
 def test_domain_create_refusals(home: Path, run: Run) -> None:
     assert run("domain", "create", "web1", "--home", str(home))[0] == 0
-    _refused(run("domain", "create", "web1", "--home", str(home), "--out", str(home / "x")),
+    refused(run("domain", "create", "web1", "--home", str(home), "--out", str(home / "x")),
              "exists")
     assert not (home / "x").exists()
-    _refused(run("domain", "create", "Bad/Name", "--home", str(home)), "invalid domain id")
-    _refused(run("domain", "create", "../escape", "--home", str(home)), "invalid domain id")
+    refused(run("domain", "create", "Bad/Name", "--home", str(home)), "invalid domain id")
+    refused(run("domain", "create", "../escape", "--home", str(home)), "invalid domain id")
 
 
 def test_domain_create_needs_the_key_passphrase(home: Path, run: Run) -> None:
     Home.open(home).passphrase_file.unlink()
-    _refused(run("domain", "create", "web1", "--home", str(home)), "key passphrase")
+    refused(run("domain", "create", "web1", "--home", str(home)), "key passphrase")
     assert not (home / "bundles" / "web1").exists()
     assert run("domain", "list", "--home", str(home))[1] == "no domains\n"
 
 
 def test_a_bad_registry_file_is_one_line(home: Path, run: Run) -> None:
     (home / "registry.json").write_text('{"attributes": 3')
-    err = _refused(run("domain", "list", "--home", str(home)), "registry.json")
+    err = refused(run("domain", "list", "--home", str(home)), "registry.json")
     assert "vbios: " in err
 
 
@@ -282,7 +241,7 @@ def test_domain_list_and_delete(home: Path, run: Run) -> None:
     assert not (home / "bundles" / "web2").exists()
     listed = json.loads(run("domain", "list", "--json", "--home", str(home))[1])
     assert [r["domain"] for r in listed] == ["db1"]
-    _refused(run("domain", "delete", "web2", "--home", str(home)), "web2")
+    refused(run("domain", "delete", "web2", "--home", str(home)), "web2")
     assert run("domain", "create", "web2", "--home", str(home))[0] == 0
 
 
@@ -364,18 +323,18 @@ def test_audit_log_is_append_only_in_the_database(home: Path, run: Run) -> None:
 def test_audit_verify_names_an_altered_entry(home: Path, run: Run) -> None:
     _populate(home, run)
     _tamper(home, "UPDATE audit SET outcome='ok' WHERE seq=2")
-    err = _refused(run("audit", "verify", "--home", str(home)), "entry 2 was altered")
+    err = refused(run("audit", "verify", "--home", str(home)), "entry 2 was altered")
     assert "not intact" in err
 
 
 def test_audit_verify_names_a_removed_entry(home: Path, run: Run) -> None:
     _populate(home, run)
     _tamper(home, "DELETE FROM audit WHERE seq=3")
-    _refused(run("audit", "verify", "--home", str(home)), "entry 3 was removed")
+    refused(run("audit", "verify", "--home", str(home)), "entry 3 was removed")
 
 
 def test_audit_verify_names_a_reforged_link(home: Path, run: Run) -> None:
     _populate(home, run)
     _tamper(home, "UPDATE audit SET prev_hash=(SELECT entry_hash FROM audit WHERE seq=1) "
                   "WHERE seq=3")
-    _refused(run("audit", "verify", "--home", str(home)), "entry 3 does not follow")
+    refused(run("audit", "verify", "--home", str(home)), "entry 3 does not follow")
