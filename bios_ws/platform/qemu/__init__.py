@@ -1,4 +1,12 @@
-"""Real machines: QEMU + OVMF guests under TCG.
+"""Real machines: QEMU + OVMF guests under TCG, each owned by its keeper process.
 
-``varstore`` checks a machine's OVMF variable store before every boot.
+``QemuPlatform`` (``platform``) is the adapter; ``keeper`` the supervisor process
+of one running machine (its command line: ``keeper_args``); ``guest`` one QEMU
+process; ``qmp`` and ``control`` the two line-JSON protocols; ``varstore`` the
+checks of a variable store before every boot; ``console`` the bounded serial
+log; ``layout`` a machine's files.
 """
+
+from bios_ws.platform.qemu.platform import QemuPlatform
+
+__all__ = ["QemuPlatform"]
