@@ -14,6 +14,7 @@ key passphrases (``bios_ws.launch.sealing``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,17 +101,29 @@ def bootstrap(config: Config, *, clock: Clock = utc_now) -> App:
 
 
 def build_platforms(config: Config, hooks: MachineHooks) -> dict[MachineKind, Platform]:
-    """The machines of every kind, in the home's machines directory."""
+    """The machines of every kind, in the home's machines directory. A QEMU guest's
+    keeper process builds its own hooks (``keeper_hooks``)."""
+    from bios_ws.platform.qemu import QemuPlatform
+
     options = config.platform
-    simulated = SimulatedPlatform(FileShelf(config.home.machines_dir), hooks,
+    machines = config.home.machines_dir
+    simulated = SimulatedPlatform(FileShelf(machines), hooks,
                                   boot_seconds=options.boot_seconds,
                                   graceful_timeout=options.graceful_timeout)
-    return {MachineKind.SIMULATED: simulated}
+    qemu = QemuPlatform(machines, options, hooks_factory=KEEPER_HOOKS, home=config.home.path)
+    return {MachineKind.SIMULATED: simulated, MachineKind.QEMU: qemu}
+
+
+#: What a keeper process imports to build its hooks.
+KEEPER_HOOKS = "bios_ws.bootstrap:keeper_hooks"
 
 
 def keeper_hooks(config: Config, domain_id: str) -> MachineHooks:
-    """The hooks a QEMU guest's keeper process calls (its own object graph's observer)."""
-    return bootstrap(config).observer.hooks()
+    """The hooks a QEMU guest's keeper process calls (its own object graph's observer).
+
+    A keeper lives as long as its guest: it measures the host afresh at every boot
+    (integrity interval 0) rather than trusting a verdict it took minutes ago."""
+    return bootstrap(dataclasses.replace(config, integrity_interval=0.0)).observer.hooks()
 
 
 def _tpm_parts(config: Config, store: SqlStore) -> TpmParts | None:

@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -91,6 +92,10 @@ class StateShelf:
     def delete(self, domain_id: str) -> None:
         self._states.pop(domain_id, None)
 
+    def forget(self, domain_id: str) -> None:
+        """Drop what a deleted machine left (its lock), once nobody holds it."""
+        self._locks.pop(domain_id, None)
+
     def due(self, now: float) -> list[str]:
         """The machines with a step scheduled at or before ``now``."""
         found = []
@@ -145,6 +150,10 @@ class FileShelf(StateShelf):
     def delete(self, domain_id: str) -> None:
         self._path(domain_id).unlink(missing_ok=True)
         (self._due_dir / domain_id).unlink(missing_ok=True)
+
+    def forget(self, domain_id: str) -> None:
+        super().forget(domain_id)
+        shutil.rmtree(self.root / domain_id, ignore_errors=True)
 
     @property
     def _due_dir(self) -> Path:
@@ -205,6 +214,7 @@ class SimulatedPlatform(Platform):
     def remove(self, domain_id: str) -> None:
         with self.lock(domain_id):
             self._shelf.delete(domain_id)
+        self._shelf.forget(domain_id)
 
     def status(self, domain_id: str) -> PowerState:
         with self._machine(domain_id) as machine:
@@ -279,9 +289,11 @@ class SimulatedPlatform(Platform):
             if machine is None:  # a machine never created is off, and stays unknown
                 yield SimState()
                 return
+            loaded = machine.to_json()
             self._advance(domain_id, machine)
             yield machine
-            self._shelf.save(domain_id, machine)
+            if machine.to_json() != loaded:
+                self._shelf.save(domain_id, machine)
 
     def _advance(self, domain_id: str, machine: SimState) -> None:
         now = self._clock()

@@ -13,6 +13,7 @@ they stay pending, the power request itself still works, and the answer says so.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,9 +34,11 @@ from bios_ws.domain.power import (
     restores_power,
 )
 from bios_ws.domain.principal import Principal, check_domain_id
-from bios_ws.errors import PlatformUnavailable, ServiceRestricted, VbiosError
+from bios_ws.errors import PlatformUnavailable, ServiceRestricted, StoreUnavailable, VbiosError
 from bios_ws.platform.port import MachineEvent, MachineHooks, Platform
 from bios_ws.service.bios import PLATFORM, BiosService, WriteGate, outcome_of
+
+log = logging.getLogger("bios_ws.power")
 
 RESTORE_POLICY = "AcPwrRcvry"
 RESTORE_DELAY = "AcPwrRcvryDelay"
@@ -73,7 +76,13 @@ class MachineObserver:
         return MachineHooks(before_boot=self.before_boot, on_event=self.on_event)
 
     def before_boot(self, domain_id: str, cause: ResetCause) -> None:
-        self._bios.apply_at_boot(domain_id, f"boot ({cause.value})")
+        """Apply pending settings. A machine boots even when the store cannot be reached
+        (a firmware boots with what it has): the values stay pending, and it is logged."""
+        try:
+            self._bios.apply_at_boot(domain_id, f"boot ({cause.value})")
+        except StoreUnavailable as exc:
+            log.warning("domain %s boots without its pending settings: %s", domain_id,
+                        exc.message)
 
     def on_event(self, domain_id: str, event: MachineEvent) -> None:
         with self._uow() as uow:
@@ -160,9 +169,9 @@ class PowerService:
                 else 0.0
             platform.power_on(domain_id, ResetCause.POWER_RESTORE_POLICY, delay=seconds)
             state = platform.status(domain_id)
-            self._save_power(domain_id, state, ResetCause.POWER_RESTORE_POLICY)
-            self._audit(PLATFORM, "RestorePower", domain_id, "ok",
-                        {"policy": policy.value, "delay": seconds, "state": state.value})
+            self._save_power(domain_id, state, ResetCause.POWER_RESTORE_POLICY, audit=(
+                PLATFORM, "RestorePower",
+                {"policy": policy.value, "delay": seconds, "state": state.value}))
             return f"powered on (AcPwrRcvry {policy.value}, delay {seconds:g} s)"
 
     # -- the one request path --------------------------------------------------------
@@ -172,22 +181,21 @@ class PowerService:
         domain_id = requested if requested is not None and _valid(requested) else None
         try:
             domain_id = target()
-            record = self._record(domain_id)
-            platform = self._platform(record.kind)
+            platform = self._platform(self._record(domain_id).kind)
             with platform.lock(domain_id):
-                before = self._live(record, platform)
+                before = self._live(domain_id, platform)
                 check_request(before, reset_type)
                 will_boot = boots(before, reset_type)
                 restricted = will_boot and self._restricted()
                 was_pending = self._bios.has_pending(domain_id)
                 _act(platform, domain_id, before, reset_type)
                 after = platform.status(domain_id)
+                pending = self._bios.has_pending(domain_id) if will_boot else was_pending
                 resets = reset_type not in (ResetType.NMI, ResetType.PAUSE, ResetType.RESUME)
-                self._save_power(domain_id, after, cause_of(reset_type) if resets else None)
-                pending = self._bios.has_pending(domain_id)
-                self._audit(principal, operation, domain_id, "ok", {
-                    "reset_type": reset_type.value, "before": before.value,
-                    "after": after.value})
+                self._save_power(domain_id, after, cause_of(reset_type) if resets else None,
+                                 audit=(principal, operation, {
+                                     "reset_type": reset_type.value, "before": before.value,
+                                     "after": after.value}))
         except VbiosError as exc:
             self._audit(principal, operation, domain_id, outcome_of(exc), {
                 "reset_type": reset_type.value})
@@ -195,17 +203,14 @@ class PowerService:
         return ResetOutcome(after, pending,
                             _message(will_boot, restricted, was_pending, pending, after))
 
-    def _live(self, record: MachineRecord, platform: Platform) -> PowerState:
+    def _live(self, domain_id: str, platform: Platform) -> PowerState:
         """The live state; a machine that went off without a word (its keeper killed, the
-        host rebooted under it) is recorded as a crash."""
-        live = platform.status(record.domain_id)
-        current = self._record(record.domain_id)
-        if live is PowerState.OFF and is_running(current.state):
-            now = self._clock()
-            self._save_power(record.domain_id, PowerState.OFF, ResetCause.CRASH)
-            self._audit(PLATFORM, "PowerEvent", record.domain_id, "ok",
-                        {"state": PowerState.OFF.value, "cause": ResetCause.CRASH.value,
-                         "seen_at": now.isoformat()})
+        host rebooted under it) is recorded as a crash. Under the machine's lock."""
+        live = platform.status(domain_id)
+        if live is PowerState.OFF and is_running(self._record(domain_id).state):
+            self._save_power(domain_id, PowerState.OFF, ResetCause.CRASH, audit=(
+                PLATFORM, "PowerEvent",
+                {"state": PowerState.OFF.value, "cause": ResetCause.CRASH.value}))
         return live
 
     def _restricted(self) -> bool:
@@ -218,10 +223,9 @@ class PowerService:
         return False
 
     def _view(self, domain_id: str) -> PowerView:
-        record = self._record(domain_id)
-        platform = self._platform(record.kind)
+        platform = self._platform(self._record(domain_id).kind)
         with platform.lock(domain_id):
-            state = self._live(record, platform)
+            state = self._live(domain_id, platform)
         record = self._record(domain_id)
         return PowerView(domain_id, record.kind, state, record.last_reset_cause,
                          record.last_reset_time, self._bios.has_pending(domain_id))
@@ -236,11 +240,18 @@ class PowerService:
             raise PlatformUnavailable(f"this service runs no {kind.value} machines")
         return platform
 
-    def _save_power(self, domain_id: str, state: PowerState,
-                    cause: ResetCause | None = None) -> None:
+    def _save_power(
+        self, domain_id: str, state: PowerState, cause: ResetCause | None = None, *,
+        audit: tuple[Principal, str, Mapping[str, object]] | None = None,
+    ) -> None:
+        """Record the machine's power (and the audit entry of what did it), in one unit."""
         with self._uow() as uow:
             record = uow.machines.get(domain_id, for_update=True)
-            uow.machines.save(record.with_power(state, cause, self._clock()), record.version)
+            now = self._clock()
+            uow.machines.save(record.with_power(state, cause, now), record.version)
+            if audit is not None:
+                principal, operation, changes = audit
+                uow.audit.append(_audit(now, principal, operation, domain_id, "ok", changes))
             uow.commit()
 
     def _audit(self, principal: Principal, operation: str, domain_id: str | None,

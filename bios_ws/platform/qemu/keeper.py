@@ -171,11 +171,10 @@ class Keeper:
             else:
                 self._halt()
                 self._off = self._boot = None
-                if again:
-                    self._boot = (time.monotonic(), cause, True)
-                    self.state = PowerState.POWERING_ON
-                else:
+                if not again:
                     self._set_off()
+                elif not self._start(cause, announce=True):  # answered once it boots
+                    return {"ok": False, "error": self._last_error()}
         elif op in ("pause", "resume", "nmi"):
             if self._guest is None:
                 raise MachineError(f"cannot {op}: the machine is {self.state.value}")
@@ -243,6 +242,12 @@ class Keeper:
         if announce:
             self._event(PowerState.OFF, ResetCause.CRASH)
         self._set_off()
+
+    def _last_error(self) -> str:
+        try:
+            return self.machine.keeper_error.read_text(encoding="utf-8").strip()
+        except OSError:
+            return "the machine could not boot"
 
     def _went_off(self, cause: ResetCause, *, boot_again: bool = False) -> None:
         self._event(PowerState.OFF, cause)
