@@ -10,12 +10,13 @@ seconds to boot under TCG.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.platform.port import MachineEvent, MachineHooks, Platform
+from bios_ws.platform.simulated import SimulatedPlatform, StateShelf, Ticker
+from tests.waiting import wait_for
 
 
 @dataclass
@@ -39,17 +40,8 @@ class Machines:
     graceful_timeout: float
 
 
-def wait_for(check: Callable[[], bool], limit: float, what: str) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not {what} within {limit:.0f} s")
-
-
 def wait_state(machines: Machines, domain_id: str, state: PowerState, limit: float) -> None:
-    wait_for(lambda: machines.platform.status(domain_id) is state, limit, state.value)
+    wait_for(lambda: machines.platform.status(domain_id) is state, state.value, limit, 0.05)
 
 
 def booted(machines: Machines, domain_id: str) -> None:
@@ -111,8 +103,8 @@ class PlatformContract:
         booted(machines, domain_id)
         machines.platform.restart(domain_id, ResetCause.MANAGEMENT_COMMAND, graceful=True)
         assert machines.platform.status(domain_id) is PowerState.POWERING_OFF
-        wait_for(lambda: len(machines.recorded.boots) == 2,
-                 machines.graceful_timeout + machines.boot_limit, "booted again")
+        wait_for(lambda: len(machines.recorded.boots) == 2, "booted again",
+                 machines.graceful_timeout + machines.boot_limit, 0.05)
         wait_state(machines, domain_id, PowerState.ON, machines.boot_limit)
 
     def test_pause_and_resume(self, machines: Machines, domain_id: str) -> None:
@@ -131,8 +123,8 @@ class PlatformContract:
         self, machines: Machines, domain_id: str
     ) -> None:
         booted(machines, domain_id)
-        wait_for(lambda: len(machines.platform.console(domain_id)) > 0, machines.boot_limit,
-                 "printing on the console")
+        wait_for(lambda: len(machines.platform.console(domain_id)) > 0,
+                 "printing on the console", machines.boot_limit, 0.05)
         assert len(machines.platform.console(domain_id, limit=10)) <= 10
 
     def test_remove_turns_a_running_machine_off(
@@ -147,3 +139,22 @@ class PlatformContract:
     ) -> None:
         with machines.platform.lock(domain_id), machines.platform.lock(domain_id):
             assert machines.platform.status(domain_id) is PowerState.OFF
+
+
+def simulated_machines(shelf: StateShelf, boot: float = 0.1,
+                       graceful: float = 0.3) -> Iterator[Machines]:
+    """Simulated machines on ``shelf``, their clock running, for a ``machines`` fixture."""
+    recorded = RecordingHooks()
+    platform = SimulatedPlatform(shelf, recorded.hooks(), boot_seconds=boot,
+                                 graceful_timeout=graceful)
+    ticker = Ticker(platform, interval=0.02).start()
+    yield Machines(platform, recorded, boot_limit=5.0, graceful_timeout=graceful)
+    ticker.stop()
+
+
+def created_domain(machines: Machines) -> Iterator[str]:
+    """A machine created on ``machines`` for the test, removed afterwards."""
+    machines.platform.create("sim1")
+    yield "sim1"
+    machines.platform.remove("sim1")
+

@@ -148,13 +148,7 @@ def run_show(args: argparse.Namespace) -> int:
         "settings_version": details.version, "created_at": details.created_at.isoformat(),
         **_power_dict(power), "machine_dir": str(console),
     }
-    if args.json:
-        print(json.dumps(data, indent=2))
-        return 0
-    width = max(len(key) for key in data)
-    for key, value in data.items():
-        print(f"{key.replace('_', ' ').ljust(width)}  {_text(value)}")
-    return 0
+    return _print_fields(data, as_json=args.json)
 
 
 def run_delete(args: argparse.Namespace) -> int:
@@ -197,13 +191,7 @@ def run_power_get(args: argparse.Namespace) -> int:
     name = _name(args)
     with _app(args) as app:
         view = app.use(PowerService).get_domain_power(ADMIN, name)
-    data = _power_dict(view)
-    if args.json:
-        print(json.dumps(data, indent=2))
-        return 0
-    for key, value in data.items():
-        print(f"{key.replace('_', ' '):<16}  {_text(value)}")
-    return 0
+    return _print_fields(_power_dict(view), as_json=args.json)
 
 
 def run_power_reset(args: argparse.Namespace) -> int:
@@ -228,6 +216,17 @@ def _power_dict(view: PowerView) -> dict[str, Any]:
         else view.last_reset_time.isoformat(),
         "pending_changes": view.pending_changes,
     }
+
+
+def _print_fields(data: dict[str, Any], *, as_json: bool) -> int:
+    """JSON, or one aligned "field  value" line each."""
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return 0
+    width = max(len(key) for key in data)
+    for key, value in data.items():
+        print(f"{key.replace('_', ' ').ljust(width)}  {_text(value)}")
+    return 0
 
 
 def _text(value: object) -> str:

@@ -24,6 +24,7 @@ from bios_ws.cli.options import (
     config_from_args,
 )
 from bios_ws.config import Config
+from bios_ws.domain.power import MachineKind
 from bios_ws.errors import AdminError
 from bios_ws.home import DEV_TPM, MARKER_NAME, Home, TpmChoice, resolve_home_path
 from bios_ws.launch.warnings import NO_TPM_WARNING
@@ -199,14 +200,41 @@ def run_devrun(args: argparse.Namespace) -> int:
     elif home.tpm.is_dev and tpm is None:
         ensure_dev_tpm(home)
         ensure_dev_reference(home)
-    bundle = ensure_demo_domain(home, args.demo_domain)
-    client = _display_path(Path(sys.executable).parent / "vbios-client")
+    config = config_from_args(args, home)
+    bundle = ensure_demo_domain(home, args.demo_domain, MachineKind.QEMU, config)
+    booting = power_on_demo(config, args.demo_domain)
+    bin_dir = Path(sys.executable).parent
+    client = _display_path(bin_dir / "vbios-client")
+    vbios = _display_path(bin_dir / "vbios")
     print(f"vbios: admin bundle:  {home.admin_dir}")
     print(f"vbios: demo bundle:   {bundle}  (domain {args.demo_domain})")
+    if booting:
+        print(f"vbios: {booting}")
     print("vbios: try it in another terminal:")
     url = service_url(bound_address(listener))
-    print(f"  {client} --url {url} --bundle {bundle} attributes get", flush=True)
-    return serve(config_from_args(args, home), listener)
+    print(f"  {client} --url {url} --bundle {bundle} attributes get")
+    print(f"  {client} --url {url} --bundle {bundle} power get")
+    print(f"  {vbios} domain console {args.demo_domain} --follow --home {home.path}", flush=True)
+    return serve(config, listener)
+
+
+def power_on_demo(config: Config, name: str) -> str | None:
+    """Boot the demo domain's machine unless it runs; a line saying what happened."""
+    from bios_ws.bootstrap import bootstrap
+    from bios_ws.domain.power import PowerState, ResetType
+    from bios_ws.domain.principal import Principal
+    from bios_ws.service.power import PowerService
+
+    admin = Principal.admin("devrun")
+    with bootstrap(config) as app:
+        power = app.use(PowerService)
+        view = power.get_domain_power(admin, name)
+        if view.state is not PowerState.OFF:
+            return f"the demo domain's {view.kind.value} machine is {view.state.value}"
+        power.reset_domain(admin, name, ResetType.ON)
+    what = ("a QEMU + OVMF guest: its firmware boots now" if view.kind is MachineKind.QEMU
+            else "a simulated machine")
+    return f"powered on the demo domain, {what}"
 
 
 def ensure_home(path: Path, tpm: TpmChoice = DEV_TPM) -> tuple[Home, bool]:
@@ -256,20 +284,28 @@ def ensure_dev_reference(home: Home) -> None:
               " (development TPM)", flush=True)
 
 
-def ensure_demo_domain(home: Home, name: str) -> Path:
-    """Create domain ``name`` unless it exists; issue its bundle if missing."""
+def ensure_demo_domain(home: Home, name: str,
+                       kind: MachineKind = MachineKind.SIMULATED,
+                       config: Config | None = None) -> Path:
+    """Create domain ``name`` (a ``kind`` machine; simulated if this host cannot run that
+    kind, saying so) unless it exists; issue its bundle if missing."""
     from bios_ws.bootstrap import bootstrap
-    from bios_ws.config import Config
     from bios_ws.domain.principal import Principal, check_domain_id
+    from bios_ws.errors import PlatformUnavailable
     from bios_ws.pki import issue_domain_bundle
     from bios_ws.service.domains import DomainService
 
     check_domain_id(name)
     admin = Principal.admin("devrun")
-    with bootstrap(Config.of(home)) as app:
+    with bootstrap(config or Config.of(home)) as app:
         domains = app.use(DomainService)
         if name not in {summary.domain_id for summary in domains.list(admin)}:
-            domains.create(admin, name)
+            try:
+                domains.create(admin, name, kind)
+            except PlatformUnavailable as exc:
+                print(f"vbios: {exc.message}; the demo domain gets a simulated machine",
+                      file=sys.stderr, flush=True)
+                domains.create(admin, name)
     bundle = home.bundles_dir / name
     if not (bundle / "cert.pem").is_file() or not (bundle / "key.pem").is_file():
         issue_domain_bundle(home, name, bundle)

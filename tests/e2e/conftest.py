@@ -29,6 +29,7 @@ from lxml import etree
 
 from bios_ws.tpm.devtpm import DevTpm
 from tests.ports import closed_port
+from tests.qemu_support import kill_all
 
 VBIOS = Path(sys.executable).parent / "vbios"
 START_TIMEOUT = 60.0
@@ -352,4 +353,5 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
         for server in started:
             server.stop()
         for home in {server.home for server in started}:
+            kill_all(home / "machines")  # guests outlive their server by design
             stop_dev_tpm(home)

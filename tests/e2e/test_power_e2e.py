@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from tests.e2e.conftest import (
     run_vbios,
     stop_dev_tpm,
 )
+from tests.waiting import wait_for
 
 CLIENT = Path(sys.executable).parent / "vbios-client"
 FAST = ("--workers", "2", "--boot-seconds", "0.3", "--graceful-timeout", "1")
@@ -36,15 +36,6 @@ def home(tmp_path: Path) -> Iterator[Path]:
         yield path
     finally:
         stop_dev_tpm(path)
-
-
-def wait_for(check: Callable[[], bool], limit: float = 20.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {limit:.0f} s")
 
 
 def audit(home: Path) -> list[dict[str, str]]:
@@ -66,11 +57,11 @@ def test_guest_power_over_mutual_tls(home: Path, start_server: StartServer) -> N
         outcome = bios.reset("On")
         assert outcome.pending_changes is False and "applied at this boot" in outcome.message
         assert bios.get_attributes(["BootMode"]).values == {"BootMode": "Bios"}
-        wait_for(lambda: bios.get_power_state().power_state == "On")
+        wait_for(lambda: bios.get_power_state().power_state == "On", "On")
         assert bios.reset("GracefulShutdown").power_state == "PoweringOff"
         # nobody asks: the workers' clock escalates it and records the event
         wait_for(lambda: any(e["operation"] == "PowerEvent" and e["domain"] == "power1"
-                             for e in audit(home)))
+                             for e in audit(home)), "escalated")
         state = bios.get_power_state()
         assert (state.power_state, state.last_reset_cause) == ("Off", "ManagementCommand")
 
@@ -107,7 +98,7 @@ def test_power_restore_policy_when_the_service_starts_again(
     assert "power restore: restore-on: powered on (AcPwrRcvry On, delay 0 s)" in said
     assert "power restore: restore-off: stays off (AcPwrRcvry Off)" in said
     with vc.BiosClient.from_bundle(again.url, on, timeout=15) as bios:
-        wait_for(lambda: bios.get_power_state().power_state == "On")
+        wait_for(lambda: bios.get_power_state().power_state == "On", "On")
         assert bios.get_power_state().last_reset_cause == "PowerRestorePolicy"
     with vc.BiosClient.from_bundle(again.url, off, timeout=15) as bios:
         assert bios.get_power_state().power_state == "Off"

@@ -13,7 +13,6 @@ import re
 import shutil
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 import vbios_client as vc
 
 from bios_ws.platform.qemu.layout import process_argv
+from tests import waiting
 from tests.e2e.conftest import ServerProcess, init_home, run_vbios, stop_dev_tpm
 from tests.e2e.test_attestation_e2e import extend_behind_the_servers_back
 from tests.qemu_support import kill_all, processes_of
@@ -57,12 +57,7 @@ def create(server: ServerProcess, name: str, *extra: str) -> Path:
 
 
 def wait_for(check: Callable[[], bool], what: str, limit: float = BOOT_LIMIT) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not {what} within {limit:.0f} s")
+    waiting.wait_for(check, what, limit, 0.2)
 
 
 def console(server: ServerProcess, name: str) -> bytes:

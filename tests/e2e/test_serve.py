@@ -221,13 +221,17 @@ def test_devrun_initializes_once_then_reuses_its_state(
     assert str(bundle) in out
     assert f"--url {first.url} --bundle {bundle} attributes get" in out
     assert "vbios-client" in out
+    assert "powered on the demo domain, a QEMU + OVMF guest: its firmware boots now" in out
+    assert f"domain console demo --follow --home {home}" in out
     assert first.call(bundle, "GetAttributes").status == 200
+    assert first.call(bundle, "GetPowerState").text("PowerState") == "On"
     ca_before = (home / "pki" / "ca.pem").read_bytes()
     demo_cert_before = (bundle / "cert.pem").read_bytes()
     assert first.stop() == 0
 
     second = start_server(home, "--demo-domain", "demo", "--workers", "1", command="devrun")
     assert "initialized" not in second.stdout()
+    assert "the demo domain's qemu machine is On" in second.stdout()  # it kept running
     assert (home / "pki" / "ca.pem").read_bytes() == ca_before
     assert (bundle / "cert.pem").read_bytes() == demo_cert_before
     assert second.call(bundle, "GetAttributes").status == 200

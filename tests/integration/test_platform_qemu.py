@@ -21,9 +21,10 @@ from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError, PlatformUnavailable
 from bios_ws.home import Home
 from bios_ws.platform.qemu import QemuPlatform
-from tests.platform_contract import Machines, PlatformContract, booted, wait_for, wait_state
+from tests.platform_contract import Machines, PlatformContract, booted, wait_state
 from tests.qemu_hooks import FACTORY, FileRecorder
 from tests.qemu_support import alive, kill_all, processes_of, shell_disk
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.qemu
 
@@ -92,7 +93,7 @@ def test_a_guest_that_shuts_itself_down_is_off(
     booted(machines, domain_id)
     wait_state(machines, domain_id, PowerState.OFF, BOOT_LIMIT)
     assert _events(machines) == [(PowerState.OFF, ResetCause.GUEST_SHUTDOWN)]
-    wait_for(lambda: platform.keeper_pid(domain_id) is None, 15, "keeper gone")
+    wait_for(lambda: platform.keeper_pid(domain_id) is None, "keeper gone", 15)
 
 
 def test_a_guest_that_resets_itself_boots_a_new_qemu(
@@ -102,8 +103,8 @@ def test_a_guest_that_resets_itself_boots_a_new_qemu(
     platform.attach_directory_disk(domain_id, shell_disk(tmp_path / "disk", "reset"))
     booted(machines, domain_id)
     first = platform.qemu_pid(domain_id)
-    wait_for(lambda: (PowerState.ON, ResetCause.GUEST_RESET) in _events(machines), BOOT_LIMIT,
-             "reset by the guest")
+    wait_for(lambda: (PowerState.ON, ResetCause.GUEST_RESET) in _events(machines),
+             "reset by the guest", BOOT_LIMIT)
     assert [c for _, c in machines.recorded.boots][:2] == [
         ResetCause.MANAGEMENT_COMMAND, ResetCause.GUEST_RESET]
     assert platform.status(domain_id) in (PowerState.ON, PowerState.POWERING_ON)
@@ -127,7 +128,7 @@ def test_qemu_killed_from_outside_is_a_crash(
     os.kill(qemu, signal.SIGKILL)
     wait_state(machines, domain_id, PowerState.OFF, 30)
     assert _events(machines) == [(PowerState.OFF, ResetCause.CRASH)]
-    wait_for(lambda: not alive(keeper), 15, "keeper gone")
+    wait_for(lambda: not alive(keeper), "keeper gone", 15)
     assert "Traceback" not in _logs(home)
     assert "Traceback" not in platform.console(domain_id).decode(errors="replace")
 
@@ -140,7 +141,7 @@ def test_a_killed_keeper_takes_its_qemu_along(
     qemu, keeper = platform.qemu_pid(domain_id), platform.keeper_pid(domain_id)
     assert qemu is not None and keeper is not None
     os.kill(keeper, signal.SIGKILL)
-    wait_for(lambda: not alive(qemu), 15, "QEMU gone with its keeper")
+    wait_for(lambda: not alive(qemu), "QEMU gone with its keeper", 15)
     assert platform.status(domain_id) is PowerState.OFF
     assert processes_of(home.machines_dir) == []
     booted(machines, domain_id)  # a stale pid file and socket do not stand in the way
@@ -170,7 +171,7 @@ def test_a_terminated_keeper_turns_its_machine_off_and_cleans_up(
     qemu, keeper = platform.qemu_pid(domain_id), platform.keeper_pid(domain_id)
     assert qemu is not None and keeper is not None
     os.kill(keeper, signal.SIGTERM)
-    wait_for(lambda: not alive(keeper) and not alive(qemu), 15, "keeper and QEMU gone")
+    wait_for(lambda: not alive(keeper) and not alive(qemu), "keeper and QEMU gone", 15)
     assert platform.status(domain_id) is PowerState.OFF
     assert machines.recorded.events == []  # stopped on purpose, like a hard off
     machine = home.machines_dir / domain_id
@@ -240,8 +241,8 @@ def test_missing_software_is_named_with_its_package(
 
 def test_the_console_shows_the_boot_manager(machines: Machines, domain_id: str) -> None:
     booted(machines, domain_id)
-    wait_for(lambda: b"BdsDxe: loading" in machines.platform.console(domain_id), BOOT_LIMIT,
-             "the boot manager on the console")
+    wait_for(lambda: b"BdsDxe: loading" in machines.platform.console(domain_id),
+             "the boot manager on the console", BOOT_LIMIT)
 
 
 def test_the_console_rotates_within_its_budget(home: Home) -> None:
@@ -251,7 +252,7 @@ def test_the_console_rotates_within_its_budget(home: Home) -> None:
     platform.create(DOMAIN)
     booted(machines, DOMAIN)
     log = home.machines_dir / DOMAIN / "console.log"
-    wait_for(lambda: log.with_name("console.log.1").exists(), BOOT_LIMIT, "rotated")
+    wait_for(lambda: log.with_name("console.log.1").exists(), "rotated", BOOT_LIMIT)
     for path in (log, log.with_name("console.log.1")):
         assert path.stat().st_size <= 512
     assert 0 < len(platform.console(DOMAIN, limit=1 << 20)) <= 1024

@@ -7,26 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from bios_ws.platform.simulated import FileShelf, SimulatedPlatform, Ticker
-from tests.platform_contract import Machines, PlatformContract, RecordingHooks
-
-BOOT = 0.1
-GRACEFUL = 0.3
-
-
-@pytest.fixture
-def domain_id(machines: Machines) -> Iterator[str]:
-    machines.platform.create("sim1")
-    yield "sim1"
-    machines.platform.remove("sim1")
+from bios_ws.platform.simulated import FileShelf
+from tests.platform_contract import (
+    Machines,
+    PlatformContract,
+    created_domain,
+    simulated_machines,
+)
 
 
 class TestOnFiles(PlatformContract):
     @pytest.fixture
     def machines(self, tmp_path: Path) -> Iterator[Machines]:
-        recorded = RecordingHooks()
-        platform = SimulatedPlatform(FileShelf(tmp_path), recorded.hooks(), boot_seconds=BOOT,
-                                     graceful_timeout=GRACEFUL)
-        ticker = Ticker(platform, interval=0.02).start()
-        yield Machines(platform, recorded, boot_limit=5.0, graceful_timeout=GRACEFUL)
-        ticker.stop()
+        yield from simulated_machines(FileShelf(tmp_path))
+
+    @pytest.fixture
+    def domain_id(self, machines: Machines) -> Iterator[str]:
+        yield from created_domain(machines)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,6 +25,7 @@ from bios_ws.platform.simulated import SimulatedPlatform, StateShelf
 from bios_ws.service.bios import BiosService
 from bios_ws.service.domains import DomainService
 from bios_ws.service.power import MachineObserver, PowerService
+from bios_ws.soap.testing import ManualClock
 
 BOOT = 2.0
 GRACEFUL = 30.0
@@ -39,18 +40,15 @@ class World:
     domains: DomainService
     power: PowerService
     platform: SimulatedPlatform
-    moment: datetime = datetime(2026, 5, 1, tzinfo=UTC)
+    clock: ManualClock
     restricted: bool = False
-    calls: list[str] = field(default_factory=list)
 
-    def now(self) -> datetime:
-        return self.moment
-
-    def seconds(self) -> float:
-        return self.moment.timestamp()
+    @property
+    def moment(self) -> datetime:
+        return self.clock.now()
 
     def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
+        self.clock.advance(seconds)
 
     def gate(self) -> None:
         if self.restricted:
@@ -63,23 +61,20 @@ class World:
 @pytest.fixture
 def world(shipped_registry: AttributeRegistry) -> World:
     store = MemoryStore()
+    clock = ManualClock(datetime(2026, 5, 1, tzinfo=UTC))
     holder: list[World] = []
-
-    def now() -> datetime:
-        return holder[0].now()
 
     def gate() -> None:
         holder[0].gate()
 
-    bios = BiosService(store.unit_of_work, shipped_registry, now, gate=gate)
-    observer = MachineObserver(store.unit_of_work, bios, now)
-    platform = SimulatedPlatform(StateShelf(), observer.hooks(),
-                                 clock=lambda: holder[0].seconds(), boot_seconds=BOOT,
-                                 graceful_timeout=GRACEFUL)
+    bios = BiosService(store.unit_of_work, shipped_registry, clock.now, gate=gate)
+    observer = MachineObserver(store.unit_of_work, bios, clock.now)
+    platform = SimulatedPlatform(StateShelf(), observer.hooks(), clock=clock.seconds,
+                                 boot_seconds=BOOT, graceful_timeout=GRACEFUL)
     platforms = {MachineKind.SIMULATED: platform}
-    domains = DomainService(store.unit_of_work, shipped_registry, platforms, now)
-    power = PowerService(store.unit_of_work, now, platforms, bios, gate)
-    holder.append(World(store, bios, domains, power, platform))
+    domains = DomainService(store.unit_of_work, shipped_registry, platforms, clock.now)
+    power = PowerService(store.unit_of_work, clock.now, platforms, bios, gate)
+    holder.append(World(store, bios, domains, power, platform, clock))
     domains.create(ADMIN, "vm1")
     domains.create(ADMIN, "vm2")
     return holder[0]

@@ -135,7 +135,8 @@ def power(out: TextIO, result: PowerState, *, as_json: bool) -> None:
             "last reset cause": result.last_reset_cause or "-",
             "last reset time": result.last_reset_time or "-",
             "pending changes": "yes" if result.pending_changes else "no"}
-    out.write("".join(f"{line}\n" for line in _aligned(rows)))
+    width = max(len(name) for name in rows)
+    out.write("".join(f"{name.ljust(width)} = {value}\n" for name, value in rows.items()))
 
 
 def reset(out: TextIO, result: ResetOutcome, *, as_json: bool) -> None:
