@@ -20,10 +20,14 @@ Semantics every adapter keeps (``tests/platform_contract.py`` checks them):
   record (ManagementCommand, PowerButtonPress, PowerRestorePolicy).
 - Right before every boot (a request, a restart, a guest's own reset, or
   power restore) the adapter calls ``hooks.before_boot(domain_id, cause)``:
-  pending BIOS settings are applied there. When the machine changes state on
-  its own (the guest powers off or resets itself, the process dies, the
-  watchdog kills it, a graceful shutdown escalates), it calls
-  ``hooks.on_event(domain_id, event)``.
+  pending BIOS settings are applied there, and its answer is the ``BootPlan``
+  a real machine carries out (its firmware store written, its options used;
+  ``None``: boot as configured). After a run that changed its firmware store, a
+  real machine calls ``hooks.after_run(domain_id, state)`` with what the store
+  holds (the firmware consumes BootNext), before the next ``before_boot``.
+  When the machine changes state on its own (the guest powers off or resets
+  itself, the process dies, the watchdog kills it, a graceful shutdown
+  escalates), it calls ``hooks.on_event(domain_id, event)``.
 - ``lock(domain_id)`` serialises requests on one machine across threads and
   processes; the power use case holds it for a whole request.
 - The adapter never checks whether a request fits the state: the power use
@@ -37,7 +41,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
+from bios_ws.domain.firmware import BootPlan, FirmwareState
 from bios_ws.domain.power import MachineKind, PowerState, ResetCause
 
 __all__ = ["NO_HOOKS", "MachineEvent", "MachineHooks", "MachineKind", "Platform"]
@@ -52,12 +58,19 @@ class MachineEvent:
     time: datetime
 
 
+def _nothing_read(domain_id: str, state: FirmwareState) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class MachineHooks:
-    """What an adapter calls back: before every boot, and on every event of its own."""
+    """What an adapter calls back: before every boot (the answer, if any, is the plan of
+    that boot: the firmware image to write and the machine options to start with), on
+    every event of its own, and after a run with what its firmware store holds then."""
 
-    before_boot: Callable[[str, ResetCause], None]
+    before_boot: Callable[[str, ResetCause], BootPlan | None]
     on_event: Callable[[str, MachineEvent], None]
+    after_run: Callable[[str, FirmwareState], None] = _nothing_read
 
 
 #: Hooks that do nothing (tests of an adapter alone).
@@ -118,3 +131,29 @@ class Platform(abc.ABC):
     @abc.abstractmethod
     def lock(self, domain_id: str) -> AbstractContextManager[None]:
         """Serialise requests on one machine, across threads and processes."""
+
+    # -- what the machine is made of (takes effect at its next boot) -------------------
+
+    @abc.abstractmethod
+    def attach_disk(self, domain_id: str, path: Path) -> None:
+        """Attach a read-only disk: an image file, or a directory shown as a FAT drive.
+        The first disk is the one the ``Disk`` boot option boots. MachineError if ``path``
+        is missing or unreadable (nothing changes)."""
+
+    @abc.abstractmethod
+    def detach_disk(self, domain_id: str, path: Path) -> None:
+        """Detach a disk; MachineError if it is not attached."""
+
+    @abc.abstractmethod
+    def disks(self, domain_id: str) -> list[Path]:
+        """The attached disks, the boot disk first."""
+
+    @abc.abstractmethod
+    def set_network_boot(self, domain_id: str, tftp_dir: Path | None,
+                         bootfile: str | None) -> None:
+        """Where the NIC's PXE boot fetches from (a TFTP directory and the file in it);
+        None: nowhere (a PXE attempt fails quickly, as on a network without a server)."""
+
+    @abc.abstractmethod
+    def network_boot(self, domain_id: str) -> tuple[Path | None, str | None]:
+        """The TFTP directory and boot file set for the machine."""

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError
+from bios_ws.platform.disks import check_disk, check_tftp
 from bios_ws.platform.locks import machine_flock
 from bios_ws.platform.port import NO_HOOKS, MachineEvent, MachineHooks, MachineKind, Platform
 
@@ -61,6 +62,9 @@ class SimState:
     state: str = PowerState.OFF.value
     steps: list[Step] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
+    disks: list[str] = field(default_factory=list)
+    tftp: str | None = None
+    bootfile: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -71,7 +75,10 @@ class SimState:
         return cls(state=str(PowerState(data["state"])),
                    steps=[Step(float(s["at"]), str(s["action"]), str(s["cause"]))
                           for s in data["steps"]],
-                   console=[str(line) for line in data["console"]][-CONSOLE_LINES:])
+                   console=[str(line) for line in data["console"]][-CONSOLE_LINES:],
+                   disks=[str(d) for d in data.get("disks", [])],
+                   tftp=_text_or_none(data.get("tftp")),
+                   bootfile=_text_or_none(data.get("bootfile")))
 
 
 class StateShelf:
@@ -270,6 +277,34 @@ class SimulatedPlatform(Platform):
     def lock(self, domain_id: str) -> contextlib.AbstractContextManager[None]:
         return self._shelf.lock(domain_id)
 
+    def attach_disk(self, domain_id: str, path: Path) -> None:
+        disk = str(check_disk(path))
+        with self._machine(domain_id) as machine:
+            if disk not in machine.disks:
+                machine.disks.append(disk)
+
+    def detach_disk(self, domain_id: str, path: Path) -> None:
+        disk = str(Path(path).expanduser().absolute())
+        with self._machine(domain_id) as machine:
+            if disk not in machine.disks:
+                raise MachineError(f"{disk} is not attached to {domain_id}")
+            machine.disks.remove(disk)
+
+    def disks(self, domain_id: str) -> list[Path]:
+        with self._machine(domain_id) as machine:
+            return [Path(d) for d in machine.disks]
+
+    def set_network_boot(self, domain_id: str, tftp_dir: Path | None,
+                         bootfile: str | None) -> None:
+        directory, file = check_tftp(tftp_dir, bootfile)
+        with self._machine(domain_id) as machine:
+            machine.tftp = None if directory is None else str(directory)
+            machine.bootfile = file
+
+    def network_boot(self, domain_id: str) -> tuple[Path | None, str | None]:
+        with self._machine(domain_id) as machine:
+            return (None if machine.tftp is None else Path(machine.tftp)), machine.bootfile
+
     def advance_due(self) -> None:
         """Play the due steps of every machine (what a ``Ticker`` does on each tick)."""
         for domain_id in self._shelf.due(self._clock()):
@@ -312,6 +347,10 @@ class SimulatedPlatform(Platform):
                 _say(machine, "graceful shutdown timed out: power off")
                 event = MachineEvent(PowerState.OFF, cause, _utc(step.at))
                 self._hooks.on_event(domain_id, event)
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _off(machine: SimState, why: str) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from bios_ws.config import PlatformOptions
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError, PlatformUnavailable
+from bios_ws.platform.disks import check_disk, check_tftp
 from bios_ws.platform.locks import machine_flock
 from bios_ws.platform.port import MachineKind, Platform
 from bios_ws.platform.qemu import control
@@ -155,21 +156,54 @@ class QemuPlatform(Platform):
 
     def attach_directory_disk(self, domain_id: str, path: Path) -> None:
         """Give the machine a read-only FAT disk showing ``path`` (from its next boot)."""
-        path = Path(path).absolute()
-        if not path.is_dir():
+        if not Path(path).is_dir():
             raise MachineError(f"{path} is not a directory")
-        if ":" in str(path) or "\n" in str(path):
-            raise MachineError(f"{path}: QEMU cannot show a directory whose path has ':'")
+        self.attach_disk(domain_id, path)
+
+    def directory_disks(self, domain_id: str) -> list[Path]:
+        return self.disks(domain_id)
+
+    def attach_disk(self, domain_id: str, path: Path) -> None:
+        disk = str(check_disk(path))
         machine = self.machine(domain_id)
         with self.lock(domain_id):
             config = machine.load()
-            disks = [str(disk) for disk in machine.disks]
-            if str(path) not in disks:
-                config["disks"] = [*disks, str(path)]
+            disks = [str(d) for d in machine.disks]
+            if disk not in disks:
+                config["disks"] = [*disks, disk]
                 machine.save(config)
 
-    def directory_disks(self, domain_id: str) -> list[Path]:
+    def detach_disk(self, domain_id: str, path: Path) -> None:
+        disk = str(Path(path).expanduser().absolute())
+        machine = self.machine(domain_id)
+        with self.lock(domain_id):
+            config = machine.load()
+            disks = [str(d) for d in machine.disks]
+            if disk not in disks:
+                raise MachineError(f"{disk} is not attached to {domain_id}")
+            config["disks"] = [d for d in disks if d != disk]
+            machine.save(config)
+
+    def disks(self, domain_id: str) -> list[Path]:
         return self.machine(domain_id).disks
+
+    def set_network_boot(self, domain_id: str, tftp_dir: Path | None,
+                         bootfile: str | None) -> None:
+        directory, file = check_tftp(tftp_dir, bootfile)
+        machine = self.machine(domain_id)
+        with self.lock(domain_id):
+            config = machine.load()
+            config["network"] = {"tftp": None if directory is None else str(directory),
+                                 "bootfile": file}
+            machine.save(config)
+
+    def network_boot(self, domain_id: str) -> tuple[Path | None, str | None]:
+        network = self.machine(domain_id).load().get("network")
+        if not isinstance(network, dict):
+            return None, None
+        tftp, bootfile = network.get("tftp"), network.get("bootfile")
+        return (Path(tftp) if isinstance(tftp, str) else None,
+                bootfile if isinstance(bootfile, str) else None)
 
     # -- keepers -------------------------------------------------------------------------
 

@@ -1,0 +1,51 @@
+"""Disks a machine may be given: checked the same way for every machine kind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bios_ws.errors import MachineError
+
+
+def check_disk(path: Path) -> Path:
+    """``path`` made absolute if it is a readable image file or directory; else
+    MachineError saying what is wrong (nothing is attached)."""
+    path = Path(path).expanduser().absolute()
+    if not path.exists():
+        raise MachineError(f"the disk {path} does not exist")
+    if not (path.is_file() or path.is_dir()):
+        raise MachineError(f"the disk {path} is neither an image file nor a directory")
+    if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+        raise MachineError(f"the disk {path} is not readable")
+    if any(c in str(path) for c in ":,\n"):
+        raise MachineError(f"the disk {path}: QEMU cannot take a path with ':', ',' or a"
+                           " newline")
+    if path.is_file():
+        try:
+            with path.open("rb") as image:
+                image.read(1)
+        except OSError as exc:
+            raise MachineError(f"the disk {path} is not readable: {exc.strerror}") from None
+    return path
+
+
+def check_tftp(tftp_dir: Path | None, bootfile: str | None) -> tuple[Path | None, str | None]:
+    """A TFTP directory and a boot file inside it (both or neither)."""
+    if tftp_dir is None:
+        if bootfile is not None:
+            raise MachineError("a boot file needs a TFTP directory")
+        return None, None
+    directory = Path(tftp_dir).expanduser().absolute()
+    if not directory.is_dir() or not os.access(directory, os.R_OK | os.X_OK):
+        raise MachineError(f"the TFTP directory {directory} is not a readable directory")
+    if any(c in str(directory) for c in ":,\n"):
+        raise MachineError(f"the TFTP directory {directory}: QEMU cannot take a path with"
+                           " ':', ',' or a newline")
+    if bootfile is not None and (not bootfile or ".." in bootfile.split("/")
+                                 or bootfile.startswith("/")
+                                 or any(c in bootfile for c in ",\n")):
+        raise MachineError(f"invalid boot file name {bootfile!r}")
+    if bootfile is not None and not (directory / bootfile).is_file():
+        raise MachineError(f"the boot file {bootfile} is not in {directory}")
+    return directory, bootfile
