@@ -30,12 +30,13 @@ from bios_ws.home import NO_TPM, Home, TpmChoice
 from bios_ws.pki import DEFAULT_SERVER_NAMES, initialize_pki
 from bios_ws.pki.certs import parse_server_names
 from bios_ws.pki.files import PUBLIC_MODE, write_file_atomic
+from bios_ws.pki.keysets import lazy_key_set
 from bios_ws.platform.port import MachineHooks, Platform
 from bios_ws.platform.simulated import FileShelf, SimulatedPlatform, Ticker
 from bios_ws.registry_file import load_registry, shipped_registry_text
 from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService, utc_now
-from bios_ws.service.power import MachineObserver
+from bios_ws.service.boot import MachineObserver
 from bios_ws.service.use_cases import UseCases
 from bios_ws.store import SqlStore, open_store
 
@@ -93,8 +94,10 @@ def bootstrap(config: Config, *, clock: Clock = utc_now) -> App:
     tpm = _tpm_parts(config, store)
     gate = None if tpm is None else tpm.monitor.check_write
     # the machines call back into the settings use case (pending values apply at boot)
-    observer = MachineObserver(store.unit_of_work,
-                               BiosService(store.unit_of_work, registry, clock, gate=gate), clock)
+    observer = MachineObserver(
+        store.unit_of_work, BiosService(store.unit_of_work, registry, clock, gate=gate), clock,
+        registry, lazy_key_set(config.platform.secure_boot_keys),
+        all_cores=config.platform.all_cores)
     platforms = build_platforms(config, observer.hooks())
     wiring = Wiring(config, store.unit_of_work, registry, clock, tpm, platforms, UseCases())
     return App(config, store, registry, build_use_cases(wiring), tpm, platforms, observer)

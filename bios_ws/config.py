@@ -37,6 +37,11 @@ class PlatformOptions:
     #: QEMU's internal-error state before it is killed.
     watchdog_interval: float = 1.0
     hang_timeout: float = 15.0
+    #: The Secure Boot keys a domain's firmware gets unless the domain has its own:
+    #: "snakeoil" (Debian's OVMF test key as PK, KEK and db) or "none" (setup mode).
+    secure_boot_keys: str = "snakeoil"
+    #: The cores of a machine whose ProcCores setting is "All".
+    all_cores: int = 1
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from bios_ws.domain.firmware import SecureBootCurrent
 from bios_ws.errors import InvalidPowerTransition
 
 
@@ -135,6 +136,17 @@ class MachineRecord:
     last_reset_cause: ResetCause | None = None
     last_reset_time: datetime | None = None
     version: int = 1
+    #: The boot option written as the firmware's BootNext at the last boot, until the
+    #: firmware is seen to have consumed it.
+    delivered_boot_next: str | None = None
+    #: Whether the firmware enforced Secure Boot at the current or last boot.
+    secure_boot_current: SecureBootCurrent = SecureBootCurrent.UNKNOWN
+
+    def with_boot(self, delivered_boot_next: str | None,
+                  secure_boot_current: SecureBootCurrent) -> MachineRecord:
+        """This record once the machine booted with these firmware facts."""
+        return replace(self, delivered_boot_next=delivered_boot_next,
+                       secure_boot_current=secure_boot_current, version=self.version + 1)
 
     def with_power(self, state: PowerState, cause: ResetCause | None = None,
                    time: datetime | None = None) -> MachineRecord:

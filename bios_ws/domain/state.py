@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bios_ws.domain.firmware import KeyDatabases
 from bios_ws.domain.password import hash_password, verify_password
 from bios_ws.domain.registry import AttributeRegistry, Value
 from bios_ws.errors import (
@@ -60,6 +61,9 @@ class DomainState:
     boot_options: tuple[BootOption, ...] = DEFAULT_BOOT_OPTIONS
     boot_order: tuple[str, ...] = tuple(o.id for o in DEFAULT_BOOT_OPTIONS)
     boot_next: str | None = None
+    #: The Secure Boot key databases the firmware gets at its next boot; None: the
+    #: installation's default key set.
+    secure_boot_keys: KeyDatabases | None = None
 
     @classmethod
     def new(cls, domain_id: str, registry: AttributeRegistry) -> DomainState:
@@ -151,12 +155,14 @@ class DomainState:
         self.pending = registry.writable_defaults()
         return dict(self.pending)
 
-    def apply_pending(self) -> dict[str, Value]:
-        """What a platform reset does: pending becomes current; BootNext is consumed."""
+    def apply_pending(self, *, consume_boot_next: bool = False) -> dict[str, Value]:
+        """Pending values become current. A boot without firmware of its own (a simulated
+        machine) also consumes BootNext; a real firmware consumes it itself."""
         applied = dict(self.pending)
         self.current.update(applied)
         self.pending.clear()
-        self.boot_next = None
+        if consume_boot_next:
+            self.boot_next = None
         return applied
 
     # -- boot ----------------------------------------------------------------

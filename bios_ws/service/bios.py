@@ -184,12 +184,14 @@ class BiosService:
     # -- admin -----------------------------------------------------------------
 
     def apply_pending(self, principal: Principal, domain_id: str, *,
-                      at: str | None = None) -> int:
-        """What a platform reset of the domain does to its settings; ``at`` names the
-        boot that does it (for the audit entry)."""
+                      at: str | None = None, consume_boot_next: bool = False) -> int:
+        """Pending values become current (what a boot does to the domain's settings);
+        ``at`` names the boot that does it (for the audit entry). A boot without firmware
+        of its own also consumes BootNext."""
 
         def mutate(state: DomainState) -> Mapping[str, object]:
-            changes: dict[str, object] = {"applied": state.apply_pending()}
+            applied = state.apply_pending(consume_boot_next=consume_boot_next)
+            changes: dict[str, object] = {"applied": applied}
             if at is not None:
                 changes["at"] = at
             return changes
@@ -206,18 +208,36 @@ class BiosService:
         state = self._read(domain_id)
         return bool(state.pending) or state.boot_next is not None
 
-    def apply_at_boot(self, domain_id: str, cause: str) -> bool:
+    def apply_at_boot(self, domain_id: str, cause: str, *, consume_boot_next: bool) -> bool:
         """What every boot of the domain's machine does to its settings, through
-        ``apply_pending``: pending values become current and BootNext is consumed. Nothing
-        is written when nothing is pending. False when restricted mode keeps them pending
-        (audited as refused)."""
-        if not self.has_pending(domain_id):
+        ``apply_pending``: pending values become current (and, for a machine without
+        firmware of its own, BootNext is consumed). Nothing is written when nothing is
+        to be done. False when restricted mode keeps them pending (audited as refused)."""
+        state = self._read(domain_id)
+        if not state.pending and not (consume_boot_next and state.boot_next is not None):
             return True
         try:
-            self.apply_pending(PLATFORM, domain_id, at=cause)
+            self.apply_pending(PLATFORM, domain_id, at=cause,
+                               consume_boot_next=consume_boot_next)
         except ServiceRestricted:
             return False
         return True
+
+    def state_of(self, domain_id: str) -> DomainState:
+        """The domain's whole settings state (for the platform's plan of a boot)."""
+        return self._read(domain_id)
+
+    def firmware_consumed_boot_next(self, domain_id: str, option_id: str) -> None:
+        """The firmware used BootNext ``option_id`` (read back after a run): it is gone,
+        unless a new one was set meanwhile. Audited as the firmware's."""
+
+        def mutate(state: DomainState) -> Mapping[str, object]:
+            if state.boot_next == option_id:
+                state.boot_next = None
+            return {"boot_next_consumed": option_id}
+
+        self._write(PLATFORM, "FirmwareConsumedBootNext", lambda: domain_id, mutate, None,
+                    requested=domain_id, gated=False)
 
     def setting(self, domain_id: str, name: str) -> Value | None:
         """The current value of one attribute of a domain (for the platform's own rules)."""
@@ -237,12 +257,15 @@ class BiosService:
         mutate: Mutation,
         expected_version: int | None,
         requested: str | None = None,
+        *,
+        gated: bool = True,
     ) -> int:
-        """Authorize (``target`` names the domain or refuses), mutate, save, audit."""
+        """Authorize (``target`` names the domain or refuses), mutate, save, audit.
+        ``gated``: refused in restricted mode (what the firmware did is recorded anyway)."""
         domain_id = requested if requested is not None and _valid_id(requested) else None
         try:
             domain_id = target()
-            if self.gate is not None:
+            if gated and self.gate is not None:
                 self.gate()
             with self._uow() as uow:
                 state = uow.domains.get(domain_id, for_update=True)

@@ -34,8 +34,8 @@ from bios_ws.domain.power import (
     restores_power,
 )
 from bios_ws.domain.principal import Principal, check_domain_id
-from bios_ws.errors import PlatformUnavailable, ServiceRestricted, StoreUnavailable, VbiosError
-from bios_ws.platform.port import MachineEvent, MachineHooks, Platform
+from bios_ws.errors import PlatformUnavailable, ServiceRestricted, VbiosError
+from bios_ws.platform.port import Platform
 from bios_ws.service.bios import PLATFORM, BiosService, WriteGate, outcome_of
 
 log = logging.getLogger("bios_ws.power")
@@ -61,37 +61,6 @@ class ResetOutcome:
     state: PowerState
     pending_changes: bool
     message: str
-
-
-class MachineObserver:
-    """The hooks every machine calls back: apply pending settings before each boot, and
-    record what the machine did on its own (audited, with its cause)."""
-
-    def __init__(self, uow: UnitOfWorkFactory, bios: BiosService, clock: Clock) -> None:
-        self._uow = uow
-        self._bios = bios
-        self._clock = clock
-
-    def hooks(self) -> MachineHooks:
-        return MachineHooks(before_boot=self.before_boot, on_event=self.on_event)
-
-    def before_boot(self, domain_id: str, cause: ResetCause) -> None:
-        """Apply pending settings. A machine boots even when the store cannot be reached
-        (a firmware boots with what it has): the values stay pending, and it is logged."""
-        try:
-            self._bios.apply_at_boot(domain_id, f"boot ({cause.value})")
-        except StoreUnavailable as exc:
-            log.warning("domain %s boots without its pending settings: %s", domain_id,
-                        exc.message)
-
-    def on_event(self, domain_id: str, event: MachineEvent) -> None:
-        with self._uow() as uow:
-            record = uow.machines.get(domain_id, for_update=True)
-            uow.machines.save(record.with_power(event.state, event.cause, event.time),
-                              record.version)
-            uow.audit.append(_audit(event.time, PLATFORM, "PowerEvent", domain_id, "ok",
-                                    {"state": event.state.value, "cause": event.cause.value}))
-            uow.commit()
 
 
 class PowerService:

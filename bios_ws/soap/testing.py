@@ -17,13 +17,15 @@ from wsgiref.util import setup_testing_defaults
 from lxml import etree
 
 from bios_ws.domain.fakes import MemoryStore
+from bios_ws.domain.firmware import KeyDatabases
 from bios_ws.domain.power import MachineKind
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.platform.simulated import SimulatedPlatform, StateShelf
 from bios_ws.service.bios import BiosService, WriteGate
+from bios_ws.service.boot import MachineObserver
 from bios_ws.service.domains import DomainService
-from bios_ws.service.power import MachineObserver, PowerService
+from bios_ws.service.power import PowerService
 from bios_ws.service.use_cases import UseCases
 from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY, create_wsgi_app
 from bios_ws.soap.faults import SOAP11_ENV
@@ -175,7 +177,7 @@ def build_endpoint(domain_id: str = "vm1", *, max_body_bytes: int = 1_048_576,
     store = MemoryStore()
     clock = ManualClock()
     bios = BiosService(store.unit_of_work, registry, clock.now, gate=gate)
-    observer = MachineObserver(store.unit_of_work, bios, clock.now)
+    observer = MachineObserver(store.unit_of_work, bios, clock.now, registry, KeyDatabases)
     platform = SimulatedPlatform(StateShelf(), observer.hooks(), clock=clock.seconds)
     platforms = {MachineKind.SIMULATED: platform}
     domains = DomainService(store.unit_of_work, registry, platforms, clock.now)

@@ -7,10 +7,12 @@ datetime is stored as ISO-8601 in UTC with microseconds.
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
 
+from bios_ws.domain.firmware import DATABASES, KeyDatabases
 from bios_ws.domain.registry import Value
 from bios_ws.domain.state import BootOption, DomainState
 from bios_ws.errors import StoreUnavailable
@@ -54,6 +56,12 @@ def encode_state(state: DomainState) -> str:
         "boot_order": list(state.boot_order),
         "boot_next": state.boot_next,
     }
+    if state.secure_boot_keys is not None:
+        keys = state.secure_boot_keys
+        body["secure_boot_keys"] = {
+            name: [base64.b64encode(der).decode("ascii") for der in keys.of(name)]
+            for name in DATABASES
+        }
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
@@ -74,6 +82,7 @@ def decode_state(domain_id: str, version: int, text: str) -> DomainState:
             boot_options=tuple(_boot_option(o) for o in _list(body["boot_options"])),
             boot_order=tuple(_string(i) for i in _list(body["boot_order"])),
             boot_next=None if body["boot_next"] is None else _string(body["boot_next"]),
+            secure_boot_keys=_keys(body.get("secure_boot_keys")),
         )
     except (KeyError, TypeError):
         raise _corrupt(f"stored state of domain {domain_id!r} is malformed") from None
@@ -114,6 +123,7 @@ def _copy(state: DomainState) -> DomainState:
         boot_options=state.boot_options,
         boot_order=state.boot_order,
         boot_next=state.boot_next,
+        secure_boot_keys=state.secure_boot_keys,
     )
 
 
@@ -142,6 +152,20 @@ def _string(raw: Any) -> str:
     if not isinstance(raw, str):
         raise TypeError("string")
     return raw
+
+
+def _keys(raw: Any) -> KeyDatabases | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise TypeError("keys")
+    try:
+        found = {name: tuple(base64.b64decode(_string(item), validate=True)
+                             for item in _list(raw.get(name, [])))
+                 for name in DATABASES}
+    except ValueError:
+        raise TypeError("keys") from None
+    return KeyDatabases(found["PK"], found["KEK"], found["db"], found["dbx"])
 
 
 def _boot_option(raw: Any) -> BootOption:

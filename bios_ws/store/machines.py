@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
 
+from bios_ws.domain.firmware import SecureBootCurrent
 from bios_ws.domain.ports import MachineRepository
 from bios_ws.domain.power import MachineKind, MachineRecord, PowerState, ResetCause
 from bios_ws.errors import DomainExists, DomainNotFound, StoreUnavailable, VersionConflict
@@ -81,6 +82,8 @@ def _row(record: MachineRecord) -> dict[str, Any]:
         else record.last_reset_cause.value,
         "last_reset_time": None if record.last_reset_time is None
         else time_to_text(record.last_reset_time),
+        "delivered_boot_next": record.delivered_boot_next,
+        "secure_boot_current": record.secure_boot_current.value,
     }
 
 
@@ -95,6 +98,9 @@ def _record(row: Any) -> MachineRecord:
             last_reset_time=None if row.last_reset_time is None
             else time_from_text(row.last_reset_time),
             version=int(row.version),
+            delivered_boot_next=None if row.delivered_boot_next is None
+            else str(row.delivered_boot_next),
+            secure_boot_current=SecureBootCurrent(row.secure_boot_current),
         )
     except ValueError:
         raise StoreUnavailable(f"the machine record of {row.domain_id!r} is damaged") from None

@@ -78,6 +78,8 @@ machines = Table(
     Column("power_state", String(16), nullable=False),
     Column("last_reset_cause", String(32), nullable=True),
     Column("last_reset_time", String(40), nullable=True),
+    Column("delivered_boot_next", String(64), nullable=True),
+    Column("secure_boot_current", String(16), nullable=False, server_default="Unknown"),
 )
 
 host_records = Table(
@@ -158,7 +160,8 @@ def _machines_for_existing_domains(conn: Connection) -> None:
     existing = set(conn.scalars(select(machines.c.domain_id)))
     rows = [
         {"domain_id": domain_id, "kind": "simulated", "version": 1, "power_state": "Off",
-         "last_reset_cause": None, "last_reset_time": None}
+         "last_reset_cause": None, "last_reset_time": None, "delivered_boot_next": None,
+         "secure_boot_current": "Unknown"}
         for domain_id in conn.scalars(select(domains.c.domain_id))
         if domain_id not in existing
     ]

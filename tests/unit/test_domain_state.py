@@ -158,7 +158,7 @@ def test_reset_to_defaults_keeps_passwords(registry: AttributeRegistry, state: D
     assert state.passwords == {"SetupPassword": "stored-hash"}
 
 
-def test_apply_pending_moves_values_and_consumes_boot_next(
+def test_apply_pending_moves_values_and_leaves_boot_next_to_the_firmware(
     registry: AttributeRegistry, state: DomainState
 ) -> None:
     state.set_attributes(registry, {"BootMode": "Bios", "Counter": 4}, ON_RESET)
@@ -166,12 +166,12 @@ def test_apply_pending_moves_values_and_consumes_boot_next(
     applied = state.apply_pending()
     assert applied == {"BootMode": "Bios", "Counter": 4}
     assert state.current["BootMode"] == "Bios" and state.current["Counter"] == 4
-    assert state.pending == {} and state.boot_next is None
+    assert state.pending == {} and state.boot_next == "Pxe.Nic.0"
 
 
-def test_apply_with_nothing_pending_still_consumes_boot_next(state: DomainState) -> None:
+def test_a_boot_without_firmware_of_its_own_consumes_boot_next(state: DomainState) -> None:
     state.set_boot_next("Cd.Sata.0")
-    assert state.apply_pending() == {}
+    assert state.apply_pending(consume_boot_next=True) == {}
     assert state.boot_next is None
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from bios_ws.domain.audit import AuditEntry
 from bios_ws.domain.fakes import MemoryStore
+from bios_ws.domain.firmware import KeyDatabases
 from bios_ws.domain.power import MachineKind, PowerState, ResetCause, ResetType
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.registry import AttributeRegistry
@@ -23,8 +24,9 @@ from bios_ws.errors import (
 )
 from bios_ws.platform.simulated import SimulatedPlatform, StateShelf
 from bios_ws.service.bios import BiosService
+from bios_ws.service.boot import MachineObserver
 from bios_ws.service.domains import DomainService
-from bios_ws.service.power import MachineObserver, PowerService
+from bios_ws.service.power import PowerService
 from bios_ws.soap.testing import ManualClock
 
 BOOT = 2.0
@@ -68,7 +70,8 @@ def world(shipped_registry: AttributeRegistry) -> World:
         holder[0].gate()
 
     bios = BiosService(store.unit_of_work, shipped_registry, clock.now, gate=gate)
-    observer = MachineObserver(store.unit_of_work, bios, clock.now)
+    observer = MachineObserver(store.unit_of_work, bios, clock.now, shipped_registry,
+                               KeyDatabases)
     platform = SimulatedPlatform(StateShelf(), observer.hooks(), clock=clock.seconds,
                                  boot_seconds=BOOT, graceful_timeout=GRACEFUL)
     platforms = {MachineKind.SIMULATED: platform}
