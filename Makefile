@@ -13,7 +13,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # builds against them), qemu-system-x86 + qemu-utils + ovmf (real guest machines under TCG)
 APT_PACKAGES := python3.11 python3.11-venv python3.11-dev gcc pkg-config libffi-dev libssl-dev \
                 ca-certificates swtpm swtpm-tools tpm2-tools libtss2-dev \
-                qemu-system-x86 qemu-utils ovmf
+                qemu-system-x86 qemu-utils ovmf gnu-efi sbsigntool
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
