@@ -94,12 +94,13 @@ def bootstrap(config: Config, *, clock: Clock = utc_now) -> App:
     tpm = _tpm_parts(config, store)
     gate = None if tpm is None else tpm.monitor.check_write
     # the machines call back into the settings use case (pending values apply at boot)
+    default_keys = lazy_key_set(config.platform.secure_boot_keys)
     observer = MachineObserver(
         store.unit_of_work, BiosService(store.unit_of_work, registry, clock, gate=gate), clock,
-        registry, lazy_key_set(config.platform.secure_boot_keys),
-        all_cores=config.platform.all_cores)
+        registry, default_keys, all_cores=config.platform.all_cores)
     platforms = build_platforms(config, observer.hooks())
-    wiring = Wiring(config, store.unit_of_work, registry, clock, tpm, platforms, UseCases())
+    wiring = Wiring(store.unit_of_work, registry, clock, tpm, platforms, default_keys,
+                    UseCases())
     return App(config, store, registry, build_use_cases(wiring), tpm, platforms, observer)
 
 

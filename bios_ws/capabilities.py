@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bios_ws.config import Config
+from bios_ws.domain.firmware import KeyDatabases
 from bios_ws.domain.ports import Clock, UnitOfWorkFactory
 from bios_ws.domain.power import MachineKind
 from bios_ws.domain.registry import AttributeRegistry
@@ -33,6 +33,7 @@ from bios_ws.errors import (
     InvalidPassword,
     InvalidPowerTransition,
     InvalidRequest,
+    InvalidSecureBootChange,
     MachineError,
     PasswordRequired,
     PlatformUnavailable,
@@ -53,6 +54,7 @@ from bios_ws.service.bios import BiosService, WriteGate
 from bios_ws.service.domains import DomainService
 from bios_ws.service.integrity import EventLogReader, IntegrityMonitor, TpmAccess
 from bios_ws.service.power import PowerService
+from bios_ws.service.secureboot import SecureBootService
 from bios_ws.service.use_cases import UseCases
 
 
@@ -70,13 +72,14 @@ class TpmParts:
 class Wiring:
     """The shared parts a capability's use case is built from."""
 
-    config: Config
     uow: UnitOfWorkFactory
     registry: AttributeRegistry
     clock: Clock
     tpm: TpmParts | None
     #: The machines, by kind (their hooks call back into the settings use case).
     platforms: Mapping[MachineKind, Platform]
+    #: The installation's default Secure Boot keys (read on first use).
+    default_keys: Callable[[], KeyDatabases]
     #: The use cases of the capabilities registered before this one.
     built: UseCases
 
@@ -110,7 +113,12 @@ def _settings(wiring: Wiring) -> BiosService:
 
 
 def _domains(wiring: Wiring) -> DomainService:
-    return DomainService(wiring.uow, wiring.registry, wiring.platforms, wiring.clock)
+    return DomainService(wiring.uow, wiring.registry, wiring.platforms, wiring.clock,
+                         wiring.default_keys)
+
+
+def _secure_boot(wiring: Wiring) -> SecureBootService:
+    return SecureBootService(wiring.uow, wiring.built.use(BiosService), wiring.default_keys)
 
 
 def _power(wiring: Wiring) -> PowerService:
@@ -151,6 +159,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         "power", _power,
         soap_services=("bios_ws.soap.power_service:PowerSoapService",),
         faults=(InvalidPowerTransition, PlatformUnavailable, MachineError),
+    ),
+    Capability(
+        "secure boot", _secure_boot,
+        soap_services=("bios_ws.soap.secureboot_service:SecureBootSoapService",),
+        faults=(InvalidSecureBootChange,),
     ),
     Capability(
         "attestation", _attestation,

@@ -22,7 +22,8 @@ correlation id, and its text stays in the server log.
     │   ├── VersionConflict         the caller's expected version is stale
     │   ├── InvalidBootOrder        not a permutation of the boot options
     │   ├── UnknownBootOption       attribute = the option id
-    │   └── InvalidPowerTransition  a power request that makes no sense now; attribute = the state
+    │   ├── InvalidPowerTransition  a power request that makes no sense now; attribute = state
+    │   └── InvalidSecureBootChange a key change the Secure Boot rules refuse; attribute = db
     ├── ServerError                 faultcode "Server": the service failed
     │   ├── InternalError           unexpected; carries a correlation id
     │   ├── StoreUnavailable        the state store could not be reached
@@ -123,6 +124,10 @@ class UnknownBootOption(ClientError):
 
 class InvalidPowerTransition(ClientError):
     code = "InvalidPowerTransition"
+
+
+class InvalidSecureBootChange(ClientError):
+    code = "InvalidSecureBootChange"
 
 
 class ServerError(VbiosError):

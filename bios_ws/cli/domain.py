@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from bios_ws.bootstrap import App, bootstrap
+from bios_ws.cli import domain_machine
 from bios_ws.cli.options import HOME_HELP, add_platform_options, config_from_args
 from bios_ws.domain.power import MachineKind, ResetType
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import AdminError
 from bios_ws.home import Home, resolve_home_path
 from bios_ws.pki import BUNDLE_FILES, Authority, check_bundle_dir, write_client_bundle
+from bios_ws.platform.disks import check_disk
 from bios_ws.service.bios import BiosService
 from bios_ws.service.domains import DomainService
 from bios_ws.service.power import PowerService, PowerView
@@ -51,6 +53,9 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
                              " (default %(default)s)")
     create.add_argument("--out", metavar="BUNDLE",
                         help="bundle directory (default: <home>/bundles/NAME)")
+    create.add_argument("--disk", action="append", type=Path, default=[], metavar="IMAGE",
+                        help="attach a read-only disk (an image or a directory; repeatable,"
+                             " the first is the boot disk)")
     create.set_defaults(run=run_create)
     sub.add_parser("list", parents=[common, as_json], help="list domains").set_defaults(
         run=run_list)
@@ -70,6 +75,8 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
                          help="print at most the last N bytes (default %(default)s)")
     console.set_defaults(run=run_console)
 
+    domain_machine.register(sub, named, _run_app)
+
     power = sub.add_parser("power", help="a domain's power state and power requests")
     power_sub = power.add_subparsers(dest="power_command", required=True, metavar="COMMAND")
     power_sub.add_parser("get", parents=[named, as_json],
@@ -79,6 +86,11 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     reset.add_argument("reset_type", choices=[t.value for t in ResetType], metavar="TYPE",
                        help=", ".join(t.value for t in ResetType))
     reset.set_defaults(run=run_power_reset)
+
+
+def _run_app(args: argparse.Namespace, action: domain_machine.Action) -> int:
+    with _app(args) as app:
+        return action(app, args)
 
 
 @contextmanager
@@ -103,8 +115,12 @@ def run_create(args: argparse.Namespace) -> int:
     authority = Authority.load(home)
     check_bundle_dir(out)
     kind = MachineKind(args.machine)
+    disks = [check_disk(disk) for disk in args.disk]  # refused before anything is made
     with _app(args) as app:
-        app.use(DomainService).create(ADMIN, name, kind)
+        domains = app.use(DomainService)
+        domains.create(ADMIN, name, kind)
+        for disk in disks:
+            domains.attach_disk(ADMIN, name, disk)
     try:
         write_client_bundle(out, authority.issue_domain(name), authority.cert)
     except AdminError as exc:

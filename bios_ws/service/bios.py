@@ -114,7 +114,7 @@ class BiosService:
             typed = state.set_attributes(self.registry, changes, apply_time)
             return {"apply_time": apply_time.value, "changes": typed}
 
-        return self._write(principal, "SetAttributes", principal.own_domain,
+        return self.write(principal, "SetAttributes", principal.own_domain,
                            mutate, expected_version)
 
     def cancel_pending(
@@ -127,7 +127,7 @@ class BiosService:
             state.cancel_pending()
             return {"cancelled": cancelled}
 
-        return self._write(principal, "CancelPendingAttributes", principal.own_domain,
+        return self.write(principal, "CancelPendingAttributes", principal.own_domain,
                            mutate, expected_version)
 
     def reset_to_defaults(
@@ -138,7 +138,7 @@ class BiosService:
             state.check_setup_password(password)
             return {"pending": state.reset_to_defaults(self.registry)}
 
-        return self._write(principal, "ResetAttributesToDefaults", principal.own_domain,
+        return self.write(principal, "ResetAttributesToDefaults", principal.own_domain,
                            mutate, expected_version)
 
     def change_password(
@@ -154,7 +154,7 @@ class BiosService:
             state.change_password(self.registry, name, old_password, new_password, password)
             return {"password": name, "cleared": new_password == ""}
 
-        return self._write(principal, "ChangePassword", principal.own_domain,
+        return self.write(principal, "ChangePassword", principal.own_domain,
                            mutate, expected_version)
 
     def set_boot_order(
@@ -166,7 +166,7 @@ class BiosService:
             state.set_boot_order(order)
             return {"order": list(order)}
 
-        return self._write(principal, "SetBootOrder", principal.own_domain,
+        return self.write(principal, "SetBootOrder", principal.own_domain,
                            mutate, expected_version)
 
     def set_boot_next(
@@ -178,7 +178,7 @@ class BiosService:
             state.set_boot_next(option_id)
             return {"boot_next": option_id}
 
-        return self._write(principal, "SetBootNext", principal.own_domain,
+        return self.write(principal, "SetBootNext", principal.own_domain,
                            mutate, expected_version)
 
     # -- admin -----------------------------------------------------------------
@@ -200,7 +200,7 @@ class BiosService:
             principal.require_admin()
             return check_domain_id(domain_id)
 
-        return self._write(principal, "ApplyPendingAttributes", target, mutate, None,
+        return self.write(principal, "ApplyPendingAttributes", target, mutate, None,
                            requested=domain_id)
 
     def has_pending(self, domain_id: str) -> bool:
@@ -236,7 +236,7 @@ class BiosService:
                 state.boot_next = None
             return {"boot_next_consumed": option_id}
 
-        self._write(PLATFORM, "FirmwareConsumedBootNext", lambda: domain_id, mutate, None,
+        self.write(PLATFORM, "FirmwareConsumedBootNext", lambda: domain_id, mutate, None,
                     requested=domain_id, gated=False)
 
     def setting(self, domain_id: str, name: str) -> Value | None:
@@ -249,7 +249,7 @@ class BiosService:
         with self._uow() as uow:
             return uow.domains.get(domain_id)
 
-    def _write(
+    def write(
         self,
         principal: Principal,
         operation: str,
@@ -260,7 +260,9 @@ class BiosService:
         *,
         gated: bool = True,
     ) -> int:
-        """Authorize (``target`` names the domain or refuses), mutate, save, audit.
+        """The one write path of a domain's settings state, for every capability that keeps
+        its state there: authorize (``target`` names the domain or refuses), check the
+        expected version, mutate, save with a new version, audit (refusals too).
         ``gated``: refused in restricted mode (what the firmware did is recorded anyway)."""
         domain_id = requested if requested is not None and _valid_id(requested) else None
         try:

@@ -8,12 +8,15 @@ guest's variable store is copied), and removed when the domain is deleted
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TypeVar
 
 from bios_ws.domain.audit import AuditRecord, digest_changes
+from bios_ws.domain.firmware import KeyDatabases
 from bios_ws.domain.ports import Clock, DomainSummary, UnitOfWorkFactory
 from bios_ws.domain.power import MachineKind, MachineRecord
 from bios_ws.domain.principal import Principal, check_domain_id
@@ -22,6 +25,7 @@ from bios_ws.domain.state import DomainState
 from bios_ws.errors import DomainNotFound, PlatformUnavailable, VbiosError
 from bios_ws.platform.port import Platform
 from bios_ws.service.bios import utc_now
+from bios_ws.service.secureboot import follow_keys
 
 T = TypeVar("T")
 
@@ -38,11 +42,13 @@ class DomainService:
     def __init__(
         self, uow: UnitOfWorkFactory, registry: AttributeRegistry,
         platforms: Mapping[MachineKind, Platform], clock: Clock = utc_now,
+        default_keys: Callable[[], KeyDatabases] = KeyDatabases,
     ) -> None:
         self._uow = uow
         self._registry = registry
         self._platforms = platforms
         self._clock = clock
+        self._default_keys = default_keys
 
     def create(self, principal: Principal, domain_id: str,
                kind: MachineKind = MachineKind.SIMULATED) -> DomainState:
@@ -52,6 +58,7 @@ class DomainService:
             platform = self._platform(kind)
             platform.check_available()
             state = DomainState.new(domain_id, self._registry)
+            follow_keys(state, self._default_keys())
             with self._uow() as uow:
                 uow.domains.add(state, self._clock())  # DomainExists before any file
                 uow.machines.add(MachineRecord(domain_id, kind))
@@ -101,6 +108,51 @@ class DomainService:
         if summary is None:
             raise DomainNotFound(f"no domain {domain_id!r}")
         return DomainDetails(domain_id, summary.version, summary.created_at, machine)
+
+    # -- what a machine is made of (from its next boot) ---------------------------
+
+    def attach_disk(self, principal: Principal, domain_id: str, path: Path) -> None:
+        self._machine_change(principal, "AttachDisk", domain_id, {"disk": str(path)},
+                             lambda platform: platform.attach_disk(domain_id, path))
+
+    def detach_disk(self, principal: Principal, domain_id: str, path: Path) -> None:
+        self._machine_change(principal, "DetachDisk", domain_id, {"disk": str(path)},
+                             lambda platform: platform.detach_disk(domain_id, path))
+
+    def disks(self, principal: Principal, domain_id: str) -> builtins.list[Path]:
+        principal.require_admin()
+        return self._platform(self._kind(domain_id)).disks(domain_id)
+
+    def set_network_boot(self, principal: Principal, domain_id: str, tftp_dir: Path | None,
+                         bootfile: str | None) -> None:
+        self._machine_change(
+            principal, "SetNetworkBoot", domain_id,
+            {"tftp": None if tftp_dir is None else str(tftp_dir), "bootfile": bootfile},
+            lambda platform: platform.set_network_boot(domain_id, tftp_dir, bootfile))
+
+    def network_boot(self, principal: Principal,
+                     domain_id: str) -> tuple[Path | None, str | None]:
+        principal.require_admin()
+        return self._platform(self._kind(domain_id)).network_boot(domain_id)
+
+    def _kind(self, domain_id: str) -> MachineKind:
+        check_domain_id(domain_id)
+        with self._uow() as uow:
+            return uow.machines.get(domain_id).kind
+
+    def _machine_change(self, principal: Principal, op: str, domain_id: str,
+                        changes: Mapping[str, object],
+                        act: Callable[[Platform], None]) -> None:
+        def run() -> None:
+            principal.require_admin()
+            platform = self._platform(self._kind(domain_id))
+            with platform.lock(domain_id):
+                act(platform)
+                with self._uow() as uow:
+                    uow.audit.append(self._record(principal, op, domain_id, "ok", changes))
+                    uow.commit()
+
+        self._audited(principal, op, domain_id, run)
 
     def _platform(self, kind: MachineKind) -> Platform:
         platform = self._platforms.get(kind)

@@ -16,13 +16,14 @@ from wsgiref.util import setup_testing_defaults
 
 from lxml import etree
 
+from bios_ws.capabilities import Wiring, build_use_cases
 from bios_ws.domain.fakes import MemoryStore
 from bios_ws.domain.firmware import KeyDatabases
 from bios_ws.domain.power import MachineKind
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.platform.simulated import SimulatedPlatform, StateShelf
-from bios_ws.service.bios import BiosService, WriteGate
+from bios_ws.service.bios import BiosService
 from bios_ws.service.boot import MachineObserver
 from bios_ws.service.domains import DomainService
 from bios_ws.service.power import PowerService
@@ -171,19 +172,22 @@ class Endpoint:
 
 
 def build_endpoint(domain_id: str = "vm1", *, max_body_bytes: int = 1_048_576,
-                   registry: AttributeRegistry | None = None,
-                   gate: WriteGate | None = None) -> Endpoint:
+                   registry: AttributeRegistry | None = None) -> Endpoint:
+    """Every registered capability's use case over an in-memory store and simulated
+    machines on a manual clock (no TPM: attestation answers that it has none)."""
     registry = registry or sample_registry()
     store = MemoryStore()
     clock = ManualClock()
-    bios = BiosService(store.unit_of_work, registry, clock.now, gate=gate)
-    observer = MachineObserver(store.unit_of_work, bios, clock.now, registry, KeyDatabases)
+    observer = MachineObserver(store.unit_of_work, BiosService(store.unit_of_work, registry,
+                                                               clock.now),
+                               clock.now, registry, KeyDatabases)
     platform = SimulatedPlatform(StateShelf(), observer.hooks(), clock=clock.seconds)
-    platforms = {MachineKind.SIMULATED: platform}
-    domains = DomainService(store.unit_of_work, registry, platforms, clock.now)
-    power = PowerService(store.unit_of_work, clock.now, platforms, bios, gate)
+    use_cases = build_use_cases(Wiring(store.unit_of_work, registry, clock.now, None,
+                                       {MachineKind.SIMULATED: platform}, KeyDatabases,
+                                       UseCases()))
     admin = Principal.admin()
-    domains.create(admin, domain_id)
-    app = create_wsgi_app(UseCases([bios, domains, power]), max_body_bytes=max_body_bytes)
-    return Endpoint(app, bios, domains, power, platform, clock, store,
+    use_cases.use(DomainService).create(admin, domain_id)
+    app = create_wsgi_app(use_cases, max_body_bytes=max_body_bytes)
+    return Endpoint(app, use_cases.use(BiosService), use_cases.use(DomainService),
+                    use_cases.use(PowerService), platform, clock, store,
                     Principal.guest(domain_id), admin)

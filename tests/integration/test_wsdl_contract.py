@@ -26,6 +26,8 @@ OPERATIONS = {
     "SetBootOrder", "SetBootNext", "ApplyPendingAttributes", "GetBootMeasurements", "GetQuote",
     "GetIntegrityStatus", "GetReferenceMeasurements", "SetReferenceMeasurements",
     "CollectDiagnostics", "GetPowerState", "Reset", "GetDomainPowerState", "ResetDomain",
+    "GetSecureBoot", "SetSecureBoot", "ResetSecureBootKeys", "GetSecureBootDatabases",
+    "AddSecureBootCertificate", "RemoveSecureBootCertificate",
 }
 
 

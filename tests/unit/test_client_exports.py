@@ -14,7 +14,8 @@ EXPECTED = {
     "AttestationUnavailable", "TpmError", "TransportError", "UnknownAttribute",
     "UnknownBootOption", "VbiosClientError", "VersionConflict", "VersionMismatch",
     "InvalidPowerTransition", "PlatformUnavailable", "MachineError", "PowerState",
-    "ResetOutcome", "__version__",
+    "ResetOutcome", "InvalidSecureBootChange", "SecureBoot", "SecureBootCertificate",
+    "__version__",
 }
 
 

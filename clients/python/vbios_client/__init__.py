@@ -18,6 +18,7 @@ from vbios_client.exceptions import (
     InvalidPassword,
     InvalidPowerTransition,
     InvalidRequest,
+    InvalidSecureBootChange,
     MachineError,
     MustUnderstand,
     PasswordRequired,
@@ -44,6 +45,8 @@ from vbios_client.models import (
     PendingAttributes,
     PowerState,
     ResetOutcome,
+    SecureBoot,
+    SecureBootCertificate,
 )
 
 __version__ = "0.1.0"
@@ -66,6 +69,7 @@ __all__ = [
     "InvalidPassword",
     "InvalidPowerTransition",
     "InvalidRequest",
+    "InvalidSecureBootChange",
     "MachineError",
     "MustUnderstand",
     "PasswordRequired",
@@ -75,6 +79,8 @@ __all__ = [
     "ReadOnlyAttribute",
     "ResetOutcome",
     "ResetRequired",
+    "SecureBoot",
+    "SecureBootCertificate",
     "ServiceRestricted",
     "StoreUnavailable",
     "TpmError",

@@ -14,6 +14,8 @@ from vbios_client.models import (
     PendingAttributes,
     PowerState,
     ResetOutcome,
+    SecureBoot,
+    SecureBootCertificate,
     Value,
 )
 
@@ -145,3 +147,30 @@ def reset(out: TextIO, result: ResetOutcome, *, as_json: bool) -> None:
                     "pending_changes": result.pending_changes, "message": result.message})
         return
     out.write(f"{result.message}\n")
+
+
+def secure_boot(out: TextIO, result: SecureBoot, *, as_json: bool) -> None:
+    data = {"enabled": result.enabled, "current_boot": result.current_boot,
+            "mode": result.mode, "pending_enabled": result.pending_enabled}
+    if as_json:
+        _dump(out, data)
+        return
+    pending = "-" if result.pending_enabled is None else (
+        "Enabled" if result.pending_enabled else "Disabled")
+    rows = {"secure boot": "Enabled" if result.enabled else "Disabled",
+            "current boot": result.current_boot, "mode": result.mode,
+            "at next reset": pending}
+    width = max(len(name) for name in rows)
+    out.write("".join(f"{name.ljust(width)} = {value}\n" for name, value in rows.items()))
+
+
+def databases(out: TextIO, result: Mapping[str, list[SecureBootCertificate]], *,
+              as_json: bool) -> None:
+    if as_json:
+        _dump(out, {name: [vars(c) for c in certs] for name, certs in result.items()})
+        return
+    for name, certs in result.items():
+        out.write(f"{name}: {len(certs)} certificate{'' if len(certs) == 1 else 's'}\n")
+        for cert in certs:
+            out.write(f"  {cert.sha256}  {cert.subject}  (until {cert.not_after})\n")
+

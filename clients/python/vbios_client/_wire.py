@@ -21,6 +21,8 @@ from vbios_client.models import (
     PendingAttributes,
     PowerState,
     ResetOutcome,
+    SecureBoot,
+    SecureBootCertificate,
     Value,
 )
 
@@ -166,6 +168,23 @@ def reset_outcome(response: Any) -> ResetOutcome:
     return ResetOutcome(power_state=str(response.PowerState),
                         pending_changes=bool(response.PendingChanges),
                         message=str(response.Message or ""))
+
+
+def secure_boot(response: Any) -> SecureBoot:
+    pending = getattr(response, "PendingEnabled", None)
+    return SecureBoot(enabled=bool(response.Enabled), current_boot=str(response.CurrentBoot),
+                      mode=str(response.Mode),
+                      pending_enabled=None if pending is None else bool(pending))
+
+
+def secure_boot_databases(response: Any) -> dict[str, list[SecureBootCertificate]]:
+    found: dict[str, list[SecureBootCertificate]] = {}
+    for database in items(response, "Database"):
+        found[str(database.Name)] = [
+            SecureBootCertificate(subject=str(c.Subject), issuer=str(c.Issuer),
+                                  not_after=str(c.NotAfter), sha256=str(c.Sha256))
+            for c in items(database.Certificates, "Certificate")]
+    return found
 
 
 def version(response: Any) -> int:

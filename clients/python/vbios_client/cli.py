@@ -22,7 +22,13 @@ from typing import TextIO
 from vbios_client import _output, attest_cli
 from vbios_client.client import BiosClient
 from vbios_client.exceptions import FaultError, PasswordRequired, TransportError
-from vbios_client.models import APPLY_TIMES, RESET_TYPES, AttributeRegistry, Value
+from vbios_client.models import (
+    APPLY_TIMES,
+    RESET_KEYS_TYPES,
+    RESET_TYPES,
+    AttributeRegistry,
+    Value,
+)
 
 PROG = "vbios-client"
 EXIT_OK, EXIT_FAULT, EXIT_USAGE, EXIT_TRANSPORT = 0, 1, 2, 3
@@ -173,6 +179,28 @@ def _power_reset(ctx: Context) -> int:
     return EXIT_OK
 
 
+def _secureboot_get(ctx: Context) -> int:
+    _output.secure_boot(ctx.out, ctx.client.get_secure_boot(), as_json=ctx.as_json)
+    return EXIT_OK
+
+
+def _secureboot_switch(enabled: bool) -> Handler:
+    def run(ctx: Context) -> int:
+        return _write(ctx, lambda pw: ctx.client.set_secure_boot(enabled, ctx.args.if_match,
+                                                                 pw))
+    return run
+
+
+def _secureboot_reset_keys(ctx: Context) -> int:
+    return _write(ctx, lambda pw: ctx.client.reset_secure_boot_keys(
+        ctx.args.reset_type, ctx.args.if_match, pw))
+
+
+def _secureboot_databases(ctx: Context) -> int:
+    _output.databases(ctx.out, ctx.client.get_secure_boot_databases(), as_json=ctx.as_json)
+    return EXIT_OK
+
+
 def _prompt_or_file(ctx: Context, path: str | None, prompt: str, *, confirm: bool) -> str:
     if path:
         return read_secret_file(path)
@@ -286,6 +314,18 @@ def build_parser() -> argparse.ArgumentParser:
     command(power, "get", _power_get, "power state, last reset cause and time, pending changes")
     command(power, "reset", _power_reset, "a power request").add_argument(
         "reset_type", choices=RESET_TYPES, metavar="TYPE", help=", ".join(RESET_TYPES))
+
+    secure = area("secureboot", "Secure Boot: the switch, the keys, the databases")
+    command(secure, "get", _secureboot_get,
+            "the switch, what the firmware enforced at the last boot, the mode")
+    command(secure, "enable", _secureboot_switch(True), "turn Secure Boot on at the next reset",
+            write=True)
+    command(secure, "disable", _secureboot_switch(False),
+            "turn Secure Boot off at the next reset", write=True)
+    command(secure, "reset-keys", _secureboot_reset_keys, "reset or delete the keys",
+            write=True).add_argument("reset_type", choices=RESET_KEYS_TYPES, metavar="TYPE",
+                                     help=", ".join(RESET_KEYS_TYPES))
+    command(secure, "databases", _secureboot_databases, "PK, KEK, db and dbx certificates")
 
     password = area("password", "BIOS passwords")
     change = command(password, "change", _password_change,

@@ -22,6 +22,7 @@ from vbios_client.attestation import (
 )
 from vbios_client.models import (
     APPLY_TIMES,
+    RESET_KEYS_TYPES,
     RESET_TYPES,
     AttributeRegistry,
     AttributeSet,
@@ -29,6 +30,8 @@ from vbios_client.models import (
     PendingAttributes,
     PowerState,
     ResetOutcome,
+    SecureBoot,
+    SecureBootCertificate,
 )
 
 StrPath = str | os.PathLike[str]
@@ -203,6 +206,32 @@ class BiosClient:
             raise ValueError(f"reset_type must be one of {', '.join(RESET_TYPES)},"
                              f" not {reset_type!r}")
         return _wire.reset_outcome(self._channel.call("Reset", ResetType=reset_type))
+
+    # -- Secure Boot -------------------------------------------------------------
+
+    def get_secure_boot(self) -> SecureBoot:
+        return _wire.secure_boot(self._channel.call("GetSecureBoot"))
+
+    def set_secure_boot(self, enabled: bool, expected_version: int | None = None,
+                        password: str | None = None) -> int:
+        """Turn Secure Boot on or off at the next reset."""
+        if not isinstance(enabled, bool):
+            raise TypeError("enabled must be a bool")
+        params = {"Enabled": enabled, **_guard(expected_version, password)}
+        return _wire.version(self._channel.call("SetSecureBoot", **params))
+
+    def reset_secure_boot_keys(self, reset_type: str, expected_version: int | None = None,
+                               password: str | None = None) -> int:
+        """``RESET_KEYS_TYPES``: ResetAllKeysToDefault, DeleteAllKeys or DeletePK."""
+        if reset_type not in RESET_KEYS_TYPES:
+            raise ValueError(f"reset_type must be one of {', '.join(RESET_KEYS_TYPES)},"
+                             f" not {reset_type!r}")
+        params = {"ResetKeysType": reset_type, **_guard(expected_version, password)}
+        return _wire.version(self._channel.call("ResetSecureBootKeys", **params))
+
+    def get_secure_boot_databases(self) -> dict[str, list[SecureBootCertificate]]:
+        """PK, KEK, db and dbx: the certificates the firmware gets at its next boot."""
+        return _wire.secure_boot_databases(self._channel.call("GetSecureBootDatabases"))
 
     # -- attestation -------------------------------------------------------------
 

@@ -16,6 +16,7 @@
     │   ├── InvalidBootOrder        │
     │   ├── UnknownBootOption       │
     │   ├── InvalidPowerTransition  │ (attribute: the power state it made no sense in)
+    │   ├── InvalidSecureBootChange │ (attribute: the Secure Boot database)
     │   ├── InternalError           │ (carries correlation_id)
     │   ├── StoreUnavailable        │
     │   ├── ServiceRestricted       │ (the host is Untrusted: writes refused)
@@ -119,6 +120,10 @@ class InvalidPowerTransition(FaultError):
     code = "InvalidPowerTransition"
 
 
+class InvalidSecureBootChange(FaultError):
+    code = "InvalidSecureBootChange"
+
+
 class InternalError(FaultError):
     code = "InternalError"
 
@@ -182,6 +187,7 @@ FAULT_CLASSES: dict[str, type[FaultError]] = {
         InvalidBootOrder,
         UnknownBootOption,
         InvalidPowerTransition,
+        InvalidSecureBootChange,
         InternalError,
         StoreUnavailable,
         ServiceRestricted,

@@ -126,3 +126,28 @@ class ResetOutcome:
     power_state: str
     pending_changes: bool
     message: str
+
+
+#: ResetSecureBootKeys types (Redfish ResetKeysType).
+RESET_KEYS_TYPES: tuple[str, ...] = ("ResetAllKeysToDefault", "DeleteAllKeys", "DeletePK")
+SECURE_BOOT_DATABASES: tuple[str, ...] = ("PK", "KEK", "db", "dbx")
+
+
+@dataclass(frozen=True)
+class SecureBoot:
+    """The Secure Boot switch, what the firmware enforced at the current or last boot
+    (Enabled, Disabled or Unknown), its mode, and the switch after the next reset."""
+
+    enabled: bool
+    current_boot: str
+    mode: str
+    pending_enabled: bool | None
+
+
+@dataclass(frozen=True)
+class SecureBootCertificate:
+    subject: str
+    issuer: str
+    not_after: str
+    sha256: str
+
