@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bios_ws.domain.firmware import BootPlan
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError
 from bios_ws.platform.disks import check_disk, check_tftp
@@ -336,9 +337,11 @@ class SimulatedPlatform(Platform):
             step = machine.steps.pop(0)
             cause = ResetCause(step.cause)
             if step.action == "boot":
-                self._hooks.before_boot(domain_id, cause)
+                plan = self._hooks.before_boot(domain_id, cause)
                 machine.state = PowerState.POWERING_ON.value
                 _say(machine, f"vbios simulated firmware: power on ({cause.value})")
+                if plan is not None:
+                    _say_plan(machine, plan)
             elif step.action == "running":
                 machine.state = PowerState.ON.value
                 _say(machine, "BdsDxe: no OS: waiting in the boot manager")
@@ -347,6 +350,19 @@ class SimulatedPlatform(Platform):
                 _say(machine, "graceful shutdown timed out: power off")
                 event = MachineEvent(PowerState.OFF, cause, _utc(step.at))
                 self._hooks.on_event(domain_id, event)
+
+
+def _say_plan(machine: SimState, plan: BootPlan) -> None:
+    """What a firmware would do with ``plan``, on the simulated console."""
+    image = plan.firmware
+    entries = {entry.number: entry for entry in image.entries if entry.active}
+    first = () if image.boot_next is None else (image.boot_next,)
+    for number in (*first, *image.order):
+        if number in entries:
+            _say(machine, f"simulated boot attempt Boot{number:04X}"
+                          f" \"{entries[number].description}\"")
+    _say(machine, f"simulated machine: {plan.machine.cpus} vCPUs, Secure Boot"
+                  f" {'on' if image.secure_boot_enable else 'off'}")
 
 
 def _text_or_none(value: object) -> str | None:
