@@ -4,7 +4,11 @@
 
     vars.fd          the machine's own OVMF variable store (copied from the template)
     vars.good.fd     the last copy that passed the checks before a boot
-    machine.json     its configuration: read-only directory disks, where its sockets live
+    vars.prev.fd     the store as it was before a boot plan was last written into it
+    vars.booted      present from a QEMU start until the store was read back after the run
+    machine.json     its configuration: read-only disks (image files or directories), the
+                     network boot source, where its sockets live
+    tftp-none/       an empty TFTP directory (a NIC without a network boot source)
     keeper.pid       the keeper's pid while it runs (written once it listens)
     keeper.lock      flocked by the keeper for its whole life: one keeper per machine,
                      and free only once the keeper process has exited
@@ -17,11 +21,29 @@ The sockets (``keeper.sock``, ``qmp.sock``) live in the machine directory when
 the path fits a unix socket address, else in a short private directory under the
 system's temporary directory, recorded in machine.json and removed with the
 machine.
+
+Every machine has the same fixed hardware layout (``MachineLayout``; q35, QEMU
+``-nodefaults``, every device on the root bus ``pcie.0``), because the boot
+entries written into its store point at these places and QEMU puts the devices
+there (no ``bootindex`` anywhere)::
+
+    00:00.0   q35 host bridge                        (built in)
+    00:03.0   virtio-net-pci, MAC 52:54:00:xx:xx:xx   only when the plan asks for a NIC
+    00:04.0   virtio-blk-pci: disk 0 (the Disk boot entry's disk), 00:05.0 disk 1, ...
+              up to 00:13.0 (disk i always at 0x04 + i, even when an earlier disk is
+              missing at boot: the Disk entry never boots another disk by accident)
+    00:1f.0   ICH9 LPC, 00:1f.3 SMBus                (built in)
+    00:1f.2   ICH9 AHCI (built in): the CD-ROM on its port 0, always present, empty
+
+The MAC is 52:54:00 followed by the first three bytes of SHA-256(domain id): 0x52 has
+the locally administered bit set and the multicast bit clear, and a domain keeps its
+MAC across boots and restarts of the service.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import tempfile
@@ -35,6 +57,36 @@ MACHINE_FORMAT = 1
 #: sun_path holds 108 bytes with its terminating NUL; the longest name is keeper.sock.
 _SOCKET_PATH_MAX = 100
 _MAX_CONFIG_BYTES = 64 * 1024
+NIC_SLOT = 0x03
+FIRST_DISK_SLOT = 0x04
+MAX_DISKS = 16
+#: q35's built-in ICH9 AHCI controller (device, function); the CD-ROM is on port 0.
+AHCI = (0x1F, 0x2)
+CDROM_PORT = 0
+
+
+@dataclass(frozen=True)
+class MachineLayout:
+    """Where a machine's devices sit (see the module docstring)."""
+
+    mac: bytes
+    nic_slot: int = NIC_SLOT
+    first_disk_slot: int = FIRST_DISK_SLOT
+    max_disks: int = MAX_DISKS
+    ahci: tuple[int, int] = AHCI
+    cdrom_port: int = CDROM_PORT
+
+    @classmethod
+    def of(cls, domain_id: str) -> MachineLayout:
+        return cls(mac=b"\x52\x54\x00" + hashlib.sha256(domain_id.encode()).digest()[:3])
+
+    @property
+    def mac_text(self) -> str:
+        """The MAC as QEMU writes it (52:54:00:12:34:56)."""
+        return ":".join(f"{byte:02x}" for byte in self.mac)
+
+    def disk_slot(self, index: int) -> int:
+        return self.first_disk_slot + index
 
 
 @dataclass(frozen=True)
@@ -55,6 +107,22 @@ class MachineDir:
     @property
     def good_vars(self) -> Path:
         return self.path / "vars.good.fd"
+
+    @property
+    def prev_vars(self) -> Path:
+        return self.path / "vars.prev.fd"
+
+    @property
+    def booted_marker(self) -> Path:
+        return self.path / "vars.booted"
+
+    @property
+    def empty_tftp(self) -> Path:
+        return self.path / "tftp-none"
+
+    @property
+    def layout(self) -> MachineLayout:
+        return MachineLayout.of(self.domain_id)
 
     @property
     def config_file(self) -> Path:
@@ -128,6 +196,16 @@ class MachineDir:
         if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
             raise MachineError(f"{self.config_file} has a damaged disk list")
         return [Path(d) for d in value]
+
+    @property
+    def network(self) -> tuple[Path | None, str | None]:
+        """The TFTP directory and boot file of the NIC's network boot (None, None: none)."""
+        network = self.load().get("network")
+        if not isinstance(network, dict):
+            return None, None
+        tftp, bootfile = network.get("tftp"), network.get("bootfile")
+        return (Path(tftp) if isinstance(tftp, str) else None,
+                bootfile if isinstance(bootfile, str) else None)
 
     @property
     def keeper_socket(self) -> Path:
