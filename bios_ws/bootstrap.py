@@ -30,7 +30,7 @@ from bios_ws.home import NO_TPM, Home, TpmChoice
 from bios_ws.pki import DEFAULT_SERVER_NAMES, initialize_pki
 from bios_ws.pki.certs import parse_server_names
 from bios_ws.pki.files import PUBLIC_MODE, write_file_atomic
-from bios_ws.pki.keysets import lazy_key_set
+from bios_ws.platform.keysets import lazy_key_set
 from bios_ws.platform.port import MachineHooks, Platform
 from bios_ws.platform.simulated import FileShelf, SimulatedPlatform, Ticker
 from bios_ws.registry_file import load_registry, shipped_registry_text

@@ -38,7 +38,8 @@ class PlatformOptions:
     watchdog_interval: float = 1.0
     hang_timeout: float = 15.0
     #: The Secure Boot keys a domain's firmware gets unless the domain has its own:
-    #: "snakeoil" (Debian's OVMF test key as PK, KEK and db) or "none" (setup mode).
+    #: "snakeoil" (Debian's OVMF test key as PK, KEK and db), "none" (setup mode), or
+    #: "template:PATH" (the keys of an OVMF variable-store template, e.g. Microsoft's).
     secure_boot_keys: str = "snakeoil"
     #: The cores of a machine whose ProcCores setting is "All".
     all_cores: int = 1

@@ -3,6 +3,9 @@
 ``snakeoil``: Debian's OVMF test certificate (``/usr/share/ovmf/PkKek-1-snakeoil.pem``,
 from the ``ovmf`` package; its key is public, so anyone can sign for it: tests
 and development only) as PK, KEK and db. ``none``: no keys (setup mode).
+``template:PATH``: the keys an OVMF variable-store template holds
+(``/usr/share/OVMF/OVMF_VARS_4M.ms.fd``: Microsoft's KEK and db, as shipped by
+Debian's ``ovmf``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from bios_ws.errors import PlatformUnavailable
 log = logging.getLogger("bios_ws.platform")
 
 SNAKEOIL_CERT = Path("/usr/share/ovmf/PkKek-1-snakeoil.pem")
-KEY_SETS = ("snakeoil", "none")
+KEY_SETS = ("snakeoil", "none", "template:PATH")
 
 
 def load_key_set(spec: str) -> KeyDatabases:
@@ -32,6 +35,8 @@ def load_key_set(spec: str) -> KeyDatabases:
         der = certificate_der(SNAKEOIL_CERT, "the Secure Boot test key set (apt-get install"
                               " ovmf)")
         return KeyDatabases(pk=(der,), kek=(der,), db=(der,))
+    if spec.startswith("template:"):
+        return template_keys(Path(spec.removeprefix("template:")))
     raise PlatformUnavailable(f"unknown Secure Boot key set {spec!r}: use one of"
                               f" {', '.join(KEY_SETS)}")
 
@@ -50,6 +55,18 @@ def lazy_key_set(spec: str) -> Callable[[], KeyDatabases]:
             return KeyDatabases()
 
     return load
+
+
+def template_keys(path: Path) -> KeyDatabases:
+    """The Secure Boot databases an OVMF variable-store template holds."""
+    from bios_ws.errors import MachineError
+    from bios_ws.platform.qemu.firmware import read_state
+    from bios_ws.platform.qemu.nvram import load
+
+    try:
+        return read_state(load(path).variables).keys
+    except MachineError as exc:
+        raise PlatformUnavailable(f"no Secure Boot key set in {path}: {exc.message}") from None
 
 
 def certificate_der(path: Path, what: str) -> bytes:
