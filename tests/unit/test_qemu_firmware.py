@@ -287,8 +287,6 @@ BAD: dict[str, BootPlan] = {
         replace(ENTRIES[0], description="a\nb"), *ENTRIES[1:]))),
     "beyond UCS-2": BootPlan(replace(IMAGE, entries=(
         replace(ENTRIES[0], description="boot \U0001F680"), *ENTRIES[1:]))),
-    "HTTP without URI": BootPlan(replace(IMAGE, entries=(
-        *ENTRIES[:3], replace(ENTRIES[3], uri=None), ENTRIES[4]))),
     "HTTP with a file URI": BootPlan(replace(IMAGE, entries=(
         *ENTRIES[:3], replace(ENTRIES[3], uri="file:///etc/passwd"), ENTRIES[4]))),
     "URI on a disk": BootPlan(replace(IMAGE, entries=(
@@ -312,7 +310,11 @@ def test_a_malformed_plan_is_refused(name: str, empty: VariableStore) -> None:
             apply_image(empty.variables, plan.firmware, LAYOUT)
 
 
-def test_a_sound_plan_passes() -> None:
+def test_a_sound_plan_passes(empty: VariableStore) -> None:
     check_plan(BootPlan(IMAGE, MachineOptions(cpus=4, threads_per_core=2)))
+    no_uri = replace(IMAGE, entries=(*ENTRIES[:3], replace(ENTRIES[3], uri=None), ENTRIES[4]))
+    check_plan(BootPlan(no_uri))  # an HTTP entry booting the URI DHCP offers
+    variables = apply_image(empty.variables, no_uri, LAYOUT)
+    assert boot(variables, 4)[2].hex() == OVMF_PATHS[BootDevice.HTTP]
     check_plan(BootPlan(FirmwareImage((), (), None, False, KeyDatabases(), b"")))
     assert uuid.UUID(str(firmware.SIGNATURE_OWNER)) == firmware.SIGNATURE_OWNER

@@ -9,7 +9,8 @@ machine's fixed layout (``layout.MachineLayout``; shown for the default slots)::
             fails at once ("Not Found") when no disk is there
     cdrom   PciRoot(0x0)/Pci(0x1F,0x2)/Sata(0x0,0xFFFF,0x0)
     pxe     PciRoot(0x0)/Pci(0x3,0x0)/MAC(525400xxxxxx,0x1)/IPv4(0.0.0.0,0x0,DHCP,...)
-    http    the same followed by Uri(<uri>)
+    http    the same followed by Uri(<uri>) (an empty Uri() without one: the URI the
+            DHCP server offers, as in OVMF's own HTTP entries)
     shell   Fv(7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1)/FvFile(7C04A583-9E3E-4F1C-AD65-E05268D0B4D1)
 
 (byte for byte what OVMF 2022.11 itself creates for these devices). BootNext is written
@@ -92,7 +93,8 @@ MAX_DESCRIPTION = 128
 MAX_URI = 1024
 #: Data of one variable: OVMF's 4 MiB build takes variables up to 0x8400 bytes in all.
 MAX_DATA = 0x8000
-MAX_CPUS = 64
+#: q35 takes 255 vCPUs without an IOMMU (more need x2APIC interrupt remapping).
+MAX_CPUS = 255
 _DATABASE_GUID = {"PK": GLOBAL, "KEK": GLOBAL, "db": IMAGE_SECURITY_DATABASE,
                   "dbx": IMAGE_SECURITY_DATABASE}
 _END = b"\x7f\xff\x04\x00"
@@ -211,11 +213,11 @@ def _check_entry(entry: BootEntry) -> None:
         raise MachineError(f"{where}: its description is not UCS-2") from None
     if not isinstance(entry.device, BootDevice):
         raise MachineError(f"{where} has no known device")
-    if entry.device is BootDevice.HTTP:
-        uri = entry.uri or ""
+    if entry.device is BootDevice.HTTP and entry.uri:  # none: the URI DHCP offers
+        uri = entry.uri
         if not (uri.startswith(("http://", "https://")) and len(uri) <= MAX_URI
                 and uri.isascii() and uri.isprintable() and " " not in uri):
-            raise MachineError(f"{where} needs an http:// or https:// URI")
+            raise MachineError(f"{where} has a URI that is not http:// or https://")
     elif entry.uri is not None:
         raise MachineError(f"{where} is no HTTP entry and has a URI")
 
