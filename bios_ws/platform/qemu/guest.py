@@ -18,6 +18,7 @@ import ctypes
 import logging
 import os
 import signal
+import struct
 import subprocess
 import threading
 import time
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import IO
 
 from bios_ws.config import PlatformOptions
+from bios_ws.domain.firmware import BootDevice, BootPlan, MachineOptions
+from bios_ws.errors import MachineError
 from bios_ws.platform.qemu.console import ConsoleLog
 from bios_ws.platform.qemu.layout import MachineDir
 from bios_ws.platform.qemu.qmp import Message, Qmp, QmpClosed, QmpError
@@ -55,21 +58,103 @@ class Bitten:
     why: str
 
 
-def qemu_argv(options: PlatformOptions, machine: MachineDir, disks: list[Path]) -> list[str]:
-    """QEMU's command line for ``machine``: TCG, q35, no defaults, paused (``-S``)."""
+#: How a machine starts when the hooks gave no plan: as before plans existed (one vCPU,
+#: the serial console, no NIC), its store as the firmware left it.
+UNPLANNED = MachineOptions(nic=False)
+#: The DHCP boot file offered when the machine has no network boot source: a name no
+#: TFTP directory serves, so a PXE attempt fails at once on a TFTP error (about 3.5 s,
+#: DHCP included) instead of waiting 60 s for a DHCP offer with a boot file.
+NO_BOOT_FILE = "vbios-no-boot-file"
+_QCOW2_MAGIC = b"QFI\xfb"
+_QCOW2_EXTERNAL_DATA = 0x4
+
+
+def qemu_argv(options: PlatformOptions, machine: MachineDir,
+              plan: BootPlan | None = None) -> tuple[list[str], list[str]]:
+    """QEMU's command line for ``machine`` booting ``plan`` (TCG, q35, no defaults,
+    paused with ``-S``; the devices where ``layout.MachineLayout`` says), and notes for
+    the console about what had to be left out."""
+    settings = plan.machine if plan is not None else UNPLANNED
+    layout = machine.layout
+    threads = settings.threads_per_core
     argv = [
         options.qemu_binary, "-name", f"vbios-{_opt(machine.domain_id)}",
         "-accel", "tcg", "-machine", "q35", "-nodefaults", "-no-user-config",
         "-display", "none", "-m", str(int(options.memory_mib)),
+        "-smp", f"cpus={settings.cpus},sockets=1,cores={settings.cpus // threads},"
+                f"threads={threads}",
         "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={_opt(options.ovmf_code)}",
         "-drive", f"if=pflash,format=raw,unit=1,file={_opt(machine.vars)}",
         "-no-reboot", "-S",
-        "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
         "-qmp", f"unix:{_opt(machine.qmp_socket)},server=on,wait=off",
+        "-device", f"ide-cd,bus=ide.{layout.cdrom_port},id=cdrom",
     ]
-    for index, disk in enumerate(disks):
-        argv += ["-drive", f"if=none,id=d{index},format=raw,file=fat:{_opt(disk)},readonly=on",
-                 "-device", f"virtio-blk-pci,drive=d{index}"]
+    if settings.serial:
+        argv += ["-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]
+    notes: list[str] = []
+    for index, disk in enumerate(machine.disks):
+        if index >= layout.max_disks:
+            notes.append(f"disk {disk} skipped: a machine takes {layout.max_disks} disks")
+            continue
+        try:
+            source = _disk_source(disk)
+        except (OSError, MachineError) as exc:
+            notes.append(f"disk {disk} skipped: {exc}")
+            continue
+        argv += ["-drive", f"if=none,id=disk{index},{source},readonly=on",
+                 "-device", f"virtio-blk-pci,drive=disk{index},"
+                            f"addr={layout.disk_slot(index):#04x}"]
+    if settings.nic:
+        argv += _nic_args(machine, plan, notes)
+    return argv, notes
+
+
+def _disk_source(path: Path) -> str:
+    """The -drive options of a read-only disk: a directory shown as a FAT drive, a qcow2
+    image (refused with a backing or external data file: it would open other host files)
+    or a raw image. OSError if it vanished or cannot be read."""
+    if path.is_dir():
+        return f"format=raw,file=fat:{_opt(path)}"
+    with path.open("rb") as image:
+        header = image.read(80)
+    if header[:4] != _QCOW2_MAGIC:
+        return f"format=raw,file={_opt(path)}"
+    version, backing = struct.unpack_from(">IQ", header, 4) if len(header) >= 16 else (0, 0)
+    incompatible = struct.unpack_from(">Q", header, 72)[0] if len(header) >= 80 else 0
+    if version not in (2, 3) or (version == 3 and len(header) < 80):
+        raise MachineError(f"qcow2 version {version} is not supported")
+    if backing or (version == 3 and incompatible & _QCOW2_EXTERNAL_DATA):
+        raise MachineError("a qcow2 image with a backing or external data file is refused")
+    return f"format=qcow2,file={_opt(path)}"
+
+
+def _nic_args(machine: MachineDir, plan: BootPlan | None, notes: list[str]) -> list[str]:
+    """The virtio NIC (no option ROM: OVMF's own network stack boots it), its user-mode
+    network with TFTP, and OVMF's fw_cfg switches keeping only the network boot the
+    plan asks for: IPv4 PXE for a PXE entry, the IPv4 stack (PXE and HTTP) for a PXE or
+    HTTP entry, never IPv6 (its PXE and HTTP attempts would wait 60 s each)."""
+    wanted = set()
+    if plan is not None:
+        image = plan.firmware
+        named = {*image.order, *([image.boot_next] if image.boot_next is not None else [])}
+        wanted = {entry.device for entry in image.entries if entry.number in named}
+    pxe = BootDevice.PXE in wanted
+    ipv4 = pxe or BootDevice.HTTP in wanted
+    tftp, bootfile = machine.network
+    if tftp is not None and not tftp.is_dir():
+        notes.append(f"TFTP directory {tftp} skipped: it is gone")
+        tftp = None
+    if tftp is None:
+        machine.empty_tftp.mkdir(mode=0o700, exist_ok=True)
+        tftp, bootfile = machine.empty_tftp, None
+    network = f"user,id=net0,tftp={_opt(tftp)},bootfile={_opt(bootfile or NO_BOOT_FILE)}"
+    layout = machine.layout
+    argv = ["-netdev", network,
+            "-device", f"virtio-net-pci,netdev=net0,addr={layout.nic_slot:#04x},"
+                       f"mac={layout.mac_text},romfile="]
+    for name, on in (("IPv4Support", ipv4), ("IPv4PXESupport", pxe), ("IPv6Support", False),
+                     ("IPv6PXESupport", False)):
+        argv += ["-fw_cfg", f"name=opt/org.tianocore/{name},string={'yes' if on else 'no'}"]
     return argv
 
 
@@ -105,11 +190,15 @@ class Guest:
 
     @classmethod
     def start(cls, generation: int, options: PlatformOptions, machine: MachineDir,
-              console: ConsoleLog, post: Callable[[object], None]) -> Guest:
-        """Spawn QEMU paused, pump its console, connect its monitor. QmpError or OSError
-        (with QEMU's own words when it said why) if it would not start."""
+              console: ConsoleLog, post: Callable[[object], None],
+              plan: BootPlan | None = None) -> Guest:
+        """Spawn QEMU paused for ``plan``, pump its console, connect its monitor. QmpError
+        or OSError (with QEMU's own words when it said why) if it would not start."""
         machine.qmp_socket.unlink(missing_ok=True)
-        argv = qemu_argv(options, machine, machine.disks)
+        argv, notes = qemu_argv(options, machine, plan)
+        for note in notes:
+            log.warning("%s", note)
+            console.write(f"\r\nvbios: {note}\r\n".encode())
         qemu_log = _open_log(machine.qemu_log)
         start = os.fstat(qemu_log).st_size
         try:

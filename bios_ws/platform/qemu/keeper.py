@@ -6,13 +6,17 @@
         --cause C --delay S --hooks module:function --<every PlatformOptions field> V
 
 It writes ``keeper.pid`` once its control socket (``bios_ws.platform.qemu.control``)
-listens, waits ``delay`` seconds (PoweringOn), boots (variable store checked,
-``before_boot`` called, QEMU spawned paused, then ``cont``), and from then on owns
+listens, waits ``delay`` seconds (PoweringOn), boots, and from then on owns
 the machine: it answers requests one at a time, turns QEMU's own doings into
 ``on_event`` calls (a guest shutdown; a guest reset, which is a new QEMU after
 ``before_boot``; a crash; the watchdog), escalates graceful shutdowns, and exits
 once the machine is off. All machine changes happen in its main thread, which is
 also the parent of every QEMU (they die with it).
+
+A boot (no QEMU running): the store is checked and read; ``after_run`` hears it if the
+firmware ran on it since; ``before_boot``'s plan is checked, written into it (the old
+file kept as ``vars.prev.fd``) and gives QEMU its options. A failing hook, a damaged
+store or a malformed plan refuses the boot, the store left as it was.
 """
 
 from __future__ import annotations
@@ -33,14 +37,17 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from bios_ws.config import Config, PlatformOptions
+from bios_ws.domain.firmware import BootPlan
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError, VbiosError
 from bios_ws.home import Home
 from bios_ws.platform.port import MachineEvent, MachineHooks
-from bios_ws.platform.qemu import control
+from bios_ws.platform.qemu import control, nvram
 from bios_ws.platform.qemu.console import ConsoleLog
+from bios_ws.platform.qemu.firmware import apply_image, check_plan, read_state
 from bios_ws.platform.qemu.guest import Bitten, Exited, Guest
 from bios_ws.platform.qemu.keeper_args import KeeperArgs
 from bios_ws.platform.qemu.layout import MachineDir
@@ -51,6 +58,7 @@ log = logging.getLogger("bios_ws.platform.qemu")
 
 #: Seconds a request waits for the keeper's main thread.
 REQUEST_TIMEOUT = 120.0
+_T = TypeVar("_T")
 
 
 class _Reply:
@@ -209,19 +217,14 @@ class Keeper:
             self._went_off(ResetCause.CRASH)
 
     def _start(self, cause: ResetCause, *, announce: bool) -> bool:
-        """Check the store, call before_boot, spawn QEMU and let it run."""
+        """Prepare the store, spawn QEMU and let it run."""
         self.state = PowerState.POWERING_ON
         self.machine.keeper_error.unlink(missing_ok=True)
         try:
-            check_before_boot(self.machine.vars, self.machine.good_vars, self.options.ovmf_vars)
-            try:
-                self.hooks.before_boot(self.machine.domain_id, cause)
-            except Exception as exc:  # the hooks are not ours: any failure refuses the boot
-                raise MachineError(f"before_boot failed: {type(exc).__name__}: {exc}") \
-                    from None
+            plan = self._prepare(cause)
             self._generation += 1
             self._guest = Guest.start(self._generation, self.options, self.machine,
-                                      self._console, self._queue.put)
+                                      self._console, self._queue.put, plan)
             self._guest.cont()
         except (VbiosError, QmpError, OSError, subprocess.SubprocessError) as exc:
             self._fail(str(exc), announce=announce)
@@ -229,6 +232,27 @@ class Keeper:
         log.info("booted (%s)", cause.value)
         self.state = PowerState.ON
         return True
+
+    def _prepare(self, cause: ResetCause) -> BootPlan | None:
+        """The store read back (after_run) and the plan of this boot written into it."""
+        machine, domain = self.machine, self.machine.domain_id
+        if self._guest is not None:
+            raise MachineError("the store is written only while QEMU is not running")
+        check_before_boot(machine.vars, machine.good_vars, self.options.ovmf_vars)
+        store = nvram.load(machine.vars, expected_size=self.options.ovmf_vars.stat().st_size)
+        if machine.booted_marker.exists():
+            _hook("after_run", self.hooks.after_run, domain, read_state(store.variables))
+            machine.booted_marker.unlink()
+        plan = _hook("before_boot", self.hooks.before_boot, domain, cause)
+        if plan is not None:
+            check_plan(plan)
+            started = time.perf_counter()
+            if nvram.save(machine.vars, store,
+                          apply_image(store.variables, plan.firmware, machine.layout)):
+                log.info("boot plan written into %s in %.1f ms", machine.vars,
+                         (time.perf_counter() - started) * 1000)
+        machine.booted_marker.touch(mode=0o600)
+        return plan
 
     def _fail(self, reason: str, *, announce: bool) -> None:
         log.error("the machine cannot boot: %s", reason)
@@ -327,6 +351,13 @@ class Keeper:
             control.send(conn, {"ok": False, "error": "the keeper is busy; try again"})
             return
         control.send(conn, reply.answer)
+
+
+def _hook(name: str, call: Callable[..., _T], *args: object) -> _T:
+    try:
+        return call(*args)
+    except Exception as exc:  # the hooks are not ours: any failure refuses the boot
+        raise MachineError(f"{name} failed: {type(exc).__name__}: {exc}") from None
 
 
 def listen(path: Path) -> socket.socket:

@@ -198,12 +198,7 @@ class QemuPlatform(Platform):
             machine.save(config)
 
     def network_boot(self, domain_id: str) -> tuple[Path | None, str | None]:
-        network = self.machine(domain_id).load().get("network")
-        if not isinstance(network, dict):
-            return None, None
-        tftp, bootfile = network.get("tftp"), network.get("bootfile")
-        return (Path(tftp) if isinstance(tftp, str) else None,
-                bootfile if isinstance(bootfile, str) else None)
+        return self.machine(domain_id).network
 
     # -- keepers -------------------------------------------------------------------------
 
