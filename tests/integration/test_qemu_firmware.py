@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -167,7 +170,8 @@ def test_the_boot_order_runs_as_given_boot_next_once_then_reversed(
     [state] = recorded.states
     assert state.boot_next is None  # consumed by the firmware
     assert state.boot_order == (1, 2, 3)  # OVMF's own entries left out
-    assert [number for number, _ in console.attempts()] == [3, 2, 1, 0xFFFF], console.text()
+    assert [number for number, _ in console.attempts()] == [3, 2, 1, 0xFFFF], (
+        console.start, len(console.raw()), console.text())
     assert [r.boot_current for r in console.reports()] == [1]
     assert (home.machines_dir / DOMAIN / "vars.prev.fd").is_file()
     assert [cause for _, cause in recorded.boots] == [ResetCause.MANAGEMENT_COMMAND] * 2
@@ -200,37 +204,53 @@ def test_a_disk_entry_fails_fast_without_its_disk_and_no_nic_means_no_network(
 # -- the network ---------------------------------------------------------------------------
 
 
-def test_pxe_boots_from_tftp_and_fails_fast_without_a_boot_server(
+def test_pxe_boots_from_tftp_then_fails_fast_without_it_and_http_boots(
     platform: QemuPlatform, home: Home, probe: Probe, tmp_path: Path
 ) -> None:
-    tftp = tmp_path / "tftp"
-    tftp.mkdir()
-    shutil.copyfile(probe.unsigned, tftp / "probe.efi")
+    tftp, web = tmp_path / "tftp", tmp_path / "web"
+    for directory in (tftp, web):
+        directory.mkdir()
+        shutil.copyfile(probe.unsigned, directory / "probe.efi")
     platform.set_network_boot(DOMAIN, tftp, "probe.efi")
-    write_plans(home.machines_dir / DOMAIN,
-                plan((entry(1, BootDevice.PXE, "network boot"),), (1,), nic=True, cpus=2))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(web)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    uri = f"http://10.0.2.2:{server.server_address[1]}/probe.efi"  # the host, from slirp
+    pxe = entry(1, BootDevice.PXE, "network boot")
+    http = entry(2, BootDevice.HTTP, "http boot", uri=uri)
+    write_plans(home.machines_dir / DOMAIN, plan((pxe, http), (1,), nic=True, cpus=2),
+                plan((pxe, http), (1, 2), nic=True))
     console = Console(platform)
+    try:
+        text = boot(platform, console)
+        assert "NBP filename is probe.efi" in text
+        assert "NBP file downloaded successfully" in text
+        [report] = console.reports()
+        assert (report.boot_current, report.cpus) == (1, 2)
+        assert console.attempts()[0] == (1, "network boot")
+        assert not re.search(r"IPv6|HTTP Boot", text)  # only what the plan asked for
 
-    text = boot(platform, console)
-    assert "NBP filename is probe.efi" in text
-    assert "NBP file downloaded successfully" in text
-    [report] = console.reports()
-    assert (report.boot_current, report.cpus) == (1, 2)
-    assert console.attempts()[0] == (1, "network boot")
-    assert not re.search(r"IPv6|HTTP Boot", text)  # only what the plan asked for
-
-    platform.set_network_boot(DOMAIN, None, None)
-    console.mark()
-    platform.restart(DOMAIN, ResetCause.MANAGEMENT_COMMAND, graceful=False)
-    console.wait(">>Start PXE over IPv4")
-    started = time.monotonic()
-    text = console.wait(END, 30)
-    failed = time.monotonic() - started
-    print(f"a PXE attempt without a boot server failed in {failed:.1f} s")
-    assert failed < 10.0
-    assert console.failures() == {1: "Not Found"}
-    assert "TFTP error" in text and console.reports() == []
+        platform.set_network_boot(DOMAIN, None, None)
+        console.mark()
+        platform.restart(DOMAIN, ResetCause.MANAGEMENT_COMMAND, graceful=False)
+        console.wait(">>Start PXE over IPv4")
+        started = time.monotonic()
+        console.wait(">>Start HTTP Boot over IPv4", 30)
+        failed = time.monotonic() - started
+        print(f"a PXE attempt without a boot server failed in {failed:.1f} s")
+        assert failed < 10.0
+        text = console.wait(END)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "TFTP error" in text and f"URI: {uri}" in text
+    assert console.failures() == {1: "Not Found", 2: "Aborted"}
+    assert [r.boot_current for r in console.reports()] == [2]
     off(platform)
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 # -- Secure Boot ---------------------------------------------------------------------------
