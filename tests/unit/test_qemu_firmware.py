@@ -133,7 +133,9 @@ def test_the_image_is_written(empty: VariableStore) -> None:
     assert boot(variables, 1) == (1, "entry 1", bytes.fromhex(OVMF_PATHS[BootDevice.DISK]), b"")
     assert boot(variables, 5)[0] == 0  # inactive
     order = nvram.find(variables, "BootOrder", GLOBAL)
-    assert order is not None and order.data == struct.pack("<4H", 2, 1, 3, 0xFFFF)
+    # the image's order, the end, the entries it leaves out (listed, so OVMF takes none
+    # of their numbers for an entry of its own)
+    assert order is not None and order.data == struct.pack("<6H", 2, 1, 3, 0xFFFF, 4, 5)
     assert nvram.find(variables, "BootFFFF", GLOBAL) == Variable(
         "BootFFFF", GLOBAL, nvram.NV_BS_RT, END_OF_ORDER)
     assert nvram.find(variables, "BootNext", GLOBAL) == Variable(
@@ -179,9 +181,11 @@ def test_ovmfs_own_entries_stay_behind_the_end_others_go(empty: VariableStore) -
     variables = apply_image((*empty.variables, *found), IMAGE, LAYOUT, now=NOW)
     order = nvram.find(variables, "BootOrder", GLOBAL)
     assert order is not None
-    # the image's order, the end, then OVMF's own (once each): the misc device kept its
-    # number, the shell moved off number 2 (the image's) to the lowest free one
-    assert struct.unpack(f"<{len(order.data) // 2}H", order.data) == (2, 1, 3, 0xFFFF, 7, 0)
+    # the image's order, the end, its other entries, then OVMF's own (once each): the
+    # misc device kept its number, the shell moved off number 2 (the image's) to the
+    # lowest free one
+    assert struct.unpack(f"<{len(order.data) // 2}H", order.data) == (
+        2, 1, 3, 0xFFFF, 4, 5, 7, 0)
     assert boot(variables, 0)[1] == "EFI Internal Shell"
     assert boot(variables, 2)[1] == "entry 2"
     assert nvram.find(variables, "Boot0008", GLOBAL) is None  # the duplicate
@@ -195,8 +199,16 @@ def test_the_end_of_the_order_moves_off_a_number_the_image_takes(
     image = replace(IMAGE, entries=(*ENTRIES, entry(0xFFFF, BootDevice.DISK)), order=(0xFFFF,))
     variables = apply_image(empty.variables, image, LAYOUT, now=NOW)
     order = nvram.find(variables, "BootOrder", GLOBAL)
-    assert order is not None and order.data == struct.pack("<2H", 0xFFFF, 0xFFFE)
+    assert order is not None and order.data == struct.pack("<7H", 0xFFFF, 0xFFFE, 1, 2, 3, 4, 5)
     assert nvram.find(variables, "BootFFFE", GLOBAL) is not None
+
+
+def test_the_order_read_back_ends_at_the_end_entry(empty: VariableStore) -> None:
+    variables = apply_image(empty.variables, IMAGE, LAYOUT, now=NOW)
+    for written, read in (((3, 0xFFFF, 1, 4), (3,)), ((5, 2), (5, 2)), ((), ())):
+        order = Variable("BootOrder", GLOBAL, 7, struct.pack(f"<{len(written)}H", *written))
+        changed = tuple(order if v.key == order.key else v for v in variables)
+        assert read_state(changed).boot_order == read  # as an OS inside may have left it
 
 
 # -- Secure Boot ---------------------------------------------------------------------------

@@ -14,18 +14,21 @@ machine's fixed layout (``layout.MachineLayout``; shown for the default slots)::
     shell   Fv(7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1)/FvFile(7C04A583-9E3E-4F1C-AD65-E05268D0B4D1)
 
 (byte for byte what OVMF 2022.11 itself creates for these devices). BootNext is written
-when set. BootOrder is the image's order, then ``END_OF_ORDER``, then OVMF's own
-entries. At every boot OVMF's boot manager (PlatformBootManagerAfterConsole) creates an
-entry for every bootable device it finds (marked with edk2's auto-created GUID in its
-optional data; deleted again once the device is gone), registers "UiApp" and "EFI
-Internal Shell", and appends to BootOrder any of these that BootOrder does not list
-already, exactly (description, attributes, path, optional data): left alone they
+when set. BootOrder is the image's order, then ``END_OF_ORDER``, then the image's other
+entries, then OVMF's own. At every boot OVMF's boot manager (PlatformBootManager-
+AfterConsole) creates an entry for every bootable device it finds (marked with edk2's
+auto-created GUID in its optional data; deleted again once the device is gone),
+registers "UiApp" and "EFI Internal Shell", and appends to BootOrder any of these that
+BootOrder does not list already, exactly (description, attributes, path, optional
+data), under the lowest number neither BootOrder nor BootNext holds. Left alone they
 would be tried once the image's entries failed, booting a disk or the shell the
 settings left out. So their variables are kept (renumbered when an image entry takes
-their number), listed after ``END_OF_ORDER`` (OVMF then appends nothing, and what it
-appends for a new device lands there too), and never tried: ``END_OF_ORDER`` starts
-OVMF's boot manager menu, which waits for someone at the console. Any other
-``Boot####`` is deleted: entries of earlier images, and entries an OS made.
+their number) and listed after ``END_OF_ORDER`` with the image's entries its order
+leaves out: OVMF then appends nothing and takes none of the image's numbers, what it
+appends for a new device lands behind ``END_OF_ORDER`` too, and nothing there is
+tried: ``END_OF_ORDER`` starts OVMF's boot manager menu, which waits for someone at
+the console (and lists them all). Any other ``Boot####`` is deleted: entries of
+earlier images, and entries an OS made.
 
 Secure Boot: PK, KEK, db and dbx hold one EFI_SIGNATURE_LIST per certificate
 (EFI_CERT_X509_GUID, owner ``SIGNATURE_OWNER``), as time-based authenticated variables
@@ -235,29 +238,30 @@ def apply_image(variables: Sequence[Variable], image: FirmwareImage, layout: Mac
     result: dict[tuple[str, uuid.UUID], Variable | None] = {v.key: v for v in variables}
     old_order = find(variables, "BootOrder", GLOBAL)
     listed = _order(old_order.data) if old_order is not None else ()
-    own: dict[bytes, int] = {}
+    own: dict[bytes, Variable] = {}
     for variable in sorted(variables, key=lambda v: _listed_first(v, listed)):
-        number = _boot_number(variable)
-        if number is not None:
+        if _boot_number(variable) is not None:
             result[variable.key] = None
             if _ovmf_own(variable):
-                own.setdefault(variable.data, number)
+                own.setdefault(variable.data, variable)
     taken = {entry.number for entry in image.entries}
     stop = _free(taken, descending=True)
     taken.add(stop)
     kept = []
-    for data, number in own.items():
-        if number in taken:
+    for variable in own.values():
+        number = _boot_number(variable)
+        if number is None or number in taken:
             number = _free(taken)
         taken.add(number)
         kept.append(number)
-        _put(result, Variable(f"Boot{number:04X}", GLOBAL, NV_BS_RT, data))
+        _put(result, Variable(f"Boot{number:04X}", GLOBAL, variable.attributes, variable.data))
     for entry in image.entries:
         attributes = LOAD_OPTION_ACTIVE if entry.active else 0
         option = load_option(entry.description, attributes, device_path(entry, layout))
         _put(result, Variable(f"Boot{entry.number:04X}", GLOBAL, NV_BS_RT, option))
     _put(result, Variable(f"Boot{stop:04X}", GLOBAL, NV_BS_RT, END_OF_ORDER))
-    order = (*image.order, stop, *kept)
+    rest = sorted(entry.number for entry in image.entries if entry.number not in image.order)
+    order = (*image.order, stop, *rest, *kept)
     _put(result, Variable("BootOrder", GLOBAL, NV_BS_RT, struct.pack(f"<{len(order)}H", *order)))
     result[("BootNext", GLOBAL)] = None
     if image.boot_next is not None:
@@ -349,16 +353,18 @@ def _ovmf_own(variable: Variable) -> bool:
 
 
 def read_state(variables: Iterable[Variable]) -> FirmwareState:
-    """What the store says: BootOrder (without the end-of-order entry and OVMF's own
-    entries, which ``apply_image`` put there or OVMF appends: it is the order as the
-    image gave it, unless something inside the guest changed it), BootNext,
+    """What the store says: BootOrder up to the end-of-order entry, OVMF's own entries
+    left out (what ``apply_image`` put after it or OVMF appends: so it is the image's
+    order, unless something inside the guest changed it), BootNext,
     SecureBootEnable and the certificates of each key database (X.509 only; other
     signature types are left out). Without a SecureBootEnable variable, OVMF enforces
     as soon as a PK is enrolled: so it reads."""
     variables = tuple(variables)
     order = find(variables, "BootOrder", GLOBAL)
-    hidden = {_boot_number(v) for v in variables
-              if _boot_number(v) is not None and (v.data == END_OF_ORDER or _ovmf_own(v))}
+    numbers = _order(order.data) if order is not None else ()
+    ends = {_boot_number(v) for v in variables if v.data == END_OF_ORDER}
+    end = next((i for i, n in enumerate(numbers) if n in ends), len(numbers))
+    own = {_boot_number(v) for v in variables if _ovmf_own(v)}
     boot_next = find(variables, "BootNext", GLOBAL)
     enable = find(variables, "SecureBootEnable", SECURE_BOOT_ENABLE)
     certificates: dict[str, tuple[bytes, ...]] = {}
@@ -370,8 +376,7 @@ def read_state(variables: Iterable[Variable]) -> FirmwareState:
     keys = KeyDatabases(pk=certificates["PK"], kek=certificates["KEK"], db=certificates["db"],
                         dbx=certificates["dbx"])
     return FirmwareState(
-        boot_order=tuple(n for n in _order(order.data if order is not None else b"")
-                         if n not in hidden),
+        boot_order=tuple(n for n in numbers[:end] if n not in own),
         boot_next=struct.unpack("<H", boot_next.data)[0]
         if boot_next is not None and len(boot_next.data) == 2 else None,
         secure_boot_enable=bool(enable.data[0]) if enable is not None and enable.data
