@@ -46,7 +46,10 @@ REPO = Path(__file__).resolve().parents[2]
 DOMAIN = "fw1"
 BOOT_LIMIT = 90.0
 OPTIONS = PlatformOptions(graceful_timeout=3.0, watchdog_interval=0.5, hang_timeout=15.0)
-END = "end of the boot order"
+#: The boot manager reaching the end of the order. Its "loading" line, not any line with
+#: the description: the QEMU of the boot before may still print its "starting" line
+#: (and its menu) after a test marked the console for the next boot.
+END = 'BdsDxe: loading BootFFFF "Boot Manager Menu (end of the boot order)"'
 _ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
 _ATTEMPT = re.compile(r'BdsDxe: (loading|failed to load) Boot([0-9A-F]{4}) "([^"]*)"')
 _FAILED = re.compile(r'BdsDxe: failed to (?:load|start) Boot([0-9A-F]{4}) "[^"]*" from \S+: '
