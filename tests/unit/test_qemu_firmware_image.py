@@ -322,6 +322,13 @@ def test_a_malformed_plan_is_refused(name: str, empty: VariableStore) -> None:
             apply_image(empty.variables, plan.firmware, LAYOUT)
 
 
+@pytest.mark.parametrize("plan", [None, "plan", BootPlan(IMAGE, None),  # type: ignore[arg-type]
+                                  BootPlan(replace(IMAGE, entries=({"number": 1},)))])
+def test_what_is_no_plan_at_all_is_refused(plan: object) -> None:
+    with pytest.raises(MachineError, match="boot plan refused"):
+        check_plan(plan)
+
+
 def test_a_sound_plan_passes(empty: VariableStore) -> None:
     check_plan(BootPlan(IMAGE, MachineOptions(cpus=4, threads_per_core=2)))
     no_uri = replace(IMAGE, entries=(*ENTRIES[:3], replace(ENTRIES[3], uri=None), ENTRIES[4]))

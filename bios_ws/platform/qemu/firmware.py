@@ -62,6 +62,7 @@ from bios_ws.domain.firmware import (
     FirmwareImage,
     FirmwareState,
     KeyDatabases,
+    MachineOptions,
 )
 from bios_ws.errors import MachineError
 from bios_ws.platform.qemu.layout import MachineLayout
@@ -167,8 +168,19 @@ def _parse_load_option(data: bytes) -> tuple[int, str, bytes, bytes] | None:
 # -- checking a plan --------------------------------------------------------------------
 
 
-def check_plan(plan: BootPlan) -> None:
-    """MachineError saying what is wrong with a plan no machine can carry out."""
+def check_plan(plan: object) -> BootPlan:
+    """``plan``, if a machine can carry it out; else MachineError saying why."""
+    try:
+        if not (isinstance(plan, BootPlan) and isinstance(plan.firmware, FirmwareImage)
+                and isinstance(plan.machine, MachineOptions)):
+            raise TypeError(f"{type(plan).__name__} is not a BootPlan")
+        _check(plan)
+    except (TypeError, AttributeError) as exc:  # not even shaped like a plan
+        raise MachineError(f"boot plan refused: {exc}") from None
+    return plan
+
+
+def _check(plan: BootPlan) -> None:
     image, machine = plan.firmware, plan.machine
     numbers = [entry.number for entry in image.entries]
     if len(set(numbers)) != len(numbers):

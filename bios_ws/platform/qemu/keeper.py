@@ -245,7 +245,7 @@ class Keeper:
             machine.booted_marker.unlink()
         plan = _hook("before_boot", self.hooks.before_boot, domain, cause)
         if plan is not None:
-            check_plan(plan)
+            plan = check_plan(plan)
             started = time.perf_counter()
             if nvram.save(machine.vars, store,
                           apply_image(store.variables, plan.firmware, machine.layout)):
