@@ -7,7 +7,8 @@ A keeper is another process: a test writes the plans of the next boots into
 no plan), and appends every call, ``after_run`` with its ``FirmwareState``
 included, to ``hooks.jsonl`` in the format of ``tests.qemu_hooks`` (so its
 ``FileRecorder`` reads boots and events from it). ``PlanRecorder`` reads the
-``after_run`` states back.
+``after_run`` states back. While ``fail_after_run`` exists in the machine directory,
+``after_run`` raises.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from tests.qemu_hooks import RECORD, FileRecorder
 
 FACTORY = "tests.qemu_plan_hooks:factory"
 PLANS = "plans.json"
+#: While this file is in the machine directory, after_run fails.
+FAIL_AFTER_RUN = "fail_after_run"
 _FIELDS = ("pk", "kek", "db", "dbx")
 
 
@@ -105,6 +108,8 @@ def factory(config: Config, domain_id: str) -> MachineHooks:
         return plan_from_json(plans[min(boots, len(plans) - 1)]) if plans else None
 
     def after_run(domain: str, state: FirmwareState) -> None:
+        if (machine / FAIL_AFTER_RUN).exists():
+            raise RuntimeError("after_run told to fail")
         append({"hook": "after_run", "domain": domain, "boot_order": list(state.boot_order),
                 "boot_next": state.boot_next,
                 "secure_boot_enable": state.secure_boot_enable,

@@ -36,7 +36,7 @@ from bios_ws.errors import MachineError
 from bios_ws.home import Home
 from bios_ws.platform.qemu import QemuPlatform
 from tests.efi_probe import Probe, ProbeReport, build_probe, disk_dir, parse_probe_lines
-from tests.qemu_plan_hooks import FACTORY, PlanRecorder, write_plans
+from tests.qemu_plan_hooks import FACTORY, FAIL_AFTER_RUN, PlanRecorder, write_plans
 from tests.qemu_support import kill_all, processes_of
 from tests.waiting import wait_for
 
@@ -321,3 +321,26 @@ def test_a_malformed_plan_refuses_the_boot_and_leaves_the_store(
     assert (machine / "vars.fd").read_bytes() == before
     assert not (machine / "vars.prev.fd").exists()
     assert "boot plan refused" in platform.console(DOMAIN).decode()
+
+
+def test_a_failing_after_run_refuses_the_boot_and_is_tried_again_at_the_next(
+    platform: QemuPlatform, home: Home
+) -> None:
+    machine = home.machines_dir / DOMAIN
+    write_plans(machine, plan((entry(1, BootDevice.CDROM, "cd"),), (1,)))
+    platform.power_on(DOMAIN, ResetCause.MANAGEMENT_COMMAND)
+    off(platform)
+    assert (machine / "vars.booted").exists()  # the firmware ran on the store
+    (machine / FAIL_AFTER_RUN).touch()
+    before = (machine / "vars.fd").read_bytes()
+    with pytest.raises(MachineError, match="after_run failed: RuntimeError"):
+        platform.power_on(DOMAIN, ResetCause.MANAGEMENT_COMMAND)
+    assert platform.status(DOMAIN) is PowerState.OFF
+    assert (machine / "vars.fd").read_bytes() == before
+    assert (machine / "vars.booted").exists()
+    (machine / FAIL_AFTER_RUN).unlink()
+    platform.power_on(DOMAIN, ResetCause.MANAGEMENT_COMMAND)
+    [state] = PlanRecorder(home.machines_dir).states
+    assert state.boot_order == (1,)
+    assert len(PlanRecorder(home.machines_dir).boots) == 2  # before_boot not asked when refused
+    off(platform)
