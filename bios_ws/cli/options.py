@@ -93,6 +93,11 @@ def add_platform_options(parser: argparse.ArgumentParser) -> None:
                        help="OVMF firmware code (default %(default)s)")
     group.add_argument("--ovmf-vars", type=Path, default=defaults.ovmf_vars, metavar="FILE",
                        help="OVMF variable store template (default %(default)s)")
+    group.add_argument("--secure-boot-keys", default=defaults.secure_boot_keys, metavar="SET",
+                       help="the Secure Boot keys of domains without their own: snakeoil"
+                            " (Debian's public test key: development only), none, or"
+                            " template:PATH (an OVMF store's keys, e.g."
+                            " /usr/share/OVMF/OVMF_VARS_4M.ms.fd) (default %(default)s)")
 
 
 def platform_from_args(args: argparse.Namespace) -> PlatformOptions:
@@ -103,6 +108,7 @@ def platform_from_args(args: argparse.Namespace) -> PlatformOptions:
         ovmf_vars=getattr(args, "ovmf_vars", defaults.ovmf_vars),
         graceful_timeout=getattr(args, "graceful_timeout", defaults.graceful_timeout),
         boot_seconds=getattr(args, "boot_seconds", defaults.boot_seconds),
+        secure_boot_keys=getattr(args, "secure_boot_keys", defaults.secure_boot_keys),
     )
 
 
