@@ -14,6 +14,8 @@ from bios_ws.domain.firmware import DATABASES
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import AdminError
 from bios_ws.pki.certinfo import MAX_PEM_CHARS, pem_certificate_der
+from bios_ws.platform.port import NetworkBoot
+from bios_ws.platform.qemu.httpboot import HTTP_BOOT_ADDRESS
 from bios_ws.service.domains import DomainService
 from bios_ws.service.secureboot import SecureBootService
 
@@ -38,11 +40,15 @@ def register(sub: Subparsers[argparse.ArgumentParser], named: argparse.ArgumentP
     listing.set_defaults(run=lambda args: run_app(args, _list))
 
     netboot = sub.add_parser("netboot", parents=[named],
-                             help="where PXE boot fetches from (a TFTP directory)")
-    source = netboot.add_mutually_exclusive_group(required=True)
-    source.add_argument("--tftp", metavar="DIR", type=Path, help="the TFTP directory")
-    source.add_argument("--off", action="store_true", help="no TFTP source")
+                             help="what network boot fetches from (the guest's network is"
+                                  " closed: it reaches only these)")
+    netboot.add_argument("--tftp", metavar="DIR", type=Path,
+                         help="the TFTP directory PXE boots from")
     netboot.add_argument("--bootfile", metavar="FILE", help="the file PXE boots, in DIR")
+    netboot.add_argument("--http", metavar="DIR", type=Path,
+                         help="the directory HTTP boot serves at http://10.0.2.100/"
+                              " (HttpDev1Uri names a file in it)")
+    netboot.add_argument("--off", action="store_true", help="no network boot source")
     netboot.set_defaults(run=lambda args: run_app(args, _netboot))
 
     secure = sub.add_parser("secureboot", help="a domain's Secure Boot certificates")
@@ -87,12 +93,17 @@ def _list(app: App, args: argparse.Namespace) -> int:
 
 
 def _netboot(app: App, args: argparse.Namespace) -> int:
-    if args.off and args.bootfile:
-        raise AdminError("--bootfile goes with --tftp")
-    tftp = None if args.off else args.tftp
-    _domains(app).set_network_boot(ADMIN, _name(args), tftp, args.bootfile)
-    print(f"{args.name}: PXE boots from {tftp}/{args.bootfile or ''}" if tftp else
-          f"{args.name}: no TFTP source (a PXE attempt fails quickly)")
+    given = args.tftp is not None or args.bootfile is not None or args.http is not None
+    if args.off == given:
+        raise AdminError("give --tftp DIR [--bootfile FILE] and/or --http DIR, or --off")
+    source = NetworkBoot(args.tftp, args.bootfile, args.http)
+    _domains(app).set_network_boot(ADMIN, _name(args), source)
+    if args.off:
+        print(f"{args.name}: no network boot source (an attempt fails quickly)")
+    if args.tftp is not None:
+        print(f"{args.name}: PXE boots {args.bootfile or '(no file)'} from {args.tftp}")
+    if args.http is not None:
+        print(f"{args.name}: HTTP boot serves {args.http} at http://{HTTP_BOOT_ADDRESS}/")
     return 0
 
 

@@ -30,22 +30,29 @@ def check_disk(path: Path) -> Path:
     return path
 
 
-def check_tftp(tftp_dir: Path | None, bootfile: str | None) -> tuple[Path | None, str | None]:
-    """A TFTP directory and a boot file inside it (both or neither)."""
+def check_network_boot(tftp_dir: Path | None, bootfile: str | None,
+                       http_dir: Path | None) -> tuple[Path | None, str | None, Path | None]:
+    """A TFTP directory with an optional boot file inside it, and an HTTP directory."""
+    http = None if http_dir is None else _served_directory(http_dir, "HTTP boot")
     if tftp_dir is None:
         if bootfile is not None:
             raise MachineError("a boot file needs a TFTP directory")
-        return None, None
-    directory = Path(tftp_dir).expanduser().absolute()
-    if not directory.is_dir() or not os.access(directory, os.R_OK | os.X_OK):
-        raise MachineError(f"the TFTP directory {directory} is not a readable directory")
-    if any(c in str(directory) for c in ":,\n"):
-        raise MachineError(f"the TFTP directory {directory}: QEMU cannot take a path with"
-                           " ':', ',' or a newline")
+        return None, None, http
+    directory = _served_directory(tftp_dir, "TFTP")
     if bootfile is not None and (not bootfile or ".." in bootfile.split("/")
                                  or bootfile.startswith("/")
                                  or any(c in bootfile for c in ",\n")):
         raise MachineError(f"invalid boot file name {bootfile!r}")
     if bootfile is not None and not (directory / bootfile).is_file():
         raise MachineError(f"the boot file {bootfile} is not in {directory}")
-    return directory, bootfile
+    return directory, bootfile, http
+
+
+def _served_directory(path: Path, what: str) -> Path:
+    directory = Path(path).expanduser().absolute()
+    if not directory.is_dir() or not os.access(directory, os.R_OK | os.X_OK):
+        raise MachineError(f"the {what} directory {directory} is not a readable directory")
+    if any(c in str(directory) for c in ":,\n "):
+        raise MachineError(f"the {what} directory {directory}: QEMU cannot take a path with"
+                           " ':', ',', a space or a newline")
+    return directory

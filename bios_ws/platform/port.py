@@ -22,9 +22,9 @@ Semantics every adapter keeps (``tests/platform_contract.py`` checks them):
   power restore) the adapter calls ``hooks.before_boot(domain_id, cause)``:
   pending BIOS settings are applied there, and its answer is the ``BootPlan``
   a real machine carries out (its firmware store written, its options used;
-  ``None``: boot as configured). After a run that changed its firmware store, a
-  real machine calls ``hooks.after_run(domain_id, state)`` with what the store
-  holds (the firmware consumes BootNext), before the next ``before_boot``.
+  ``None``: boot as configured). After every run of its firmware, a real machine
+  calls ``hooks.after_run(domain_id, state)`` with what the store holds (the
+  firmware consumes BootNext), before the next ``before_boot``.
   When the machine changes state on its own (the guest powers off or resets
   itself, the process dies, the watchdog kills it, a graceful shutdown
   escalates), it calls ``hooks.on_event(domain_id, event)``.
@@ -56,6 +56,17 @@ class MachineEvent:
     state: PowerState
     cause: ResetCause
     time: datetime
+
+
+@dataclass(frozen=True)
+class NetworkBoot:
+    """What a machine's NIC boots from: a TFTP directory (and the PXE boot file in it),
+    and a directory its HTTP boot server serves (the HTTP boot entry's URI names a file
+    in it, at ``http://10.0.2.100/``). None: nothing, and that attempt fails quickly."""
+
+    tftp: Path | None = None
+    bootfile: str | None = None
+    http: Path | None = None
 
 
 def _nothing_read(domain_id: str, state: FirmwareState) -> None:
@@ -149,11 +160,10 @@ class Platform(abc.ABC):
         """The attached disks, the boot disk first."""
 
     @abc.abstractmethod
-    def set_network_boot(self, domain_id: str, tftp_dir: Path | None,
-                         bootfile: str | None) -> None:
-        """Where the NIC's PXE boot fetches from (a TFTP directory and the file in it);
-        None: nowhere (a PXE attempt fails quickly, as on a network without a server)."""
+    def set_network_boot(self, domain_id: str, source: NetworkBoot) -> None:
+        """What the NIC's network boot fetches from (checked: MachineError, nothing
+        changed). A guest's network is closed: it reaches only these sources."""
 
     @abc.abstractmethod
-    def network_boot(self, domain_id: str) -> tuple[Path | None, str | None]:
-        """The TFTP directory and boot file set for the machine."""
+    def network_boot(self, domain_id: str) -> NetworkBoot:
+        """The machine's network boot sources."""

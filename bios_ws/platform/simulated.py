@@ -32,9 +32,16 @@ from pathlib import Path
 from bios_ws.domain.firmware import BootPlan
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError
-from bios_ws.platform.disks import check_disk, check_tftp
+from bios_ws.platform.disks import check_disk, check_network_boot
 from bios_ws.platform.locks import machine_flock
-from bios_ws.platform.port import NO_HOOKS, MachineEvent, MachineHooks, MachineKind, Platform
+from bios_ws.platform.port import (
+    NO_HOOKS,
+    MachineEvent,
+    MachineHooks,
+    MachineKind,
+    NetworkBoot,
+    Platform,
+)
 
 log = logging.getLogger("bios_ws.platform")
 
@@ -66,6 +73,7 @@ class SimState:
     disks: list[str] = field(default_factory=list)
     tftp: str | None = None
     bootfile: str | None = None
+    http: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -79,7 +87,8 @@ class SimState:
                    console=[str(line) for line in data["console"]][-CONSOLE_LINES:],
                    disks=[str(d) for d in data.get("disks", [])],
                    tftp=_text_or_none(data.get("tftp")),
-                   bootfile=_text_or_none(data.get("bootfile")))
+                   bootfile=_text_or_none(data.get("bootfile")),
+                   http=_text_or_none(data.get("http")))
 
 
 class StateShelf:
@@ -295,16 +304,17 @@ class SimulatedPlatform(Platform):
         with self._machine(domain_id) as machine:
             return [Path(d) for d in machine.disks]
 
-    def set_network_boot(self, domain_id: str, tftp_dir: Path | None,
-                         bootfile: str | None) -> None:
-        directory, file = check_tftp(tftp_dir, bootfile)
+    def set_network_boot(self, domain_id: str, source: NetworkBoot) -> None:
+        tftp, bootfile, http = check_network_boot(source.tftp, source.bootfile, source.http)
         with self._machine(domain_id) as machine:
-            machine.tftp = None if directory is None else str(directory)
-            machine.bootfile = file
+            machine.tftp = None if tftp is None else str(tftp)
+            machine.bootfile = bootfile
+            machine.http = None if http is None else str(http)
 
-    def network_boot(self, domain_id: str) -> tuple[Path | None, str | None]:
+    def network_boot(self, domain_id: str) -> NetworkBoot:
         with self._machine(domain_id) as machine:
-            return (None if machine.tftp is None else Path(machine.tftp)), machine.bootfile
+            return NetworkBoot(_path_or_none(machine.tftp), machine.bootfile,
+                               _path_or_none(machine.http))
 
     def advance_due(self) -> None:
         """Play the due steps of every machine (what a ``Ticker`` does on each tick)."""
@@ -363,6 +373,10 @@ def _say_plan(machine: SimState, plan: BootPlan) -> None:
                           f" \"{entries[number].description}\"")
     _say(machine, f"simulated machine: {plan.machine.cpus} vCPUs, Secure Boot"
                   f" {'on' if image.secure_boot_enable else 'off'}")
+
+
+def _path_or_none(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
 
 
 def _text_or_none(value: object) -> str | None:

@@ -23,7 +23,7 @@ from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.domain.state import DomainState
 from bios_ws.errors import DomainNotFound, PlatformUnavailable, VbiosError
-from bios_ws.platform.port import Platform
+from bios_ws.platform.port import NetworkBoot, Platform
 from bios_ws.service.bios import utc_now
 from bios_ws.service.secureboot import follow_keys
 
@@ -123,15 +123,15 @@ class DomainService:
         principal.require_admin()
         return self._platform(self._kind(domain_id)).disks(domain_id)
 
-    def set_network_boot(self, principal: Principal, domain_id: str, tftp_dir: Path | None,
-                         bootfile: str | None) -> None:
+    def set_network_boot(self, principal: Principal, domain_id: str,
+                         source: NetworkBoot) -> None:
         self._machine_change(
             principal, "SetNetworkBoot", domain_id,
-            {"tftp": None if tftp_dir is None else str(tftp_dir), "bootfile": bootfile},
-            lambda platform: platform.set_network_boot(domain_id, tftp_dir, bootfile))
+            {key: None if value is None else str(value)
+             for key, value in vars(source).items()},
+            lambda platform: platform.set_network_boot(domain_id, source))
 
-    def network_boot(self, principal: Principal,
-                     domain_id: str) -> tuple[Path | None, str | None]:
+    def network_boot(self, principal: Principal, domain_id: str) -> NetworkBoot:
         principal.require_admin()
         return self._platform(self._kind(domain_id)).network_boot(domain_id)
 

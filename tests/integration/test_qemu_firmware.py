@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -34,6 +31,7 @@ from bios_ws.domain.firmware import (
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError
 from bios_ws.home import Home
+from bios_ws.platform.port import NetworkBoot
 from bios_ws.platform.qemu import QemuPlatform
 from tests.efi_probe import Probe, ProbeReport, build_probe, disk_dir, parse_probe_lines
 from tests.qemu_plan_hooks import FACTORY, FAIL_AFTER_RUN, PlanRecorder, write_plans
@@ -214,46 +212,35 @@ def test_pxe_boots_from_tftp_then_fails_fast_without_it_and_http_boots(
     for directory in (tftp, web):
         directory.mkdir()
         shutil.copyfile(probe.unsigned, directory / "probe.efi")
-    platform.set_network_boot(DOMAIN, tftp, "probe.efi")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(web)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    uri = f"http://10.0.2.2:{server.server_address[1]}/probe.efi"  # the host, from slirp
+    platform.set_network_boot(DOMAIN, NetworkBoot(tftp, "probe.efi", web))
+    uri = "http://10.0.2.100/probe.efi"  # the machine's own HTTP boot server (httpboot)
     pxe = entry(1, BootDevice.PXE, "network boot")
     http = entry(2, BootDevice.HTTP, "http boot", uri=uri)
     write_plans(home.machines_dir / DOMAIN, plan((pxe, http), (1,), nic=True, cpus=2),
                 plan((pxe, http), (1, 2), nic=True))
     console = Console(platform)
-    try:
-        text = boot(platform, console)
-        assert "NBP filename is probe.efi" in text
-        assert "NBP file downloaded successfully" in text
-        [report] = console.reports()
-        assert (report.boot_current, report.cpus) == (1, 2)
-        assert console.attempts()[0] == (1, "network boot")
-        assert not re.search(r"IPv6|HTTP Boot", text)  # only what the plan asked for
+    text = boot(platform, console)
+    assert "NBP filename is probe.efi" in text
+    assert "NBP file downloaded successfully" in text
+    [report] = console.reports()
+    assert (report.boot_current, report.cpus) == (1, 2)
+    assert console.attempts()[0] == (1, "network boot")
+    assert not re.search(r"IPv6|HTTP Boot", text)  # only what the plan asked for
 
-        platform.set_network_boot(DOMAIN, None, None)
-        console.mark()
-        platform.restart(DOMAIN, ResetCause.MANAGEMENT_COMMAND, graceful=False)
-        console.wait(">>Start PXE over IPv4")
-        started = time.monotonic()
-        console.wait(">>Start HTTP Boot over IPv4", 30)
-        failed = time.monotonic() - started
-        print(f"a PXE attempt without a boot server failed in {failed:.1f} s")
-        assert failed < 10.0
-        text = console.wait(END)
-    finally:
-        server.shutdown()
-        server.server_close()
+    platform.set_network_boot(DOMAIN, NetworkBoot(http=web))  # no TFTP any more
+    console.mark()
+    platform.restart(DOMAIN, ResetCause.MANAGEMENT_COMMAND, graceful=False)
+    console.wait(">>Start PXE over IPv4")
+    started = time.monotonic()
+    console.wait(">>Start HTTP Boot over IPv4", 30)
+    failed = time.monotonic() - started
+    print(f"a PXE attempt without a boot server failed in {failed:.1f} s")
+    assert failed < 10.0
+    text = console.wait(END)
     assert "TFTP error" in text and f"URI: {uri}" in text
     assert console.failures() == {1: "Not Found", 2: "Aborted"}
     assert [r.boot_current for r in console.reports()] == [2]
     off(platform)
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 # -- Secure Boot ---------------------------------------------------------------------------

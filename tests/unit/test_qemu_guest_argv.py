@@ -4,6 +4,7 @@ plan's machine options, the network boot the plan asks for, disks of every kind.
 from __future__ import annotations
 
 import struct
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,24 +89,31 @@ def test_the_nic_and_only_the_network_boot_the_plan_asks_for(
         "name=opt/org.tianocore/IPv6Support,string=no",
         "name=opt/org.tianocore/IPv6PXESupport,string=no"]
     empty = machine.empty_tftp
-    assert _values(argv, "-netdev") == [f"user,id=net0,tftp={empty},bootfile={NO_BOOT_FILE}"]
+    assert _values(argv, "-netdev") == [
+        f"user,id=net0,restrict=on,tftp={empty},bootfile={NO_BOOT_FILE}"]
     assert empty.is_dir() and list(empty.iterdir()) == []
     assert empty.stat().st_mode & 0o777 == 0o700
 
 
 def test_the_network_boot_source_serves_the_nic(machine: MachineDir, tmp_path: Path) -> None:
-    tftp = tmp_path / "tftp"
+    tftp, web = tmp_path / "tftp", tmp_path / "web"
     tftp.mkdir()
+    web.mkdir()
     config = machine.load()
-    config["network"] = {"tftp": str(tftp), "bootfile": "boot.efi"}
+    config["network"] = {"tftp": str(tftp), "bootfile": "boot.efi", "http": str(web)}
     machine.save(config)
     argv, notes = qemu_argv(PlatformOptions(), machine, _plan(BootDevice.PXE))
-    assert _values(argv, "-netdev") == [f"user,id=net0,tftp={tftp},bootfile=boot.efi"]
-    tftp.rmdir()
-    argv, notes = qemu_argv(PlatformOptions(), machine, _plan(BootDevice.PXE))
-    assert notes == [f"TFTP directory {tftp} skipped: it is gone"]
+    server = f"{sys.executable} -P -m bios_ws.platform.qemu.httpboot {web}"
     assert _values(argv, "-netdev") == [
-        f"user,id=net0,tftp={machine.empty_tftp},bootfile={NO_BOOT_FILE}"]
+        f"user,id=net0,restrict=on,tftp={tftp},bootfile=boot.efi,"
+        f"guestfwd=tcp:10.0.2.100:80-cmd:{server}"]
+    tftp.rmdir()
+    web.rmdir()
+    argv, notes = qemu_argv(PlatformOptions(), machine, _plan(BootDevice.PXE))
+    assert notes == [f"TFTP directory {tftp} skipped: it is gone",
+                     f"HTTP boot directory {web} skipped: it is gone"]
+    assert _values(argv, "-netdev") == [
+        f"user,id=net0,restrict=on,tftp={machine.empty_tftp},bootfile={NO_BOOT_FILE}"]
 
 
 def test_disks_keep_their_slots_and_formats(machine: MachineDir, tmp_path: Path) -> None:

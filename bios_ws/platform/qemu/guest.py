@@ -20,6 +20,7 @@ import os
 import signal
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -31,12 +32,14 @@ from bios_ws.config import PlatformOptions
 from bios_ws.domain.firmware import BootDevice, BootPlan, MachineOptions
 from bios_ws.errors import MachineError
 from bios_ws.platform.qemu.console import ConsoleLog
+from bios_ws.platform.qemu.httpboot import HTTP_BOOT_ADDRESS
 from bios_ws.platform.qemu.layout import MachineDir
 from bios_ws.platform.qemu.qmp import Message, Qmp, QmpClosed, QmpError
 
 log = logging.getLogger("bios_ws.platform.qemu")
 
 PR_SET_PDEATHSIG = 1
+HTTPBOOT_MODULE = "bios_ws.platform.qemu.httpboot"
 #: Run states the watchdog counts as sick (query-status).
 SICK = frozenset({"internal-error", "guest-panicked"})
 #: Seconds QEMU has to create its monitor and answer it at start, and to quit.
@@ -130,7 +133,9 @@ def _disk_source(path: Path) -> str:
 
 def _nic_args(machine: MachineDir, plan: BootPlan | None, notes: list[str]) -> list[str]:
     """The virtio NIC (no option ROM: OVMF's own network stack boots it), its user-mode
-    network with TFTP, and OVMF's fw_cfg switches keeping only the network boot the
+    network, closed (``restrict=on``: the guest reaches nothing outside it, not the host's
+    own services), with TFTP and an HTTP boot server (``httpboot``) forwarded at
+    ``HTTP_BOOT_ADDRESS``, and OVMF's fw_cfg switches keeping only the network boot the
     plan asks for: IPv4 PXE for a PXE entry, the IPv4 stack (PXE and HTTP) for a PXE or
     HTTP entry, never IPv6 (its PXE and HTTP attempts would wait 60 s each)."""
     wanted = set()
@@ -140,14 +145,21 @@ def _nic_args(machine: MachineDir, plan: BootPlan | None, notes: list[str]) -> l
         wanted = {entry.device for entry in image.entries if entry.number in named}
     pxe = BootDevice.PXE in wanted
     ipv4 = pxe or BootDevice.HTTP in wanted
-    tftp, bootfile = machine.network
+    source = machine.network
+    tftp, bootfile, http = source.tftp, source.bootfile, source.http
     if tftp is not None and not tftp.is_dir():
         notes.append(f"TFTP directory {tftp} skipped: it is gone")
         tftp = None
     if tftp is None:
         machine.empty_tftp.mkdir(mode=0o700, exist_ok=True)
         tftp, bootfile = machine.empty_tftp, None
-    network = f"user,id=net0,tftp={_opt(tftp)},bootfile={_opt(bootfile or NO_BOOT_FILE)}"
+    network = (f"user,id=net0,restrict=on,tftp={_opt(tftp)},"
+               f"bootfile={_opt(bootfile or NO_BOOT_FILE)}")
+    if http is not None and not http.is_dir():
+        notes.append(f"HTTP boot directory {http} skipped: it is gone")
+    elif http is not None:
+        server = f"{sys.executable} -P -m {HTTPBOOT_MODULE} {http}"
+        network += f",guestfwd=tcp:{HTTP_BOOT_ADDRESS}:80-cmd:{_opt(server)}"
     layout = machine.layout
     argv = ["-netdev", network,
             "-device", f"virtio-net-pci,netdev=net0,addr={layout.nic_slot:#04x},"

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bios_ws.errors import MachineError
+from bios_ws.platform.port import NetworkBoot
 from bios_ws.platform.qemu.keeper_args import KEEPER_MODULE
 
 MACHINE_FORMAT = 1
@@ -198,14 +199,15 @@ class MachineDir:
         return [Path(d) for d in value]
 
     @property
-    def network(self) -> tuple[Path | None, str | None]:
-        """The TFTP directory and boot file of the NIC's network boot (None, None: none)."""
+    def network(self) -> NetworkBoot:
+        """What the NIC's network boot fetches from."""
         network = self.load().get("network")
         if not isinstance(network, dict):
-            return None, None
-        tftp, bootfile = network.get("tftp"), network.get("bootfile")
-        return (Path(tftp) if isinstance(tftp, str) else None,
-                bootfile if isinstance(bootfile, str) else None)
+            return NetworkBoot()
+        tftp, bootfile, http = (network.get(key) for key in ("tftp", "bootfile", "http"))
+        return NetworkBoot(Path(tftp) if isinstance(tftp, str) else None,
+                           bootfile if isinstance(bootfile, str) else None,
+                           Path(http) if isinstance(http, str) else None)
 
     @property
     def keeper_socket(self) -> Path:

@@ -21,9 +21,9 @@ from pathlib import Path
 from bios_ws.config import PlatformOptions
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError, PlatformUnavailable
-from bios_ws.platform.disks import check_disk, check_tftp
+from bios_ws.platform.disks import check_disk, check_network_boot
 from bios_ws.platform.locks import machine_flock
-from bios_ws.platform.port import MachineKind, Platform
+from bios_ws.platform.port import MachineKind, NetworkBoot, Platform
 from bios_ws.platform.qemu import control
 from bios_ws.platform.qemu.console import read_console
 from bios_ws.platform.qemu.keeper_args import KeeperArgs
@@ -187,17 +187,17 @@ class QemuPlatform(Platform):
     def disks(self, domain_id: str) -> list[Path]:
         return self.machine(domain_id).disks
 
-    def set_network_boot(self, domain_id: str, tftp_dir: Path | None,
-                         bootfile: str | None) -> None:
-        directory, file = check_tftp(tftp_dir, bootfile)
+    def set_network_boot(self, domain_id: str, source: NetworkBoot) -> None:
+        tftp, bootfile, http = check_network_boot(source.tftp, source.bootfile, source.http)
         machine = self.machine(domain_id)
         with self.lock(domain_id):
             config = machine.load()
-            config["network"] = {"tftp": None if directory is None else str(directory),
-                                 "bootfile": file}
+            config["network"] = {"tftp": None if tftp is None else str(tftp),
+                                 "bootfile": bootfile,
+                                 "http": None if http is None else str(http)}
             machine.save(config)
 
-    def network_boot(self, domain_id: str) -> tuple[Path | None, str | None]:
+    def network_boot(self, domain_id: str) -> NetworkBoot:
         return self.machine(domain_id).network
 
     # -- keepers -------------------------------------------------------------------------
