@@ -79,23 +79,32 @@ def attempts(text: bytes) -> list[str]:
             if number != b"BootFFFF"]
 
 
+#: The keeper's line at the start of each boot.
+BOOT_MARK = b"vbios: boot ("
+
+
 class Boots:
-    """What each new boot of a domain printed, from the last mark on."""
+    """What the domain's latest boot printed, after the keeper's mark that starts it."""
 
     def __init__(self, fw: Firmware, name: str) -> None:
-        self.fw, self.name, self.mark = fw, name, 0
+        self.fw, self.name, self.seen = fw, name, 0
 
     def next(self, until: Callable[[bytes], bool], what: str) -> bytes:
-        found: list[bytes] = []
+        """Wait for a boot newer than the last one returned, until its text satisfies
+        ``until``; its text (from its mark on)."""
+        latest: list[tuple[bytes, int]] = []
 
         def arrived() -> bool:
             text = console(self.fw, self.name)
-            found[:] = [text[self.mark:]]
-            return until(found[0])
+            marks = text.count(BOOT_MARK)
+            if marks <= self.seen:
+                return False
+            latest[:] = [(text[text.rindex(BOOT_MARK):], marks)]
+            return until(latest[0][0])
 
         waiting.wait_for(arrived, what, BOOT_LIMIT, 0.5)
-        self.mark += len(found[0])
-        return found[0]
+        text, self.seen = latest[0]
+        return text
 
     def probe(self) -> tuple[ProbeReport, bytes]:
         text = self.next(lambda t: b"VBIOS-PROBE-END" in t, "the probe's line")

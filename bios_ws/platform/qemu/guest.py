@@ -199,6 +199,7 @@ class Guest:
         self._shutdown_reason: str | None = None
         self._stopped = threading.Event()
         self._qmp: Qmp | None = None
+        self._pumping: threading.Thread | None = None
 
     @classmethod
     def start(cls, generation: int, options: PlatformOptions, machine: MachineDir,
@@ -221,8 +222,9 @@ class Guest:
             os.close(qemu_log)
         guest = cls(generation, process, options, post)
         assert process.stdout is not None
-        threading.Thread(target=guest._pump, args=(process.stdout, console),
-                         name=f"console-{generation}", daemon=True).start()
+        guest._pumping = threading.Thread(target=guest._pump, args=(process.stdout, console),
+                                          name=f"console-{generation}", daemon=True)
+        guest._pumping.start()
         try:
             guest._qmp = Qmp.connect(machine.qmp_socket, on_event=guest._event,
                                      on_close=guest._closed, timeout=START_TIMEOUT,
@@ -254,12 +256,20 @@ class Guest:
             self.process.wait(QUIT_TIMEOUT)
         except subprocess.TimeoutExpired:
             self.kill()
+        self.drain()
 
     def kill(self) -> None:
         self._stopped.set()
         with contextlib.suppress(ProcessLookupError):
             self.process.kill()
         self.process.wait()
+        self.drain()
+
+    def drain(self) -> None:
+        """Everything the ended QEMU printed is in the console log (before what comes
+        next, such as the next boot)."""
+        if self._pumping is not None and self._pumping is not threading.current_thread():
+            self._pumping.join(timeout=QUIT_TIMEOUT)
 
     def _event(self, message: Message) -> None:
         name = message.get("event")

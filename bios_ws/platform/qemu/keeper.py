@@ -148,6 +148,8 @@ class Keeper:
             except (VbiosError, QmpError, OSError, ValueError) as exc:
                 item.reply.give({"ok": False, "error": str(exc)})
         elif isinstance(item, Exited) and self._current(item.generation):
+            assert self._guest is not None
+            self._guest.drain()
             self._exited(item.reason)
         elif isinstance(item, Bitten) and self._current(item.generation):
             log.warning("watchdog: %s; killing it", item.why)
@@ -222,6 +224,7 @@ class Keeper:
         self.machine.keeper_error.unlink(missing_ok=True)
         try:
             plan = self._prepare(cause)
+            self._note(f"boot ({cause.value})")  # where each boot begins on the console
             self._generation += 1
             self._guest = Guest.start(self._generation, self.options, self.machine,
                                       self._console, self._queue.put, plan)
