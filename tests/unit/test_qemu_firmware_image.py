@@ -26,19 +26,17 @@ from bios_ws.domain.firmware import (
     MachineOptions,
 )
 from bios_ws.errors import MachineError
-from bios_ws.platform.qemu import firmware, nvram
+from bios_ws.platform.qemu import firmware, loadoption, nvram
 from bios_ws.platform.qemu.firmware import (
-    END_OF_ORDER,
-    GLOBAL,
     IMAGE_SECURITY_DATABASE,
     SECURE_BOOT_ENABLE,
     VBIOS_VENDOR,
     apply_image,
     check_plan,
-    device_path,
     read_state,
 )
 from bios_ws.platform.qemu.layout import MachineLayout
+from bios_ws.platform.qemu.loadoption import END_OF_ORDER, GLOBAL, device_path
 from bios_ws.platform.qemu.nvram import Variable, VariableStore
 
 OVMF = Path("/usr/share/OVMF")
@@ -170,11 +168,11 @@ def test_no_boot_next_no_published_bytes_no_variables(empty: VariableStore) -> N
 
 
 def test_ovmfs_own_entries_stay_behind_the_end_others_go(empty: VariableStore) -> None:
-    shell = firmware.load_option("EFI Internal Shell", 1,
+    shell = loadoption.load_option("EFI Internal Shell", 1,
                                  bytes.fromhex(OVMF_PATHS[BootDevice.SHELL]))
-    misc = firmware.load_option("UEFI Misc Device", 1,
+    misc = loadoption.load_option("UEFI Misc Device", 1,
                                 bytes.fromhex(OVMF_PATHS[BootDevice.DISK]), AUTO)
-    os_entry = firmware.load_option("debian", 1, bytes.fromhex(OVMF_PATHS[BootDevice.DISK]))
+    os_entry = loadoption.load_option("debian", 1, bytes.fromhex(OVMF_PATHS[BootDevice.DISK]))
     found = (Variable("Boot0002", GLOBAL, 7, shell), Variable("Boot0007", GLOBAL, 7, misc),
              Variable("Boot0009", GLOBAL, 7, os_entry), Variable("Boot0008", GLOBAL, 7, misc),
              Variable("BootOrder", GLOBAL, 7, struct.pack("<4H", 9, 7, 2, 8)))

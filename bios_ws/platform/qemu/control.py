@@ -69,3 +69,13 @@ def read_line(sock: socket.socket) -> bytes:
 
 def send(sock: socket.socket, message: Message) -> None:
     sock.sendall(json.dumps(message).encode("utf-8") + b"\n")
+
+
+def listen(path: Path) -> socket.socket:
+    """The control socket, mode 0600, a stale one replaced."""
+    path.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))  # 0700 under the keeper's umask, in a 0700 directory
+    path.chmod(0o600)
+    listener.listen(16)
+    return listener

@@ -1,19 +1,6 @@
 """A ``FirmwareImage`` written into OVMF's variables, and the ``FirmwareState`` read back.
 
-Boot entries are EFI_LOAD_OPTIONs (``Boot####``, attributes NV|BS|RT): LOAD_OPTION_ACTIVE
-or not, the description (UCS-2) and one device path per ``BootDevice``, pointing at the
-machine's fixed layout (``layout.MachineLayout``; shown for the default slots)::
-
-    disk    PciRoot(0x0)/Pci(0x4,0x0)            the first virtio-blk disk itself: the
-            boot manager boots \\EFI\\BOOT\\BOOTX64.EFI from a file system on it, and
-            fails at once ("Not Found") when no disk is there
-    cdrom   PciRoot(0x0)/Pci(0x1F,0x2)/Sata(0x0,0xFFFF,0x0)
-    pxe     PciRoot(0x0)/Pci(0x3,0x0)/MAC(525400xxxxxx,0x1)/IPv4(0.0.0.0,0x0,DHCP,...)
-    http    the same followed by Uri(<uri>) (an empty Uri() without one: the URI the
-            DHCP server offers, as in OVMF's own HTTP entries)
-    shell   Fv(7CB8BDC9-F8EB-4F34-AAEA-3EE4AF6516A1)/FvFile(7C04A583-9E3E-4F1C-AD65-E05268D0B4D1)
-
-(byte for byte what OVMF 2022.11 itself creates for these devices). BootNext is written
+Boot entries are load options (``loadoption``), one per ``BootEntry``. BootNext is written
 when set. BootOrder is the image's order, then ``END_OF_ORDER``, then the image's other
 entries, then OVMF's own. At every boot OVMF's boot manager (PlatformBootManager-
 AfterConsole) creates an entry for every bootable device it finds (marked with edk2's
@@ -66,6 +53,15 @@ from bios_ws.domain.firmware import (
 )
 from bios_ws.errors import MachineError
 from bios_ws.platform.qemu.layout import MachineLayout
+from bios_ws.platform.qemu.loadoption import (
+    END_OF_ORDER,
+    GLOBAL,
+    LOAD_OPTION_ACTIVE,
+    boot_number,
+    device_path,
+    load_option,
+    ovmf_own,
+)
 from bios_ws.platform.qemu.nvram import (
     NV_BS,
     NV_BS_RT,
@@ -77,21 +73,12 @@ from bios_ws.platform.qemu.nvram import (
     ucs2,
 )
 
-GLOBAL = uuid.UUID("8be4df61-93ca-11d2-aa0d-00e098032b8c")
 IMAGE_SECURITY_DATABASE = uuid.UUID("d719b2cb-3d3a-4596-a3bc-dad00e67656f")
 SECURE_BOOT_ENABLE = uuid.UUID("f0a30bc7-af08-4556-99c4-001009c93a44")
 CERT_X509 = uuid.UUID("a5c059a1-94e4-4aa7-87b5-ab155c2bf072")
 VBIOS_VENDOR = uuid.UUID(VBIOS_VENDOR_GUID)
 #: The owner of every certificate this module enrolls.
 SIGNATURE_OWNER = uuid.UUID("f33c2290-2a92-40b6-8f0f-17229dec1ef5")
-#: edk2's mark on the boot options its boot manager creates by itself.
-AUTO_CREATED = uuid.UUID("8108ac4e-9f11-4d59-850e-e21a522c59b2")
-OVMF_DXE_FV = uuid.UUID("7cb8bdc9-f8eb-4f34-aaea-3ee4af6516a1")
-SHELL_FILE = uuid.UUID("7c04a583-9e3e-4f1c-ad65-e05268d0b4d1")
-UI_APP_FILE = uuid.UUID("462caa21-7614-4503-836e-8ab6f4662331")
-LOAD_OPTION_ACTIVE = 0x1
-#: What OVMF registers itself: (description, attributes, FvFile).
-OVMF_OWN = {("UiApp", 0x109, UI_APP_FILE), ("EFI Internal Shell", 0x1, SHELL_FILE)}
 
 MAX_DESCRIPTION = 128
 MAX_URI = 1024
@@ -101,68 +88,7 @@ MAX_DATA = 0x8000
 MAX_CPUS = 255
 _DATABASE_GUID = {"PK": GLOBAL, "KEK": GLOBAL, "db": IMAGE_SECURITY_DATABASE,
                   "dbx": IMAGE_SECURITY_DATABASE}
-_END = b"\x7f\xff\x04\x00"
 _SIGNATURE_LIST = struct.Struct("<16sIII")
-
-
-# -- device paths -----------------------------------------------------------------------
-
-
-def _node(kind: int, subtype: int, payload: bytes) -> bytes:
-    return struct.pack("<BBH", kind, subtype, 4 + len(payload)) + payload
-
-
-def _pci(device: int, function: int = 0) -> bytes:
-    root = _node(0x02, 0x01, struct.pack("<II", 0x0A0341D0, 0))  # PciRoot(0x0)
-    return root + _node(0x01, 0x01, bytes((function, device)))
-
-
-def _nic(layout: MachineLayout) -> bytes:
-    mac = _node(0x03, 0x0B, layout.mac.ljust(32, b"\0") + b"\x01")
-    return _pci(layout.nic_slot) + mac + _node(0x03, 0x0C, bytes(23))  # IPv4, DHCP
-
-
-def _fv_file(file: uuid.UUID) -> bytes:
-    return _node(0x04, 0x07, OVMF_DXE_FV.bytes_le) + _node(0x04, 0x06, file.bytes_le)
-
-
-def device_path(entry: BootEntry, layout: MachineLayout) -> bytes:
-    """The device path of ``entry`` on a machine laid out as ``layout``."""
-    if entry.device is BootDevice.DISK:
-        path = _pci(layout.disk_slot(0))
-    elif entry.device is BootDevice.CDROM:
-        sata = _node(0x03, 0x12, struct.pack("<HHH", layout.cdrom_port, 0xFFFF, 0))
-        path = _pci(*layout.ahci) + sata
-    elif entry.device is BootDevice.PXE:
-        path = _nic(layout)
-    elif entry.device is BootDevice.HTTP:
-        path = _nic(layout) + _node(0x03, 0x18, (entry.uri or "").encode("ascii"))
-    else:
-        path = _fv_file(SHELL_FILE)
-    return path + _END
-
-
-def load_option(description: str, attributes: int, path: bytes, extra: bytes = b"") -> bytes:
-    return struct.pack("<IH", attributes, len(path)) + ucs2(description) + path + extra
-
-
-#: The entry that closes every boot order written here: OVMF's boot manager menu (UiApp)
-#: as an active boot option. It never returns by itself, so nothing after it is tried.
-END_DESCRIPTION = "Boot Manager Menu (end of the boot order)"
-END_OF_ORDER = load_option(END_DESCRIPTION, LOAD_OPTION_ACTIVE, _fv_file(UI_APP_FILE) + _END)
-
-
-def _parse_load_option(data: bytes) -> tuple[int, str, bytes, bytes] | None:
-    """(attributes, description, device path, optional data); None if malformed."""
-    if len(data) < 8:
-        return None
-    attributes, path_size = struct.unpack_from("<IH", data)
-    end = next((i for i in range(6, len(data) - 1, 2) if data[i:i + 2] == b"\0\0"), None)
-    if end is None or end + 2 + path_size > len(data):
-        return None
-    description = data[6:end].decode("utf-16-le", "replace")
-    path_end = end + 2 + path_size
-    return attributes, description, data[end + 2:path_end], data[path_end:]
 
 
 # -- checking a plan --------------------------------------------------------------------
@@ -252,16 +178,16 @@ def apply_image(variables: Sequence[Variable], image: FirmwareImage, layout: Mac
     listed = _order(old_order.data) if old_order is not None else ()
     own: dict[bytes, Variable] = {}
     for variable in sorted(variables, key=lambda v: _listed_first(v, listed)):
-        if _boot_number(variable) is not None:
+        if boot_number(variable) is not None:
             result[variable.key] = None
-            if _ovmf_own(variable):
+            if ovmf_own(variable):
                 own.setdefault(variable.data, variable)
     taken = {entry.number for entry in image.entries}
     stop = _free(taken, descending=True)
     taken.add(stop)
     kept = []
     for variable in own.values():
-        number = _boot_number(variable)
+        number = boot_number(variable)
         if number is None or number in taken:
             number = _free(taken)
         taken.add(number)
@@ -294,7 +220,7 @@ def _order(data: bytes) -> tuple[int, ...]:
 
 
 def _listed_first(variable: Variable, listed: tuple[int, ...]) -> int:
-    number = _boot_number(variable)
+    number = boot_number(variable)
     return listed.index(number) if number in listed else len(listed)
 
 
@@ -340,27 +266,6 @@ def signature_list(der: bytes) -> bytes:
         + SIGNATURE_OWNER.bytes_le + der
 
 
-def _boot_number(variable: Variable) -> int | None:
-    name = variable.name
-    if variable.guid != GLOBAL or len(name) != 8 or not name.startswith("Boot"):
-        return None
-    digits = name[4:]
-    if any(c not in "0123456789ABCDEF" for c in digits):
-        return None
-    return int(digits, 16)
-
-
-def _ovmf_own(variable: Variable) -> bool:
-    option = _parse_load_option(variable.data)
-    if option is None:
-        return False
-    attributes, description, path, extra = option
-    if extra == AUTO_CREATED.bytes_le:
-        return True
-    return any(path == _fv_file(file) + _END and (description, attributes) == (text, attr)
-               for text, attr, file in OVMF_OWN)
-
-
 # -- reading the state ------------------------------------------------------------------
 
 
@@ -374,9 +279,9 @@ def read_state(variables: Iterable[Variable]) -> FirmwareState:
     variables = tuple(variables)
     order = find(variables, "BootOrder", GLOBAL)
     numbers = _order(order.data) if order is not None else ()
-    ends = {_boot_number(v) for v in variables if v.data == END_OF_ORDER}
+    ends = {boot_number(v) for v in variables if v.data == END_OF_ORDER}
     end = next((i for i, n in enumerate(numbers) if n in ends), len(numbers))
-    own = {_boot_number(v) for v in variables if _ovmf_own(v)}
+    own = {boot_number(v) for v in variables if ovmf_own(v)}
     boot_next = find(variables, "BootNext", GLOBAL)
     enable = find(variables, "SecureBootEnable", SECURE_BOOT_ENABLE)
     certificates: dict[str, tuple[bytes, ...]] = {}

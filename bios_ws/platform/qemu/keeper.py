@@ -22,7 +22,6 @@ store or a malformed plan refuses the boot, the store left as it was.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import importlib
 import json
 import logging
@@ -36,7 +35,6 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TypeVar
 
 from bios_ws.config import Config, PlatformOptions
@@ -44,6 +42,7 @@ from bios_ws.domain.firmware import BootPlan
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError, VbiosError
 from bios_ws.home import Home
+from bios_ws.platform.locks import hold_for_life
 from bios_ws.platform.port import MachineEvent, MachineHooks
 from bios_ws.platform.qemu import control, nvram
 from bios_ws.platform.qemu.console import ConsoleLog
@@ -363,32 +362,6 @@ def _hook(name: str, call: Callable[..., _T], *args: object) -> _T:
         raise MachineError(f"{name} failed: {type(exc).__name__}: {exc}") from None
 
 
-def listen(path: Path) -> socket.socket:
-    """The control socket, mode 0600, a stale one replaced."""
-    path.unlink(missing_ok=True)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))  # 0700 under the keeper's umask, in a 0700 directory
-    path.chmod(0o600)
-    listener.listen(16)
-    return listener
-
-
-def hold(path: Path, timeout: float = 15.0) -> int:
-    """Lock ``path`` for the rest of this process's life (one keeper per machine; the
-    lock frees itself when the process is gone). MachineError if another keeper holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd  # never closed: held until exit
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                os.close(fd)
-                raise MachineError("another keeper runs this machine") from None
-            time.sleep(0.05)
-
-
 def load_hooks(spec: str) -> Callable[[Config, str], MachineHooks]:
     module, _, name = spec.partition(":")
     factory = getattr(importlib.import_module(module), name, None) if name else None
@@ -405,10 +378,10 @@ def main(argv: list[str] | None = None) -> int:
     options = args.options
     machine = MachineDir(args.machines_dir, args.domain)
     try:
-        hold(machine.keeper_lock)
+        hold_for_life(machine.keeper_lock)
         config = Config.of(Home.open(args.home), platform=options)
         hooks = load_hooks(args.hooks)(config, args.domain)
-        listener = listen(machine.keeper_socket)
+        listener = control.listen(machine.keeper_socket)
     except Exception as exc:  # the hooks factory is not ours: whatever it raises, say why
         reason = f"the keeper cannot start: {exc}"
         log.error("%s", reason)
