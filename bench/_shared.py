@@ -1,5 +1,6 @@
 """What the benchmark scripts share: the GetAttributes request, the CLI, a server
-started on a port from the kernel, a fresh home with a guest domain."""
+started on a port from the kernel, a fresh home with a guest domain, a mutual-TLS
+session and a timer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import requests
 
 from bios_ws.cli.serve import ensure_demo_domain
 from bios_ws.home import Home
@@ -69,3 +73,20 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=20)
+
+
+def timed(call: Callable[[], object], n: int) -> float:
+    """Seconds ``n`` calls of ``call`` take, one after the other."""
+    start = time.perf_counter()
+    for _ in range(n):
+        call()
+    return time.perf_counter() - start
+
+
+def session_for(bundle: Path) -> requests.Session:
+    """A requests session presenting the client bundle ``bundle`` (cert, key, CA)."""
+    session = requests.Session()
+    session.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify
+    session.cert = (str(bundle / "cert.pem"), str(bundle / "key.pem"))
+    session.verify = str(bundle / "ca.pem")
+    return session

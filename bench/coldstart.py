@@ -34,7 +34,6 @@ from bios_ws.tpm.devtpm import DevTpm
 START_LIMIT = 60.0
 
 
-
 def guest_context(bundle: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(bundle / "ca.pem"))
     context.load_cert_chain(str(bundle / "cert.pem"), str(bundle / "key.pem"))

@@ -26,8 +26,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import requests
-from _shared import HEADERS, REQUEST, VBIOS, init_home, spawn_server, stop_server
+from _shared import (
+    HEADERS,
+    REQUEST,
+    VBIOS,
+    init_home,
+    session_for,
+    spawn_server,
+    stop_server,
+    timed,
+)
 from vbios_client import BiosClient
 
 from bios_ws.bootstrap import bootstrap
@@ -45,13 +53,6 @@ from bios_ws.tpm.devtpm import DevTpm
 
 BOOT_ATTEMPT = re.compile(rb"BdsDxe: (loading|failed to load) Boot")
 QEMU_LIMIT = 120.0
-
-
-def timed(call: Callable[[], object], n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        call()
-    return time.perf_counter() - start
 
 
 def store_writer(home: Path, work: Path) -> Callable[[], object]:
@@ -73,14 +74,6 @@ def store_writer(home: Path, work: Path) -> Callable[[], object]:
         save(store, current, apply_image(current.variables, image, layout))
 
     return write
-
-
-def session_for(bundle: Path) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    session.cert = (str(bundle / "cert.pem"), str(bundle / "key.pem"))
-    session.verify = str(bundle / "ca.pem")
-    return session
 
 
 def reset_to_attempt(home: Path, url: str, bundle: Path, runs: int,

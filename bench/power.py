@@ -22,7 +22,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
-from _shared import HEADERS, REQUEST, VBIOS, init_home, spawn_server, stop_server
+from _shared import (
+    HEADERS,
+    REQUEST,
+    VBIOS,
+    init_home,
+    session_for,
+    spawn_server,
+    stop_server,
+    timed,
+)
 from vbios_client import BiosClient
 
 from bios_ws.bootstrap import bootstrap
@@ -44,21 +53,6 @@ def reset_request(reset_type: str) -> bytes:
         f'xmlns:v="{NS}"><soapenv:Body><v:Reset><v:ResetType>{reset_type}</v:ResetType>'
         "</v:Reset></soapenv:Body></soapenv:Envelope>"
     ).encode()
-
-
-def session_for(bundle: Path) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    session.cert = (str(bundle / "cert.pem"), str(bundle / "key.pem"))
-    session.verify = str(bundle / "ca.pem")
-    return session
-
-
-def timed(call: Callable[[], object], n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        call()
-    return time.perf_counter() - start
 
 
 def post(session: requests.Session, url: str, body: bytes) -> None:

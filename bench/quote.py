@@ -28,10 +28,15 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from _shared import VBIOS, init_home, spawn_server, stop_server  # bench/ is the script directory
+from _shared import (  # bench/ is the script directory
+    VBIOS,
+    init_home,
+    spawn_server,
+    stop_server,
+    timed,
+)
 from vbios_client import BiosClient
 from vbios_client.exceptions import TransportError
 
@@ -64,13 +69,6 @@ def tail(log: Path, lines: int = 20) -> str:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no server log)"
-
-
-def timed(call: Callable[[], object], n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        call()
-    return time.perf_counter() - start
 
 
 def quote_on(tpm: Tpm) -> None:

@@ -22,7 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
-from _shared import HEADERS, REQUEST, VBIOS, spawn_server  # bench/ is the script directory
+from _shared import (  # bench/ is the script directory
+    HEADERS,
+    REQUEST,
+    VBIOS,
+    session_for,
+    spawn_server,
+    timed,
+)
 from vbios_client import BiosClient
 
 from bios_ws.bootstrap import initialize_home
@@ -40,21 +47,6 @@ def wait_ready(session: requests.Session, url: str, proc: subprocess.Popen[bytes
         except requests.ConnectionError:
             time.sleep(0.1)
     raise SystemExit(f"server at {url} did not answer within 30 s")
-
-
-def timed(call: Callable[[], object], n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        call()
-    return time.perf_counter() - start
-
-
-def session_for(bundle: Path) -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False
-    s.cert = (str(bundle / "cert.pem"), str(bundle / "key.pem"))
-    s.verify = str(bundle / "ca.pem")
-    return s
 
 
 def main() -> None:

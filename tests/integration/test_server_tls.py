@@ -151,3 +151,16 @@ def test_port_zero_binds_a_port_from_the_kernel_and_holds_it() -> None:
         assert host == "127.0.0.1" and port > 0
         with pytest.raises(PortInUse, match="is in use"):
             bind_listener(address)
+
+
+def test_a_connection_made_before_the_server_accepts_has_no_nagle_delay() -> None:
+    """A client connecting as soon as the port is announced lands in the backlog before
+    gunicorn runs; the connection keeps the listener's options of that moment for its
+    whole life. Without TCP_NODELAY every keep-alive response written in two parts
+    (headers, body) waited for the client's delayed ACK: 40 ms a call instead of 1."""
+    with bind_listener("127.0.0.1:0") as listener:
+        early = socket.create_connection(listener.getsockname()[:2], timeout=TIMEOUT)
+        with early:
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1

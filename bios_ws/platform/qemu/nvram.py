@@ -36,7 +36,6 @@ the original bytes are returned unchanged. ``save`` replaces the file atomically
 
 from __future__ import annotations
 
-import os
 import struct
 import uuid
 from collections.abc import Iterable, Sequence
@@ -50,6 +49,7 @@ from bios_ws.platform.qemu.varstore import (
     DamagedStore,
     check_store,
     read_store,
+    write_atomically,
 )
 
 VARIABLE_START = 0x55AA
@@ -293,29 +293,3 @@ def save(path: Path, store: VariableStore, variables: Sequence[Variable]) -> boo
         return False
     write_atomically(path, data, keep=previous_copy(path))
     return True
-
-
-def write_atomically(path: Path, data: bytes, *, keep: Path | None = None) -> None:
-    """Replace ``path`` by ``data`` (mode 0600) so that a crash leaves the old or the new
-    file, never a mix; the old file stays at ``keep`` when given."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if keep is not None and path.exists():
-            kept = keep.with_name(f".{keep.name}.{os.getpid()}.tmp")
-            kept.unlink(missing_ok=True)
-            os.link(path, kept)
-            os.replace(kept, keep)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

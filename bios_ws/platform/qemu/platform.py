@@ -28,7 +28,7 @@ from bios_ws.platform.qemu import control
 from bios_ws.platform.qemu.console import read_console
 from bios_ws.platform.qemu.keeper_args import KeeperArgs
 from bios_ws.platform.qemu.layout import MachineDir, process_argv
-from bios_ws.platform.qemu.varstore import DamagedStore, check_store, read_store, write_private
+from bios_ws.platform.qemu.varstore import DamagedStore, check_store, read_store, write_atomically
 
 #: Seconds to wait for a keeper's answer, for a new keeper to boot its machine (store
 #: checks, before_boot, QEMU's start), and for a keeper to exit after a hard off.
@@ -85,8 +85,8 @@ class QemuPlatform(Platform):
                 raise MachineError(f"the OVMF variable store template {template} is"
                                    f" unusable: {exc}") from None
             machine.path.chmod(0o700)
-            write_private(machine.vars, data)
-            write_private(machine.good_vars, data)
+            write_atomically(machine.vars, data)
+            write_atomically(machine.good_vars, data)
             machine.save(machine.new_config())
 
     def remove(self, domain_id: str) -> None:

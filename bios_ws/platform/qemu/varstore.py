@@ -129,11 +129,12 @@ def check_before_boot(store: Path, good: Path, template: Path) -> None:
             else "there is no good copy yet"
         raise MachineError(f"the variable store {store} is damaged ({exc}); refusing to"
                            f" boot; {kept}") from None
-    write_private(good, data)
+    write_atomically(good, data)
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, mode 0600."""
+def write_atomically(path: Path, data: bytes, *, keep: Path | None = None) -> None:
+    """Replace ``path`` by ``data`` (mode 0600) so that a crash leaves the old or the new
+    file, never a mix; the old file stays at ``keep`` when given."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
@@ -141,7 +142,17 @@ def write_private(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        if keep is not None and path.exists():
+            kept = keep.with_name(f".{keep.name}.{os.getpid()}.tmp")
+            kept.unlink(missing_ok=True)
+            os.link(path, kept)
+            os.replace(kept, keep)
+        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, path)
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
