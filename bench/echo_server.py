@@ -1,8 +1,9 @@
 """A minimal echo WSGI app behind the vBIOS's own gunicorn and mutual-TLS configuration.
 
-The baseline of bench/roundtrip.py: same server class, TLS context, peer-identity
-middleware, workers and threads as `vbios serve`; the application only reads
-the request body and answers a text/xml response of a fixed size.
+The baseline of bench/roundtrip.py: same server class, TLS contexts (CRL checked),
+peer-identity middleware (without the registry lookup: that is the service's
+work), workers and threads as `vbios serve`; the application only reads the
+request body and answers a text/xml response of a fixed size.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from bios_ws.home import Home
-from bios_ws.server.gunicorn_app import identity_wrapped, run_server
-from bios_ws.server.identity import WSGIApp
+from bios_ws.server.gunicorn_app import run_server
+from bios_ws.server.identity import PeerIdentity, WSGIApp
 from bios_ws.server.options import ServerOptions, bind_listener, bound_address, service_url
-from bios_ws.server.tls import server_ssl_context
+from bios_ws.server.tls import ServerTls
 
 
 def echo_app(size: int) -> WSGIApp:
@@ -45,7 +46,8 @@ def main() -> None:
                             log_level="warning")
     listener = bind_listener(args.bind)
     print(f"echo: serving {service_url(bound_address(listener))}", flush=True)
-    run_server(lambda: identity_wrapped(echo_app(args.size)), server_ssl_context(home),
+    tls = ServerTls.of(home, home.key_passphrase("server"))
+    run_server(lambda: PeerIdentity(echo_app(args.size), revocations=tls), tls,
                home.server_cert, options, listener)
 
 

@@ -27,9 +27,11 @@ from bios_ws.domain.power import MachineKind
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.errors import AdminError
 from bios_ws.home import NO_TPM, Home, TpmChoice
-from bios_ws.pki import DEFAULT_SERVER_NAMES, initialize_pki
+from bios_ws.periodic import Periodic
+from bios_ws.pki import DEFAULT_SERVER_NAMES, Authority, initialize_pki
 from bios_ws.pki.certs import parse_server_names
 from bios_ws.pki.files import PUBLIC_MODE, write_file_atomic
+from bios_ws.pki.issuer import HomeIssuer
 from bios_ws.platform.keysets import lazy_key_set
 from bios_ws.platform.port import MachineHooks, Platform
 from bios_ws.platform.simulated import FileShelf, SimulatedPlatform, Ticker
@@ -37,12 +39,16 @@ from bios_ws.registry_file import load_registry, shipped_registry_text
 from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService, utc_now
 from bios_ws.service.boot import MachineObserver
+from bios_ws.service.credentials import CredentialService
 from bios_ws.service.use_cases import UseCases
 from bios_ws.store import SqlStore, open_store
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from bios_ws.launch.sealing import TpmOpener
     from bios_ws.server.identity import WSGIApp
+    from bios_ws.server.tls import ServerTls
 
 T = TypeVar("T")
 
@@ -58,26 +64,33 @@ class App:
     tpm: TpmParts | None
     platforms: Mapping[MachineKind, Platform]
     observer: MachineObserver
-    _ticker: Ticker | None = field(default=None, repr=False)
+    _threads: list[Periodic] = field(default_factory=list, repr=False)
 
     def use(self, kind: type[T]) -> T:
         return self.use_cases.use(kind)
 
-    def wsgi(self) -> WSGIApp:
+    def wsgi(self, tls: ServerTls | None = None) -> WSGIApp:
         """The SOAP endpoint behind the peer-certificate middleware; the simulated
-        machines' clock runs for as long as the process serves."""
+        machines' clock runs for as long as the process serves. With ``tls`` (a
+        server's) kept-alive requests of revoked certificates are refused, and the
+        CRL is kept fresh (republished when the store changed or it ages)."""
         from bios_ws.server.identity import PeerIdentity
         from bios_ws.soap.app import create_wsgi_app
 
         simulated = self.platforms.get(MachineKind.SIMULATED)
-        if self._ticker is None and isinstance(simulated, SimulatedPlatform):
-            self._ticker = Ticker(simulated).start()
-        return PeerIdentity(create_wsgi_app(self.use_cases))
+        if isinstance(simulated, SimulatedPlatform):
+            self._threads.append(Ticker(simulated).start())
+        credentials = self.use(CredentialService)
+        if tls is not None:
+            self._threads.append(Periodic("vbios-crl", self.config.server.crl_check_interval,
+                                          credentials.publish_revocations).start())
+        return PeerIdentity(create_wsgi_app(self.use_cases),
+                            authenticate=credentials.authenticate, revocations=tls)
 
     def close(self) -> None:
-        """Stop the machines' clock; release the store's connections."""
-        if self._ticker is not None:
-            self._ticker.stop()
+        """Stop the machines' clock and the CRL keeper; release the store's connections."""
+        for thread in self._threads:
+            thread.stop()
         self.store.dispose()
 
     def __enter__(self) -> App:
@@ -87,8 +100,10 @@ class App:
         self.close()
 
 
-def bootstrap(config: Config, *, clock: Clock = utc_now) -> App:
-    """The whole object graph of ``config``."""
+def bootstrap(config: Config, *, clock: Clock = utc_now,
+              authority: Authority | None = None) -> App:
+    """The whole object graph of ``config``; ``authority`` is the CA already loaded
+    (a server's), else it is loaded from the home on first use."""
     registry = load_registry(config.home.registry_path)
     store = open_store(config.store_url)
     tpm = _tpm_parts(config, store)
@@ -99,8 +114,9 @@ def bootstrap(config: Config, *, clock: Clock = utc_now) -> App:
         store.unit_of_work, BiosService(store.unit_of_work, registry, clock, gate=gate), clock,
         registry, default_keys, all_cores=config.platform.all_cores)
     platforms = build_platforms(config, observer.hooks())
+    issuer = HomeIssuer(config.home, None if authority is None else lambda: authority)
     wiring = Wiring(store.unit_of_work, registry, clock, tpm, platforms, default_keys,
-                    UseCases())
+                    UseCases(), lambda: issuer)
     return App(config, store, registry, build_use_cases(wiring), tpm, platforms, observer)
 
 
@@ -203,7 +219,7 @@ def initialize(
     home.record_tpm(tpm)
     if tpm.is_none:
         _write_store(home, shipped)
-        initialize_pki(home, server_names)
+        _record_admin(home, initialize_pki(home, server_names))
         return Initialized(home, None)
     return _initialize_sealed(home, shipped, server_names, opener, package_root)
 
@@ -211,6 +227,20 @@ def initialize(
 def _write_store(home: Home, shipped: str) -> None:
     write_file_atomic(home.registry_path, shipped.encode("utf-8"), PUBLIC_MODE)
     open_store(home.db_url).dispose()
+
+
+def _record_admin(home: Home, cert: x509.Certificate) -> None:
+    """The admin certificate of a new home is the first one its registry records."""
+    from bios_ws.domain.principal import Role
+    from bios_ws.pki.issuer import record_of
+
+    store = open_store(home.db_url)
+    try:
+        with store.unit_of_work() as uow:
+            uow.credentials.add(record_of(cert, Role.ADMIN, None, None, utc_now()))
+            uow.commit()
+    finally:
+        store.dispose()
 
 
 def _initialize_sealed(home: Home, shipped: str, server_names: Sequence[str],
@@ -231,7 +261,9 @@ def _initialize_sealed(home: Home, shipped: str, server_names: Sequence[str],
         _write_store(home, shipped)
         passphrases = KeyPassphrases.generate()
         home.passphrase_file.unlink(missing_ok=True)
-        initialize_pki(home, server_names, passphrases=(passphrases.server, passphrases.ca))
+        admin = initialize_pki(home, server_names,
+                               passphrases=(passphrases.server, passphrases.ca))
+        _record_admin(home, admin)
         try:
             measurement = context.measure()
             seal_passphrases(context, tpm, passphrases, measurement)

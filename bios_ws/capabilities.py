@@ -51,6 +51,7 @@ from bios_ws.errors import (
 from bios_ws.platform.port import Platform
 from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService, WriteGate
+from bios_ws.service.credentials import CredentialService, Issuer
 from bios_ws.service.domains import DomainService
 from bios_ws.service.integrity import EventLogReader, IntegrityMonitor, TpmAccess
 from bios_ws.service.power import PowerService
@@ -82,6 +83,8 @@ class Wiring:
     default_keys: Callable[[], KeyDatabases]
     #: The use cases of the capabilities registered before this one.
     built: UseCases
+    #: The installation's CA (called when needed: it may unseal the CA key).
+    issuer: Callable[[], Issuer]
 
     @property
     def gate(self) -> WriteGate | None:
@@ -112,9 +115,15 @@ def _settings(wiring: Wiring) -> BiosService:
     return BiosService(wiring.uow, wiring.registry, wiring.clock, gate=wiring.gate)
 
 
+def _credentials(wiring: Wiring) -> CredentialService:
+    return CredentialService(wiring.uow, wiring.issuer, wiring.clock)
+
+
 def _domains(wiring: Wiring) -> DomainService:
     return DomainService(wiring.uow, wiring.registry, wiring.platforms, wiring.clock,
-                         wiring.default_keys)
+                         wiring.default_keys,
+                         publish_revocations=wiring.built.use(CredentialService)
+                         .publish_revocations)
 
 
 def _secure_boot(wiring: Wiring) -> SecureBootService:
@@ -143,6 +152,7 @@ COMMON_FAULTS: tuple[type[VbiosError], ...] = (
 )
 
 CAPABILITIES: tuple[Capability, ...] = (
+    Capability("credentials", _credentials),
     Capability(
         "domains", _domains, faults=(DomainExists,),
     ),

@@ -173,6 +173,10 @@ class Home:
         return self.pki_dir / "ca-key.pem"
 
     @property
+    def crl_file(self) -> Path:
+        return self.pki_dir / "crl.pem"
+
+    @property
     def server_cert(self) -> Path:
         return self.pki_dir / "server.pem"
 

@@ -16,12 +16,23 @@ from bios_ws.errors import VbiosError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bios_ws.cli import admin, attest, domain, eventlog, integrity, launch, serve, tpm
+    from bios_ws.cli import (
+        admin,
+        attest,
+        cert,
+        domain,
+        eventlog,
+        integrity,
+        launch,
+        serve,
+        tpm,
+    )
 
     parser = argparse.ArgumentParser(prog="vbios", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     admin.register(commands)
     domain.register(commands)
+    cert.register(commands)
     serve.register(commands)
     launch.register(commands)
     tpm.register(commands)

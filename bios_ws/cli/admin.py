@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from bios_ws.bootstrap import App, bootstrap, initialize, initialize_home
+from bios_ws.cli import cert
 from bios_ws.cli.options import HOME_HELP, add_tpm_options, chosen_tpm
 from bios_ws.config import Config
 from bios_ws.domain.audit import AuditEntry, verify_chain
@@ -54,6 +55,11 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     verify = audit_commands.add_parser("verify", parents=[home_option],
                                        help="check the hash chain of the audit log")
     verify.set_defaults(run=run_audit_verify)
+
+    admin = commands.add_parser("admin", help="the admin's own credential")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True,
+                                          metavar="COMMAND")
+    cert.register_admin(admin_commands)
 
 
 def _positive_int(text: str) -> int:

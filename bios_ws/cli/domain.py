@@ -17,14 +17,16 @@ from typing import Any
 
 from bios_ws.bootstrap import App, bootstrap
 from bios_ws.cli import domain_machine
+from bios_ws.cli.cert import issue_guest_bundle
 from bios_ws.cli.options import HOME_HELP, add_platform_options, config_from_args
 from bios_ws.domain.power import MachineKind, ResetType
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import AdminError
 from bios_ws.home import Home, resolve_home_path
-from bios_ws.pki import BUNDLE_FILES, Authority, check_bundle_dir, write_client_bundle
+from bios_ws.pki import BUNDLE_FILES, check_bundle_dir
 from bios_ws.platform.disks import check_disk
 from bios_ws.service.bios import BiosService
+from bios_ws.service.credentials import CredentialService
 from bios_ws.service.domains import DomainService
 from bios_ws.service.power import PowerService, PowerView
 
@@ -111,23 +113,25 @@ def run_create(args: argparse.Namespace) -> int:
     home = Home.open(resolve_home_path(args.home))
     name = _name(args)
     out = Path(args.out).expanduser() if args.out else home.bundles_dir / name
-    # Refuse an unreadable CA key or a used bundle directory before anything changes.
-    authority = Authority.load(home)
-    check_bundle_dir(out)
+    check_bundle_dir(out)  # a used bundle directory is refused before anything changes
     kind = MachineKind(args.machine)
     disks = [check_disk(disk) for disk in args.disk]  # refused before anything is made
     with _app(args) as app:
+        credentials = app.use(CredentialService)
+        credentials.check_issuer()  # an unreadable CA key is refused before anything changes
         domains = app.use(DomainService)
         domains.create(ADMIN, name, kind)
         for disk in disks:
             domains.attach_disk(ADMIN, name, disk)
-    try:
-        write_client_bundle(out, authority.issue_domain(name), authority.cert)
-    except AdminError as exc:
-        raise AdminError(f"{exc.message}; domain {name} was created without a bundle:"
-                         " delete it and create it again") from None
+        try:
+            bundle = issue_guest_bundle(credentials, name, out, ADMIN)
+        except AdminError as exc:
+            raise AdminError(f"{exc.message}; domain {name} was created without a bundle:"
+                             f" issue one with vbios cert issue --domain {name} --out DIR"
+                             ) from None
     print(f"created domain {name} ({kind.value} machine, off)")
-    print(f"  bundle: {out} (cert.pem, key.pem 0600, ca.pem)")
+    print(f"  bundle: {out} (cert.pem, key.pem 0600, ca.pem; serial"
+          f" {bundle.record.serial_hex})")
     return 0
 
 
@@ -172,12 +176,11 @@ def run_delete(args: argparse.Namespace) -> int:
     with _app(args) as app:
         home = app.config.home
         app.use(DomainService).delete(ADMIN, name)
-    print(f"deleted domain {name} (its machine was turned off and removed)")
+    print(f"deleted domain {name} (its machine was turned off and removed;"
+          " every certificate it had is revoked)")
     bundle = home.bundles_dir / name
     if _remove_bundle(bundle):
         print(f"  removed its bundle {bundle}")
-    print("  note: certificates issued to it stay valid until they expire"
-          " (no revocation yet)")
     return 0
 
 

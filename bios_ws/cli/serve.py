@@ -15,6 +15,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bios_ws.cli.options import (
     add_home,
@@ -25,9 +26,12 @@ from bios_ws.cli.options import (
 )
 from bios_ws.config import Config
 from bios_ws.domain.power import MachineKind
-from bios_ws.errors import AdminError
+from bios_ws.errors import AdminError, VbiosError
 from bios_ws.home import DEV_TPM, MARKER_NAME, Home, TpmChoice, resolve_home_path
 from bios_ws.launch.warnings import NO_TPM_WARNING
+
+if TYPE_CHECKING:
+    from bios_ws.service.credentials import CredentialService
 from bios_ws.server.options import bind_listener, bound_address, service_url
 
 DEFAULT_ADDRESS = "https://127.0.0.1:8443/"
@@ -70,8 +74,10 @@ def serve(config: Config, listener: socket.socket | None = None) -> int:
     ``listener`` is a socket already bound to ``config.server.bind``.
     """
     from bios_ws.bootstrap import bootstrap
+    from bios_ws.pki import Authority
     from bios_ws.server.gunicorn_app import configure_logging, run_server
-    from bios_ws.server.tls import build_server_context
+    from bios_ws.server.tls import ServerTls
+    from bios_ws.service.credentials import CredentialService
 
     home = config.home
     sealed = check_tpm_choice(config)
@@ -79,13 +85,17 @@ def serve(config: Config, listener: socket.socket | None = None) -> int:
     if listener is None:
         listener = bind_listener(config.server.bind)
     if sealed:
-        passphrase, notice = unseal_server_passphrase(config)
+        (passphrase, ca_passphrase), notice = unseal_passphrases(config)
     else:
         print(NO_TPM_WARNING, file=sys.stderr, flush=True)
-        passphrase = home.file_passphrase()
+        passphrase = ca_passphrase = home.file_passphrase()
         notice = f"the key passphrase is a 0600 file at {home.passphrase_file} (NO TPM)"
-    context = build_server_context(ca_cert=home.ca_cert, server_cert=home.server_cert,
-                                   server_key=home.server_key, passphrase=passphrase)
+    # The CA signs the CRL (kept fresh by every worker) and the certificates it issues.
+    authority = Authority.load(home, ca_passphrase)
+    del ca_passphrase
+    with bootstrap(config, authority=authority) as app:
+        app.use(CredentialService).publish_revocations()
+    tls = ServerTls.of(home, passphrase)
     del passphrase
     print(f"vbios: {notice}", flush=True)
     if sealed:
@@ -100,8 +110,8 @@ def serve(config: Config, listener: socket.socket | None = None) -> int:
         for line in NO_TPM_WARNING.splitlines():
             logging.getLogger("bios_ws.launch").warning(line.removeprefix("WARNING: "))
     # each worker builds its own object graph after the fork
-    run_server(lambda: bootstrap(config).wsgi(), context, home.server_cert, config.server,
-               listener)
+    run_server(lambda: bootstrap(config, authority=authority).wsgi(tls), tls, home.server_cert,
+               config.server, listener)
     return 0
 
 
@@ -134,20 +144,22 @@ def check_tpm_choice(config: Config) -> bool:
     return False
 
 
-def unseal_server_passphrase(config: Config) -> tuple[bytes, str]:
-    """The measured launch: measure, set PCR 23, unseal; and a line saying so."""
+def unseal_passphrases(config: Config) -> tuple[tuple[bytes, bytes], str]:
+    """The measured launch: measure, set PCR 23, unseal the server's and the CA's key
+    passphrases; and a line saying so."""
     from bios_ws.launch.sealing import LaunchContext, launch, unseal_passphrase
 
     context = LaunchContext(config.home, config.tpm)
     device = context.open()
     try:
         measurement = launch(context, device)
-        passphrase = unseal_passphrase(context, device, "server", measurement)
+        server = unseal_passphrase(context, device, "server", measurement)
+        ca = unseal_passphrase(context, device, "ca", measurement)
     finally:
         device.close()
-    notice = (f"server key unsealed by the TPM ({context.choice}) under PCRs 0-7 and 23;"
-              f" service digest {measurement.digest.hex()}")
-    return passphrase, notice
+    notice = (f"server and CA keys unsealed by the TPM ({context.choice}) under PCRs 0-7"
+              f" and 23; service digest {measurement.digest.hex()}")
+    return (server, ca), notice
 
 
 def prepare_attestation(config: Config) -> list[str]:
@@ -292,7 +304,8 @@ def ensure_demo_domain(home: Home, name: str,
     from bios_ws.bootstrap import bootstrap
     from bios_ws.domain.principal import Principal, check_domain_id
     from bios_ws.errors import PlatformUnavailable
-    from bios_ws.pki import issue_domain_bundle
+    from bios_ws.pki import write_bundle_files
+    from bios_ws.service.credentials import CredentialService
     from bios_ws.service.domains import DomainService
 
     check_domain_id(name)
@@ -306,10 +319,37 @@ def ensure_demo_domain(home: Home, name: str,
                 print(f"vbios: {exc.message}; the demo domain gets a simulated machine",
                       file=sys.stderr, flush=True)
                 domains.create(admin, name)
-    bundle = home.bundles_dir / name
-    if not (bundle / "cert.pem").is_file() or not (bundle / "key.pem").is_file():
-        issue_domain_bundle(home, name, bundle)
+        bundle = home.bundles_dir / name
+        credentials = app.use(CredentialService)
+        if not bundle_counts(credentials, bundle):
+            issued = credentials.issue_guest(admin, name)
+            write_bundle_files(bundle, issued.cert_pem, issued.key_pem, issued.ca_pem,
+                               require_empty=False)
     return bundle
+
+
+def bundle_counts(credentials: CredentialService, bundle: Path) -> bool:
+    """Whether the bundle in ``bundle`` holds a key and a certificate the server accepts
+    (recorded, not revoked, not expired, of the domain's current incarnation)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from bios_ws.server.identity import identity_of
+
+    try:
+        if not (bundle / "key.pem").is_file():
+            return False
+        cert = x509.load_pem_x509_certificate((bundle / "cert.pem").read_bytes())
+    except (OSError, ValueError):
+        return False
+    identity = identity_of(cert.public_bytes(Encoding.DER))
+    if isinstance(identity, str):
+        return False
+    try:
+        credentials.authenticate(identity)
+    except VbiosError:
+        return False
+    return True
 
 
 def _display_path(path: Path) -> str:

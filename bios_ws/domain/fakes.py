@@ -7,13 +7,16 @@ serializable transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord
+from bios_ws.domain.credentials import CertificateRecord, RevocationReason
 from bios_ws.domain.ports import (
     AuditLog,
+    CredentialRepository,
     DomainRepository,
     DomainSummary,
     HostRecord,
@@ -33,6 +36,8 @@ class MemoryStore:
         self.audit: list[AuditEntry] = []
         self.records: dict[str, HostRecord] = {}
         self.machines: dict[str, MachineRecord] = {}
+        self.incarnations: dict[str, str] = {}
+        self.certificates: dict[int, CertificateRecord] = {}
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -133,6 +138,50 @@ class _Records(HostRecords):
         return record
 
 
+class _Credentials(CredentialRepository):
+    def __init__(self, incarnations: dict[str, str],
+                 certificates: dict[int, CertificateRecord]) -> None:
+        self.incarnations = incarnations
+        self.certificates = certificates
+
+    def incarnation(self, domain_id: str) -> str | None:
+        return self.incarnations.get(domain_id)
+
+    def set_incarnation(self, domain_id: str, incarnation: str) -> None:
+        self.incarnations[domain_id] = incarnation
+
+    def end_incarnation(self, domain_id: str) -> None:
+        self.incarnations.pop(domain_id, None)
+
+    def add(self, record: CertificateRecord) -> None:
+        if record.serial in self.certificates:
+            raise ValueError(f"certificate serial {record.serial_hex} is already recorded")
+        self.certificates[record.serial] = record
+
+    def get(self, serial: int) -> CertificateRecord | None:
+        return self.certificates.get(serial)
+
+    def issued(self, domain_id: str | None = None) -> list[CertificateRecord]:
+        return sorted((r for r in self.certificates.values()
+                       if domain_id is None or r.domain_id == domain_id),
+                      key=lambda r: (r.issued_at, r.serial))
+
+    def revoke(self, serials: Iterable[int], at: datetime, reason: RevocationReason
+               ) -> list[CertificateRecord]:
+        done = []
+        for serial in sorted(set(serials)):
+            record = self.certificates.get(serial)
+            if record is not None and not record.revoked:
+                record = dataclasses.replace(record, revoked_at=at, reason=reason)
+                self.certificates[serial] = record
+                done.append(record)
+        return done
+
+    def revoked(self) -> list[tuple[int, datetime]]:
+        return sorted((r.serial, r.revoked_at) for r in self.certificates.values()
+                      if r.revoked_at is not None)
+
+
 class MemoryUnitOfWork(UnitOfWork):
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -145,6 +194,8 @@ class MemoryUnitOfWork(UnitOfWork):
         self.machines = _Machines(dict(self._store.machines))
         self.audit = _Audit(list(self._store.audit))
         self.records = _Records(dict(self._store.records))
+        self.credentials = _Credentials(dict(self._store.incarnations),
+                                        dict(self._store.certificates))
         return self
 
     def commit(self) -> None:
@@ -154,6 +205,9 @@ class MemoryUnitOfWork(UnitOfWork):
         self._store.machines = self.machines.data
         self._store.audit = self.audit.log
         self._store.records = self.records.data
+        assert isinstance(self.credentials, _Credentials)
+        self._store.incarnations = self.credentials.incarnations
+        self._store.certificates = self.credentials.certificates
         self._release()
 
     def rollback(self) -> None:

@@ -7,12 +7,13 @@ ship beside them in ``bios_ws.domain.fakes`` for tests.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 
 from bios_ws.domain.audit import AuditEntry, AuditRecord
+from bios_ws.domain.credentials import CertificateRecord, RevocationReason
 from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.state import DomainState
 
@@ -108,6 +109,42 @@ class AuditLog(abc.ABC):
         """The last ``limit`` entries, in sequence order."""
 
 
+class CredentialRepository(abc.ABC):
+    """The client certificates issued, and each domain's current incarnation."""
+
+    @abc.abstractmethod
+    def incarnation(self, domain_id: str) -> str | None:
+        """The current incarnation of ``domain_id``, or None when it has none (deleted)."""
+
+    @abc.abstractmethod
+    def set_incarnation(self, domain_id: str, incarnation: str) -> None:
+        """Start a new incarnation of ``domain_id`` (replacing any former one)."""
+
+    @abc.abstractmethod
+    def end_incarnation(self, domain_id: str) -> None:
+        """The domain is gone: it has no incarnation (nothing if it had none)."""
+
+    @abc.abstractmethod
+    def add(self, record: CertificateRecord) -> None:
+        """Record an issued certificate; ValueError if its serial is taken."""
+
+    @abc.abstractmethod
+    def get(self, serial: int) -> CertificateRecord | None: ...
+
+    @abc.abstractmethod
+    def issued(self, domain_id: str | None = None) -> list[CertificateRecord]:
+        """Every recorded certificate (of ``domain_id`` only, if given), oldest first."""
+
+    @abc.abstractmethod
+    def revoke(self, serials: Iterable[int], at: datetime, reason: RevocationReason
+               ) -> list[CertificateRecord]:
+        """Mark the certificates revoked; those that were not revoked before, as now."""
+
+    @abc.abstractmethod
+    def revoked(self) -> list[tuple[int, datetime]]:
+        """(serial, revocation time) of every revoked certificate, by serial."""
+
+
 class UnitOfWork(abc.ABC):
     """One transaction. Leaving the block without ``commit()`` rolls back."""
 
@@ -115,6 +152,7 @@ class UnitOfWork(abc.ABC):
     machines: MachineRepository
     audit: AuditLog
     records: HostRecords
+    credentials: CredentialRepository
 
     def __enter__(self) -> UnitOfWork:
         return self

@@ -12,7 +12,9 @@ from bios_ws.errors import AccessDenied, InvalidRequest
 _DOMAIN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 GUEST_URI_PREFIX = "urn:vbios:domain:"
+INCARNATION_URI_PREFIX = "urn:vbios:incarnation:"
 ADMIN_URI = "urn:vbios:role:admin"
+_INCARNATION = re.compile(r"^[0-9a-f]{16}$")
 
 
 class Role(StrEnum):
@@ -31,9 +33,14 @@ def check_domain_id(domain_id: str) -> str:
 
 @dataclass(frozen=True)
 class Principal:
+    """A caller. ``serial`` and ``incarnation`` say which certificate it presented
+    (None for callers inside the host: the CLI, the machines)."""
+
     role: Role
     subject: str
     domain_id: str | None = None
+    serial: int | None = None
+    incarnation: str | None = None
 
     @classmethod
     def admin(cls, subject: str = "admin") -> Principal:
@@ -45,17 +52,26 @@ class Principal:
         return cls(Role.GUEST, subject or domain_id, domain_id)
 
     @classmethod
-    def from_san_uris(cls, uris: list[str], subject: str) -> Principal:
-        """The one rule that turns a certificate's SAN URIs into a principal."""
+    def from_san_uris(cls, uris: list[str], subject: str, serial: int | None = None
+                      ) -> Principal:
+        """The one rule that turns a certificate's SAN URIs into a principal: one role
+        URI; a guest's also one incarnation URI, an admin's none."""
         roles = [u for u in uris if u == ADMIN_URI or u.startswith(GUEST_URI_PREFIX)]
         if len(roles) != 1:
             raise AccessDenied("client certificate names no single vBIOS identity")
+        incarnations = [u[len(INCARNATION_URI_PREFIX):] for u in uris
+                        if u.startswith(INCARNATION_URI_PREFIX)]
         if roles[0] == ADMIN_URI:
-            return cls.admin(subject)
+            if incarnations:
+                raise AccessDenied("an admin certificate names no domain incarnation")
+            return cls(Role.ADMIN, subject, serial=serial)
         try:
-            return cls.guest(roles[0][len(GUEST_URI_PREFIX):], subject)
+            domain_id = check_domain_id(roles[0][len(GUEST_URI_PREFIX):])
         except InvalidRequest:
             raise AccessDenied("client certificate names an invalid domain") from None
+        if len(incarnations) != 1 or not _INCARNATION.fullmatch(incarnations[0]):
+            raise AccessDenied("client certificate names no single domain incarnation")
+        return cls(Role.GUEST, subject or domain_id, domain_id, serial, incarnations[0])
 
     def own_domain(self) -> str:
         """The domain a guest acts on; the admin has none and must name one."""

@@ -11,9 +11,9 @@ from bios_ws.pki.authority import (
     create_passphrase,
     find_clear_private_keys,
     initialize_pki,
-    issue_domain_bundle,
     load_certificate,
     load_private_key,
+    write_bundle_files,
     write_client_bundle,
 )
 from bios_ws.pki.certs import DEFAULT_SERVER_NAMES, Issued
@@ -27,8 +27,8 @@ __all__ = [
     "create_passphrase",
     "find_clear_private_keys",
     "initialize_pki",
-    "issue_domain_bundle",
     "load_certificate",
     "load_private_key",
+    "write_bundle_files",
     "write_client_bundle",
 ]

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from bios_ws.errors import AdminError, KeyUnreadable
 from bios_ws.home import Home
-from bios_ws.pki import certs
+from bios_ws.pki import certs, crl
 from bios_ws.pki.files import (
     PRIVATE_MODE,
     PUBLIC_MODE,
@@ -68,8 +68,14 @@ class Authority:
             raise KeyUnreadable(f"CA key {home.ca_key} does not match {home.ca_cert}")
         return cls(certs.Issued(cert, key))
 
-    def issue_domain(self, domain_id: str, now: datetime | None = None) -> certs.Issued:
-        return certs.make_domain_cert(self._ca, domain_id, now or _utc_now())
+    @property
+    def issued(self) -> certs.Issued:
+        """The CA certificate with its key."""
+        return self._ca
+
+    def issue_domain(self, domain_id: str, incarnation: str, now: datetime | None = None
+                     ) -> certs.Issued:
+        return certs.make_domain_cert(self._ca, domain_id, now or _utc_now(), incarnation)
 
     def issue_admin(self, now: datetime | None = None) -> certs.Issued:
         return certs.make_admin_cert(self._ca, now or _utc_now())
@@ -144,8 +150,9 @@ def initialize_pki(
     now: datetime | None = None,
     *,
     passphrases: tuple[bytes, bytes] | None = None,
-) -> None:
-    """Create the CA, the server certificate and the admin bundle of a new home.
+) -> x509.Certificate:
+    """Create the CA, the server certificate, the admin bundle and an empty CRL of a new
+    home; the admin certificate (for the caller to record).
 
     ``passphrases`` is (server, CA), to be sealed by the caller; without it one
     fresh passphrase protects both keys and is written to the 0600 passphrase
@@ -170,7 +177,9 @@ def initialize_pki(
                       PRIVATE_MODE)
     write_file_atomic(home.server_cert, certs.cert_pem(server.cert), PUBLIC_MODE)
     write_client_bundle(home.admin_dir, admin, ca.cert, require_empty=False)
+    crl.CrlFile(home.crl_file, ca.cert).write(crl.build_crl(ca, [], now))
     write_file_atomic(home.ca_cert, certs.cert_pem(ca.cert), PUBLIC_MODE)
+    return admin.cert
 
 
 def check_bundle_dir(out_dir: Path) -> None:
@@ -186,19 +195,19 @@ def write_client_bundle(
     out_dir: Path, issued: certs.Issued, ca_cert: x509.Certificate, *, require_empty: bool = True
 ) -> None:
     """cert.pem, key.pem (clear PKCS#8, 0600) and ca.pem in ``out_dir`` (0700)."""
+    write_bundle_files(out_dir, certs.cert_pem(issued.cert), certs.clear_key_pem(issued.key),
+                       certs.cert_pem(ca_cert), require_empty=require_empty)
+
+
+def write_bundle_files(out_dir: Path, cert_pem: bytes, key_pem: bytes, ca_pem: bytes, *,
+                       require_empty: bool = True) -> None:
+    """cert.pem, key.pem (0600) and ca.pem in ``out_dir`` (0700)."""
     if require_empty:
         check_bundle_dir(out_dir)
     ensure_dir(out_dir)
-    write_file_atomic(out_dir / "key.pem", certs.clear_key_pem(issued.key), PRIVATE_MODE)
-    write_file_atomic(out_dir / "cert.pem", certs.cert_pem(issued.cert), PUBLIC_MODE)
-    write_file_atomic(out_dir / "ca.pem", certs.cert_pem(ca_cert), PUBLIC_MODE)
-
-
-def issue_domain_bundle(home: Home, domain_id: str, out_dir: Path) -> None:
-    """Issue a guest certificate (SAN URI urn:vbios:domain:<id>) as a bundle in ``out_dir``."""
-    check_bundle_dir(out_dir)
-    authority = Authority.load(home)
-    write_client_bundle(out_dir, authority.issue_domain(domain_id), authority.cert)
+    write_file_atomic(out_dir / "key.pem", key_pem, PRIVATE_MODE)
+    write_file_atomic(out_dir / "cert.pem", cert_pem, PUBLIC_MODE)
+    write_file_atomic(out_dir / "ca.pem", ca_pem, PUBLIC_MODE)
 
 
 def find_clear_private_keys(home: Home, *, include_handed_out: bool = False) -> list[Path]:

@@ -20,7 +20,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from bios_ws.domain.principal import ADMIN_URI, GUEST_URI_PREFIX, check_domain_id
+from bios_ws.domain.principal import (
+    ADMIN_URI,
+    GUEST_URI_PREFIX,
+    INCARNATION_URI_PREFIX,
+    check_domain_id,
+)
 from bios_ws.errors import AdminError
 
 CA_VALIDITY = timedelta(days=3653)
@@ -171,13 +176,18 @@ def make_admin_cert(ca: Issued, now: datetime) -> Issued:
                  CLIENT_VALIDITY)
 
 
-def make_domain_cert(ca: Issued, domain_id: str, now: datetime) -> Issued:
+def domain_san(domain_id: str, incarnation: str) -> list[x509.GeneralName]:
+    """A guest certificate's names: its domain, and the incarnation of that domain."""
     check_domain_id(domain_id)
-    san: list[x509.GeneralName] = [
-        x509.UniformResourceIdentifier(f"{GUEST_URI_PREFIX}{domain_id}")
-    ]
-    return _leaf(ca, _name(domain_id), san, ExtendedKeyUsageOID.CLIENT_AUTH, now,
-                 CLIENT_VALIDITY)
+    return [x509.UniformResourceIdentifier(f"{GUEST_URI_PREFIX}{domain_id}"),
+            x509.UniformResourceIdentifier(f"{INCARNATION_URI_PREFIX}{incarnation}")]
+
+
+def make_domain_cert(ca: Issued, domain_id: str, now: datetime, incarnation: str,
+                     validity: timedelta = CLIENT_VALIDITY) -> Issued:
+    check_domain_id(domain_id)
+    return _leaf(ca, _name(domain_id), domain_san(domain_id, incarnation),
+                 ExtendedKeyUsageOID.CLIENT_AUTH, now, validity)
 
 
 # -- PEM -------------------------------------------------------------------------

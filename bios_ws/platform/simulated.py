@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from pathlib import Path
 from bios_ws.domain.firmware import BootPlan
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError
+from bios_ws.periodic import Periodic
 from bios_ws.platform.disks import check_disk, check_network_boot
 from bios_ws.platform.port import (
     NO_HOOKS,
@@ -247,32 +247,12 @@ def _utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-class Ticker:
-    """A daemon thread that plays every simulated machine's due steps every ``interval``
-    seconds, for as long as the process serves (``stop`` ends it)."""
+class Ticker(Periodic):
+    """Plays every simulated machine's due steps every ``interval`` seconds, for as long
+    as the process serves (``stop`` ends it)."""
 
     def __init__(self, platform: SimulatedPlatform, interval: float = 0.1) -> None:
-        self._platform = platform
-        self._interval = interval
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vbios-simulated-ticker",
-                                        daemon=True)
-
-    def start(self) -> Ticker:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopped.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stopped.wait(self._interval):
-            try:
-                self._platform.advance_due()
-            except Exception:  # a damaged machine must not stop the others' clocks
-                log.exception("simulated machines: a tick failed")
+        super().__init__("vbios-simulated-ticker", interval, platform.advance_due)
 
 
 def in_memory_machines(hooks: MachineHooks = NO_HOOKS,

@@ -1,16 +1,20 @@
 """Run the vBIOS under gunicorn (gthread workers) over mutual TLS.
 
 The listening socket is bound before (``options.bind_listener``) and handed
-to gunicorn by its file descriptor. The TLS context is built once, before the
-workers fork, from the encrypted server key; gunicorn's ``ssl_context`` hook
-hands that same context to every connection. ``certfile`` only tells gunicorn
-that TLS is on: it points at the server *certificate*; no clear key is ever
-written. The WSGI application is built in each worker after the fork (no
-database connection crosses a fork).
+to gunicorn by its file descriptor. The TLS contexts come from ``ServerTls``,
+made before the workers fork from the encrypted server key: gunicorn's
+``ssl_context`` hook asks it for every connection, so a CRL published since
+applies from the next handshake. ``certfile`` only tells gunicorn that TLS is
+on: it points at the server *certificate*; no clear key is ever written. The
+worker (``revocation_aware_worker``) also closes kept-alive connections whose
+certificate was revoked since their handshake, within a second. The WSGI
+application is built in each worker after the fork (no database connection
+crosses a fork).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -21,8 +25,10 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from bios_ws.server.identity import PeerIdentity, WSGIApp
+from bios_ws.domain.principal import Principal
+from bios_ws.server.identity import WSGIApp, identity_of
 from bios_ws.server.options import ServerOptions
+from bios_ws.server.tls import ServerTls
 
 #: Loggers of libraries that may log whole request bodies: silenced.
 QUIET_LOGGERS = ("spyne",)
@@ -45,28 +51,28 @@ class VbiosServer(BaseApplication):  # type: ignore[misc]
     def __init__(
         self,
         app_factory: Callable[[], WSGIApp],
-        context: ssl.SSLContext,
+        tls: ServerTls,
         server_cert: Path,
         options: ServerOptions,
         listener: socket.socket,
     ) -> None:
         self._app_factory = app_factory
         self._listener = listener
-        self._context = context
+        self._tls = tls
         self._server_cert = server_cert
         self._options = options
         super().__init__(usage=None, prog="vbios")
 
     def settings(self) -> dict[str, Any]:
         opts = self._options
-        context = self._context
+        tls = self._tls
 
         def ssl_context(conf: Any, default_factory: Any) -> ssl.SSLContext:
-            return context
+            return tls.context()
 
         return {
             "bind": [f"fd://{self._listener.fileno()}"],
-            "worker_class": "gthread",
+            "worker_class": revocation_aware_worker(tls),
             "workers": opts.workers,
             "threads": opts.threads,
             "keepalive": opts.keepalive,
@@ -99,18 +105,48 @@ class VbiosServer(BaseApplication):  # type: ignore[misc]
         return self._app_factory()
 
 
-def identity_wrapped(app: WSGIApp) -> WSGIApp:
-    """The SOAP application behind the peer-certificate middleware."""
-    return PeerIdentity(app)
+def peer_serial(sock: Any) -> int | None:
+    """The serial of the client certificate a TLS connection presented, if any."""
+    try:
+        der = sock.getpeercert(binary_form=True)
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not der:
+        return None
+    identity = identity_of(der)
+    return identity.serial if isinstance(identity, Principal) else None
+
+
+def revocation_aware_worker(tls: ServerTls) -> type[Any]:
+    """gunicorn's gthread worker that also closes kept-alive connections whose
+    certificate ``tls`` now revokes (its loop runs this at least once a second)."""
+    from gunicorn.workers.gthread import ThreadWorker
+
+    class RevocationAwareWorker(ThreadWorker):  # type: ignore[misc]
+        def murder_keepalived(self, force: bool = False) -> None:
+            super().murder_keepalived(force)
+            for conn in list(self.keepalived_conns):
+                serial = peer_serial(conn.sock)
+                if serial is None or not tls.is_revoked(serial):
+                    continue
+                self.keepalived_conns.remove(conn)
+                with contextlib.suppress(OSError, KeyError, ValueError):
+                    self.poller.unregister(conn.sock)  # unless already unregistered
+                self.nr_conns -= 1
+                conn.close()
+                logging.getLogger(__name__).info(
+                    "closed a kept-alive connection of revoked certificate %X", serial)
+
+    return RevocationAwareWorker
 
 
 def run_server(
     app_factory: Callable[[], WSGIApp],
-    context: ssl.SSLContext,
+    tls: ServerTls,
     server_cert: Path,
     options: ServerOptions,
     listener: socket.socket,
 ) -> None:
     """Serve on ``listener`` in the foreground until SIGTERM/SIGINT (gunicorn exits the
     process)."""
-    VbiosServer(app_factory, context, server_cert, options, listener).run()
+    VbiosServer(app_factory, tls, server_cert, options, listener).run()

@@ -1,84 +1,143 @@
 """The one place where a TLS peer certificate becomes a ``Principal``.
 
 ``PeerIdentity`` wraps the SOAP application. For every request it reads the
-certificate the TLS layer verified (``environ["gunicorn.socket"]``), turns its
-SAN URIs into a principal with ``Principal.from_san_uris`` and stores it at
-``environ[PRINCIPAL_ENVIRON_KEY]``. A request without a usable identity gets no
-principal; the SOAP application then answers ``AccessDenied``.
+certificate the TLS layer verified (``environ["gunicorn.socket"]``, in DER),
+checks that it is a client leaf (not a CA, digitalSignature, clientAuth), turns
+its SAN URIs into a principal (``Principal.from_san_uris``) and asks the
+credential registry whether that certificate still counts (recorded, not
+revoked or expired, the current incarnation of its domain). Only then is the
+principal put at ``environ[PRINCIPAL_ENVIRON_KEY]``; otherwise the reason goes
+to ``environ[REFUSAL_ENVIRON_KEY]`` and the SOAP application answers
+``AccessDenied`` with it. A request on a kept-alive connection whose
+certificate the CRL revoked since its handshake is answered 403 and the
+connection closed: it never reaches the application.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
+
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from bios_ws.domain.principal import Principal
 from bios_ws.errors import AccessDenied
-from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY
+from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY, REFUSAL_ENVIRON_KEY
 
 log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-
-#: The dict form of ``ssl.SSLSocket.getpeercert()``.
-PeerCert = Mapping[str, Any]
+#: Raises AccessDenied unless the certificate a principal presented still counts.
+Authenticate = Callable[[Principal], None]
 
 SOCKET_ENVIRON_KEY = "gunicorn.socket"
+_REVOKED_BODY = b"client certificate revoked\n"
 
 
-def peer_certificate(environ: Mapping[str, Any]) -> PeerCert | None:
-    """The verified client certificate of this request's connection, if any."""
+class Revocations(Protocol):
+    def is_revoked(self, serial: int) -> bool: ...
+
+
+def peer_certificate_der(environ: Mapping[str, Any]) -> bytes | None:
+    """The DER of the verified client certificate of this request's connection, if any."""
     sock = environ.get(SOCKET_ENVIRON_KEY)
     getpeercert = getattr(sock, "getpeercert", None)
     if getpeercert is None:
         return None
     try:
-        cert = getpeercert()
+        der = getpeercert(binary_form=True)
     except (OSError, ValueError):
         return None
-    return cert if isinstance(cert, Mapping) and cert else None
+    return der if isinstance(der, bytes) and der else None
 
 
-def san_uris(cert: PeerCert) -> list[str]:
-    return [
-        value
-        for kind, value in cert.get("subjectAltName", ())
-        if kind == "URI" and isinstance(value, str)
-    ]
-
-
-def common_name(cert: PeerCert) -> str:
-    for rdn in cert.get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName" and isinstance(value, str):
-                return value
-    return ""
-
-
-def principal_from_certificate(cert: PeerCert | None) -> Principal | None:
-    """The principal a certificate names, or None when it names no single identity."""
-    if not cert:
-        return None
-    uris = san_uris(cert)
-    subject = common_name(cert) or (uris[0] if uris else "")
+def leaf_refusal(cert: x509.Certificate) -> str | None:
+    """Why ``cert`` is no client leaf certificate, or None."""
     try:
-        return Principal.from_san_uris(uris, subject)
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        if constraints.ca:
+            return "a CA certificate is not a client certificate"
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return "the client certificate has no key usage"
+    if not usage.digital_signature:
+        return "the client certificate's key usage lacks digitalSignature"
+    try:
+        extended = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return "the client certificate has no extended key usage"
+    if ExtendedKeyUsageOID.CLIENT_AUTH not in extended:
+        return "the client certificate is not for client authentication"
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def identity_of(der: bytes) -> Principal | str:
+    """The principal a client certificate names, or why it names none (cached by DER:
+    a kept-alive connection presents the same certificate on every request)."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return "the client certificate cannot be parsed"
+    reason = leaf_refusal(cert)
+    if reason is not None:
+        return reason
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+    except x509.ExtensionNotFound:
+        uris = []
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    subject = str(names[0].value) if names else (uris[0] if uris else "")
+    try:
+        return Principal.from_san_uris(uris, subject, cert.serial_number)
     except AccessDenied as exc:
-        log.info("client certificate refused: %s", exc.message)
-        return None
+        return exc.message
 
 
 class PeerIdentity:
     """WSGI middleware: sets ``environ[PRINCIPAL_ENVIRON_KEY]`` from the peer certificate."""
 
-    def __init__(self, app: WSGIApp) -> None:
+    def __init__(self, app: WSGIApp, *, authenticate: Authenticate | None = None,
+                 revocations: Revocations | None = None) -> None:
         self.app = app
+        self._authenticate = authenticate
+        self._revocations = revocations
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         environ.pop(PRINCIPAL_ENVIRON_KEY, None)
-        principal = principal_from_certificate(peer_certificate(environ))
-        if principal is not None:
-            environ[PRINCIPAL_ENVIRON_KEY] = principal
+        environ.pop(REFUSAL_ENVIRON_KEY, None)
+        der = peer_certificate_der(environ)
+        identity = None if der is None else identity_of(der)
+        if isinstance(identity, Principal):
+            serial = identity.serial
+            if (self._revocations is not None and serial is not None
+                    and self._revocations.is_revoked(serial)):
+                log.info("request on a connection of revoked certificate %X refused", serial)
+                start_response("403 Forbidden", [("Content-Type", "text/plain"),
+                                                 ("Content-Length", str(len(_REVOKED_BODY))),
+                                                 ("Connection", "close")])
+                return [_REVOKED_BODY]
+            identity = self._checked(identity)
+        if isinstance(identity, Principal):
+            environ[PRINCIPAL_ENVIRON_KEY] = identity
+        elif isinstance(identity, str):
+            log.info("client certificate refused: %s", identity)
+            environ[REFUSAL_ENVIRON_KEY] = identity
         return self.app(environ, start_response)
+
+    def _checked(self, principal: Principal) -> Principal | str:
+        if self._authenticate is None:
+            return principal
+        try:
+            self._authenticate(principal)
+        except AccessDenied as exc:
+            return exc.message
+        return principal

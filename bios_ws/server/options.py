@@ -23,6 +23,8 @@ class ServerOptions:
     graceful_timeout: int = 15
     log_level: str = "info"
     access_log: str | None = None
+    #: Seconds between two checks that the published CRL matches the store and is fresh.
+    crl_check_interval: float = 5.0
 
 
 def parse_bind(bind: str) -> tuple[str, int]:

@@ -17,7 +17,13 @@ from bios_ws.domain.ports import Clock, UnitOfWorkFactory
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.domain.registry import AttributeRegistry, Value
 from bios_ws.domain.state import ApplyTime, BootOption, DomainState
-from bios_ws.errors import ServiceRestricted, VbiosError, VersionConflict
+from bios_ws.errors import (
+    AdminError,
+    KeyUnreadable,
+    ServiceRestricted,
+    VbiosError,
+    VersionConflict,
+)
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,8 @@ def _valid_id(domain_id: str) -> bool:
 
 def outcome_of(exc: VbiosError) -> str:
     """The audit outcome of a refusal: "refused:<Code>", or "failed:<Code>" for a failure."""
-    refused = exc.fault_kind == "Client" or isinstance(exc, ServiceRestricted)
+    refused = (exc.fault_kind == "Client" or isinstance(exc, ServiceRestricted)
+               or (isinstance(exc, AdminError) and not isinstance(exc, KeyUnreadable)))
     return f"{'refused' if refused else 'failed'}:{exc.code}"
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bios_ws.domain.audit import AuditRecord, digest_changes
+from bios_ws.domain.credentials import new_incarnation
 from bios_ws.domain.firmware import KeyDatabases
 from bios_ws.domain.ports import Clock, DomainSummary, UnitOfWorkFactory
 from bios_ws.domain.power import MachineKind, MachineRecord
@@ -25,6 +26,7 @@ from bios_ws.domain.state import DomainState
 from bios_ws.errors import DomainNotFound, PlatformUnavailable, VbiosError
 from bios_ws.platform.port import NetworkBoot, Platform
 from bios_ws.service.bios import utc_now
+from bios_ws.service.credentials import end_domain
 from bios_ws.service.secureboot import follow_keys
 
 T = TypeVar("T")
@@ -43,8 +45,10 @@ class DomainService:
         self, uow: UnitOfWorkFactory, registry: AttributeRegistry,
         platforms: Mapping[MachineKind, Platform], clock: Clock = utc_now,
         default_keys: Callable[[], KeyDatabases] = KeyDatabases,
+        *, publish_revocations: Callable[[], object] = lambda: None,
     ) -> None:
         self._uow = uow
+        self._publish_revocations = publish_revocations
         self._registry = registry
         self._platforms = platforms
         self._clock = clock
@@ -62,6 +66,7 @@ class DomainService:
             with self._uow() as uow:
                 uow.domains.add(state, self._clock())  # DomainExists before any file
                 uow.machines.add(MachineRecord(domain_id, kind))
+                uow.credentials.set_incarnation(domain_id, new_incarnation())
                 uow.audit.append(self._record(principal, "CreateDomain", domain_id, "ok",
                                               {"machine": kind.value}))
                 platform.create(domain_id)
@@ -75,7 +80,8 @@ class DomainService:
         return self._audited(principal, "CreateDomain", domain_id, run)
 
     def delete(self, principal: Principal, domain_id: str) -> None:
-        """Delete a domain; its machine is turned off first, and removed."""
+        """Delete a domain; its machine is turned off first, and removed. Every
+        certificate it ever had is revoked (and the CRL published)."""
 
         def run() -> None:
             principal.require_admin()
@@ -88,8 +94,12 @@ class DomainService:
                 with self._uow() as uow:
                     uow.domains.delete(domain_id)
                     uow.machines.delete(domain_id)
-                    uow.audit.append(self._record(principal, "DeleteDomain", domain_id, "ok"))
+                    revoked = end_domain(uow, domain_id, self._clock())
+                    uow.audit.append(self._record(principal, "DeleteDomain", domain_id, "ok",
+                                                  {"revoked": revoked}))
                     uow.commit()
+            if revoked:
+                self._publish_revocations()
 
         self._audited(principal, "DeleteDomain", domain_id, run)
 

@@ -19,6 +19,8 @@ from bios_ws.soap.guard import Environ, SoapGuard
 from bios_ws.soap.wsdl import DEFAULT_ADDRESS
 
 PRINCIPAL_ENVIRON_KEY = "vbios.principal"
+#: Why the caller's certificate names no principal (set by the TLS front).
+REFUSAL_ENVIRON_KEY = "vbios.identity_refused"
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 
 _HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?$")
@@ -35,7 +37,9 @@ def create_wsgi_app(
     def handle(envelope: Envelope, environ: Environ) -> bytes:
         principal = environ.get(PRINCIPAL_ENVIRON_KEY)
         if not isinstance(principal, Principal):
-            raise AccessDenied("the caller presented no vBIOS identity")
+            refusal = environ.get(REFUSAL_ENVIRON_KEY)
+            raise AccessDenied(refusal if isinstance(refusal, str)
+                               else "the caller presented no vBIOS identity")
         built.validate_request(envelope.body)
         return dispatcher.dispatch(envelope, Call(principal, use_cases))
 

@@ -22,6 +22,7 @@ from bios_ws.domain.firmware import KeyDatabases
 from bios_ws.domain.power import MachineKind
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.registry import AttributeRegistry
+from bios_ws.pki.issuer import MemoryIssuer
 from bios_ws.platform.simulated import SimulatedPlatform, StateShelf
 from bios_ws.service.bios import BiosService
 from bios_ws.service.boot import MachineObserver
@@ -182,9 +183,10 @@ def build_endpoint(domain_id: str = "vm1", *, max_body_bytes: int = 1_048_576,
                                                                clock.now),
                                clock.now, registry, KeyDatabases)
     platform = SimulatedPlatform(StateShelf(), observer.hooks(), clock=clock.seconds)
+    issuer = MemoryIssuer(clock.now())
     use_cases = build_use_cases(Wiring(store.unit_of_work, registry, clock.now, None,
                                        {MachineKind.SIMULATED: platform}, KeyDatabases,
-                                       UseCases()))
+                                       UseCases(), lambda: issuer))
     admin = Principal.admin()
     use_cases.use(DomainService).create(admin, domain_id)
     app = create_wsgi_app(use_cases, max_body_bytes=max_body_bytes)

@@ -24,7 +24,7 @@ from bios_ws.errors import StoreUnavailable
 
 #: The schema this code reads and writes. A database at a newer version is refused;
 #: an older one is upgraded by ``_MIGRATIONS``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: meta keys
 SCHEMA_VERSION_KEY = "schema_version"
@@ -89,6 +89,29 @@ host_records = Table(
     Column("version", BigInteger, nullable=False),
     Column("updated_at", String(40), nullable=False),
     Column("value", Text, nullable=False),
+)
+
+#: Version 3: each domain's current incarnation, and every client certificate issued.
+identities = Table(
+    "identities",
+    metadata,
+    Column("domain_id", String(64), primary_key=True),
+    Column("incarnation", String(32), nullable=False),
+)
+
+certificates = Table(
+    "certificates",
+    metadata,
+    Column("serial", String(42), primary_key=True),  # hex, upper case
+    Column("role", String(16), nullable=False),
+    Column("domain_id", String(64), nullable=True, index=True),
+    Column("incarnation", String(32), nullable=True),
+    Column("subject", Text, nullable=False),
+    Column("not_before", String(40), nullable=False),
+    Column("not_after", String(40), nullable=False),
+    Column("issued_at", String(40), nullable=False),
+    Column("revoked_at", String(40), nullable=True),
+    Column("reason", String(32), nullable=True),
 )
 
 _APPEND_ONLY = "audit log is append-only"
@@ -169,8 +192,21 @@ def _machines_for_existing_domains(conn: Connection) -> None:
         conn.execute(machines.insert(), rows)
 
 
+def _incarnations_for_existing_domains(conn: Connection) -> None:
+    """Version 3: every domain made before incarnations existed starts one. Certificates
+    issued before were not recorded: none of them counts any more (issue new bundles)."""
+    import secrets
+
+    existing = set(conn.scalars(select(identities.c.domain_id)))
+    rows = [{"domain_id": domain_id, "incarnation": secrets.token_hex(8)}
+            for domain_id in conn.scalars(select(domains.c.domain_id))
+            if domain_id not in existing]
+    if rows:
+        conn.execute(identities.insert(), rows)
+
+
 #: What brings a store from the version before to this one (tables are created above).
-_MIGRATIONS = {2: _machines_for_existing_domains}
+_MIGRATIONS = {2: _machines_for_existing_domains, 3: _incarnations_for_existing_domains}
 
 
 def _lock_schema(conn: Connection) -> None:

@@ -32,6 +32,7 @@ from bios_ws.domain.state import DomainState
 from bios_ws.errors import DomainExists, DomainNotFound, StoreUnavailable, VersionConflict
 from bios_ws.store import schema
 from bios_ws.store.codec import DecodedStates, encode_state, time_from_text, time_to_text, to_utc
+from bios_ws.store.credentials import SqlCredentials
 from bios_ws.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
     WRITE_LOCK_OPTION,
@@ -135,6 +136,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.machines = SqlMachines(self)
         self.audit = _Audit(self)
         self.records = _Records(self)
+        self.credentials = SqlCredentials(self)
 
     def __enter__(self) -> SqlUnitOfWork:
         return self

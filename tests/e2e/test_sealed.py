@@ -70,7 +70,7 @@ def test_sealed_key_serves_a_guest_and_nothing_is_in_clear(
 ) -> None:
     home, _ = sealed_home
     server = start_server(home, "--workers", "2")
-    assert "server key unsealed by the TPM (dev)" in server.stdout()
+    assert "server and CA keys unsealed by the TPM (dev)" in server.stdout()
     guest = server.create_domain("sealed-guest")  # unseals the CA key beside the server
     assert server.call(guest, "GetAttributes").status == 200
     assert server.call(guest, "GetBootOrder").status == 200

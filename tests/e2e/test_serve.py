@@ -65,7 +65,7 @@ def serve_args(home: Path, port: int = 0) -> list[str]:
 
 def test_serve_says_the_key_was_unsealed_by_the_tpm(vbios_server: Any) -> None:
     out = vbios_server.stdout()
-    assert "server key unsealed by the TPM (dev) under PCRs 0-7 and 23" in out, out
+    assert "server and CA keys unsealed by the TPM (dev) under PCRs 0-7 and 23" in out, out
     assert vbios_server.url in out
     assert not (vbios_server.home / "secrets" / "key-passphrase").exists()
     assert "NO TPM" not in vbios_server.stderr()
@@ -133,7 +133,8 @@ def test_wrong_passphrase(no_tpm_copy: Path) -> None:
     passphrase.write_bytes(b"definitely-not-the-passphrase\n")
     passphrase.chmod(0o600)
     done = vbios(*serve_args(no_tpm_copy))
-    assert "server key" in done.stderr.strip().splitlines()[-1]
+    refusal = done.stderr.strip().splitlines()[-1]
+    assert "cannot decrypt key" in refusal and "wrong passphrase" in refusal, refusal
     assert done.returncode == 1 and "Traceback" not in done.stderr
 
 

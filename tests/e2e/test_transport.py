@@ -74,7 +74,7 @@ def test_certificate_of_another_ca_is_refused(
 ) -> None:
     now = datetime.now(UTC)
     other_ca = certs.make_ca(now)
-    intruder = certs.make_domain_cert(other_ca, "t-get", now)
+    intruder = certs.make_domain_cert(other_ca, "t-get", now, "0123456789abcdef")
     bundle = write_bundle(tmp_path / "intruder", intruder.cert, intruder.key)
     assert_refused(vbios_server, vbios_server.context(bundle))
 

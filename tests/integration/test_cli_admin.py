@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import stat
 from pathlib import Path
@@ -173,7 +174,9 @@ def test_domain_create_issues_a_bundle(home: Path, run: Run) -> None:
     assert _mode(bundle) == 0o700
     cert = x509.load_pem_x509_certificate((bundle / "cert.pem").read_bytes())
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert san.get_values_for_type(x509.UniformResourceIdentifier) == ["urn:vbios:domain:web1"]
+    uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+    assert uris[0] == "urn:vbios:domain:web1"
+    assert re.fullmatch(r"urn:vbios:incarnation:[0-9a-f]{16}", uris[1]), uris
     cert.verify_directly_issued_by(x509.load_pem_x509_certificate((bundle / "ca.pem").read_bytes()))
     key = load_pem_private_key((bundle / "key.pem").read_bytes(), password=None)
     assert key.public_key() == cert.public_key()
@@ -269,19 +272,21 @@ def test_audit_show(home: Path, run: Run) -> None:
     code, out, _ = run("audit", "show", "--home", str(home))
     assert code == 0
     rows = [line.split() for line in out.splitlines()]
-    assert [r[0] for r in rows] == ["1", "2", "3", "4"]
+    assert [r[0] for r in rows] == ["1", "2", "3", "4", "5", "6"]
     assert [(r[2], r[3], r[4], r[5]) for r in rows] == [
         ("admin:admin", "CreateDomain", "web1", "ok"),
+        ("admin:admin", "IssueCertificate", "web1", "ok"),
         ("admin:admin", "CreateDomain", "web1", "refused:DomainExists"),
         ("admin:admin", "CreateDomain", "web2", "ok"),
+        ("admin:admin", "IssueCertificate", "web2", "ok"),
         ("admin:admin", "DeleteDomain", "web2", "ok"),
     ]
     assert all(len(r[6]) == 12 for r in rows)
-    code, out, _ = run("audit", "show", "--json", "--since", "3", "--home", str(home))
+    code, out, _ = run("audit", "show", "--json", "--since", "5", "--home", str(home))
     entries = json.loads(out)
-    assert [e["seq"] for e in entries] == [3, 4]
+    assert [e["seq"] for e in entries] == [5, 6]
     assert entries[1]["prev_hash"] == entries[0]["entry_hash"]
-    assert entries[0]["changes_digest"].startswith(rows[2][6])
+    assert entries[0]["changes_digest"].startswith(rows[4][6])
 
 
 def test_audit_show_empty(home: Path, run: Run) -> None:
@@ -292,7 +297,7 @@ def test_audit_show_empty(home: Path, run: Run) -> None:
 def test_audit_verify_intact(home: Path, run: Run) -> None:
     assert run("audit", "verify", "--home", str(home)) == (0, "audit log intact: 0 entries\n", "")
     _populate(home, run)
-    assert run("audit", "verify", "--home", str(home)) == (0, "audit log intact: 4 entries\n", "")
+    assert run("audit", "verify", "--home", str(home)) == (0, "audit log intact: 6 entries\n", "")
 
 
 def _tamper(home: Path, statement: str) -> None:
@@ -322,8 +327,8 @@ def test_audit_log_is_append_only_in_the_database(home: Path, run: Run) -> None:
 
 def test_audit_verify_names_an_altered_entry(home: Path, run: Run) -> None:
     _populate(home, run)
-    _tamper(home, "UPDATE audit SET outcome='ok' WHERE seq=2")
-    err = refused(run("audit", "verify", "--home", str(home)), "entry 2 was altered")
+    _tamper(home, "UPDATE audit SET outcome='ok' WHERE seq=3")
+    err = refused(run("audit", "verify", "--home", str(home)), "entry 3 was altered")
     assert "not intact" in err
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import ssl
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,9 +12,11 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from bios_ws.bootstrap import initialize
 from bios_ws.cli import main
+from bios_ws.domain.principal import Principal
 from bios_ws.errors import AdminError, TpmError
 from bios_ws.home import DEV_TPM, NO_TPM, Home, TpmChoice
 from bios_ws.launch import enroll as enroll_module
@@ -32,7 +33,7 @@ from bios_ws.pki import certs
 from bios_ws.pki.akcert import ak_name_of
 from bios_ws.pki.authority import Authority
 from bios_ws.pki.files import ensure_dir
-from bios_ws.server.identity import principal_from_certificate
+from bios_ws.server.identity import identity_of
 from bios_ws.tpm.devtpm import DevTpm
 from bios_ws.tpm.fake import FakeTpm
 from bios_ws.tpm.port import AK_HANDLE
@@ -164,13 +165,12 @@ def test_the_ak_certificate_maps_to_no_principal(home: Home, fake: FakeTpm,
                                                  authority: Authority, tmp_path: Path) -> None:
     trust(home, fake.ek_ca_pem)
     enroll(home, fake, authority)
-    decoded = ssl._ssl._test_decode_cert(str(home.ak_cert))  # type: ignore[attr-defined]
-    assert "subjectAltName" not in decoded
-    assert principal_from_certificate(decoded) is None
-    guest = tmp_path / "guest.pem"  # the same path does map an ordinary guest certificate
-    guest.write_bytes(certs.cert_pem(authority.issue_domain("vm1").cert))
-    mapped = principal_from_certificate(ssl._ssl._test_decode_cert(str(guest)))  # type: ignore[attr-defined]
-    assert mapped is not None and mapped.domain_id == "vm1"
+    ak = x509.load_pem_x509_certificate(home.ak_cert.read_bytes())
+    assert isinstance(identity_of(ak.public_bytes(Encoding.DER)), str)
+    # the same path does map an ordinary guest certificate
+    guest = authority.issue_domain("vm1", "0123456789abcdef").cert
+    mapped = identity_of(guest.public_bytes(Encoding.DER))
+    assert isinstance(mapped, Principal) and mapped.domain_id == "vm1"
 
 
 def test_load_identity_refuses_missing_or_damaged_files(home: Home, fake: FakeTpm,

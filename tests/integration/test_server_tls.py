@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from bios_ws.bootstrap import initialize_home
+from bios_ws.domain.principal import Principal
 from bios_ws.errors import KeyUnreadable, PortInUse
 from bios_ws.home import Home
-from bios_ws.pki import certs, issue_domain_bundle
-from bios_ws.server.identity import principal_from_certificate
+from bios_ws.pki import certs
+from bios_ws.server.identity import identity_of
 from bios_ws.server.options import bind_listener, bound_address, parse_bind
 from bios_ws.server.tls import build_server_context, server_ssl_context
+from tests.credentials_support import issue_bundle
 
 TIMEOUT = 10.0
 
@@ -37,8 +39,8 @@ def client(bundle: Path | None, ca: Path, *, max_version: ssl.TLSVersion | None 
     return context
 
 
-def handshake(server: ssl.SSLContext, client_ctx: ssl.SSLContext) -> dict[str, object] | None:
-    """Run both sides over a socketpair; the peer certificate the server saw.
+def handshake(server: ssl.SSLContext, client_ctx: ssl.SSLContext) -> bytes:
+    """Run both sides over a socketpair; the peer certificate the server saw (DER).
 
     Raises the client's error when the handshake (or the first read) fails.
     """
@@ -50,7 +52,7 @@ def handshake(server: ssl.SSLContext, client_ctx: ssl.SSLContext) -> dict[str, o
     def serve() -> None:
         try:
             with server.wrap_socket(left, server_side=True) as tls:
-                seen["cert"] = tls.getpeercert()
+                seen["cert"] = tls.getpeercert(binary_form=True)
                 tls.sendall(b"hello")
         except (OSError, ssl.SSLError) as exc:
             seen["error"] = exc
@@ -67,7 +69,7 @@ def handshake(server: ssl.SSLContext, client_ctx: ssl.SSLContext) -> dict[str, o
     if "error" in seen:
         raise AssertionError(f"server side failed after the client succeeded: {seen['error']}")
     peer = seen["cert"]
-    assert isinstance(peer, dict)
+    assert isinstance(peer, bytes)
     return peer
 
 
@@ -83,17 +85,17 @@ def test_context_settings(home: Home) -> None:
 
 
 def test_guest_handshake_yields_its_principal(home: Home, tmp_path: Path) -> None:
-    issue_domain_bundle(home, "vm-7", tmp_path / "vm-7")
+    issue_bundle(home, "vm-7", tmp_path / "vm-7")
     peer = handshake(server_ssl_context(home), client(tmp_path / "vm-7", home.ca_cert))
-    principal = principal_from_certificate(peer)
-    assert principal is not None
+    principal = identity_of(peer)
+    assert isinstance(principal, Principal)
     assert principal.domain_id == "vm-7"
 
 
 def test_admin_handshake_yields_admin(home: Home) -> None:
     peer = handshake(server_ssl_context(home), client(home.admin_dir, home.ca_cert))
-    principal = principal_from_certificate(peer)
-    assert principal is not None
+    principal = identity_of(peer)
+    assert isinstance(principal, Principal)
     assert str(principal).startswith("admin:")
 
 
@@ -105,7 +107,7 @@ def test_no_client_certificate_is_refused(home: Home) -> None:
 def test_certificate_of_another_ca_is_refused(home: Home, tmp_path: Path) -> None:
     now = datetime.now(UTC)
     other_ca = certs.make_ca(now)
-    intruder = certs.make_domain_cert(other_ca, "vm-7", now)
+    intruder = certs.make_domain_cert(other_ca, "vm-7", now, "0123456789abcdef")
     bundle = tmp_path / "intruder"
     bundle.mkdir()
     (bundle / "cert.pem").write_bytes(certs.cert_pem(intruder.cert))

@@ -7,6 +7,7 @@ import pytest
 from bios_ws.domain.principal import (
     ADMIN_URI,
     GUEST_URI_PREFIX,
+    INCARNATION_URI_PREFIX,
     Principal,
     Role,
     check_domain_id,
@@ -14,6 +15,7 @@ from bios_ws.domain.principal import (
 from bios_ws.errors import AccessDenied, InvalidRequest
 
 SUBJECT = "CN=holder"
+INCARNATION = INCARNATION_URI_PREFIX + "0123456789abcdef"
 
 
 def test_admin_from_san() -> None:
@@ -24,9 +26,12 @@ def test_admin_from_san() -> None:
 
 
 def test_guest_from_san() -> None:
-    principal = Principal.from_san_uris([GUEST_URI_PREFIX + "web-01"], SUBJECT)
+    principal = Principal.from_san_uris([GUEST_URI_PREFIX + "web-01", INCARNATION], SUBJECT,
+                                        serial=77)
     assert principal.role is Role.GUEST
     assert principal.domain_id == "web-01"
+    assert principal.incarnation == "0123456789abcdef"
+    assert principal.serial == 77
     assert principal.own_domain() == "web-01"
     assert str(principal) == "guest:web-01"
 
@@ -44,6 +49,22 @@ def test_guest_from_san() -> None:
 def test_no_single_identity_is_denied(uris: list[str]) -> None:
     with pytest.raises(AccessDenied, match="no single"):
         Principal.from_san_uris(uris, SUBJECT)
+
+
+@pytest.mark.parametrize("uris", [
+    [GUEST_URI_PREFIX + "vm1"],
+    [GUEST_URI_PREFIX + "vm1", INCARNATION, INCARNATION_URI_PREFIX + "fedcba9876543210"],
+    [GUEST_URI_PREFIX + "vm1", INCARNATION_URI_PREFIX + "0123"],
+    [GUEST_URI_PREFIX + "vm1", INCARNATION_URI_PREFIX + "0123456789ABCDEF"],
+])
+def test_a_guest_certificate_names_one_incarnation(uris: list[str]) -> None:
+    with pytest.raises(AccessDenied, match="no single domain incarnation"):
+        Principal.from_san_uris(uris, SUBJECT)
+
+
+def test_an_admin_certificate_names_no_incarnation() -> None:
+    with pytest.raises(AccessDenied, match="admin certificate names no domain incarnation"):
+        Principal.from_san_uris([ADMIN_URI, INCARNATION], SUBJECT)
 
 
 @pytest.mark.parametrize("domain_id", [

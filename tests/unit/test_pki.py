@@ -19,6 +19,7 @@ from bios_ws.errors import AdminError, InvalidRequest
 from bios_ws.pki import certs
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+INCARNATION = "00112233aabbccdd"
 
 
 @pytest.fixture(scope="module")
@@ -127,20 +128,22 @@ def test_admin_certificate_names_the_admin_role(ca: certs.Issued) -> None:
 
 
 def test_domain_certificate_names_its_domain(ca: certs.Issued) -> None:
-    cert = certs.make_domain_cert(ca, "web-01", NOW).cert
-    assert _uris(cert) == ["urn:vbios:domain:web-01"]
+    cert = certs.make_domain_cert(ca, "web-01", NOW, INCARNATION).cert
+    assert _uris(cert) == ["urn:vbios:domain:web-01", f"urn:vbios:incarnation:{INCARNATION}"]
     assert _cn(cert) == "web-01"
     assert list(_ext(cert, x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.CLIENT_AUTH]
     _policy(ca).build_client_verifier().verify(cert, [])
-    principal = Principal.from_san_uris(_uris(cert), _cn(cert))
+    principal = Principal.from_san_uris(_uris(cert), _cn(cert), cert.serial_number)
     assert principal.role is Role.GUEST
     assert principal.own_domain() == "web-01"
+    assert principal.incarnation == INCARNATION
+    assert principal.serial == cert.serial_number
 
 
 @pytest.mark.parametrize("domain_id", ["", "Upper", "../etc", "a/b", "-x", "x" * 64])
 def test_domain_certificate_refuses_invalid_ids(ca: certs.Issued, domain_id: str) -> None:
     with pytest.raises(InvalidRequest):
-        certs.make_domain_cert(ca, domain_id, NOW)
+        certs.make_domain_cert(ca, domain_id, NOW, INCARNATION)
 
 
 def test_client_certificate_cannot_serve_and_server_certificate_cannot_be_a_client(
@@ -149,7 +152,7 @@ def test_client_certificate_cannot_serve_and_server_certificate_cannot_be_a_clie
     server = certs.make_server_cert(ca, NOW).cert
     with pytest.raises(VerificationError):
         _policy(ca).build_client_verifier().verify(server, [])
-    guest = certs.make_domain_cert(ca, "web1", NOW).cert
+    guest = certs.make_domain_cert(ca, "web1", NOW, INCARNATION).cert
     with pytest.raises(VerificationError):
         _policy(ca).build_server_verifier(x509.DNSName("localhost")).verify(guest, [])
 
@@ -164,14 +167,15 @@ def test_certificates_of_another_ca_do_not_verify(ca: certs.Issued) -> None:
 
 
 def test_serials_are_random_and_positive(ca: certs.Issued) -> None:
-    serials = {certs.make_domain_cert(ca, "web1", NOW).cert.serial_number for _ in range(8)}
+    serials = {certs.make_domain_cert(ca, "web1", NOW, INCARNATION).cert.serial_number
+               for _ in range(8)}
     assert len(serials) == 8
     assert all(s > 2**64 for s in serials)
 
 
 def test_leaves_start_slightly_in_the_past_and_end_within_the_ca(ca: certs.Issued) -> None:
     late = ca.cert.not_valid_after_utc - timedelta(days=30)
-    cert = certs.make_domain_cert(ca, "web1", late).cert
+    cert = certs.make_domain_cert(ca, "web1", late, INCARNATION).cert
     assert cert.not_valid_before_utc == late - certs.BACKDATE
     assert cert.not_valid_after_utc == ca.cert.not_valid_after_utc
 

@@ -8,6 +8,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from bios_ws.domain.principal import Principal
@@ -20,7 +21,7 @@ from bios_ws.pki.akcert import (
     issue_ak_certificate,
 )
 from bios_ws.pki.authority import Authority
-from bios_ws.server.identity import principal_from_certificate
+from bios_ws.server.identity import identity_of
 from bios_ws.tpm.attest_format import marshal_ak_public, object_name
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -85,11 +86,9 @@ def test_carries_the_ak_name_and_no_san(issued: x509.Certificate,
 
 
 def test_no_principal_maps_from_an_ak_certificate(issued: x509.Certificate) -> None:
-    """The dict form ssl's getpeercert() gives for this certificate: subject, no SAN."""
-    peer = {"subject": tuple(((attribute.oid._name, attribute.value),)
-                             for attribute in issued.subject)}
-    assert peer["subject"][1] == (("commonName", "vbios attestation key host-1"),)
-    assert principal_from_certificate(peer) is None
+    """Presented as a TLS client certificate, an AK certificate names nobody."""
+    refused = identity_of(issued.public_bytes(Encoding.DER))
+    assert isinstance(refused, str), refused
     with pytest.raises(AccessDenied):
         Principal.from_san_uris([], "vbios attestation key host-1")
 

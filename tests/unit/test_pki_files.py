@@ -13,15 +13,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.verification import PolicyBuilder, Store
 
+from bios_ws.bootstrap import initialize_home
 from bios_ws.errors import AdminError, KeyUnreadable
 from bios_ws.home import Home
 from bios_ws.pki import (
     Authority,
     find_clear_private_keys,
     initialize_pki,
-    issue_domain_bundle,
 )
 from bios_ws.pki.files import write_file_atomic
+from tests.credentials_support import issue_bundle
 
 
 def _mode(path: Path) -> int:
@@ -39,9 +40,7 @@ def permissive_umask() -> Iterator[None]:
 
 @pytest.fixture
 def home(tmp_path: Path) -> Home:
-    home = Home.create(tmp_path / "home")
-    initialize_pki(home)
-    return home
+    return initialize_home(tmp_path / "home")
 
 
 def test_key_files_and_passphrase_are_0600_in_0700_dirs(home: Home) -> None:
@@ -108,7 +107,7 @@ def test_passphrases_differ_between_installations(tmp_path: Path) -> None:
 
 
 def test_no_clear_private_key_outside_handed_out_bundles(home: Home) -> None:
-    issue_domain_bundle(home, "web1", home.bundles_dir / "web1")
+    issue_bundle(home, "web1", home.bundles_dir / "web1")
     assert find_clear_private_keys(home) == []
     handed_out = find_clear_private_keys(home, include_handed_out=True)
     assert sorted(handed_out) == sorted([home.admin_dir / "key.pem",
@@ -189,7 +188,7 @@ def test_ca_key_that_does_not_match_the_certificate_is_refused(home: Home) -> No
 
 def test_domain_bundle_contents_and_modes(home: Home) -> None:
     out = home.bundles_dir / "web1"
-    issue_domain_bundle(home, "web1", out)
+    issue_bundle(home, "web1", out)
     assert sorted(p.name for p in out.iterdir()) == ["ca.pem", "cert.pem", "key.pem"]
     assert _mode(out) == 0o700
     assert _mode(home.bundles_dir) == 0o700
@@ -198,7 +197,9 @@ def test_domain_bundle_contents_and_modes(home: Home) -> None:
     assert ca == x509.load_pem_x509_certificate(home.ca_cert.read_bytes())
     cert = x509.load_pem_x509_certificate((out / "cert.pem").read_bytes())
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert san.get_values_for_type(x509.UniformResourceIdentifier) == ["urn:vbios:domain:web1"]
+    uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+    assert uris[0] == "urn:vbios:domain:web1"
+    assert uris[1].startswith("urn:vbios:incarnation:")
     PolicyBuilder().store(Store([ca])).build_client_verifier().verify(cert, [])
     key = load_pem_private_key((out / "key.pem").read_bytes(), password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
@@ -210,19 +211,19 @@ def test_domain_bundle_refuses_a_used_directory(home: Home, tmp_path: Path) -> N
     out.mkdir()
     (out / "key.pem").write_bytes(b"precious")
     with pytest.raises(AdminError, match="not empty"):
-        issue_domain_bundle(home, "web1", out)
+        issue_bundle(home, "web1", out)
     assert (out / "key.pem").read_bytes() == b"precious"
     assert sorted(p.name for p in out.iterdir()) == ["key.pem"]
     a_file = tmp_path / "file"
     a_file.write_text("x")
     with pytest.raises(AdminError, match="not a directory"):
-        issue_domain_bundle(home, "web1", a_file)
+        issue_bundle(home, "web1", a_file)
 
 
 def test_domain_bundle_needs_a_readable_ca_key(home: Home, tmp_path: Path) -> None:
     home.passphrase_file.unlink()
     with pytest.raises(KeyUnreadable):
-        issue_domain_bundle(home, "web1", tmp_path / "out")
+        issue_bundle(home, "web1", tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 

@@ -1,0 +1,196 @@
+"""Client credentials over their life: issue, list, revoke, rotate, and the check of
+every certificate a caller presents.
+
+The certificate authority is a port (``Issuer``): the CA key lives in the
+``pki`` adapter and is unsealed only where it is used. Every issue and
+revocation is recorded in the store and audited; after a revocation the CRL is
+published at once, so the next TLS handshake of a revoked certificate fails.
+"""
+
+from __future__ import annotations
+
+import abc
+import builtins
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from bios_ws.domain.audit import AuditRecord, digest_changes
+from bios_ws.domain.credentials import (
+    CertificateRecord,
+    RevocationReason,
+    format_serial,
+    refusal,
+)
+from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from bios_ws.domain.principal import Principal, Role, check_domain_id
+from bios_ws.errors import AccessDenied, AdminError, DomainNotFound, VbiosError
+from bios_ws.service.bios import outcome_of, utc_now
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ClientBundle:
+    """A client certificate with its key (PEM, the key in clear) and the CA certificate."""
+
+    record: CertificateRecord
+    cert_pem: bytes
+    key_pem: bytes
+    ca_pem: bytes
+
+
+class Issuer(abc.ABC):
+    """The installation's CA: issues client certificates and signs the CRL."""
+
+    @abc.abstractmethod
+    def issue(self, role: Role, domain_id: str | None, incarnation: str | None,
+              now: datetime) -> ClientBundle:
+        """A new key and certificate for the admin or a guest domain's incarnation."""
+
+    @abc.abstractmethod
+    def check(self) -> None:
+        """Refuse now (KeyUnreadable) if the CA key cannot be used."""
+
+    @abc.abstractmethod
+    def publish_revocations(self, revoked: builtins.list[tuple[int, datetime]],
+                            now: datetime, *, force: bool = False) -> bool:
+        """Sign and publish a CRL listing ``revoked`` unless the published one lists them
+        and is fresh (``force``: always); whether it published."""
+
+
+def end_domain(uow: UnitOfWork, domain_id: str, now: datetime) -> list[str]:
+    """A domain is deleted (inside the caller's unit of work): it has no incarnation any
+    more and every certificate it ever had is revoked; the serials revoked now."""
+    uow.credentials.end_incarnation(domain_id)
+    serials = [r.serial for r in uow.credentials.issued(domain_id)]
+    revoked = uow.credentials.revoke(serials, now, RevocationReason.CESSATION_OF_OPERATION)
+    return [r.serial_hex for r in revoked]
+
+
+class CredentialService:
+    def __init__(self, uow: UnitOfWorkFactory, issuer: Callable[[], Issuer],
+                 clock: Clock = utc_now) -> None:
+        self._uow = uow
+        self._issuer = issuer  # called when needed: it may unseal the CA key
+        self._clock = clock
+
+    # -- every call -----------------------------------------------------------------
+
+    def authenticate(self, principal: Principal) -> None:
+        """AccessDenied unless the certificate ``principal`` presented still counts."""
+        with self._uow() as uow:
+            record = None if principal.serial is None else uow.credentials.get(principal.serial)
+            incarnation = (uow.credentials.incarnation(principal.domain_id)
+                           if principal.domain_id is not None else None)
+        reason = refusal(principal, record, incarnation, self._clock())
+        if reason is not None:
+            raise AccessDenied(reason)
+
+    # -- admin ----------------------------------------------------------------------
+
+    def check_issuer(self) -> None:
+        """Load the CA now (KeyUnreadable if it cannot be), before a change needs it."""
+        self._issuer().check()
+
+    def issue_guest(self, principal: Principal, domain_id: str) -> ClientBundle:
+        """A new certificate for the current incarnation of ``domain_id``."""
+        def run(uow: UnitOfWork) -> ClientBundle:
+            check_domain_id(domain_id)
+            incarnation = uow.credentials.incarnation(domain_id)
+            if incarnation is None:
+                raise DomainNotFound(f"no domain {domain_id!r}")
+            return self._issue(uow, Role.GUEST, domain_id, incarnation)
+
+        return self._admin_action(principal, "IssueCertificate", domain_id, run)
+
+    def rotate_admin(self, principal: Principal) -> ClientBundle:
+        """A new admin certificate; every admin certificate issued before is revoked."""
+        def run(uow: UnitOfWork) -> ClientBundle:
+            former = [r.serial for r in uow.credentials.issued() if r.role is Role.ADMIN]
+            bundle = self._issue(uow, Role.ADMIN, None, None)
+            uow.credentials.revoke(former, self._clock(), RevocationReason.SUPERSEDED)
+            return bundle
+
+        return self._admin_action(principal, "RotateAdmin", None, run, publish=True)
+
+    def list(self, principal: Principal, domain_id: str | None = None
+             ) -> builtins.list[CertificateRecord]:
+        principal.require_admin()
+        if domain_id is not None:
+            check_domain_id(domain_id)
+        with self._uow() as uow:
+            return uow.credentials.issued(domain_id)
+
+    def revoke(self, principal: Principal, *, serial: int | None = None,
+               domain_id: str | None = None, role: Role | None = None,
+               reason: RevocationReason = RevocationReason.UNSPECIFIED,
+               ) -> builtins.list[CertificateRecord]:
+        """Revoke one certificate (by ``serial``; of ``role`` if given) or every
+        certificate of ``domain_id``; the certificates revoked now."""
+        def run(uow: UnitOfWork) -> builtins.list[CertificateRecord]:
+            if (serial is None) == (domain_id is None):
+                raise AdminError("name one certificate serial or one domain to revoke")
+            if serial is not None:
+                record = uow.credentials.get(serial)
+                if record is None or (role is not None and record.role is not role):
+                    kind = "" if role is None else f"{role.value} "
+                    raise AdminError(f"no {kind}certificate with serial {format_serial(serial)}")
+                if record.revoked:
+                    return []
+                serials = [serial]
+            else:
+                assert domain_id is not None
+                check_domain_id(domain_id)
+                serials = [r.serial for r in uow.credentials.issued(domain_id)]
+                if not serials and uow.credentials.incarnation(domain_id) is None:
+                    raise DomainNotFound(f"no domain {domain_id!r}")
+            return uow.credentials.revoke(serials, self._clock(), reason)
+
+        target = domain_id if serial is None else None
+        changes = {"serial": None if serial is None else format_serial(serial)}
+        return self._admin_action(principal, "RevokeCertificate", target, run,
+                                  publish=True, changes=changes)
+
+    def publish_revocations(self, *, force: bool = False) -> bool:
+        """Bring the published CRL in line with the store (and fresh); whether it changed."""
+        with self._uow() as uow:
+            revoked = uow.credentials.revoked()
+        return self._issuer().publish_revocations(revoked, self._clock(), force=force)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _issue(self, uow: UnitOfWork, role: Role, domain_id: str | None,
+               incarnation: str | None) -> ClientBundle:
+        bundle = self._issuer().issue(role, domain_id, incarnation, self._clock())
+        uow.credentials.add(bundle.record)
+        return bundle
+
+    def _admin_action(self, principal: Principal, op: str, domain_id: str | None,
+                         run: Callable[[UnitOfWork], T], *, publish: bool = False,
+                         changes: Mapping[str, object] | None = None) -> T:
+        try:
+            principal.require_admin()
+            with self._uow() as uow:
+                result = run(uow)
+                details = dict(changes or {})
+                if isinstance(result, ClientBundle):
+                    details["issued"] = result.record.serial_hex
+                elif isinstance(result, builtins.list):
+                    details["revoked"] = [r.serial_hex for r in result]
+                uow.audit.append(self._record(principal, op, domain_id, "ok", details))
+                uow.commit()
+        except VbiosError as exc:
+            with self._uow() as uow:
+                uow.audit.append(self._record(principal, op, domain_id, outcome_of(exc)))
+                uow.commit()
+            raise
+        if publish:
+            self.publish_revocations()
+        return result
+
+    def _record(self, principal: Principal, op: str, domain_id: str | None, outcome: str,
+                changes: Mapping[str, object] | None = None) -> AuditRecord:
+        return AuditRecord(self._clock(), str(principal), op, domain_id, outcome,
+                           digest_changes(changes or {}))
