@@ -22,6 +22,7 @@ from bios_ws.domain.power import MachineKind, ResetType
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import AdminError
 from bios_ws.home import Home, resolve_home_path
+from bios_ws.launch.permissions import check_home_permissions
 from bios_ws.pki import BUNDLE_FILES, Authority, check_bundle_dir, write_client_bundle
 from bios_ws.platform.disks import check_disk
 from bios_ws.service.bios import BiosService
@@ -111,7 +112,9 @@ def run_create(args: argparse.Namespace) -> int:
     home = Home.open(resolve_home_path(args.home))
     name = _name(args)
     out = Path(args.out).expanduser() if args.out else home.bundles_dir / name
-    # Refuse an unreadable CA key or a used bundle directory before anything changes.
+    # Refuse keys others could read or swap, an unreadable CA key or a used bundle
+    # directory before anything changes.
+    check_home_permissions(home)
     authority = Authority.load(home)
     check_bundle_dir(out)
     kind = MachineKind(args.machine)
