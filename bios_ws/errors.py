@@ -39,6 +39,7 @@ correlation id, and its text stays in the server log.
     └── AdminError                  refusals of the local admin CLI (never a fault)
         ├── StateDirectoryError     missing, foreign or unreadable state directory
         ├── KeyUnreadable           a key or its passphrase cannot be read
+        ├── UnsafePermissions       other users could read or replace the home's keys
         ├── PortInUse
         └── RegistryError           the attribute registry file is invalid
 """
@@ -191,6 +192,10 @@ class StateDirectoryError(AdminError):
 
 class KeyUnreadable(AdminError):
     code = "KeyUnreadable"
+
+
+class UnsafePermissions(AdminError):
+    code = "UnsafePermissions"
 
 
 class PortInUse(AdminError):

@@ -23,6 +23,7 @@ from bios_ws.domain.power import MachineKind, ResetType
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import AdminError
 from bios_ws.home import Home, resolve_home_path
+from bios_ws.launch.permissions import check_home_permissions
 from bios_ws.pki import BUNDLE_FILES, check_bundle_dir
 from bios_ws.platform.disks import check_disk
 from bios_ws.service.bios import BiosService
@@ -113,7 +114,10 @@ def run_create(args: argparse.Namespace) -> int:
     home = Home.open(resolve_home_path(args.home))
     name = _name(args)
     out = Path(args.out).expanduser() if args.out else home.bundles_dir / name
-    check_bundle_dir(out)  # a used bundle directory is refused before anything changes
+    # Refuse keys others could read or swap, or a used bundle directory, before
+    # anything changes (an unreadable CA key is refused below, also before).
+    check_home_permissions(home)
+    check_bundle_dir(out)
     kind = MachineKind(args.machine)
     disks = [check_disk(disk) for disk in args.disk]  # refused before anything is made
     with _app(args) as app:

@@ -69,17 +69,20 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def serve(config: Config, listener: socket.socket | None = None) -> int:
-    """Check everything that can be checked, unlock the server key, then serve.
+    """Check everything that can be checked (first: no other user could read or swap the
+    home's keys), unlock the server key, then serve.
 
     ``listener`` is a socket already bound to ``config.server.bind``.
     """
     from bios_ws.bootstrap import bootstrap
+    from bios_ws.launch.permissions import check_home_permissions
     from bios_ws.pki import Authority
     from bios_ws.server.gunicorn_app import configure_logging, run_server
     from bios_ws.server.tls import ServerTls
     from bios_ws.service.credentials import CredentialService
 
     home = config.home
+    check_home_permissions(home)  # before anything is unsealed, read or started
     sealed = check_tpm_choice(config)
     bootstrap(config).close()  # refuse a damaged registry or store before anything else
     if listener is None:
@@ -206,6 +209,18 @@ def run_wsdl(args: argparse.Namespace) -> int:
 def run_devrun(args: argparse.Namespace) -> int:
     tpm = chosen_tpm(args)
     listener = bind_listener(args.bind)  # a taken port refuses before anything is made
+    try:
+        config = prepare_devrun(args, tpm, listener)
+    except BaseException:
+        listener.close()  # a refusal (an unsafe home, a damaged store...) leaves no socket
+        raise
+    return serve(config, listener)
+
+
+def prepare_devrun(args: argparse.Namespace, tpm: TpmChoice | None,
+                   listener: socket.socket) -> Config:
+    """Make what is missing (home, development TPM, demo domain) and say how to try it;
+    the configuration to serve."""
     home, created = ensure_home(resolve_home_path(args.home), tpm or DEV_TPM)
     if created:
         print(f"vbios: initialized a new state directory at {home.path}")
@@ -227,7 +242,7 @@ def run_devrun(args: argparse.Namespace) -> int:
     print(f"  {client} --url {url} --bundle {bundle} attributes get")
     print(f"  {client} --url {url} --bundle {bundle} power get")
     print(f"  {vbios} domain console {args.demo_domain} --follow --home {home.path}", flush=True)
-    return serve(config, listener)
+    return config
 
 
 def power_on_demo(config: Config, name: str) -> str | None:
@@ -251,12 +266,15 @@ def power_on_demo(config: Config, name: str) -> str | None:
 
 def ensure_home(path: Path, tpm: TpmChoice = DEV_TPM) -> tuple[Home, bool]:
     """The home at ``path``, initialized first (CA, server and admin keys, sealed with
-    ``tpm``) if needed; and whether it was initialized now."""
+    ``tpm``) if needed; and whether it was initialized now. An existing home is refused
+    if other users could read or replace its keys."""
     from bios_ws.bootstrap import initialize
+    from bios_ws.launch.permissions import check_home_permissions
 
     if (path / MARKER_NAME).is_file():
         home = Home.open(path)
         if home.is_initialized:
+            check_home_permissions(home)  # before its TPM starts or its demo domain is made
             return home, False
     if tpm.is_none:
         print(NO_TPM_WARNING, file=sys.stderr, flush=True)

@@ -1,6 +1,6 @@
 """The development TPM of one home: swtpm on loopback, provisioned once, booted from a manifest.
 
-Layout of ``<home>/tpm`` (mode 0700): ``state/`` (swtpm NVRAM), ``localca/``
+Layout of ``<home>/tpm`` (mode 0700): ``state/`` (swtpm NVRAM, files 0600), ``localca/``
 (swtpm's local CA: its certificates; the private keys are deleted once the EK
 and platform certificates are issued), the swtpm_setup and swtpm-localca
 configuration (so nothing outside the home is read or written), ``swtpm.pid``,
@@ -48,6 +48,8 @@ EK_CERT_NV_INDEXES = (0x01C00002, 0x01C00016, 0x01C08000)
 HOME_MARKER = "vbios-home.json"
 _TOOLS = ("swtpm", "swtpm_setup", "swtpm_ioctl", "swtpm_localca")
 _START_ATTEMPTS = 8
+#: The TPM's state holds its seeds: owner only (swtpm's default is 0640).
+STATE_FILE_MODE = 0o600
 _MAX_RUNTIME_BYTES = 4096
 
 
@@ -81,6 +83,11 @@ class DevTpm:
     @property
     def state_dir(self) -> Path:
         return self.directory / "state"
+
+    @property
+    def tpmstate_argument(self) -> str:
+        """swtpm's ``--tpmstate``: the state directory, files written owner-only."""
+        return f"dir={self.state_dir},mode={STATE_FILE_MODE:04o}"
 
     @property
     def localca_dir(self) -> Path:
@@ -232,6 +239,12 @@ class DevTpm:
             shutil.rmtree(self.state_dir, ignore_errors=True)
             raise TpmUnavailable(f"swtpm_setup failed to provision the development TPM"
                                  f" (see {self.directory / 'setup.log'})")
+        # swtpm_setup has no mode option and writes 0640 inside our 0700 directory:
+        # narrow that before anything else runs; swtpm itself then writes with
+        # ``tpmstate_argument``'s mode.
+        for path in self.state_dir.iterdir():
+            if path.is_file() and not path.is_symlink():
+                path.chmod(STATE_FILE_MODE)
 
     def _spawn(self, swtpm: str) -> DevTpmStatus:
         error = ""
@@ -239,7 +252,7 @@ class DevTpm:
             self.pid_file.unlink(missing_ok=True)
             with reserve_port_pair() as ports:
                 command = [
-                    swtpm, "socket", "--tpm2", "--tpmstate", f"dir={self.state_dir}",
+                    swtpm, "socket", "--tpm2", "--tpmstate", self.tpmstate_argument,
                     *ports.swtpm_arguments(),
                     "--flags", "not-need-init,startup-clear",
                     "--pid", f"file={self.pid_file}",
@@ -309,7 +322,8 @@ class DevTpm:
             return False
         if state in ("Z", "X") or not cmdline or Path(os.fsdecode(cmdline[0])).name != "swtpm":
             return False
-        return f"dir={self.state_dir}".encode() in cmdline
+        directory = f"dir={self.state_dir}".encode()  # with ",mode=..." since it is set
+        return any(arg == directory or arg.startswith(directory + b",") for arg in cmdline)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

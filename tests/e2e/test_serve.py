@@ -147,6 +147,7 @@ def test_deleted_sealed_passphrase(home_copy: Path) -> None:
 def test_a_passphrase_file_beside_a_tpm_is_refused(home_copy: Path) -> None:
     (home_copy / "secrets").mkdir(mode=0o700)
     (home_copy / "secrets" / "key-passphrase").write_bytes(b"x\n")
+    (home_copy / "secrets" / "key-passphrase").chmod(0o600)  # not refused for its mode
     done = vbios(*serve_args(home_copy))
     assert_one_line_refusal(done, "key-passphrase exists although")
 

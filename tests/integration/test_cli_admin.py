@@ -79,6 +79,7 @@ def test_init_refuses_an_unreachable_tcti_before_any_key(
 def test_init_seals_in_the_development_tpm_by_default(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from bios_ws.launch.permissions import check_home_permissions
     from bios_ws.launch.recovery import read_recovery
     from bios_ws.tpm.devtpm import DevTpm
 
@@ -100,6 +101,7 @@ def test_init_seals_in_the_development_tpm_by_default(
         assert recovered.server.decode() not in out
         assert main(["domain", "create", "web1", "--home", str(path)]) == 0  # unseals the CA key
         assert (home.bundles_dir / "web1" / "cert.pem").is_file()
+        check_home_permissions(home)  # the TPM's state, sealed blobs and recovery file too
         capsys.readouterr()
         assert main(["measure", "--home", str(path), "--json"]) == 0
         measured = json.loads(capsys.readouterr().out)

@@ -151,6 +151,17 @@ def test_no_private_key_in_clear_is_left(started: tuple[DevTpm, DevTpmStatus]) -
             assert b"PRIVATE KEY-----" not in path.read_bytes(), path
 
 
+def test_the_tpm_state_is_readable_by_its_owner_only(
+        started: tuple[DevTpm, DevTpmStatus]) -> None:
+    device, status = started
+    state = sorted(device.state_dir.iterdir())
+    assert device.state_dir / "tpm2-00.permall" in state
+    for path in state:
+        assert (path.stat().st_mode & 0o777) == 0o600, path  # swtpm's default is 0640
+    cmdline = Path(f"/proc/{status.pid}/cmdline").read_bytes().split(b"\0")
+    assert f"dir={device.state_dir},mode=0600".encode() in cmdline
+
+
 def test_a_foreign_pid_in_the_pid_file_is_never_signalled(tmp_path: Path) -> None:
     device = DevTpm(tmp_path / "tpm")
     device.directory.mkdir(mode=0o700)
