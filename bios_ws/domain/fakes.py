@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime
 
-from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord
+from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord, SeenEntry, visible_to
 from bios_ws.domain.ports import (
     AuditLog,
     DomainRepository,
@@ -117,6 +117,11 @@ class _Audit(AuditLog):
 
     def recent(self, limit: int) -> list[AuditEntry]:
         return list(self.log[-limit:]) if limit > 0 else []
+
+    def seen_by(self, domain_id: str, limit: int) -> list[SeenEntry]:
+        seen = [e for e in self.log if visible_to(domain_id, e)]
+        numbered = [SeenEntry(number, e) for number, e in enumerate(seen, 1)]
+        return numbered[-limit:] if limit > 0 else []
 
 
 class _Records(HostRecords):

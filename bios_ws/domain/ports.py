@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 
-from bios_ws.domain.audit import AuditEntry, AuditRecord
+from bios_ws.domain.audit import AuditEntry, AuditRecord, SeenEntry
 from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.state import DomainState
 
@@ -106,6 +106,12 @@ class AuditLog(abc.ABC):
     @abc.abstractmethod
     def recent(self, limit: int) -> list[AuditEntry]:
         """The last ``limit`` entries, in sequence order."""
+
+    @abc.abstractmethod
+    def seen_by(self, domain_id: str, limit: int) -> list[SeenEntry]:
+        """The last ``limit`` entries the guest of ``domain_id`` may see (``audit.visible_to``),
+        in sequence order, however many others were written: each numbered among all the
+        entries that guest may see. Indexed: the cost does not grow with others' entries."""
 
 
 class UnitOfWork(abc.ABC):

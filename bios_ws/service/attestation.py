@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bios_ws.domain.audit import AuditEntry, AuditRecord, digest_changes
+from bios_ws.domain.audit import AuditRecord, SeenEntry, digest_changes
 from bios_ws.domain.eventlog import Event, EventLogError, parse_event_log
 from bios_ws.domain.ports import Clock, UnitOfWorkFactory
 from bios_ws.domain.principal import Principal
@@ -34,7 +34,6 @@ from bios_ws.tpm.port import BOOT_PCRS, PCR_COUNT, QUOTE_BANK, Quote
 BANKS = ("sha1", "sha256")
 DIAGNOSTIC_AUDIT_ENTRIES = 50
 MAX_REFERENCE_DESCRIPTION = 1024
-_AUDIT_SCAN = 1000
 NO_TPM = "this installation runs without a TPM (development only): nothing is measured"
 
 
@@ -68,7 +67,7 @@ class Diagnostics:
     status: IntegrityStatus
     measurements: BootMeasurements | None
     unavailable: str | None  # why there are no measurements
-    audit: list[AuditEntry]
+    audit: list[SeenEntry]  # the last entries the caller may see (audit.visible_to)
 
 
 def check_nonce(nonce: bytes) -> bytes:
@@ -185,11 +184,11 @@ class AttestationService:
         except VbiosError as exc:
             unavailable = f"{exc.code}: {exc.message}"
         with self._uow() as uow:
-            entries = uow.audit.recent(_AUDIT_SCAN)
-        if principal.domain_id is not None:  # a guest sees its own entries and host-wide ones
-            entries = [e for e in entries if e.domain_id in (None, principal.domain_id)]
-        return Diagnostics(self._clock(), status, measurements, unavailable,
-                           entries[-DIAGNOSTIC_AUDIT_ENTRIES:])
+            if principal.domain_id is None:  # the admin sees the log as it is
+                audit = [SeenEntry(e.seq, e) for e in uow.audit.recent(DIAGNOSTIC_AUDIT_ENTRIES)]
+            else:  # a guest: its own and host-wide entries, numbered among themselves
+                audit = uow.audit.seen_by(principal.domain_id, DIAGNOSTIC_AUDIT_ENTRIES)
+        return Diagnostics(self._clock(), status, measurements, unavailable, audit)
 
     # -- admin -------------------------------------------------------------------
 

@@ -75,6 +75,10 @@ class ReferenceMeasurements:
 
 @dataclass(frozen=True)
 class AuditEntry:
+    """One audit entry of ``collect_diagnostics``. For a guest, ``seq`` numbers the entries
+    that guest may see (its own and host-wide ones) without gaps; the admin gets the log's
+    own sequence numbers. ``outcome`` is ``ok``, ``refused:<Code>`` or ``failed:<Code>``."""
+
     seq: int
     time: str
     principal: str

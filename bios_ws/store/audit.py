@@ -1,0 +1,115 @@
+"""The audit tables: the hash-chained log and each entry's scope.
+
+``audit`` is append-only (triggers refuse UPDATE and DELETE). ``audit_scope`` says
+which guest may see each entry and is indexed by it, so a guest's last entries are
+found however many others were written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from bios_ws.domain.audit import (
+    GENESIS_HASH,
+    HOST_WIDE,
+    AuditEntry,
+    AuditRecord,
+    SeenEntry,
+    scope_of,
+)
+from bios_ws.domain.ports import AuditLog
+from bios_ws.store import schema
+from bios_ws.store.codec import time_from_text, time_to_text, to_utc
+from bios_ws.store.engine import store_errors
+
+if TYPE_CHECKING:
+    from bios_ws.store.sql import SqlUnitOfWork
+
+_AUDIT_PAGE = 500
+_audit = schema.audit
+_scope = schema.audit_scope
+
+
+def _lock_audit(conn: Connection) -> None:
+    """Serializes appenders on PostgreSQL; a no-op on SQLite,
+    whose writing units already hold the database's write lock."""
+    conn.execute(
+        select(schema.meta.c.key)
+        .where(schema.meta.c.key == schema.AUDIT_LOCK_KEY)
+        .with_for_update()
+    ).all()
+
+
+def _entry(row: Any) -> AuditEntry:
+    return AuditEntry(**{**row._mapping, "seq": int(row.seq), "time": time_from_text(row.time)})
+
+
+class SqlAudit(AuditLog):
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    def append(self, record: AuditRecord) -> AuditEntry:
+        conn = self._uow.connection(write=True)
+        record = dataclasses.replace(record, time=to_utc(record.time))
+        with store_errors():
+            _lock_audit(conn)
+            last = conn.execute(
+                select(_audit.c.seq, _audit.c.entry_hash).order_by(_audit.c.seq.desc()).limit(1)
+            ).one_or_none()
+            seq, prev_hash = (int(last.seq) + 1, last.entry_hash) if last else (1, GENESIS_HASH)
+            entry = AuditEntry.chain(record, seq, prev_hash)
+            # the audit table's columns are the entry's fields, by name
+            row = {**dataclasses.asdict(entry), "time": time_to_text(entry.time)}
+            conn.execute(insert(_audit).values(**row))
+            conn.execute(insert(_scope).values(
+                seq=seq, scope=scope_of(record.principal, record.domain_id)))
+        return entry
+
+    def entries(self, *, since_seq: int = 1) -> Iterator[AuditEntry]:
+        conn = self._uow.connection(write=False)
+        next_seq = since_seq
+        while True:
+            with store_errors():
+                rows = conn.execute(
+                    select(_audit)
+                    .where(_audit.c.seq >= next_seq)
+                    .order_by(_audit.c.seq)
+                    .limit(_AUDIT_PAGE)
+                ).all()
+            for row in rows:
+                yield _entry(row)
+            if len(rows) < _AUDIT_PAGE:
+                return
+            next_seq = int(rows[-1].seq) + 1
+
+    def recent(self, limit: int) -> list[AuditEntry]:
+        if limit <= 0:
+            return []
+        conn = self._uow.connection(write=False)
+        with store_errors():
+            rows = conn.execute(
+                select(_audit).order_by(_audit.c.seq.desc()).limit(limit)).all()
+        return [_entry(row) for row in reversed(rows)]
+
+    def seen_by(self, domain_id: str, limit: int) -> list[SeenEntry]:
+        if limit <= 0:
+            return []
+        conn = self._uow.connection(write=False)
+        scopes = (domain_id, HOST_WIDE)
+        with store_errors():
+            rows = [row for scope in scopes for row in conn.execute(
+                select(_audit).join(_scope, _scope.c.seq == _audit.c.seq)
+                .where(_scope.c.scope == scope)
+                .order_by(_scope.c.seq.desc()).limit(limit)
+            ).all()]
+            rows = sorted(rows, key=lambda row: int(row.seq))[-limit:]
+            if not rows:
+                return []
+            before = conn.scalar(
+                select(func.count()).select_from(_scope)
+                .where(_scope.c.scope.in_(scopes), _scope.c.seq < rows[0].seq))
+        return [SeenEntry(int(before or 0) + n, _entry(row)) for n, row in enumerate(rows, 1)]
