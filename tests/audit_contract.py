@@ -1,4 +1,4 @@
-"""The audit log's contract beyond the chain: who sees what, numbered how.
+"""The audit log's contract beyond the chain: who sees what, and the refusal windows.
 
 Run against the in-memory fake (unit) and the SQL store (integration): subclass
 ``AuditContract`` in a ``Test...`` class and provide a ``store`` fixture, an empty
@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bios_ws.domain.audit import AuditRecord, visible_to
+from bios_ws.domain.audit import AuditRecord, verify_chain, visible_to
+from bios_ws.domain.audit_limit import RefusalLimit, RefusalWindow, summarized_count
+from bios_ws.service.audit import audit_refusal, summarize_refusals
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -38,7 +40,7 @@ MIXED = [
 
 
 class AuditContract:
-    """Behaviour every AuditLog implementation must show."""
+    """Behaviour every AuditLog and RefusalCounts implementation must show."""
 
     def append(self, store: Any, records: list[AuditRecord]) -> None:
         with store.unit_of_work() as uow:
@@ -78,3 +80,49 @@ class AuditContract:
             assert uow.audit.seen_by("vm3", 10) == []
         assert [s.number for s in seen] == [3, 4, 5]
         assert [s.entry.time for s in seen] == [T0 + timedelta(seconds=i) for i in (2, 3, 4)]
+
+    def test_refusal_windows_are_kept_put_and_removed(self, store: Any) -> None:
+        one = RefusalWindow("guest:vm1", T0, written=20, counted=3, first_counted=T0,
+                            last_counted=T0 + timedelta(seconds=2))
+        two = RefusalWindow("admin:admin", T0, written=1)
+        with store.unit_of_work() as uow:
+            uow.refusals.put(one)
+            uow.refusals.put(two)
+        with store.unit_of_work() as uow:  # not committed: nothing kept
+            assert uow.refusals.windows() == []
+            uow.refusals.put(one)
+            uow.refusals.put(two)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.refusals.windows(for_update=True) == [two, one]
+            uow.refusals.put(RefusalWindow("guest:vm1", T0, written=20, counted=4))
+            uow.refusals.remove("admin:admin")
+            uow.refusals.remove("nobody")
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.refusals.windows() == [RefusalWindow("guest:vm1", T0, written=20,
+                                                            counted=4)]
+
+    def test_a_flood_of_refusals_is_counted_and_summarised(self, store: Any) -> None:
+        limit = RefusalLimit(threshold=20, window=timedelta(minutes=1))
+        uow = store.unit_of_work
+        for i in range(1000):
+            audit_refusal(uow, record("guest:vm2", None, "refused:AccessDenied",
+                                      at=T0 + timedelta(milliseconds=10 * i)), limit)
+        audit_refusal(uow, record("guest:vm1", "vm1", "refused:VersionConflict"), limit)
+        with store.unit_of_work() as unit:
+            assert len(list(unit.audit.entries())) == 21
+        assert summarize_refusals(uow, T0 + timedelta(seconds=30), limit) == 0
+        assert summarize_refusals(uow, T0 + timedelta(seconds=61), limit) == 2
+        with store.unit_of_work() as unit:
+            log = list(unit.audit.entries())
+            assert unit.refusals.windows() == []
+            assert [s.entry for s in unit.audit.seen_by("vm1", 50)] == [log[20]]
+        assert verify_chain(log) is None
+        assert len(log) == 22
+        rows = sum(e.principal == "guest:vm2" and e.outcome == "refused:AccessDenied"
+                   for e in log)
+        summary = log[-1]
+        assert (summary.principal, summary.operation, summary.domain_id) == (
+            "guest:vm2", "RefusalsSummarized", None)
+        assert rows == 20 and summarized_count(summary.outcome) == 980

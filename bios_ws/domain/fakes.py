@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord, SeenEntry, visible_to
+from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.ports import (
     AuditLog,
     DomainRepository,
@@ -19,6 +20,7 @@ from bios_ws.domain.ports import (
     HostRecord,
     HostRecords,
     MachineRepository,
+    RefusalCounts,
     UnitOfWork,
 )
 from bios_ws.domain.power import MachineRecord
@@ -33,6 +35,7 @@ class MemoryStore:
         self.audit: list[AuditEntry] = []
         self.records: dict[str, HostRecord] = {}
         self.machines: dict[str, MachineRecord] = {}
+        self.refusals: dict[str, RefusalWindow] = {}
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -124,6 +127,20 @@ class _Audit(AuditLog):
         return numbered[-limit:] if limit > 0 else []
 
 
+class _Refusals(RefusalCounts):
+    def __init__(self, data: dict[str, RefusalWindow]) -> None:
+        self.data = data
+
+    def windows(self, *, for_update: bool = False) -> list[RefusalWindow]:
+        return [window for _, window in sorted(self.data.items())]
+
+    def put(self, window: RefusalWindow) -> None:
+        self.data[window.principal] = window
+
+    def remove(self, principal: str) -> None:
+        self.data.pop(principal, None)
+
+
 class _Records(HostRecords):
     def __init__(self, data: dict[str, HostRecord]) -> None:
         self.data = data
@@ -150,15 +167,18 @@ class MemoryUnitOfWork(UnitOfWork):
         self.machines = _Machines(dict(self._store.machines))
         self.audit = _Audit(list(self._store.audit))
         self.records = _Records(dict(self._store.records))
+        self.refusals = _Refusals(dict(self._store.refusals))
         return self
 
     def commit(self) -> None:
         assert isinstance(self.domains, _Domains) and isinstance(self.audit, _Audit)
         assert isinstance(self.records, _Records) and isinstance(self.machines, _Machines)
+        assert isinstance(self.refusals, _Refusals)
         self._store.domains = self.domains.data
         self._store.machines = self.machines.data
         self._store.audit = self.audit.log
         self._store.records = self.records.data
+        self._store.refusals = self.refusals.data
         self._release()
 
     def rollback(self) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from types import TracebackType
 
 from bios_ws.domain.audit import AuditEntry, AuditRecord, SeenEntry
+from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.state import DomainState
 
@@ -114,6 +115,22 @@ class AuditLog(abc.ABC):
         entries that guest may see. Indexed: the cost does not grow with others' entries."""
 
 
+class RefusalCounts(abc.ABC):
+    """The open refusal windows of the audit log's limit (``audit_limit``), by principal."""
+
+    @abc.abstractmethod
+    def windows(self, *, for_update: bool = False) -> list[RefusalWindow]:
+        """Every open window; ``for_update`` locks them, and the audit log, until commit."""
+
+    @abc.abstractmethod
+    def put(self, window: RefusalWindow) -> None:
+        """Create or replace the window of ``window.principal``."""
+
+    @abc.abstractmethod
+    def remove(self, principal: str) -> None:
+        """Close the principal's window (nothing if it has none)."""
+
+
 class UnitOfWork(abc.ABC):
     """One transaction. Leaving the block without ``commit()`` rolls back."""
 
@@ -121,6 +138,7 @@ class UnitOfWork(abc.ABC):
     machines: MachineRepository
     audit: AuditLog
     records: HostRecords
+    refusals: RefusalCounts
 
     def __enter__(self) -> UnitOfWork:
         return self

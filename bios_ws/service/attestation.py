@@ -19,6 +19,7 @@ from bios_ws.domain.ports import Clock, UnitOfWorkFactory
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.reference import ReferenceError, ReferenceMeasurements
 from bios_ws.errors import AttestationUnavailable, InvalidRequest, VbiosError
+from bios_ws.service.audit import audit_refusal, summarize_refusals
 from bios_ws.service.bios import outcome_of
 from bios_ws.service.integrity import (
     REFERENCE_KEY,
@@ -183,6 +184,7 @@ class AttestationService:
             measurements = self.boot_measurements(principal)
         except VbiosError as exc:
             unavailable = f"{exc.code}: {exc.message}"
+        summarize_refusals(self._uow, self._clock())  # counted refusals show as counts
         with self._uow() as uow:
             if principal.domain_id is None:  # the admin sees the log as it is
                 audit = [SeenEntry(e.seq, e) for e in uow.audit.recent(DIAGNOSTIC_AUDIT_ENTRIES)]
@@ -207,9 +209,7 @@ class AttestationService:
                 uow.audit.append(self._record(principal, "ok", changes))
                 uow.commit()
         except VbiosError as exc:
-            with self._uow() as uow:
-                uow.audit.append(self._record(principal, outcome_of(exc), {}))
-                uow.commit()
+            audit_refusal(self._uow, self._record(principal, outcome_of(exc), {}))
             raise
         return record.version, reference, self.integrity(principal)
 

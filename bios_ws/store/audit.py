@@ -1,8 +1,10 @@
-"""The audit tables: the hash-chained log and each entry's scope.
+"""The audit tables: the hash-chained log, each entry's scope, and the refusal windows.
 
 ``audit`` is append-only (triggers refuse UPDATE and DELETE). ``audit_scope`` says
 which guest may see each entry and is indexed by it, so a guest's last entries are
-found however many others were written.
+found however many others were written. ``audit_refusals`` holds the open windows of
+the refusal limit (``domain.audit_limit``); it is read and written under the same
+lock as appends, so every worker counts the same refusals.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from bios_ws.domain.audit import (
     GENESIS_HASH,
@@ -21,7 +23,8 @@ from bios_ws.domain.audit import (
     SeenEntry,
     scope_of,
 )
-from bios_ws.domain.ports import AuditLog
+from bios_ws.domain.audit_limit import RefusalWindow
+from bios_ws.domain.ports import AuditLog, RefusalCounts
 from bios_ws.store import schema
 from bios_ws.store.codec import time_from_text, time_to_text, to_utc
 from bios_ws.store.engine import store_errors
@@ -32,10 +35,11 @@ if TYPE_CHECKING:
 _AUDIT_PAGE = 500
 _audit = schema.audit
 _scope = schema.audit_scope
+_windows = schema.audit_refusals
 
 
 def _lock_audit(conn: Connection) -> None:
-    """Serializes appenders on PostgreSQL; a no-op on SQLite,
+    """Serializes appenders (and refusal counters) on PostgreSQL; a no-op on SQLite,
     whose writing units already hold the database's write lock."""
     conn.execute(
         select(schema.meta.c.key)
@@ -113,3 +117,53 @@ class SqlAudit(AuditLog):
                 select(func.count()).select_from(_scope)
                 .where(_scope.c.scope.in_(scopes), _scope.c.seq < rows[0].seq))
         return [SeenEntry(int(before or 0) + n, _entry(row)) for n, row in enumerate(rows, 1)]
+
+
+class SqlRefusals(RefusalCounts):
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    def windows(self, *, for_update: bool = False) -> list[RefusalWindow]:
+        conn = self._uow.connection(write=for_update)
+        with store_errors():
+            if for_update:
+                _lock_audit(conn)
+            rows = conn.execute(select(_windows).order_by(_windows.c.principal)).all()
+        return [_window(row) for row in rows]
+
+    def put(self, window: RefusalWindow) -> None:
+        conn = self._uow.connection(write=True)
+        row = _row(window)
+        with store_errors():
+            result = conn.execute(
+                update(_windows).where(_windows.c.principal == window.principal).values(**row))
+            if result.rowcount == 0:
+                conn.execute(insert(_windows).values(principal=window.principal, **row))
+
+    def remove(self, principal: str) -> None:
+        conn = self._uow.connection(write=True)
+        with store_errors():
+            conn.execute(delete(_windows).where(_windows.c.principal == principal))
+
+
+def _row(window: RefusalWindow) -> dict[str, Any]:
+    return {
+        "started": time_to_text(window.started),
+        "written": window.written,
+        "counted": window.counted,
+        "first_counted": None if window.first_counted is None
+        else time_to_text(window.first_counted),
+        "last_counted": None if window.last_counted is None
+        else time_to_text(window.last_counted),
+    }
+
+
+def _window(row: Any) -> RefusalWindow:
+    return RefusalWindow(
+        principal=str(row.principal),
+        started=time_from_text(row.started),
+        written=int(row.written),
+        counted=int(row.counted),
+        first_counted=None if row.first_counted is None else time_from_text(row.first_counted),
+        last_counted=None if row.last_counted is None else time_from_text(row.last_counted),
+    )

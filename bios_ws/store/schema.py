@@ -87,6 +87,18 @@ audit_scope = Table(
     Index("audit_scope_by_scope", "scope", "seq"),
 )
 
+#: Version 3: the open refusal windows of the audit log's limit (``audit_limit``).
+audit_refusals = Table(
+    "audit_refusals",
+    metadata,
+    Column("principal", Text, primary_key=True),
+    Column("started", String(40), nullable=False),
+    Column("written", Integer, nullable=False),
+    Column("counted", BigInteger, nullable=False),
+    Column("first_counted", String(40), nullable=True),
+    Column("last_counted", String(40), nullable=True),
+)
+
 #: Version 2: each domain's machine (kind and power), apart from its settings.
 machines = Table(
     "machines",

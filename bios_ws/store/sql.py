@@ -28,7 +28,7 @@ from bios_ws.domain.ports import (
 from bios_ws.domain.state import DomainState
 from bios_ws.errors import DomainExists, DomainNotFound, StoreUnavailable, VersionConflict
 from bios_ws.store import schema
-from bios_ws.store.audit import SqlAudit
+from bios_ws.store.audit import SqlAudit, SqlRefusals
 from bios_ws.store.codec import DecodedStates, encode_state, time_from_text, time_to_text
 from bios_ws.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
@@ -131,6 +131,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.machines = SqlMachines(self)
         self.audit = SqlAudit(self)
         self.records = _Records(self)
+        self.refusals = SqlRefusals(self)
 
     def __enter__(self) -> SqlUnitOfWork:
         return self

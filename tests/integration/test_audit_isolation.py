@@ -1,5 +1,6 @@
 """A guest's CollectDiagnostics, through the SOAP app, on the in-memory and the SQLite store:
-its own and host-wide audit entries only, numbered without the others' gaps."""
+its own and host-wide audit entries only, numbered without the others' gaps, and never
+pushed out by another guest's flood of refused calls (which the log counts instead)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from bios_ws.capabilities import Wiring, build_use_cases
-from bios_ws.domain.audit import AuditEntry
+from bios_ws.domain.audit import AuditEntry, verify_chain
 from bios_ws.domain.fakes import MemoryStore
 from bios_ws.domain.firmware import KeyDatabases
 from bios_ws.domain.power import MachineKind
@@ -104,3 +105,25 @@ def test_a_guest_sees_neither_another_guests_entries_nor_their_gaps(host: Host) 
     assert [seq for seq, *_ in theirs] == list(range(1, 13))
     everything = host.diagnostics(ADMIN)
     assert [seq for seq, *_ in everything] == list(range(1, 16))
+
+
+def test_a_flood_of_refusals_neither_hides_a_guests_entries_nor_floods_the_log(
+        host: Host) -> None:
+    for n in range(3):
+        assert host.call(VM1, "SetAttributes", SET_TAG.format(f"m{n}")).fault_code() is None
+    refuse(host, 1000)
+    mine = host.diagnostics(VM1)
+    assert [entry[1:3] for entry in mine] == [("admin:admin", "CreateDomain")] + [
+        ("guest:vm1", "SetAttributes")] * 3
+    log = host.log()
+    assert len(log) == 2 + 3 + 20  # two domains made, vm1's three writes, 20 refusals
+    host.clock.advance(60)
+    theirs = host.diagnostics(VM2)
+    assert theirs[-1][1:] == ("guest:vm2", "RefusalsSummarized", None, "summarized:980")
+    log = host.log()
+    assert verify_chain(log) is None
+    refused = sum(e.principal == "guest:vm2" and e.outcome.startswith("refused:") for e in log)
+    counted = sum(int(e.outcome.split(":")[1]) for e in log
+                  if e.operation == "RefusalsSummarized")
+    assert (refused, counted, len(log)) == (20, 980, 26)
+    assert host.diagnostics(VM1) == mine  # the count is vm2's own

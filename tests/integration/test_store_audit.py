@@ -167,6 +167,7 @@ def test_a_version_2_store_gets_the_scope_of_every_entry(store: SqlStore, db: Pa
     store.dispose()
     raw = sqlite3.connect(db)
     raw.execute("DROP TABLE audit_scope")
+    raw.execute("DROP TABLE audit_refusals")
     raw.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     raw.commit()
     raw.close()
@@ -175,6 +176,7 @@ def test_a_version_2_store_gets_the_scope_of_every_entry(store: SqlStore, db: Pa
         assert upgraded.schema_version() == SCHEMA_VERSION == 3
         with upgraded.unit_of_work() as uow:
             seen = uow.audit.seen_by("g1", 2000)
+            assert uow.refusals.windows() == []
         expected = [e for e in entries(upgraded) if visible_to("g1", e)]
         assert [s.entry for s in seen] == expected
         assert [s.number for s in seen] == list(range(1, len(expected) + 1))

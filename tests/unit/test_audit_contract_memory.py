@@ -1,4 +1,4 @@
-"""The audit contract (visibility, numbering) on the in-memory fake."""
+"""The audit contract (visibility, numbering, refusal windows) on the in-memory fake."""
 
 from __future__ import annotations
 
