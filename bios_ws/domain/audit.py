@@ -1,8 +1,12 @@
-"""The append-only, hash-chained audit log: entries and the chain rule.
+"""The append-only, hash-chained audit log: entries, the chain rule, who may see what.
 
 Each entry's hash covers its own fields and the previous entry's hash, so an
 altered entry breaks its own hash and a removed one breaks the next entry's
 link (or the sequence numbering).
+
+A guest sees its own entries and host-wide ones, never another guest's (``scope_of``),
+and numbers them among themselves (``SeenEntry``): the log's sequence numbers would
+show, by their gaps, how much the other domains did.
 """
 
 from __future__ import annotations
@@ -15,7 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bios_ws.domain.principal import guest_of
+
 GENESIS_HASH = "0" * 64
+
+#: The scope of an entry every guest may see (no domain id is empty).
+HOST_WIDE = ""
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,31 @@ class AuditEntry:
 
     def record(self) -> AuditRecord:
         return AuditRecord(**_record_fields(self))
+
+
+def scope_of(principal: str, domain_id: str | None) -> str:
+    """Which guest may see an entry made by ``principal`` about ``domain_id``: a guest's
+    entries are its own whatever domain they name (another guest's refused attempt on
+    a domain stays that guest's); the admin's and the platform's are the domain's they
+    are about, or ``HOST_WIDE`` when about none."""
+    guest = guest_of(principal)
+    if guest is not None:
+        return guest
+    return domain_id if domain_id is not None else HOST_WIDE
+
+
+def visible_to(domain_id: str, entry: AuditEntry) -> bool:
+    """Whether the guest of ``domain_id`` may see ``entry``."""
+    return scope_of(entry.principal, entry.domain_id) in (domain_id, HOST_WIDE)
+
+
+@dataclass(frozen=True)
+class SeenEntry:
+    """An entry as one viewer sees it: ``number`` is its place among the entries that
+    viewer may see (1, 2, 3 ... without gaps); for the admin, the entry's own seq."""
+
+    number: int
+    entry: AuditEntry
 
 
 def _record_fields(source: AuditRecord | AuditEntry) -> dict[str, Any]:

@@ -12,7 +12,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord
+from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord, SeenEntry, visible_to
+from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason
 from bios_ws.domain.ports import (
     AuditLog,
@@ -22,6 +23,7 @@ from bios_ws.domain.ports import (
     HostRecord,
     HostRecords,
     MachineRepository,
+    RefusalCounts,
     UnitOfWork,
 )
 from bios_ws.domain.power import MachineRecord
@@ -38,6 +40,7 @@ class MemoryStore:
         self.machines: dict[str, MachineRecord] = {}
         self.incarnations: dict[str, str] = {}
         self.certificates: dict[int, CertificateRecord] = {}
+        self.refusals: dict[str, RefusalWindow] = {}
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -123,6 +126,25 @@ class _Audit(AuditLog):
     def recent(self, limit: int) -> list[AuditEntry]:
         return list(self.log[-limit:]) if limit > 0 else []
 
+    def seen_by(self, domain_id: str, limit: int) -> list[SeenEntry]:
+        seen = [e for e in self.log if visible_to(domain_id, e)]
+        numbered = [SeenEntry(number, e) for number, e in enumerate(seen, 1)]
+        return numbered[-limit:] if limit > 0 else []
+
+
+class _Refusals(RefusalCounts):
+    def __init__(self, data: dict[str, RefusalWindow]) -> None:
+        self.data = data
+
+    def windows(self, *, for_update: bool = False) -> list[RefusalWindow]:
+        return [window for _, window in sorted(self.data.items())]
+
+    def put(self, window: RefusalWindow) -> None:
+        self.data[window.principal] = window
+
+    def remove(self, principal: str) -> None:
+        self.data.pop(principal, None)
+
 
 class _Records(HostRecords):
     def __init__(self, data: dict[str, HostRecord]) -> None:
@@ -196,11 +218,13 @@ class MemoryUnitOfWork(UnitOfWork):
         self.records = _Records(dict(self._store.records))
         self.credentials = _Credentials(dict(self._store.incarnations),
                                         dict(self._store.certificates))
+        self.refusals = _Refusals(dict(self._store.refusals))
         return self
 
     def commit(self) -> None:
         assert isinstance(self.domains, _Domains) and isinstance(self.audit, _Audit)
         assert isinstance(self.records, _Records) and isinstance(self.machines, _Machines)
+        assert isinstance(self.refusals, _Refusals)
         self._store.domains = self.domains.data
         self._store.machines = self.machines.data
         self._store.audit = self.audit.log
@@ -208,6 +232,7 @@ class MemoryUnitOfWork(UnitOfWork):
         assert isinstance(self.credentials, _Credentials)
         self._store.incarnations = self.credentials.incarnations
         self._store.certificates = self.credentials.certificates
+        self._store.refusals = self.refusals.data
         self._release()
 
     def rollback(self) -> None:

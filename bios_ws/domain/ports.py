@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 
-from bios_ws.domain.audit import AuditEntry, AuditRecord
+from bios_ws.domain.audit import AuditEntry, AuditRecord, SeenEntry
+from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason
 from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.state import DomainState
@@ -108,6 +109,28 @@ class AuditLog(abc.ABC):
     def recent(self, limit: int) -> list[AuditEntry]:
         """The last ``limit`` entries, in sequence order."""
 
+    @abc.abstractmethod
+    def seen_by(self, domain_id: str, limit: int) -> list[SeenEntry]:
+        """The last ``limit`` entries the guest of ``domain_id`` may see (``audit.visible_to``),
+        in sequence order, however many others were written: each numbered among all the
+        entries that guest may see. Indexed: the cost does not grow with others' entries."""
+
+
+class RefusalCounts(abc.ABC):
+    """The open refusal windows of the audit log's limit (``audit_limit``), by principal."""
+
+    @abc.abstractmethod
+    def windows(self, *, for_update: bool = False) -> list[RefusalWindow]:
+        """Every open window; ``for_update`` locks them, and the audit log, until commit."""
+
+    @abc.abstractmethod
+    def put(self, window: RefusalWindow) -> None:
+        """Create or replace the window of ``window.principal``."""
+
+    @abc.abstractmethod
+    def remove(self, principal: str) -> None:
+        """Close the principal's window (nothing if it has none)."""
+
 
 class CredentialRepository(abc.ABC):
     """The client certificates issued, and each domain's current incarnation."""
@@ -153,6 +176,7 @@ class UnitOfWork(abc.ABC):
     audit: AuditLog
     records: HostRecords
     credentials: CredentialRepository
+    refusals: RefusalCounts
 
     def __enter__(self) -> UnitOfWork:
         return self

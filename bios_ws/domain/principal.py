@@ -16,6 +16,9 @@ INCARNATION_URI_PREFIX = "urn:vbios:incarnation:"
 ADMIN_URI = "urn:vbios:role:admin"
 _INCARNATION = re.compile(r"^[0-9a-f]{16}$")
 
+#: How a guest principal is written (``str(principal)``, the audit log's principal column).
+GUEST_PREFIX = "guest:"
+
 
 class Role(StrEnum):
     ADMIN = "admin"
@@ -85,5 +88,12 @@ class Principal:
 
     def __str__(self) -> str:
         if self.role is Role.GUEST:
-            return f"guest:{self.domain_id}"
+            return f"{GUEST_PREFIX}{self.domain_id}"
         return f"admin:{self.subject}"
+
+
+def guest_of(principal: str) -> str | None:
+    """The domain id of a guest principal as ``str(Principal)`` writes it; None for others."""
+    if principal.startswith(GUEST_PREFIX):
+        return principal[len(GUEST_PREFIX):]
+    return None

@@ -13,12 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bios_ws.domain.audit import AuditEntry, AuditRecord, digest_changes
+from bios_ws.domain.audit import AuditRecord, SeenEntry, digest_changes
 from bios_ws.domain.eventlog import Event, EventLogError, parse_event_log
 from bios_ws.domain.ports import Clock, UnitOfWorkFactory
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.reference import ReferenceError, ReferenceMeasurements
 from bios_ws.errors import AttestationUnavailable, InvalidRequest, VbiosError
+from bios_ws.service.audit import audit_refusal, summarize_refusals
 from bios_ws.service.bios import outcome_of
 from bios_ws.service.integrity import (
     REFERENCE_KEY,
@@ -34,7 +35,6 @@ from bios_ws.tpm.port import BOOT_PCRS, PCR_COUNT, QUOTE_BANK, Quote
 BANKS = ("sha1", "sha256")
 DIAGNOSTIC_AUDIT_ENTRIES = 50
 MAX_REFERENCE_DESCRIPTION = 1024
-_AUDIT_SCAN = 1000
 NO_TPM = "this installation runs without a TPM (development only): nothing is measured"
 
 
@@ -68,7 +68,7 @@ class Diagnostics:
     status: IntegrityStatus
     measurements: BootMeasurements | None
     unavailable: str | None  # why there are no measurements
-    audit: list[AuditEntry]
+    audit: list[SeenEntry]  # the last entries the caller may see (audit.visible_to)
 
 
 def check_nonce(nonce: bytes) -> bytes:
@@ -184,12 +184,13 @@ class AttestationService:
             measurements = self.boot_measurements(principal)
         except VbiosError as exc:
             unavailable = f"{exc.code}: {exc.message}"
+        summarize_refusals(self._uow, self._clock())  # counted refusals show as counts
         with self._uow() as uow:
-            entries = uow.audit.recent(_AUDIT_SCAN)
-        if principal.domain_id is not None:  # a guest sees its own entries and host-wide ones
-            entries = [e for e in entries if e.domain_id in (None, principal.domain_id)]
-        return Diagnostics(self._clock(), status, measurements, unavailable,
-                           entries[-DIAGNOSTIC_AUDIT_ENTRIES:])
+            if principal.domain_id is None:  # the admin sees the log as it is
+                audit = [SeenEntry(e.seq, e) for e in uow.audit.recent(DIAGNOSTIC_AUDIT_ENTRIES)]
+            else:  # a guest: its own and host-wide entries, numbered among themselves
+                audit = uow.audit.seen_by(principal.domain_id, DIAGNOSTIC_AUDIT_ENTRIES)
+        return Diagnostics(self._clock(), status, measurements, unavailable, audit)
 
     # -- admin -------------------------------------------------------------------
 
@@ -208,9 +209,7 @@ class AttestationService:
                 uow.audit.append(self._record(principal, "ok", changes))
                 uow.commit()
         except VbiosError as exc:
-            with self._uow() as uow:
-                uow.audit.append(self._record(principal, outcome_of(exc), {}))
-                uow.commit()
+            audit_refusal(self._uow, self._record(principal, outcome_of(exc), {}))
             raise
         return record.version, reference, self.integrity(principal)
 

@@ -3,7 +3,7 @@
 Each call authorizes the principal, runs in one transaction and, when it
 changes state or is refused trying, appends an audit entry. A refused write
 rolls its transaction back, so stored state is untouched; its audit entry is
-written in a transaction of its own.
+written in a transaction of its own, under the refusal limit (``service.audit``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from bios_ws.errors import (
     VbiosError,
     VersionConflict,
 )
+from bios_ws.service.audit import audit_refusal
 
 
 @dataclass(frozen=True)
@@ -290,15 +291,9 @@ class BiosService:
                 uow.commit()
                 return state.version
         except VbiosError as exc:
-            self.audit_refusal(principal, operation, domain_id, exc)
+            audit_refusal(self._uow, self._record(principal, operation, domain_id,
+                                                  outcome_of(exc), {}))
             raise
-
-    def audit_refusal(
-        self, principal: Principal, operation: str, domain_id: str | None, exc: VbiosError
-    ) -> None:
-        with self._uow() as uow:
-            uow.audit.append(self._record(principal, operation, domain_id, outcome_of(exc), {}))
-            uow.commit()
 
     def _record(
         self, principal: Principal, operation: str, domain_id: str | None, outcome: str,

@@ -26,6 +26,7 @@ from bios_ws.domain.credentials import (
 from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bios_ws.domain.principal import Principal, Role, check_domain_id
 from bios_ws.errors import AccessDenied, AdminError, DomainNotFound, VbiosError
+from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import outcome_of, utc_now
 
 T = TypeVar("T")
@@ -182,9 +183,7 @@ class CredentialService:
                 uow.audit.append(self._record(principal, op, domain_id, "ok", details))
                 uow.commit()
         except VbiosError as exc:
-            with self._uow() as uow:
-                uow.audit.append(self._record(principal, op, domain_id, outcome_of(exc)))
-                uow.commit()
+            audit_refusal(self._uow, self._record(principal, op, domain_id, outcome_of(exc)))
             raise
         if publish:
             self.publish_revocations()

@@ -25,6 +25,7 @@ from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.domain.state import DomainState
 from bios_ws.errors import DomainNotFound, PlatformUnavailable, VbiosError
 from bios_ws.platform.port import NetworkBoot, Platform
+from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import utc_now
 from bios_ws.service.credentials import end_domain
 from bios_ws.service.secureboot import follow_keys
@@ -174,9 +175,8 @@ class DomainService:
         try:
             return run()
         except VbiosError as exc:
-            with self._uow() as uow:
-                uow.audit.append(self._record(principal, op, domain_id, f"refused:{exc.code}"))
-                uow.commit()
+            audit_refusal(self._uow, self._record(principal, op, domain_id,
+                                                  f"refused:{exc.code}"))
             raise
 
     def _record(self, principal: Principal, op: str, domain_id: str, outcome: str,

@@ -36,6 +36,7 @@ from bios_ws.domain.power import (
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import PlatformUnavailable, ServiceRestricted, VbiosError
 from bios_ws.platform.port import Platform
+from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import PLATFORM, BiosService, WriteGate, outcome_of
 
 log = logging.getLogger("bios_ws.power")
@@ -166,7 +167,7 @@ class PowerService:
                                      "reset_type": reset_type.value, "before": before.value,
                                      "after": after.value}))
         except VbiosError as exc:
-            self._audit(principal, operation, domain_id, outcome_of(exc), {
+            self._audit_refusal(principal, operation, domain_id, outcome_of(exc), {
                 "reset_type": reset_type.value})
             raise
         return ResetOutcome(after, pending,
@@ -223,12 +224,10 @@ class PowerService:
                 uow.audit.append(_audit(now, principal, operation, domain_id, "ok", changes))
             uow.commit()
 
-    def _audit(self, principal: Principal, operation: str, domain_id: str | None,
-               outcome: str, changes: Mapping[str, object]) -> None:
-        with self._uow() as uow:
-            uow.audit.append(_audit(self._clock(), principal, operation, domain_id, outcome,
-                                    changes))
-            uow.commit()
+    def _audit_refusal(self, principal: Principal, operation: str, domain_id: str | None,
+                       outcome: str, changes: Mapping[str, object]) -> None:
+        audit_refusal(self._uow, _audit(self._clock(), principal, operation, domain_id,
+                                        outcome, changes))
 
 
 def _act(platform: Platform, domain_id: str, state: PowerState, request: ResetType) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from types import SimpleNamespace as Out
 from typing import Any
 
-from bios_ws.domain.audit import AuditEntry
+from bios_ws.domain.audit import SeenEntry
 from bios_ws.domain.eventlog import Event
 from bios_ws.errors import InvalidRequest
 from bios_ws.service.integrity import IntegrityStatus
@@ -62,9 +62,11 @@ def integrity_report(status: IntegrityStatus) -> Any:
     )
 
 
-def audit_entries(entries: Sequence[AuditEntry]) -> Any:
+def audit_entries(entries: Sequence[SeenEntry]) -> Any:
+    """``Seq`` is the entry's number as the caller sees the log (``SeenEntry``): a guest's
+    count its own and host-wide entries only, so their gaps show nothing of others."""
     return Out(AuditEntry=[
-        Out(Seq=e.seq, Time=iso(e.time), Principal=e.principal, Operation=e.operation,
-            Domain=e.domain_id, Outcome=e.outcome)
-        for e in entries
+        Out(Seq=s.number, Time=iso(s.entry.time), Principal=s.entry.principal,
+            Operation=s.entry.operation, Domain=s.entry.domain_id, Outcome=s.entry.outcome)
+        for s in entries
     ])

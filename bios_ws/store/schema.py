@@ -10,21 +10,24 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    insert,
     inspect,
     select,
     text,
 )
 
+from bios_ws.domain.audit import scope_of
 from bios_ws.errors import StoreUnavailable
 
 #: The schema this code reads and writes. A database at a newer version is refused;
 #: an older one is upgraded by ``_MIGRATIONS``.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: meta keys
 SCHEMA_VERSION_KEY = "schema_version"
@@ -68,6 +71,34 @@ audit = Table(
     Column("entry_hash", String(64), nullable=False),
 )
 
+#: Version 3: which guest may see each audit entry (``audit.scope_of``: a domain id, or
+#: '' for host-wide), indexed so that a guest's entries are found without reading the
+#: others'. Beside the append-only ``audit`` table, which stays as it was.
+audit_scope = Table(
+    "audit_scope",
+    metadata,
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("scope", String(64), nullable=False),
+    Index("audit_scope_by_scope", "scope", "seq"),
+)
+
+#: Version 3: the open refusal windows of the audit log's limit (``audit_limit``).
+audit_refusals = Table(
+    "audit_refusals",
+    metadata,
+    Column("principal", Text, primary_key=True),
+    Column("started", String(40), nullable=False),
+    Column("written", Integer, nullable=False),
+    Column("counted", BigInteger, nullable=False),
+    Column("first_counted", String(40), nullable=True),
+    Column("last_counted", String(40), nullable=True),
+)
+
 #: Version 2: each domain's machine (kind and power), apart from its settings.
 machines = Table(
     "machines",
@@ -91,7 +122,7 @@ host_records = Table(
     Column("value", Text, nullable=False),
 )
 
-#: Version 3: each domain's current incarnation, and every client certificate issued.
+#: Version 4: each domain's current incarnation, and every client certificate issued.
 identities = Table(
     "identities",
     metadata,
@@ -192,8 +223,29 @@ def _machines_for_existing_domains(conn: Connection) -> None:
         conn.execute(machines.insert(), rows)
 
 
+_SCOPE_PAGE = 1000
+
+
+def _scopes_for_existing_entries(conn: Connection) -> None:
+    """Version 3: every audit entry written before gets its scope."""
+    after = conn.scalar(select(audit_scope.c.seq).order_by(audit_scope.c.seq.desc()).limit(1))
+    after = 0 if after is None else int(after)
+    while True:
+        rows = conn.execute(
+            select(audit.c.seq, audit.c.principal, audit.c.domain_id)
+            .where(audit.c.seq > after).order_by(audit.c.seq).limit(_SCOPE_PAGE)
+        ).all()
+        if not rows:
+            return
+        conn.execute(insert(audit_scope), [
+            {"seq": int(row.seq), "scope": scope_of(row.principal, row.domain_id)}
+            for row in rows
+        ])
+        after = int(rows[-1].seq)
+
+
 def _incarnations_for_existing_domains(conn: Connection) -> None:
-    """Version 3: every domain made before incarnations existed starts one. Certificates
+    """Version 4: every domain made before incarnations existed starts one. Certificates
     issued before were not recorded: none of them counts any more (issue new bundles)."""
     import secrets
 
@@ -206,7 +258,8 @@ def _incarnations_for_existing_domains(conn: Connection) -> None:
 
 
 #: What brings a store from the version before to this one (tables are created above).
-_MIGRATIONS = {2: _machines_for_existing_domains, 3: _incarnations_for_existing_domains}
+_MIGRATIONS = {2: _machines_for_existing_domains, 3: _scopes_for_existing_entries,
+               4: _incarnations_for_existing_domains}
 
 
 def _lock_schema(conn: Connection) -> None:

@@ -6,22 +6,19 @@ A unit of work begins lazily, at its first operation: a write (``get`` with
 lock (SQLite ``BEGIN IMMEDIATE``), a read with a plain snapshot. The use cases
 always start a writing unit with a write, so writers queue instead of failing
 when they upgrade a read snapshot. On PostgreSQL ``for_update`` is
-``SELECT ... FOR UPDATE`` and audit appends lock one ``meta`` row.
+``SELECT ... FOR UPDATE`` and audit appends lock one ``meta`` row. The audit
+tables' adapters live in ``store.audit``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
-from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord
 from bios_ws.domain.ports import (
-    AuditLog,
     DomainRepository,
     DomainSummary,
     HostRecord,
@@ -31,7 +28,8 @@ from bios_ws.domain.ports import (
 from bios_ws.domain.state import DomainState
 from bios_ws.errors import DomainExists, DomainNotFound, StoreUnavailable, VersionConflict
 from bios_ws.store import schema
-from bios_ws.store.codec import DecodedStates, encode_state, time_from_text, time_to_text, to_utc
+from bios_ws.store.audit import SqlAudit, SqlRefusals
+from bios_ws.store.codec import DecodedStates, encode_state, time_from_text, time_to_text
 from bios_ws.store.credentials import SqlCredentials
 from bios_ws.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
@@ -44,8 +42,6 @@ from bios_ws.store.engine import (
     store_errors,
 )
 from bios_ws.store.machines import SqlMachines
-
-_AUDIT_PAGE = 500
 
 # Statements built once: building a select costs more than running it on SQLite.
 _domains = schema.domains
@@ -134,9 +130,10 @@ class SqlUnitOfWork(UnitOfWork):
         self._closed = False
         self.domains = _Domains(self)
         self.machines = SqlMachines(self)
-        self.audit = _Audit(self)
+        self.audit = SqlAudit(self)
         self.records = _Records(self)
         self.credentials = SqlCredentials(self)
+        self.refusals = SqlRefusals(self)
 
     def __enter__(self) -> SqlUnitOfWork:
         return self
@@ -262,63 +259,6 @@ class _Domains(DomainRepository):
         return [
             DomainSummary(r.domain_id, int(r.version), time_from_text(r.created_at))
             for r in rows
-        ]
-
-
-class _Audit(AuditLog):
-    def __init__(self, uow: SqlUnitOfWork) -> None:
-        self._uow = uow
-
-    def append(self, record: AuditRecord) -> AuditEntry:
-        conn = self._uow.connection(write=True)
-        record = dataclasses.replace(record, time=to_utc(record.time))
-        table = schema.audit
-        with store_errors():
-            conn.execute(  # serializes appenders on PostgreSQL; a no-op lock on SQLite
-                select(schema.meta.c.key)
-                .where(schema.meta.c.key == schema.AUDIT_LOCK_KEY)
-                .with_for_update()
-            ).all()
-            last = conn.execute(
-                select(table.c.seq, table.c.entry_hash).order_by(table.c.seq.desc()).limit(1)
-            ).one_or_none()
-            seq, prev_hash = (int(last.seq) + 1, last.entry_hash) if last else (1, GENESIS_HASH)
-            entry = AuditEntry.chain(record, seq, prev_hash)
-            # the audit table's columns are the entry's fields, by name
-            row = {**dataclasses.asdict(entry), "time": time_to_text(entry.time)}
-            conn.execute(insert(table).values(**row))
-        return entry
-
-    def entries(self, *, since_seq: int = 1) -> Iterator[AuditEntry]:
-        conn = self._uow.connection(write=False)
-        table = schema.audit
-        next_seq = since_seq
-        while True:
-            with store_errors():
-                rows = conn.execute(
-                    select(table)
-                    .where(table.c.seq >= next_seq)
-                    .order_by(table.c.seq)
-                    .limit(_AUDIT_PAGE)
-                ).all()
-            for row in rows:
-                yield AuditEntry(**{
-                    **row._mapping, "seq": int(row.seq), "time": time_from_text(row.time),
-                })
-            if len(rows) < _AUDIT_PAGE:
-                return
-            next_seq = int(rows[-1].seq) + 1
-
-    def recent(self, limit: int) -> list[AuditEntry]:
-        if limit <= 0:
-            return []
-        conn = self._uow.connection(write=False)
-        table = schema.audit
-        with store_errors():
-            rows = conn.execute(select(table).order_by(table.c.seq.desc()).limit(limit)).all()
-        return [
-            AuditEntry(**{**row._mapping, "seq": int(row.seq), "time": time_from_text(row.time)})
-            for row in reversed(rows)
         ]
 
 

@@ -1,4 +1,4 @@
-"""The SQL audit log: chaining, append-only triggers, tamper detection."""
+"""The SQL audit log: chaining, append-only triggers, tamper detection, the version 3 upgrade."""
 
 from __future__ import annotations
 
@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord, verify_chain
-from bios_ws.store import SqlStore, open_store
+from bios_ws.domain.audit import (
+    GENESIS_HASH,
+    AuditEntry,
+    AuditRecord,
+    verify_chain,
+    visible_to,
+)
+from bios_ws.store import SCHEMA_VERSION, SqlStore, open_store
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -153,3 +159,27 @@ def test_reopening_reinstalls_dropped_triggers(store: SqlStore, db: Path) -> Non
             raw.execute("UPDATE audit SET outcome = 'x'")
     finally:
         raw.close()
+
+
+def test_a_version_2_store_gets_the_scope_of_every_entry(store: SqlStore, db: Path) -> None:
+    records = [record(i) for i in range(1, 1502)]
+    append(store, records)
+    store.dispose()
+    raw = sqlite3.connect(db)
+    raw.execute("DROP TABLE audit_scope")
+    raw.execute("DROP TABLE audit_refusals")
+    raw.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    raw.commit()
+    raw.close()
+    upgraded = open_store(f"sqlite:///{db}")
+    try:
+        assert upgraded.schema_version() == SCHEMA_VERSION
+        with upgraded.unit_of_work() as uow:
+            seen = uow.audit.seen_by("g1", 2000)
+            assert uow.refusals.windows() == []
+        expected = [e for e in entries(upgraded) if visible_to("g1", e)]
+        assert [s.entry for s in seen] == expected
+        assert [s.number for s in seen] == list(range(1, len(expected) + 1))
+        assert verify_chain(entries(upgraded)) is None
+    finally:
+        upgraded.dispose()

@@ -1,5 +1,5 @@
 """Certificates and incarnations on SQLite and in memory alike (one contract); a
-version-2 store upgrades to version 3 with an incarnation for every domain."""
+version-3 store upgrades to version 4 with an incarnation for every domain."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def test_incarnations_start_replace_and_end(store: Any) -> None:
         assert uow.credentials.incarnation("vm1") is None
 
 
-def test_a_version_2_store_gives_every_domain_an_incarnation(tmp_path: Path) -> None:
+def test_a_version_3_store_gives_every_domain_an_incarnation(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     store = open_store(f"sqlite:///{db}")
     with store.unit_of_work() as uow:
@@ -120,7 +120,7 @@ def test_a_version_2_store_gives_every_domain_an_incarnation(tmp_path: Path) -> 
     raw = sqlite3.connect(db)
     raw.execute("DROP TABLE identities")
     raw.execute("DROP TABLE certificates")
-    raw.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    raw.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     raw.commit()
     raw.close()
     upgraded = open_store(f"sqlite:///{db}")

@@ -1,4 +1,4 @@
-"""The hash-chained audit log: chaining, and every way of breaking the chain."""
+"""The hash-chained audit log: chaining, every way of breaking the chain, who sees what."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from bios_ws.domain.audit import (
     GENESIS_HASH,
+    HOST_WIDE,
     AuditEntry,
     AuditRecord,
     digest_changes,
+    scope_of,
     verify_chain,
+    visible_to,
 )
 from bios_ws.domain.fakes import MemoryStore
 
@@ -134,3 +139,29 @@ def test_memory_audit_log_chains_and_commits_only_on_commit() -> None:
     with store.unit_of_work() as uow:
         assert [e.seq for e in uow.audit.entries(since_seq=2)] == [2]
         assert verify_chain(uow.audit.entries()) is None
+
+
+@pytest.mark.parametrize(("principal", "domain_id", "scope"), [
+    ("guest:vm1", "vm1", "vm1"),
+    ("guest:vm1", None, "vm1"),  # a guest's refused host-wide call stays its own
+    ("guest:vm1", "vm2", "vm1"),  # ... and its refused attempt on another domain too
+    ("admin:admin", "vm2", "vm2"),
+    ("admin:platform", "vm2", "vm2"),
+    ("admin:tester", None, HOST_WIDE),
+    ("vbios:integrity-monitor", None, HOST_WIDE),
+])
+def test_scope_of(principal: str, domain_id: str | None, scope: str) -> None:
+    assert scope_of(principal, domain_id) == scope
+
+
+def test_a_guest_sees_its_scope_and_host_wide_entries() -> None:
+    def entry(principal: str, domain_id: str | None) -> AuditEntry:
+        return AuditEntry.chain(dataclasses.replace(_record(1), principal=principal,
+                                                    domain_id=domain_id), 1, GENESIS_HASH)
+
+    assert visible_to("vm1", entry("guest:vm1", None))
+    assert visible_to("vm1", entry("admin:tester", None))
+    assert visible_to("vm1", entry("admin:admin", "vm1"))
+    assert not visible_to("vm1", entry("guest:vm2", None))
+    assert not visible_to("vm1", entry("guest:vm2", "vm1"))
+    assert not visible_to("vm1", entry("admin:admin", "vm2"))

@@ -75,6 +75,11 @@ class ReferenceMeasurements:
 
 @dataclass(frozen=True)
 class AuditEntry:
+    """One audit entry of ``collect_diagnostics``. For a guest, ``seq`` numbers the entries
+    that guest may see (its own and host-wide ones) without gaps; the admin gets the log's
+    own sequence numbers. ``outcome`` is ``ok``, ``refused:<Code>``, ``failed:<Code>``, or
+    ``summarized:<count>`` for an entry that counts refusals beyond the audit log's limit."""
+
     seq: int
     time: str
     principal: str
