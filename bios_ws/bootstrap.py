@@ -84,8 +84,10 @@ class App:
         if tls is not None:
             self._threads.append(Periodic("vbios-crl", self.config.server.crl_check_interval,
                                           credentials.publish_revocations).start())
+        ca_pem = self.config.home.ca_cert.read_bytes() if tls is not None else None
         return PeerIdentity(create_wsgi_app(self.use_cases),
-                            authenticate=credentials.authenticate, revocations=tls)
+                            authenticate=credentials.authenticate, revocations=tls,
+                            ca_pem=ca_pem)
 
     def close(self) -> None:
         """Stop the machines' clock and the CRL keeper; release the store's connections."""

@@ -16,6 +16,7 @@ import dataclasses
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from bios_ws.domain.firmware import KeyDatabases
@@ -51,8 +52,9 @@ from bios_ws.errors import (
 from bios_ws.platform.port import Platform
 from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService, WriteGate
-from bios_ws.service.credentials import CredentialService, Issuer
+from bios_ws.service.credentials import DEFAULT_GUEST_VALIDITY, CredentialService, Issuer
 from bios_ws.service.domains import DomainService
+from bios_ws.service.enrollment import EnrollmentService
 from bios_ws.service.integrity import EventLogReader, IntegrityMonitor, TpmAccess
 from bios_ws.service.power import PowerService
 from bios_ws.service.secureboot import SecureBootService
@@ -85,6 +87,8 @@ class Wiring:
     built: UseCases
     #: The installation's CA (called when needed: it may unseal the CA key).
     issuer: Callable[[], Issuer]
+    #: How long the guest certificates it issues are valid.
+    guest_validity: timedelta = DEFAULT_GUEST_VALIDITY
 
     @property
     def gate(self) -> WriteGate | None:
@@ -116,7 +120,12 @@ def _settings(wiring: Wiring) -> BiosService:
 
 
 def _credentials(wiring: Wiring) -> CredentialService:
-    return CredentialService(wiring.uow, wiring.issuer, wiring.clock)
+    return CredentialService(wiring.uow, wiring.issuer, wiring.clock,
+                             guest_validity=wiring.guest_validity)
+
+
+def _enrollment(wiring: Wiring) -> EnrollmentService:
+    return EnrollmentService(wiring.uow, wiring.built.use(CredentialService), wiring.clock)
 
 
 def _domains(wiring: Wiring) -> DomainService:
@@ -153,6 +162,10 @@ COMMON_FAULTS: tuple[type[VbiosError], ...] = (
 
 CAPABILITIES: tuple[Capability, ...] = (
     Capability("credentials", _credentials),
+    Capability(
+        "enrollment", _enrollment,
+        soap_services=("bios_ws.soap.enrollment_service:EnrollmentSoapService",),
+    ),
     Capability(
         "domains", _domains, faults=(DomainExists,),
     ),

@@ -11,7 +11,7 @@ import argparse
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,10 @@ from bios_ws.errors import AdminError
 from bios_ws.home import Home, resolve_home_path
 from bios_ws.pki import check_bundle_dir, write_bundle_files
 from bios_ws.service.credentials import ClientBundle, CredentialService
+from bios_ws.service.enrollment import EnrollmentService
 
 ADMIN = Principal.admin()
+DEFAULT_SERVER_URL = "https://127.0.0.1:8443/"
 _REASONS = [r.value for r in RevocationReason]
 
 
@@ -54,6 +56,36 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     revoke.add_argument("--reason", choices=_REASONS, default=RevocationReason.UNSPECIFIED.value,
                         help="recorded reason (default %(default)s)")
     revoke.set_defaults(run=run_revoke)
+
+
+def add_enroll_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default=DEFAULT_SERVER_URL, metavar="URL",
+                        help="the server's address the guest will reach (default %(default)s)")
+    parser.add_argument("--minutes", type=int, default=10, metavar="N",
+                        help="how long the bootstrap URI is valid, 1-10 (default %(default)s)")
+
+
+def bootstrap_uri(app: App, domain_id: str, args: argparse.Namespace) -> str:
+    """A new one-time bootstrap URI for ``domain_id`` (printed by the caller)."""
+    if not 1 <= args.minutes <= 10:
+        raise AdminError("--minutes must be between 1 and 10")
+    _, uri = app.use(EnrollmentService).ticket(ADMIN, domain_id, args.url,
+                                                timedelta(minutes=args.minutes))
+    return uri
+
+
+def run_enroll(args: argparse.Namespace) -> int:
+    domain = check_domain_id(args.name)
+    with _credentials(args) as (app, _):
+        uri = bootstrap_uri(app, domain, args)
+    print_bootstrap_uri(domain, uri, args.minutes)
+    return 0
+
+
+def print_bootstrap_uri(domain: str, uri: str, minutes: int) -> None:
+    print(f"bootstrap URI for {domain} (one use, valid {minutes} minutes):")
+    print(f"  {uri}")
+    print(f"in the guest: vbios-client enroll '{uri}' --out BUNDLE")
 
 
 def register_admin(admin_commands: argparse._SubParsersAction[argparse.ArgumentParser]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bios_ws.bootstrap import App, bootstrap
-from bios_ws.cli import domain_machine
+from bios_ws.cli import cert, domain_machine
 from bios_ws.cli.cert import issue_guest_bundle
 from bios_ws.cli.options import HOME_HELP, add_platform_options, config_from_args
 from bios_ws.domain.power import MachineKind, ResetType
@@ -29,6 +29,7 @@ from bios_ws.platform.disks import check_disk
 from bios_ws.service.bios import BiosService
 from bios_ws.service.credentials import CredentialService
 from bios_ws.service.domains import DomainService
+from bios_ws.service.enrollment import EnrollmentService
 from bios_ws.service.power import PowerService, PowerView
 
 Subparsers = argparse._SubParsersAction
@@ -56,10 +57,18 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
                              " (default %(default)s)")
     create.add_argument("--out", metavar="BUNDLE",
                         help="bundle directory (default: <home>/bundles/NAME)")
+    create.add_argument("--enroll", action="store_true",
+                        help="print a one-time bootstrap URI for the guest to enroll with,"
+                             " instead of writing a bundle")
+    cert.add_enroll_options(create)
     create.add_argument("--disk", action="append", type=Path, default=[], metavar="IMAGE",
                         help="attach a read-only disk (an image or a directory; repeatable,"
                              " the first is the boot disk)")
     create.set_defaults(run=run_create)
+    enroll = sub.add_parser("enroll", parents=[named],
+                            help="a one-time bootstrap URI the guest enrolls with")
+    cert.add_enroll_options(enroll)
+    enroll.set_defaults(run=cert.run_enroll)
     sub.add_parser("list", parents=[common, as_json], help="list domains").set_defaults(
         run=run_list)
     sub.add_parser("show", parents=[named, as_json],
@@ -117,7 +126,8 @@ def run_create(args: argparse.Namespace) -> int:
     # Refuse keys others could read or swap, or a used bundle directory, before
     # anything changes (an unreadable CA key is refused below, also before).
     check_home_permissions(home)
-    check_bundle_dir(out)
+    if not args.enroll:
+        check_bundle_dir(out)
     kind = MachineKind(args.machine)
     disks = [check_disk(disk) for disk in args.disk]  # refused before anything is made
     with _app(args) as app:
@@ -127,6 +137,11 @@ def run_create(args: argparse.Namespace) -> int:
         domains.create(ADMIN, name, kind)
         for disk in disks:
             domains.attach_disk(ADMIN, name, disk)
+        if args.enroll:
+            uri = cert.bootstrap_uri(app, name, args)
+            print(f"created domain {name} ({kind.value} machine, off)")
+            cert.print_bootstrap_uri(name, uri, args.minutes)
+            return 0
         try:
             bundle = issue_guest_bundle(credentials, name, out, ADMIN)
         except AdminError as exc:
@@ -166,11 +181,16 @@ def run_show(args: argparse.Namespace) -> int:
     with _app(args) as app:
         details = app.use(DomainService).show(ADMIN, name)
         power = app.use(PowerService).get_domain_power(ADMIN, name)
+        provisioning = app.use(EnrollmentService).provisioning(ADMIN, name)
         console = app.config.home.machines_dir / name
+    not_after = provisioning.certificate_not_after
     data: dict[str, Any] = {
         "domain": name, "machine": details.machine.kind.value,
         "settings_version": details.version, "created_at": details.created_at.isoformat(),
         **_power_dict(power), "machine_dir": str(console),
+        "provisioning_state": provisioning.state.value,
+        "provisioning_next": provisioning.next_step,
+        "certificate_not_after": None if not_after is None else not_after.isoformat(),
     }
     return _print_fields(data, as_json=args.json)
 

@@ -50,6 +50,8 @@ class CertificateRecord:
     issued_at: datetime
     revoked_at: datetime | None = None
     reason: RevocationReason | None = None
+    #: The certificate this one renews (revoked when this one is first used).
+    replaces: int | None = None
 
     @property
     def revoked(self) -> bool:
@@ -65,6 +67,17 @@ class CertificateRecord:
     @property
     def serial_hex(self) -> str:
         return format_serial(self.serial)
+
+
+@dataclass(frozen=True)
+class TicketRecord:
+    """A bootstrap URI made for a domain incarnation, and when it was used (if)."""
+
+    nonce: str
+    domain_id: str
+    incarnation: str
+    expires_at: datetime
+    used_at: datetime | None = None
 
 
 def format_serial(serial: int) -> str:

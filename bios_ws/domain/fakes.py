@@ -14,7 +14,7 @@ from datetime import datetime
 
 from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord, SeenEntry, visible_to
 from bios_ws.domain.audit_limit import RefusalWindow
-from bios_ws.domain.credentials import CertificateRecord, RevocationReason
+from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
 from bios_ws.domain.ports import (
     AuditLog,
     CredentialRepository,
@@ -40,6 +40,7 @@ class MemoryStore:
         self.machines: dict[str, MachineRecord] = {}
         self.incarnations: dict[str, str] = {}
         self.certificates: dict[int, CertificateRecord] = {}
+        self.tickets: dict[str, TicketRecord] = {}
         self.refusals: dict[str, RefusalWindow] = {}
 
     def unit_of_work(self) -> MemoryUnitOfWork:
@@ -162,9 +163,11 @@ class _Records(HostRecords):
 
 class _Credentials(CredentialRepository):
     def __init__(self, incarnations: dict[str, str],
-                 certificates: dict[int, CertificateRecord]) -> None:
+                 certificates: dict[int, CertificateRecord],
+                 tickets: dict[str, TicketRecord]) -> None:
         self.incarnations = incarnations
         self.certificates = certificates
+        self.tickets = tickets
 
     def incarnation(self, domain_id: str) -> str | None:
         return self.incarnations.get(domain_id)
@@ -203,6 +206,21 @@ class _Credentials(CredentialRepository):
         return sorted((r.serial, r.revoked_at) for r in self.certificates.values()
                       if r.revoked_at is not None)
 
+    def add_ticket(self, ticket: TicketRecord) -> None:
+        if ticket.nonce in self.tickets:
+            raise ValueError("this enrollment nonce is already recorded")
+        self.tickets[ticket.nonce] = ticket
+
+    def ticket(self, nonce: str, *, for_update: bool = False) -> TicketRecord | None:
+        return self.tickets.get(nonce)
+
+    def use_ticket(self, nonce: str, at: datetime) -> bool:
+        found = self.tickets.get(nonce)
+        if found is None or found.used_at is not None:
+            return False
+        self.tickets[nonce] = dataclasses.replace(found, used_at=at)
+        return True
+
 
 class MemoryUnitOfWork(UnitOfWork):
     def __init__(self, store: MemoryStore) -> None:
@@ -217,7 +235,8 @@ class MemoryUnitOfWork(UnitOfWork):
         self.audit = _Audit(list(self._store.audit))
         self.records = _Records(dict(self._store.records))
         self.credentials = _Credentials(dict(self._store.incarnations),
-                                        dict(self._store.certificates))
+                                        dict(self._store.certificates),
+                                        dict(self._store.tickets))
         self.refusals = _Refusals(dict(self._store.refusals))
         return self
 
@@ -232,6 +251,7 @@ class MemoryUnitOfWork(UnitOfWork):
         assert isinstance(self.credentials, _Credentials)
         self._store.incarnations = self.credentials.incarnations
         self._store.certificates = self.credentials.certificates
+        self._store.tickets = self.credentials.tickets
         self._store.refusals = self.refusals.data
         self._release()
 

@@ -14,7 +14,7 @@ from types import TracebackType
 
 from bios_ws.domain.audit import AuditEntry, AuditRecord, SeenEntry
 from bios_ws.domain.audit_limit import RefusalWindow
-from bios_ws.domain.credentials import CertificateRecord, RevocationReason
+from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
 from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.state import DomainState
 
@@ -166,6 +166,17 @@ class CredentialRepository(abc.ABC):
     @abc.abstractmethod
     def revoked(self) -> list[tuple[int, datetime]]:
         """(serial, revocation time) of every revoked certificate, by serial."""
+
+    @abc.abstractmethod
+    def add_ticket(self, ticket: TicketRecord) -> None:
+        """Record a bootstrap URI made for a domain; ValueError if its nonce is taken."""
+
+    @abc.abstractmethod
+    def ticket(self, nonce: str, *, for_update: bool = False) -> TicketRecord | None: ...
+
+    @abc.abstractmethod
+    def use_ticket(self, nonce: str, at: datetime) -> bool:
+        """Mark the ticket used unless it was; whether this call marked it."""
 
 
 class UnitOfWork(abc.ABC):

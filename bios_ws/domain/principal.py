@@ -23,6 +23,8 @@ GUEST_PREFIX = "guest:"
 class Role(StrEnum):
     ADMIN = "admin"
     GUEST = "guest"
+    #: A caller without a client certificate (only enrollment lets one in).
+    ANONYMOUS = "anonymous"
 
 
 def check_domain_id(domain_id: str) -> str:
@@ -48,6 +50,11 @@ class Principal:
     @classmethod
     def admin(cls, subject: str = "admin") -> Principal:
         return cls(Role.ADMIN, subject)
+
+    @classmethod
+    def anonymous(cls, source: str) -> Principal:
+        """A caller that presented no certificate, known by its address only."""
+        return cls(Role.ANONYMOUS, source[:64] or "unknown")
 
     @classmethod
     def guest(cls, domain_id: str, subject: str | None = None) -> Principal:

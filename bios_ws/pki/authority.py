@@ -12,6 +12,8 @@ clear, mode 0600.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -73,12 +75,26 @@ class Authority:
         """The CA certificate with its key."""
         return self._ca
 
-    def issue_domain(self, domain_id: str, incarnation: str, now: datetime | None = None
-                     ) -> certs.Issued:
-        return certs.make_domain_cert(self._ca, domain_id, now or _utc_now(), incarnation)
+    def issue_domain(self, domain_id: str, incarnation: str, now: datetime | None = None,
+                     validity: timedelta = certs.CLIENT_VALIDITY) -> certs.Issued:
+        return certs.make_domain_cert(self._ca, domain_id, now or _utc_now(), incarnation,
+                                      validity)
 
-    def issue_admin(self, now: datetime | None = None) -> certs.Issued:
-        return certs.make_admin_cert(self._ca, now or _utc_now())
+    def issue_admin(self, now: datetime | None = None,
+                    validity: timedelta = certs.CLIENT_VALIDITY) -> certs.Issued:
+        return certs.make_admin_cert(self._ca, now or _utc_now(), validity)
+
+    def certify_guest_key(self, domain_id: str, incarnation: str,
+                          public: CertificatePublicKeyTypes, now: datetime,
+                          validity: timedelta) -> x509.Certificate:
+        """A guest certificate for a key the guest made (its request was checked)."""
+        return certs.certify_domain_key(self._ca, domain_id, incarnation, public, now, validity)
+
+    def derived_secret(self, label: bytes) -> bytes:
+        """A secret derived from the CA key (HMAC-SHA256 keyed by its private scalar):
+        only a holder of the CA key can compute it."""
+        scalar = self._ca.key.private_numbers().private_value.to_bytes(32, "big")
+        return hmac.new(scalar, label, hashlib.sha256).digest()
 
     def certify_public_key(
         self,

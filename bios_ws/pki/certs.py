@@ -170,10 +170,11 @@ def make_server_cert(
                  SERVER_VALIDITY)
 
 
-def make_admin_cert(ca: Issued, now: datetime) -> Issued:
+def make_admin_cert(ca: Issued, now: datetime, validity: timedelta = CLIENT_VALIDITY
+                    ) -> Issued:
     san: list[x509.GeneralName] = [x509.UniformResourceIdentifier(ADMIN_URI)]
     return _leaf(ca, _name(ADMIN_COMMON_NAME), san, ExtendedKeyUsageOID.CLIENT_AUTH, now,
-                 CLIENT_VALIDITY)
+                 validity)
 
 
 def domain_san(domain_id: str, incarnation: str) -> list[x509.GeneralName]:
@@ -188,6 +189,18 @@ def make_domain_cert(ca: Issued, domain_id: str, now: datetime, incarnation: str
     check_domain_id(domain_id)
     return _leaf(ca, _name(domain_id), domain_san(domain_id, incarnation),
                  ExtendedKeyUsageOID.CLIENT_AUTH, now, validity)
+
+
+def certify_domain_key(ca: Issued, domain_id: str, incarnation: str,
+                       public: CertificatePublicKeyTypes, now: datetime,
+                       validity: timedelta) -> x509.Certificate:
+    """A guest certificate for a key made elsewhere (the guest's own)."""
+    check_domain_id(domain_id)
+    return (leaf_builder(ca, _name(domain_id), public, ExtendedKeyUsageOID.CLIENT_AUTH, now,
+                         validity)
+            .add_extension(x509.SubjectAlternativeName(domain_san(domain_id, incarnation)),
+                           critical=False)
+            .sign(ca.key, hashes.SHA256()))
 
 
 # -- PEM -------------------------------------------------------------------------

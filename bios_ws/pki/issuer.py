@@ -7,11 +7,13 @@ loaded at start. Issued keys are returned in memory, never written here.
 
 from __future__ import annotations
 
+import abc
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from bios_ws.domain.credentials import CertificateRecord
@@ -20,7 +22,8 @@ from bios_ws.errors import AdminError
 from bios_ws.home import Home
 from bios_ws.pki import certs, crl
 from bios_ws.pki.authority import Authority
-from bios_ws.service.credentials import ClientBundle, Issuer
+from bios_ws.pki.requests import checked_request
+from bios_ws.service.credentials import ClientBundle, IssuedCertificate, Issuer
 
 
 def record_of(cert: x509.Certificate, role: Role, domain_id: str | None,
@@ -32,41 +35,60 @@ def record_of(cert: x509.Certificate, role: Role, domain_id: str | None,
                              cert.not_valid_before_utc, cert.not_valid_after_utc, issued_at)
 
 
-def issue_with(authority: Authority, role: Role, domain_id: str | None,
-               incarnation: str | None, now: datetime) -> ClientBundle:
-    """A new key and client certificate from ``authority``, as a bundle in memory."""
-    if role is Role.ADMIN:
-        issued = authority.issue_admin(now)
-    elif domain_id is not None and incarnation is not None:
-        issued = authority.issue_domain(domain_id, incarnation, now)
-    else:
-        raise AdminError("a guest certificate names a domain and its incarnation")
-    record = record_of(issued.cert, role, domain_id, incarnation, now)
-    return ClientBundle(record, certs.cert_pem(issued.cert), certs.clear_key_pem(issued.key),
-                        certs.cert_pem(authority.cert))
+class AuthorityIssuer(Issuer):
+    """Issues with a CA held in memory (``authority()``, loaded on first use)."""
+
+    @abc.abstractmethod
+    def authority(self) -> Authority: ...
+
+    def check(self) -> None:
+        self.authority()
+
+    def issue(self, role: Role, domain_id: str | None, incarnation: str | None,
+              now: datetime, validity: timedelta) -> ClientBundle:
+        authority = self.authority()
+        if role is Role.ADMIN:
+            issued = authority.issue_admin(now, validity)
+        elif domain_id is not None and incarnation is not None:
+            issued = authority.issue_domain(domain_id, incarnation, now, validity)
+        else:
+            raise AdminError("a guest certificate names a domain and its incarnation")
+        record = record_of(issued.cert, role, domain_id, incarnation, now)
+        return ClientBundle(record, certs.cert_pem(issued.cert), certs.cert_pem(authority.cert),
+                            certs.clear_key_pem(issued.key))
+
+    def certify(self, request: bytes, domain_id: str, incarnation: str, now: datetime,
+                validity: timedelta) -> IssuedCertificate:
+        public = checked_request(request, domain_id)
+        authority = self.authority()
+        cert = authority.certify_guest_key(domain_id, incarnation, public, now, validity)
+        record = record_of(cert, Role.GUEST, domain_id, incarnation, now)
+        return IssuedCertificate(record, certs.cert_pem(cert), certs.cert_pem(authority.cert))
+
+    def enrollment_key(self) -> bytes:
+        return self.authority().derived_secret(b"vbios enrollment key v1")
+
+    def ca_fingerprint(self) -> str:
+        return self.authority().cert.fingerprint(hashes.SHA256()).hex()
 
 
-class MemoryIssuer(Issuer):
+class MemoryIssuer(AuthorityIssuer):
     """A throw-away CA in memory (in-process tests): its CRL is kept in ``crl_pem``."""
 
     def __init__(self, now: datetime) -> None:
-        self.authority = Authority(certs.make_ca(now))
+        self._ca = Authority(certs.make_ca(now))
         self.crl_pem: bytes | None = None
 
-    def check(self) -> None:
-        """Always usable."""
-
-    def issue(self, role: Role, domain_id: str | None, incarnation: str | None,
-              now: datetime) -> ClientBundle:
-        return issue_with(self.authority, role, domain_id, incarnation, now)
+    def authority(self) -> Authority:
+        return self._ca
 
     def publish_revocations(self, revoked: list[tuple[int, datetime]], now: datetime, *,
                             force: bool = False) -> bool:
-        self.crl_pem = crl.build_crl(self.authority.issued, revoked, now)
+        self.crl_pem = crl.build_crl(self._ca.issued, revoked, now)
         return True
 
 
-class HomeIssuer(Issuer):
+class HomeIssuer(AuthorityIssuer):
     """Issues with the CA of ``home``; publishes its CRL at ``home.crl_file``."""
 
     def __init__(self, home: Home, authority: Callable[[], Authority] | None = None) -> None:
@@ -80,13 +102,6 @@ class HomeIssuer(Issuer):
             if self._authority is None:
                 self._authority = self._load()
             return self._authority
-
-    def check(self) -> None:
-        self.authority()
-
-    def issue(self, role: Role, domain_id: str | None, incarnation: str | None,
-              now: datetime) -> ClientBundle:
-        return issue_with(self.authority(), role, domain_id, incarnation, now)
 
     def publish_revocations(self, revoked: list[tuple[int, datetime]], now: datetime, *,
                             force: bool = False) -> bool:

@@ -10,7 +10,9 @@ principal put at ``environ[PRINCIPAL_ENVIRON_KEY]``; otherwise the reason goes
 to ``environ[REFUSAL_ENVIRON_KEY]`` and the SOAP application answers
 ``AccessDenied`` with it. A request on a kept-alive connection whose
 certificate the CRL revoked since its handshake is answered 403 and the
-connection closed: it never reaches the application.
+connection closed: it never reaches the application. A caller without a
+certificate gets the CA certificate (``GET /ca.pem``, to check against the
+fingerprint of its bootstrap URI) and may call ``Enroll``; nothing else.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 Authenticate = Callable[[Principal], None]
 
 SOCKET_ENVIRON_KEY = "gunicorn.socket"
+#: Where a caller without a certificate fetches the CA certificate it pins.
+CA_PATH = "/ca.pem"
 _REVOKED_BODY = b"client certificate revoked\n"
 
 
@@ -106,15 +110,22 @@ class PeerIdentity:
     """WSGI middleware: sets ``environ[PRINCIPAL_ENVIRON_KEY]`` from the peer certificate."""
 
     def __init__(self, app: WSGIApp, *, authenticate: Authenticate | None = None,
-                 revocations: Revocations | None = None) -> None:
+                 revocations: Revocations | None = None, ca_pem: bytes | None = None) -> None:
         self.app = app
         self._authenticate = authenticate
         self._revocations = revocations
+        self._ca_pem = ca_pem
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         environ.pop(PRINCIPAL_ENVIRON_KEY, None)
         environ.pop(REFUSAL_ENVIRON_KEY, None)
         der = peer_certificate_der(environ)
+        if der is None and self._ca_pem is not None and environ.get("PATH_INFO") == CA_PATH \
+                and environ.get("REQUEST_METHOD") == "GET":
+            start_response("200 OK", [("Content-Type", "application/x-pem-file"),
+                                      ("Content-Length", str(len(self._ca_pem))),
+                                      ("Cache-Control", "no-store")])
+            return [self._ca_pem]
         identity = None if der is None else identity_of(der)
         if isinstance(identity, Principal):
             serial = identity.serial

@@ -46,11 +46,13 @@ def build_server_context(
     *, ca_cert: Path, server_cert: Path, server_key: Path, passphrase: bytes,
     crl_file: Path | None = None,
 ) -> ssl.SSLContext:
-    """A server context that requires a client certificate issued by ``ca_cert`` and,
-    with ``crl_file``, not revoked by that CRL."""
+    """A server context that verifies a client certificate against ``ca_cert`` and, with
+    ``crl_file``, that CRL. A client without a certificate completes the handshake (it
+    may only enroll: ``PeerIdentity`` and the SOAP application refuse everything else);
+    a client presenting a certificate that does not verify is refused at the handshake."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.verify_mode = ssl.CERT_REQUIRED
+    context.verify_mode = ssl.CERT_OPTIONAL
     context.set_ciphers(TLS12_CIPHERS)
     context.options |= (
         ssl.OP_NO_COMPRESSION

@@ -13,7 +13,7 @@ import abc
 import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from bios_ws.domain.audit import AuditRecord, digest_changes
@@ -31,15 +31,25 @@ from bios_ws.service.bios import outcome_of, utc_now
 
 T = TypeVar("T")
 
+#: Guest certificates are short-lived (renewed by the guest); the admin's last longer.
+DEFAULT_GUEST_VALIDITY = timedelta(days=30)
+ADMIN_VALIDITY = timedelta(days=365)
+
 
 @dataclass(frozen=True)
-class ClientBundle:
-    """A client certificate with its key (PEM, the key in clear) and the CA certificate."""
+class IssuedCertificate:
+    """A client certificate (PEM) for a key its holder keeps, with the CA certificate."""
 
     record: CertificateRecord
     cert_pem: bytes
-    key_pem: bytes
     ca_pem: bytes
+
+
+@dataclass(frozen=True)
+class ClientBundle(IssuedCertificate):
+    """A client certificate with its key (PEM, the key in clear) and the CA certificate."""
+
+    key_pem: bytes
 
 
 class Issuer(abc.ABC):
@@ -47,8 +57,22 @@ class Issuer(abc.ABC):
 
     @abc.abstractmethod
     def issue(self, role: Role, domain_id: str | None, incarnation: str | None,
-              now: datetime) -> ClientBundle:
+              now: datetime, validity: timedelta) -> ClientBundle:
         """A new key and certificate for the admin or a guest domain's incarnation."""
+
+    @abc.abstractmethod
+    def certify(self, request: bytes, domain_id: str, incarnation: str, now: datetime,
+                validity: timedelta) -> IssuedCertificate:
+        """A guest certificate for the key of a PKCS#10 ``request`` (DER) the guest made;
+        InvalidRequest if the request is malformed, weak or asks for another identity."""
+
+    @abc.abstractmethod
+    def enrollment_key(self) -> bytes:
+        """The installation's secret from which each domain's enrollment key derives."""
+
+    @abc.abstractmethod
+    def ca_fingerprint(self) -> str:
+        """SHA-256 of the CA certificate (DER), in hex: what a guest pins."""
 
     @abc.abstractmethod
     def check(self) -> None:
@@ -72,9 +96,13 @@ def end_domain(uow: UnitOfWork, domain_id: str, now: datetime) -> list[str]:
 
 class CredentialService:
     def __init__(self, uow: UnitOfWorkFactory, issuer: Callable[[], Issuer],
-                 clock: Clock = utc_now) -> None:
+                 clock: Clock = utc_now, *,
+                 guest_validity: timedelta = DEFAULT_GUEST_VALIDITY) -> None:
         self._uow = uow
         self._issuer = issuer  # called when needed: it may unseal the CA key
+        self.guest_validity = guest_validity
+        #: Renewals whose predecessor is known to be revoked (this process's view).
+        self._settled: set[int] = set()
         self._clock = clock
 
     # -- every call -----------------------------------------------------------------
@@ -88,8 +116,31 @@ class CredentialService:
         reason = refusal(principal, record, incarnation, self._clock())
         if reason is not None:
             raise AccessDenied(reason)
+        assert record is not None
+        if record.replaces is not None and record.serial not in self._settled:
+            self._supersede(principal, record)
+
+    def _supersede(self, principal: Principal, renewal: CertificateRecord) -> None:
+        """A renewed certificate is used for the first time: the one it replaces is
+        revoked now (and the CRL published)."""
+        assert renewal.replaces is not None
+        with self._uow() as uow:
+            revoked = uow.credentials.revoke([renewal.replaces], self._clock(),
+                                             RevocationReason.SUPERSEDED)
+            if revoked:
+                uow.audit.append(self._record(
+                    principal, "SupersedeCertificate", renewal.domain_id, "ok",
+                    {"revoked": revoked[0].serial_hex, "by": renewal.serial_hex}))
+            uow.commit()
+        if revoked:
+            self.publish_revocations()
+        self._settled.add(renewal.serial)
 
     # -- admin ----------------------------------------------------------------------
+
+    def issuer(self) -> Issuer:
+        """The installation's CA (loaded now if it was not)."""
+        return self._issuer()
 
     def check_issuer(self) -> None:
         """Load the CA now (KeyUnreadable if it cannot be), before a change needs it."""
@@ -164,7 +215,8 @@ class CredentialService:
 
     def _issue(self, uow: UnitOfWork, role: Role, domain_id: str | None,
                incarnation: str | None) -> ClientBundle:
-        bundle = self._issuer().issue(role, domain_id, incarnation, self._clock())
+        validity = ADMIN_VALIDITY if role is Role.ADMIN else self.guest_validity
+        bundle = self._issuer().issue(role, domain_id, incarnation, self._clock(), validity)
         uow.credentials.add(bundle.record)
         return bundle
 

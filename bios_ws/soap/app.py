@@ -14,6 +14,7 @@ from bios_ws.errors import AccessDenied
 from bios_ws.service.use_cases import UseCases
 from bios_ws.soap.context import Call
 from bios_ws.soap.contract import contract
+from bios_ws.soap.enrollment_service import ANONYMOUS_OPERATIONS
 from bios_ws.soap.envelope import Envelope
 from bios_ws.soap.guard import Environ, SoapGuard
 from bios_ws.soap.wsdl import DEFAULT_ADDRESS
@@ -38,8 +39,12 @@ def create_wsgi_app(
         principal = environ.get(PRINCIPAL_ENVIRON_KEY)
         if not isinstance(principal, Principal):
             refusal = environ.get(REFUSAL_ENVIRON_KEY)
-            raise AccessDenied(refusal if isinstance(refusal, str)
-                               else "the caller presented no vBIOS identity")
+            if isinstance(refusal, str):
+                raise AccessDenied(refusal)
+            if envelope.operation not in ANONYMOUS_OPERATIONS:
+                raise AccessDenied("the caller presented no vBIOS identity: only Enroll"
+                                   " works without a client certificate")
+            principal = Principal.anonymous(str(environ.get("REMOTE_ADDR", "")))
         built.validate_request(envelope.body)
         return dispatcher.dispatch(envelope, Call(principal, use_cases))
 

@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
 
-from bios_ws.domain.credentials import CertificateRecord, RevocationReason, format_serial
+from bios_ws.domain.credentials import (
+    CertificateRecord,
+    RevocationReason,
+    TicketRecord,
+    format_serial,
+)
 from bios_ws.domain.ports import CredentialRepository
 from bios_ws.domain.principal import Role
 from bios_ws.errors import StoreUnavailable
@@ -21,6 +26,7 @@ if TYPE_CHECKING:
 
 _identities = schema.identities
 _certificates = schema.certificates
+_tickets = schema.enrollment_tickets
 
 
 class SqlCredentials(CredentialRepository):
@@ -97,6 +103,38 @@ class SqlCredentials(CredentialRepository):
                                 .where(_certificates.c.revoked_at.is_not(None))).all()
         return sorted((_serial(row.serial), time_from_text(row.revoked_at)) for row in rows)
 
+    def add_ticket(self, ticket: TicketRecord) -> None:
+        conn = self._uow.connection(write=True)
+        with store_errors():
+            taken = conn.scalar(select(_tickets.c.nonce).where(_tickets.c.nonce == ticket.nonce))
+            if taken is None:
+                conn.execute(insert(_tickets).values(
+                    nonce=ticket.nonce, domain_id=ticket.domain_id,
+                    incarnation=ticket.incarnation,
+                    expires_at=time_to_text(ticket.expires_at),
+                    used_at=None if ticket.used_at is None else time_to_text(ticket.used_at)))
+        if taken is not None:
+            raise ValueError("this enrollment nonce is already recorded")
+
+    def ticket(self, nonce: str, *, for_update: bool = False) -> TicketRecord | None:
+        conn = self._uow.connection(write=for_update)
+        query = select(_tickets).where(_tickets.c.nonce == nonce)
+        with store_errors():
+            row = conn.execute(query.with_for_update() if for_update else query).one_or_none()
+        if row is None:
+            return None
+        return TicketRecord(str(row.nonce), str(row.domain_id), str(row.incarnation),
+                            time_from_text(row.expires_at),
+                            None if row.used_at is None else time_from_text(row.used_at))
+
+    def use_ticket(self, nonce: str, at: datetime) -> bool:
+        conn = self._uow.connection(write=True)
+        with store_errors():
+            result = conn.execute(update(_tickets).where(_tickets.c.nonce == nonce)
+                                  .where(_tickets.c.used_at.is_(None))
+                                  .values(used_at=time_to_text(at)))
+        return bool(result.rowcount == 1)
+
 
 def _serial(text: str) -> int:
     try:
@@ -118,6 +156,7 @@ def _row(record: CertificateRecord) -> dict[str, Any]:
         "issued_at": time_to_text(record.issued_at),
         "revoked_at": None if record.revoked_at is None else time_to_text(record.revoked_at),
         "reason": None if record.reason is None else record.reason.value,
+        "replaces": None if record.replaces is None else format_serial(record.replaces),
     }
 
 
@@ -134,6 +173,7 @@ def _record(row: Any) -> CertificateRecord:
             issued_at=time_from_text(row.issued_at),
             revoked_at=None if row.revoked_at is None else time_from_text(row.revoked_at),
             reason=None if row.reason is None else RevocationReason(row.reason),
+            replaces=None if row.replaces is None else _serial(row.replaces),
         )
     except ValueError:
         raise StoreUnavailable(f"the certificate record {row.serial!r} is damaged") from None

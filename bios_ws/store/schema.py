@@ -143,6 +143,19 @@ certificates = Table(
     Column("issued_at", String(40), nullable=False),
     Column("revoked_at", String(40), nullable=True),
     Column("reason", String(32), nullable=True),
+    #: A renewal's predecessor, revoked when this certificate is first used.
+    Column("replaces", String(42), nullable=True),
+)
+
+#: Version 4: the bootstrap URIs made for enrollment, each usable once.
+enrollment_tickets = Table(
+    "enrollment_tickets",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("domain_id", String(64), nullable=False),
+    Column("incarnation", String(32), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+    Column("used_at", String(40), nullable=True),
 )
 
 _APPEND_ONLY = "audit log is append-only"

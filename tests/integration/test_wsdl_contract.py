@@ -27,7 +27,8 @@ OPERATIONS = {
     "GetIntegrityStatus", "GetReferenceMeasurements", "SetReferenceMeasurements",
     "CollectDiagnostics", "GetPowerState", "Reset", "GetDomainPowerState", "ResetDomain",
     "GetSecureBoot", "SetSecureBoot", "ResetSecureBootKeys", "GetSecureBootDatabases",
-    "AddSecureBootCertificate", "RemoveSecureBootCertificate",
+    "AddSecureBootCertificate", "RemoveSecureBootCertificate", "Enroll", "RenewCertificate",
+    "GetProvisioningState",
 }
 
 

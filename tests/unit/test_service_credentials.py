@@ -37,7 +37,7 @@ class Parts:
 
     def crl_serials(self) -> frozenset[int]:
         assert self.issuer.crl_pem is not None
-        return parse_crl(self.issuer.crl_pem, self.issuer.authority.cert).serials
+        return parse_crl(self.issuer.crl_pem, self.issuer.authority().cert).serials
 
 
 @pytest.fixture
@@ -70,7 +70,8 @@ def test_a_certificate_the_registry_never_issued_does_not_count(parts: Parts) ->
     parts.domains.create(ADMIN, "vm1")
     bundle = parts.credentials.issue_guest(ADMIN, "vm1")
     other = MemoryIssuer(parts.clock.now)  # same names, never recorded
-    foreign = other.issue(Role.GUEST, "vm1", bundle.record.incarnation, parts.clock.now)
+    foreign = other.issue(Role.GUEST, "vm1", bundle.record.incarnation, parts.clock.now,
+                          timedelta(days=1))
     with pytest.raises(AccessDenied, match="not issued by this installation"):
         parts.credentials.authenticate(presented(foreign))
 
