@@ -65,8 +65,22 @@ def test_guest_gets_its_attributes(vbios_server: Any) -> None:
     assert reply.texts("Name"), "no attribute in the answer"
 
 
-def test_no_client_certificate_is_refused(vbios_server: Any) -> None:
-    assert_refused(vbios_server, vbios_server.context(None))
+def test_without_a_client_certificate_only_enrollment_is_open(vbios_server: Any) -> None:
+    """The handshake completes (a guest enrolls without a certificate); every operation
+    but Enroll is refused before it runs, and the CA certificate is served for the pin."""
+    for operation in ("GetAttributes", "GetIntegrityStatus", "GetProvisioningState"):
+        reply = vbios_server.call(vbios_server.context(None), operation)
+        assert reply.status == 500
+        assert reply.fault_code == "AccessDenied", operation
+        assert "only Enroll works without a client certificate" in reply.text("Message")
+    connection = vbios_server.connect(vbios_server.context(None))
+    try:
+        connection.request("GET", "/ca.pem")
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.read() == (vbios_server.home / "pki" / "ca.pem").read_bytes()
+    finally:
+        connection.close()
 
 
 def test_certificate_of_another_ca_is_refused(
