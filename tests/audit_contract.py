@@ -81,6 +81,28 @@ class AuditContract:
         assert [s.number for s in seen] == [3, 4, 5]
         assert [s.entry.time for s in seen] == [T0 + timedelta(seconds=i) for i in (2, 3, 4)]
 
+    def test_a_domain_created_again_sees_nothing_of_the_one_deleted(self, store: Any) -> None:
+        self.append(store, [record(p, d) for p, d, _ in MIXED])
+        with store.unit_of_work() as uow:
+            host_wide = [s.entry for s in uow.audit.seen_by("vm1", 50)
+                         if s.entry.domain_id is None and s.entry.principal.startswith(
+                             ("admin:", "vbios:"))]
+            uow.audit.retire_scope("vm1")
+            uow.commit()
+        self.append(store, [record("admin:admin", "vm1", operation="CreateDomain"),
+                            record("guest:vm1", "vm1")])
+        with store.unit_of_work() as uow:
+            seen = uow.audit.seen_by("vm1", 50)
+            others = uow.audit.seen_by("vm2", 50)
+        assert [s.entry.operation for s in seen if s.entry.domain_id == "vm1"] == [
+            "CreateDomain", "SetAttributes"]
+        assert [s.entry for s in seen if s.entry.domain_id is None] == host_wide
+        assert [s.number for s in seen] == list(range(1, len(seen) + 1))
+        assert len(others) == 6  # vm2's view is untouched
+        with store.unit_of_work() as uow:
+            assert len(list(uow.audit.entries())) == len(MIXED) + 2  # nothing removed
+            assert verify_chain(uow.audit.entries()) is None
+
     def test_refusal_windows_are_kept_put_and_removed(self, store: Any) -> None:
         one = RefusalWindow("guest:vm1", T0, written=20, counted=3, first_counted=T0,
                             last_counted=T0 + timedelta(seconds=2))

@@ -12,7 +12,15 @@ import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from bios_ws.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord, SeenEntry, visible_to
+from bios_ws.domain.audit import (
+    GENESIS_HASH,
+    HOST_WIDE,
+    AuditEntry,
+    AuditRecord,
+    SeenEntry,
+    scope_of,
+    visible_to,
+)
 from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
 from bios_ws.domain.ports import (
@@ -36,6 +44,7 @@ class MemoryStore:
         self.lock = threading.RLock()
         self.domains: dict[str, tuple[DomainState, datetime]] = {}
         self.audit: list[AuditEntry] = []
+        self.retired_scopes: dict[str, int] = {}
         self.records: dict[str, HostRecord] = {}
         self.machines: dict[str, MachineRecord] = {}
         self.incarnations: dict[str, str] = {}
@@ -112,8 +121,9 @@ class _Machines(MachineRepository):
 
 
 class _Audit(AuditLog):
-    def __init__(self, entries: list[AuditEntry]) -> None:
+    def __init__(self, entries: list[AuditEntry], retired: dict[str, int]) -> None:
         self.log = entries
+        self.retired = retired  # domain -> the last seq its former guest could see
 
     def append(self, record: AuditRecord) -> AuditEntry:
         prev = self.log[-1].entry_hash if self.log else GENESIS_HASH
@@ -128,9 +138,14 @@ class _Audit(AuditLog):
         return list(self.log[-limit:]) if limit > 0 else []
 
     def seen_by(self, domain_id: str, limit: int) -> list[SeenEntry]:
-        seen = [e for e in self.log if visible_to(domain_id, e)]
+        cut = self.retired.get(domain_id, 0)
+        seen = [e for e in self.log if visible_to(domain_id, e)
+                and (e.seq > cut or scope_of(e.principal, e.domain_id) == HOST_WIDE)]
         numbered = [SeenEntry(number, e) for number, e in enumerate(seen, 1)]
         return numbered[-limit:] if limit > 0 else []
+
+    def retire_scope(self, domain_id: str) -> None:
+        self.retired[domain_id] = len(self.log)
 
 
 class _Refusals(RefusalCounts):
@@ -232,7 +247,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self._open = True
         self.domains = _Domains(dict(self._store.domains))
         self.machines = _Machines(dict(self._store.machines))
-        self.audit = _Audit(list(self._store.audit))
+        self.audit = _Audit(list(self._store.audit), dict(self._store.retired_scopes))
         self.records = _Records(dict(self._store.records))
         self.credentials = _Credentials(dict(self._store.incarnations),
                                         dict(self._store.certificates),
@@ -247,6 +262,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self._store.domains = self.domains.data
         self._store.machines = self.machines.data
         self._store.audit = self.audit.log
+        self._store.retired_scopes = self.audit.retired
         self._store.records = self.records.data
         assert isinstance(self.credentials, _Credentials)
         self._store.incarnations = self.credentials.incarnations

@@ -115,6 +115,11 @@ class AuditLog(abc.ABC):
         in sequence order, however many others were written: each numbered among all the
         entries that guest may see. Indexed: the cost does not grow with others' entries."""
 
+    @abc.abstractmethod
+    def retire_scope(self, domain_id: str) -> None:
+        """The domain is deleted: the entries its guest could see stay in the log but no
+        guest sees them any more (a domain created again under that name is another)."""
+
 
 class RefusalCounts(abc.ABC):
     """The open refusal windows of the audit log's limit (``audit_limit``), by principal."""

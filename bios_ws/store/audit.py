@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 _AUDIT_PAGE = 500
 _audit = schema.audit
 _scope = schema.audit_scope
+#: The scope of the entries of a deleted domain: no guest sees them (no domain id starts
+#: with "~").
+RETIRED = "~"
 _windows = schema.audit_refusals
 
 
@@ -117,6 +120,13 @@ class SqlAudit(AuditLog):
                 select(func.count()).select_from(_scope)
                 .where(_scope.c.scope.in_(scopes), _scope.c.seq < rows[0].seq))
         return [SeenEntry(int(before or 0) + n, _entry(row)) for n, row in enumerate(rows, 1)]
+
+
+    def retire_scope(self, domain_id: str) -> None:
+        conn = self._uow.connection(write=True)
+        with store_errors():
+            conn.execute(update(_scope).where(_scope.c.scope == domain_id)
+                         .values(scope=RETIRED))
 
 
 class SqlRefusals(RefusalCounts):

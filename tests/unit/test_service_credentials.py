@@ -197,3 +197,15 @@ def test_every_action_is_audited_and_the_chain_holds(parts: Parts, store: Memory
         ("DeleteDomain", "ok"),
     ]
     assert verify_chain(store.audit) is None
+
+
+def test_a_domain_created_again_sees_none_of_the_audit_of_the_deleted_one(
+    parts: Parts, store: MemoryStore,
+) -> None:
+    parts.domains.create(ADMIN, "g1")
+    parts.credentials.issue_guest(ADMIN, "g1")
+    parts.domains.delete(ADMIN, "g1")
+    parts.domains.create(ADMIN, "g1")
+    with store.unit_of_work() as uow:
+        seen = [s.entry.operation for s in uow.audit.seen_by("g1", 50)]
+    assert seen == ["CreateDomain"]
