@@ -96,9 +96,9 @@ class DomainService:
                     uow.domains.delete(domain_id)
                     uow.machines.delete(domain_id)
                     revoked = end_domain(uow, domain_id, self._clock())
-                    uow.audit.retire_scope(domain_id)  # a new domain of this name sees none
                     uow.audit.append(self._record(principal, "DeleteDomain", domain_id, "ok",
                                                   {"revoked": revoked}))
+                    uow.audit.retire_scope(domain_id)  # a new domain of this name sees none
                     uow.commit()
             if revoked:
                 self._publish_revocations()
