@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import builtins
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,10 @@ from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import outcome_of, utc_now
 
 T = TypeVar("T")
+
+#: How long a certificate found to count is not looked up again, and how many are kept.
+AUTH_CACHE_SECONDS = 1.0
+AUTH_CACHE_ENTRIES = 10_000
 
 #: Guest certificates are short-lived (renewed by the guest); the admin's last longer.
 DEFAULT_GUEST_VALIDITY = timedelta(days=30)
@@ -97,18 +102,30 @@ def end_domain(uow: UnitOfWork, domain_id: str, now: datetime) -> list[str]:
 class CredentialService:
     def __init__(self, uow: UnitOfWorkFactory, issuer: Callable[[], Issuer],
                  clock: Clock = utc_now, *,
-                 guest_validity: timedelta = DEFAULT_GUEST_VALIDITY) -> None:
+                 guest_validity: timedelta = DEFAULT_GUEST_VALIDITY,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._uow = uow
         self._issuer = issuer  # called when needed: it may unseal the CA key
         self.guest_validity = guest_validity
         #: Renewals whose predecessor is known to be revoked (this process's view).
         self._settled: set[int] = set()
+        #: Certificates found to count, until when (monotonic seconds).
+        self._counted: dict[tuple[object, ...], float] = {}
+        self._monotonic = monotonic
         self._clock = clock
 
     # -- every call -----------------------------------------------------------------
 
     def authenticate(self, principal: Principal) -> None:
-        """AccessDenied unless the certificate ``principal`` presented still counts."""
+        """AccessDenied unless the certificate ``principal`` presented still counts.
+
+        A certificate found to count is not looked up again for ``AUTH_CACHE_SECONDS``
+        (a kept-alive connection makes many calls): a revocation reaches a running
+        server first through the CRL, at the handshake and on kept-alive connections;
+        this registry check stands behind it."""
+        key = (principal.serial, principal.role, principal.domain_id, principal.incarnation)
+        if self._counted.get(key, 0.0) > self._monotonic():
+            return
         with self._uow() as uow:
             record = None if principal.serial is None else uow.credentials.get(principal.serial)
             incarnation = (uow.credentials.incarnation(principal.domain_id)
@@ -119,6 +136,9 @@ class CredentialService:
         assert record is not None
         if record.replaces is not None and record.serial not in self._settled:
             self._supersede(principal, record)
+        if len(self._counted) >= AUTH_CACHE_ENTRIES:
+            self._counted.clear()
+        self._counted[key] = self._monotonic() + AUTH_CACHE_SECONDS
 
     def _supersede(self, principal: Principal, renewal: CertificateRecord) -> None:
         """A renewed certificate is used for the first time: the one it replaces is
@@ -206,7 +226,9 @@ class CredentialService:
                                   publish=True, changes=changes)
 
     def publish_revocations(self, *, force: bool = False) -> bool:
-        """Bring the published CRL in line with the store (and fresh); whether it changed."""
+        """Bring the published CRL in line with the store (and fresh); whether it changed.
+        Every certificate is looked up afresh from now on (one may have been revoked)."""
+        self._counted.clear()
         with self._uow() as uow:
             revoked = uow.credentials.revoked()
         return self._issuer().publish_revocations(revoked, self._clock(), force=force)

@@ -18,7 +18,7 @@ from bios_ws.pki.crl import parse_crl
 from bios_ws.pki.issuer import MemoryIssuer
 from bios_ws.platform.simulated import in_memory_machines
 from bios_ws.server.identity import identity_of
-from bios_ws.service.credentials import ClientBundle, CredentialService
+from bios_ws.service.credentials import AUTH_CACHE_SECONDS, ClientBundle, CredentialService
 from bios_ws.service.domains import DomainService
 from tests.unit.conftest import StepClock
 
@@ -209,3 +209,26 @@ def test_a_domain_created_again_sees_none_of_the_audit_of_the_deleted_one(
     with store.unit_of_work() as uow:
         seen = [s.entry.operation for s in uow.audit.seen_by("g1", 50)]
     assert seen == ["CreateDomain"]
+
+
+def test_a_certificate_found_to_count_is_looked_up_again_after_a_second(
+    parts: Parts, store: MemoryStore,
+) -> None:
+    """Behind the CRL (which a server checks at every handshake and request), the registry
+    lookup is cached a second: a revocation made elsewhere applies here within it."""
+    seconds = [100.0]
+    credentials = CredentialService(store.unit_of_work, lambda: parts.issuer, parts.clock,
+                                    monotonic=lambda: seconds[0])
+    parts.domains.create(ADMIN, "vm1")
+    bundle = parts.credentials.issue_guest(ADMIN, "vm1")
+    principal = presented(bundle)
+    credentials.authenticate(principal)
+    with store.unit_of_work() as uow:  # another process revokes it
+        uow.credentials.revoke([bundle.record.serial], parts.clock.now,
+                               RevocationReason.KEY_COMPROMISE)
+        uow.commit()
+    seconds[0] += AUTH_CACHE_SECONDS - 0.01
+    credentials.authenticate(principal)  # within the second: not looked up
+    seconds[0] += 0.02
+    with pytest.raises(AccessDenied, match="revoked"):
+        credentials.authenticate(principal)
