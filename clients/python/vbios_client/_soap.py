@@ -1,7 +1,10 @@
-"""The private raw layer: zeep over the bundled WSDL, on one pinned mutual-TLS session.
+"""The private raw layer: zeep over the bundled WSDL, on one pinned mutual-TLS session
+(or, to enroll, a session that trusts the pinned CA and presents no certificate).
 
 Nothing from zeep or requests leaves this module: faults become
-``vbios_client.exceptions`` classes, transport failures ``TransportError``.
+``vbios_client.exceptions`` classes, transport failures ``TransportError``. Every
+session sends through ``https_adapter()``; enrollment's one unverified exchange,
+``fetch_ca_pem``, goes through ``http.client`` (tests replace these two).
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ class BiosClient:
         _bundle.recover(bundle)
         client = cls(url, bundle / "cert.pem", bundle / "key.pem", bundle / "ca.pem",
                      timeout=timeout)
-        client._renewal = BundleRenewal(bundle, automatic=auto_renew)
+        client._renewal = BundleRenewal(bundle.absolute(), automatic=auto_renew)
         return client
 
     @classmethod
