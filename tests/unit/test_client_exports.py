@@ -15,6 +15,8 @@ EXPECTED = {
     "UnknownBootOption", "VbiosClientError", "VersionConflict", "VersionMismatch",
     "InvalidPowerTransition", "PlatformUnavailable", "MachineError", "PowerState",
     "ResetOutcome", "InvalidSecureBootChange", "SecureBoot", "SecureBootCertificate",
+    "BootstrapUri", "BundleError", "CaPinMismatch", "CertificateMismatch", "EnrollmentError",
+    "InvalidBootstrapUri", "IssuedBundle", "ProvisioningState", "enroll", "parse_bootstrap_uri",
     "__version__",
 }
 
@@ -50,3 +52,11 @@ def test_transport_error_is_not_a_fault() -> None:
     assert not issubclass(vbios_client.TransportError, vbios_client.FaultError)
     assert issubclass(vbios_client.TransportError, vbios_client.VbiosClientError)
     assert issubclass(vbios_client.FaultError, vbios_client.VbiosClientError)
+
+
+def test_enrollment_errors_stop_on_the_guests_side() -> None:
+    for cls in (vbios_client.InvalidBootstrapUri, vbios_client.CaPinMismatch,
+                vbios_client.CertificateMismatch, vbios_client.BundleError):
+        assert issubclass(cls, vbios_client.EnrollmentError)
+        assert not issubclass(cls, vbios_client.FaultError | vbios_client.TransportError)
+    assert issubclass(vbios_client.InvalidBootstrapUri, ValueError)

@@ -3,18 +3,28 @@
     with BiosClient.from_bundle("https://vbios.local:8443/", "/etc/vbios/bundle") as bios:
         current = bios.get_attributes()
         bios.set_attributes({"BootTimeout": 10}, expected_version=current.version)
+
+A guest without a bundle yet enrolls with the one-time URI its admin printed:
+
+    bundle = enroll(uri, "/etc/vbios/bundle")   # its key is made here, never sent
 """
 
 from vbios_client.client import BiosClient
+from vbios_client.enrollment import BootstrapUri, enroll, parse_bootstrap_uri
 from vbios_client.exceptions import (
     AccessDenied,
     AttestationUnavailable,
+    BundleError,
+    CaPinMismatch,
+    CertificateMismatch,
     DomainExists,
     DomainNotFound,
+    EnrollmentError,
     FaultError,
     InternalError,
     InvalidAttributeValue,
     InvalidBootOrder,
+    InvalidBootstrapUri,
     InvalidPassword,
     InvalidPowerTransition,
     InvalidRequest,
@@ -42,8 +52,10 @@ from vbios_client.models import (
     AttributeSet,
     BootConfig,
     BootOption,
+    IssuedBundle,
     PendingAttributes,
     PowerState,
+    ProvisioningState,
     ResetOutcome,
     SecureBoot,
     SecureBootCertificate,
@@ -60,22 +72,30 @@ __all__ = [
     "BiosClient",
     "BootConfig",
     "BootOption",
+    "BootstrapUri",
+    "BundleError",
+    "CaPinMismatch",
+    "CertificateMismatch",
     "DomainExists",
     "DomainNotFound",
+    "EnrollmentError",
     "FaultError",
     "InternalError",
     "InvalidAttributeValue",
     "InvalidBootOrder",
+    "InvalidBootstrapUri",
     "InvalidPassword",
     "InvalidPowerTransition",
     "InvalidRequest",
     "InvalidSecureBootChange",
+    "IssuedBundle",
     "MachineError",
     "MustUnderstand",
     "PasswordRequired",
     "PendingAttributes",
     "PlatformUnavailable",
     "PowerState",
+    "ProvisioningState",
     "ReadOnlyAttribute",
     "ResetOutcome",
     "ResetRequired",
@@ -92,4 +112,6 @@ __all__ = [
     "VersionConflict",
     "VersionMismatch",
     "__version__",
+    "enroll",
+    "parse_bootstrap_uri",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from vbios_client.models import (
@@ -11,13 +12,17 @@ from vbios_client.models import (
     AttributeRegistry,
     AttributeSet,
     BootConfig,
+    IssuedBundle,
     PendingAttributes,
     PowerState,
+    ProvisioningState,
     ResetOutcome,
     SecureBoot,
     SecureBootCertificate,
     Value,
 )
+
+_UTC = timezone.utc  # noqa: UP017 - the client distribution still supports Python 3.10
 
 
 def show_value(value: Value) -> str:
@@ -174,3 +179,37 @@ def databases(out: TextIO, result: Mapping[str, list[SecureBootCertificate]], *,
         for cert in certs:
             out.write(f"  {cert.sha256}  {cert.subject}  (until {cert.not_after})\n")
 
+
+
+def utc_text(moment: datetime | None) -> str | None:
+    """An aware time as ISO 8601 UTC with ``Z`` (None stays None)."""
+    if moment is None:
+        return None
+    return moment.astimezone(_UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _rows(out: TextIO, rows: Mapping[str, str]) -> None:
+    width = max(len(name) for name in rows)
+    out.write("".join(f"{name.ljust(width)} = {value}\n" for name, value in rows.items()))
+
+
+def issued_bundle(out: TextIO, verb: str, result: IssuedBundle, *, as_json: bool) -> None:
+    """What enroll or renew wrote: the serial, the end of validity, the bundle's path."""
+    data = {"domain": result.domain, "serial": result.serial,
+            "not_after": utc_text(result.not_after), "bundle": str(result.path)}
+    if as_json:
+        _dump(out, data)
+        return
+    out.write(f"{verb} domain {result.domain}\n")
+    _rows(out, {"serial": result.serial, "not after": str(data["not_after"]),
+                "bundle": str(result.path)})
+
+
+def provisioning(out: TextIO, result: ProvisioningState, *, as_json: bool) -> None:
+    not_after = utc_text(result.certificate_not_after)
+    if as_json:
+        _dump(out, {"state": result.state, "next_step": result.next_step,
+                    "certificate_not_after": not_after})
+        return
+    _rows(out, {"state": result.state, "next step": result.next_step,
+                "not after": not_after or "-"})

@@ -1,12 +1,17 @@
-"""The private raw layer: zeep over the bundled WSDL, on one pinned mutual-TLS session.
+"""The private raw layer: zeep over the bundled WSDL, on one pinned mutual-TLS session
+(or, to enroll, a session that trusts the pinned CA and presents no certificate).
 
 Nothing from zeep or requests leaves this module: faults become
-``vbios_client.exceptions`` classes, transport failures ``TransportError``.
+``vbios_client.exceptions`` classes, transport failures ``TransportError``. Every
+session sends through ``https_adapter()``; enrollment's one unverified exchange,
+``fetch_ca_pem``, goes through ``http.client`` (tests replace these two).
 """
 
 from __future__ import annotations
 
+import http.client
 import io
+import ssl
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,13 +20,16 @@ from urllib.parse import urlsplit
 import requests
 import zeep
 import zeep.exceptions
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 
 from vbios_client import _wire
 from vbios_client.exceptions import TransportError
 
 NAMESPACE = "urn:bios-ws:vbios:v1"
 DEFAULT_TIMEOUT = 30.0
+#: Where a server hands its CA certificate to a caller without a certificate.
+CA_PATH = "/ca.pem"
+MAX_CA_BYTES = 64 * 1024
 
 
 def bundled_wsdl() -> bytes:
@@ -42,20 +50,76 @@ def check_timeout(timeout: float) -> float:
     return float(timeout)
 
 
+def https_adapter() -> BaseAdapter:
+    """The adapter every session of this library sends through (one small pool, no retry)."""
+    return HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
+
+
 def pinned_session(cert: Path, key: Path, ca: Path) -> requests.Session:
     """A session that presents ``cert``/``key`` and trusts ``ca`` only, whatever the env says."""
     for label, path in (("certificate", cert), ("key", key), ("CA certificate", ca)):
         if not Path(path).is_file():
             raise ValueError(f"client {label} {str(path)!r} is not a readable file")
+    return _session(ca, (str(cert), str(key)))
+
+
+def server_session(ca: Path) -> requests.Session:
+    """A session that presents no certificate (enrollment) and trusts ``ca`` only."""
+    if not Path(ca).is_file():
+        raise ValueError(f"CA certificate {str(ca)!r} is not a readable file")
+    return _session(ca, None)
+
+
+def _session(ca: Path, cert: tuple[str, str] | None) -> requests.Session:
     session = requests.Session()
     # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE would override verify, proxies would see the traffic.
     session.trust_env = False
     session.verify = str(ca)
-    session.cert = (str(cert), str(key))
+    session.cert = cert
     session.max_redirects = 0
     session.adapters.clear()
-    session.mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0))
+    session.mount("https://", https_adapter())
     return session
+
+
+def fetch_ca_pem(url: str, *, timeout: float) -> bytes:
+    """``GET /ca.pem`` from the server at ``url`` WITHOUT verifying its certificate.
+
+    Only for enrollment's first contact: the caller trusts the answer only if its
+    SHA-256 equals the pin of the bootstrap URI. No client certificate, no proxy, no
+    redirect; the answer is bounded.
+    """
+    parts = urlsplit(check_url(url))
+    path = parts.path.rstrip("/") + CA_PATH
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the pin decides, not the chain
+    host = parts.hostname or ""
+    try:
+        connection = http.client.HTTPSConnection(host, parts.port or 443, context=context,
+                                                 timeout=timeout)
+    except ValueError as exc:
+        raise TransportError(f"{url}: {exc}") from None
+    try:
+        connection.request("GET", path, headers={"User-Agent": "vbios-client",
+                                                 "Accept": "application/x-pem-file"})
+        response = connection.getresponse()
+        body = response.read(MAX_CA_BYTES + 1)
+    except TimeoutError:
+        raise TransportError(f"{url}: no answer within {timeout:g} s") from None
+    except ssl.SSLError as exc:
+        raise TransportError(f"{url}: TLS failure: {exc.reason or exc}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise TransportError(f"{url}: cannot fetch the CA certificate: {_reason(exc)}"
+                             ) from None
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise TransportError(f"{url}: HTTP {response.status} for {path}")
+    if len(body) > MAX_CA_BYTES:
+        raise TransportError(f"{url}: the CA certificate is longer than {MAX_CA_BYTES} bytes")
+    return body
 
 
 class _QuietTransport(zeep.Transport):

@@ -7,6 +7,7 @@ CompoundValue as well as on any plain object with the same fields.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from lxml import etree
@@ -20,12 +21,14 @@ from vbios_client.models import (
     BootOption,
     PendingAttributes,
     PowerState,
+    ProvisioningState,
     ResetOutcome,
     SecureBoot,
     SecureBootCertificate,
     Value,
 )
 
+_UTC = timezone.utc  # noqa: UP017 - the client distribution still supports Python 3.10
 _ENVELOPE_CODES = ("VersionMismatch", "MustUnderstand")
 #: Longest fault text this library passes on; a longer one is cut.
 _MAX_TEXT = 2048
@@ -187,6 +190,21 @@ def secure_boot_databases(response: Any) -> dict[str, list[SecureBootCertificate
     return found
 
 
+def provisioning_state(response: Any) -> ProvisioningState:
+    not_after = getattr(response, "CertificateNotAfter", None)
+    return ProvisioningState(
+        state=str(response.State), next_step=str(response.NextStep or ""),
+        certificate_not_after=None if not_after in (None, "") else utc_time(str(not_after)))
+
+
+def utc_time(text: str) -> datetime:
+    """An ISO 8601 time the server wrote (``...Z`` or an offset), as an aware UTC datetime."""
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"a time without its zone: {text!r}")
+    return moment.astimezone(_UTC)
+
+
 def version(response: Any) -> int:
     """The new version a write returns (zeep unwraps a one-field response to the field)."""
     if isinstance(response, int) and not isinstance(response, bool):
@@ -247,3 +265,28 @@ def names_list(names: Iterable[str] | None) -> list[str] | None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"attribute names must be non-empty strings, not {name!r}")
     return checked
+
+
+# -- arguments -------------------------------------------------------------------
+
+
+def guard(expected_version: int | None, password: str | None) -> dict[str, Any]:
+    """The ExpectedVersion and Password fields every write may carry."""
+    params: dict[str, Any] = {}
+    if expected_version is not None:
+        if isinstance(expected_version, bool) or not isinstance(expected_version, int):
+            raise TypeError("expected_version must be an int")
+        if expected_version < 0:
+            raise ValueError("expected_version must not be negative")
+        params["ExpectedVersion"] = expected_version
+    if password is not None:
+        check_str("password", password)
+        params["Password"] = password
+    return params
+
+
+def check_str(what: str, value: object, *, empty: bool = True) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if not empty and not value:
+        raise ValueError(f"{what} must not be empty")

@@ -1,8 +1,9 @@
 """The `vbios-client` command: a guest's BIOS settings and boot order from a shell,
 and the guest's own check of the host's boot integrity (`attest`, in ``attest_cli``).
 
-Exit status: 0 done, 1 the service refused (a fault) or `attest` found the host
-not trusted, 2 usage, 3 the service could not be reached (connection, TLS, timeout).
+Exit status: 0 done, 1 the service refused (a fault), `attest` found the host not
+trusted, or enrollment stopped here (``credential_cli``), 2 usage (a malformed
+bootstrap URI too), 3 the service could not be reached (connection, TLS, timeout).
 Passwords never go in argv: they come from a file (--password-file),
 VBIOS_SETUP_PASSWORD, or a prompt.
 """
@@ -19,24 +20,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from vbios_client import _output, attest_cli
+from vbios_client import _output, attest_cli, credential_cli
+from vbios_client._cli_inputs import (
+    UsageError,
+    parse_assignments,
+    read_secret_file,
+    typed_changes,
+)
 from vbios_client.client import BiosClient
-from vbios_client.exceptions import FaultError, PasswordRequired, TransportError
+from vbios_client.exceptions import (
+    EnrollmentError,
+    FaultError,
+    InvalidBootstrapUri,
+    PasswordRequired,
+    TransportError,
+)
 from vbios_client.models import (
     APPLY_TIMES,
     RESET_KEYS_TYPES,
     RESET_TYPES,
-    AttributeRegistry,
-    Value,
 )
 
 PROG = "vbios-client"
 EXIT_OK, EXIT_FAULT, EXIT_USAGE, EXIT_TRANSPORT = 0, 1, 2, 3
-_MAX_SECRET_BYTES = 4096
-
-
-class UsageError(Exception):
-    """A mistake in the command line or its inputs: exit status 2."""
 
 
 @dataclass
@@ -55,48 +61,6 @@ Handler = Callable[[Context], int]
 
 
 # -- inputs ------------------------------------------------------------------
-
-
-def read_secret_file(path: str) -> str:
-    """A password from a file: its text without the trailing newline."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(_MAX_SECRET_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"cannot read password file {path}: {exc.strerror}") from None
-    if len(data) > _MAX_SECRET_BYTES:
-        raise UsageError(f"password file {path} is too long")
-    try:
-        return data.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError:
-        raise UsageError(f"password file {path} is not UTF-8") from None
-
-
-def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
-    """NAME=VALUE words into a dict (the value may contain '=' and be empty)."""
-    result: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise UsageError(f"expected NAME=VALUE, not {pair!r}")
-        if name in result:
-            raise UsageError(f"{name} is given twice")
-        result[name] = value
-    return result
-
-
-def typed_changes(texts: dict[str, str], registry: AttributeRegistry) -> dict[str, Value]:
-    """Convert each text by its registry type; unknown names stay text (the service refuses)."""
-    typed: dict[str, Value] = {}
-    for name, text in texts.items():
-        if name not in registry:
-            typed[name] = text
-            continue
-        try:
-            typed[name] = registry.lookup(name).parse_value(text)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    return typed
 
 
 def _setup_password(args: argparse.Namespace) -> str | None:
@@ -335,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     change.add_argument("--new-file", metavar="FILE", help="file holding the new password")
     change.add_argument("--clear", action="store_true", help="remove the password")
     attest_cli.register(areas, leaf)
+    credential_cli.register(areas, leaf)
     return parser
 
 
@@ -344,7 +309,8 @@ def _connect(args: argparse.Namespace) -> BiosClient:
     if not url or not bundle:
         raise UsageError("give --url and --bundle (or set VBIOS_URL and VBIOS_BUNDLE)")
     try:
-        return BiosClient.from_bundle(url, Path(bundle), timeout=args.timeout)
+        return BiosClient.from_bundle(url, Path(bundle), timeout=args.timeout,
+                                      auto_renew=getattr(args, "auto_renew", True))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -354,8 +320,14 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
     out, err = stdout or sys.stdout, stderr or sys.stderr
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "standalone", None) is not None:
+            return int(args.standalone(args, out))
         with _connect(args) as client:
-            return int(args.run(Context(client, args, out, stdin or sys.stdin)))
+            status = int(args.run(Context(client, args, out, stdin or sys.stdin)))
+            notice = credential_cli.renewal_notice(client, args)
+            if notice:
+                err.write(f"{PROG}: {notice}\n")
+            return status
     except UsageError as exc:
         err.write(f"{PROG}: error: {exc}\n")
         return EXIT_USAGE
@@ -365,6 +337,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
     except TransportError as exc:
         err.write(f"{PROG}: TransportError: {_one_line(str(exc))}\n")
         return EXIT_TRANSPORT
+    except EnrollmentError as exc:
+        err.write(f"{PROG}: {type(exc).__name__}: {_one_line(str(exc))}\n")
+        return EXIT_USAGE if isinstance(exc, InvalidBootstrapUri) else EXIT_FAULT
     except (ValueError, TypeError) as exc:
         err.write(f"{PROG}: error: {_one_line(str(exc))}\n")
         return EXIT_USAGE

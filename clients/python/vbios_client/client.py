@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
@@ -11,7 +12,8 @@ from typing import Any
 
 import requests
 
-from vbios_client import _soap, _wire, integrity
+from vbios_client import _bundle, _soap, _wire, integrity
+from vbios_client._renewal import BundleRenewal
 from vbios_client.attestation import (
     ClockState,
     ClockStore,
@@ -20,6 +22,7 @@ from vbios_client.attestation import (
     ak_fingerprint,
     verify_quote,
 )
+from vbios_client.exceptions import VbiosClientError
 from vbios_client.models import (
     APPLY_TIMES,
     RESET_KEYS_TYPES,
@@ -27,14 +30,17 @@ from vbios_client.models import (
     AttributeRegistry,
     AttributeSet,
     BootConfig,
+    IssuedBundle,
     PendingAttributes,
     PowerState,
+    ProvisioningState,
     ResetOutcome,
     SecureBoot,
     SecureBootCertificate,
 )
 
 StrPath = str | os.PathLike[str]
+log = logging.getLogger("vbios_client")
 
 
 class BiosClient:
@@ -52,21 +58,33 @@ class BiosClient:
     ) -> None:
         _soap.check_url(url)
         _soap.check_timeout(timeout)
-        session = _soap.pinned_session(Path(cert), Path(key), Path(ca))
-        self._channel = _soap.SoapChannel(url, session, timeout=timeout)
+        self._paths: tuple[Path, Path, Path] | None = (Path(cert), Path(key), Path(ca))
+        session = _soap.pinned_session(*self._paths)
+        self._current = _soap.SoapChannel(url, session, timeout=timeout)
         self._ca_path: Path | None = Path(ca)
         self._clocks: dict[str, ClockState] = {}
+        self._renewal: BundleRenewal | None = None
 
     @classmethod
     def from_bundle(
-        cls, url: str, bundle_dir: StrPath, *, timeout: float = _soap.DEFAULT_TIMEOUT
+        cls, url: str, bundle_dir: StrPath, *, timeout: float = _soap.DEFAULT_TIMEOUT,
+        auto_renew: bool = True,
     ) -> BiosClient:
-        """A client from a bundle directory holding cert.pem, key.pem and ca.pem."""
+        """A client from a bundle directory holding cert.pem, key.pem and ca.pem.
+
+        With ``auto_renew`` (the default) the client renews its certificate by itself,
+        once, before a call when less than a third of the certificate's lifetime
+        remains (``renew_certificate``; a failure is logged and the current certificate
+        kept). A renewal a crash interrupted is finished here first.
+        """
         bundle = Path(bundle_dir)
         if not bundle.is_dir():
             raise ValueError(f"client bundle {str(bundle)!r} is not a directory")
-        return cls(url, bundle / "cert.pem", bundle / "key.pem", bundle / "ca.pem",
-                   timeout=timeout)
+        _bundle.recover(bundle)
+        client = cls(url, bundle / "cert.pem", bundle / "key.pem", bundle / "ca.pem",
+                     timeout=timeout)
+        client._renewal = BundleRenewal(bundle.absolute(), automatic=auto_renew)
+        return client
 
     @classmethod
     def _over_session(
@@ -74,17 +92,24 @@ class BiosClient:
     ) -> BiosClient:
         """A client over a ready session (tests mount in-process adapters on it)."""
         client = cls.__new__(cls)
-        client._channel = _soap.SoapChannel(url, session, timeout=timeout)
+        client._current = _soap.SoapChannel(url, session, timeout=timeout)
+        client._paths = None
         client._ca_path = None
         client._clocks = {}
+        client._renewal = None
         return client
 
     @property
     def url(self) -> str:
-        return self._channel.url
+        return self._current.url
+
+    @property
+    def renewed(self) -> IssuedBundle | None:
+        """What this client's renewal (asked for or automatic) wrote; None before one."""
+        return None if self._renewal is None else self._renewal.renewed
 
     def close(self) -> None:
-        self._channel.close()
+        self._current.close()
 
     def __enter__(self) -> BiosClient:
         return self
@@ -94,6 +119,62 @@ class BiosClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @property
+    def _channel(self) -> _soap.SoapChannel:
+        """The channel of the next call; an automatic renewal that is due happens first."""
+        if self._renewal is not None and self._renewal.due():
+            self._renew_automatically()
+        return self._current
+
+    # -- credential ------------------------------------------------------------
+
+    def get_provisioning_state(self) -> ProvisioningState:
+        """S1, S2 or S3, the next step, and until when the domain's certificate is valid."""
+        return _wire.provisioning_state(self._channel.call("GetProvisioningState"))
+
+    def renew_certificate(self) -> IssuedBundle:
+        """A certificate for a fresh key made here, written into the bundle in place.
+
+        cert.pem and key.pem are replaced (each atomically; a crash between the two is
+        finished by the next ``from_bundle``); the client switches to them at once and
+        calls GetProvisioningState with them, so that the server revokes the old
+        certificate. Only for a client made with ``from_bundle``.
+        """
+        if self._renewal is None:
+            raise ValueError("only a client made with from_bundle renews: the new"
+                             " certificate replaces the bundle's")
+        issued = self._renewal.renew(self._current)
+        assert issued is not None
+        self._reopen()
+        self._current.call("GetProvisioningState")  # the old certificate is revoked now
+        return issued
+
+    def _renew_automatically(self) -> None:
+        assert self._renewal is not None
+        try:
+            issued = self._renewal.renew(self._current, only_if_due=True)
+        except VbiosClientError as exc:
+            log.warning("automatic renewal of the certificate in %s failed; the current one"
+                        " stays: %s", self._renewal.bundle, exc)
+            return
+        self._reopen()
+        if issued is None:
+            return
+        log.info("renewed the certificate in %s: serial %s, valid until %s",
+                 issued.path, issued.serial, issued.not_after.isoformat())
+        try:
+            self._current.call("GetProvisioningState")
+        except VbiosClientError as exc:
+            log.warning("the renewed certificate was not used yet: %s", exc)
+
+    def _reopen(self) -> None:
+        """A new session on the bundle's files (new connections: the new certificate)."""
+        assert self._paths is not None
+        old = self._current
+        self._current = _soap.SoapChannel(old.url, _soap.pinned_session(*self._paths),
+                                          timeout=old.timeout)
+        old.close()
 
     # -- attributes ------------------------------------------------------------
 
@@ -123,7 +204,7 @@ class BiosClient:
         params = {
             "Attributes": {"AttributeValue": _wire.attribute_values(changes)},
             "ApplyTime": apply_time,
-            **_guard(expected_version, password),
+            **_wire.guard(expected_version, password),
         }
         return _wire.version(self._channel.call("SetAttributes", **params))
 
@@ -133,14 +214,14 @@ class BiosClient:
     def cancel_pending_attributes(
         self, expected_version: int | None = None, password: str | None = None
     ) -> int:
-        params = _guard(expected_version, password)
+        params = _wire.guard(expected_version, password)
         return _wire.version(self._channel.call("CancelPendingAttributes", **params))
 
     def reset_attributes_to_defaults(
         self, expected_version: int | None = None, password: str | None = None
     ) -> int:
         """Registry defaults become pending values, applied at the next reset."""
-        params = _guard(expected_version, password)
+        params = _wire.guard(expected_version, password)
         return _wire.version(self._channel.call("ResetAttributesToDefaults", **params))
 
     def change_password(
@@ -152,14 +233,14 @@ class BiosClient:
         password: str | None = None,
     ) -> int:
         """Set, change or (with ``new_password=""``) clear the password attribute ``name``."""
-        _check_str("name", name, empty=False)
+        _wire.check_str("name", name, empty=False)
         if old_password is not None:
-            _check_str("old_password", old_password)
-        _check_str("new_password", new_password)
+            _wire.check_str("old_password", old_password)
+        _wire.check_str("new_password", new_password)
         params: dict[str, Any] = {
             "PasswordName": name,
             "NewPassword": new_password,
-            **_guard(expected_version, password),
+            **_wire.guard(expected_version, password),
         }
         if old_password:
             params["OldPassword"] = old_password
@@ -178,8 +259,8 @@ class BiosClient:
         if isinstance(order, str) or not isinstance(order, Sequence):
             raise TypeError("order must be a sequence of boot option ids")
         for option_id in order:
-            _check_str("boot option id", option_id, empty=False)
-        params = {"Order": {"OptionId": list(order)}, **_guard(expected_version, password)}
+            _wire.check_str("boot option id", option_id, empty=False)
+        params = {"Order": {"OptionId": list(order)}, **_wire.guard(expected_version, password)}
         return _wire.version(self._channel.call("SetBootOrder", **params))
 
     def set_boot_next(
@@ -187,9 +268,9 @@ class BiosClient:
         password: str | None = None,
     ) -> int:
         """Boot ``option_id`` once at the next reset; None clears it."""
-        params = _guard(expected_version, password)
+        params = _wire.guard(expected_version, password)
         if option_id is not None:
-            _check_str("option_id", option_id, empty=False)
+            _wire.check_str("option_id", option_id, empty=False)
             params["BootNext"] = option_id
         return _wire.version(self._channel.call("SetBootNext", **params))
 
@@ -217,7 +298,7 @@ class BiosClient:
         """Turn Secure Boot on or off at the next reset."""
         if not isinstance(enabled, bool):
             raise TypeError("enabled must be a bool")
-        params = {"Enabled": enabled, **_guard(expected_version, password)}
+        params = {"Enabled": enabled, **_wire.guard(expected_version, password)}
         return _wire.version(self._channel.call("SetSecureBoot", **params))
 
     def reset_secure_boot_keys(self, reset_type: str, expected_version: int | None = None,
@@ -226,7 +307,7 @@ class BiosClient:
         if reset_type not in RESET_KEYS_TYPES:
             raise ValueError(f"reset_type must be one of {', '.join(RESET_KEYS_TYPES)},"
                              f" not {reset_type!r}")
-        params = {"ResetKeysType": reset_type, **_guard(expected_version, password)}
+        params = {"ResetKeysType": reset_type, **_wire.guard(expected_version, password)}
         return _wire.version(self._channel.call("ResetSecureBootKeys", **params))
 
     def get_secure_boot_databases(self) -> dict[str, list[SecureBootCertificate]]:
@@ -293,24 +374,3 @@ class BiosClient:
         """Event log, PCRs, verdict and recent audit entries (works in restricted mode)."""
         return integrity.diagnostics(self._channel.call("CollectDiagnostics"))
 
-
-def _guard(expected_version: int | None, password: str | None) -> dict[str, Any]:
-    """The ExpectedVersion and Password fields every write may carry."""
-    params: dict[str, Any] = {}
-    if expected_version is not None:
-        if isinstance(expected_version, bool) or not isinstance(expected_version, int):
-            raise TypeError("expected_version must be an int")
-        if expected_version < 0:
-            raise ValueError("expected_version must not be negative")
-        params["ExpectedVersion"] = expected_version
-    if password is not None:
-        _check_str("password", password)
-        params["Password"] = password
-    return params
-
-
-def _check_str(what: str, value: object, *, empty: bool = True) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
-    if not empty and not value:
-        raise ValueError(f"{what} must not be empty")

@@ -27,8 +27,15 @@
     │   ├── TpmUnavailable          ┘ (the host's TPM is unreachable)
     │   ├── VersionMismatch         SOAP 1.1 envelope faults
     │   └── MustUnderstand
-    └── TransportError              connection refused, TLS failure, timeout, or an
-                                    answer that is not a readable SOAP message
+    ├── TransportError              connection refused, TLS failure, timeout, or an
+    │                               answer that is not a readable SOAP message
+    └── EnrollmentError             enrolling or renewing stopped here, in the guest
+        ├── InvalidBootstrapUri     the bootstrap URI is malformed (also a ValueError)
+        ├── CaPinMismatch           the server's CA is not the one the URI pins: nothing
+        │                           was sent to it
+        ├── CertificateMismatch     the certificate returned is not for the key made
+        │                           here, not for this domain, or not from the pinned CA
+        └── BundleError             the bundle directory cannot be used or written
 """
 
 from __future__ import annotations
@@ -168,6 +175,30 @@ class MustUnderstand(FaultError):
 
 class TransportError(VbiosClientError):
     """The service could not be reached: connection, TLS, timeout, or an unreadable answer."""
+
+
+class EnrollmentError(VbiosClientError):
+    """Enrolling or renewing a certificate stopped on the guest's side."""
+
+
+class InvalidBootstrapUri(EnrollmentError, ValueError):
+    """The bootstrap URI is malformed: the message names what is wrong."""
+
+
+class CaPinMismatch(EnrollmentError):
+    """The server's CA certificate is not the one the bootstrap URI pins.
+
+    Nothing was sent to that server after fetching its CA certificate."""
+
+
+class CertificateMismatch(EnrollmentError):
+    """The certificate the server returned is not for the key made here, does not name
+    this domain, or was not issued by the pinned CA: nothing was written."""
+
+
+class BundleError(EnrollmentError):
+    """The bundle directory cannot be used (it exists and is not empty, is not a
+    directory) or cannot be written."""
 
 
 FAULT_CLASSES: dict[str, type[FaultError]] = {

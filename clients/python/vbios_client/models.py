@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 #: A BIOS attribute value: Enumeration, String and Password values are str.
@@ -151,3 +153,31 @@ class SecureBootCertificate:
     not_after: str
     sha256: str
 
+
+
+#: Provisioning states of a guest's vBIOS (the secure-element model): S1 no firmware
+#: image assigned yet, S2 an image but no credential, S3 personalized (a credential).
+PROVISIONING_STATES: tuple[str, ...] = ("S1", "S2", "S3")
+
+
+@dataclass(frozen=True)
+class ProvisioningState:
+    """Where the caller's domain stands, what it should do next, and until when its
+    newest active certificate is valid (None without one)."""
+
+    state: str
+    next_step: str
+    certificate_not_after: datetime | None
+
+
+@dataclass(frozen=True)
+class IssuedBundle:
+    """A client bundle (cert.pem, key.pem, ca.pem) that enrollment or renewal wrote:
+    the domain its certificate names, the certificate's serial (hex, as the server
+    writes it) and validity, and the bundle directory."""
+
+    domain: str
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    path: Path
