@@ -125,7 +125,8 @@ def _credentials(wiring: Wiring) -> CredentialService:
 
 
 def _enrollment(wiring: Wiring) -> EnrollmentService:
-    return EnrollmentService(wiring.uow, wiring.built.use(CredentialService), wiring.clock)
+    return EnrollmentService(wiring.uow, wiring.built.use(CredentialService),
+                             wiring.built.use(DomainService), wiring.clock)
 
 
 def _domains(wiring: Wiring) -> DomainService:
@@ -163,11 +164,11 @@ COMMON_FAULTS: tuple[type[VbiosError], ...] = (
 CAPABILITIES: tuple[Capability, ...] = (
     Capability("credentials", _credentials),
     Capability(
-        "enrollment", _enrollment,
-        soap_services=("bios_ws.soap.enrollment_service:EnrollmentSoapService",),
+        "domains", _domains, faults=(DomainExists,),
     ),
     Capability(
-        "domains", _domains, faults=(DomainExists,),
+        "enrollment", _enrollment,
+        soap_services=("bios_ws.soap.enrollment_service:EnrollmentSoapService",),
     ),
     Capability(
         "settings", _settings,

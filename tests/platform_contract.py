@@ -13,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import pytest
+
 from bios_ws.domain.power import PowerState, ResetCause
+from bios_ws.errors import MachineError
 from bios_ws.platform.port import MachineEvent, MachineHooks, Platform
 from bios_ws.platform.simulated import SimulatedPlatform, StateShelf, Ticker
 from tests.waiting import wait_for
@@ -56,6 +59,7 @@ class PlatformContract:
         self, machines: Machines, domain_id: str
     ) -> None:
         assert machines.platform.status(domain_id) is PowerState.OFF
+        assert machines.platform.has_firmware(domain_id) is True
         assert machines.recorded.boots == []
 
     def test_power_on_boots_once_then_runs(self, machines: Machines, domain_id: str) -> None:
@@ -126,6 +130,22 @@ class PlatformContract:
         wait_for(lambda: len(machines.platform.console(domain_id)) > 0,
                  "printing on the console", machines.boot_limit, 0.05)
         assert len(machines.platform.console(domain_id, limit=10)) <= 10
+
+    def test_a_machine_without_firmware_powers_on_only_once_it_has_its_image(
+        self, machines: Machines, domain_id: str
+    ) -> None:
+        machines.platform.remove(domain_id)
+        machines.platform.create(domain_id, firmware=False)
+        assert machines.platform.has_firmware(domain_id) is False
+        with pytest.raises(MachineError, match="no firmware image yet"):
+            machines.platform.power_on(domain_id, ResetCause.MANAGEMENT_COMMAND)
+        assert machines.platform.status(domain_id) is PowerState.OFF
+        assert machines.recorded.boots == []
+        machines.platform.assign_firmware(domain_id)
+        machines.platform.assign_firmware(domain_id)  # once assigned, nothing more
+        assert machines.platform.has_firmware(domain_id) is True
+        booted(machines, domain_id)
+        assert machines.recorded.boots == [(domain_id, ResetCause.MANAGEMENT_COMMAND)]
 
     def test_remove_turns_a_running_machine_off(
         self, machines: Machines, domain_id: str

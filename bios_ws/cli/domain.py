@@ -60,11 +60,18 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     create.add_argument("--enroll", action="store_true",
                         help="print a one-time bootstrap URI for the guest to enroll with,"
                              " instead of writing a bundle")
+    create.add_argument("--no-firmware", action="store_true",
+                        help="no firmware image yet (provisioning state S1): the machine"
+                             " gets it at its first contact (enrollment) or with"
+                             " `vbios domain firmware-assign`")
     cert.add_enroll_options(create)
     create.add_argument("--disk", action="append", type=Path, default=[], metavar="IMAGE",
                         help="attach a read-only disk (an image or a directory; repeatable,"
                              " the first is the boot disk)")
     create.set_defaults(run=run_create)
+    sub.add_parser("firmware-assign", parents=[named],
+                   help="give a domain created --no-firmware its firmware image (S1 -> S2)"
+                   ).set_defaults(run=run_firmware_assign)
     enroll = sub.add_parser("enroll", parents=[named],
                             help="a one-time bootstrap URI the guest enrolls with")
     cert.add_enroll_options(enroll)
@@ -134,12 +141,13 @@ def run_create(args: argparse.Namespace) -> int:
         credentials = app.use(CredentialService)
         credentials.check_issuer()  # an unreadable CA key is refused before anything changes
         domains = app.use(DomainService)
-        domains.create(ADMIN, name, kind)
+        domains.create(ADMIN, name, kind, firmware=not args.no_firmware)
         for disk in disks:
             domains.attach_disk(ADMIN, name, disk)
         if args.enroll:
             uri = cert.bootstrap_uri(app, name, args)
-            print(f"created domain {name} ({kind.value} machine, off)")
+            print(f"created domain {name} ({kind.value} machine, off"
+                  f"{', no firmware image yet: S1' if args.no_firmware else ''})")
             cert.print_bootstrap_uri(name, uri, args.minutes)
             return 0
         try:
@@ -193,6 +201,15 @@ def run_show(args: argparse.Namespace) -> int:
         "certificate_not_after": None if not_after is None else not_after.isoformat(),
     }
     return _print_fields(data, as_json=args.json)
+
+
+def run_firmware_assign(args: argparse.Namespace) -> int:
+    name = _name(args)
+    with _app(args) as app:
+        assigned = app.use(DomainService).assign_firmware(ADMIN, name)
+    print(f"assigned the firmware image of {name}" if assigned
+          else f"{name} has its firmware image already")
+    return 0
 
 
 def run_delete(args: argparse.Namespace) -> int:

@@ -89,6 +89,12 @@ NO_HOOKS = MachineHooks(before_boot=lambda domain_id, cause: None,
                         on_event=lambda domain_id, event: None)
 
 
+def no_firmware(domain_id: str) -> str:
+    """Why a machine in provisioning state S1 does not power on."""
+    return (f"the machine {domain_id} has no firmware image yet (provisioning state S1): it"
+            " gets one at its first contact (enrollment), or `vbios domain firmware-assign`")
+
+
 class Platform(abc.ABC):
     """The machines of one kind."""
 
@@ -99,8 +105,18 @@ class Platform(abc.ABC):
         """PlatformUnavailable naming the missing package, if this kind cannot run here."""
 
     @abc.abstractmethod
-    def create(self, domain_id: str) -> None:
-        """Prepare a new, powered-off machine (files, firmware variable store)."""
+    def create(self, domain_id: str, *, firmware: bool = True) -> None:
+        """Prepare a new, powered-off machine (files and, unless ``firmware`` is False,
+        its firmware image: a machine without one is in provisioning state S1, has only
+        a loader, and does not power on until ``assign_firmware``)."""
+
+    @abc.abstractmethod
+    def has_firmware(self, domain_id: str) -> bool:
+        """Whether the machine has a firmware image assigned."""
+
+    @abc.abstractmethod
+    def assign_firmware(self, domain_id: str) -> None:
+        """Give the machine the installation's firmware image (nothing if it has one)."""
 
     @abc.abstractmethod
     def remove(self, domain_id: str) -> None:

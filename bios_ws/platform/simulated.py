@@ -36,6 +36,7 @@ from bios_ws.platform.port import (
     MachineKind,
     NetworkBoot,
     Platform,
+    no_firmware,
 )
 from bios_ws.platform.simulated_state import (
     CONSOLE_LINES,
@@ -77,9 +78,19 @@ class SimulatedPlatform(Platform):
     def check_available(self) -> None:
         return None
 
-    def create(self, domain_id: str) -> None:
+    def create(self, domain_id: str, *, firmware: bool = True) -> None:
         with self.lock(domain_id):
-            self._shelf.save(domain_id, SimState())
+            self._shelf.save(domain_id, SimState(firmware=firmware))
+
+    def has_firmware(self, domain_id: str) -> bool:
+        with self._machine(domain_id) as machine:
+            return machine.firmware
+
+    def assign_firmware(self, domain_id: str) -> None:
+        with self._machine(domain_id) as machine:
+            if not machine.firmware:
+                machine.firmware = True
+                _say(machine, "firmware image assigned")
 
     def remove(self, domain_id: str) -> None:
         with self.lock(domain_id):
@@ -92,6 +103,8 @@ class SimulatedPlatform(Platform):
 
     def power_on(self, domain_id: str, cause: ResetCause, *, delay: float = 0.0) -> None:
         with self._machine(domain_id) as machine:
+            if not machine.firmware:
+                raise MachineError(no_firmware(domain_id))
             now = self._clock()
             machine.state = PowerState.POWERING_ON.value
             machine.steps = self._boot_steps(now + max(delay, 0.0), cause)

@@ -40,6 +40,8 @@ class SimState:
     tftp: str | None = None
     bootfile: str | None = None
     http: str | None = None
+    #: Whether a firmware image is assigned (provisioning S1 when not).
+    firmware: bool = True
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -54,7 +56,8 @@ class SimState:
                    disks=[str(d) for d in data.get("disks", [])],
                    tftp=_text_or_none(data.get("tftp")),
                    bootfile=_text_or_none(data.get("bootfile")),
-                   http=_text_or_none(data.get("http")))
+                   http=_text_or_none(data.get("http")),
+                   firmware=bool(data.get("firmware", True)))
 
 
 class StateShelf:

@@ -56,7 +56,10 @@ class DomainService:
         self._default_keys = default_keys
 
     def create(self, principal: Principal, domain_id: str,
-               kind: MachineKind = MachineKind.SIMULATED) -> DomainState:
+               kind: MachineKind = MachineKind.SIMULATED, *, firmware: bool = True
+               ) -> DomainState:
+        """A new domain and its machine; without ``firmware`` the machine has only a loader
+        (provisioning state S1) until its first contact or ``assign_firmware``."""
         def run() -> DomainState:
             principal.require_admin()
             check_domain_id(domain_id)
@@ -69,8 +72,8 @@ class DomainService:
                 uow.machines.add(MachineRecord(domain_id, kind))
                 uow.credentials.set_incarnation(domain_id, new_incarnation())
                 uow.audit.append(self._record(principal, "CreateDomain", domain_id, "ok",
-                                              {"machine": kind.value}))
-                platform.create(domain_id)
+                                              {"machine": kind.value, "firmware": firmware}))
+                platform.create(domain_id, firmware=firmware)
                 try:
                     uow.commit()
                 except BaseException:
@@ -122,6 +125,26 @@ class DomainService:
         return DomainDetails(domain_id, summary.version, summary.created_at, machine)
 
     # -- what a machine is made of (from its next boot) ---------------------------
+
+    def has_firmware(self, domain_id: str) -> bool:
+        return self._platform(self._kind(domain_id)).has_firmware(domain_id)
+
+    def assign_firmware(self, principal: Principal, domain_id: str) -> bool:
+        """Give the domain's machine its firmware image (S1 -> S2); whether it had none."""
+        def run() -> bool:
+            principal.require_admin()
+            platform = self._platform(self._kind(domain_id))
+            if platform.has_firmware(domain_id):
+                return False
+            with platform.lock(domain_id):
+                platform.assign_firmware(domain_id)
+                with self._uow() as uow:
+                    uow.audit.append(self._record(principal, "AssignFirmware", domain_id,
+                                                  "ok"))
+                    uow.commit()
+            return True
+
+        return self._audited(principal, "AssignFirmware", domain_id, run)
 
     def attach_disk(self, principal: Principal, domain_id: str, path: Path) -> None:
         self._machine_change(principal, "AttachDisk", domain_id, {"disk": str(path)},

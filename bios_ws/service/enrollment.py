@@ -1,5 +1,9 @@
 """Enrollment, renewal and provisioning state: how a guest gets and keeps its credential.
 
+A domain created without a firmware image (provisioning state S1) gets it at its
+first valid contact: an enrollment whose ticket checks out assigns the image
+before it certifies the guest's key (S1 -> S2 -> S3).
+
 ``ticket`` (admin) records a one-time bootstrap URI for a domain. ``enroll``
 (anonymous: the guest has no certificate yet) checks the URI's ticket (token,
 expiry, single use, the domain's current incarnation), the guest's
@@ -35,8 +39,12 @@ from bios_ws.errors import AccessDenied, DomainNotFound, InvalidRequest, VbiosEr
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import outcome_of, utc_now
 from bios_ws.service.credentials import CredentialService, IssuedCertificate
+from bios_ws.service.domains import DomainService
 
 T = TypeVar("T")
+
+#: Who gives a machine its firmware image at its first contact (provisioning S1).
+PROVISIONING = Principal.admin("provisioning")
 
 #: Enrollment attempts allowed per source address and per domain, per minute.
 ATTEMPTS_PER_SOURCE = 10
@@ -52,9 +60,10 @@ class ProvisioningView:
 
 class EnrollmentService:
     def __init__(self, uow: UnitOfWorkFactory, credentials: CredentialService,
-                 clock: Clock = utc_now) -> None:
+                 domains: DomainService, clock: Clock = utc_now) -> None:
         self._uow = uow
         self._credentials = credentials
+        self._domains = domains
         self._clock = clock
         self._by_source = RateLimiter(ATTEMPTS_PER_SOURCE, timedelta(minutes=1))
         self._by_domain = RateLimiter(ATTEMPTS_PER_DOMAIN, timedelta(minutes=1))
@@ -103,6 +112,12 @@ class EnrollmentService:
                 raise AccessDenied(f"too many enrollment attempts for {domain_id!r}: wait a"
                                    " minute")
             issuer = self._credentials.issuer()
+            with self._uow() as uow:  # a valid first contact, before anything changes
+                self._check(ticket, uow.credentials.ticket(ticket.nonce),
+                            uow.credentials.incarnation(domain_id), issuer.enrollment_key(),
+                            now)
+            if not self._domains.has_firmware(domain_id):  # S1: its image comes first
+                self._domains.assign_firmware(PROVISIONING, domain_id)
             with self._uow() as uow:
                 incarnation = uow.credentials.incarnation(domain_id)
                 record = uow.credentials.ticket(ticket.nonce, for_update=True)
@@ -160,7 +175,8 @@ class EnrollmentService:
                 raise DomainNotFound(f"no domain {domain_id!r}")
             active = [r for r in uow.credentials.issued(domain_id)
                       if r.status_at(now) is CertificateStatus.ACTIVE]
-        state = provisioning_state(has_firmware=True, has_credential=bool(active))
+        state = provisioning_state(has_firmware=self._domains.has_firmware(domain_id),
+                                   has_credential=bool(active))
         latest = max((r.not_after for r in active), default=None)
         return ProvisioningView(state, NEXT_STEP[state], latest)
 

@@ -134,6 +134,8 @@ class PowerService:
                     self._save_power(domain_id, PowerState.OFF)
                     return f"stays off (AcPwrRcvry {policy.value})"
                 return None
+            if not platform.has_firmware(domain_id):
+                return "stays off: no firmware image yet (provisioning state S1)"
             delay = self._bios.setting(domain_id, RESTORE_DELAY)
             seconds = float(delay) if isinstance(delay, int) and not isinstance(delay, bool) \
                 else 0.0

@@ -62,3 +62,19 @@ def test_refusals(home: Path, run: Run) -> None:
             "--minutes must be between 1 and 10")
     refused(run("domain", "enroll", "g1", "--minutes", "0", "--home", str(home)),
             "--minutes must be between 1 and 10")
+
+
+def test_a_domain_created_without_firmware_is_in_s1_until_assigned(home: Path, run: Run
+                                                                  ) -> None:
+    code, out, err = run("domain", "create", "s1", "--no-firmware", "--enroll",
+                         "--home", str(home))
+    assert (code, err) == (0, "")
+    assert "no firmware image yet: S1" in out
+    assert show(run, home, "s1")["provisioning_state"] == "S1"
+    refused(run("domain", "power", "reset", "s1", "On", "--home", str(home)),
+            "no firmware image yet (provisioning state S1)")
+    code, out, _ = run("domain", "firmware-assign", "s1", "--home", str(home))
+    assert code == 0 and "assigned the firmware image of s1" in out
+    assert show(run, home, "s1")["provisioning_state"] == "S2"
+    assert "already" in run("domain", "firmware-assign", "s1", "--home", str(home))[1]
+    assert run("domain", "power", "reset", "s1", "On", "--home", str(home))[0] == 0

@@ -28,7 +28,8 @@ URL = "https://127.0.0.1:8443/"
 class Enrolling(Parts):
     def __init__(self, store: MemoryStore, registry: AttributeRegistry) -> None:
         super().__init__(store, registry)
-        self.enrollment = EnrollmentService(store.unit_of_work, self.credentials, self.clock)
+        self.enrollment = EnrollmentService(store.unit_of_work, self.credentials,
+                                            self.domains, self.clock)
 
     def ticket(self, domain_id: str = "g1") -> Ticket:
         ticket, uri = self.enrollment.ticket(ADMIN, domain_id, URL)
@@ -172,3 +173,30 @@ def test_the_admin_asks_for_uris_of_existing_domains_only(parts: Enrolling) -> N
         parts.enrollment.ticket(Principal.guest("g1"), "g1", URL)
     with pytest.raises(InvalidRequest, match="at most 10 minutes"):
         parts.enrollment.ticket(ADMIN, "g1", URL, timedelta(minutes=11))
+
+
+def test_a_domain_without_firmware_gets_its_image_at_its_first_valid_contact(
+    parts: Enrolling,
+) -> None:
+    parts.domains.create(ADMIN, "s1", firmware=False)
+    view = parts.enrollment.provisioning(ADMIN, "s1")
+    assert view.state is ProvisioningState.S1
+    assert "image" in view.next_step
+    ticket = parts.ticket("s1")
+    refused(parts, dataclasses.replace(ticket, token="0" * 64), "not valid")
+    assert not parts.domains.has_firmware("s1")  # an invalid contact changes nothing
+    parts.enrollment.enroll("10.0.0.5", ticket, csr("s1"))
+    assert parts.domains.has_firmware("s1")
+    assert parts.enrollment.provisioning(ADMIN, "s1").state is ProvisioningState.S3
+    steps = [(e.principal, e.operation) for e in parts.store.audit if e.domain_id == "s1"]
+    assert steps[-2:] == [("admin:provisioning", "AssignFirmware"),
+                          ("enrollment:10.0.0.5", "Enroll")]
+
+
+def test_the_admin_assigns_an_image_without_enrollment(parts: Enrolling) -> None:
+    parts.domains.create(ADMIN, "s1", firmware=False)
+    assert parts.domains.assign_firmware(ADMIN, "s1") is True
+    assert parts.domains.assign_firmware(ADMIN, "s1") is False
+    assert parts.enrollment.provisioning(ADMIN, "s1").state is ProvisioningState.S2
+    with pytest.raises(AccessDenied):
+        parts.domains.assign_firmware(Principal.guest("s1"), "s1")

@@ -302,3 +302,11 @@ def test_power_restore_waits_the_delay(world: World) -> None:
     assert world.power.get_power(GUEST).state is PowerState.POWERING_ON
     world.advance(1)
     assert world.power.get_power(GUEST).state is PowerState.ON
+
+
+def test_power_restore_leaves_a_machine_without_firmware_off(world: World) -> None:
+    world.domains.create(ADMIN, "s1", firmware=False)
+    world.bios.set_attributes(Principal.guest("s1"), {"AcPwrRcvry": "On"})
+    said = world.power.restore_power()
+    assert "s1: stays off: no firmware image yet (provisioning state S1)" in said
+    assert world.power.get_domain_power(ADMIN, "s1").state is PowerState.OFF

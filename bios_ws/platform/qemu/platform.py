@@ -23,7 +23,7 @@ from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError, PlatformUnavailable
 from bios_ws.platform.disks import check_disk, check_network_boot
 from bios_ws.platform.locks import machine_flock
-from bios_ws.platform.port import MachineKind, NetworkBoot, Platform
+from bios_ws.platform.port import MachineKind, NetworkBoot, Platform, no_firmware
 from bios_ws.platform.qemu import control
 from bios_ws.platform.qemu.console import read_console
 from bios_ws.platform.qemu.keeper_args import KeeperArgs
@@ -70,24 +70,47 @@ class QemuPlatform(Platform):
                 raise PlatformUnavailable(f"the OVMF {what} {path} is missing:"
                                           " apt-get install ovmf")
 
-    def create(self, domain_id: str) -> None:
+    def create(self, domain_id: str, *, firmware: bool = True) -> None:
+        """The machine's firmware image is its own OVMF variable store, made from the
+        installation's template (the code is the shared, read-only OVMF build)."""
         self.check_available()
         machine = self.machine(domain_id)
         with self.lock(domain_id):
             if machine.exists:
                 raise MachineError(f"the machine {domain_id} already exists in"
                                    f" {self.machines_dir}")
-            template = Path(self.options.ovmf_vars)
-            try:
-                data = read_store(template)
-                check_store(data, expected_size=template.stat().st_size)
-            except (OSError, DamagedStore) as exc:
-                raise MachineError(f"the OVMF variable store template {template} is"
-                                   f" unusable: {exc}") from None
+            data = self._template() if firmware else None  # refused before anything
             machine.path.chmod(0o700)
-            write_atomically(machine.vars, data)
-            write_atomically(machine.good_vars, data)
+            if data is not None:
+                self._write_firmware(machine, data)
             machine.save(machine.new_config())
+
+    def has_firmware(self, domain_id: str) -> bool:
+        machine = self.machine(domain_id)
+        machine.load()  # refuses an unknown machine
+        return machine.vars.is_file()
+
+    def assign_firmware(self, domain_id: str) -> None:
+        machine = self.machine(domain_id)
+        with self.lock(domain_id):
+            machine.load()
+            if not machine.vars.is_file():
+                self._write_firmware(machine, self._template())
+
+    def _template(self) -> bytes:
+        template = Path(self.options.ovmf_vars)
+        try:
+            data = read_store(template)
+            check_store(data, expected_size=template.stat().st_size)
+        except (OSError, DamagedStore) as exc:
+            raise MachineError(f"the OVMF variable store template {template} is"
+                               f" unusable: {exc}") from None
+        return data
+
+    @staticmethod
+    def _write_firmware(machine: MachineDir, data: bytes) -> None:
+        write_atomically(machine.good_vars, data)
+        write_atomically(machine.vars, data)  # last: its presence means assigned
 
     def remove(self, domain_id: str) -> None:
         machine = self.machine(domain_id)
@@ -116,6 +139,8 @@ class QemuPlatform(Platform):
         machine = self.machine(domain_id)
         with self.lock(domain_id):
             machine.load()  # refuses an unknown machine
+            if not machine.vars.is_file():
+                raise MachineError(no_firmware(domain_id))
             if machine.live_keeper() is not None and self.status(domain_id) is not \
                     PowerState.OFF:
                 raise MachineError(f"the machine {domain_id} is already running")
