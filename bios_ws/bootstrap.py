@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -118,7 +119,7 @@ def bootstrap(config: Config, *, clock: Clock = utc_now,
     platforms = build_platforms(config, observer.hooks())
     issuer = HomeIssuer(config.home, None if authority is None else lambda: authority)
     wiring = Wiring(store.unit_of_work, registry, clock, tpm, platforms, default_keys,
-                    UseCases(), lambda: issuer)
+                    UseCases(), lambda: issuer, timedelta(days=config.guest_cert_days))
     return App(config, store, registry, build_use_cases(wiring), tpm, platforms, observer)
 
 

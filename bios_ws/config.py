@@ -13,6 +13,10 @@ from pathlib import Path
 from bios_ws.home import Home, TpmChoice
 from bios_ws.server.options import ServerOptions
 
+#: Guest certificates are short-lived: the guest renews them when a third is left.
+DEFAULT_GUEST_CERT_DAYS = 30
+MAX_GUEST_CERT_DAYS = 365
+
 #: Before a state change, the measurements are re-checked if older than this (seconds).
 DEFAULT_INTEGRITY_INTERVAL = 10.0
 OVMF_DIR = Path("/usr/share/OVMF")
@@ -59,6 +63,8 @@ class Config:
     event_log: Path | None = None
     integrity_interval: float = DEFAULT_INTEGRITY_INTERVAL
     platform: PlatformOptions = field(default_factory=PlatformOptions)
+    #: Validity of the guest certificates this process issues.
+    guest_cert_days: int = DEFAULT_GUEST_CERT_DAYS
 
     @classmethod
     def of(
@@ -66,6 +72,7 @@ class Config:
         server: ServerOptions | None = None, event_log: Path | None = None,
         integrity_interval: float = DEFAULT_INTEGRITY_INTERVAL,
         platform: PlatformOptions | None = None,
+        guest_cert_days: int = DEFAULT_GUEST_CERT_DAYS,
     ) -> Config:
         """The configuration of ``home``; ``tpm`` overrides the home's own TPM."""
         return cls(
@@ -76,4 +83,5 @@ class Config:
             event_log=event_log,
             integrity_interval=integrity_interval,
             platform=platform or PlatformOptions(),
+            guest_cert_days=guest_cert_days,
         )

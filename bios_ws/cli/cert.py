@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bios_ws.bootstrap import App, bootstrap
-from bios_ws.cli.options import add_home, config_from_args
+from bios_ws.cli.options import add_guest_cert_option, add_home, config_from_args
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, parse_serial
 from bios_ws.domain.principal import Principal, Role, check_domain_id
 from bios_ws.errors import AdminError
@@ -45,6 +45,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_home(issue)
     issue.add_argument("--domain", metavar="NAME", required=True)
     issue.add_argument("--out", metavar="BUNDLE", required=True, help="new bundle directory")
+    add_guest_cert_option(issue)
     issue.set_defaults(run=run_issue)
 
     revoke = sub.add_parser("revoke", help="revoke a certificate, or every one of a domain")

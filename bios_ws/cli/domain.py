@@ -18,7 +18,12 @@ from typing import Any
 from bios_ws.bootstrap import App, bootstrap
 from bios_ws.cli import cert, domain_machine
 from bios_ws.cli.cert import issue_guest_bundle
-from bios_ws.cli.options import HOME_HELP, add_platform_options, config_from_args
+from bios_ws.cli.options import (
+    HOME_HELP,
+    add_guest_cert_option,
+    add_platform_options,
+    config_from_args,
+)
 from bios_ws.domain.power import MachineKind, ResetType
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import AdminError
@@ -60,6 +65,7 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     create.add_argument("--enroll", action="store_true",
                         help="print a one-time bootstrap URI for the guest to enroll with,"
                              " instead of writing a bundle")
+    add_guest_cert_option(create)
     create.add_argument("--no-firmware", action="store_true",
                         help="no firmware image yet (provisioning state S1): the machine"
                              " gets it at its first contact (enrollment) or with"

@@ -10,7 +10,13 @@ import argparse
 import os
 from pathlib import Path
 
-from bios_ws.config import DEFAULT_INTEGRITY_INTERVAL, Config, PlatformOptions
+from bios_ws.config import (
+    DEFAULT_GUEST_CERT_DAYS,
+    DEFAULT_INTEGRITY_INTERVAL,
+    MAX_GUEST_CERT_DAYS,
+    Config,
+    PlatformOptions,
+)
 from bios_ws.errors import AdminError, StateDirectoryError
 from bios_ws.home import NO_TPM, TPM_NONE, Home, TpmChoice
 from bios_ws.launch.warnings import TPM_ENV
@@ -64,6 +70,20 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                         metavar="N", help="threads per worker (default %(default)s)")
     add_integrity_options(parser)
     add_platform_options(parser)
+    add_guest_cert_option(parser)
+
+
+def add_guest_cert_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--guest-cert-days", type=_cert_days, default=DEFAULT_GUEST_CERT_DAYS,
+                        metavar="DAYS",
+                        help="validity of the guest certificates issued (1-365, default"
+                             " %(default)s; guests renew when a third is left)")
+
+
+def _cert_days(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_GUEST_CERT_DAYS:
+        raise argparse.ArgumentTypeError(f"give 1 to {MAX_GUEST_CERT_DAYS} days, not {text!r}")
+    return int(text)
 
 
 def add_integrity_options(parser: argparse.ArgumentParser) -> None:
@@ -123,6 +143,7 @@ def config_from_args(args: argparse.Namespace, home: Home) -> Config:
         event_log=Path(event_log) if event_log else None,
         integrity_interval=getattr(args, "integrity_interval", DEFAULT_INTEGRITY_INTERVAL),
         platform=platform_from_args(args),
+        guest_cert_days=getattr(args, "guest_cert_days", DEFAULT_GUEST_CERT_DAYS),
     )
 
 

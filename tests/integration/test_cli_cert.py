@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography import x509
 
 from bios_ws.home import Home
@@ -130,3 +131,25 @@ def test_refusals(home: Path, run: Run, tmp_path: Path) -> None:
     outcomes = run("audit", "show", "--json", "--home", str(home))[1]
     refusals = [e for e in json.loads(outcomes) if e["outcome"].startswith("refused")]
     assert {e["operation"] for e in refusals} == {"RevokeCertificate", "IssueCertificate"}
+
+
+def test_guest_certificates_are_short_lived_and_their_life_is_configurable(
+    home: Path, run: Run, tmp_path: Path,
+) -> None:
+    def lifetime(bundle: Path) -> float:
+        cert = x509.load_pem_x509_certificate((bundle / "cert.pem").read_bytes())
+        return (cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds() / 86400
+
+    assert run("domain", "create", "web1", "--home", str(home))[0] == 0
+    assert 30 <= lifetime(home / "bundles" / "web1") < 30.01  # the default
+    assert run("domain", "create", "web2", "--guest-cert-days", "2", "--home",
+               str(home))[0] == 0
+    assert 2 <= lifetime(home / "bundles" / "web2") < 2.01
+    out = tmp_path / "short"
+    assert run("cert", "issue", "--domain", "web1", "--out", str(out), "--guest-cert-days",
+               "7", "--home", str(home))[0] == 0
+    assert 7 <= lifetime(out) < 7.01
+    for bad in ("0", "366", "x"):
+        with pytest.raises(SystemExit):
+            run("cert", "issue", "--domain", "web1", "--out", str(tmp_path / "no"),
+                "--guest-cert-days", bad, "--home", str(home))
