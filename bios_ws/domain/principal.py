@@ -27,6 +27,11 @@ class Role(StrEnum):
     ANONYMOUS = "anonymous"
 
 
+def is_domain_id(text: str) -> bool:
+    """Whether ``text`` is a valid domain id (``check_domain_id`` would accept it)."""
+    return isinstance(text, str) and _DOMAIN_ID.fullmatch(text) is not None
+
+
 def check_domain_id(domain_id: str) -> str:
     if not _DOMAIN_ID.fullmatch(domain_id):
         raise InvalidRequest(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from bios_ws.domain.audit import AuditRecord, digest_changes
 from bios_ws.domain.ports import Clock, UnitOfWorkFactory
-from bios_ws.domain.principal import Principal, check_domain_id
+from bios_ws.domain.principal import Principal, check_domain_id, is_domain_id
 from bios_ws.domain.registry import AttributeRegistry, Value
 from bios_ws.domain.state import ApplyTime, BootOption, DomainState
 from bios_ws.errors import (
@@ -45,13 +45,6 @@ class BootView:
 #: A mutation returns what to record in the audit digest (never secret values).
 Mutation = Callable[[DomainState], Mapping[str, object]]
 
-
-def _valid_id(domain_id: str) -> bool:
-    try:
-        check_domain_id(domain_id)
-    except VbiosError:
-        return False
-    return True
 
 
 def outcome_of(exc: VbiosError) -> str:
@@ -272,7 +265,7 @@ class BiosService:
         its state there: authorize (``target`` names the domain or refuses), check the
         expected version, mutate, save with a new version, audit (refusals too).
         ``gated``: refused in restricted mode (what the firmware did is recorded anyway)."""
-        domain_id = requested if requested is not None and _valid_id(requested) else None
+        domain_id = requested if requested is not None and is_domain_id(requested) else None
         try:
             domain_id = target()
             if gated and self.gate is not None:

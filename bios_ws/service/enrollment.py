@@ -34,7 +34,7 @@ from bios_ws.domain.enrollment import (
 )
 from bios_ws.domain.limits import RateLimiter
 from bios_ws.domain.ports import Clock, UnitOfWorkFactory
-from bios_ws.domain.principal import Principal, check_domain_id
+from bios_ws.domain.principal import Principal, check_domain_id, is_domain_id
 from bios_ws.errors import AccessDenied, DomainNotFound, InvalidRequest, VbiosError
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import outcome_of, utc_now
@@ -202,7 +202,7 @@ class EnrollmentService:
         try:
             return run()
         except VbiosError as exc:
-            named = domain_id if domain_id is not None and _valid(domain_id) else None
+            named = domain_id if domain_id is not None and is_domain_id(domain_id) else None
             audit_refusal(self._uow, self._record(who, op, named, outcome_of(exc)))
             raise
 
@@ -211,10 +211,3 @@ class EnrollmentService:
         return AuditRecord(self._clock(), who, op, domain_id, outcome,
                            digest_changes(changes or {}))
 
-
-def _valid(domain_id: str) -> bool:
-    try:
-        check_domain_id(domain_id)
-    except InvalidRequest:
-        return False
-    return True

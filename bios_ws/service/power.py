@@ -33,7 +33,7 @@ from bios_ws.domain.power import (
     is_running,
     restores_power,
 )
-from bios_ws.domain.principal import Principal, check_domain_id
+from bios_ws.domain.principal import Principal, check_domain_id, is_domain_id
 from bios_ws.errors import PlatformUnavailable, ServiceRestricted, VbiosError
 from bios_ws.platform.port import Platform
 from bios_ws.service.audit import audit_refusal
@@ -150,7 +150,7 @@ class PowerService:
 
     def _request(self, principal: Principal, operation: str, target: Callable[[], str],
                  reset_type: ResetType, requested: str | None = None) -> ResetOutcome:
-        domain_id = requested if requested is not None and _valid(requested) else None
+        domain_id = requested if requested is not None and is_domain_id(requested) else None
         try:
             domain_id = target()
             platform = self._platform(self._record(domain_id).kind)
@@ -270,13 +270,6 @@ def _message(will_boot: bool, restricted: bool, was_pending: bool, pending: bool
         return f"{state}; pending changes were applied at this boot"
     return f"{state}; no changes were pending"
 
-
-def _valid(domain_id: str) -> bool:
-    try:
-        check_domain_id(domain_id)
-    except VbiosError:
-        return False
-    return True
 
 
 def _audit(time: datetime, principal: Principal, operation: str, domain_id: str | None,

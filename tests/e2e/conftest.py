@@ -306,9 +306,10 @@ def stop_dev_tpm(home: Path) -> None:
         dev_tpm(home).stop()
 
 
-@pytest.fixture(scope="session")
-def vbios_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    work = tmp_path_factory.mktemp("vbios-e2e")
+@contextlib.contextmanager
+def served_home(work: Path) -> Iterator[ServerProcess]:
+    """A new home in ``work`` (the development TPM) served by `vbios serve`; the server
+    and the TPM stopped after."""
     home = work / "home"
     try:
         init_home(home)
@@ -320,6 +321,12 @@ def vbios_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
             server.stop()
     finally:
         stop_dev_tpm(home)
+
+
+@pytest.fixture(scope="session")
+def vbios_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with served_home(tmp_path_factory.mktemp("vbios-e2e")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -17,10 +17,9 @@ from cryptography import x509
 from tests.e2e.conftest import (
     ServerProcess,
     envelope,
-    init_home,
     post,
     run_vbios,
-    stop_dev_tpm,
+    served_home,
 )
 
 #: The worker's loop looks at kept-alive connections at least once a second.
@@ -99,17 +98,8 @@ def test_a_domain_created_again_is_a_new_identity(vbios_server: ServerProcess) -
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A server of its own: rotating the admin revokes the shared one's admin bundle."""
-    home = tmp_path / "home"
-    try:
-        init_home(home)
-        server = ServerProcess(home=home, work=tmp_path)
-        try:
-            server.start()
-            yield server
-        finally:
-            server.stop()
-    finally:
-        stop_dev_tpm(home)
+    with served_home(tmp_path) as server:
+        yield server
 
 
 def test_admin_rotation_replaces_the_admin_bundle(own_server: ServerProcess,

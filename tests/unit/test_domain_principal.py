@@ -11,6 +11,7 @@ from bios_ws.domain.principal import (
     Principal,
     Role,
     check_domain_id,
+    is_domain_id,
 )
 from bios_ws.errors import AccessDenied, InvalidRequest
 
@@ -78,7 +79,15 @@ def test_invalid_domain_in_san_is_denied(domain_id: str) -> None:
 @pytest.mark.parametrize("domain_id", ["a", "vm1", "web-01.prod_eu", "0", "x" * 63])
 def test_valid_domain_ids(domain_id: str) -> None:
     assert check_domain_id(domain_id) == domain_id
+    assert is_domain_id(domain_id)
     assert Principal.guest(domain_id).domain_id == domain_id
+
+
+@pytest.mark.parametrize("text", ["", "UPPER", "-lead", "x" * 64, "vm1\n", "a b", "~"])
+def test_invalid_domain_ids(text: str) -> None:
+    assert not is_domain_id(text)
+    with pytest.raises(InvalidRequest):
+        check_domain_id(text)
 
 
 def test_invalid_domain_id_message_is_bounded() -> None:
