@@ -85,7 +85,8 @@ class Ticket:
         parts = urlsplit(server_url)
         query = urlencode({"enroll": self.domain_id, "nonce": self.nonce,
                            "expires": str(int(self.expires_at.timestamp())),
-                           "token": self.token, "ca": f"sha256:{ca_fingerprint}"})
+                           "token": self.token, "ca": f"sha256:{ca_fingerprint}"},
+                          safe=":")
         return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
 
 

@@ -38,7 +38,7 @@ AUTH_CACHE_ENTRIES = 10_000
 
 #: Guest certificates are short-lived (renewed by the guest); the admin's last longer.
 DEFAULT_GUEST_VALIDITY = timedelta(days=30)
-ADMIN_VALIDITY = timedelta(days=365)
+ADMIN_VALIDITY = timedelta(days=730)  # as the admin bundle `vbios init` writes
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ def test_the_uri_round_trips() -> None:
     ticket = Ticket.issue("g1", KEY, NOW)
     uri = ticket.uri("https://vbios.example:8443/", PIN)
     assert uri.startswith("https://vbios.example:8443/?enroll=g1&nonce=")
+    assert uri.endswith(f"&ca=sha256:{PIN}")  # readable: the pin is not percent-encoded
     parsed = parse_bootstrap_uri(uri)
     assert parsed.ticket == ticket
     assert parsed.server_url == "https://vbios.example:8443/"
