@@ -27,7 +27,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
 from vbios_client import _soap
 
 from bios_ws.bootstrap import App, bootstrap, initialize_home
@@ -39,8 +38,8 @@ from bios_ws.service.credentials import CredentialService
 from bios_ws.service.domains import DomainService
 from bios_ws.service.enrollment import EnrollmentService
 from bios_ws.soap.app import create_wsgi_app
+from tests.integration.test_client_inprocess import URL, WsgiAdapter
 
-URL = "https://vbios.test:8443/"
 ADMIN = Principal.admin("tests")
 
 
@@ -124,14 +123,7 @@ class InProcessServer(BaseAdapter):  # type: ignore[misc]
         status, headers, content = self._serve(str(request.method),
                                                urlsplit(request.url or URL).path or "/",
                                                dict(request.headers), body, der)
-        response = requests.Response()
-        response.status_code = status
-        response.headers = CaseInsensitiveDict(headers)
-        response._content = content
-        response.url = request.url or URL
-        response.request = request
-        response.encoding = "utf-8"
-        return response
+        return WsgiAdapter._response(request, status, headers, content)
 
     def close(self) -> None:
         pass

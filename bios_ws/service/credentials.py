@@ -227,11 +227,13 @@ class CredentialService:
 
     def publish_revocations(self, *, force: bool = False) -> bool:
         """Bring the published CRL in line with the store (and fresh); whether it changed.
-        Every certificate is looked up afresh from now on (one may have been revoked)."""
-        self._counted.clear()
+        When it did, every certificate is looked up afresh (one may have been revoked)."""
         with self._uow() as uow:
             revoked = uow.credentials.revoked()
-        return self._issuer().publish_revocations(revoked, self._clock(), force=force)
+        changed = self._issuer().publish_revocations(revoked, self._clock(), force=force)
+        if changed:
+            self._counted.clear()
+        return changed
 
     # -- helpers ----------------------------------------------------------------------
 
