@@ -33,21 +33,23 @@ VBIOS = Path(sys.executable).parent / "vbios"
 _SERVING = re.compile(rb"serving https://127\.0\.0\.1:([0-9]+)/")
 
 
-def spawn_server(command: list[str], log: Path,
-                 limit: float = 60.0) -> tuple[subprocess.Popen[bytes], int]:
+def spawn_server(command: list[str], log: Path, limit: float = 60.0, *,
+                 serving: re.Pattern[bytes] = _SERVING,
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
     """Start a server ``command`` that binds 127.0.0.1:0 (``--bind`` is appended), its
-    output going to ``log``; the process and the port it says it serves on."""
+    output going to ``log``; the process and the port it says (``serving``'s group 1)
+    it serves on."""
     with log.open("ab") as sink:
         start = sink.tell()
-        proc = subprocess.Popen([*command, "--bind", "127.0.0.1:0"],
+        proc = subprocess.Popen([*command, "--bind", "127.0.0.1:0"], env=env,
                                 stdin=subprocess.DEVNULL, stdout=sink, stderr=sink)
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         with log.open("rb") as output:
             output.seek(start)
-            serving = _SERVING.search(output.read())
-        if serving is not None:
-            return proc, int(serving.group(1))
+            said = serving.search(output.read())
+        if said is not None:
+            return proc, int(said.group(1))
         if proc.poll() is not None:
             raise SystemExit(f"{command[0]} exited with {proc.returncode}; see {log}")
         time.sleep(0.005)
@@ -81,6 +83,20 @@ def timed(call: Callable[[], object], n: int) -> float:
     for _ in range(n):
         call()
     return time.perf_counter() - start
+
+
+def wait_ready(session: requests.Session, url: str, proc: subprocess.Popen[bytes]) -> None:
+    """Post GetAttributes to ``url`` until the server answers (any answer)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            session.post(url, data=REQUEST, headers=HEADERS, timeout=5)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise SystemExit(f"server at {url} did not answer within 30 s")
 
 
 def session_for(bundle: Path) -> requests.Session:

@@ -20,13 +20,21 @@ from bios_ws.server.options import ServerOptions, bind_listener, bound_address, 
 from bios_ws.server.tls import ServerTls
 
 
-def echo_app(size: int) -> WSGIApp:
-    payload = b"<?xml version='1.0' encoding='UTF-8'?>" + b" " * max(0, size - 38)
-    headers = [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(payload)))]
+def echo_app(size: int, set_size: int | None = None) -> WSGIApp:
+    """Answers ``size`` bytes, or ``set_size`` to a request with SOAPAction SetAttributes."""
+    def answer(length: int) -> tuple[bytes, list[tuple[str, str]]]:
+        payload = b"<?xml version='1.0' encoding='UTF-8'?>" + b" " * max(0, length - 38)
+        return payload, [("Content-Type", "text/xml; charset=utf-8"),
+                         ("Content-Length", str(len(payload)))]
+
+    default = answer(size)
+    write = default if set_size is None else answer(set_size)
 
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         environ["wsgi.input"].read(length)
+        payload, headers = write if "SetAttributes" in environ.get(
+            "HTTP_SOAPACTION", "") else default
         start_response("200 OK", headers)
         return [payload]
 
@@ -38,6 +46,7 @@ def main() -> None:
     parser.add_argument("--home", required=True, type=Path)
     parser.add_argument("--bind", required=True)
     parser.add_argument("--size", required=True, type=int)
+    parser.add_argument("--set-size", type=int, help="size of the answer to SetAttributes")
     parser.add_argument("--workers", type=int, default=ServerOptions.workers)
     parser.add_argument("--threads", type=int, default=ServerOptions.threads)
     args = parser.parse_args()
@@ -47,7 +56,7 @@ def main() -> None:
     listener = bind_listener(args.bind)
     print(f"echo: serving {service_url(bound_address(listener))}", flush=True)
     tls = ServerTls.of(home, home.key_passphrase("server"))
-    run_server(lambda: PeerIdentity(echo_app(args.size), revocations=tls), tls,
+    run_server(lambda: PeerIdentity(echo_app(args.size, args.set_size), revocations=tls), tls,
                home.server_cert, options, listener)
 
 

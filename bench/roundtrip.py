@@ -17,11 +17,9 @@ import argparse
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import requests
 from _shared import (  # bench/ is the script directory
     HEADERS,
     REQUEST,
@@ -29,24 +27,12 @@ from _shared import (  # bench/ is the script directory
     session_for,
     spawn_server,
     timed,
+    wait_ready,
 )
 from vbios_client import BiosClient
 
 from bios_ws.bootstrap import initialize_home
 from bios_ws.cli.serve import ensure_demo_domain
-
-
-def wait_ready(session: requests.Session, url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            session.post(url, data=REQUEST, headers=HEADERS, timeout=5)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise SystemExit(f"server at {url} did not answer within 30 s")
 
 
 def main() -> None:
