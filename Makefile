@@ -16,8 +16,13 @@ APT_PACKAGES := python3.11 python3.11-venv python3.11-dev gcc pkg-config libffi-
                 qemu-system-x86 qemu-utils ovmf gnu-efi sbsigntool
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The peer bench/concurrency.py measures bios-ws against: sushy-tools (OpenStack's Redfish
+# emulator) behind gunicorn, in a virtualenv of its own so its dependencies stay out of ours
+PEER_VENV     ?= bench/.venv-peer
+PEER_STAMP    := $(PEER_VENV)/.installed
+PEER_PACKAGES := sushy-tools==2.2.0 gunicorn==27.0.1
 
-.PHONY: help deps install run test lint unit integration e2e wsdl bench clean
+.PHONY: help deps install peer run test lint unit integration e2e wsdl bench clean
 
 help:
 	@echo "make run   install what is missing, then serve the vBIOS on https://$(BIND)/"
@@ -66,8 +71,16 @@ wsdl: $(STAMP)
 	$(BIN)/vbios wsdl > wsdl/vbios.wsdl
 	cp wsdl/vbios.wsdl clients/python/vbios_client/wsdl/vbios.wsdl
 
-bench: $(STAMP)
-	$(BIN)/python bench/roundtrip.py
+$(PEER_STAMP): Makefile
+	@[ -x $(PEER_VENV)/bin/python ] || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install -q $(PEER_PACKAGES)
+	@touch $@
+
+peer: $(PEER_STAMP)
+
+bench: $(STAMP) $(PEER_STAMP)
+	$(BIN)/python bench/roundtrip.py --calls 300 --rounds 3
+	$(BIN)/python bench/concurrency.py --peer-python $(PEER_VENV)/bin/python
 
 clean:
-	rm -rf $(VENV) build *.egg-info clients/python/*.egg-info
+	rm -rf $(VENV) $(PEER_VENV) build *.egg-info clients/python/*.egg-info
