@@ -29,6 +29,9 @@ def guests_text(level: int) -> str:
 
 
 def ms(seconds: float) -> str:
+    """A latency as people write it: 4.2 ms, 270 ms, 1.4 s."""
+    if seconds >= 1:
+        return f"{seconds:.1f} s"
     return f"{seconds * 1e3:.0f} ms" if seconds >= 0.1 else f"{seconds * 1e3:.1f} ms"
 
 
