@@ -3,7 +3,7 @@ against the echo baseline and the peer (sushy-tools) in the same run.
 
 One run starts, on loopback and in a temporary directory:
   - the vBIOS (`vbios serve`, a home without TPM) with one guest domain per thread;
-  - the echo app behind the same gunicorn class, TLS contexts, workers and threads
+  - the echo app behind the same front, TLS contexts, workers and threads
     (bench/echo_server.py), answering responses of the SOAP endpoint's sizes;
   - sushy-tools behind gunicorn with keep-alive, plain HTTPS (bench/_peer.py), unless
     its interpreter is missing (`make peer`).

@@ -1,4 +1,4 @@
-"""A minimal echo WSGI app behind the vBIOS's own gunicorn and mutual-TLS configuration.
+"""A minimal echo WSGI app behind the vBIOS's own front and mutual-TLS configuration.
 
 The baseline of bench/roundtrip.py: same server class, TLS contexts (CRL checked),
 peer-identity middleware (without the registry lookup: that is the service's
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from bios_ws.home import Home
-from bios_ws.server.gunicorn_app import run_server
 from bios_ws.server.identity import PeerIdentity, WSGIApp
+from bios_ws.server.master import run_server
 from bios_ws.server.options import ServerOptions, bind_listener, bound_address, service_url
 from bios_ws.server.tls import ServerTls
 
@@ -56,8 +56,9 @@ def main() -> None:
     listener = bind_listener(args.bind)
     print(f"echo: serving {service_url(bound_address(listener))}", flush=True)
     tls = ServerTls.of(home, home.key_passphrase("server"))
-    run_server(lambda: PeerIdentity(echo_app(args.size, args.set_size), revocations=tls), tls,
-               home.server_cert, options, listener)
+    raise SystemExit(run_server(
+        lambda: PeerIdentity(echo_app(args.size, args.set_size), revocations=tls),
+        tls, options, listener))
 
 
 if __name__ == "__main__":

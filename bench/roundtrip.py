@@ -4,7 +4,7 @@ Three servers are not compared across runs: in one process, with one HTTP
 session each, the same GetAttributes request bytes are posted in turn to
   - the vBIOS SOAP endpoint (`vbios serve`), and
   - a minimal echo WSGI app answering a response of the same size, behind the
-    same gunicorn class, TLS context, workers and threads (bench/echo_server.py);
+    same front, TLS context, workers and threads (bench/echo_server.py);
 then the same call is made through the guest library (BiosClient.get_attributes).
 Rounds alternate so that machine noise falls on all three alike.
 

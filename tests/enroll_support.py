@@ -7,7 +7,7 @@ both places. requests hands an adapter what TLS would use: ``verify`` (the CA th
 client trusts, a path) and ``cert`` (the certificate and key it presents). The
 stand-in checks that the client trusts exactly the installation's CA and holds
 the key of the certificate it presents (what the handshake proves), and hands
-the certificate to ``PeerIdentity`` as gunicorn's socket does: the same
+the certificate to ``PeerIdentity`` as the front does: the same
 middleware, credential checks and SOAP application as ``vbios serve``.
 """
 
@@ -59,7 +59,7 @@ def flipped(hex_text: str) -> str:
 
 
 class _PeerSocket:
-    """What gunicorn puts at ``environ["gunicorn.socket"]``, as far as PeerIdentity looks."""
+    """What gunicorn puts at ``environ[SOCKET_ENVIRON_KEY]``, as far as PeerIdentity looks."""
 
     def __init__(self, der: bytes | None) -> None:
         self._der = der

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from bios_ws.config import (
@@ -20,7 +21,7 @@ from bios_ws.config import (
 from bios_ws.errors import AdminError, StateDirectoryError
 from bios_ws.home import NO_TPM, TPM_NONE, Home, TpmChoice
 from bios_ws.launch.warnings import TPM_ENV
-from bios_ws.server.options import DEFAULT_BIND, ServerOptions, parse_bind
+from bios_ws.server.options import DEFAULT_BIND, Bounds, ServerOptions, parse_bind
 
 HOME_HELP = "state directory (default: $VBIOS_HOME, else ~/.local/share/vbios)"
 
@@ -67,10 +68,73 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=_positive_int, default=ServerOptions.workers,
                         metavar="N", help="worker processes (default %(default)s)")
     parser.add_argument("--threads", type=_positive_int, default=ServerOptions.threads,
-                        metavar="N", help="threads per worker (default %(default)s)")
+                        metavar="N", help="threads per worker that run calls (default"
+                                          " %(default)s)")
+    parser.add_argument("--drain-timeout", type=_seconds, default=ServerOptions.drain_timeout,
+                        metavar="SECONDS", help="a stopping worker lets calls in progress"
+                        " finish for this long (default %(default)s)")
+    add_bound_options(parser)
     add_integrity_options(parser)
     add_platform_options(parser)
     add_guest_cert_option(parser)
+
+
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected seconds above 0, not {text!r}")
+    return value
+
+
+def _positive_count(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 1 << 40:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {text!r}")
+    return int(text)
+
+
+#: The connection bounds: option, field of ``Bounds``, parser, unit, what it bounds.
+_BOUND_OPTIONS: tuple[tuple[str, str, Callable[[str], float], str, str], ...] = (
+    ("--handshake-timeout", "handshake_timeout", _positive_seconds, "SECONDS",
+     "to complete the TLS handshake"),
+    ("--head-timeout", "head_timeout", _positive_seconds, "SECONDS",
+     "to send a whole request head"),
+    ("--idle-timeout", "idle_timeout", _positive_seconds, "SECONDS",
+     "a kept-alive connection waits for its next request"),
+    ("--body-min-rate", "body_min_rate", _positive_count, "BYTES/S",
+     "the slowest request body accepted (after --body-grace)"),
+    ("--body-grace", "body_grace", _positive_seconds, "SECONDS",
+     "before --body-min-rate applies"),
+    ("--write-timeout", "write_timeout", _positive_seconds, "SECONDS",
+     "to write a response out"),
+    ("--max-head-bytes", "max_head_bytes", _positive_count, "BYTES",
+     "of request line and headers (larger: 431)"),
+    ("--max-body-bytes", "max_body_bytes", _positive_count, "BYTES",
+     "of request body (larger: 413 SOAP fault)"),
+    ("--discard-limit", "discard_limit", _positive_count, "BYTES",
+     "of an oversized body read and dropped before the 413"),
+    ("--max-connections", "max_connections", _positive_count, "N",
+     "open connections per worker"),
+)
+
+
+def add_bound_options(parser: argparse.ArgumentParser) -> None:
+    """What one connection may cost: every bound of ``Bounds`` as an option."""
+    group = parser.add_argument_group("connection bounds (each connection, each worker)")
+    defaults = Bounds()
+    for flag, name, parse, unit, what in _BOUND_OPTIONS:
+        group.add_argument(flag, dest=f"bound_{name}", type=parse,
+                           default=getattr(defaults, name), metavar=unit,
+                           help=f"{what} (default %(default)s)")
+
+
+def bounds_from_args(args: argparse.Namespace) -> Bounds:
+    defaults = Bounds()
+    values = {name: getattr(args, f"bound_{name}", getattr(defaults, name))
+              for _, name, _, _, _ in _BOUND_OPTIONS}
+    bounds = Bounds(**values)
+    if bounds.discard_limit < bounds.max_body_bytes:
+        raise AdminError("--discard-limit must be at least --max-body-bytes")
+    return bounds
 
 
 def add_guest_cert_option(parser: argparse.ArgumentParser) -> None:
@@ -136,7 +200,8 @@ def config_from_args(args: argparse.Namespace, home: Home) -> Config:
     """The configuration a command runs with: ``home`` and the options it was given."""
     server = ServerOptions()
     if getattr(args, "bind", None) is not None:
-        server = ServerOptions(bind=args.bind, workers=args.workers, threads=args.threads)
+        server = ServerOptions(bind=args.bind, workers=args.workers, threads=args.threads,
+                               drain_timeout=args.drain_timeout, bounds=bounds_from_args(args))
     event_log = getattr(args, "event_log", None)
     return Config.of(
         home, tpm=chosen_tpm(args), server=server,
@@ -169,3 +234,4 @@ def _seconds(text: str) -> float:
     if not 0 <= value <= 86400:
         raise argparse.ArgumentTypeError(f"expected seconds from 0 to 86400, not {text!r}")
     return value
+

@@ -77,7 +77,7 @@ def serve(config: Config, listener: socket.socket | None = None) -> int:
     from bios_ws.bootstrap import bootstrap
     from bios_ws.launch.permissions import check_home_permissions
     from bios_ws.pki import Authority
-    from bios_ws.server.gunicorn_app import configure_logging, run_server
+    from bios_ws.server.master import configure_logging, run_server
     from bios_ws.server.tls import ServerTls
     from bios_ws.service.credentials import CredentialService
 
@@ -113,9 +113,10 @@ def serve(config: Config, listener: socket.socket | None = None) -> int:
         for line in NO_TPM_WARNING.splitlines():
             logging.getLogger("bios_ws.launch").warning(line.removeprefix("WARNING: "))
     # each worker builds its own object graph after the fork
-    run_server(lambda: bootstrap(config, authority=authority).wsgi(tls), tls, home.server_cert,
-               config.server, listener)
-    return 0
+    from bios_ws.soap.guard import http_refusal
+
+    return run_server(lambda: bootstrap(config, authority=authority).wsgi(tls), tls,
+                      config.server, listener, http_refusal)
 
 
 def restore_power(config: Config) -> list[str]:

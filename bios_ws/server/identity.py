@@ -1,7 +1,7 @@
 """The one place where a TLS peer certificate becomes a ``Principal``.
 
 ``PeerIdentity`` wraps the SOAP application. For every request it reads the
-certificate the TLS layer verified (``environ["gunicorn.socket"]``, in DER),
+certificate the TLS layer verified (``environ[SOCKET_ENVIRON_KEY]``, in DER),
 checks that it is a client leaf (not a CA, digitalSignature, clientAuth), turns
 its SAN URIs into a principal (``Principal.from_san_uris``) and asks the
 credential registry whether that certificate still counts (recorded, not
@@ -36,7 +36,9 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 #: Raises AccessDenied unless the certificate a principal presented still counts.
 Authenticate = Callable[[Principal], None]
 
-SOCKET_ENVIRON_KEY = "gunicorn.socket"
+#: Where the front puts the connection's verified certificate (``getpeercert`` as on an
+#: ``ssl.SSLSocket``).
+SOCKET_ENVIRON_KEY = "vbios.peer_certificate"
 #: Where a caller without a certificate fetches the CA certificate it pins.
 CA_PATH = "/ca.pem"
 _REVOKED_BODY = b"client certificate revoked\n"

@@ -9,22 +9,53 @@ from dataclasses import dataclass
 from bios_ws.errors import PortInUse
 
 DEFAULT_BIND = "127.0.0.1:8443"
-#: Connections the kernel queues before the server accepts them (gunicorn's default).
+#: Connections the kernel queues before a worker accepts them.
 LISTEN_BACKLOG = 2048
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What one connection may cost a worker: each bound has a `vbios serve` option.
+
+    A connection that exceeds a time bound is closed (counted, logged per interval); a
+    head or body over its size bound is answered 431 or 413 and closed. Only complete
+    requests within these bounds reach the threads that run the application."""
+
+    #: Seconds from the TCP connection to a completed TLS handshake.
+    handshake_timeout: float = 5.0
+    #: Seconds to receive a whole request head (request line and headers), counted from
+    #: the handshake, or from the first byte of a kept-alive connection's next request.
+    head_timeout: float = 10.0
+    #: Seconds a kept-alive connection may wait for the first byte of its next request.
+    idle_timeout: float = 15.0
+    #: Bytes per second a request body must arrive at, once ``body_grace`` has passed.
+    body_min_rate: int = 16_384
+    body_grace: float = 5.0
+    #: Seconds a response may take to be written out (a client that does not read).
+    write_timeout: float = 10.0
+    #: Bytes of request line and headers.
+    max_head_bytes: int = 16_384
+    #: Bytes of request body; a larger one is answered 413 with a SOAP fault.
+    max_body_bytes: int = 1_048_576
+    #: A body over the limit is read and dropped up to this many bytes before the 413 is
+    #: answered (so a client that sends it whole reads the answer, not a reset).
+    discard_limit: int = 8 * 1_048_576
+    #: Open connections per worker process (the open-file limit is raised to fit).
+    max_connections: int = 4_000
 
 
 @dataclass(frozen=True)
 class ServerOptions:
     bind: str = DEFAULT_BIND
     workers: int = 2
+    #: Threads per worker that run the application (complete requests only).
     threads: int = 8
-    keepalive: int = 30
-    timeout: int = 60
-    graceful_timeout: int = 15
+    #: Seconds a stopping worker lets calls in progress finish before it closes them.
+    drain_timeout: float = 15.0
     log_level: str = "info"
-    access_log: str | None = None
     #: Seconds between two checks that the published CRL matches the store and is fresh.
     crl_check_interval: float = 5.0
+    bounds: Bounds = Bounds()
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
@@ -43,15 +74,15 @@ def parse_bind(bind: str) -> tuple[str, int]:
 
 
 def bind_listener(bind: str) -> socket.socket:
-    """A TCP socket bound to ``bind`` as gunicorn would bind it (SO_REUSEADDR), and
+    """A TCP socket bound to ``bind`` (SO_REUSEADDR), and
     listening; PortInUse if the address is taken. Port 0 takes a port from the kernel:
     ``bound_address`` tells which. The socket is handed over to the server as is, so
     nobody can take the port between this check and serving (a bound socket that does
     not listen yet could still be shared by another SO_REUSEADDR bind). Connections made
     before the server accepts wait in the backlog. TCP_NODELAY is set here, before
     ``listen``: every connection inherits it from the listener when the kernel creates
-    it, so one that waited in the backlog for gunicorn (which sets it on the listener
-    only when it starts) would otherwise keep Nagle's algorithm and wait for a delayed
+    it, so one that waited in the backlog before the server set it on the listener
+    would otherwise keep Nagle's algorithm and wait for a delayed
     ACK (40 ms) at every response written in two parts."""
     host, port = parse_bind(bind)
     try:

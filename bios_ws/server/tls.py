@@ -4,9 +4,10 @@ The server key is stored encrypted; its passphrase is handed to OpenSSL in
 memory (``load_cert_chain(password=...)``), so the clear key never touches disk.
 Every client certificate is checked against the CA's CRL during the handshake
 (``VERIFY_CRL_CHECK_LEAF``): a revoked certificate never reaches the
-application. ``ServerTls`` gives each new connection the context of the CRL
-file as it is now: a new revocation applies from the next handshake, without
-a restart.
+application. ``ServerTls`` keeps one context per process and gives every new
+connection the context of the CA, server certificate and CRL files as they are
+now (one ``stat`` each per handshake): a new revocation applies from the next
+handshake, without a restart, and no context is built per connection.
 """
 
 from __future__ import annotations
@@ -95,13 +96,13 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
 
 
 class ServerTls:
-    """The server's TLS context as of the CRL file now, and the serials it revokes.
+    """The server's TLS context as of its files now, and the serials the CRL revokes.
 
-    Each call looks at the CRL file (one ``stat``); when it changed, the context
-    is rebuilt from it (the server key's passphrase stays in memory for that: the
-    key itself is in OpenSSL's memory anyway). A CRL file that cannot be read
-    keeps the context built before and is logged: the service that publishes the
-    CRL replaces a damaged one. Thread-safe.
+    Each call looks at the CA, server certificate and CRL files (a ``stat`` each);
+    when one changed, the context is rebuilt from them (the server key's passphrase
+    stays in memory for that: the key itself is in OpenSSL's memory anyway). A CRL
+    file that cannot be read keeps the context built before and is logged: the
+    service that publishes the CRL replaces a damaged one. Thread-safe.
     """
 
     def __init__(self, *, ca_cert: Path, server_cert: Path, server_key: Path,
@@ -110,7 +111,7 @@ class ServerTls:
         self._passphrase = passphrase
         self._crl_file = crl_file
         self._lock = threading.Lock()
-        self._signature = _signature(crl_file)
+        self._signature = self._signatures()
         self._context = self._build()  # KeyUnreadable at start: nothing to fall back to
         self._revoked = _revoked_serials(crl_file)
 
@@ -130,19 +131,22 @@ class ServerTls:
         self._refresh()
         return serial in self._revoked
 
+    def _signatures(self) -> tuple[tuple[int, int, int] | None, ...]:
+        return tuple(_signature(path) for path in (*self._paths[:2], self._crl_file))
+
     def _refresh(self) -> None:
-        if _signature(self._crl_file) == self._signature:
+        if self._signatures() == self._signature:
             return
         with self._lock:
-            signature = _signature(self._crl_file)
+            signature = self._signatures()
             if signature == self._signature:
                 return
             try:
                 context = self._build()
                 revoked = _revoked_serials(self._crl_file)
             except (KeyUnreadable, ValueError, OSError) as exc:
-                log.error("the CRL %s cannot be loaded (%s); the previous one stays in force",
-                          self._crl_file, getattr(exc, "message", type(exc).__name__))
+                log.error("the TLS context cannot be rebuilt (%s); the previous one stays in"
+                          " force", getattr(exc, "message", type(exc).__name__))
                 self._signature = signature
                 return
             self._context, self._revoked, self._signature = context, revoked, signature

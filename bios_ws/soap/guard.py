@@ -152,6 +152,12 @@ def _soap11_charset(content_type: object) -> str | None:
     return None
 
 
+def http_refusal(status: int, message: str) -> tuple[list[tuple[str, str]], bytes]:
+    """A refusal the HTTP front makes before the application sees the request (413, 431,
+    400), as the SOAP fault the application would answer: (headers, body)."""
+    return [("Content-Type", CONTENT_TYPE), *_COMMON_HEADERS], _render(InvalidRequest(message))
+
+
 def _too_large(limit: int) -> HttpRefusal:
     return HttpRefusal(
         HTTPStatus.REQUEST_ENTITY_TOO_LARGE,

@@ -183,16 +183,17 @@ def test_the_tpm_directories_and_state_are_checked(home: Path) -> None:
 
 
 class _NoServer:
-    """Stands in for gunicorn: records that serving was reached, serves nothing."""
+    """Stands in for the server's master: records that serving was reached, serves nothing."""
 
     def __init__(self) -> None:
         self.reached = False
 
-    def run_server(self, _factory: object, tls: ServerTls, _cert: Path,
-                   _options: object, listener: socket.socket) -> None:
+    def run_server(self, _factory: object, tls: ServerTls, _options: object,
+                   listener: socket.socket, _refuse: object) -> int:
         assert isinstance(tls.context(), ssl.SSLContext)
         listener.close()
         self.reached = True
+        return 0
 
     def configure_logging(self, *_: Any) -> None:
         return None
@@ -200,11 +201,11 @@ class _NoServer:
 
 @pytest.fixture
 def no_server(monkeypatch: pytest.MonkeyPatch) -> _NoServer:
-    from bios_ws.server import gunicorn_app
+    from bios_ws.server import master
 
     stand_in = _NoServer()
-    monkeypatch.setattr(gunicorn_app, "run_server", stand_in.run_server)
-    monkeypatch.setattr(gunicorn_app, "configure_logging", stand_in.configure_logging)
+    monkeypatch.setattr(master, "run_server", stand_in.run_server)
+    monkeypatch.setattr(master, "configure_logging", stand_in.configure_logging)
     return stand_in
 
 

@@ -15,7 +15,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from bios_ws.domain.principal import Principal, Role
 from bios_ws.errors import AccessDenied
 from bios_ws.pki import certs
-from bios_ws.server.identity import PeerIdentity, identity_of, peer_certificate_der
+from bios_ws.server.identity import (
+    SOCKET_ENVIRON_KEY,
+    PeerIdentity,
+    identity_of,
+    peer_certificate_der,
+)
 from bios_ws.server.options import parse_bind, service_url
 from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY, REFUSAL_ENVIRON_KEY
 
@@ -134,9 +139,9 @@ def test_the_subject_falls_back_to_the_uri() -> None:
 
 def test_peer_certificate_without_a_tls_socket() -> None:
     assert peer_certificate_der({}) is None
-    assert peer_certificate_der({"gunicorn.socket": object()}) is None
-    assert peer_certificate_der({"gunicorn.socket": FakeSocket(None)}) is None
-    assert peer_certificate_der({"gunicorn.socket": FakeSocket(b"")}) is None
+    assert peer_certificate_der({SOCKET_ENVIRON_KEY: object()}) is None
+    assert peer_certificate_der({SOCKET_ENVIRON_KEY: FakeSocket(None)}) is None
+    assert peer_certificate_der({SOCKET_ENVIRON_KEY: FakeSocket(b"")}) is None
 
 
 class Revoked:
@@ -165,7 +170,7 @@ def _run(middleware_input: dict[str, Any], **options: Any) -> tuple[dict[str, An
 
 def test_middleware_sets_the_principal_per_request() -> None:
     sock = FakeSocket(der("urn:vbios:domain:alpha", INCARNATION))
-    seen, _ = _run({"gunicorn.socket": sock})
+    seen, _ = _run({SOCKET_ENVIRON_KEY: sock})
     principal = seen[PRINCIPAL_ENVIRON_KEY]
     assert (principal.domain_id, principal.subject) == ("alpha", "someone")
     assert sock.calls == 1
@@ -173,11 +178,11 @@ def test_middleware_sets_the_principal_per_request() -> None:
 
 def test_middleware_never_passes_a_principal_it_did_not_derive() -> None:
     forged = Principal.admin("forged")
-    seen, _ = _run({PRINCIPAL_ENVIRON_KEY: forged, "gunicorn.socket": FakeSocket(None)})
+    seen, _ = _run({PRINCIPAL_ENVIRON_KEY: forged, SOCKET_ENVIRON_KEY: FakeSocket(None)})
     assert PRINCIPAL_ENVIRON_KEY not in seen
     two = der("urn:vbios:domain:a", "urn:vbios:domain:b")
     seen, _ = _run({PRINCIPAL_ENVIRON_KEY: forged, REFUSAL_ENVIRON_KEY: "stale",
-                    "gunicorn.socket": FakeSocket(two)})
+                    SOCKET_ENVIRON_KEY: FakeSocket(two)})
     assert PRINCIPAL_ENVIRON_KEY not in seen
     assert "no single vBIOS identity" in seen[REFUSAL_ENVIRON_KEY]
 
@@ -187,14 +192,14 @@ def test_a_certificate_the_registry_refuses_passes_its_reason_and_no_principal()
         raise AccessDenied(f"serial {principal.serial:X} was revoked")
 
     data = der("urn:vbios:role:admin")
-    seen, _ = _run({"gunicorn.socket": FakeSocket(data)}, authenticate=authenticate)
+    seen, _ = _run({SOCKET_ENVIRON_KEY: FakeSocket(data)}, authenticate=authenticate)
     assert PRINCIPAL_ENVIRON_KEY not in seen
     assert seen[REFUSAL_ENVIRON_KEY] == f"serial {serial_of(data):X} was revoked"
 
 
 def test_a_request_of_a_revoked_certificate_never_reaches_the_application() -> None:
     data = der("urn:vbios:role:admin")
-    answer, started = _run({"gunicorn.socket": FakeSocket(data)},
+    answer, started = _run({SOCKET_ENVIRON_KEY: FakeSocket(data)},
                            revocations=Revoked(serial_of(data)))
     status, headers = started[0][:2]
     assert status == "403 Forbidden"
