@@ -101,7 +101,7 @@ def spawn_sushy(python: Path, directory: Path,
     options = ServerOptions()
     command = [str(python), "-m", "gunicorn", "--worker-class", "gthread",
                "--workers", str(options.workers), "--threads", str(options.threads),
-               "--keep-alive", str(options.keepalive), "--no-control-socket",
+               "--keep-alive", str(int(options.bounds.idle_timeout)), "--no-control-socket",
                "--certfile", str(cert), "--keyfile", str(key),
                "--pythonpath", str(Path(__file__).parent), "sushy_peer:app"]
     env = {**os.environ, "SUSHY_EMULATOR_CONFIG": str(write_config(directory, guests))}
