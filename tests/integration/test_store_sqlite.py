@@ -44,7 +44,7 @@ def test_pragmas_are_set_on_every_connection(store: SqlStore) -> None:
     with store.engine.connect() as a, store.engine.connect() as b:
         for conn in (a, b):
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 300
 
