@@ -59,7 +59,8 @@ def build_engine(url: URL, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) ->
                 "the SQLite state store must be a file path (sqlite:////abs/path/vbios.db)"
             )
         _create_private_file(database)
-        engine = create_engine(url, pool_timeout=30)
+        # no overflow limit: each thread keeps a connection checked out (``store.kept``)
+        engine = create_engine(url, pool_timeout=30, max_overflow=-1)
         _install_sqlite_listeners(engine, busy_timeout_ms)
         return engine
 

@@ -40,6 +40,7 @@ from bios_ws.store.engine import (
     safe_url,
     store_errors,
 )
+from bios_ws.store.kept import KeptConnections
 from bios_ws.store.machines import SqlMachines
 from bios_ws.store.prepared import Prepared
 from bios_ws.store.writers import WriterTurns
@@ -65,12 +66,11 @@ class SqlStore:
 
     def __init__(self, engine: Engine, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
         self._engine = engine
-        # Connections from this view begin with the write lock (see engine.py).
-        self._write_engine = engine.execution_options(**{WRITE_LOCK_OPTION: True})
         self._sqlite = engine.dialect.name == "sqlite"
         self._states = DecodedStates()
         self._turns = (WriterTurns(writers_lock_path(engine.url.database or ""),
                                    busy_timeout_ms / 1000) if self._sqlite else None)
+        self._kept = KeptConnections() if self._sqlite else None
 
     @property
     def engine(self) -> Engine:
@@ -78,8 +78,7 @@ class SqlStore:
         return self._engine
 
     def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._engine, self._write_engine, self._sqlite, self._states,
-                             self._turns)
+        return SqlUnitOfWork(self._engine, self._sqlite, self._states, self._turns, self._kept)
 
     def schema_version(self) -> int:
         with store_errors(), self._engine.connect() as conn:
@@ -90,6 +89,8 @@ class SqlStore:
         return version
 
     def dispose(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
         self._engine.dispose()
         if self._turns is not None:
             self._turns.close()
@@ -129,11 +130,11 @@ class SqlUnitOfWork(UnitOfWork):
     """One transaction; leaving without commit() rolls back. Not shared between threads."""
 
     def __init__(
-        self, engine: Engine, write_engine: Engine, sqlite: bool = False,
-        states: DecodedStates | None = None, turns: WriterTurns | None = None,
+        self, engine: Engine, sqlite: bool = False, states: DecodedStates | None = None,
+        turns: WriterTurns | None = None, kept: KeptConnections | None = None,
     ) -> None:
         self._engine = engine
-        self._write_engine = write_engine
+        self._kept = kept
         self.sqlite = sqlite
         self.states = DecodedStates() if states is None else states
         self._turns = turns
@@ -159,17 +160,28 @@ class SqlUnitOfWork(UnitOfWork):
                 self._has_turn = self._turns.take()
             try:
                 with store_errors():
-                    conn = (self._write_engine if write else self._engine).connect()
+                    kept = None if self._kept is None else self._kept.take()
+                    conn = self._engine.connect() if kept is None else kept
                     try:
+                        # a writing unit begins with the write lock (see engine.py)
+                        conn.execution_options(**{WRITE_LOCK_OPTION: write})
                         conn.begin()
                     except BaseException:
-                        conn.close()
+                        self._release(conn, clean=False)
                         raise
             except BaseException:
                 self._end_turn()
                 raise
             self._conn = conn
         return self._conn
+
+    def _release(self, conn: Connection, *, clean: bool) -> None:
+        """Keep ``conn`` for this thread's next unit, or close it."""
+        try:
+            if self._kept is None or not self._kept.keep(conn, clean=clean):
+                conn.close()
+        finally:
+            self._end_turn()
 
     def _end_turn(self) -> None:
         if self._has_turn and self._turns is not None:
@@ -183,25 +195,27 @@ class SqlUnitOfWork(UnitOfWork):
         self._closed = True
         if conn is None:
             return
+        committed = False
         try:
             with store_errors():
                 conn.commit()
+            committed = True
         finally:
-            conn.close()
-            self._end_turn()
+            self._release(conn, clean=committed)
 
     def rollback(self) -> None:
         conn, self._conn = self._conn, None
         self._closed = True
         if conn is None:
             return
+        clean = False
         try:
             conn.rollback()
+            clean = True
         except Exception as exc:  # nothing was committed; the connection is discarded
             log.warning("rollback failed: %s", type(exc).__name__)
         finally:
-            conn.close()
-            self._end_turn()
+            self._release(conn, clean=clean)
 
 
 class _Domains(DomainRepository):
