@@ -12,8 +12,8 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from bios_ws.bootstrap import App, bootstrap, initialize, initialize_home
 from bios_ws.cli import cert
 from bios_ws.cli.options import HOME_HELP, add_tpm_options, chosen_tpm
 from bios_ws.config import Config
@@ -21,15 +21,17 @@ from bios_ws.domain.audit import AuditEntry, verify_chain
 from bios_ws.errors import AdminError
 from bios_ws.home import DEV_TPM, Home, resolve_home_path
 from bios_ws.launch.warnings import NO_TPM_WARNING
-from bios_ws.pki import (
-    DEFAULT_SERVER_NAMES,
-)
 from bios_ws.tpm.port import SERVICE_PCR
 
-__all__ = ["initialize_home", "register"]
+if TYPE_CHECKING:  # imported where used: `vbios --help` loads no crypto, database or SOAP
+    from bios_ws.bootstrap import App
+
+__all__ = ["register"]
 
 Subparsers = argparse._SubParsersAction
 DIGEST_PREFIX = 12
+#: ``pki.DEFAULT_SERVER_NAMES``, for the help (a test checks they agree).
+SERVER_NAMES_HELP = "localhost, 127.0.0.1"
 
 
 def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
@@ -40,7 +42,7 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
                                help="create a state directory: CA, server and admin keys")
     init.add_argument("--san", action="append", metavar="NAME",
                       help="DNS name or IP address of the server certificate (repeatable;"
-                           f" default: {', '.join(DEFAULT_SERVER_NAMES)})")
+                           f" default: {SERVER_NAMES_HELP})")
     add_tpm_options(init, for_init=True)
     init.set_defaults(run=run_init)
 
@@ -79,6 +81,8 @@ def _open_home(args: argparse.Namespace) -> Home:
 @contextmanager
 def _services(home: Home) -> Iterator[App]:
     """The object graph a command on ``home`` works with."""
+    from bios_ws.bootstrap import bootstrap
+
     app = bootstrap(Config.of(home))
     try:
         yield app
@@ -90,6 +94,9 @@ def _services(home: Home) -> Iterator[App]:
 
 
 def run_init(args: argparse.Namespace) -> int:
+    from bios_ws.bootstrap import initialize
+    from bios_ws.pki import DEFAULT_SERVER_NAMES
+
     names = tuple(args.san) if args.san else DEFAULT_SERVER_NAMES
     tpm = chosen_tpm(args) or DEV_TPM
     if tpm.is_none:

@@ -10,9 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-
 from bios_ws.cli.options import add_home
 from bios_ws.home import Home, resolve_home_path
 
@@ -64,6 +61,9 @@ def run_enroll(args: argparse.Namespace) -> int:
 
 def describe(home: Home) -> dict[str, str]:
     """What `show` prints: AK certificate subject, fingerprint, validity, AK name, EK issuer."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
     from bios_ws.launch.enroll import ak_record_path, load_identity
 
     identity = load_identity(home)

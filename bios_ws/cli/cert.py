@@ -13,17 +13,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bios_ws.bootstrap import App, bootstrap
 from bios_ws.cli.options import add_guest_cert_option, add_home, config_from_args
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, parse_serial
 from bios_ws.domain.principal import Principal, Role, check_domain_id
 from bios_ws.errors import AdminError
 from bios_ws.home import Home, resolve_home_path
-from bios_ws.pki import check_bundle_dir, write_bundle_files
-from bios_ws.service.credentials import ClientBundle, CredentialService
-from bios_ws.service.enrollment import EnrollmentService
+
+if TYPE_CHECKING:  # imported where used: `vbios --help` loads no crypto, database or SOAP
+    from bios_ws.bootstrap import App
+    from bios_ws.service.credentials import ClientBundle, CredentialService
 
 ADMIN = Principal.admin()
 DEFAULT_SERVER_URL = "https://127.0.0.1:8443/"
@@ -68,6 +68,8 @@ def add_enroll_options(parser: argparse.ArgumentParser) -> None:
 
 def bootstrap_uri(app: App, domain_id: str, args: argparse.Namespace) -> str:
     """A new one-time bootstrap URI for ``domain_id`` (printed by the caller)."""
+    from bios_ws.service.enrollment import EnrollmentService
+
     if not 1 <= args.minutes <= 10:
         raise AdminError("--minutes must be between 1 and 10")
     _, uri = app.use(EnrollmentService).ticket(ADMIN, domain_id, args.url,
@@ -101,6 +103,9 @@ def register_admin(admin_commands: argparse._SubParsersAction[argparse.ArgumentP
 
 @contextmanager
 def _credentials(args: argparse.Namespace) -> Iterator[tuple[App, CredentialService]]:
+    from bios_ws.bootstrap import bootstrap
+    from bios_ws.service.credentials import CredentialService
+
     home = Home.open(resolve_home_path(args.home))
     app = bootstrap(config_from_args(args, home))
     try:
@@ -150,6 +155,8 @@ def issue_guest_bundle(credentials: CredentialService, domain_id: str, out: Path
                        principal: Principal = ADMIN) -> ClientBundle:
     """Issue a certificate to ``domain_id`` and write its bundle in ``out`` (which must
     be new or empty: checked before anything is issued)."""
+    from bios_ws.pki import check_bundle_dir, write_bundle_files
+
     check_bundle_dir(out)
     bundle = credentials.issue_guest(principal, domain_id)
     write_bundle_files(out, bundle.cert_pem, bundle.key_pem, bundle.ca_pem)
@@ -194,6 +201,8 @@ def _serial(text: str) -> int:
 
 
 def run_rotate(args: argparse.Namespace) -> int:
+    from bios_ws.pki import check_bundle_dir, write_bundle_files
+
     with _credentials(args) as (app, credentials):
         home = app.config.home
         out = Path(args.out).expanduser() if args.out else home.admin_dir

@@ -13,9 +13,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bios_ws.bootstrap import App, bootstrap
 from bios_ws.cli import cert, domain_machine
 from bios_ws.cli.cert import issue_guest_bundle
 from bios_ws.cli.options import (
@@ -28,14 +27,10 @@ from bios_ws.domain.power import MachineKind, ResetType
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import AdminError
 from bios_ws.home import Home, resolve_home_path
-from bios_ws.launch.permissions import check_home_permissions
-from bios_ws.pki import BUNDLE_FILES, check_bundle_dir
-from bios_ws.platform.disks import check_disk
-from bios_ws.service.bios import BiosService
-from bios_ws.service.credentials import CredentialService
-from bios_ws.service.domains import DomainService
-from bios_ws.service.enrollment import EnrollmentService
-from bios_ws.service.power import PowerService, PowerView
+
+if TYPE_CHECKING:  # imported where used: `vbios --help` loads no crypto, database or SOAP
+    from bios_ws.bootstrap import App
+    from bios_ws.service.power import PowerView
 
 Subparsers = argparse._SubParsersAction
 ADMIN = Principal.admin()
@@ -120,6 +115,8 @@ def _run_app(args: argparse.Namespace, action: domain_machine.Action) -> int:
 
 @contextmanager
 def _app(args: argparse.Namespace) -> Iterator[App]:
+    from bios_ws.bootstrap import bootstrap
+
     home = Home.open(resolve_home_path(args.home))
     app = bootstrap(config_from_args(args, home))
     try:
@@ -133,6 +130,12 @@ def _name(args: argparse.Namespace) -> str:
 
 
 def run_create(args: argparse.Namespace) -> int:
+    from bios_ws.launch.permissions import check_home_permissions
+    from bios_ws.pki import check_bundle_dir
+    from bios_ws.platform.disks import check_disk
+    from bios_ws.service.credentials import CredentialService
+    from bios_ws.service.domains import DomainService
+
     home = Home.open(resolve_home_path(args.home))
     name = _name(args)
     out = Path(args.out).expanduser() if args.out else home.bundles_dir / name
@@ -169,6 +172,8 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from bios_ws.service.domains import DomainService
+
     with _app(args) as app:
         domains = app.use(DomainService).list(ADMIN)
         machines = {d.domain_id: app.use(DomainService).show(ADMIN, d.domain_id).machine
@@ -191,6 +196,10 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from bios_ws.service.domains import DomainService
+    from bios_ws.service.enrollment import EnrollmentService
+    from bios_ws.service.power import PowerService
+
     name = _name(args)
     with _app(args) as app:
         details = app.use(DomainService).show(ADMIN, name)
@@ -210,6 +219,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_firmware_assign(args: argparse.Namespace) -> int:
+    from bios_ws.service.domains import DomainService
+
     name = _name(args)
     with _app(args) as app:
         assigned = app.use(DomainService).assign_firmware(ADMIN, name)
@@ -219,6 +230,8 @@ def run_firmware_assign(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
+    from bios_ws.service.domains import DomainService
+
     name = _name(args)
     with _app(args) as app:
         home = app.config.home
@@ -232,6 +245,8 @@ def run_delete(args: argparse.Namespace) -> int:
 
 
 def run_apply_pending(args: argparse.Namespace) -> int:
+    from bios_ws.service.bios import BiosService
+
     name = _name(args)
     with _app(args) as app:
         version = app.use(BiosService).apply_pending(ADMIN, name)
@@ -240,6 +255,8 @@ def run_apply_pending(args: argparse.Namespace) -> int:
 
 
 def run_console(args: argparse.Namespace) -> int:
+    from bios_ws.service.power import PowerService
+
     name = _name(args)
     with _app(args) as app:
         power = app.use(PowerService)
@@ -254,6 +271,8 @@ def run_console(args: argparse.Namespace) -> int:
 
 
 def run_power_get(args: argparse.Namespace) -> int:
+    from bios_ws.service.power import PowerService
+
     name = _name(args)
     with _app(args) as app:
         view = app.use(PowerService).get_domain_power(ADMIN, name)
@@ -261,6 +280,8 @@ def run_power_get(args: argparse.Namespace) -> int:
 
 
 def run_power_reset(args: argparse.Namespace) -> int:
+    from bios_ws.service.power import PowerService
+
     name = _name(args)
     with _app(args) as app:
         outcome = app.use(PowerService).reset_domain(ADMIN, name, ResetType(args.reset_type))
@@ -321,6 +342,8 @@ def _new_part(seen: bytes, now: bytes) -> bytes:
 
 def _remove_bundle(out: Path) -> bool:
     """Remove the bundle files in ``out`` (and ``out`` if then empty); True if any were."""
+    from bios_ws.pki import BUNDLE_FILES
+
     removed = False
     for name in BUNDLE_FILES:
         try:

@@ -8,19 +8,21 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bios_ws.bootstrap import App
 from bios_ws.domain.firmware import DATABASES
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import AdminError
-from bios_ws.pki.certinfo import MAX_PEM_CHARS, pem_certificate_der
 from bios_ws.platform.port import NetworkBoot
 from bios_ws.platform.qemu.httpboot import HTTP_BOOT_ADDRESS
-from bios_ws.service.domains import DomainService
-from bios_ws.service.secureboot import SecureBootService
+
+if TYPE_CHECKING:  # imported where used: `vbios --help` loads no crypto, database or SOAP
+    from bios_ws.bootstrap import App
+    from bios_ws.service.domains import DomainService
+    from bios_ws.service.secureboot import SecureBootService
 
 Subparsers = argparse._SubParsersAction
-Action = Callable[[App, argparse.Namespace], int]
+Action = Callable[["App", argparse.Namespace], int]
 ADMIN = Principal.admin()
 
 
@@ -116,6 +118,8 @@ def _add_cert(app: App, args: argparse.Namespace) -> int:
 
 
 def _remove_cert(app: App, args: argparse.Namespace) -> int:
+    from bios_ws.pki.certinfo import pem_certificate_der
+
     fingerprint = hashlib.sha256(pem_certificate_der(_read_pem(args.pem))).hexdigest()
     version = _secure_boot(app).remove_certificate(ADMIN, _name(args), args.database,
                                                    fingerprint)
@@ -125,6 +129,8 @@ def _remove_cert(app: App, args: argparse.Namespace) -> int:
 
 
 def _read_pem(path: Path) -> str:
+    from bios_ws.pki.certinfo import MAX_PEM_CHARS
+
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_PEM_CHARS + 1)
@@ -134,8 +140,12 @@ def _read_pem(path: Path) -> str:
 
 
 def _domains(app: App) -> DomainService:
+    from bios_ws.service.domains import DomainService
+
     return app.use(DomainService)
 
 
 def _secure_boot(app: App) -> SecureBootService:
+    from bios_ws.service.secureboot import SecureBootService
+
     return app.use(SecureBootService)

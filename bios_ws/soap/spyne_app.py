@@ -1,10 +1,11 @@
 """The Spyne application and the slim pipeline that runs one already-checked request.
 
-The guard parses and checks the envelope once; ``Dispatcher.dispatch`` hands
-the parsed request element straight to Spyne (no second parse, no Spyne HTTP
-layer), lets it decode and call the operation, and encodes the response with
-``encoder`` (Spyne's serializer is the slowest part of a call). Every error
-leaves as an exception for ``faults.error_for``.
+The guard parses and checks the envelope once; ``Dispatcher.dispatch`` decodes
+the parsed request element with ``decoder`` (or, for what that does not cover,
+hands it straight to Spyne: no second parse, no Spyne HTTP layer), calls the
+operation, and encodes the response with ``encoder`` (Spyne's serializer is the
+slowest part of a call). Every error leaves as an exception for
+``faults.error_for``.
 
 Spyne logs request bodies and request values in several places (DEBUG dumps
 of whole documents, "Invalid value %r" at ERROR, failed documents on
@@ -25,6 +26,7 @@ from spyne.server import ServerBase
 
 from bios_ws.capabilities import CAPABILITIES
 from bios_ws.soap.context import Call
+from bios_ws.soap.decoder import Decoder, NotPlain, decoder_for
 from bios_ws.soap.encoder import encode_response, prepare
 from bios_ws.soap.envelope import Envelope
 from bios_ws.soap.faults import SpyneRefusal, error_for
@@ -90,6 +92,16 @@ class _CallContext(MethodContext):  # type: ignore[misc]
     __setattr__ = object.__setattr__
 
 
+class _PlainContext:
+    """What an operation reads of its method context (``context.call_of``), when the
+    request was decoded without Spyne."""
+
+    __slots__ = ("udc",)
+
+    def __init__(self, call: Call) -> None:
+        self.udc = call
+
+
 class Dispatcher(ServerBase):  # type: ignore[misc]
     """Runs one checked request through Spyne; returns the response bytes or raises."""
 
@@ -111,15 +123,41 @@ class Dispatcher(ServerBase):  # type: ignore[misc]
         }
         for descriptor in self._descriptors.values():
             prepare(descriptor.out_message)
+        self._decoders: dict[Any, Decoder | None] = {
+            d: decoder_for(d.in_message) for d in self._descriptors.values()
+        }
 
     def dispatch(self, envelope: Envelope, call: Call) -> bytes:
-        """Spyne's decode-call steps on the guard's envelope (in place of its own parse).
+        """Decode, call and encode one request the guard checked (and the contract's
+        schema validated).
 
         The operation is called directly rather than through Spyne's
-        ``process_request`` (events nobody listens to, logging we silence) and
-        the context is not ``close()``d (it only fires an unheard event and runs
-        a full ``gc.collect()`` once a second). The error mapping is the same as
-        ``VbiosApplication.call_wrapper``'s.
+        ``process_request`` (events nobody listens to, logging we silence). The
+        error mapping is the same as ``VbiosApplication.call_wrapper``'s.
+        """
+        descriptor = self._descriptors[envelope.body.tag]
+        decode = self._decoders[descriptor]
+        try:
+            args = None if decode is None else decode(envelope.body)
+        except NotPlain:
+            args = None
+        spyne_ctx = None if args is not None else self._decoded_by_spyne(envelope, call)
+        try:
+            if args is not None:
+                result = descriptor.function(_PlainContext(call), *args)
+            else:
+                result = descriptor.service_class.call_wrapper(spyne_ctx)
+        except Exception as exc:
+            raise SpyneRefusal(error_for(exc)) from None
+        values = result if self._wrapped[descriptor] else (result,)
+        return encode_response(descriptor.out_message, values)
+
+    def _decoded_by_spyne(self, envelope: Envelope, call: Call) -> Any:
+        """Spyne's method context with the request decoded by Spyne (from the guard's
+        envelope, in place of its own parse); raises what Spyne found wrong.
+
+        The context is not ``close()``d (it only fires an unheard event and runs
+        a full ``gc.collect()`` once a second).
         """
         ctx = _CallContext(self, MethodContext.SERVER)
         ctx.udc = call
@@ -127,16 +165,11 @@ class Dispatcher(ServerBase):  # type: ignore[misc]
         ctx.in_header_doc = None
         ctx.in_body_doc = envelope.body
         ctx.method_request_string = envelope.body.tag
-        descriptor = ctx.descriptor = self._descriptors[envelope.body.tag]
+        ctx.descriptor = self._descriptors[envelope.body.tag]
         self.app.in_protocol.deserialize(ctx, message=self.app.in_protocol.REQUEST)
         if ctx.in_error is not None:
             raise ctx.in_error
-        try:
-            result = descriptor.service_class.call_wrapper(ctx)
-        except Exception as exc:
-            raise SpyneRefusal(error_for(exc)) from None
-        values = result if self._wrapped[descriptor] else (result,)
-        return encode_response(descriptor.out_message, values)
+        return ctx
 
     def wsdl(self, address: str) -> bytes:
         """Spyne's WSDL for this application at ``address`` (raw: see ``soap.wsdl``)."""

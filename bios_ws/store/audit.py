@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from bios_ws.domain.audit import (
     GENESIS_HASH,
@@ -28,6 +28,7 @@ from bios_ws.domain.ports import AuditLog, RefusalCounts
 from bios_ws.store import schema
 from bios_ws.store.codec import time_from_text, time_to_text, to_utc
 from bios_ws.store.engine import store_errors
+from bios_ws.store.prepared import Prepared
 
 if TYPE_CHECKING:
     from bios_ws.store.sql import SqlUnitOfWork
@@ -39,11 +40,18 @@ _scope = schema.audit_scope
 #: with "~").
 RETIRED = "~"
 _windows = schema.audit_refusals
+#: The append's statements (``Prepared``: an append runs on every state change).
+_LAST_ENTRY = Prepared(
+    select(_audit.c.seq, _audit.c.entry_hash).order_by(_audit.c.seq.desc()).limit(1))
+_INSERT_ENTRY = Prepared(insert(_audit).values({c.name: bindparam(c.name) for c in _audit.c}))
+_INSERT_SCOPE = Prepared(insert(_scope).values(seq=bindparam("seq"), scope=bindparam("scope")))
 
 
-def _lock_audit(conn: Connection) -> None:
-    """Serializes appenders (and refusal counters) on PostgreSQL; a no-op on SQLite,
+def _lock_audit(conn: Connection, sqlite_driver: bool) -> None:
+    """Serializes appenders (and refusal counters) on PostgreSQL; nothing on SQLite,
     whose writing units already hold the database's write lock."""
+    if sqlite_driver:
+        return
     conn.execute(
         select(schema.meta.c.key)
         .where(schema.meta.c.key == schema.AUDIT_LOCK_KEY)
@@ -60,20 +68,20 @@ class SqlAudit(AuditLog):
         self._uow = uow
 
     def append(self, record: AuditRecord) -> AuditEntry:
-        conn = self._uow.connection(write=True)
+        uow = self._uow
+        conn = uow.connection(write=True)
         record = dataclasses.replace(record, time=to_utc(record.time))
         with store_errors():
-            _lock_audit(conn)
-            last = conn.execute(
-                select(_audit.c.seq, _audit.c.entry_hash).order_by(_audit.c.seq.desc()).limit(1)
-            ).one_or_none()
-            seq, prev_hash = (int(last.seq) + 1, last.entry_hash) if last else (1, GENESIS_HASH)
+            _lock_audit(conn, uow.sqlite)
+            last = _LAST_ENTRY.rows(conn, uow.sqlite, {})
+            seq, prev_hash = (int(last[0][0]) + 1, str(last[0][1])) if last else (1, GENESIS_HASH)
             entry = AuditEntry.chain(record, seq, prev_hash)
             # the audit table's columns are the entry's fields, by name
-            row = {**dataclasses.asdict(entry), "time": time_to_text(entry.time)}
-            conn.execute(insert(_audit).values(**row))
-            conn.execute(insert(_scope).values(
-                seq=seq, scope=scope_of(record.principal, record.domain_id)))
+            row = {f.name: getattr(entry, f.name) for f in dataclasses.fields(entry)}
+            row["time"] = time_to_text(entry.time)
+            _INSERT_ENTRY.run(conn, uow.sqlite, row)
+            _INSERT_SCOPE.run(conn, uow.sqlite, {
+                "seq": seq, "scope": scope_of(record.principal, record.domain_id)})
         return entry
 
     def entries(self, *, since_seq: int = 1) -> Iterator[AuditEntry]:
@@ -137,7 +145,7 @@ class SqlRefusals(RefusalCounts):
         conn = self._uow.connection(write=for_update)
         with store_errors():
             if for_update:
-                _lock_audit(conn)
+                _lock_audit(conn, self._uow.sqlite)
             rows = conn.execute(select(_windows).order_by(_windows.c.principal)).all()
         return [_window(row) for row in rows]
 

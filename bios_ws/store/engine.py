@@ -2,7 +2,16 @@
 
 SQLite specifics live here: per-connection PRAGMAs and our own BEGIN, so that a
 unit of work that writes takes the write lock at its start (``BEGIN IMMEDIATE``)
-and concurrent writers queue on ``busy_timeout`` instead of failing mid-way.
+and concurrent writers queue (``store.writers``, then ``busy_timeout``) instead of
+failing mid-way.
+
+Durability: WAL with ``synchronous = NORMAL``. A commit is in the WAL file when
+it returns, so every acknowledged write survives the server process being killed
+(SIGKILL included); the WAL is synced to disk at checkpoints, not at every
+commit, so a power loss or an OS crash may lose the last commits before one
+(never the database's consistency, nor the audit chain's). ``FULL`` cost a
+sync per commit, the larger part of a write's time and all of its tail under
+concurrent writers.
 """
 
 from __future__ import annotations
@@ -50,7 +59,8 @@ def build_engine(url: URL, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) ->
                 "the SQLite state store must be a file path (sqlite:////abs/path/vbios.db)"
             )
         _create_private_file(database)
-        engine = create_engine(url, pool_timeout=30)
+        # no overflow limit: each thread keeps a connection checked out (``store.kept``)
+        engine = create_engine(url, pool_timeout=30, max_overflow=-1)
         _install_sqlite_listeners(engine, busy_timeout_ms)
         return engine
 
@@ -77,7 +87,7 @@ def _install_sqlite_listeners(engine: Engine, busy_timeout_ms: int) -> None:
             mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
             if not mode or str(mode[0]).lower() != "wal":
                 log.warning("SQLite refused WAL journal mode (got %r)", mode)
-            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()

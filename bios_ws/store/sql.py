@@ -12,10 +12,10 @@ tables' adapters live in ``store.audit``.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
 from bios_ws.domain.ports import (
@@ -35,24 +35,24 @@ from bios_ws.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
     WRITE_LOCK_OPTION,
     build_engine,
-    driver_connection,
     log,
     parse_url,
     safe_url,
     store_errors,
 )
+from bios_ws.store.kept import KeptConnections
 from bios_ws.store.machines import SqlMachines
+from bios_ws.store.prepared import Prepared
+from bios_ws.store.writers import WriterTurns
 
 # Statements built once: building a select costs more than running it on SQLite.
 _domains = schema.domains
-_GET_DOMAIN = select(_domains.c.version, _domains.c.state).where(
+_GET_DOMAIN_QUERY = select(_domains.c.version, _domains.c.state).where(
     _domains.c.domain_id == bindparam("domain_id")
 )
-_GET_DOMAIN_FOR_UPDATE = _GET_DOMAIN.with_for_update()  # nothing on SQLite: already locked
-#: _GET_DOMAIN as SQLite text, run on the driver's connection: SQLAlchemy's
-#: execute costs several times the query itself (and adds no result processing here).
-_GET_DOMAIN_SQLITE = str(_GET_DOMAIN.compile(dialect=sqlite.dialect()))
-_SAVE_DOMAIN = (
+_GET_DOMAIN = Prepared(_GET_DOMAIN_QUERY)
+_GET_DOMAIN_FOR_UPDATE = Prepared(_GET_DOMAIN_QUERY.with_for_update())  # SQLite: locked
+_SAVE_DOMAIN = Prepared(
     update(_domains)
     .where(_domains.c.domain_id == bindparam("key_id"))
     .where(_domains.c.version == bindparam("expected_version"))
@@ -64,12 +64,13 @@ _DOMAIN_VERSION = select(_domains.c.version).where(_domains.c.domain_id == bindp
 class SqlStore:
     """The state store. Thread-safe: each unit of work takes its own connection."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
         self._engine = engine
-        # Connections from this view begin with the write lock (see engine.py).
-        self._write_engine = engine.execution_options(**{WRITE_LOCK_OPTION: True})
         self._sqlite = engine.dialect.name == "sqlite"
         self._states = DecodedStates()
+        self._turns = (WriterTurns(writers_lock_path(engine.url.database or ""),
+                                   busy_timeout_ms / 1000) if self._sqlite else None)
+        self._kept = KeptConnections() if self._sqlite else None
 
     @property
     def engine(self) -> Engine:
@@ -77,7 +78,7 @@ class SqlStore:
         return self._engine
 
     def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._engine, self._write_engine, self._sqlite, self._states)
+        return SqlUnitOfWork(self._engine, self._sqlite, self._states, self._turns, self._kept)
 
     def schema_version(self) -> int:
         with store_errors(), self._engine.connect() as conn:
@@ -88,7 +89,17 @@ class SqlStore:
         return version
 
     def dispose(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
         self._engine.dispose()
+        if self._turns is not None:
+            self._turns.close()
+
+
+def writers_lock_path(database: str) -> str:
+    """The file whose ``flock`` queues the writers of SQLite file ``database``."""
+    folder, name = os.path.split(database)
+    return os.path.join(folder, f".{name}.lock")
 
 
 def open_store(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> SqlStore:
@@ -112,20 +123,22 @@ def open_store(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> S
         raise
     log.info("state store open at %s (schema version %d)", safe_url(parsed),
              schema.SCHEMA_VERSION)
-    return SqlStore(engine)
+    return SqlStore(engine, busy_timeout_ms)
 
 
 class SqlUnitOfWork(UnitOfWork):
     """One transaction; leaving without commit() rolls back. Not shared between threads."""
 
     def __init__(
-        self, engine: Engine, write_engine: Engine, sqlite: bool = False,
-        states: DecodedStates | None = None,
+        self, engine: Engine, sqlite: bool = False, states: DecodedStates | None = None,
+        turns: WriterTurns | None = None, kept: KeptConnections | None = None,
     ) -> None:
         self._engine = engine
-        self._write_engine = write_engine
+        self._kept = kept
         self.sqlite = sqlite
         self.states = DecodedStates() if states is None else states
+        self._turns = turns
+        self._has_turn = False
         self._conn: Connection | None = None
         self._closed = False
         self.domains = _Domains(self)
@@ -143,15 +156,37 @@ class SqlUnitOfWork(UnitOfWork):
         if self._closed:
             raise RuntimeError("this unit of work is finished; start a new one")
         if self._conn is None:
-            with store_errors():
-                conn = (self._write_engine if write else self._engine).connect()
-                try:
-                    conn.begin()
-                except BaseException:
-                    conn.close()
-                    raise
+            if write and self._turns is not None:
+                self._has_turn = self._turns.take()
+            try:
+                with store_errors():
+                    kept = None if self._kept is None else self._kept.take()
+                    conn = self._engine.connect() if kept is None else kept
+                    try:
+                        # a writing unit begins with the write lock (see engine.py)
+                        conn.execution_options(**{WRITE_LOCK_OPTION: write})
+                        conn.begin()
+                    except BaseException:
+                        self._release(conn, clean=False)
+                        raise
+            except BaseException:
+                self._end_turn()
+                raise
             self._conn = conn
         return self._conn
+
+    def _release(self, conn: Connection, *, clean: bool) -> None:
+        """Keep ``conn`` for this thread's next unit, or close it."""
+        try:
+            if self._kept is None or not self._kept.keep(conn, clean=clean):
+                conn.close()
+        finally:
+            self._end_turn()
+
+    def _end_turn(self) -> None:
+        if self._has_turn and self._turns is not None:
+            self._has_turn = False
+            self._turns.give_back()
 
     def commit(self) -> None:
         if self._closed:
@@ -160,23 +195,27 @@ class SqlUnitOfWork(UnitOfWork):
         self._closed = True
         if conn is None:
             return
+        committed = False
         try:
             with store_errors():
                 conn.commit()
+            committed = True
         finally:
-            conn.close()
+            self._release(conn, clean=committed)
 
     def rollback(self) -> None:
         conn, self._conn = self._conn, None
         self._closed = True
         if conn is None:
             return
+        clean = False
         try:
             conn.rollback()
+            clean = True
         except Exception as exc:  # nothing was committed; the connection is discarded
             log.warning("rollback failed: %s", type(exc).__name__)
         finally:
-            conn.close()
+            self._release(conn, clean=clean)
 
 
 class _Domains(DomainRepository):
@@ -186,16 +225,10 @@ class _Domains(DomainRepository):
     def get(self, domain_id: str, *, for_update: bool = False) -> DomainState:
         uow = self._uow
         conn = uow.connection(write=for_update)
+        query = _GET_DOMAIN_FOR_UPDATE if for_update else _GET_DOMAIN
         with store_errors():
-            if uow.sqlite:
-                cursor = driver_connection(conn).cursor()
-                try:
-                    row = cursor.execute(_GET_DOMAIN_SQLITE, (domain_id,)).fetchone()
-                finally:
-                    cursor.close()
-            else:
-                query = _GET_DOMAIN_FOR_UPDATE if for_update else _GET_DOMAIN
-                row = conn.execute(query, {"domain_id": domain_id}).one_or_none()
+            rows = query.rows(conn, uow.sqlite, {"domain_id": domain_id})
+        row = rows[0] if rows else None
         if row is None:
             raise DomainNotFound(f"no domain {domain_id!r}")
         version, text = row
@@ -226,11 +259,11 @@ class _Domains(DomainRepository):
     def save(self, state: DomainState, expected_version: int) -> None:
         conn = self._uow.connection(write=True)
         with store_errors():
-            result = conn.execute(_SAVE_DOMAIN, {
+            saved = _SAVE_DOMAIN.run(conn, self._uow.sqlite, {
                 "key_id": state.domain_id, "expected_version": expected_version,
                 "new_version": state.version, "new_state": encode_state(state),
             })
-            if result.rowcount == 1:
+            if saved == 1:
                 return
             current = conn.scalar(_DOMAIN_VERSION, {"domain_id": state.domain_id})
         if current is None:

