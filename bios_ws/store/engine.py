@@ -5,13 +5,12 @@ unit of work that writes takes the write lock at its start (``BEGIN IMMEDIATE``)
 and concurrent writers queue (``store.writers``, then ``busy_timeout``) instead of
 failing mid-way.
 
-Durability: WAL with ``synchronous = NORMAL``. A commit is in the WAL file when
-it returns, so every acknowledged write survives the server process being killed
-(SIGKILL included); the WAL is synced to disk at checkpoints, not at every
-commit, so a power loss or an OS crash may lose the last commits before one
-(never the database's consistency, nor the audit chain's). ``FULL`` cost a
-sync per commit, the larger part of a write's time and all of its tail under
-concurrent writers.
+Durability: WAL with ``synchronous = NORMAL``, and a writing unit of work reports
+success only once the WAL is synced to disk past its commit (``store.durability``:
+one sync shared by the writers that committed meanwhile). An acknowledged write
+survives a killed server and a power loss, as with ``synchronous = FULL``, whose
+sync per commit, inside the writers' turn, was the larger part of a write's time
+and all of its tail under concurrent writers.
 """
 
 from __future__ import annotations

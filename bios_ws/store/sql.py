@@ -31,6 +31,7 @@ from bios_ws.store import schema
 from bios_ws.store.audit import SqlAudit, SqlRefusals
 from bios_ws.store.codec import DecodedStates, encode_state, time_from_text, time_to_text
 from bios_ws.store.credentials import SqlCredentials
+from bios_ws.store.durability import WalSync
 from bios_ws.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
     WRITE_LOCK_OPTION,
@@ -71,6 +72,7 @@ class SqlStore:
         self._turns = (WriterTurns(writers_lock_path(engine.url.database or ""),
                                    busy_timeout_ms / 1000) if self._sqlite else None)
         self._kept = KeptConnections() if self._sqlite else None
+        self._sync = WalSync(engine.url.database or "") if self._sqlite else None
 
     @property
     def engine(self) -> Engine:
@@ -78,7 +80,8 @@ class SqlStore:
         return self._engine
 
     def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._engine, self._sqlite, self._states, self._turns, self._kept)
+        return SqlUnitOfWork(self._engine, self._sqlite, self._states, self._turns, self._kept,
+                             self._sync)
 
     def schema_version(self) -> int:
         with store_errors(), self._engine.connect() as conn:
@@ -94,6 +97,8 @@ class SqlStore:
         self._engine.dispose()
         if self._turns is not None:
             self._turns.close()
+        if self._sync is not None:
+            self._sync.close()
 
 
 def writers_lock_path(database: str) -> str:
@@ -132,8 +137,11 @@ class SqlUnitOfWork(UnitOfWork):
     def __init__(
         self, engine: Engine, sqlite: bool = False, states: DecodedStates | None = None,
         turns: WriterTurns | None = None, kept: KeptConnections | None = None,
+        sync: WalSync | None = None,
     ) -> None:
         self._engine = engine
+        self._sync = sync
+        self._writes = False
         self._kept = kept
         self.sqlite = sqlite
         self.states = DecodedStates() if states is None else states
@@ -156,6 +164,7 @@ class SqlUnitOfWork(UnitOfWork):
         if self._closed:
             raise RuntimeError("this unit of work is finished; start a new one")
         if self._conn is None:
+            self._writes = write
             if write and self._turns is not None:
                 self._has_turn = self._turns.take()
             try:
@@ -196,12 +205,18 @@ class SqlUnitOfWork(UnitOfWork):
         if conn is None:
             return
         committed = False
+        sync = self._sync if self._writes else None
+        ticket = 0
         try:
             with store_errors():
                 conn.commit()
             committed = True
+            if sync is not None:
+                ticket = sync.committed()
         finally:
             self._release(conn, clean=committed)
+        if sync is not None and ticket:  # on the disk before it is reported; meanwhile
+            sync.wait_durable(ticket)    # the next writer has its turn
 
     def rollback(self) -> None:
         conn, self._conn = self._conn, None
