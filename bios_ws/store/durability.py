@@ -13,7 +13,10 @@ writers' turn back, so the next writer commits meanwhile.
 SQLite itself syncs the WAL before a checkpoint and the database after one, so a
 commit whose frames a checkpoint moved into the database before our sync is on
 the disk too. When the WAL file is replaced or gone, the database file is synced
-as well.
+as well, through one descriptor per process that is never closed: closing any
+descriptor of the database file would drop every POSIX lock SQLite holds on it
+in this process, and another process could then delete the WAL in use (SQLite's
+"database disk image is malformed"). The WAL file itself carries no lock.
 """
 
 from __future__ import annotations
@@ -25,6 +28,20 @@ import threading
 from bios_ws.errors import StoreUnavailable
 
 log = logging.getLogger("bios_ws.store")
+
+
+#: (process, database path) -> a descriptor of the database file, never closed (see above).
+_DATABASE_DESCRIPTORS: dict[tuple[int, str], int] = {}
+_DESCRIPTORS_LOCK = threading.Lock()
+
+
+def _database_descriptor(path: str) -> int:
+    key = (os.getpid(), os.path.realpath(path))
+    with _DESCRIPTORS_LOCK:
+        fd = _DATABASE_DESCRIPTORS.get(key)
+        if fd is None:
+            fd = _DATABASE_DESCRIPTORS[key] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return fd
 
 
 class WalSync:
@@ -88,11 +105,7 @@ class WalSync:
 
     @staticmethod
     def _sync_path(path: str) -> None:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        os.fsync(_database_descriptor(path))
 
     def close(self) -> None:
         if self._fd is not None and self._fd_pid == os.getpid():

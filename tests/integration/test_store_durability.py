@@ -100,3 +100,24 @@ def test_a_failing_sync_is_a_store_error_not_an_acknowledged_write(
     monkeypatch.setattr(durability.os, "fsync", failing)
     with pytest.raises(StoreUnavailable, match="cannot be synced"):
         services(store)[0].set_attributes(GUEST, {"Counter": 7}, ApplyTime.ON_RESET)
+
+
+def test_the_database_file_is_never_closed_under_sqlite(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """Closing any descriptor of the database file drops SQLite's POSIX locks on it in
+    this process: another process could then take the WAL away from under it."""
+    closed: list[str] = []
+    real_close = os.close
+
+    def close(fd: int) -> None:
+        closed.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_close(fd)
+
+    monkeypatch.setattr(durability.os, "close", close)
+    bios = services(store)[0]
+    bios.set_attributes(GUEST, {"Counter": 1}, ApplyTime.ON_RESET)
+    (tmp_path / "vbios.db-wal").unlink()  # as if SQLite had replaced it: the database is synced
+    bios.set_attributes(GUEST, {"Counter": 2}, ApplyTime.ON_RESET)
+    store.dispose()
+    assert not [path for path in closed if path.endswith("vbios.db")]
