@@ -1,40 +1,31 @@
-"""The private raw layer: zeep over the bundled WSDL, on one pinned mutual-TLS session
-(or, to enroll, a session that trusts the pinned CA and presents no certificate).
+"""The private raw layer: the compiled contract (``_codec``) over one pinned mutual-TLS
+``requests`` session (or, to enroll, a session that trusts the pinned CA and presents
+no certificate).
 
-Nothing from zeep or requests leaves this module: faults become
-``vbios_client.exceptions`` classes, transport failures ``TransportError``. Every
-session sends through ``https_adapter()``; enrollment's one unverified exchange,
+Nothing from requests leaves this module: faults become ``vbios_client.exceptions``
+classes, transport failures and unreadable answers ``TransportError``. Every session
+sends through ``https_adapter()``; enrollment's one unverified exchange,
 ``fetch_ca_pem``, goes through ``http.client`` (tests replace these two).
 """
 
 from __future__ import annotations
 
 import http.client
-import io
 import ssl
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-import zeep
-import zeep.exceptions
 from requests.adapters import BaseAdapter, HTTPAdapter
 
-from vbios_client import _wire
+from vbios_client import _answers, _codec, _xml
 from vbios_client.exceptions import TransportError
 
-NAMESPACE = "urn:bios-ws:vbios:v1"
 DEFAULT_TIMEOUT = 30.0
 #: Where a server hands its CA certificate to a caller without a certificate.
 CA_PATH = "/ca.pem"
 MAX_CA_BYTES = 64 * 1024
-
-
-def bundled_wsdl() -> bytes:
-    """The WSDL shipped inside the package; the client never fetches one."""
-    return resources.files("vbios_client").joinpath("wsdl/vbios.wsdl").read_bytes()
 
 
 def check_url(url: str) -> str:
@@ -122,53 +113,40 @@ def fetch_ca_pem(url: str, *, timeout: float) -> bytes:
     return body
 
 
-class _QuietTransport(zeep.Transport):
-    """zeep's transport without body logging (bodies carry passwords) and without fetching."""
-
-    def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
-        return self.session.post(
-            address, data=message, headers=headers, timeout=self.operation_timeout
-        )
-
-    def load(self, url: str) -> bytes:
-        raise TransportError("the client never fetches documents; the WSDL is bundled")
-
-
 class SoapChannel:
-    """One zeep service bound to the caller's URL; ``call`` maps every failure."""
+    """Calls of the contract's operations at the caller's URL; ``call`` maps every failure."""
 
     def __init__(self, url: str, session: requests.Session, *, timeout: float) -> None:
         self.url = check_url(url)
         self.timeout = check_timeout(timeout)
         self._session = session
-        transport = _QuietTransport(  # type: ignore[no-untyped-call]
-            timeout=self.timeout, operation_timeout=self.timeout, session=session
-        )
-        session.adapters.pop("file://", None)  # zeep mounts one; we never read files through it
         session.headers["User-Agent"] = "vbios-client"
-        settings = zeep.Settings(
-            strict=True,
-            xml_huge_tree=False,
-            forbid_dtd=True,
-            forbid_entities=True,
-            forbid_external=True,
-            raw_response=False,
-        )
-        client = zeep.Client(  # type: ignore[no-untyped-call]
-            io.BytesIO(bundled_wsdl()), transport=transport, settings=settings
-        )
-        self._client = client
-        self._service = client.create_service(  # type: ignore[no-untyped-call]
-            _binding_name(client), self.url
-        )
 
     def call(self, operation: str, **params: Any) -> Any:
-        """Call ``operation``; return zeep's result for ``_wire`` to decode."""
+        """Call ``operation``; return its result for ``_wire`` to decode."""
         try:
-            return self._service[operation](**params)
-        except zeep.exceptions.Fault as fault:
-            detail = fault.detail if _is_element(fault.detail) else None
-            raise _wire.fault_error(fault.code, fault.message, detail) from None
+            body = _codec.request(operation, params)
+        except ValueError as exc:
+            raise ValueError(f"{operation}: invalid request: {exc}") from None
+        status, content = self._post(operation, body)
+        try:
+            return _answers.answer(operation, status, content)
+        except _answers.NotSoap:
+            raise TransportError(f"{self.url}: HTTP {status} without a SOAP answer") from None
+        except _answers.UnreadableAnswer as exc:
+            raise TransportError(f"{self.url}: unreadable answer to {operation} ({exc})"
+                                 ) from None
+
+    def _post(self, operation: str, body: bytes) -> tuple[int, bytes]:
+        try:
+            response = self._session.post(self.url, data=body, headers=_codec.headers(operation),
+                                          timeout=self.timeout, stream=True,
+                                          allow_redirects=False)
+            try:
+                return response.status_code, self._bounded(operation, response)
+            finally:
+                if response.raw is not None:
+                    response.close()
         except requests.exceptions.Timeout:
             raise TransportError(f"{self.url}: no answer within {self.timeout:g} s") from None
         except requests.exceptions.SSLError as exc:
@@ -177,31 +155,27 @@ class SoapChannel:
             raise TransportError(f"{self.url}: cannot connect: {_reason(exc)}") from None
         except requests.exceptions.RequestException as exc:
             raise TransportError(f"{self.url}: {type(exc).__name__}") from None
-        except zeep.exceptions.TransportError as exc:
-            raise TransportError(
-                f"{self.url}: HTTP {exc.status_code} without a SOAP answer"
-            ) from None
-        except zeep.exceptions.ValidationError as exc:
-            raise ValueError(f"{operation}: invalid request or answer: {exc.message}") from None
-        except (zeep.exceptions.Error, OSError) as exc:
-            raise TransportError(
-                f"{self.url}: unreadable answer to {operation} ({type(exc).__name__})"
-            ) from None
+
+    def _bounded(self, operation: str, response: requests.Response) -> bytes:
+        """The body of ``response``, read up to ``_xml.MAX_ANSWER_BYTES`` and no further."""
+        limit = _xml.MAX_ANSWER_BYTES
+        too_long = TransportError(f"{self.url}: the answer to {operation} is longer than"
+                                  f" {limit} bytes")
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_long
+        if response.raw is None:  # a response made in-process (tests' adapters)
+            return response.content
+        chunks, size = [], 0
+        for chunk in response.iter_content(256 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise too_long
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def close(self) -> None:
         self._session.close()
-
-
-def _binding_name(client: zeep.Client) -> str:
-    """The QName of the contract's one binding (the WSDL declares exactly one)."""
-    names = [str(n) for n in client.wsdl.bindings if str(n).startswith(f"{{{NAMESPACE}}}")]
-    if len(names) != 1:
-        raise RuntimeError(f"the bundled WSDL must declare one {NAMESPACE} binding: {names}")
-    return names[0]
-
-
-def _is_element(value: object) -> bool:
-    return hasattr(value, "iter") and hasattr(value, "tag")
 
 
 def _reason(exc: BaseException) -> str:
