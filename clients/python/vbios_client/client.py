@@ -8,20 +8,11 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from vbios_client import _bundle, _soap, _wire, integrity
-from vbios_client._renewal import BundleRenewal
-from vbios_client.attestation import (
-    ClockState,
-    ClockStore,
-    QuoteEvidence,
-    Verdict,
-    ak_fingerprint,
-    verify_quote,
-)
 from vbios_client.exceptions import VbiosClientError
 from vbios_client.models import (
     APPLY_TIMES,
@@ -38,6 +29,10 @@ from vbios_client.models import (
     SecureBoot,
     SecureBootCertificate,
 )
+
+if TYPE_CHECKING:  # attestation and renewal bring cryptography: imported when used
+    from vbios_client._renewal import BundleRenewal
+    from vbios_client.attestation import ClockState, ClockStore, QuoteEvidence, Verdict
 
 StrPath = str | os.PathLike[str]
 log = logging.getLogger("vbios_client")
@@ -83,6 +78,8 @@ class BiosClient:
         _bundle.recover(bundle)
         client = cls(url, bundle / "cert.pem", bundle / "key.pem", bundle / "ca.pem",
                      timeout=timeout)
+        from vbios_client._renewal import BundleRenewal
+
         client._renewal = BundleRenewal(bundle.absolute(), automatic=auto_renew)
         return client
 
@@ -330,6 +327,8 @@ class BiosClient:
         if pcrs:
             params["Pcrs"] = {"Index": [int(i) for i in pcrs]}
         wire = self._channel.call("GetQuote", **params)
+        from vbios_client.attestation import QuoteEvidence
+
         return QuoteEvidence(
             attest=bytes(wire.Attest), signature=bytes(wire.Signature), bank=str(wire.Bank),
             pcrs=integrity.pcr_values(wire.Pcrs), ak_certificate=bytes(wire.AkCertificate),
@@ -347,6 +346,8 @@ class BiosClient:
         the last authentic quote of the same attestation key: the one this client saw,
         or the one ``clock_store`` remembers (kept across processes).
         """
+        from vbios_client.attestation import ak_fingerprint, verify_quote
+
         nonce = secrets.token_bytes(32)
         evidence = self.get_quote(nonce, pcrs, bank)
         if ca_pem is None:
