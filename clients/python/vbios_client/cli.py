@@ -314,7 +314,8 @@ def _connect(args: argparse.Namespace) -> BiosClient:
 
     try:
         return BiosClient.from_bundle(url, Path(bundle), timeout=args.timeout,
-                                      auto_renew=getattr(args, "auto_renew", True))
+                                      auto_renew=getattr(args, "auto_renew", True),
+                                      single_connection=True)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

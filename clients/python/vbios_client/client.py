@@ -10,9 +10,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import requests
-
-from vbios_client import _bundle, _soap, _wire, integrity
+from vbios_client import _bundle, _wire, integrity
+from vbios_client._channel import DEFAULT_TIMEOUT, Sender, SoapChannel, check_timeout, check_url
 from vbios_client.exceptions import VbiosClientError
 from vbios_client.models import (
     APPLY_TIMES,
@@ -31,6 +30,8 @@ from vbios_client.models import (
 )
 
 if TYPE_CHECKING:  # attestation and renewal bring cryptography: imported when used
+    import requests
+
     from vbios_client._renewal import BundleRenewal
     from vbios_client.attestation import ClockState, ClockStore, QuoteEvidence, Verdict
 
@@ -45,25 +46,29 @@ class BiosClient:
     ``expected_version`` to make the next write conditional (If-Match).
     Faults raise ``vbios_client.FaultError`` subclasses; network, TLS and
     timeout failures raise ``vbios_client.TransportError``.
+
+    With ``single_connection`` the client keeps one connection through the standard
+    library's http.client instead of a pooled requests session: a cheaper start for a
+    one-shot process (the ``vbios-client`` command), for use by one thread at a time.
     """
 
     def __init__(
         self, url: str, cert: StrPath, key: StrPath, ca: StrPath, *,
-        timeout: float = _soap.DEFAULT_TIMEOUT,
+        timeout: float = DEFAULT_TIMEOUT, single_connection: bool = False,
     ) -> None:
-        _soap.check_url(url)
-        _soap.check_timeout(timeout)
+        check_url(url)
+        check_timeout(timeout)
         self._paths: tuple[Path, Path, Path] | None = (Path(cert), Path(key), Path(ca))
-        session = _soap.pinned_session(*self._paths)
-        self._current = _soap.SoapChannel(url, session, timeout=timeout)
+        self._single_connection = single_connection
+        self._current = SoapChannel(url, self._sender(), timeout=timeout)
         self._ca_path: Path | None = Path(ca)
         self._clocks: dict[str, ClockState] = {}
         self._renewal: BundleRenewal | None = None
 
     @classmethod
     def from_bundle(
-        cls, url: str, bundle_dir: StrPath, *, timeout: float = _soap.DEFAULT_TIMEOUT,
-        auto_renew: bool = True,
+        cls, url: str, bundle_dir: StrPath, *, timeout: float = DEFAULT_TIMEOUT,
+        auto_renew: bool = True, single_connection: bool = False,
     ) -> BiosClient:
         """A client from a bundle directory holding cert.pem, key.pem and ca.pem.
 
@@ -77,7 +82,7 @@ class BiosClient:
             raise ValueError(f"client bundle {str(bundle)!r} is not a directory")
         _bundle.recover(bundle)
         client = cls(url, bundle / "cert.pem", bundle / "key.pem", bundle / "ca.pem",
-                     timeout=timeout)
+                     timeout=timeout, single_connection=single_connection)
         from vbios_client._renewal import BundleRenewal
 
         client._renewal = BundleRenewal(bundle.absolute(), automatic=auto_renew)
@@ -85,12 +90,15 @@ class BiosClient:
 
     @classmethod
     def _over_session(
-        cls, url: str, session: requests.Session, *, timeout: float = _soap.DEFAULT_TIMEOUT
+        cls, url: str, session: requests.Session, *, timeout: float = DEFAULT_TIMEOUT
     ) -> BiosClient:
         """A client over a ready session (tests mount in-process adapters on it)."""
+        from vbios_client._soap import RequestsSender
+
         client = cls.__new__(cls)
-        client._current = _soap.SoapChannel(url, session, timeout=timeout)
+        client._current = SoapChannel(url, RequestsSender(session), timeout=timeout)
         client._paths = None
+        client._single_connection = False
         client._ca_path = None
         client._clocks = {}
         client._renewal = None
@@ -118,7 +126,7 @@ class BiosClient:
         self.close()
 
     @property
-    def _channel(self) -> _soap.SoapChannel:
+    def _channel(self) -> SoapChannel:
         """The channel of the next call; an automatic renewal that is due happens first."""
         if self._renewal is not None and self._renewal.due():
             self._renew_automatically()
@@ -166,12 +174,21 @@ class BiosClient:
             log.warning("the renewed certificate was not used yet: %s", exc)
 
     def _reopen(self) -> None:
-        """A new session on the bundle's files (new connections: the new certificate)."""
-        assert self._paths is not None
+        """A new sender on the bundle's files (new connections: the new certificate)."""
         old = self._current
-        self._current = _soap.SoapChannel(old.url, _soap.pinned_session(*self._paths),
-                                          timeout=old.timeout)
+        self._current = SoapChannel(old.url, self._sender(), timeout=old.timeout)
         old.close()
+
+    def _sender(self) -> Sender:
+        """What posts this client's calls: over the files in ``_paths``."""
+        assert self._paths is not None
+        if self._single_connection:
+            from vbios_client._https import HttpsSender
+
+            return HttpsSender(*self._paths)
+        from vbios_client import _soap
+
+        return _soap.RequestsSender(_soap.pinned_session(*self._paths))
 
     # -- attributes ------------------------------------------------------------
 
