@@ -41,13 +41,17 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
-def parse(data: bytes, *, limit: int = MAX_ANSWER_BYTES) -> etree._Element:
-    """The root element of ``data``; UnsafeXml when it is too long, malformed or has a DTD."""
+def parse(data: bytes, *, limit: int | None = None) -> etree._Element:
+    """The root element of ``data``; UnsafeXml when it is longer than ``limit`` (default
+    ``MAX_ANSWER_BYTES``), malformed or has a DTD."""
+    limit = MAX_ANSWER_BYTES if limit is None else limit
     if len(data) > limit:
         raise UnsafeXml(f"longer than {limit} bytes")
     try:
         root = etree.fromstring(data, parser=_parser())
     except etree.XMLSyntaxError as exc:
+        if b"<!DOCTYPE" in data:  # refused while libxml2 read it (amplification, network)
+            raise UnsafeXml("a document type declaration is refused") from None
         raise NotXml(f"not well-formed XML (line {exc.lineno})") from None
     docinfo: Any = root.getroottree().docinfo  # lxml-stubs lack doctype
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
