@@ -10,6 +10,7 @@ module imports neither requests nor lxml until a call needs them.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -38,6 +39,13 @@ def check_timeout(timeout: float) -> float:
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
     return float(timeout)
+
+
+def check_client_files(cert: Path, key: Path, ca: Path) -> None:
+    """ValueError unless the certificate, key and CA files are there."""
+    for label, path in (("certificate", cert), ("key", key), ("CA certificate", ca)):
+        if not Path(path).is_file():
+            raise ValueError(f"client {label} {str(path)!r} is not a readable file")
 
 
 def too_long(url: str, operation: str, limit: int) -> TransportError:

@@ -17,15 +17,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from vbios_client import _xml
-from vbios_client._channel import USER_AGENT, reason, too_long
+from vbios_client._channel import USER_AGENT, check_client_files, reason, too_long
 from vbios_client.exceptions import TransportError
 
 
 class HttpsSender:
     def __init__(self, cert: Path, key: Path, ca: Path) -> None:
-        for label, path in (("certificate", cert), ("key", key), ("CA certificate", ca)):
-            if not Path(path).is_file():
-                raise ValueError(f"client {label} {str(path)!r} is not a readable file")
+        check_client_files(cert, key, ca)
         self._files = (str(cert), str(key), str(ca))
         self._context: ssl.SSLContext | None = None
         self._connection: http.client.HTTPSConnection | None = None

@@ -18,7 +18,13 @@ import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 
 from vbios_client import _xml
-from vbios_client._channel import USER_AGENT, check_url, reason, too_long
+from vbios_client._channel import (
+    USER_AGENT,
+    check_client_files,
+    check_url,
+    reason,
+    too_long,
+)
 from vbios_client.exceptions import TransportError
 
 #: Where a server hands its CA certificate to a caller without a certificate.
@@ -33,9 +39,7 @@ def https_adapter() -> BaseAdapter:
 
 def pinned_session(cert: Path, key: Path, ca: Path) -> requests.Session:
     """A session that presents ``cert``/``key`` and trusts ``ca`` only, whatever the env says."""
-    for label, path in (("certificate", cert), ("key", key), ("CA certificate", ca)):
-        if not Path(path).is_file():
-            raise ValueError(f"client {label} {str(path)!r} is not a readable file")
+    check_client_files(cert, key, ca)
     return _session(ca, (str(cert), str(key)))
 
 
