@@ -1,4 +1,4 @@
-"""The real vbios_client, through zeep and the bundled WSDL, against the in-process Spyne app.
+"""The real vbios_client, through its bundled WSDL, against the in-process Spyne app.
 
 A requests adapter hands each request to the WSGI app with the caller's principal
 already in the environ (what the TLS layer does in the real server).
