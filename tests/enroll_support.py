@@ -184,7 +184,7 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InProces
         stand_in.create_domain("vm1")
         monkeypatch.setattr(_soap, "https_adapter", lambda: stand_in)
         monkeypatch.setattr(_soap, "fetch_ca_pem", stand_in.fetch_ca_pem)
-        # vbios-client's one http.client connection: here a session on the stand-in too
+        # the library's own http.client connections: here a session on the stand-in too
         monkeypatch.setattr(_https, "HttpsSender", lambda cert, key, ca: _soap.RequestsSender(
             _soap.pinned_session(cert, key, ca)))
         yield stand_in

@@ -2,10 +2,10 @@
 sender, its answer read back (``_answers``).
 
 A sender posts bytes over mutual TLS and maps its own failures to ``TransportError``
-with the same texts whichever it is: ``_soap.RequestsSender`` (a requests session,
-the library's default, shared by threads) or ``_https.HttpsSender`` (one http.client
-connection: a cheap start for one-shot processes such as ``vbios-client``). This
-module imports neither requests nor lxml until a call needs them.
+with the same texts whichever it is: ``_https.HttpsSender`` (the library's: a pool of
+keep-alive http.client connections, shared by threads) or ``_soap.RequestsSender`` (a
+requests session: enrollment's, and the in-process adapters of tests). This module
+imports neither requests nor lxml until a call needs them.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""The library's default sender: one pinned mutual-TLS ``requests`` session (or, to
-enroll, a session that trusts the pinned CA and presents no certificate).
+"""The requests sender: enrollment's session, which trusts the pinned CA and presents
+no certificate, and the sessions tests hand ``BiosClient._over_session`` or mount
+in-process adapters on (``pinned_session``). A client's own calls go through
+``_https.HttpsSender`` instead.
 
 Nothing from requests leaves this module: transport failures become
 ``TransportError``. Every session sends through ``https_adapter()``; enrollment's one

@@ -310,12 +310,11 @@ def _connect(args: argparse.Namespace) -> BiosClient:
     bundle = args.bundle or os.environ.get("VBIOS_BUNDLE")
     if not url or not bundle:
         raise UsageError("give --url and --bundle (or set VBIOS_URL and VBIOS_BUNDLE)")
-    from vbios_client.client import BiosClient  # not for --help: it brings requests and lxml
+    from vbios_client.client import BiosClient  # not for --help: it brings lxml
 
     try:
         return BiosClient.from_bundle(url, Path(bundle), timeout=args.timeout,
-                                      auto_renew=getattr(args, "auto_renew", True),
-                                      single_connection=True)
+                                      auto_renew=getattr(args, "auto_renew", True))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

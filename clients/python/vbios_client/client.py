@@ -47,19 +47,23 @@ class BiosClient:
     Faults raise ``vbios_client.FaultError`` subclasses; network, TLS and
     timeout failures raise ``vbios_client.TransportError``.
 
-    With ``single_connection`` the client keeps one connection through the standard
-    library's http.client instead of a pooled requests session: a cheaper start for a
-    one-shot process (the ``vbios-client`` command), for use by one thread at a time.
+    A client may be shared by threads. It sends through a small pool of keep-alive
+    connections made with the standard library's http.client (``_https``; requests is
+    not imported): a thread takes an idle connection or opens one, at most four wait
+    between calls, and one the server closed while idle is replaced transparently (a
+    read is sent again once, a write only if its request was not written whole).
+    The TLS settings come from the bundle alone: its CA is the only one trusted,
+    whatever ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` or ``SSL_CERT_FILE`` say; the
+    server's name is checked; TLS 1.2 at least; no proxy, no redirect.
     """
 
     def __init__(
         self, url: str, cert: StrPath, key: StrPath, ca: StrPath, *,
-        timeout: float = DEFAULT_TIMEOUT, single_connection: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         check_url(url)
         check_timeout(timeout)
         self._paths: tuple[Path, Path, Path] | None = (Path(cert), Path(key), Path(ca))
-        self._single_connection = single_connection
         self._current = SoapChannel(url, self._sender(), timeout=timeout)
         self._ca_path: Path | None = Path(ca)
         self._clocks: dict[str, ClockState] = {}
@@ -68,7 +72,7 @@ class BiosClient:
     @classmethod
     def from_bundle(
         cls, url: str, bundle_dir: StrPath, *, timeout: float = DEFAULT_TIMEOUT,
-        auto_renew: bool = True, single_connection: bool = False,
+        auto_renew: bool = True,
     ) -> BiosClient:
         """A client from a bundle directory holding cert.pem, key.pem and ca.pem.
 
@@ -82,7 +86,7 @@ class BiosClient:
             raise ValueError(f"client bundle {str(bundle)!r} is not a directory")
         _bundle.recover(bundle)
         client = cls(url, bundle / "cert.pem", bundle / "key.pem", bundle / "ca.pem",
-                     timeout=timeout, single_connection=single_connection)
+                     timeout=timeout)
         from vbios_client._renewal import BundleRenewal
 
         client._renewal = BundleRenewal(bundle.absolute(), automatic=auto_renew)
@@ -92,13 +96,13 @@ class BiosClient:
     def _over_session(
         cls, url: str, session: requests.Session, *, timeout: float = DEFAULT_TIMEOUT
     ) -> BiosClient:
-        """A client over a ready session (tests mount in-process adapters on it)."""
+        """A client that sends through ``session`` (a ``requests.Session``) instead of its
+        own connections: tests mount in-process adapters on it."""
         from vbios_client._soap import RequestsSender
 
         client = cls.__new__(cls)
         client._current = SoapChannel(url, RequestsSender(session), timeout=timeout)
         client._paths = None
-        client._single_connection = False
         client._ca_path = None
         client._clocks = {}
         client._renewal = None
@@ -182,13 +186,9 @@ class BiosClient:
     def _sender(self) -> Sender:
         """What posts this client's calls: over the files in ``_paths``."""
         assert self._paths is not None
-        if self._single_connection:
-            from vbios_client._https import HttpsSender
+        from vbios_client import _https
 
-            return HttpsSender(*self._paths)
-        from vbios_client import _soap
-
-        return _soap.RequestsSender(_soap.pinned_session(*self._paths))
+        return _https.HttpsSender(*self._paths)
 
     # -- attributes ------------------------------------------------------------
 
