@@ -27,10 +27,13 @@ once more, on a new connection and only once, when ALL of these hold:
 - not a timeout (the server may be busy with the request: sending it again would
   double the work and the wait);
 - the failure is the connection's end (EOF, reset, broken pipe, a TLS EOF), and either
-  it came while the request was being written (``sendall`` failed: an HTTP server
-  runs a request only once its body has arrived whole, and a write that fails finds
-  the connection already gone, so the request was not run), or the operation is in
-  ``REPEATABLE``: one that changes nothing, so running it twice is running it once.
+  writing the request failed, or the operation is in ``REPEATABLE`` (it changes
+  nothing, so running it twice is running it once). A request whose writing failed
+  was not run: the server dispatches a request only once its body has arrived
+  whole, and a write fails on a connection already gone. (As urllib3 does, the
+  answer is still read after a failed write, so that an answer the server gave
+  before closing, such as a 413, or the TLS alert that says why it refused, is what
+  the caller sees; only when none came is the request sent again.)
 
 A write (SetAttributes, Reset, ChangePassword, RenewCertificate, ...) whose request
 was written whole is never sent twice: the server may have run it before the
@@ -137,10 +140,15 @@ class HttpsSender:
             connection = _Connection(host, port, timeout=timeout, context=self._tls())
         response: http.client.HTTPResponse | None = None
         try:
+            if connection.sock is None:
+                connection.connect()  # so that a failure of request() is one of writing
+            unsent = False  # whether writing the request failed
             try:
                 connection.request("POST", path, body=body, headers=headers)
+            except (BrokenPipeError, ConnectionResetError):
+                unsent = True  # read on, as urllib3 does: the server may have answered
             except _CLOSED as exc:
-                if reused:  # the request was not written whole: never run
+                if reused:
                     raise _Stale() from exc
                 raise
             try:
@@ -148,7 +156,8 @@ class HttpsSender:
             except (_Unanswered, http.client.RemoteDisconnected) as exc:
                 failure = exc.__cause__ if isinstance(exc, _Unanswered) else exc
                 assert failure is not None
-                if reused and operation in REPEATABLE and isinstance(failure, _CLOSED):
+                if reused and isinstance(failure, _CLOSED) and (
+                        unsent or operation in REPEATABLE):
                     raise _Stale() from failure
                 raise failure from None
             content = _bounded(url, operation, response)
@@ -157,7 +166,10 @@ class HttpsSender:
                 response.close()
             connection.close()
             raise
-        self._give_back(connection, response, generation)
+        if unsent:  # the server answered early and closed
+            connection.close()
+        else:
+            self._give_back(connection, response, generation)
         return response.status, content
 
     def _take(self, host: str, port: int, timeout: float) -> _Connection | None:
