@@ -15,6 +15,8 @@ import select
 import socket
 import ssl
 import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -432,3 +434,16 @@ def test_a_closed_client_connects_again(bios: vc.BiosClient, server: Server) -> 
     bios.close()
     assert bios.get_attributes(["B"]).values == {"B": "B"}
     assert server.connections() == [1, 2]
+
+
+def test_a_call_imports_neither_requests_nor_urllib3(server: Server, pki: Pki) -> None:
+    code = ("import sys, vbios_client\n"
+            f"with vbios_client.BiosClient.from_bundle({server.url!r}, {str(pki.bundle)!r}) as b:\n"
+            "    assert b.get_attributes(['A']).values == {'A': 'A'}\n"
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    modules = set(done.stdout.split())
+    assert {"http", "ssl", "lxml"} <= modules
+    assert not modules & {"requests", "urllib3", "zeep"}
+    assert server.seen == [(1, "GetAttributes")]
