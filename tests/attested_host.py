@@ -158,7 +158,7 @@ def add_domain(host: AttestedHost | UnmeasuredHost, domain_id: str) -> Principal
 
 
 def guest_client(app: Any, principal: Principal) -> vc.BiosClient:
-    """The real guest library (zeep, bundled WSDL) calling ``app`` in-process as ``principal``."""
+    """The real guest library (bundled WSDL) calling ``app`` in-process as ``principal``."""
     session = requests.Session()
     session.trust_env = False
     session.mount("https://", WsgiAdapter(app, principal))

@@ -27,7 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from requests.adapters import BaseAdapter
-from vbios_client import _soap
+from vbios_client import _https, _soap
 
 from bios_ws.bootstrap import App, bootstrap, initialize_home
 from bios_ws.config import Config
@@ -184,4 +184,7 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InProces
         stand_in.create_domain("vm1")
         monkeypatch.setattr(_soap, "https_adapter", lambda: stand_in)
         monkeypatch.setattr(_soap, "fetch_ca_pem", stand_in.fetch_ca_pem)
+        # the library's own http.client connections: here a session on the stand-in too
+        monkeypatch.setattr(_https, "HttpsSender", lambda cert, key, ca: _soap.RequestsSender(
+            _soap.pinned_session(cert, key, ca)))
         yield stand_in

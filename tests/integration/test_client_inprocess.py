@@ -1,4 +1,4 @@
-"""The real vbios_client, through zeep and the bundled WSDL, against the in-process Spyne app.
+"""The real vbios_client, through its bundled WSDL, against the in-process Spyne app.
 
 A requests adapter hands each request to the WSGI app with the caller's principal
 already in the environ (what the TLS layer does in the real server).
@@ -17,7 +17,7 @@ import requests
 import vbios_client as vc
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
-from vbios_client import _soap
+from vbios_client import _contract
 
 from bios_ws.domain.fakes import MemoryStore
 from bios_ws.domain.principal import Principal
@@ -382,4 +382,4 @@ def test_constructor_checks(tmp_path: Any) -> None:
 
 def test_bundled_wsdl_is_the_published_contract() -> None:
     published = Path(__file__).resolve().parents[2] / "wsdl" / "vbios.wsdl"
-    assert _soap.bundled_wsdl() == published.read_bytes()
+    assert _contract.bundled_wsdl() == published.read_bytes()

@@ -1,4 +1,4 @@
-"""Power through the guest library and `vbios-client power`, in-process (zeep over the app)."""
+"""Power through the guest library and `vbios-client power`, in-process (over the app)."""
 
 from __future__ import annotations
 

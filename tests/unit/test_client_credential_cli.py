@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import vbios_client as vc
-from vbios_client import _output, _wire, cli, credential_cli
+from vbios_client import _output, _wire, cli, client, credential_cli, enrollment
 
 NOT_AFTER = datetime(2026, 12, 30, 9, 0, 1, tzinfo=UTC)
 ISSUED = vc.IssuedBundle("vm1", "1A2B", datetime(2026, 11, 30, tzinfo=UTC), NOT_AFTER,
@@ -47,7 +47,7 @@ def test_enroll_prints_serial_not_after_and_bundle(monkeypatch: pytest.MonkeyPat
         seen.update(uri=uri, out=out, timeout=timeout)
         return ISSUED
 
-    monkeypatch.setattr(credential_cli, "enroll", fake_enroll)
+    monkeypatch.setattr(enrollment, "enroll", fake_enroll)
     code, out, err = run("enroll", "https://h:1/?enroll=vm1", "--out", "/guest/bundle",
                          "--timeout", "7")
     assert (code, err) == (0, "")
@@ -77,7 +77,7 @@ def test_enroll_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, error: Exce
     def failing(*_: object, **__: object) -> vc.IssuedBundle:
         raise error
 
-    monkeypatch.setattr(credential_cli, "enroll", failing)
+    monkeypatch.setattr(enrollment, "enroll", failing)
     assert run("enroll", "u", "--out", "b") == (code, "", line + "\n")
 
 
@@ -89,7 +89,7 @@ def test_a_malformed_uri_is_a_usage_error() -> None:
 
 
 def test_enroll_refuses_url_and_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(credential_cli, "enroll", lambda *a, **k: pytest.fail("enrolled"))
+    monkeypatch.setattr(enrollment, "enroll", lambda *a, **k: pytest.fail("enrolled"))
     code, _, err = run("--bundle", "b", "enroll", "u", "--out", "o")
     assert code == 2 and err.startswith("vbios-client: error: enroll takes no --bundle")
 
@@ -124,7 +124,7 @@ def connect_to(monkeypatch: pytest.MonkeyPatch, stub: StubClient) -> list[bool]:
         asked.append(auto_renew)
         return stub
 
-    monkeypatch.setattr(cli.BiosClient, "from_bundle", from_bundle)
+    monkeypatch.setattr(client.BiosClient, "from_bundle", from_bundle)
     return asked
 
 

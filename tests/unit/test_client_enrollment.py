@@ -262,4 +262,5 @@ def test_renewal_is_due_when_less_than_a_third_of_the_lifetime_remains() -> None
     ca_key, ca = _ca()
     cert = _issue(ca_key, ca, new_private_key().public_key(), *GUEST_URIS,
                   lifetime=timedelta(days=30))
-    assert _renewal.renew_at(cert) == NOW + timedelta(days=20)
+    due = _renewal.renew_at(cert.not_valid_before_utc, cert.not_valid_after_utc)
+    assert due == NOW + timedelta(days=20)

@@ -9,8 +9,10 @@ A guest without a bundle yet enrolls with the one-time URI its admin printed:
     bundle = enroll(uri, "/etc/vbios/bundle")   # its key is made here, never sent
 """
 
-from vbios_client.client import BiosClient
-from vbios_client.enrollment import BootstrapUri, enroll, parse_bootstrap_uri
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from vbios_client.exceptions import (
     AccessDenied,
     AttestationUnavailable,
@@ -61,7 +63,35 @@ from vbios_client.models import (
     SecureBootCertificate,
 )
 
+if TYPE_CHECKING:
+    from vbios_client.client import BiosClient
+    from vbios_client.enrollment import BootstrapUri, enroll, parse_bootstrap_uri
+
 __version__ = "0.1.0"
+
+#: Imported at first use: the client and enrollment bring requests, lxml and cryptography,
+#: which a process that only parses arguments (``vbios-client --help``) never needs.
+_LAZY = {
+    "BiosClient": "vbios_client.client",
+    "BootstrapUri": "vbios_client.enrollment",
+    "enroll": "vbios_client.enrollment",
+    "parse_bootstrap_uri": "vbios_client.enrollment",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 __all__ = [
     "AccessDenied",

@@ -24,14 +24,17 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
-
+from vbios_client import _cert_validity
 from vbios_client.exceptions import BundleError
+
+if TYPE_CHECKING:  # cryptography is imported by the functions that need it
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 BUNDLE_FILES = ("cert.pem", "key.pem", "ca.pem")
 PRIVATE_MODE, PUBLIC_MODE, DIR_MODE = 0o600, 0o644, 0o700
@@ -40,16 +43,22 @@ _NEW = ".new"
 
 def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     """The key as clear PKCS#8 PEM (the layout of the bundles the admin issues)."""
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
 def cert_pem(cert: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def public_der(public: PublicKeyTypes) -> bytes:
     """SubjectPublicKeyInfo DER of a public key (to compare keys)."""
+    from cryptography.hazmat.primitives import serialization
+
     return public.public_bytes(serialization.Encoding.DER,
                                serialization.PublicFormat.SubjectPublicKeyInfo)
 
@@ -166,13 +175,26 @@ def locked(bundle: Path) -> Iterator[None]:
 
 
 def load_certificate(path: Path) -> x509.Certificate:
+    from cryptography import x509
+
     try:
         return x509.load_pem_x509_certificate(path.read_bytes())
     except (OSError, ValueError) as exc:
         raise BundleError(f"cannot read the certificate {path}: {exc}") from None
 
 
+def certificate_validity(path: Path) -> tuple[datetime, datetime]:
+    """notBefore and notAfter of the certificate in ``path`` (without cryptography)."""
+    try:
+        return _cert_validity.validity(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"cannot read the certificate {path}: {exc}") from None
+
+
 def _pair_matches(cert_path: Path, key_path: Path) -> bool:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     try:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)

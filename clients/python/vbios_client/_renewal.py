@@ -19,16 +19,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cryptography import x509
-
-from vbios_client import _bundle, _soap
-from vbios_client.enrollment import (
-    certificate_request,
-    check_issued,
-    domain_of,
-    issued_bundle,
-    new_private_key,
-)
+from vbios_client import _bundle
+from vbios_client._channel import SoapChannel
 from vbios_client.exceptions import BundleError
 from vbios_client.models import IssuedBundle
 
@@ -43,10 +35,9 @@ def utc_now() -> datetime:
     return datetime.now(_UTC)
 
 
-def renew_at(cert: x509.Certificate) -> datetime:
-    """When less than a third of ``cert``'s lifetime remains."""
-    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
-    return end - (end - start) * RENEW_WHEN_LEFT
+def renew_at(not_before: datetime, not_after: datetime) -> datetime:
+    """When less than a third of a certificate's lifetime remains."""
+    return not_after - (not_after - not_before) * RENEW_WHEN_LEFT
 
 
 class BundleRenewal:
@@ -62,7 +53,7 @@ class BundleRenewal:
         self._renew_at: datetime | None = None
         if automatic:
             try:
-                self._renew_at = renew_at(_bundle.load_certificate(bundle / "cert.pem"))
+                self._renew_at = renew_at(*_bundle.certificate_validity(bundle / "cert.pem"))
             except BundleError as exc:  # the call itself will say what is wrong
                 log.debug("no automatic renewal: %s", exc)
 
@@ -73,14 +64,23 @@ class BundleRenewal:
         self._pending = False
         return True
 
-    def renew(self, channel: _soap.SoapChannel, *, only_if_due: bool = False
+    def renew(self, channel: SoapChannel, *, only_if_due: bool = False
               ) -> IssuedBundle | None:
         """Renew over ``channel`` and replace the bundle's pair; None if ``only_if_due``
         and the bundle's certificate is no longer due (another process renewed it)."""
+        from vbios_client.enrollment import (  # cryptography: only to renew
+            certificate_request,
+            check_issued,
+            domain_of,
+            issued_bundle,
+            new_private_key,
+        )
+
         self._pending = False  # one renewal per client, asked for or automatic
         with _bundle.locked(self.bundle):
             current = _bundle.load_certificate(self.bundle / "cert.pem")
-            if only_if_due and self.clock() < renew_at(current):
+            if only_if_due and self.clock() < renew_at(current.not_valid_before_utc,
+                                                        current.not_valid_after_utc):
                 log.info("the bundle %s was renewed meanwhile: using it", self.bundle)
                 return None
             domain = domain_of(current)

@@ -1,7 +1,8 @@
-"""Conversions between wire objects (as zeep hands them over) and vbios_client models.
+"""Conversions between wire objects (as ``_answers`` reads them) and vbios_client models.
 
-Wire objects are read by attribute name only, so these functions work on zeep's
-CompoundValue as well as on any plain object with the same fields.
+Wire objects are read by attribute name only, so these functions work on the
+reader's plain objects (shaped as zeep's CompoundValue was) as well as on any
+plain object with the same fields.
 """
 
 from __future__ import annotations

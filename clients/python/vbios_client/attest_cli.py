@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from vbios_client.attestation import ClockStore, Verdict
 from vbios_client.integrity import BootMeasurements, IntegrityStatus
 
 if TYPE_CHECKING:
+    from vbios_client.attestation import Verdict
     from vbios_client.cli import Context
 
 EXIT_OK, EXIT_UNTRUSTED = 0, 1
@@ -85,6 +85,8 @@ def register(areas: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def _attest(ctx: Context) -> int:
+    from vbios_client.attestation import ClockStore  # brings cryptography
+
     args = ctx.args
     store = None if args.no_state else ClockStore(args.state or default_state_file())
     verdict = ctx.client.attest(args.pcrs, args.bank, clock_store=store)

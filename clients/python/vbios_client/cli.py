@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from vbios_client import _output, attest_cli, credential_cli
 from vbios_client._cli_inputs import (
@@ -27,7 +27,6 @@ from vbios_client._cli_inputs import (
     read_secret_file,
     typed_changes,
 )
-from vbios_client.client import BiosClient
 from vbios_client.exceptions import (
     EnrollmentError,
     FaultError,
@@ -40,6 +39,9 @@ from vbios_client.models import (
     RESET_KEYS_TYPES,
     RESET_TYPES,
 )
+
+if TYPE_CHECKING:
+    from vbios_client.client import BiosClient
 
 PROG = "vbios-client"
 EXIT_OK, EXIT_FAULT, EXIT_USAGE, EXIT_TRANSPORT = 0, 1, 2, 3
@@ -308,6 +310,8 @@ def _connect(args: argparse.Namespace) -> BiosClient:
     bundle = args.bundle or os.environ.get("VBIOS_BUNDLE")
     if not url or not bundle:
         raise UsageError("give --url and --bundle (or set VBIOS_URL and VBIOS_BUNDLE)")
+    from vbios_client.client import BiosClient  # not for --help: it brings lxml
+
     try:
         return BiosClient.from_bundle(url, Path(bundle), timeout=args.timeout,
                                       auto_renew=getattr(args, "auto_renew", True))

@@ -8,20 +8,10 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
-
-from vbios_client import _bundle, _soap, _wire, integrity
-from vbios_client._renewal import BundleRenewal
-from vbios_client.attestation import (
-    ClockState,
-    ClockStore,
-    QuoteEvidence,
-    Verdict,
-    ak_fingerprint,
-    verify_quote,
-)
+from vbios_client import _bundle, _wire, integrity
+from vbios_client._channel import DEFAULT_TIMEOUT, Sender, SoapChannel, check_timeout, check_url
 from vbios_client.exceptions import VbiosClientError
 from vbios_client.models import (
     APPLY_TIMES,
@@ -39,6 +29,12 @@ from vbios_client.models import (
     SecureBootCertificate,
 )
 
+if TYPE_CHECKING:  # attestation and renewal bring cryptography: imported when used
+    import requests
+
+    from vbios_client._renewal import BundleRenewal
+    from vbios_client.attestation import ClockState, ClockStore, QuoteEvidence, Verdict
+
 StrPath = str | os.PathLike[str]
 log = logging.getLogger("vbios_client")
 
@@ -50,24 +46,32 @@ class BiosClient:
     ``expected_version`` to make the next write conditional (If-Match).
     Faults raise ``vbios_client.FaultError`` subclasses; network, TLS and
     timeout failures raise ``vbios_client.TransportError``.
+
+    A client may be shared by threads. It sends through a small pool of keep-alive
+    connections made with the standard library's http.client (``_https``; requests is
+    not imported): a thread takes an idle connection or opens one, at most four wait
+    between calls, and one the server closed while idle is replaced transparently (a
+    read is sent again once, a write only if its request was not written whole).
+    The TLS settings come from the bundle alone: its CA is the only one trusted,
+    whatever ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` or ``SSL_CERT_FILE`` say; the
+    server's name is checked; TLS 1.2 at least; no proxy, no redirect.
     """
 
     def __init__(
         self, url: str, cert: StrPath, key: StrPath, ca: StrPath, *,
-        timeout: float = _soap.DEFAULT_TIMEOUT,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        _soap.check_url(url)
-        _soap.check_timeout(timeout)
+        check_url(url)
+        check_timeout(timeout)
         self._paths: tuple[Path, Path, Path] | None = (Path(cert), Path(key), Path(ca))
-        session = _soap.pinned_session(*self._paths)
-        self._current = _soap.SoapChannel(url, session, timeout=timeout)
+        self._current = SoapChannel(url, self._sender(), timeout=timeout)
         self._ca_path: Path | None = Path(ca)
         self._clocks: dict[str, ClockState] = {}
         self._renewal: BundleRenewal | None = None
 
     @classmethod
     def from_bundle(
-        cls, url: str, bundle_dir: StrPath, *, timeout: float = _soap.DEFAULT_TIMEOUT,
+        cls, url: str, bundle_dir: StrPath, *, timeout: float = DEFAULT_TIMEOUT,
         auto_renew: bool = True,
     ) -> BiosClient:
         """A client from a bundle directory holding cert.pem, key.pem and ca.pem.
@@ -83,16 +87,21 @@ class BiosClient:
         _bundle.recover(bundle)
         client = cls(url, bundle / "cert.pem", bundle / "key.pem", bundle / "ca.pem",
                      timeout=timeout)
+        from vbios_client._renewal import BundleRenewal
+
         client._renewal = BundleRenewal(bundle.absolute(), automatic=auto_renew)
         return client
 
     @classmethod
     def _over_session(
-        cls, url: str, session: requests.Session, *, timeout: float = _soap.DEFAULT_TIMEOUT
+        cls, url: str, session: requests.Session, *, timeout: float = DEFAULT_TIMEOUT
     ) -> BiosClient:
-        """A client over a ready session (tests mount in-process adapters on it)."""
+        """A client that sends through ``session`` (a ``requests.Session``) instead of its
+        own connections: tests mount in-process adapters on it."""
+        from vbios_client._soap import RequestsSender
+
         client = cls.__new__(cls)
-        client._current = _soap.SoapChannel(url, session, timeout=timeout)
+        client._current = SoapChannel(url, RequestsSender(session), timeout=timeout)
         client._paths = None
         client._ca_path = None
         client._clocks = {}
@@ -121,7 +130,7 @@ class BiosClient:
         self.close()
 
     @property
-    def _channel(self) -> _soap.SoapChannel:
+    def _channel(self) -> SoapChannel:
         """The channel of the next call; an automatic renewal that is due happens first."""
         if self._renewal is not None and self._renewal.due():
             self._renew_automatically()
@@ -169,12 +178,17 @@ class BiosClient:
             log.warning("the renewed certificate was not used yet: %s", exc)
 
     def _reopen(self) -> None:
-        """A new session on the bundle's files (new connections: the new certificate)."""
-        assert self._paths is not None
+        """A new sender on the bundle's files (new connections: the new certificate)."""
         old = self._current
-        self._current = _soap.SoapChannel(old.url, _soap.pinned_session(*self._paths),
-                                          timeout=old.timeout)
+        self._current = SoapChannel(old.url, self._sender(), timeout=old.timeout)
         old.close()
+
+    def _sender(self) -> Sender:
+        """What posts this client's calls: over the files in ``_paths``."""
+        assert self._paths is not None
+        from vbios_client import _https
+
+        return _https.HttpsSender(*self._paths)
 
     # -- attributes ------------------------------------------------------------
 
@@ -330,6 +344,8 @@ class BiosClient:
         if pcrs:
             params["Pcrs"] = {"Index": [int(i) for i in pcrs]}
         wire = self._channel.call("GetQuote", **params)
+        from vbios_client.attestation import QuoteEvidence
+
         return QuoteEvidence(
             attest=bytes(wire.Attest), signature=bytes(wire.Signature), bank=str(wire.Bank),
             pcrs=integrity.pcr_values(wire.Pcrs), ak_certificate=bytes(wire.AkCertificate),
@@ -347,6 +363,8 @@ class BiosClient:
         the last authentic quote of the same attestation key: the one this client saw,
         or the one ``clock_store`` remembers (kept across processes).
         """
+        from vbios_client.attestation import ak_fingerprint, verify_quote
+
         nonce = secrets.token_bytes(32)
         evidence = self.get_quote(nonce, pcrs, bank)
         if ca_pem is None:

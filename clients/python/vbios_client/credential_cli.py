@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from vbios_client import _output
-from vbios_client.enrollment import enroll
 from vbios_client.models import IssuedBundle
 
 if TYPE_CHECKING:
@@ -59,7 +58,9 @@ def run_enroll(args: argparse.Namespace, out: TextIO) -> int:
     if given:
         raise ValueError(f"enroll takes no {' or '.join(given)}: the URI says where to"
                          " enroll, --out where to write the bundle")
-    issued = enroll(args.uri, args.out, timeout=args.timeout)
+    from vbios_client import enrollment  # brings cryptography, requests and lxml
+
+    issued = enrollment.enroll(args.uri, args.out, timeout=args.timeout)
     _output.issued_bundle(out, "enrolled", issued, as_json=_as_json(args))
     return EXIT_OK
 

@@ -44,7 +44,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from vbios_client import _bundle, _soap
+from vbios_client import _bundle
+from vbios_client._channel import DEFAULT_TIMEOUT, SoapChannel, check_timeout
 from vbios_client.exceptions import CaPinMismatch, CertificateMismatch, InvalidBootstrapUri
 from vbios_client.models import IssuedBundle
 
@@ -216,11 +217,13 @@ def issued_bundle(cert: x509.Certificate, path: Path) -> IssuedBundle:
 # -- enroll ----------------------------------------------------------------------------
 
 
-def enroll(uri: str, out: StrPath, *, timeout: float = _soap.DEFAULT_TIMEOUT) -> IssuedBundle:
+def enroll(uri: str, out: StrPath, *, timeout: float = DEFAULT_TIMEOUT) -> IssuedBundle:
     """Enroll with the one-time bootstrap ``uri``; write the bundle into ``out`` (a new or
     empty directory). See the module for the steps and what each refuses."""
+    from vbios_client import _soap  # requests: only to enroll
+
     target = parse_bootstrap_uri(uri)
-    _soap.check_timeout(timeout)
+    check_timeout(timeout)
     out_dir = Path(out).absolute()
     _bundle.check_new(out_dir)
     ca = pinned_ca(_soap.fetch_ca_pem(target.server_url, timeout=timeout), target.ca_sha256)
@@ -229,8 +232,8 @@ def enroll(uri: str, out: StrPath, *, timeout: float = _soap.DEFAULT_TIMEOUT) ->
     with _bundle.staging(out_dir) as stage:
         ca_pem = _bundle.cert_pem(ca)
         _bundle.write_file(stage / "ca.pem", ca_pem, _bundle.PUBLIC_MODE)
-        channel = _soap.SoapChannel(target.server_url, _soap.server_session(stage / "ca.pem"),
-                                    timeout=timeout)
+        sender = _soap.RequestsSender(_soap.server_session(stage / "ca.pem"))
+        channel = SoapChannel(target.server_url, sender, timeout=timeout)
         try:
             answer = channel.call("Enroll", Domain=target.domain, Nonce=target.nonce,
                                   Expires=target.expires, Token=target.token,

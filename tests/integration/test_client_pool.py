@@ -1,0 +1,449 @@
+"""The library's own connections (``_https.HttpsSender``) against a mutual-TLS server in
+this process, on loopback: one connection serves call after call; one the server closed
+while idle is replaced; a request is sent again only on the rule's terms; threads
+sharing a client each get their own answers; the environment's CA bundles change
+nothing; failures keep their texts.
+
+The stand-in reads each request whole and does what ``plan(connection, nth, operation)``
+says: answer, drop the connection without answering, answer half, or hang.
+"""
+
+from __future__ import annotations
+
+import re
+import select
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import pytest
+import vbios_client as vc
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.x509.oid import NameOID
+from vbios_client import _https, _xml
+
+ENVELOPE = ('<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"'
+            ' xmlns:t="urn:bios-ws:vbios:v1"><e:Body>{}</e:Body></e:Envelope>')
+ATTRIBUTES = ("<t:GetAttributesResponse><t:Version>1</t:Version><t:SetupPasswordSet>false"
+              "</t:SetupPasswordSet><t:Attributes>{}</t:Attributes></t:GetAttributesResponse>")
+VALUE = ("<t:AttributeValue><t:Name>{0}</t:Name><t:StringValue>{0}</t:StringValue>"
+         "</t:AttributeValue>")
+SET = "<t:SetAttributesResponse><t:Version>7</t:Version></t:SetAttributesResponse>"
+
+Plan = Callable[[int, int, str], str]
+
+
+# -- a CA, the server's certificate, a guest's bundle -----------------------------------
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+
+
+def _issue(name: str, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
+           *, ca: bool = False, ip: str | None = None
+           ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    issuer_name, issuer_key = issuer or (subject, key)
+    now = datetime.now(UTC)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - timedelta(minutes=5))
+               .not_valid_after(now + timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ip:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address(ip))]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256()), key
+
+
+def _bundle(directory: Path, ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey]) -> Path:
+    cert, key = _issue("vm1", (ca[0].subject, ca[1]))
+    directory.mkdir()
+    (directory / "cert.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    (directory / "key.pem").write_bytes(_key_pem(key))
+    (directory / "ca.pem").write_bytes(ca[0].public_bytes(Encoding.PEM))
+    return directory
+
+
+@dataclass
+class Pki:
+    server: ssl.SSLContext
+    bundle: Path  # the guest's: cert, key and the installation's CA
+    foreign: Path  # another CA's guest: cert, key and that CA
+    stranger: Path  # another CA's cert and key, and the installation's CA
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    work = tmp_path_factory.mktemp("pool-pki")
+    ca = _issue("pool test CA", None, ca=True)
+    other = _issue("another CA", None, ca=True)
+    cert, key = _issue("vbios server", (ca[0].subject, ca[1]), ip="127.0.0.1")
+    (work / "server.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    (work / "server.key").write_bytes(_key_pem(key))
+    (work / "ca.pem").write_bytes(ca[0].public_bytes(Encoding.PEM))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(work / "server.pem", work / "server.key")
+    server.load_verify_locations(work / "ca.pem")
+    server.verify_mode = ssl.CERT_REQUIRED
+    stranger = _bundle(work / "stranger", other)
+    (stranger / "ca.pem").write_bytes(ca[0].public_bytes(Encoding.PEM))
+    return Pki(server, _bundle(work / "guest", ca), _bundle(work / "foreign", other), stranger)
+
+
+# -- the stand-in ---------------------------------------------------------------------------
+
+
+class Server:
+    """Mutual TLS on loopback, a thread per connection, HTTP/1.1 keep-alive."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.context = context
+        self.plan: Plan = lambda connection, nth, operation: "answer"
+        self.seen: list[tuple[int, str]] = []  # (connection, operation) of each request
+        self.accepted = 0
+        self.ended = 0
+        self.refused = 0  # handshakes that failed
+        self.release = threading.Event()  # ends the "hang" of a request
+        self._end_idle: str | None = None
+        self._state = threading.Condition()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"https://127.0.0.1:{self.listener.getsockname()[1]}/"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.listener.close()
+
+    def close_idle(self, how: str = "close") -> None:
+        """End every connection now waiting for a request: "close" (FIN) or "reset" (RST)."""
+        with self._state:
+            self._end_idle = how
+            assert self._state.wait_for(lambda: self.ended == self.accepted, timeout=10)
+            self._end_idle = None
+
+    def connections(self) -> list[int]:
+        return [connection for connection, _ in self.seen]
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return
+            with self._state:
+                self.accepted += 1
+                number = self.accepted
+            threading.Thread(target=self._serve, args=(raw, number), daemon=True).start()
+
+    def _serve(self, raw: socket.socket, number: int) -> None:
+        raw.settimeout(10)
+        how = "close"
+        try:
+            conn = self.context.wrap_socket(raw, server_side=True)
+        except OSError:
+            with self._state:
+                self.refused += 1
+                self.ended += 1
+                self._state.notify_all()
+            raw.close()
+            return
+        try:
+            how = self._requests(conn, number)
+        except OSError:
+            pass
+        finally:
+            if how == "reset":
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+            with self._state:
+                self.ended += 1
+                self._state.notify_all()
+
+    def _requests(self, conn: ssl.SSLSocket, number: int) -> str:
+        buffer, nth = b"", 0
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                if not buffer and not conn.pending() and \
+                        not select.select([conn], [], [], 0.02)[0]:
+                    if self._end_idle:
+                        return self._end_idle
+                    continue
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return "close"
+                buffer += chunk
+            head, buffer = buffer.split(b"\r\n\r\n", 1)
+            found = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+            length = int(found.group(1)) if found else 0
+            while len(buffer) < length:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return "close"
+                buffer += chunk
+            body, buffer = buffer[:length].decode(), buffer[length:]
+            found_op = re.search(r"<(?:[\w-]+:)?Body[^>]*>\s*<(?:[\w-]+:)?(\w+)", body)
+            operation = found_op.group(1) if found_op else "?"
+            with self._state:
+                self.seen.append((number, operation))
+            action = self.plan(number, nth, operation)
+            nth += 1
+            answer = _answer(operation, body)
+            if action == "answer":
+                conn.sendall(answer)
+            elif action == "half":  # the status line, headers and part of the body
+                conn.sendall(answer[: len(answer) - 40])
+                return "close"
+            elif action == "hang":
+                self.release.wait(30)
+                return "close"
+            elif action == "drop":
+                return "close"
+            elif action == "500":
+                conn.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain"
+                             b"\r\nContent-Length: 4\r\n\r\noops")
+            else:
+                raise AssertionError(action)
+
+
+def _answer(operation: str, body: str) -> bytes:
+    if operation == "SetAttributes":
+        inner = SET
+    else:  # GetAttributes: each name asked for, with itself as its value
+        names = re.findall(r"<(?:[\w-]+:)?Name>([^<]*)</", body) or ["A"]
+        inner = ATTRIBUTES.format("".join(VALUE.format(n) for n in names))
+    payload = ENVELOPE.format(inner).encode()
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(payload)) + payload
+
+
+@pytest.fixture
+def server(pki: Pki) -> Iterator[Server]:
+    stand_in = Server(pki.server)
+    try:
+        yield stand_in
+    finally:
+        stand_in.close()
+
+
+@pytest.fixture
+def bios(server: Server, pki: Pki) -> Iterator[vc.BiosClient]:
+    with vc.BiosClient.from_bundle(server.url, pki.bundle, timeout=10,
+                                   auto_renew=False) as client:
+        yield client
+
+
+def _race_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As when the server's close arrives between the check of an idle connection and
+    the request: the check sees nothing."""
+    monkeypatch.setattr(_https, "_quiet", lambda sock: True)
+
+
+# -- keep-alive -------------------------------------------------------------------------------
+
+
+def test_one_connection_serves_call_after_call(bios: vc.BiosClient, server: Server) -> None:
+    for name in ("A", "B", "C", "D"):
+        assert bios.get_attributes([name]).values == {name: name}
+    assert server.connections() == [1, 1, 1, 1]
+    assert server.accepted == 1
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced(
+        bios: vc.BiosClient, server: Server) -> None:
+    assert bios.set_attributes({"A": "x"}) == 7
+    server.close_idle()
+    assert bios.set_attributes({"A": "y"}) == 7  # a write: found closed before it was sent
+    server.close_idle("reset")
+    assert bios.get_attributes(["B"]).values == {"B": "B"}
+    assert server.seen == [(1, "SetAttributes"), (2, "SetAttributes"), (3, "GetAttributes")]
+
+
+def test_a_read_is_sent_again_when_the_close_races_the_request(
+        bios: vc.BiosClient, server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    bios.get_attributes(["A"])
+    server.close_idle()
+    _race_the_check(monkeypatch)
+    assert bios.get_attributes(["B"]).values == {"B": "B"}
+    assert server.seen == [(1, "GetAttributes"), (2, "GetAttributes")]
+
+
+def test_a_read_the_server_took_then_dropped_is_sent_again(bios: vc.BiosClient,
+                                                         server: Server) -> None:
+    server.plan = lambda connection, nth, operation: "drop" if (connection, nth) == (1, 1) \
+        else "answer"
+    bios.get_attributes(["A"])
+    assert bios.get_attributes(["B"]).values == {"B": "B"}
+    assert server.seen == [(1, "GetAttributes"), (1, "GetAttributes"), (2, "GetAttributes")]
+
+
+def test_a_write_the_server_took_then_dropped_is_not_sent_again(bios: vc.BiosClient,
+                                                                server: Server) -> None:
+    """The request was written whole to a connection that then ended without a word: the
+    server may have run it, so the caller hears of it and nothing is repeated."""
+    server.plan = lambda connection, nth, operation: "drop" if nth == 1 else "answer"
+    bios.get_attributes(["A"])
+    with pytest.raises(vc.TransportError, match="cannot connect: Remote end closed"):
+        bios.set_attributes({"A": "x"})
+    assert server.seen == [(1, "GetAttributes"), (1, "SetAttributes")]
+    assert bios.set_attributes({"A": "x"}) == 7  # the next call connects anew
+    assert server.seen[-1] == (2, "SetAttributes")
+
+
+def test_a_write_the_connection_refused_is_sent_again(
+        bios: vc.BiosClient, server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reset connection fails the write of the request itself: it never left."""
+    bios.get_attributes(["A"])
+    server.close_idle("reset")
+    _race_the_check(monkeypatch)
+    assert bios.set_attributes({"A": "x"}) == 7
+    assert server.seen == [(1, "GetAttributes"), (2, "SetAttributes")]
+
+
+def test_no_second_request_once_the_answer_started(bios: vc.BiosClient,
+                                                   server: Server) -> None:
+    server.plan = lambda connection, nth, operation: "answer" if nth == 0 else "half"
+    bios.get_attributes(["A"])
+    with pytest.raises(vc.TransportError, match="cannot connect: IncompleteRead"):
+        bios.get_attributes(["B"])
+    assert server.seen == [(1, "GetAttributes"), (1, "GetAttributes")]
+
+
+def test_a_new_connection_that_fails_is_not_tried_again(bios: vc.BiosClient,
+                                                        server: Server) -> None:
+    server.plan = lambda connection, nth, operation: "drop"
+    with pytest.raises(vc.TransportError, match="cannot connect: Remote end closed"):
+        bios.get_attributes(["A"])
+    assert server.seen == [(1, "GetAttributes")]
+
+
+def test_a_timeout_on_a_reused_connection_is_not_tried_again(
+        server: Server, pki: Pki) -> None:
+    server.plan = lambda connection, nth, operation: "answer" if nth == 0 else "hang"
+    with vc.BiosClient.from_bundle(server.url, pki.bundle, timeout=0.5,
+                                   auto_renew=False) as bios:
+        bios.get_attributes(["A"])
+        with pytest.raises(vc.TransportError, match=r"no answer within 0\.5 s"):
+            bios.get_attributes(["B"])
+    assert server.seen == [(1, "GetAttributes"), (1, "GetAttributes")]
+
+
+# -- threads -------------------------------------------------------------------------------
+
+
+def test_threads_sharing_a_client_each_get_their_own_answers(
+        bios: vc.BiosClient, server: Server) -> None:
+    threads, calls = 8, 15
+    barrier = threading.Barrier(threads, timeout=30)
+    wrong: list[object] = []
+
+    def work(who: int) -> None:
+        barrier.wait()
+        for i in range(calls):
+            name = f"T{who}-{i}"
+            try:
+                values = bios.get_attributes([name]).values
+            except vc.VbiosClientError as exc:
+                values = {"error": str(exc)}
+            if values != {name: name}:
+                wrong.append(values)
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert wrong == []
+    assert len(server.seen) == threads * calls
+    assert len(_https_idle(bios)) <= _https.MAX_IDLE
+
+
+def _https_idle(client: vc.BiosClient) -> list[object]:
+    sender = client._current.sender
+    assert isinstance(sender, _https.HttpsSender)
+    return list(sender._idle)
+
+
+# -- TLS and failures ------------------------------------------------------------------------
+
+
+def test_the_environment_s_ca_bundles_change_nothing(
+        server: Server, pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.setenv(variable, str(pki.foreign / "ca.pem"))
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    with vc.BiosClient.from_bundle(server.url, pki.bundle, auto_renew=False) as bios:
+        assert bios.get_attributes(["A"]).values == {"A": "A"}
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.setenv(variable, str(pki.bundle / "ca.pem"))
+    with vc.BiosClient(server.url, pki.bundle / "cert.pem", pki.bundle / "key.pem",
+                       pki.foreign / "ca.pem") as stranger, \
+            pytest.raises(vc.TransportError, match=r"TLS failure: .*certificate verify failed"):
+        stranger.get_attributes()
+    assert server.seen == [(1, "GetAttributes")]
+
+
+def test_the_server_s_name_is_checked(server: Server, pki: Pki) -> None:
+    url = server.url.replace("127.0.0.1", "localhost")
+    with vc.BiosClient.from_bundle(url, pki.bundle, auto_renew=False) as bios, \
+            pytest.raises(vc.TransportError,
+                          match=r"TLS failure: .*(Hostname|IP address) mismatch"):
+        bios.get_attributes()
+    assert server.seen == []
+
+
+def test_a_certificate_the_server_refuses_is_tried_once(server: Server, pki: Pki) -> None:
+    """TLS 1.3: the refusal (an alert, then the close) reaches the client after its
+    handshake, while it writes or reads the request; either way a new connection."""
+    with vc.BiosClient.from_bundle(server.url, pki.stranger, auto_renew=False) as bios, \
+            pytest.raises(vc.TransportError, match=r"TLS failure: |cannot connect: "):
+        bios.get_attributes()
+    assert server.accepted == 1 and server.seen == []
+
+
+def test_an_http_error_and_an_oversized_answer(bios: vc.BiosClient, server: Server,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    server.plan = lambda connection, nth, operation: "500" if (connection, nth) == (1, 0) \
+        else "answer"
+    with pytest.raises(vc.TransportError, match="HTTP 500 without a SOAP answer"):
+        bios.get_attributes(["A"])
+    monkeypatch.setattr(_xml, "MAX_ANSWER_BYTES", 100)
+    with pytest.raises(vc.TransportError, match="answer to GetAttributes is longer than 100"):
+        bios.get_attributes(["A"])
+    monkeypatch.undo()
+    assert bios.get_attributes(["B"]).values == {"B": "B"}
+    # the 500 kept its connection; the answer left half read did not
+    assert server.connections() == [1, 1, 2]
+
+
+def test_a_closed_client_connects_again(bios: vc.BiosClient, server: Server) -> None:
+    bios.get_attributes(["A"])
+    bios.close()
+    assert bios.get_attributes(["B"]).values == {"B": "B"}
+    assert server.connections() == [1, 2]
+
+
+def test_a_call_imports_neither_requests_nor_urllib3(server: Server, pki: Pki) -> None:
+    code = ("import sys, vbios_client\n"
+            f"with vbios_client.BiosClient.from_bundle({server.url!r}, {str(pki.bundle)!r}) as b:\n"
+            "    assert b.get_attributes(['A']).values == {'A': 'A'}\n"
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    modules = set(done.stdout.split())
+    assert {"http", "ssl", "lxml"} <= modules
+    assert not modules & {"requests", "urllib3", "zeep"}
+    assert server.seen == [(1, "GetAttributes")]
