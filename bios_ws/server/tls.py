@@ -127,8 +127,10 @@ class ServerTls:
         return self._context
 
     def is_revoked(self, serial: int) -> bool:
-        """Whether the CRL as of now lists ``serial``."""
-        self._refresh()
+        """Whether the CRL as of now lists ``serial`` (asked on every request: one
+        ``stat``, of the CRL file only)."""
+        if _signature(self._crl_file) != self._signature[-1]:
+            self._refresh()
         return serial in self._revoked
 
     def _signatures(self) -> tuple[tuple[int, int, int] | None, ...]:

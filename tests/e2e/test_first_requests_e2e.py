@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Reply, ServerProcess, StartServer, init_home, stop_dev_tpm
+from tests.threads import run_in_threads
 
 ROUNDS = 3
 THREADS = 32
@@ -50,11 +51,7 @@ def fire(server: ServerProcess, bundles: list[Path]) -> list[Reply | BaseExcepti
         except BaseException as exc:
             replies.append(exc)
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    run_in_threads(one, THREADS)
     return replies
 
 

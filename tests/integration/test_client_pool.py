@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from cryptography.x509.oid import NameOID
 from vbios_client import _https, _xml
 
+from tests.threads import run_in_threads
+
 ENVELOPE = ('<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"'
             ' xmlns:t="urn:bios-ws:vbios:v1"><e:Body>{}</e:Body></e:Envelope>')
 ATTRIBUTES = ("<t:GetAttributesResponse><t:Version>1</t:Version><t:SetupPasswordSet>false"
@@ -361,11 +363,7 @@ def test_threads_sharing_a_client_each_get_their_own_answers(
             if values != {name: name}:
                 wrong.append(values)
 
-    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
+    run_in_threads(work, threads, timeout=60)
     assert wrong == []
     assert len(server.seen) == threads * calls
     assert len(_https_idle(bios)) <= _https.MAX_IDLE

@@ -15,6 +15,7 @@ from bios_ws.domain.state import ApplyTime
 from bios_ws.errors import StoreUnavailable
 from bios_ws.store import SqlStore, durability, open_store
 from tests.integration.test_store_concurrency import DOMAIN, GUEST, services
+from tests.threads import run_in_threads
 
 WRITERS = 8
 WRITES_EACH = 25
@@ -81,11 +82,7 @@ def test_concurrent_writers_share_syncs_and_none_returns_before_one_covering_it(
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_in_threads(writer, WRITERS)
     assert errors == [] and unsynced == []
     writes = WRITERS * WRITES_EACH
     assert 0 < len(syncs.calls) < writes  # group commit: fewer syncs than writes
