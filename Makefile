@@ -10,10 +10,11 @@ BIND        ?= 127.0.0.1:8443
 DEMO_DOMAIN ?= demo
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # swtpm (development TPM), tpm2-tools (interop tests), libtss2-dev + pkg-config (tpm2-pytss
-# builds against them), qemu-system-x86 + qemu-utils + ovmf (real guest machines under TCG)
+# builds against them), qemu-system-x86 + qemu-utils + ovmf (real guest machines under TCG),
+# iproute2 (ss: a test reads the listen backlog)
 APT_PACKAGES := python3.11 python3.11-venv python3.11-dev gcc pkg-config libffi-dev libssl-dev \
                 ca-certificates swtpm swtpm-tools tpm2-tools libtss2-dev \
-                qemu-system-x86 qemu-utils ovmf gnu-efi sbsigntool
+                qemu-system-x86 qemu-utils ovmf gnu-efi sbsigntool iproute2
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The peer bench/concurrency.py measures bios-ws against: sushy-tools (OpenStack's Redfish

@@ -31,7 +31,7 @@ from bios_ws.domain.principal import Principal
 from bios_ws.server import asyncio_tls
 from bios_ws.server.exchange import BoundExceeded, Exchange, Phase, Refuse
 from bios_ws.server.identity import WSGIApp, identity_of
-from bios_ws.server.options import Bounds
+from bios_ws.server.options import LISTEN_BACKLOG, Bounds
 from bios_ws.server.tls import ServerTls
 from bios_ws.server.wsgi_call import Answer, PeerCertificate, Request, call_application
 
@@ -122,8 +122,10 @@ class Worker:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self._stopping.set)
         self.port = listener.getsockname()[1]
+        # asyncio listens again on the socket it is given, with its own backlog (100)
         server = await asyncio.start_server(self.handle, sock=listener,
-                                            limit=self.bounds.max_head_bytes)
+                                            limit=self.bounds.max_head_bytes,
+                                            backlog=LISTEN_BACKLOG)
         housekeeping = asyncio.create_task(self.housekeeping())
         try:
             await self._stopping.wait()

@@ -4,14 +4,16 @@ process on loopback (each bound small, so each test takes about a second)."""
 from __future__ import annotations
 
 import logging
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from bios_ws.bootstrap import initialize_home
 from bios_ws.home import Home
-from bios_ws.server.options import Bounds
+from bios_ws.server.options import LISTEN_BACKLOG, Bounds
 from tests.front_support import Recorder, closed_by_server, read_response, request, running_front
 
 FAST = Bounds(handshake_timeout=0.5, head_timeout=0.6, idle_timeout=0.5, body_min_rate=1000,
@@ -205,3 +207,14 @@ def test_one_tls_context_per_worker_rebuilt_only_when_a_file_changes(
             assert read_response(sock)[0] == 200
         rebuilt = front.worker.tls.context()
         assert rebuilt is not first and front.worker.tls.context() is rebuilt
+
+
+def test_the_listen_backlog_stays_the_one_the_service_set(home: Home) -> None:
+    """asyncio listens again on a socket it is given (with a backlog of 100 unless told):
+    a burst of connections must still find room in the kernel's queue."""
+    somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    with running_front(home, Recorder(), FAST) as front:
+        port = front.address[1]
+        listing = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
+                                 text=True, check=True).stdout.split()
+    assert int(listing[2]) == min(LISTEN_BACKLOG, somaxconn)  # Send-Q of a listener
