@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
+from lxml import etree
 
 from bios_ws.server.options import Bounds
 from tests.e2e.conftest import ServerProcess, served_home
@@ -119,3 +121,22 @@ def test_slow_and_half_open_connections_neither_block_guests_nor_stay(
     assert 0 < len(handshake_lines) <= 4, handshake_lines  # counts, not a line an attempt
     timed_out = sum(int(n) for n in re.findall(r"timeout (\d+)", "\n".join(handshake_lines)))
     assert timed_out == HALF_OPEN
+
+
+def test_a_body_over_the_bound_sent_whole_gets_a_readable_413_fault(
+    vbios_server: ServerProcess,
+) -> None:
+    """What `requests` met before the front: a connection reset instead of an answer."""
+    bundle = vbios_server.create_domain("big-body")
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the pinned CA
+    session.verify = str(bundle / "ca.pem")
+    session.cert = (str(bundle / "cert.pem"), str(bundle / "key.pem"))
+    oversized = b"<x/>" * (Bounds().max_body_bytes // 4 + 1)
+    reply = session.post(vbios_server.url, data=oversized, timeout=30,
+                         headers={"Content-Type": "text/xml; charset=utf-8"})
+    assert reply.status_code == 413
+    assert reply.headers["Content-Type"].startswith("text/xml")
+    fault = etree.fromstring(reply.content).findtext(".//faultstring")
+    assert fault == f"the request body is larger than {Bounds().max_body_bytes} bytes"
+    session.close()
