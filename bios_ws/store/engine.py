@@ -96,7 +96,10 @@ def _install_sqlite_listeners(engine: Engine, busy_timeout_ms: int) -> None:
         immediate = bool(conn.get_execution_options().get(WRITE_LOCK_OPTION))
         # On the driver's connection: exec_driver_sql costs ~10x the BEGIN itself.
         # Its errors are sqlite3.Error, which store_errors() translates too.
-        driver_connection(conn).execute("BEGIN IMMEDIATE" if immediate else "BEGIN").close()
+        driver = driver_connection(conn)
+        if driver.in_transaction:  # a reading unit began it on the driver (store.sql)
+            return
+        driver.execute("BEGIN IMMEDIATE" if immediate else "BEGIN").close()
 
 
 def driver_connection(conn: Connection) -> Any:

@@ -36,6 +36,7 @@ from bios_ws.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
     WRITE_LOCK_OPTION,
     build_engine,
+    driver_connection,
     log,
     parse_url,
     safe_url,
@@ -160,11 +161,16 @@ class SqlUnitOfWork(UnitOfWork):
         return self
 
     def connection(self, *, write: bool) -> Connection:
-        """The transaction's connection, begun (write-locked if ``write``) on first use."""
+        """The transaction's connection, begun (write-locked if ``write``) on first use.
+
+        A reading unit on SQLite begins on the driver itself: SQLAlchemy's transaction
+        (events, execution options, the rollback at its end) costs more than the read.
+        A statement run through SQLAlchemy within it joins that transaction (the begin
+        listener sees it begun), and ``commit`` or ``rollback`` ends both."""
         if self._closed:
             raise RuntimeError("this unit of work is finished; start a new one")
+        self._writes = self._writes or write  # a reading unit may write later on
         if self._conn is None:
-            self._writes = write
             if write and self._turns is not None:
                 self._has_turn = self._turns.take()
             try:
@@ -172,9 +178,11 @@ class SqlUnitOfWork(UnitOfWork):
                     kept = None if self._kept is None else self._kept.take()
                     conn = self._engine.connect() if kept is None else kept
                     try:
-                        # a writing unit begins with the write lock (see engine.py)
-                        conn.execution_options(**{WRITE_LOCK_OPTION: write})
-                        conn.begin()
+                        if self.sqlite and not write:
+                            driver_connection(conn).execute("BEGIN").close()
+                        else:  # a writing unit begins with the write lock (see engine.py)
+                            conn.execution_options(**{WRITE_LOCK_OPTION: write})
+                            conn.begin()
                     except BaseException:
                         self._release(conn, clean=False)
                         raise
@@ -183,6 +191,15 @@ class SqlUnitOfWork(UnitOfWork):
                 raise
             self._conn = conn
         return self._conn
+
+    @staticmethod
+    def _end_transaction(conn: Connection, *, commit: bool) -> None:
+        """Commit or roll back the driver's transaction and SQLAlchemy's, if begun."""
+        driver = None if conn.closed else conn.connection.driver_connection
+        if driver is not None and getattr(driver, "in_transaction", False):  # sqlite3's
+            (driver.commit if commit else driver.rollback)()
+        if conn.in_transaction():
+            (conn.commit if commit else conn.rollback)()
 
     def _release(self, conn: Connection, *, clean: bool) -> None:
         """Keep ``conn`` for this thread's next unit, or close it."""
@@ -209,7 +226,7 @@ class SqlUnitOfWork(UnitOfWork):
         ticket = 0
         try:
             with store_errors():
-                conn.commit()
+                self._end_transaction(conn, commit=True)
             committed = True
             if sync is not None:
                 ticket = sync.committed()
@@ -225,7 +242,7 @@ class SqlUnitOfWork(UnitOfWork):
             return
         clean = False
         try:
-            conn.rollback()
+            self._end_transaction(conn, commit=False)
             clean = True
         except Exception as exc:  # nothing was committed; the connection is discarded
             log.warning("rollback failed: %s", type(exc).__name__)

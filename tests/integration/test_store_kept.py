@@ -70,3 +70,50 @@ def test_the_connections_of_ended_threads_and_of_a_disposed_store_are_closed(
     assert checked_out(store) == 1
     store.dispose()
     assert checked_out(store) == 0
+
+
+def _bump(store: SqlStore) -> None:
+    """Another thread's unit commits a new version of domain "a"."""
+    def write() -> None:
+        with store.unit_of_work() as uow:
+            state = uow.domains.get("a", for_update=True)
+            uow.domains.save(DomainState("a", state.version + 1, {"A": 2}), state.version)
+            uow.commit()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(timeout=30)
+
+
+def test_a_reading_unit_begun_on_the_driver_reads_one_snapshot(store: SqlStore) -> None:
+    """A reading unit begins its transaction on the driver, not through SQLAlchemy: its
+    reads still see one state of the store, whatever commits meanwhile."""
+    with store.unit_of_work() as reader:
+        before = reader.domains.get("a").version
+        _bump(store)
+        assert reader.domains.get("a").version == before
+        assert reader.records.get("no-such-key") is None  # through SQLAlchemy: it joins
+    with store.unit_of_work() as later:
+        assert later.domains.get("a").version == before + 1
+
+
+def test_a_reading_unit_that_writes_commits_on_the_driver_and_is_synced(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bios_ws.store import durability
+
+    synced: list[int] = []
+    wait = durability.WalSync.wait_durable
+    monkeypatch.setattr(durability.WalSync, "wait_durable",
+                        lambda self, ticket: (synced.append(ticket), wait(self, ticket)))
+    with store.unit_of_work() as uow:
+        state = uow.domains.get("a")  # begun as a reading unit
+        uow.domains.save(DomainState("a", state.version + 1, {"A": 3}), state.version)
+        uow.commit()
+    assert synced  # acknowledged only once on the disk
+    with store.unit_of_work() as check:
+        assert check.domains.get("a").current == {"A": 3}
+    with store.unit_of_work() as kept:  # the kept connection is clean for the next unit
+        kept.connection(write=False)
+        assert not kept.connection(write=False).in_transaction()
+    assert checked_out(store) == 1
