@@ -108,7 +108,7 @@ def serve(config: Config, listener: socket.socket | None = None) -> int:
         print(f"vbios: {line}", flush=True)
     print(f"vbios: serving {service_url(bound_address(listener))} (home {home.path})",
           flush=True)
-    configure_logging()
+    configure_logging(config.server.log_level)
     if not sealed:
         for line in NO_TPM_WARNING.splitlines():
             logging.getLogger("bios_ws.launch").warning(line.removeprefix("WARNING: "))

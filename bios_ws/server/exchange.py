@@ -173,26 +173,15 @@ class Exchange:
         return Answer(status, "", headers, body)
 
     async def _send(self, conn: h11.Connection, head: h11.Request, answer: Answer) -> None:
-        headers: Headers = [*answer.headers, ("Content-Length", str(len(answer.body)))]
-        if self.closing or answer.status in (400, 413, 431):
-            headers.append(("Connection", "close"))
-        data = conn.send(h11.Response(status_code=answer.status, headers=headers,
-                                      reason=_reason(answer)))
-        if head.method != b"HEAD":
-            data += conn.send(h11.Data(data=answer.body))
-        await self._write(data + conn.send(h11.EndOfMessage()))
+        close = self.closing or answer.status in (400, 413, 431)
+        await self._write(_framed(conn, answer, body=head.method != b"HEAD", close=close))
 
     async def _refuse(self, conn: h11.Connection, status: int, message: str) -> None:
         """Answer a request that cannot be parsed (when h11 still can answer), then close."""
         if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
-        answer = self._refusal(status, message)
-        headers = [*answer.headers, ("Content-Length", str(len(answer.body))),
-                   ("Connection", "close")]
         try:
-            data = conn.send(h11.Response(status_code=status, headers=headers,
-                                          reason=_reason(answer)))
-            data += conn.send(h11.Data(data=answer.body)) + conn.send(h11.EndOfMessage())
+            data = _framed(conn, self._refusal(status, message), body=True, close=True)
         except h11.LocalProtocolError:
             return
         await self._write(data)
@@ -213,6 +202,19 @@ class Exchange:
         except TimeoutError:
             raise BoundExceeded(Phase.WRITE) from None
         self.phase = phase
+
+
+def _framed(conn: h11.Connection, answer: Answer, *, body: bool, close: bool) -> bytes:
+    """``answer`` as HTTP/1.1 bytes: its length framed by us, its body unless ``body`` is
+    false (a HEAD request), ``Connection: close`` when ``close``."""
+    headers: Headers = [*answer.headers, ("Content-Length", str(len(answer.body)))]
+    if close:
+        headers.append(("Connection", "close"))
+    data = conn.send(h11.Response(status_code=answer.status, headers=headers,
+                                  reason=_reason(answer)))
+    if body:
+        data += conn.send(h11.Data(data=answer.body))
+    return data + conn.send(h11.EndOfMessage())
 
 
 def _reason(answer: Answer) -> bytes:

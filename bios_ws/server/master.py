@@ -12,8 +12,6 @@ by one, the new worker accepting before the old one stops.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import os
 import resource
@@ -26,6 +24,7 @@ from dataclasses import replace
 
 from bios_ws.server.exchange import Refuse, plain_refusal
 from bios_ws.server.identity import WSGIApp
+from bios_ws.server.libc import libc_function
 from bios_ws.server.options import ServerOptions
 from bios_ws.server.tls import ServerTls
 from bios_ws.server.worker import Worker
@@ -40,6 +39,8 @@ SPARE_FILES = 256
 EARLY_DEATH_SECONDS = 5.0
 EARLY_DEATHS_TOLERATED = 3
 PR_SET_PDEATHSIG = 1
+#: Looked up before any fork, not in each new worker.
+_PRCTL = libc_function("prctl")
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -189,10 +190,8 @@ class Master:
 def die_with_parent(parent: int) -> None:
     """A worker gets SIGKILL when the serving process ``parent`` ends, however it ends
     (Linux)."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is not None:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(libc_name).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent ended before the call above
         os._exit(1)
 

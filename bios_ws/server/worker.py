@@ -14,16 +14,12 @@ closed it gives their memory back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
-import ctypes.util
 import gc
 import logging
 import signal
 import socket
 import ssl
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -31,6 +27,7 @@ from bios_ws.domain.principal import Principal
 from bios_ws.server import asyncio_tls
 from bios_ws.server.exchange import BoundExceeded, Exchange, Phase, Refuse
 from bios_ws.server.identity import WSGIApp, identity_of
+from bios_ws.server.libc import libc_function
 from bios_ws.server.options import LISTEN_BACKLOG, Bounds
 from bios_ws.server.tls import ServerTls
 from bios_ws.server.wsgi_call import Answer, PeerCertificate, Request, call_application
@@ -234,17 +231,7 @@ class Worker:
                 held.abort()
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    with contextlib.suppress(OSError, AttributeError):
-        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
-        return trim
-    return None
-
-
-_TRIM = _malloc_trim()
+_TRIM = libc_function("malloc_trim")
 
 
 def reclaim_memory() -> None:

@@ -194,12 +194,14 @@ class SqlUnitOfWork(UnitOfWork):
 
     @staticmethod
     def _end_transaction(conn: Connection, *, commit: bool) -> None:
-        """Commit or roll back the driver's transaction and SQLAlchemy's, if begun."""
+        """Commit or roll back SQLAlchemy's transaction (which ends the driver's), or, for a
+        reading unit begun on the driver, the driver's own."""
+        if conn.in_transaction():
+            (conn.commit if commit else conn.rollback)()
+            return
         driver = None if conn.closed else conn.connection.driver_connection
         if driver is not None and getattr(driver, "in_transaction", False):  # sqlite3's
             (driver.commit if commit else driver.rollback)()
-        if conn.in_transaction():
-            (conn.commit if commit else conn.rollback)()
 
     def _release(self, conn: Connection, *, clean: bool) -> None:
         """Keep ``conn`` for this thread's next unit, or close it."""
