@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two log lines of counts (refused handshakes, bounds exceeded).
 REPORT_INTERVAL = 10.0
+#: Seconds a stopping worker waits for connections accepted before its listener closed.
+ACCEPT_SETTLE = 0.05
 #: Give memory back once this many connections closed since the last time and a second
 #: passed without a close (their transports are freed by then), or at once after
 #: ``RECLAIM_ANYWAY`` closes.
@@ -128,6 +130,10 @@ class Worker:
             await self._stopping.wait()
         finally:
             server.close()
+            # A connection accepted just before the close reaches ``handle`` three loop
+            # iterations later (accept task, connection_made, the handler task): let it
+            # register, or the drain would miss it and the loop's end would reset it.
+            await asyncio.sleep(ACCEPT_SETTLE)
             await self.drain()
             housekeeping.cancel()
             self.pool.shutdown(wait=False, cancel_futures=True)

@@ -37,11 +37,7 @@ from tpm2_pytss.types import (
     TPML_DIGEST_VALUES,
     TPMS_SENSITIVE_CREATE,
     TPMT_HA,
-    TPMT_PUBLIC,
-    TPMT_SYM_DEF,
     TPMU_HA,
-    TPMU_SYM_KEY_BITS,
-    TPMU_SYM_MODE,
 )
 
 from bios_ws.errors import TpmError, TpmUnavailable
@@ -49,6 +45,12 @@ from bios_ws.tpm import esapi_attest
 from bios_ws.tpm.esapi_common import best_effort as _best_effort
 from bios_ws.tpm.esapi_common import read_pcrs as _read_pcrs
 from bios_ws.tpm.esapi_common import selection as _selection
+from bios_ws.tpm.esapi_templates import (
+    PRIMARY_ATTRIBUTES,
+    aes128_cfb,
+    primary_template,
+    sealed_template,
+)
 from bios_ws.tpm.port import (
     BANK_ALGORITHMS,
     PERSISTENT_PRIMARY,
@@ -77,16 +79,6 @@ from bios_ws.tpm.rc import (
 
 T = TypeVar("T")
 
-PRIMARY_ATTRIBUTES = (
-    TPMA_OBJECT.RESTRICTED
-    | TPMA_OBJECT.DECRYPT
-    | TPMA_OBJECT.FIXEDTPM
-    | TPMA_OBJECT.FIXEDPARENT
-    | TPMA_OBJECT.SENSITIVEDATAORIGIN
-    | TPMA_OBJECT.USERWITHAUTH
-    | TPMA_OBJECT.NODA
-)
-SEALED_ATTRIBUTES = TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT | TPMA_OBJECT.NODA
 #: How long a TPM busy or out-of-slots warning is retried: other processes sharing a TPM
 #: without a resource manager (swtpm has 3 object slots) hold slots for milliseconds each.
 _RETRY_SECONDS = 10.0
@@ -112,33 +104,6 @@ def open_tpm(tcti: str) -> Tpm:
     tpm = EsapiTpm(check_tcti(tcti))
     tpm.active_banks()  # connect now, so an unreachable TPM is reported at open time
     return tpm
-
-
-def _aes128_cfb() -> Any:
-    return TPMT_SYM_DEF(
-        algorithm=TPM2_ALG.AES,
-        keyBits=TPMU_SYM_KEY_BITS(aes=128),
-        mode=TPMU_SYM_MODE(aes=TPM2_ALG.CFB),
-    )
-
-
-def primary_template() -> Any:
-    """ECC P-256 restricted decrypt storage key, AES-128-CFB, NODA: deterministic per seed."""
-    return TPM2B_PUBLIC.parse("ecc256:aes128cfb", objectAttributes=PRIMARY_ATTRIBUTES)
-
-
-def sealed_template(policy: bytes) -> Any:
-    """KEYEDHASH sealed data object: SHA-256 name, PolicyPCR auth only, NODA, scheme NULL."""
-    public = TPM2B_PUBLIC(
-        TPMT_PUBLIC(
-            type=TPM2_ALG.KEYEDHASH,
-            nameAlg=TPM2_ALG.SHA256,
-            objectAttributes=SEALED_ATTRIBUTES,
-            authPolicy=policy,
-        )
-    )
-    public.publicArea.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG.NULL
-    return public
 
 
 class EsapiTpm(Tpm):
@@ -201,7 +166,7 @@ class EsapiTpm(Tpm):
     @contextmanager
     def _session(self, ctx: Any, tpm_key: Any, kind: Any, attributes: Any) -> Iterator[Any]:
         session = ctx.start_auth_session(
-            tpm_key, ESYS_TR.NONE, kind, _aes128_cfb(), TPM2_ALG.SHA256
+            tpm_key, ESYS_TR.NONE, kind, aes128_cfb(), TPM2_ALG.SHA256
         )
         try:
             ctx.trsess_set_attributes(session, attributes)

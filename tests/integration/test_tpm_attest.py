@@ -28,7 +28,8 @@ from bios_ws.tpm import esapi_attest
 from bios_ws.tpm.attest_format import parse_attest
 from bios_ws.tpm.devtpm import DevTpm
 from bios_ws.tpm.ekcert import dev_ek_anchors, verify_ek_certificate
-from bios_ws.tpm.esapi import EsapiTpm, open_tpm, primary_template
+from bios_ws.tpm.esapi import EsapiTpm, open_tpm
+from bios_ws.tpm.esapi_templates import primary_template
 from bios_ws.tpm.fake import FakeTpm
 from bios_ws.tpm.port import AK_HANDLE, Quote
 from tests.tpm_contract import FREE_PCR, AttestationContract, digests_of
