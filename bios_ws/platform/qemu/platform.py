@@ -150,11 +150,14 @@ class QemuPlatform(Platform):
             self._await_start(machine, process, booting=delay <= 0)
 
     def power_off(self, domain_id: str, cause: ResetCause, *, graceful: bool) -> None:
-        """A machine without a keeper is off already: nothing to do."""
+        """A machine without a keeper is off already: nothing to do. Nor is there for one
+        whose keeper exits between the check and the request (it was turning off)."""
         machine = self.machine(domain_id)
         if machine.live_keeper() is None:
             return
-        self._request(machine, {"op": "power_off", "graceful": graceful, "cause": cause.value})
+        answer = self._ask(machine, {"op": "power_off", "graceful": graceful,
+                                     "cause": cause.value})
+        _check_answer("power_off", answer)
         if not graceful:
             self._wait_gone(machine)
 
@@ -280,9 +283,7 @@ class QemuPlatform(Platform):
         if machine.live_keeper() is None:
             raise MachineError(f"cannot {request['op']}: the machine {machine.domain_id}"
                                " is Off")
-        answer = self._ask(machine, request)
-        if answer is not None and not answer.get("ok"):
-            raise MachineError(f"{request['op']}: {answer.get('error', 'refused')}")
+        _check_answer(request["op"], self._ask(machine, request))
 
     def _ask(self, machine: MachineDir, request: control.Message) -> control.Message | None:
         """The keeper's answer; None when it has gone away (the machine is Off)."""
@@ -330,3 +331,8 @@ def _remove(path: Path) -> None:
     else:
         path.unlink(missing_ok=True)
 
+
+def _check_answer(op: str, answer: control.Message | None) -> None:
+    """MachineError when the keeper refused ``op`` (None: it has gone, the machine is Off)."""
+    if answer is not None and not answer.get("ok"):
+        raise MachineError(f"{op}: {answer.get('error', 'refused')}")
