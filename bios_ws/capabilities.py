@@ -105,6 +105,9 @@ class Capability:
     soap_services: tuple[str, ...] = ()
     #: The contract errors its operations may raise (each becomes a typed fault).
     faults: tuple[type[VbiosError], ...] = ()
+    #: Its operations that only read the local store and compute: a worker runs them on
+    #: its event loop thread (see ``bios_ws.blocking``). Others run on a pool thread.
+    loop_safe: tuple[str, ...] = ()
 
     def services(self) -> list[Any]:
         """The Spyne service classes (imports the SOAP modules)."""
@@ -178,6 +181,8 @@ CAPABILITIES: tuple[Capability, ...] = (
         faults=(UnknownAttribute, InvalidAttributeValue, ReadOnlyAttribute, ResetRequired,
                 PasswordRequired, InvalidPassword, VersionConflict, InvalidBootOrder,
                 UnknownBootOption),
+        loop_safe=("GetAttributeRegistry", "GetAttributes", "GetPendingAttributes",
+                   "GetBootOrder"),
     ),
     Capability(
         "power", _power,
@@ -201,6 +206,11 @@ def fault_classes() -> dict[str, type[VbiosError]]:
     """Every error class whose code can appear in a fault, by code."""
     classes = [*COMMON_FAULTS, *(f for c in CAPABILITIES for f in c.faults)]
     return {cls.code: cls for cls in classes}
+
+
+def loop_safe_operations() -> frozenset[str]:
+    """The operations a worker may run on its event loop thread."""
+    return frozenset(name for c in CAPABILITIES for name in c.loop_safe)
 
 
 def build_use_cases(wiring: Wiring) -> UseCases:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bios_ws.blocking import may_block
 from bios_ws.home import Home
 from bios_ws.server.exchange import Refuse
 from bios_ws.server.identity import SOCKET_ENVIRON_KEY
@@ -31,12 +32,15 @@ TIMEOUT = 10.0
 
 @dataclass
 class Recorder:
-    """A WSGI application that answers the body's length and records each call."""
+    """A WSGI application that answers the body's length and records each call; with a
+    ``delay`` it takes that long, on a pool thread (it says so before anything else)."""
 
     delay: float = 0.0
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if self.delay:
+            may_block("a slow call")
         body = environ["wsgi.input"].read()
         peer = environ[SOCKET_ENVIRON_KEY].getpeercert(binary_form=True)
         self.calls.append({"method": environ["REQUEST_METHOD"], "body": body,

@@ -2,10 +2,12 @@
 pool that runs the application.
 
 A connection costs the loop a coroutine and a little memory while it shakes hands,
-sends its request or idles; only a complete request within its bounds takes a
-thread. All connections share one TLS context (``ServerTls``: rebuilt when the CA,
-server certificate or CRL file changes, looked up once per handshake). Once a
-second the housekeeping closes kept-alive connections whose certificate the CRL
+sends its request or idles; only a complete request within its bounds reaches the
+application. The loop runs it first; a request that would wait (a write, an
+operation not declared loop-safe: ``bios_ws.blocking``) takes a pool thread instead.
+All connections share one TLS context (``ServerTls``: rebuilt when the CA, server
+certificate or CRL file changes, looked up once per handshake). Once a second
+the housekeeping closes kept-alive connections whose certificate the CRL
 now revokes; every ``REPORT_INTERVAL`` it logs what was refused, as counts (a
 handshake flood is a few lines, not one per attempt), and after many connections
 closed it gives their memory back.
@@ -23,6 +25,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from bios_ws.blocking import WouldBlock, on_event_loop
 from bios_ws.domain.principal import Principal
 from bios_ws.server import asyncio_tls
 from bios_ws.server.exchange import BoundExceeded, Exchange, Phase, Refuse
@@ -208,6 +211,13 @@ class Worker:
         return ssl_object.getpeercert(binary_form=True) if ssl_object else None
 
     async def _run_application(self, request: Request) -> Answer:
+        """On the loop thread, unless the application finds it would wait (``WouldBlock``,
+        raised before any side effect): then on a pool thread."""
+        try:
+            with on_event_loop():
+                return call_application(self.app, request)
+        except WouldBlock:
+            pass
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, call_application, self.app, request)
 

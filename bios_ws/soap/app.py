@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from bios_ws.blocking import may_block
+from bios_ws.capabilities import loop_safe_operations
 from bios_ws.domain.principal import Principal
 from bios_ws.errors import AccessDenied
 from bios_ws.service.use_cases import UseCases
@@ -17,6 +19,7 @@ from bios_ws.soap.contract import contract
 from bios_ws.soap.enrollment_service import ANONYMOUS_OPERATIONS
 from bios_ws.soap.envelope import Envelope
 from bios_ws.soap.guard import Environ, SoapGuard
+from bios_ws.soap.types import TNS
 from bios_ws.soap.wsdl import DEFAULT_ADDRESS
 
 PRINCIPAL_ENVIRON_KEY = "vbios.principal"
@@ -34,6 +37,10 @@ def create_wsgi_app(
     """The vBIOS SOAP endpoint serving ``use_cases`` (a WSGI callable)."""
     built = contract()  # before any request: nothing is built lazily on the request path
     dispatcher = built.dispatcher
+    loop_safe = {f"{{{TNS}}}{name}" for name in loop_safe_operations()}  # Clark names
+    unknown = loop_safe - dispatcher.operations
+    if unknown:
+        raise ValueError(f"loop-safe operations not in the contract: {sorted(unknown)}")
 
     def handle(envelope: Envelope, environ: Environ) -> bytes:
         principal = environ.get(PRINCIPAL_ENVIRON_KEY)
@@ -45,6 +52,8 @@ def create_wsgi_app(
                 raise AccessDenied("the caller presented no vBIOS identity: only Enroll"
                                    " works without a client certificate")
             principal = Principal.anonymous(str(environ.get("REMOTE_ADDR", "")))
+        if envelope.body.tag not in loop_safe:
+            may_block(envelope.operation)  # on a worker's event loop: run on a thread
         built.validate_request(envelope.body)
         return dispatcher.dispatch(envelope, Call(principal, use_cases))
 

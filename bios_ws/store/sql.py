@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bios_ws.blocking import may_block
 from bios_ws.domain.ports import (
     DomainRepository,
     DomainSummary,
@@ -169,6 +170,8 @@ class SqlUnitOfWork(UnitOfWork):
         listener sees it begun), and ``commit`` or ``rollback`` ends both."""
         if self._closed:
             raise RuntimeError("this unit of work is finished; start a new one")
+        if write or not self.sqlite:  # a local read never waits (WAL: writers do not block it)
+            may_block("a write to the store" if write else "a store over the network")
         self._writes = self._writes or write  # a reading unit may write later on
         if self._conn is None:
             if write and self._turns is not None:
