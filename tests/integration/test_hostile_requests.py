@@ -243,3 +243,21 @@ def test_a_crash_inside_the_guard_is_a_server_fault(
     assert b"secret-abc" not in result.body
     monkeypatch.undo()
     assert post(ep, GOOD).status == 200
+
+
+@pytest.mark.parametrize("document", [
+    "<?evil x?>" + GOOD.decode().split("?>", 1)[1],  # a PI in place of the declaration
+    '<?xml-stylesheet href="x"?>' + GOOD.decode().split("?>", 1)[1],
+    GOOD.decode().replace("<soap:Body>", "<soap:Body><![CDATA[<?]]>").replace(
+        "</soap:Envelope>", "<?evil?></soap:Envelope>"),
+])
+def test_processing_instructions_anywhere_are_refused(ep: Endpoint, document: str) -> None:
+    assert_fault(ep, post(ep, document.encode()), 500, "Client", "InvalidRequest")
+
+
+def test_processing_instructions_in_utf16_are_refused(ep: Endpoint) -> None:
+    text = envelope("<tns:GetAttributes><?evil x?></tns:GetAttributes>").decode()
+    utf16 = text.replace('encoding="utf-8"', 'encoding="utf-16"').encode("utf-16")
+    assert_fault(ep, post(ep, utf16, content_type="text/xml; charset=utf-16"), 500, "Client",
+                 "InvalidRequest")
+
