@@ -110,6 +110,10 @@ def test_identical_content_lengths_are_one() -> None:
     assert read(OK + b"Content-Length: 2\r\nContent-Length: 2, 2\r\n\r\nok")[1] == b"ok"
 
 
+def test_leading_zeros_of_a_content_length() -> None:
+    assert read(OK + b"Content-Length: " + b"0" * 30 + b"2\r\n\r\nok")[1] == b"ok"
+
+
 # -- what is refused -------------------------------------------------------------------
 
 

@@ -37,6 +37,8 @@ MAX_INTERIM = 10
 #: The longest chunk-size line (with its extensions).
 MAX_CHUNK_LINE = 1024
 _READ_SIZE = 64 * 1024
+#: Digits past which a Content-Length is longer than any bound a caller may set.
+_LIMIT_DIGITS = 18
 
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9][0-9])(?: [\t\x20-\x7e\x80-\xff]*)?")
 _FIELD_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):([\t\x20-\x7e\x80-\xff]*)")
@@ -290,13 +292,20 @@ class AnswerReader:
 
 def _content_length(values: list[bytes], limit: int) -> int:
     """The one length ``values`` (each possibly a list) say; AnswerTooLong past ``limit``."""
-    said = {text.strip(b" \t") for value in values for text in value.split(b",")}
-    if len(said) != 1:
-        raise HttpError("Content-Length values that differ")
-    text = said.pop()
-    if not text.isdigit():
-        raise HttpError("a malformed Content-Length")
-    text = text.lstrip(b"0") or b"0"
-    if len(text) > len(str(limit)) or int(text) > limit:
+    if len(values) == 1 and values[0].isdigit():  # the usual single value
+        text = values[0]
+    else:
+        said = {text.strip(b" \t") for value in values for text in value.split(b",")}
+        if len(said) != 1:
+            raise HttpError("Content-Length values that differ")
+        text = said.pop()
+        if not text.isdigit():
+            raise HttpError("a malformed Content-Length")
+    if len(text) > _LIMIT_DIGITS:
+        text = text.lstrip(b"0")
+        if len(text) > _LIMIT_DIGITS:  # more than any bound (and int() would be slow)
+            raise AnswerTooLong(limit)
+    length = int(text)
+    if length > limit:
         raise AnswerTooLong(limit)
-    return int(text)
+    return length
