@@ -1,7 +1,8 @@
 """The stand-in server of ``tests/integration/test_client_pool.py``: a mutual-TLS server in
 this process, on loopback, with its PKI. It reads each request whole and does what
 ``plan(connection, nth, operation)`` says: answer, drop the connection without
-answering, answer half, or hang.
+answering, answer half, or hang; answer with Connection: close (then close), after a
+100 Continue, in chunks, or with a malformed Content-Length.
 """
 
 from __future__ import annotations
@@ -194,6 +195,15 @@ class Server:
             answer = _answer(operation, body)
             if action == "answer":
                 conn.sendall(answer)
+            elif action == "close":  # says so, then closes
+                conn.sendall(answer.replace(b"\r\n", b"\r\nConnection: close\r\n", 1))
+                return "close"
+            elif action == "continue":  # an interim 100 first
+                conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n" + answer)
+            elif action == "chunked":
+                conn.sendall(_chunked(answer))
+            elif action == "malformed":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: two\r\n\r\nok")
             elif action == "half":  # the status line, headers and part of the body
                 conn.sendall(answer[: len(answer) - 40])
                 return "close"
@@ -218,3 +228,12 @@ def _answer(operation: str, body: str) -> bytes:
     payload = ENVELOPE.format(inner).encode()
     return (b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\n"
             b"Content-Length: %d\r\n\r\n" % len(payload)) + payload
+
+
+def _chunked(answer: bytes) -> bytes:
+    """``answer`` with its body sent in chunks of 100 bytes (and a trailer field)."""
+    head, body = answer.split(b"\r\n\r\n", 1)
+    head = re.sub(rb"Content-Length: \d+", b"Transfer-Encoding: chunked", head)
+    chunks = b"".join(b"%x;n=1\r\n%s\r\n" % (len(body[at:at + 100]), body[at:at + 100])
+                      for at in range(0, len(body), 100))
+    return head + b"\r\n\r\n" + chunks + b"0\r\nX-Done: yes\r\n\r\n"

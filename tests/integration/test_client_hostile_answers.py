@@ -92,12 +92,12 @@ def test_help_imports_nothing_heavy() -> None:
 
 
 def test_a_command_imports_no_requests_zeep_or_cryptography() -> None:
-    """What `vbios-client attributes get` loads before its call: http.client and lxml."""
+    """What `vbios-client attributes get` loads before its call: ssl and lxml (no http)."""
     modules = _imported_after(
         "from vbios_client import cli, client, _https, _answers, _codec, _bundle, _renewal\n"
         "client.BiosClient.get_attributes")
-    assert "lxml" in modules and "http" in modules
-    assert not modules & {"requests", "urllib3", "zeep", "cryptography"}
+    assert "lxml" in modules and "ssl" in modules
+    assert not modules & {"requests", "urllib3", "zeep", "cryptography", "http"}
 
 
 def test_the_library_never_imports_zeep() -> None:

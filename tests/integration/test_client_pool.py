@@ -140,6 +140,35 @@ def test_a_timeout_on_a_reused_connection_is_not_tried_again(
     assert server.seen == [(1, "GetAttributes"), (1, "GetAttributes")]
 
 
+# -- HTTP/1.1 framings ---------------------------------------------------------------------
+
+
+def test_connection_close_is_honoured(bios: vc.BiosClient, server: Server) -> None:
+    server.plan = lambda connection, nth, operation: "close" if nth == 0 else "answer"
+    assert bios.get_attributes(["A"]).values == {"A": "A"}
+    assert bios.get_attributes(["B"]).values == {"B": "B"}
+    assert server.connections() == [1, 2]  # not reused, so no retry was needed
+
+
+def test_an_interim_answer_and_chunks_are_read_through(bios: vc.BiosClient,
+                                                      server: Server) -> None:
+    names = [f"N{n}" for n in range(20)]
+    for action in ("continue", "chunked"):
+        server.plan = lambda connection, nth, operation, action=action: action
+        assert bios.get_attributes(names).values == {name: name for name in names}
+    assert server.connections() == [1, 1]
+
+
+def test_a_malformed_answer_is_refused_and_its_connection_dropped(
+        bios: vc.BiosClient, server: Server) -> None:
+    server.plan = lambda connection, nth, operation: "malformed" if nth == 1 else "answer"
+    bios.get_attributes(["A"])
+    with pytest.raises(vc.TransportError, match="cannot connect: a malformed Content-Length"):
+        bios.get_attributes(["B"])
+    assert bios.get_attributes(["C"]).values == {"C": "C"}
+    assert server.connections() == [1, 1, 2]
+
+
 # -- threads -------------------------------------------------------------------------------
 
 
@@ -231,7 +260,8 @@ def test_a_closed_client_connects_again(bios: vc.BiosClient, server: Server) -> 
     assert server.connections() == [1, 2]
 
 
-def test_a_call_imports_neither_requests_nor_urllib3(server: Server, pki: Pki) -> None:
+def test_a_call_imports_neither_requests_urllib3_nor_http_client(server: Server,
+                                                                  pki: Pki) -> None:
     code = ("import sys, vbios_client\n"
             f"with vbios_client.BiosClient.from_bundle({server.url!r}, {str(pki.bundle)!r}) as b:\n"
             "    assert b.get_attributes(['A']).values == {'A': 'A'}\n"
@@ -239,6 +269,6 @@ def test_a_call_imports_neither_requests_nor_urllib3(server: Server, pki: Pki) -
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True)
     modules = set(done.stdout.split())
-    assert {"http", "ssl", "lxml"} <= modules
-    assert not modules & {"requests", "urllib3", "zeep"}
+    assert {"ssl", "lxml"} <= modules
+    assert not modules & {"requests", "urllib3", "zeep", "http"}
     assert server.seen == [(1, "GetAttributes")]

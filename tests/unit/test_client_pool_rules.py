@@ -1,11 +1,10 @@
 """The library's connection pool without a network: when a call is sent again (fake
 connections that fail where told), which connections are kept (LIFO, at most
-``MAX_IDLE``), and how a response tells a failure before its first byte from one after
-(a socket pair)."""
+``MAX_IDLE``), and how reading an answer tells a failure before its first byte from
+one after (a socket pair)."""
 
 from __future__ import annotations
 
-import http.client
 import socket
 import ssl
 from collections.abc import Iterator
@@ -13,46 +12,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from vbios_client import _https
+from vbios_client import _http11, _https
 from vbios_client.exceptions import TransportError
 
 URL = "https://vbios.test:8443/"
 READ, WRITE = "GetAttributes", "SetAttributes"
 
 
-def unanswered(cause: BaseException) -> _https._Unanswered:
-    """What ``_Answer.begin`` raises when reading fails before the first byte."""
-    exc = _https._Unanswered()
+def unanswered(cause: BaseException) -> _http11.Unanswered:
+    """What ``AnswerReader.read`` raises when reading fails before the first byte."""
+    exc = _http11.Unanswered()
     exc.__cause__ = cause
     return exc
 
 
-class Response:
-    def __init__(self, body: bytes, fail: BaseException | None = None) -> None:
-        self.status, self.will_close, self.length = 200, False, len(body)
-        self.body, self.fail, self.fp = body, fail, object()
-
-    def getheader(self, name: str) -> str:
-        return str(len(self.body))
-
-    def read(self, amount: int) -> bytes:
-        if self.fail is not None:  # the answer had started: this is its body breaking
-            raise self.fail
-        self.fp, self.length = None, 0
-        return self.body
-
-    def isclosed(self) -> bool:
-        return self.fp is None
-
-    def close(self) -> None:
-        self.fp = None
-
-
 class Fake:
     """A connection whose n-th call does what its script says: "ok", ("send", exc)
-    (writing the request fails), ("answer", exc) (getresponse fails), ("body", exc)
-    (the answer starts, then fails), ("send+answer", exc, answer) (the write fails,
-    then the answer is ``answer``: an exception or "ok")."""
+    (writing the request fails), ("answer", exc) (reading the answer fails before its
+    first byte), ("body", exc) (the answer starts, then fails), ("send+answer", exc,
+    answer) (the write fails, then the answer is ``answer``: an exception or "ok")."""
 
     def __init__(self, world: World, host: str, port: int, *, timeout: float,
                  context: object) -> None:
@@ -71,26 +49,27 @@ class Fake:
     def connect(self) -> None:
         self.sock = object()
 
-    def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> None:
+    def send(self, request: bytes) -> None:
         step = self._step()
+        head, body = request.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"POST / HTTP/1.1\r\nHost: vbios.test:8443\r\n")
+        assert head.endswith(b"\r\nContent-Length: %d" % len(body))
         self.world.sent.append((self.number, body.decode()))
         if isinstance(step, tuple) and step[0] in ("send", "send+answer"):
             raise step[1]
 
-    def getresponse(self) -> Response:
+    def answer(self, limit: int) -> tuple[int, bytes, bool]:
         step = self._step()
         self.calls += 1
         if step == "ok":
-            return Response(f"answer {self.number}".encode())
+            return 200, f"answer {self.number}".encode(), False
         kind, exc = step[0], step[1]
         if kind == "send+answer":
             if step[2] == "ok":
-                return Response(b"early answer")
+                return 200, b"early answer", False
             raise step[2]
-        if kind == "answer":
+        if kind in ("answer", "body"):  # "body": not wrapped, the answer had started
             raise exc
-        if kind == "body":
-            return Response(b"x", exc)
         raise AssertionError("the request could not be written: no answer is read")
 
     def close(self) -> None:
@@ -130,7 +109,7 @@ def post(sender: _https.HttpsSender, operation: str, body: str = "call") -> byte
 
 # -- when a call is sent again ---------------------------------------------------------------
 
-CLOSED = http.client.RemoteDisconnected("Remote end closed connection without response")
+CLOSED = _http11.RemoteDisconnected()
 RESET = ConnectionResetError(104, "Connection reset by peer")
 
 
@@ -169,7 +148,8 @@ def test_a_reused_connection_found_dead_before_the_request_ran_is_replaced_once(
     (READ, ("answer", unanswered(ssl.SSLError(1, "[SSL: SSLV3_ALERT_CERTIFICATE_REVOKED]"
                                                   " sslv3 alert certificate revoked"))),
      "TLS failure: .*certificate revoked"),
-    (READ, ("answer", http.client.BadStatusLine("boom")), "cannot connect: boom"),
+    (READ, ("body", _http11.HttpError("a malformed status line")),
+     "cannot connect: a malformed status line"),
 ])
 def test_a_reused_connection_that_fails_otherwise_is_not_tried_again(
         world: World, sender: _https.HttpsSender, operation: str, failure: Any,
@@ -235,11 +215,9 @@ def _connection(world: World, number: int) -> Fake:
 
 def test_the_most_recent_connection_is_used_first_and_few_are_kept(
         world: World, sender: _https.HttpsSender) -> None:
-    done = Response(b"")
-    done.read(1)
     connections = [_connection(world, n) for n in range(_https.MAX_IDLE + 2)]
     for fake in connections:
-        sender._give_back(fake, done, sender._generation)  # type: ignore[arg-type]
+        sender._give_back(fake, False, sender._generation)  # type: ignore[arg-type]
     assert sender._idle == connections[:_https.MAX_IDLE]
     assert [fake.closed for fake in connections[_https.MAX_IDLE:]] == [True, True]
     assert sender._take("vbios.test", 8443, 5) is connections[_https.MAX_IDLE - 1]
@@ -255,35 +233,38 @@ def test_a_connection_with_something_to_read_is_not_reused(
     assert world.sent == [(1, "first"), (2, "second")]
 
 
-def test_an_answer_not_read_whole_or_closing_gives_its_connection_up(
+def test_an_answer_that_closes_gives_its_connection_up(
         world: World, sender: _https.HttpsSender) -> None:
-    unread, closing = Response(b"x"), Response(b"x")
-    closing.read(1)
-    closing.will_close = True
-    for response in (unread, closing):
-        fake = _connection(world, 1)
-        sender._give_back(fake, response, sender._generation)  # type: ignore[arg-type]
-        assert fake.closed
-    assert sender._idle == []
+    fake = _connection(world, 1)
+    sender._give_back(fake, True, sender._generation)  # type: ignore[arg-type]
+    assert fake.closed and sender._idle == []
+
+
+def test_a_failure_after_the_first_byte_closes_the_connection(
+        world: World, sender: _https.HttpsSender) -> None:
+    """An answer not read whole (too long, cut, malformed) leaves its connection unusable."""
+    world.scripts = [["ok", ("body", _http11.AnswerTooLong(100))]]
+    post(sender, READ, "first")
+    with pytest.raises(TransportError, match="answer to GetAttributes is longer than 100"):
+        post(sender, READ, "second")
+    assert world.made[0].closed and sender._idle == []
 
 
 def test_close_closes_the_idle_and_the_busy_when_they_come_back(
         world: World, sender: _https.HttpsSender) -> None:
-    done = Response(b"")
-    done.read(1)
     idle, busy = _connection(world, 1), _connection(world, 2)
     generation = sender._generation
-    sender._give_back(idle, done, generation)  # type: ignore[arg-type]
+    sender._give_back(idle, False, generation)  # type: ignore[arg-type]
     sender.close()
     assert idle.closed and sender._idle == []
-    sender._give_back(busy, done, generation)  # type: ignore[arg-type]
+    sender._give_back(busy, False, generation)  # type: ignore[arg-type]
     assert busy.closed and sender._idle == []
 
 
 # -- before or after the first byte ----------------------------------------------------------
 
 
-def _begin(peer_sends: bytes | None, *, timeout: float = 5) -> BaseException:
+def _read(peer_sends: bytes | None, *, timeout: float = 5) -> BaseException:
     """What reading an answer raises when the peer sends ``peer_sends`` and closes (None:
     sends nothing and keeps the connection open)."""
     ours, theirs = socket.socketpair()
@@ -292,34 +273,32 @@ def _begin(peer_sends: bytes | None, *, timeout: float = 5) -> BaseException:
         if peer_sends is not None:
             theirs.sendall(peer_sends)
             theirs.shutdown(socket.SHUT_WR)
-        response = _https._Answer(ours, method="POST")
         with pytest.raises(Exception) as caught:  # the kind is the test
-            response.begin()
-        response.close()
+            _http11.AnswerReader(ours).read(1000)
         return caught.value
 
 
 def test_a_close_before_the_first_byte_is_remote_disconnected() -> None:
-    assert isinstance(_begin(b""), http.client.RemoteDisconnected)
+    failure = _read(b"")
+    assert isinstance(failure, _http11.RemoteDisconnected)
+    assert isinstance(failure, ConnectionResetError)  # one of the connection's ends
+    assert str(failure) == "Remote end closed connection without response"
 
 
 def test_a_failure_before_the_first_byte_is_unanswered() -> None:
-    failure = _begin(None, timeout=0.05)
-    assert isinstance(failure, _https._Unanswered)
+    failure = _read(None, timeout=0.05)
+    assert isinstance(failure, _http11.Unanswered)
     assert isinstance(failure.__cause__, TimeoutError)
 
 
 def test_a_failure_after_the_first_byte_is_not() -> None:
-    failure = _begin(b"HTTP/1.1 2")  # cut inside the status line
-    assert not isinstance(failure, _https._Unanswered | http.client.RemoteDisconnected)
-    assert isinstance(failure, http.client.HTTPException)
+    failure = _read(b"HTTP/1.1 2")  # cut inside the status line
+    assert not isinstance(failure, _http11.Unanswered | _http11.RemoteDisconnected)
+    assert isinstance(failure, _http11.HttpError)
 
 
-def test_an_answer_begins_as_http_client_s() -> None:
+def test_an_answer_is_read_from_a_socket() -> None:
     ours, theirs = socket.socketpair()
     with ours, theirs:
         theirs.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        response = _https._Answer(ours, method="POST")
-        response.begin()
-        assert (response.status, response.read(10), response.isclosed()) == (200, b"ok", True)
-        response.close()
+        assert _http11.AnswerReader(ours).read(10) == (200, b"ok", False)

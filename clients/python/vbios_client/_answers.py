@@ -25,7 +25,7 @@ from lxml import etree
 
 from vbios_client import _wire, _xml
 from vbios_client._codec import SOAP11_ENV
-from vbios_client._contract import ComplexType, Contract, Field, contract
+from vbios_client._contract import ComplexType, Contract, contract
 from vbios_client.exceptions import FaultError
 
 _ENVELOPE, _HEADER, _BODY, _FAULT = (f"{{{SOAP11_ENV}}}{n}"
@@ -114,29 +114,105 @@ def _validate(known: Contract, payload: etree._Element) -> None:
         raise UnreadableAnswer(f"not as the contract declares it at {where[:200]}")
 
 
+#: How a field's element is read: its text as it is (string, enumeration), a complex
+#: type's reader, or its text converted (``_convert``).
+_TEXT, _COMPLEX, _BOOLEAN, _INTEGER, _BINARY = range(5)
+_KINDS = {"string": _TEXT, "enum": _TEXT, "complex": _COMPLEX, "boolean": _BOOLEAN,
+          "int": _INTEGER, "long": _INTEGER, "base64Binary": _BINARY}
+
+
 class _Reader:
-    """Turns a valid element of one complex type into a SimpleNamespace."""
+    """Turns a valid element of one complex type into a SimpleNamespace.
+
+    Its attributes are the fields in the type's order, the repeated ones (lists) last;
+    an optional field absent is None. Each child's tag finds its field, how to read it
+    and whether it repeats (``slots``, set by ``link`` once every reader exists).
+    """
 
     def __init__(self, ctype: ComplexType) -> None:
         self.fields = ctype.fields
-        self.singles = {f.name: None for f in ctype.fields if not f.repeated}
+        self.singles: dict[str, Any] = {f.name: None for f in ctype.fields if not f.repeated}
         self.repeated = tuple(f.name for f in ctype.fields if f.repeated)
-        #: Per qualified tag: the field's name, whether it repeats, and how to read it
-        #: (set by ``_reader`` once every reader exists).
-        self.slots: dict[str, tuple[str, bool, Callable[[etree._Element], Any]]] = {}
+        #: Whether no field is of a complex type (an element of it has no grandchildren).
+        self.flat = all(f.kind != "complex" for f in ctype.fields)
+        self.slots: dict[str, tuple[str, int, bool, _Reader | None]] = {}
+        #: Reads an element of this type: ``_read_fields``, or when the type's one field
+        #: repeats ``_read_items`` (``_read_flat_items`` if its items are flat), as
+        #: ``link`` decides.
+        self.read: Callable[[etree._Element], SimpleNamespace] = self._read_fields
+        self._items: tuple[str, int, _Reader | None] = ("", _TEXT, None)
+        self._item_tag = ""
 
-    def read(self, element: etree._Element) -> SimpleNamespace:
-        values: dict[str, Any] = dict(self.singles)
+    def link(self, made: dict[str, _Reader]) -> None:
+        """Finds the readers of the complex fields among ``made``."""
+        self.slots = {f.tag: (f.name, _KINDS[f.kind], f.repeated,
+                              made[f.type] if f.kind == "complex" else None)
+                      for f in self.fields}
+        if len(self.fields) == 1 and self.fields[0].repeated:
+            name, kind, _, inner = self.slots[self.fields[0].tag]
+            self._items = (name, kind, inner)
+            self.read = self._read_items
+            if inner is not None and inner.flat and self.fields[0].tag not in inner.slots:
+                self._item_tag = self.fields[0].tag
+                self.read = self._read_flat_items
+
+    def _read_fields(self, element: etree._Element) -> SimpleNamespace:
+        values = self.singles.copy()
         for name in self.repeated:
             values[name] = []
         slots = self.slots
+        value: Any
         for child in element:
-            name, repeated, read = slots[child.tag]
-            if repeated:
-                values[name].append(read(child))
+            name, kind, repeated, inner = slots[child.tag]
+            if kind == _TEXT:
+                value = child.text or None  # zeep read "" as None
+            elif kind == _COMPLEX:
+                value = inner.read(child)  # type: ignore[union-attr]  # set for complex
             else:
-                values[name] = read(child)
+                value = _convert(kind, child.text)
+            if repeated:
+                values[name].append(value)
+            else:
+                values[name] = value
         return SimpleNamespace(**values)
+
+    def _read_items(self, element: etree._Element) -> SimpleNamespace:
+        """An element whose type's one field repeats: every child is one of its items
+        (the schema says so), so no child's tag is looked at."""
+        name, kind, inner = self._items
+        if kind == _COMPLEX:
+            read = inner.read  # type: ignore[union-attr]  # set for complex
+            return SimpleNamespace(**{name: [read(child) for child in element]})
+        if kind == _TEXT:
+            return SimpleNamespace(**{name: [child.text or None for child in element]})
+        return SimpleNamespace(**{name: [_convert(kind, child.text) for child in element]})
+
+    def _read_flat_items(self, element: etree._Element) -> SimpleNamespace:
+        """As ``_read_items`` for items whose fields are all simple, in one pass over the
+        descendants (cheaper than going through the children of each item): an item's
+        tag starts the next item, any other tag is a field of the current one."""
+        name, _, inner = self._items
+        assert inner is not None
+        item_tag, slots, singles, repeated = (self._item_tag, inner.slots, inner.singles,
+                                              inner.repeated)
+        rows: list[dict[str, Any]] = []
+        values: dict[str, Any] = {}
+        for node in element.iterdescendants():
+            tag = node.tag
+            if tag == item_tag:
+                values = singles.copy()
+                for each in repeated:
+                    values[each] = []
+                rows.append(values)
+                continue
+            field, kind, many, _ = slots[tag]
+            text = node.text
+            value = (text or None) if kind == _TEXT else _convert(kind, text)
+            if many:
+                values[field].append(value)
+            else:
+                values[field] = value
+        return SimpleNamespace(**{name: [SimpleNamespace(**row) for row in rows]})
 
 
 _readers: dict[str, _Reader] = {}
@@ -152,25 +228,18 @@ def _reader(known: Contract, type_name: str) -> _Reader:
         if not _readers:
             made = {name: _Reader(ctype) for name, ctype in known.types.items()}
             for reader in made.values():
-                reader.slots = {f.tag: (f.name, f.repeated, _field_reader(f, made))
-                                for f in reader.fields}
+                reader.link(made)
             _readers.update(made)
     return _readers[type_name]
 
 
-def _field_reader(field: Field, made: dict[str, _Reader]
-                  ) -> Callable[[etree._Element], Any]:
-    """Reads one element of ``field``, already valid against the schema."""
-    kind = field.kind
-    if kind == "complex":
-        return made[field.type].read
-    if kind in ("string", "enum"):
-        return lambda element: element.text or None  # zeep read "" as None
-    if kind == "boolean":
-        return lambda element: (element.text or "").strip() in _TRUE
-    if kind in ("int", "long"):
-        return lambda element: int(element.text or "")
-    return lambda element: base64.b64decode("".join((element.text or "").split()))
+def _convert(kind: int, text: str | None) -> Any:
+    """The value of a boolean, integer or base64Binary element's text (already valid)."""
+    if kind == _BOOLEAN:
+        return (text or "").strip() in _TRUE
+    if kind == _INTEGER:
+        return int(text or "")
+    return base64.b64decode("".join((text or "").split()))
 
 
 def _name(tag: object) -> str:

@@ -3,8 +3,9 @@ sender, its answer read back (``_answers``).
 
 A sender posts bytes over mutual TLS and maps its own failures to ``TransportError``
 with the same texts whichever it is: ``_https.HttpsSender`` (the library's: a pool of
-keep-alive http.client connections, shared by threads) or ``_soap.RequestsSender`` (a
-requests session: enrollment's, and the in-process adapters of tests). This module
+keep-alive TLS connections speaking its own strict HTTP/1.1, shared by threads) or
+``_soap.RequestsSender`` (a requests session: enrollment's, and the in-process
+adapters of tests). This module
 imports neither requests nor lxml until a call needs them.
 """
 

@@ -1,11 +1,16 @@
 """HttpsSender: the library's sender, a small keep-alive pool of mutual-TLS connections
-through the standard library's http.client, safe to share by threads.
+(``ssl.SSLSocket``) speaking a small, strict HTTP/1.1 of its own (``_http11``: the
+request head made once per target and sent with the body in one write, the answer
+read through one buffer, head and body bounded), safe to share by threads.
 
 It trusts exactly the bundle's CA (the environment is never read: no
 REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE or proxy applies), checks the
 server's name, presents the bundle's certificate, speaks TLS 1.2 or later, follows
 no redirect, bounds the answer, and maps failures to ``TransportError`` with the
-texts ``_soap.RequestsSender`` gives. Neither requests nor urllib3 is imported.
+texts ``_soap.RequestsSender`` gives. Neither requests, urllib3 nor http.client is
+imported. An answer that breaks HTTP/1.1 or its bounds is a ``TransportError``
+("cannot connect: " and what was wrong) and its connection is closed; so is one
+that says ``Connection: close``, after it is read.
 
 Each call takes the most recently returned idle connection (LIFO: the warmest, the
 least likely to have been closed by the server's idle timeout) or opens a new one;
@@ -45,7 +50,7 @@ caller gets the ``TransportError`` and decides, as with any connection lost mid-
 
 from __future__ import annotations
 
-import http.client
+import errno
 import select
 import socket
 import ssl
@@ -55,6 +60,15 @@ from urllib.parse import urlsplit
 
 from vbios_client import _xml
 from vbios_client._channel import USER_AGENT, check_client_files, reason, too_long
+from vbios_client._http11 import (
+    AnswerReader,
+    AnswerTooLong,
+    HttpError,
+    RemoteDisconnected,
+    Unanswered,
+    request_head,
+    valid_path,
+)
 from vbios_client.exceptions import TransportError
 
 #: Idle connections kept between calls (requests' pool kept 4 too).
@@ -71,34 +85,56 @@ REPEATABLE = frozenset({
     "GetReferenceMeasurements", "CollectDiagnostics",
 })
 
-#: How a connection the peer closed fails (http.client.RemoteDisconnected is a reset).
+#: How a connection the peer closed fails (RemoteDisconnected is a reset).
 _CLOSED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, ssl.SSLEOFError,
            ssl.SSLZeroReturnError)
+
+#: Request heads kept per sender (one per URL and set of headers: one per operation).
+_MAX_HEADS = 128
 
 
 class _Stale(Exception):
     """A reused connection was found dead before the request could have been run."""
 
 
-class _Unanswered(Exception):
-    """Reading failed before the first byte of the answer; ``__cause__`` says how."""
+class _Connection:
+    """One mutual-TLS connection to ``host``:``port`` and the reader of its answers."""
 
+    def __init__(self, host: str, port: int, *, timeout: float,
+                 context: ssl.SSLContext) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self._context = context
+        self.sock: ssl.SSLSocket | None = None
+        self._answers: AnswerReader | None = None
 
-class _Answer(http.client.HTTPResponse):
-    """A response that tells a failure before its first byte from one after it."""
-
-    def begin(self) -> None:
-        if self.headers is None:  # not begun yet (begin() returns at once once begun)
-            try:  # waits for the first byte, as reading the status line would
-                self.fp.peek(1)
+    def connect(self) -> None:
+        """Connects and completes the TLS handshake (the server's name checked)."""
+        raw = socket.create_connection((self.host, self.port), self.timeout)
+        try:
+            try:
+                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError as exc:
-                raise _Unanswered() from exc
-        # b"" (the peer closed) reaches the status line: RemoteDisconnected, nothing read
-        super().begin()
+                if exc.errno != errno.ENOPROTOOPT:
+                    raise
+            sock = self._context.wrap_socket(raw, server_hostname=self.host)
+        except BaseException:
+            raw.close()
+            raise
+        self.sock, self._answers = sock, AnswerReader(sock)
 
+    def send(self, request: bytes) -> None:
+        assert self.sock is not None
+        self.sock.sendall(request)
 
-class _Connection(http.client.HTTPSConnection):
-    response_class = _Answer
+    def answer(self, limit: int) -> tuple[int, bytes, bool]:
+        """The status, the body and whether the connection must close after it."""
+        assert self._answers is not None
+        return self._answers.read(limit)
+
+    def close(self) -> None:
+        sock, self.sock, self._answers = self.sock, None, None
+        if sock is not None:
+            sock.close()
 
 
 class HttpsSender:
@@ -109,42 +145,41 @@ class HttpsSender:
         self._lock = threading.Lock()
         self._idle: list[_Connection] = []
         self._generation = 0  # close() bumps it: connections out at that time are not kept
-        self._where: tuple[str, str, int, str] | None = None  # url, host, port, path
+        #: Per (url, headers...): host, port and the request head up to Content-Length's value.
+        self._heads: dict[tuple[object, ...], tuple[str, int, bytes]] = {}
 
     def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout: float,
              operation: str) -> tuple[int, bytes]:
         try:
-            host, port, path = self._target(url)
-            head = {**headers, "User-Agent": USER_AGENT}
+            host, port, head = self._target(url, headers)
+            request = b"%s%d\r\n\r\n%s" % (head, len(body), body)
             try:
-                return self._exchange(url, host, port, path, body, head, timeout, operation,
-                                      reuse=True)
+                return self._exchange(host, port, request, timeout, operation, reuse=True)
             except _Stale:
-                return self._exchange(url, host, port, path, body, head, timeout, operation,
-                                      reuse=False)
+                return self._exchange(host, port, request, timeout, operation, reuse=False)
+        except AnswerTooLong as exc:
+            raise too_long(url, operation, exc.limit) from None
         except TimeoutError:
             raise TransportError(f"{url}: no answer within {timeout:g} s") from None
         except ssl.SSLError as exc:
             raise TransportError(f"{url}: TLS failure: {reason(exc)}") from None
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, HttpError) as exc:
             raise TransportError(f"{url}: cannot connect: {reason(exc)}") from None
 
-    def _exchange(self, url: str, host: str, port: int, path: str, body: bytes,
-                  headers: dict[str, str], timeout: float, operation: str, *,
-                  reuse: bool) -> tuple[int, bytes]:
+    def _exchange(self, host: str, port: int, request: bytes, timeout: float,
+                  operation: str, *, reuse: bool) -> tuple[int, bytes]:
         """One request on one connection; ``_Stale`` when the rule above allows another."""
         generation = self._generation
         connection = self._take(host, port, timeout) if reuse else None
         reused = connection is not None
         if connection is None:
             connection = _Connection(host, port, timeout=timeout, context=self._tls())
-        response: http.client.HTTPResponse | None = None
         try:
             if connection.sock is None:
-                connection.connect()  # so that a failure of request() is one of writing
+                connection.connect()  # so that a failure of send() is one of writing
             unsent = False  # whether writing the request failed
             try:
-                connection.request("POST", path, body=body, headers=headers)
+                connection.send(request)
             except (BrokenPipeError, ConnectionResetError):
                 unsent = True  # read on, as urllib3 does: the server may have answered
             except _CLOSED as exc:
@@ -152,25 +187,22 @@ class HttpsSender:
                     raise _Stale() from exc
                 raise
             try:
-                response = connection.getresponse()
-            except (_Unanswered, http.client.RemoteDisconnected) as exc:
-                failure = exc.__cause__ if isinstance(exc, _Unanswered) else exc
+                status, content, closing = connection.answer(_xml.MAX_ANSWER_BYTES)
+            except (Unanswered, RemoteDisconnected) as exc:
+                failure = exc.__cause__ if isinstance(exc, Unanswered) else exc
                 assert failure is not None
                 if reused and isinstance(failure, _CLOSED) and (
                         unsent or operation in REPEATABLE):
                     raise _Stale() from failure
                 raise failure from None
-            content = _bounded(url, operation, response)
         except BaseException:
-            if response is not None:  # owns the socket when the server said Connection: close
-                response.close()
             connection.close()
             raise
         if unsent:  # the server answered early and closed
             connection.close()
         else:
-            self._give_back(connection, response, generation)
-        return response.status, content
+            self._give_back(connection, closing, generation)
+        return status, content
 
     def _take(self, host: str, port: int, timeout: float) -> _Connection | None:
         """The most recently returned idle connection still open, or None."""
@@ -188,26 +220,35 @@ class HttpsSender:
                 return connection
             connection.close()
 
-    def _give_back(self, connection: _Connection, response: http.client.HTTPResponse,
-                   generation: int) -> None:
-        """Keep ``connection`` for the next call if its answer was read whole and it stays open."""
-        if not response.will_close and response.isclosed() and connection.sock is not None:
+    def _give_back(self, connection: _Connection, closing: bool, generation: int) -> None:
+        """Keep ``connection`` for the next call unless its answer said it closes."""
+        if not closing and connection.sock is not None:
             with self._lock:
                 if generation == self._generation and len(self._idle) < MAX_IDLE:
                     self._idle.append(connection)
                     return
         connection.close()
 
-    def _target(self, url: str) -> tuple[str, int, str]:
-        where = self._where
-        if where is None or where[0] != url:
+    def _target(self, url: str, headers: dict[str, str]) -> tuple[str, int, bytes]:
+        """Host, port and request head of a POST of ``headers`` to ``url`` (kept)."""
+        key = (url, *headers.items())
+        found = self._heads.get(key)
+        if found is None:
             parts = urlsplit(url)
             try:
                 port = parts.port or 443
             except ValueError as exc:
                 raise TransportError(f"{url}: {exc}") from None
-            where = self._where = (url, parts.hostname or "", port, parts.path or "/")
-        return where[1], where[2], where[3]
+            path = parts.path or "/"
+            if not valid_path(path):
+                raise TransportError(f"{url}: the path must be printable ASCII without spaces")
+            host = parts.hostname or ""
+            head = request_head(host, port, path, {**headers, "User-Agent": USER_AGENT})
+            found = (host, port, head)
+            if len(self._heads) >= _MAX_HEADS:
+                self._heads.clear()
+            self._heads[key] = found
+        return found
 
     def _tls(self) -> ssl.SSLContext:
         """One context for every connection (its session cache, its loaded files)."""
@@ -223,20 +264,6 @@ class HttpsSender:
             self._generation += 1
         for connection in idle:
             connection.close()
-
-
-def _bounded(url: str, operation: str, response: http.client.HTTPResponse) -> bytes:
-    """The body of ``response``, read up to ``_xml.MAX_ANSWER_BYTES`` and no further."""
-    limit = _xml.MAX_ANSWER_BYTES
-    declared = response.getheader("Content-Length") or ""
-    if declared.isdigit() and int(declared) > limit:
-        raise too_long(url, operation, limit)
-    content = response.read(limit + 1)
-    if len(content) > limit:
-        raise too_long(url, operation, limit)
-    if response.length:  # the connection ended before the declared length
-        raise http.client.IncompleteRead(content, response.length)
-    return content
 
 
 _poll = getattr(select, "poll", None)

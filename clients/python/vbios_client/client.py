@@ -48,10 +48,11 @@ class BiosClient:
     timeout failures raise ``vbios_client.TransportError``.
 
     A client may be shared by threads. It sends through a small pool of keep-alive
-    connections made with the standard library's http.client (``_https``; requests is
-    not imported): a thread takes an idle connection or opens one, at most four wait
-    between calls, and one the server closed while idle is replaced transparently (a
-    read is sent again once, a write only if its request was not written whole).
+    TLS connections speaking a strict HTTP/1.1 of the library's own (``_https``;
+    neither requests nor http.client is imported): a thread takes an idle connection
+    or opens one, at most four wait between calls, and one the server closed while
+    idle is replaced transparently (a read is sent again once, a write only if its
+    request was not written whole).
     The TLS settings come from the bundle alone: its CA is the only one trusted,
     whatever ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` or ``SSL_CERT_FILE`` say; the
     server's name is checked; TLS 1.2 at least; no proxy, no redirect.
