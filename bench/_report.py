@@ -18,6 +18,9 @@ LABELS = {
     "library": "bios-ws, guest library",
     "sushy": "sushy-tools, gunicorn keep-alive",
 }
+#: Issue 11's write goal: at 16 guests, writes at least as fast as reads were when it was
+#: filed (raw requests posting GetAttributes: 500/s on this machine kind).
+READS_WHEN_FILED = 500
 WHAT = {
     "GET": "GetAttributes; sushy-tools: GET /redfish/v1/Systems/<id>/BIOS",
     "SET": "SetAttributes of one Integer; sushy-tools: PATCH .../BIOS/Settings",
@@ -71,13 +74,16 @@ def print_ratios(results: Results, levels: Sequence[int]) -> None:
     for op in ("GET", "SET"):
         row(f"library/raw cost {op} (raw / library calls/s)", "<= 1.25",
             quotient(("raw", op), ("library", op)))
-    row("SET/GET throughput, raw", ">= 1 (writes as fast as reads)",
+    row("SET/GET throughput, raw", "(1: writes as fast as reads are now)",
         quotient(("raw", "SET"), ("raw", "GET")))
     row("library GET / sushy-tools GET", ">= 1.5 at 1 guest, >= 2 at 16",
         quotient(("library", "GET"), ("sushy", "GET")))
     top = levels[-1]
     p99 = ", ".join(f"{t} {ms(results[t, 'SET', top].p99)}" for t in ("raw", "library"))
     print(f"SET p99 at {guests_text(top)}: {p99}   goal < 100 ms at 16 guests")
+    sets = ", ".join(f"{t} {results[t, 'SET', top].rate:.0f}/s" for t in ("raw", "library"))
+    print(f"SET at {guests_text(top)}: {sets}   goal >= {READS_WHEN_FILED}/s (issue 11: reads"
+          " at 16 guests when it was filed, raw requests)")
 
 
 def print_issue_table(results: Results, levels: Sequence[int]) -> None:
