@@ -82,6 +82,7 @@ peer: $(PEER_STAMP)
 bench: $(STAMP) $(PEER_STAMP)
 	$(BIN)/python bench/roundtrip.py --calls 300 --rounds 3
 	$(BIN)/python bench/concurrency.py --peer-python $(PEER_VENV)/bin/python
+	$(BIN)/python bench/footprint.py
 
 clean:
 	rm -rf $(VENV) $(PEER_VENV) build *.egg-info clients/python/*.egg-info
