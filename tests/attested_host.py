@@ -209,7 +209,9 @@ def nonce_xml(nonce: bytes, extra: str = "") -> str:
 
 
 def pcrs_xml(*indexes: int) -> str:
-    return "<tns:Pcrs>" + "".join(f"<tns:Index>{i}</tns:Index>" for i in indexes) + "</tns:Pcrs>"
+    """A GetQuote request's PCR selection."""
+    return ("<tns:PcrSelection>" + "".join(f"<tns:Index>{i}</tns:Index>" for i in indexes)
+            + "</tns:PcrSelection>")
 
 
 def ok(result: WsgiResult, operation: str) -> WsgiResult:

@@ -48,10 +48,11 @@ class AttestationSoapService(Service):  # type: ignore[misc]
                  required(types.PcrValueList), required(types.Base64), required(types.Base64)),
         names=("Attest", "Signature", "Bank", "Pcrs", "AkCertificate", "EventLog"),
     )
-    def GetQuote(ctx: Any, Nonce: Any, Bank: str | None, Pcrs: Any) -> tuple[Any, ...]:
+    def GetQuote(ctx: Any, Nonce: Any, Bank: str | None,
+                 PcrSelection: Any) -> tuple[Any, ...]:
         call = call_of(ctx)
         evidence = attestation_of(call).quote(
-            call.principal, out.decode_bytes(Nonce), out.decode_indexes(Pcrs), Bank)
+            call.principal, out.decode_bytes(Nonce), out.decode_indexes(PcrSelection), Bank)
         quote = evidence.quote
         return (quote.attest, quote.signature, quote.bank, out.pcr_values(quote.pcrs),
                 evidence.ak_certificate, evidence.event_log)

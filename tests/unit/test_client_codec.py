@@ -153,7 +153,7 @@ def test_a_character_xml_cannot_carry_is_refused(text: str) -> None:
         ("SetBootNext", {"ExpectedVersion": "3"}, TypeError, "must be an int"),
         ("SetBootNext", {"ExpectedVersion": True}, TypeError, "must be an int"),
         ("SetBootNext", {"ExpectedVersion": 2**63}, ValueError, "range of xs:long"),
-        ("GetQuote", {"Nonce": b"n" * 16, "Pcrs": {"Index": [2**31]}}, ValueError,
+        ("GetQuote", {"Nonce": b"n" * 16, "PcrSelection": {"Index": [2**31]}}, ValueError,
          "range of xs:int"),
         ("GetQuote", {"Nonce": "not bytes"}, TypeError, "must be bytes"),
         ("SetSecureBoot", {"Enabled": 1}, TypeError, "must be a bool"),

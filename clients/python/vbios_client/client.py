@@ -343,7 +343,7 @@ class BiosClient:
             raise TypeError("nonce must be bytes")
         params: dict[str, Any] = {"Nonce": nonce, "Bank": bank}
         if pcrs:
-            params["Pcrs"] = {"Index": [int(i) for i in pcrs]}
+            params["PcrSelection"] = {"Index": [int(i) for i in pcrs]}
         wire = self._channel.call("GetQuote", **params)
         from vbios_client.attestation import QuoteEvidence
 
