@@ -15,6 +15,11 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := python3.11 python3.11-venv python3.11-dev gcc pkg-config libffi-dev libssl-dev \
                 ca-certificates swtpm swtpm-tools tpm2-tools libtss2-dev \
                 qemu-system-x86 qemu-utils ovmf gnu-efi sbsigntool iproute2
+# The SOAP stacks of the interop tier (tests/interop): PHP's SoapClient, gSOAP, JAX-WS
+# wsimport with a headless JDK, Mono; node-soap comes from npm into tests/interop/node
+INTEROP_APT := php-cli php-soap gsoap libgsoap-dev jaxws default-jdk-headless mono-devel
+NODE_DIR    := tests/interop/node
+NODE_STAMP  := $(NODE_DIR)/node_modules/.installed
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The peer bench/concurrency.py measures bios-ws against: sushy-tools (OpenStack's Redfish
@@ -23,7 +28,8 @@ PEER_VENV     ?= bench/.venv-peer
 PEER_STAMP    := $(PEER_VENV)/.installed
 PEER_PACKAGES := sushy-tools==2.2.0 gunicorn==27.0.1
 
-.PHONY: help deps install peer run test lint unit integration e2e wsdl bench clean
+.PHONY: help deps interop-deps install peer run test lint unit integration e2e interop wsdl \
+        bench clean
 
 help:
 	@echo "make run   install what is missing, then serve the vBIOS on https://$(BIND)/"
@@ -48,6 +54,12 @@ $(STAMP): setup.cfg pyproject.toml clients/python/setup.cfg clients/python/pypro
 
 install: $(STAMP)
 
+interop-deps:
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(INTEROP_APT)"
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory deps APT_PACKAGES="nodejs npm"
+	@[ ! -f $(NODE_DIR)/package-lock.json ] || [ -f $(NODE_STAMP) ] || \
+	  { (cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error) && touch $(NODE_STAMP); }
+
 run: $(STAMP)
 	@$(BIN)/vbios devrun --home "$(VBIOS_HOME)" --bind "$(BIND)" --demo-domain "$(DEMO_DOMAIN)"
 
@@ -64,7 +76,10 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/pytest -q tests/e2e
 
-test: $(STAMP)
+interop: $(STAMP) interop-deps
+	$(BIN)/pytest -q tests/interop
+
+test: $(STAMP) interop-deps
 	@$(MAKE) --no-print-directory lint
 	$(BIN)/pytest -q tests
 
