@@ -17,7 +17,7 @@ APT_PACKAGES := python3.11 python3.11-venv python3.11-dev gcc pkg-config libffi-
                 qemu-system-x86 qemu-utils ovmf gnu-efi sbsigntool iproute2
 # The SOAP stacks of the interop tier (tests/interop): PHP's SoapClient, gSOAP, JAX-WS
 # wsimport with a headless JDK, Mono; node-soap comes from npm into tests/interop/node
-INTEROP_APT := php-cli php-soap gsoap libgsoap-dev jaxws default-jdk-headless mono-devel
+INTEROP_APT := php-cli php-soap gsoap libgsoap-dev g++ jaxws default-jdk-headless mono-devel
 NODE_DIR    := tests/interop/node
 NODE_STAMP  := $(NODE_DIR)/node_modules/.installed
 BIN   := $(VENV)/bin
