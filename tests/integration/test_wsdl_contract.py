@@ -1,4 +1,6 @@
-"""The published WSDL: equal to the code, WS-I Basic Profile 1.1 checks, deterministic."""
+"""The published WSDL: equal to the code, the contract's shape, deterministic.
+
+The WS-I Basic Profile 1.1 checks are in ``tests/conformance/``."""
 
 from __future__ import annotations
 
@@ -46,11 +48,6 @@ def names(doc: etree._Element, path: str) -> list[str]:
     return [str(e.get("name")) for e in doc.iterfind(path, NS)]
 
 
-def local(qname: str | None, prefix: str = "tns") -> str:
-    assert qname is not None and qname.startswith(f"{prefix}:"), qname
-    return qname.split(":", 1)[1]
-
-
 def test_committed_wsdl_equals_the_code(text: bytes) -> None:
     assert COMMITTED.read_bytes() == text, "wsdl/vbios.wsdl is stale: run `make wsdl`"
 
@@ -70,10 +67,8 @@ def test_rendering_is_deterministic_across_processes(text: bytes) -> None:
         assert out.stdout == text
 
 
-def test_the_address_is_https_only(doc: etree._Element) -> None:
-    addresses = doc.findall("wsdl:service/wsdl:port/soap:address", NS)
-    assert len(addresses) == 1
-    assert urlparse(addresses[0].get("location")).scheme == "https"  # R5001
+def test_the_address_is_the_one_given_and_https_only(doc: etree._Element) -> None:
+    assert len(doc.findall("wsdl:service/wsdl:port/soap:address", NS)) == 1
     assert b"https://vbios.example/" in render_wsdl("https://vbios.example/")
     with pytest.raises(ValueError):
         render_wsdl("http://vbios.example/")
@@ -89,7 +84,7 @@ def test_target_namespace_is_versioned_and_absolute(doc: etree._Element) -> None
     assert doc.get("targetNamespace") == TNS
     schemas = doc.findall("wsdl:types/xs:schema", NS)
     assert schemas
-    for schema in schemas:  # R2105
+    for schema in schemas:
         target = schema.get("targetNamespace")
         assert target == TNS and urlparse(target).scheme in ("urn", "http", "https")
         assert schema.get("elementFormDefault") == "qualified"
@@ -112,65 +107,11 @@ def test_no_unbounded_xs_integer(doc: etree._Element) -> None:
     assert {"xs:long", "xs:int", "xs:string", "xs:boolean"} <= types
 
 
-def test_every_qname_resolves(doc: etree._Element) -> None:
-    schema = doc.find("wsdl:types/xs:schema", NS)
-    assert schema is not None
-    global_types = {e.get("name") for e in schema if e.tag in (f"{{{XS}}}complexType",
-                                                               f"{{{XS}}}simpleType")}
-    global_elements = {e.get("name") for e in schema.iterfind("xs:element", NS)}
-    for element in doc.iter(f"{{{XS}}}element"):
-        kind = element.get("type", "")
-        if kind.startswith("tns:"):
-            assert local(kind) in global_types, kind
-        else:
-            assert kind.startswith("xs:"), kind
-    messages = set(names(doc, "wsdl:message"))
-    for part in doc.iterfind("wsdl:message/wsdl:part", NS):  # R2204, R2206
-        assert part.get("type") is None
-        assert local(part.get("element")) in global_elements
-    for io in doc.iterfind("wsdl:portType/wsdl:operation/*", NS):
-        assert local(io.get("message")) in messages
-    binding = doc.find("wsdl:binding", NS)
-    assert binding is not None
-    assert local(binding.get("type")) in names(doc, "wsdl:portType")
-    port = doc.find("wsdl:service/wsdl:port", NS)
-    assert port is not None and local(port.get("binding")) == binding.get("name")
-
-
-def test_each_message_has_at_most_one_part(doc: etree._Element) -> None:
-    for message in doc.iterfind("wsdl:message", NS):  # R2201, R2210
-        assert len(message.findall("wsdl:part", NS)) <= 1
-
-
-def test_binding_is_document_literal_over_soap_http(doc: etree._Element) -> None:
-    soap_binding = doc.find("wsdl:binding/soap:binding", NS)
-    assert soap_binding is not None
-    assert soap_binding.get("style") == "document"
-    assert soap_binding.get("transport") == "http://schemas.xmlsoap.org/soap/http"  # R2702
-    for body in doc.iterfind("wsdl:binding/wsdl:operation/*/soap:body", NS):
-        assert body.get("use") == "literal"  # R2705, R2706
-        assert body.get("namespace") is None  # R2716
-        assert body.get("parts") is None
-    for operation in doc.iterfind("wsdl:binding/wsdl:operation/soap:operation", NS):
-        assert operation.get("style") in (None, "document")
-
-
 def test_port_type_and_binding_have_the_same_operations(doc: etree._Element) -> None:
     port_ops = names(doc, "wsdl:portType/wsdl:operation")
     binding_ops = names(doc, "wsdl:binding/wsdl:operation")
-    assert sorted(port_ops) == sorted(binding_ops) == sorted(OPERATIONS)  # R2718
+    assert sorted(port_ops) == sorted(binding_ops) == sorted(OPERATIONS)
     assert len(set(port_ops)) == len(port_ops)
-
-
-def test_distinct_wire_signatures(doc: etree._Element) -> None:
-    inputs = [local(m.get("message")) for m in
-              doc.iterfind("wsdl:portType/wsdl:operation/wsdl:input", NS)]
-    elements = []
-    for name in inputs:
-        part = doc.find(f"wsdl:message[@name='{name}']/wsdl:part", NS)
-        assert part is not None
-        elements.append(part.get("element"))
-    assert len(set(elements)) == len(elements)  # R2710
 
 
 def test_every_operation_declares_the_typed_fault_in_port_type_and_binding(
@@ -187,7 +128,7 @@ def test_every_operation_declares_the_typed_fault_in_port_type_and_binding(
         faults = operation.findall("wsdl:fault", NS)
         assert [(f.get("name"), f.get("message")) for f in faults] == [
             ("VbiosFault", "tns:VbiosFault")]
-    for operation in doc.iterfind("wsdl:binding/wsdl:operation", NS):  # R2740, R2721, R2754
+    for operation in doc.iterfind("wsdl:binding/wsdl:operation", NS):
         faults = operation.findall("wsdl:fault", NS)
         assert len(faults) == 1
         for fault in faults:
