@@ -28,7 +28,7 @@ PEER_VENV     ?= bench/.venv-peer
 PEER_STAMP    := $(PEER_VENV)/.installed
 PEER_PACKAGES := sushy-tools==2.2.0 gunicorn==27.0.1
 
-.PHONY: help deps interop-deps install peer run test lint unit integration e2e interop wsdl \
+.PHONY: help deps interop-deps install peer run test lint unit integration e2e interop conformance wsdl \
         bench clean
 
 help:
@@ -78,6 +78,11 @@ e2e: $(STAMP)
 
 interop: $(STAMP) interop-deps
 	$(BIN)/pytest -q tests/interop
+
+# The WS-I Basic Profile 1.1 suite (tests/conformance); URL=https://host:8443/ and
+# BUNDLE=/path/to/guest-bundle check a deployment (read-only), none a server of its own
+conformance: $(STAMP)
+	VBIOS_CONFORMANCE_URL=$(URL) VBIOS_CONFORMANCE_BUNDLE=$(BUNDLE) $(BIN)/pytest -q tests/conformance
 
 test: $(STAMP) interop-deps
 	@$(MAKE) --no-print-directory lint
