@@ -1,0 +1,204 @@
+'use strict';
+// The node-soap client of the interop tier: reads the committed WSDL at run time and calls
+// every guest operation (and the admin-only GetDomainPowerState, plus the Secure Boot
+// certificate writes the server keeps for the admin) over mutual TLS.
+//
+//   node client.js INPUT.json
+//
+// INPUT.json (written by tests/interop/test_node.py) names the WSDL, the server URL, the
+// guest's and the admin's bundles and the inputs (attribute changes, a Secure Boot
+// certificate, a quote nonce, a CSR). Prints "CALLED <Operation>" after each answered
+// call and, last, "RESULT <json>": what the server answered, for the test to compare
+// with what the Python guest library reads.
+
+const fs = require('fs');
+const soap = require('soap');
+
+/** A client from the WSDL file, over mutual TLS with `bundle` (cert, key, ca): the
+ *  bundle's CA is the only one trusted and Node checks the server's name against the
+ *  URL's host (127.0.0.1, in the server certificate's SAN). */
+async function soapClient(input, bundle) {
+  const client = await soap.createClientAsync(input.wsdl, { endpoint: input.url });
+  client.setSecurity(new soap.ClientSSLSecurity(
+    fs.readFileSync(bundle.key), fs.readFileSync(bundle.cert), fs.readFileSync(bundle.ca),
+    { rejectUnauthorized: true }));
+  return client;
+}
+
+/** Call `operation`, print CALLED on an answer; a fault rejects. */
+async function call(client, operation, request = {}) {
+  const [answer] = await client[`${operation}Async`](request);
+  console.log(`CALLED ${operation}`);
+  return answer;
+}
+
+/** A maxOccurs="unbounded" element as a list (one occurrence may come as the object
+ *  itself, none as undefined). */
+function items(value) {
+  if (value === undefined || value === null) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+/** AttributeValue elements for a name => value map (boolean, integer or string). */
+function attributeValues(changes) {
+  return {
+    AttributeValue: Object.entries(changes).map(([name, value]) => {
+      const field = typeof value === 'boolean' ? 'BooleanValue'
+        : Number.isInteger(value) ? 'IntegerValue' : 'StringValue';
+      return { Name: name, [field]: value };
+    }),
+  };
+}
+
+/** name => value of an AttributeValueList answer. */
+function attributeMap(list) {
+  const map = {};
+  for (const item of items(list && list.AttributeValue)) {
+    map[item.Name] = item.StringValue ?? item.IntegerValue ?? item.BooleanValue ?? null;
+  }
+  return map;
+}
+
+function pemCertificate(base64Der) {
+  const lines = base64Der.replace(/\s+/g, '').match(/.{1,64}/g).join('\n');
+  return `-----BEGIN CERTIFICATE-----\n${lines}\n-----END CERTIFICATE-----\n`;
+}
+
+/** The VbiosFaultDetail of a SOAP fault node-soap rejected with. */
+function faultOf(error) {
+  const fault = error.root && error.root.Envelope && error.root.Envelope.Body
+    && error.root.Envelope.Body.Fault;
+  if (!fault) throw error;
+  const detail = fault.detail.VbiosFaultDetail;
+  return { class: error.constructor.name, faultcode: fault.faultcode, code: detail.Code,
+    message: detail.Message };
+}
+
+async function main(input) {
+  const guest = await soapClient(input, input.guest);
+  const admin = await soapClient(input, input.admin);
+  const out = {};
+
+  // -- attributes ----------------------------------------------------------------------
+  const registry = await call(guest, 'GetAttributeRegistry');
+  out.registry = {};
+  for (const definition of items(registry.Attributes.AttributeDefinition)) {
+    out.registry[definition.Name] = { type: definition.Type, read_only: definition.ReadOnly };
+  }
+  for (const name of Object.keys({ ...input.immediate, ...input.on_reset })) {
+    if (!out.registry[name] || out.registry[name].read_only !== false) {
+      throw new Error(`${name} is not a writable attribute of the registry`);
+    }
+  }
+  const start = await call(guest, 'GetAttributes');
+  let version = (await call(guest, 'SetAttributes', {
+    Attributes: attributeValues(input.immediate), ApplyTime: 'Immediate',
+    ExpectedVersion: start.Version })).Version;
+  try { // the version before that write is stale now: a typed fault
+    await call(guest, 'SetAttributes', { Attributes: attributeValues(input.immediate),
+      ApplyTime: 'Immediate', ExpectedVersion: start.Version });
+    throw new Error('a stale ExpectedVersion was accepted');
+  } catch (error) {
+    out.fault = faultOf(error);
+  }
+  const named = await call(guest, 'GetAttributes',
+    { Names: { Name: Object.keys(input.immediate) } });
+  out.attributes_after_set = attributeMap(named.Attributes);
+  version = (await call(guest, 'SetAttributes', { Attributes: attributeValues(input.on_reset),
+    ApplyTime: 'OnReset', ExpectedVersion: version })).Version;
+  out.pending_after_set = attributeMap((await call(guest, 'GetPendingAttributes')).Attributes);
+  version = (await call(guest, 'CancelPendingAttributes', { ExpectedVersion: version })).Version;
+  version = (await call(guest, 'ResetAttributesToDefaults',
+    { ExpectedVersion: version })).Version;
+  out.pending_defaults = attributeMap((await call(guest, 'GetPendingAttributes')).Attributes);
+  version = (await call(guest, 'CancelPendingAttributes', { ExpectedVersion: version })).Version;
+  const password = input.setup_password;
+  version = (await call(guest, 'ChangePassword', { PasswordName: 'SetupPassword',
+    NewPassword: password, ExpectedVersion: version })).Version;
+  out.password_set = (await call(guest, 'GetAttributes', { Names: { Name: ['NumLock'] } }))
+    .SetupPasswordSet;
+  version = (await call(guest, 'ChangePassword', { PasswordName: 'SetupPassword',
+    OldPassword: password, NewPassword: '', ExpectedVersion: version,
+    Password: password })).Version;
+
+  // -- boot ----------------------------------------------------------------------------
+  let boot = await call(guest, 'GetBootOrder');
+  const order = items(boot.Order.OptionId).reverse();
+  version = (await call(guest, 'SetBootOrder', { Order: { OptionId: order },
+    ExpectedVersion: version })).Version;
+  version = (await call(guest, 'SetBootNext', { BootNext: order[0],
+    ExpectedVersion: version })).Version;
+  boot = await call(guest, 'GetBootOrder');
+  out.boot = { order: items(boot.Order.OptionId), boot_next: boot.BootNext ?? null,
+    version: boot.Version };
+
+  // -- Secure Boot ---------------------------------------------------------------------
+  const secure = await call(guest, 'GetSecureBoot');
+  out.secure_boot_before = secure.Enabled;
+  version = (await call(guest, 'SetSecureBoot', { Enabled: !secure.Enabled,
+    ExpectedVersion: version })).Version;
+  out.secure_boot_pending = (await call(guest, 'GetSecureBoot')).PendingEnabled ?? null;
+  version = (await call(guest, 'ResetSecureBootKeys', {
+    ResetKeysType: 'ResetAllKeysToDefault', ExpectedVersion: version })).Version;
+  const database = input.secure_boot_database;
+  await call(admin, 'AddSecureBootCertificate', { Domain: input.domain, Database: database,
+    Certificate: fs.readFileSync(input.secure_boot_certificate, 'utf8') });
+  out.databases = {};
+  const databases = await call(guest, 'GetSecureBootDatabases');
+  for (const db of items(databases.Databases.Database)) {
+    out.databases[db.Name] = items(db.Certificates && db.Certificates.Certificate)
+      .map((c) => c.Sha256);
+  }
+  out.removed = out.databases[database][out.databases[database].length - 1];
+  await call(admin, 'RemoveSecureBootCertificate', { Domain: input.domain,
+    Database: database, Sha256: out.removed });
+
+  // -- power ---------------------------------------------------------------------------
+  out.power_before = (await call(guest, 'GetPowerState')).PowerState;
+  const reset = await call(guest, 'Reset', { ResetType: 'On' });
+  out.reset = { power_state: reset.PowerState, message: reset.Message };
+  out.power_after = (await call(guest, 'GetPowerState')).PowerState;
+  const domain = await call(admin, 'GetDomainPowerState', { Domain: input.domain });
+  out.domain_power = { power_state: domain.PowerState, machine: domain.Machine };
+  out.secure_boot_after_reset = (await call(guest, 'GetSecureBoot')).Enabled;
+
+  // -- attestation ---------------------------------------------------------------------
+  const measured = await call(guest, 'GetBootMeasurements', { Bank: input.bank });
+  out.measurements = { bank: measured.Bank,
+    pcrs: items(measured.Pcrs.PcrValue).map((p) => p.Index),
+    events: items(measured.Events && measured.Events.MeasuredEvent).length };
+  // base64Binary is base64 text both ways in node-soap
+  const quote = await call(guest, 'GetQuote', { Nonce: input.nonce, Bank: input.bank,
+    PcrSelection: { Index: input.pcrs } });
+  out.quote = { attest: quote.Attest, signature: quote.Signature, bank: quote.Bank,
+    pcrs: items(quote.Pcrs.PcrValue).map((p) => ({ index: p.Index, value: p.Value })),
+    ak_certificate: quote.AkCertificate, event_log: quote.EventLog };
+  const status = (await call(guest, 'GetIntegrityStatus')).Status;
+  out.integrity = { state: status.State, bank: status.Bank };
+  const reference = await call(guest, 'GetReferenceMeasurements');
+  out.reference_digest = (reference && reference.ReferenceDigest) ?? null;
+  const diagnostics = await call(guest, 'CollectDiagnostics');
+  out.diagnostics = { state: diagnostics.Status.State,
+    audit_operations: items(diagnostics.AuditEntries.AuditEntry).map((e) => e.Operation) };
+
+  // -- credential (last: using the renewed certificate revokes the old one) ------------
+  out.provisioning_before = (await call(guest, 'GetProvisioningState')).State;
+  const issued = await call(guest, 'RenewCertificate', {
+    CertificateRequest: fs.readFileSync(input.certificate_request).toString('base64') });
+  fs.writeFileSync(input.renewed.cert, pemCertificate(issued.Certificate));
+  out.renewed_serial = issued.Serial;
+  const renewed = await soapClient(input, input.renewed);
+  out.provisioning_renewed = (await call(renewed, 'GetProvisioningState')).State;
+  const final = await call(renewed, 'GetAttributes');
+  out.final = { version: final.Version, attributes: attributeMap(final.Attributes),
+    setup_password_set: final.SetupPasswordSet };
+  return out;
+}
+
+main(JSON.parse(fs.readFileSync(process.argv[2], 'utf8'))).then(
+  (out) => console.log(`RESULT ${JSON.stringify(out)}`),
+  (error) => {
+    console.error(error && error.root ? JSON.stringify(error.root) : '', error);
+    process.exit(1);
+  },
+);

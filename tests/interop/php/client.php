@@ -1,0 +1,213 @@
+<?php
+// The PHP SoapClient of the interop tier: reads the committed WSDL at run time and calls
+// every guest operation (and the admin-only GetDomainPowerState, plus the Secure Boot
+// certificate writes the server keeps for the admin) over mutual TLS.
+//
+//   php client.php INPUT.json
+//
+// INPUT.json (written by tests/interop/test_php.py) names the WSDL, the server URL, the
+// guest's and the admin's bundles and the inputs (attribute changes, a Secure Boot
+// certificate, a quote nonce, a CSR). Prints "CALLED <Operation>" after each answered
+// call and, last, "RESULT <json>": what the server answered, for the test to compare
+// with what the Python guest library reads.
+
+declare(strict_types=1);
+
+/** A SoapClient from the WSDL file, over mutual TLS with $bundle (cert, key, ca). */
+function soap_client(array $in, array $bundle): SoapClient
+{
+    $context = stream_context_create(['ssl' => [
+        'local_cert' => $bundle['cert'],
+        'local_pk' => $bundle['key'],
+        'cafile' => $bundle['ca'],
+        'verify_peer' => true,
+        'verify_peer_name' => true,
+        'peer_name' => $in['peer_name'],
+        'allow_self_signed' => false,
+    ]]);
+    return new SoapClient($in['wsdl'], [
+        'location' => $in['url'],
+        'stream_context' => $context,
+        'trace' => (bool) getenv('INTEROP_TRACE'),  // debugging only
+        'exceptions' => true,
+    ]);
+}
+
+/** Call $operation, print CALLED on an answer; a SoapFault propagates. */
+function call(SoapClient $client, string $operation, array $request = []): object
+{
+    try {
+        $answer = $client->__soapCall($operation, [$request]);
+    } catch (SoapFault $fault) {
+        if (getenv('INTEROP_TRACE')) {
+            fwrite(STDERR, $client->__getLastRequest() . "\n" . $client->__getLastResponse() . "\n");
+        }
+        throw $fault;
+    }
+    echo "CALLED $operation\n";
+    return $answer;
+}
+
+/** A maxOccurs="unbounded" element as a list: without SOAP_SINGLE_ELEMENT_ARRAYS (not a
+ *  default option) ext/soap gives one occurrence as the object itself, none as null. */
+function items(mixed $value): array
+{
+    if ($value === null) {
+        return [];
+    }
+    return is_array($value) ? $value : [$value];
+}
+
+/** AttributeValue elements for a name => value map (bool, int or string). */
+function attribute_values(array $changes): array
+{
+    $values = [];
+    foreach ($changes as $name => $value) {
+        $field = is_bool($value) ? 'BooleanValue' : (is_int($value) ? 'IntegerValue' : 'StringValue');
+        $values[] = ['Name' => (string) $name, $field => $value];
+    }
+    return ['AttributeValue' => $values];
+}
+
+/** name => value of an AttributeValueList answer. */
+function attribute_map(object $list): array
+{
+    $map = [];
+    foreach (items($list->AttributeValue ?? null) as $item) {
+        $map[$item->Name] = $item->StringValue ?? $item->IntegerValue ?? $item->BooleanValue ?? null;
+    }
+    return $map;
+}
+
+function pem_certificate(string $der): string
+{
+    return "-----BEGIN CERTIFICATE-----\n" . chunk_split(base64_encode($der), 64, "\n")
+        . "-----END CERTIFICATE-----\n";
+}
+
+$in = json_decode(file_get_contents($argv[1]), true, 16, JSON_THROW_ON_ERROR);
+$guest = soap_client($in, $in['guest']);
+$admin = soap_client($in, $in['admin']);
+$out = [];
+
+// -- attributes ------------------------------------------------------------------------
+$registry = call($guest, 'GetAttributeRegistry');
+$out['registry'] = [];
+foreach (items($registry->Attributes->AttributeDefinition ?? null) as $definition) {
+    $out['registry'][$definition->Name] = [
+        'type' => $definition->Type, 'read_only' => $definition->ReadOnly];
+}
+foreach (array_merge($in['immediate'], $in['on_reset']) as $name => $_) {
+    if (($out['registry'][$name]['read_only'] ?? true) !== false) {
+        throw new RuntimeException("$name is not a writable attribute of the registry");
+    }
+}
+$start = call($guest, 'GetAttributes');
+$version = $start->Version;
+$version = call($guest, 'SetAttributes', ['Attributes' => attribute_values($in['immediate']),
+    'ApplyTime' => 'Immediate', 'ExpectedVersion' => $version])->Version;
+try {  // the version before that write is stale now: a typed fault
+    call($guest, 'SetAttributes', ['Attributes' => attribute_values($in['immediate']),
+        'ApplyTime' => 'Immediate', 'ExpectedVersion' => $start->Version]);
+    throw new RuntimeException('a stale ExpectedVersion was accepted');
+} catch (SoapFault $fault) {
+    $detail = $fault->detail->VbiosFaultDetail;
+    $out['fault'] = ['class' => get_class($fault), 'faultcode' => $fault->faultcode,
+        'code' => $detail->Code, 'message' => $detail->Message];
+}
+$named = call($guest, 'GetAttributes', ['Names' => ['Name' => array_keys($in['immediate'])]]);
+$out['attributes_after_set'] = attribute_map($named->Attributes);
+$version = call($guest, 'SetAttributes', ['Attributes' => attribute_values($in['on_reset']),
+    'ApplyTime' => 'OnReset', 'ExpectedVersion' => $version])->Version;
+$out['pending_after_set'] = attribute_map(call($guest, 'GetPendingAttributes')->Attributes);
+$version = call($guest, 'CancelPendingAttributes', ['ExpectedVersion' => $version])->Version;
+$version = call($guest, 'ResetAttributesToDefaults', ['ExpectedVersion' => $version])->Version;
+$out['pending_defaults'] = attribute_map(call($guest, 'GetPendingAttributes')->Attributes);
+$version = call($guest, 'CancelPendingAttributes', ['ExpectedVersion' => $version])->Version;
+$password = $in['setup_password'];
+$version = call($guest, 'ChangePassword', ['PasswordName' => 'SetupPassword',
+    'NewPassword' => $password, 'ExpectedVersion' => $version])->Version;
+$out['password_set'] = call($guest, 'GetAttributes', ['Names' => ['Name' => ['NumLock']]])
+    ->SetupPasswordSet;
+$version = call($guest, 'ChangePassword', ['PasswordName' => 'SetupPassword',
+    'OldPassword' => $password, 'NewPassword' => '', 'ExpectedVersion' => $version,
+    'Password' => $password])->Version;
+
+// -- boot ------------------------------------------------------------------------------
+$boot = call($guest, 'GetBootOrder');
+$order = array_reverse(items($boot->Order->OptionId ?? null));
+$version = call($guest, 'SetBootOrder', ['Order' => ['OptionId' => $order],
+    'ExpectedVersion' => $version])->Version;
+$version = call($guest, 'SetBootNext', ['BootNext' => $order[0],
+    'ExpectedVersion' => $version])->Version;
+$boot = call($guest, 'GetBootOrder');
+$out['boot'] = ['order' => items($boot->Order->OptionId ?? null),
+    'boot_next' => $boot->BootNext ?? null, 'version' => $boot->Version];
+
+// -- Secure Boot -----------------------------------------------------------------------
+$secure = call($guest, 'GetSecureBoot');
+$out['secure_boot_before'] = $secure->Enabled;
+$version = call($guest, 'SetSecureBoot', ['Enabled' => !$secure->Enabled,
+    'ExpectedVersion' => $version])->Version;
+$out['secure_boot_pending'] = call($guest, 'GetSecureBoot')->PendingEnabled ?? null;
+$version = call($guest, 'ResetSecureBootKeys', ['ResetKeysType' => 'ResetAllKeysToDefault',
+    'ExpectedVersion' => $version])->Version;
+$database = $in['secure_boot_database'];
+call($admin, 'AddSecureBootCertificate', ['Domain' => $in['domain'], 'Database' => $database,
+    'Certificate' => file_get_contents($in['secure_boot_certificate'])]);
+$out['databases'] = [];
+foreach (items(call($guest, 'GetSecureBootDatabases')->Databases->Database ?? null) as $db) {
+    $out['databases'][$db->Name] = array_map(fn ($c) => $c->Sha256,
+        items($db->Certificates->Certificate ?? null));
+}
+$added = end($out['databases'][$database]);
+$out['removed'] = $added;
+call($admin, 'RemoveSecureBootCertificate', ['Domain' => $in['domain'],
+    'Database' => $database, 'Sha256' => $added]);
+
+// -- power -----------------------------------------------------------------------------
+$out['power_before'] = call($guest, 'GetPowerState')->PowerState;
+$reset = call($guest, 'Reset', ['ResetType' => 'On']);
+$out['reset'] = ['power_state' => $reset->PowerState, 'message' => $reset->Message];
+$out['power_after'] = call($guest, 'GetPowerState')->PowerState;
+$domain = call($admin, 'GetDomainPowerState', ['Domain' => $in['domain']]);
+$out['domain_power'] = ['power_state' => $domain->PowerState, 'machine' => $domain->Machine];
+$out['secure_boot_after_reset'] = call($guest, 'GetSecureBoot')->Enabled;
+
+// -- attestation -----------------------------------------------------------------------
+$measured = call($guest, 'GetBootMeasurements', ['Bank' => $in['bank']]);
+$out['measurements'] = ['bank' => $measured->Bank,
+    'pcrs' => array_map(fn ($p) => $p->Index, items($measured->Pcrs->PcrValue ?? null)),
+    'events' => count(items($measured->Events->MeasuredEvent ?? null))];
+$quote = call($guest, 'GetQuote', ['Nonce' => base64_decode($in['nonce']), 'Bank' => $in['bank'],
+    'PcrSelection' => ['Index' => $in['pcrs']]]);  // base64Binary: ext/soap encodes raw bytes
+$pcrs = [];
+foreach (items($quote->Pcrs->PcrValue ?? null) as $pcr) {
+    $pcrs[] = ['index' => $pcr->Index, 'value' => base64_encode($pcr->Value)];
+}
+$out['quote'] = ['attest' => base64_encode($quote->Attest),
+    'signature' => base64_encode($quote->Signature), 'bank' => $quote->Bank, 'pcrs' => $pcrs,
+    'ak_certificate' => base64_encode($quote->AkCertificate),
+    'event_log' => base64_encode($quote->EventLog)];
+$status = call($guest, 'GetIntegrityStatus')->Status;
+$out['integrity'] = ['state' => $status->State, 'bank' => $status->Bank];
+$reference = call($guest, 'GetReferenceMeasurements');
+$out['reference_digest'] = $reference->ReferenceDigest ?? null;
+$diagnostics = call($guest, 'CollectDiagnostics');
+$out['diagnostics'] = ['state' => $diagnostics->Status->State,
+    'audit_operations' => array_map(fn ($e) => $e->Operation,
+        items($diagnostics->AuditEntries->AuditEntry ?? null))];
+
+// -- credential (last: using the renewed certificate revokes the old one) --------------
+$out['provisioning_before'] = call($guest, 'GetProvisioningState')->State;
+$issued = call($guest, 'RenewCertificate',
+    ['CertificateRequest' => file_get_contents($in['certificate_request'])]);
+file_put_contents($in['renewed']['cert'], pem_certificate($issued->Certificate));
+$out['renewed_serial'] = $issued->Serial;
+$renewed = soap_client($in, $in['renewed']);
+$out['provisioning_renewed'] = call($renewed, 'GetProvisioningState')->State;
+$final = call($renewed, 'GetAttributes');
+$out['final'] = ['version' => $final->Version, 'attributes' => attribute_map($final->Attributes),
+    'setup_password_set' => $final->SetupPasswordSet];
+
+echo 'RESULT ' . json_encode($out, JSON_THROW_ON_ERROR) . "\n";
