@@ -21,7 +21,7 @@ _WSDL_NS = {"wsdl": "http://schemas.xmlsoap.org/wsdl/"}
 #: Operations only the host's admin may call (a guest is refused AccessDenied).
 ADMIN_ONLY = frozenset({
     "ApplyPendingAttributes", "SetReferenceMeasurements", "GetDomainPowerState",
-    "ResetDomain",
+    "ResetDomain", "AddSecureBootCertificate", "RemoveSecureBootCertificate",
 })
 #: Operations called without a certificate, before a guest has one (with a one-time
 #: ticket): not a guest's call.

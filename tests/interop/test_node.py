@@ -5,7 +5,7 @@ node-soap reads and parses the WSDL each time the program starts; nothing of it 
 cached. What is cached is the toolchain: ``node_modules`` in tests/interop/node, which
 ``make interop-deps`` installs with ``npm ci`` from the committed package-lock.json (no
 registry is reached by the test). The scenario (inputs, and the comparison with what the
-Python guest library reads) is test_php.py's.
+Python guest library reads) is tests/interop/scenario.py's.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.interop.conftest import Deployment, run_step
 from tests.interop.contract import check_coverage
-from tests.interop.test_php import check_answers, prepare, result_of
+from tests.interop.scenario import check_answers, prepare, result_of
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 
