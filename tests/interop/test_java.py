@@ -9,8 +9,11 @@ import hashlib
 import re
 import secrets
 import shutil
+import ssl
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import vbios_client as vc
@@ -21,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 from vbios_client.attestation import QuoteEvidence, verify_quote
 
+from tests.e2e.support import foreign_ca_pem
 from tests.interop.conftest import Deployment, Guest, run_step
 from tests.interop.contract import check_coverage, wsdl_operations
 
@@ -118,6 +122,25 @@ def renewed_bundle(guest: Guest, certificate_der: bytes, key: ec.EllipticCurvePr
     return directory
 
 
+def server_names(url: str) -> tuple[set[str], set[str]]:
+    """The DNS names and IP addresses of the certificate the server at ``url`` presents."""
+    split = urlsplit(url)
+    assert split.hostname is not None and split.port is not None
+    pem = ssl.get_server_certificate((split.hostname, split.port))
+    san = x509.load_pem_x509_certificate(pem.encode()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    return (set(san.get_values_for_type(x509.DNSName)),
+            {str(ip) for ip in san.get_values_for_type(x509.IPAddress)})
+
+
+def run_client(tools: dict[str, str], classes: Path, settings: dict[str, str],
+               path: Path) -> subprocess.CompletedProcess[str]:
+    """The compiled Client with ``settings`` (a properties file at ``path``)."""
+    path.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+    return run_step([tools["java"], "-cp", f"{classes}:{JAXWS_RT}", "Client", str(path)],
+                    cwd=path.parent, what="the JAX-WS client")
+
+
 def test_jaxws_client_over_mutual_tls(deployment: Deployment, tmp_path: Path) -> None:
     tools = require_toolchain()
     classes = generate_and_compile(tools, deployment, tmp_path)
@@ -138,13 +161,20 @@ def test_jaxws_client_over_mutual_tls(deployment: Deployment, tmp_path: Path) ->
         "renewal.csr": str(tmp_path / "renewal.csr"),
         "renewal.out": str(tmp_path / "renewed.der"),
     }
-    (tmp_path / "settings.properties").write_text(
-        "".join(f"{key}={value}\n" for key, value in settings.items()))
-    done = run_step([tools["java"], "-cp", f"{classes}:{JAXWS_RT}",
-                     "Client", str(tmp_path / "settings.properties")],
-                    cwd=tmp_path, what="the JAX-WS client")
+    done = run_client(tools, classes, settings, tmp_path / "settings.properties")
     check_coverage("jaxws", done.stdout)
     got = parse_values(done.stdout)
+
+    # the JDK checked the server's name (no HostnameVerifier replaced): the URL's host is
+    # an IP address of the server certificate's SubjectAlternativeName
+    assert server_names(deployment.url)[1] >= {urlsplit(deployment.url).hostname}
+    # the same client trusting another CA is refused at the handshake
+    (tmp_path / "foreign-ca.pem").write_bytes(foreign_ca_pem())
+    probe = run_client(tools, classes, {**settings, "probe": "yes",
+                                        "ca": str(tmp_path / "foreign-ca.pem")},
+                       tmp_path / "probe.properties")
+    assert "PROBE refused" in probe.stdout, probe.stdout
+    assert "unable to find valid certification path" in probe.stdout, probe.stdout
 
     # the typed fault: wsimport's exception class for wsdl:fault, its detail readable
     assert got["stale.fault.class"] == "ws.bios.vbios.v1.VbiosFault"

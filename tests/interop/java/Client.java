@@ -27,7 +27,8 @@ import ws.bios.vbios.v1.*;
  * after each answered call and "VALUE key=value" lines the pytest test compares with the
  * Python library's view of the same domain.
  *
- * Usage: java Client <settings.properties> (written by tests/interop/test_java.py).
+ * Usage: java Client <settings.properties> (written by tests/interop/test_java.py); with
+ * the setting "probe", one call only, printing "PROBE answered" or "PROBE refused ...".
  */
 public final class Client {
     /** The JAX-WS RI request-context key of the HTTPS socket factory (JAXWSProperties). */
@@ -53,7 +54,27 @@ public final class Client {
         try (InputStream in = new FileInputStream(args[0])) {
             settings.load(in);
         }
-        new Client(settings).run();
+        Client client = new Client(settings);
+        if (settings.getProperty("probe") != null) {
+            client.probe();
+        } else {
+            client.run();
+        }
+    }
+
+    /** One call, to show whether the TLS settings let it through. */
+    private void probe() {
+        try {
+            guest.getAttributeRegistry(new Holder<>(), new Holder<>());
+            System.out.println("PROBE answered");
+        } catch (Exception failure) {
+            Throwable cause = failure;
+            while (cause.getCause() != null) {
+                cause = cause.getCause();
+            }
+            System.out.println("PROBE refused " + cause.getClass().getName() + ": "
+                               + cause.getMessage());
+        }
     }
 
     /** A port that speaks as the PKCS#12 identity in setting {@code keyStore}, trusting
