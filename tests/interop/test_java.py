@@ -28,7 +28,7 @@ from tests.e2e.support import foreign_ca_pem
 from tests.interop.conftest import Deployment, Guest, run_step
 from tests.interop.contract import check_coverage, wsdl_operations
 
-CLIENT_SOURCE = Path(__file__).resolve().parent / "java" / "Client.java"
+JAVA_DIR = Path(__file__).resolve().parent / "java"
 #: The JAX-WS RI runtime; its manifest's Class-Path brings JAXB, SAAJ, streambuffer, ...
 JAXWS_RT = Path("/usr/share/java/jaxws-rt.jar")
 TOOLS = ("wsimport", "javac", "java")
@@ -60,8 +60,10 @@ def generate_and_compile(tools: dict[str, str], deployment: Deployment, work: Pa
     methods = set(re.findall(r"public \S+ (\w+)\(", sei))
     missing = [op for op in wsdl_operations() if op[0].lower() + op[1:] not in methods]
     assert not missing, f"wsimport generated no method for {missing}"
-    run_step([tools["javac"], "-encoding", "UTF-8", "-cp", f"{classes}:{JAXWS_RT}",
-              "-d", str(classes), str(CLIENT_SOURCE)], cwd=work, what="javac Client.java")
+    sources = sorted(str(path) for path in JAVA_DIR.glob("*.java"))
+    run_step([tools["javac"], "-encoding", "UTF-8", "-Xlint:all,-path", "-Werror", "-cp",
+              f"{classes}:{JAXWS_RT}", "-d", str(classes), *sources], cwd=work,
+             what="javac of tests/interop/java")
     return classes
 
 

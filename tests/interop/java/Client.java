@@ -2,21 +2,13 @@ import java.io.FileInputStream;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.KeyStore;
-import java.security.cert.CertificateFactory;
-import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collections;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Map;
 import java.util.Properties;
 
-import javax.net.ssl.KeyManagerFactory;
-import javax.net.ssl.SSLContext;
-import javax.net.ssl.TrustManagerFactory;
-import javax.xml.ws.BindingProvider;
 import javax.xml.ws.Holder;
 
 import ws.bios.vbios.v1.*;
@@ -31,10 +23,6 @@ import ws.bios.vbios.v1.*;
  * the setting "probe", one call only, printing "PROBE answered" or "PROBE refused ...".
  */
 public final class Client {
-    /** The JAX-WS RI request-context key of the HTTPS socket factory (JAXWSProperties). */
-    private static final String SSL_SOCKET_FACTORY =
-            "com.sun.xml.ws.transport.https.client.SSLSocketFactory";
-
     private final Properties settings;
     private final VbiosService guest;
     private final VbiosService admin;
@@ -77,37 +65,12 @@ public final class Client {
         }
     }
 
-    /** A port that speaks as the PKCS#12 identity in setting {@code keyStore}, trusting
-     *  only the bundle's CA, to the test's server. */
+    /** A port speaking as the PKCS#12 identity in setting {@code keyStore}. */
     private VbiosService port(VbiosService_Service service, String keyStore) throws Exception {
         char[] password = settings.getProperty("p12.password").toCharArray();
-        KeyStore identity = KeyStore.getInstance("PKCS12");
-        try (InputStream in = new FileInputStream(settings.getProperty(keyStore))) {
-            identity.load(in, password);
-        }
-        KeyManagerFactory keys = KeyManagerFactory.getInstance(
-                KeyManagerFactory.getDefaultAlgorithm());
-        keys.init(identity, password);
-
-        KeyStore trusted = KeyStore.getInstance(KeyStore.getDefaultType());
-        trusted.load(null, null);
-        try (InputStream in = new FileInputStream(settings.getProperty("ca"))) {
-            X509Certificate ca = (X509Certificate) CertificateFactory.getInstance("X.509")
-                    .generateCertificate(in);
-            trusted.setCertificateEntry("vbios-ca", ca);
-        }
-        TrustManagerFactory trust = TrustManagerFactory.getInstance(
-                TrustManagerFactory.getDefaultAlgorithm());
-        trust.init(trusted);
-
-        SSLContext tls = SSLContext.getInstance("TLS");
-        tls.init(keys.getKeyManagers(), trust.getTrustManagers(), null);
-
-        VbiosService port = service.getVbiosService();
-        Map<String, Object> context = ((BindingProvider) port).getRequestContext();
-        context.put(BindingProvider.ENDPOINT_ADDRESS_PROPERTY, settings.getProperty("url"));
-        context.put(SSL_SOCKET_FACTORY, tls.getSocketFactory());
-        return port;
+        return MutualTls.configure(service.getVbiosService(), settings.getProperty("url"),
+                MutualTls.context(settings.getProperty(keyStore), password,
+                                  settings.getProperty("ca")));
     }
 
     private static void called(String operation) {
@@ -199,8 +162,8 @@ public final class Client {
         value("set.version", written);
 
         try {
-            guest.setAttributes(attributes(attribute("BootTimeout", timeoutStep2)), ApplyTime.IMMEDIATE,
-                                start, null);
+            guest.setAttributes(attributes(attribute("BootTimeout", timeoutStep2)),
+                                ApplyTime.IMMEDIATE, start, null);
             value("stale.fault", "none");
         } catch (VbiosFault fault) {
             VbiosFaultDetail detail = fault.getFaultInfo();
