@@ -14,9 +14,9 @@ from bios_ws.capabilities import loop_safe_operations
 from bios_ws.domain.principal import Principal
 from bios_ws.errors import AccessDenied
 from bios_ws.service.use_cases import UseCases
+from bios_ws.soap.callers import anonymous_operations
 from bios_ws.soap.context import Call
 from bios_ws.soap.contract import contract
-from bios_ws.soap.enrollment_service import ANONYMOUS_OPERATIONS
 from bios_ws.soap.envelope import Envelope
 from bios_ws.soap.guard import Environ, SoapGuard
 from bios_ws.soap.types import TNS
@@ -38,6 +38,7 @@ def create_wsgi_app(
     built = contract()  # before any request: nothing is built lazily on the request path
     dispatcher = built.dispatcher
     loop_safe = {f"{{{TNS}}}{name}" for name in loop_safe_operations()}  # Clark names
+    open_to_anonymous = anonymous_operations()
     unknown = loop_safe - dispatcher.operations
     if unknown:
         raise ValueError(f"loop-safe operations not in the contract: {sorted(unknown)}")
@@ -48,7 +49,7 @@ def create_wsgi_app(
             refusal = environ.get(REFUSAL_ENVIRON_KEY)
             if isinstance(refusal, str):
                 raise AccessDenied(refusal)
-            if envelope.operation not in ANONYMOUS_OPERATIONS:
+            if envelope.operation not in open_to_anonymous:
                 raise AccessDenied("the caller presented no vBIOS identity: only Enroll"
                                    " works without a client certificate")
             principal = Principal.anonymous(str(environ.get("REMOTE_ADDR", "")))

@@ -1,4 +1,5 @@
-"""Enrollment operations: ``Enroll`` (anonymous, with a bootstrap URI's ticket),
+"""Enrollment operations: ``Enroll`` (anonymous, with a bootstrap URI's ticket; who may
+call what is declared in ``bios_ws.soap.callers``),
 ``RenewCertificate`` and ``GetProvisioningState`` (the guest, over mutual TLS).
 
 A certificate goes over the wire as DER (``base64Binary``), with the CA's.
@@ -22,9 +23,6 @@ from bios_ws.soap.attestation_types import Base64
 from bios_ws.soap.context import call_of
 from bios_ws.soap.settings_service import SERVICE_NAME
 from bios_ws.soap.types import TNS, operation, optional, required
-
-#: Operations a caller without a client certificate may call (nothing else).
-ANONYMOUS_OPERATIONS = frozenset({"Enroll"})
 
 ProvisioningStateType = Enum(*(s.value for s in ProvisioningState),
                              type_name="ProvisioningState").customize(__namespace__=TNS)
