@@ -14,18 +14,18 @@ from pathlib import Path
 
 from lxml import etree
 
+from bios_ws.domain.principal import Role
+from bios_ws.soap.callers import CALLERS
+
 ROOT = Path(__file__).resolve().parents[2]
 WSDL_PATH = ROOT / "wsdl" / "vbios.wsdl"
 _WSDL_NS = {"wsdl": "http://schemas.xmlsoap.org/wsdl/"}
 
-#: Operations only the host's admin may call (a guest is refused AccessDenied).
-ADMIN_ONLY = frozenset({
-    "ApplyPendingAttributes", "SetReferenceMeasurements", "GetDomainPowerState",
-    "ResetDomain", "AddSecureBootCertificate", "RemoveSecureBootCertificate",
-})
-#: Operations called without a certificate, before a guest has one (with a one-time
-#: ticket): not a guest's call.
-ANONYMOUS_ONLY = frozenset({"Enroll"})
+#: Operations only the host's admin may call (bios_ws.soap.callers: a guest is refused).
+ADMIN_ONLY = frozenset(name for name, who in CALLERS.items() if Role.GUEST not in who)
+#: Operations a caller without a certificate may call (with a one-time ticket), before
+#: a guest has one: not a guest's call, though a guest may make it too.
+ANONYMOUS_ONLY = frozenset(name for name, who in CALLERS.items() if Role.ANONYMOUS in who)
 
 _CALLED = re.compile(r"^CALLED ([A-Za-z]+)$", re.MULTILINE)
 
@@ -38,6 +38,8 @@ def wsdl_operations() -> list[str]:
 
 
 def guest_operations() -> set[str]:
+    """Every operation of the WSDL a guest calls with its certificate (one the table does
+    not know is counted: a stack must call it until the table says otherwise)."""
     return set(wsdl_operations()) - ADMIN_ONLY - ANONYMOUS_ONLY
 
 
