@@ -1,0 +1,452 @@
+// A gSOAP 2.8 client of the vBIOS service, built on the proxy class soapcpp2 generates
+// from the committed WSDL (see README.md). It calls every guest operation of the WSDL
+// with the guest's certificate and the admin operations with the admin's, over mutual
+// TLS trusting only the bundle's CA, and prints:
+//   CALLED <Operation>          after each answered call
+//   VALUE <key>=<value>         what it read, for the pytest test to compare
+//   FAULT <key>=<value>         the typed fault's detail (VersionConflict expected)
+// Binary answers (the quote's evidence, the renewed certificate) go to files in out=DIR.
+// Arguments, key=value: url ca guest admin domain sbcert csr nonce out
+// (guest and admin: PEM files holding the key and the certificate).
+#include "soapVbiosServiceProxy.h"
+#include "VbiosService.nsmap"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::map<std::string, std::string> args;
+std::string first_request;  // the first request's bytes (HTTP header and envelope)
+int (*original_fsend)(struct soap*, const char*, size_t) = nullptr;
+
+const std::string& arg(const char* name) {
+  auto it = args.find(name);
+  if (it == args.end()) {
+    std::fprintf(stderr, "missing argument %s=...\n", name);
+    std::exit(2);
+  }
+  return it->second;
+}
+
+int recording_fsend(struct soap* soap, const char* data, size_t n) {
+  if (first_request.size() < 4096) first_request.append(data, n);
+  return original_fsend(soap, data, n);
+}
+
+std::vector<unsigned char> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "cannot read %s\n", path.c_str());
+    std::exit(2);
+  }
+  return std::vector<unsigned char>(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_file(const std::string& name, const xsd__base64Binary& data) {
+  std::ofstream out(arg("out") + "/" + name, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(data.__ptr), data.__size);
+}
+
+std::string hex(const xsd__base64Binary& data) {
+  static const char digits[] = "0123456789abcdef";
+  std::string text;
+  for (int i = 0; i < data.__size; ++i) {
+    text += digits[data.__ptr[i] >> 4];
+    text += digits[data.__ptr[i] & 15];
+  }
+  return text;
+}
+
+std::vector<unsigned char> unhex(const std::string& text) {
+  std::vector<unsigned char> bytes;
+  for (size_t i = 0; i + 1 < text.size(); i += 2)
+    bytes.push_back(static_cast<unsigned char>(std::stoi(text.substr(i, 2), nullptr, 16)));
+  return bytes;
+}
+
+template <typename T>
+void value(const std::string& key, const T& v) {
+  std::ostringstream text;
+  text << std::boolalpha << v;
+  std::printf("VALUE %s=%s\n", key.c_str(), text.str().c_str());
+}
+
+// The answer or, for anything but SOAP_OK, the fault (with its typed detail) and exit 1.
+void answered(VbiosServiceProxy& proxy, int rc, const char* operation) {
+  if (rc != SOAP_OK) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "%s failed:\n", operation);
+    proxy.soap_stream_fault(std::cerr);
+    SOAP_ENV__Fault* fault = proxy.soap_fault();
+    if (fault && fault->detail && fault->detail->ns1__VbiosFaultDetail_)
+      std::fprintf(stderr, "detail Code=%s\n",
+                   fault->detail->ns1__VbiosFaultDetail_->Code.c_str());
+    std::exit(1);
+  }
+  std::printf("CALLED %s\n", operation);
+  std::fflush(stdout);
+}
+
+void connect(VbiosServiceProxy& proxy, const std::string& pem) {
+  proxy.soap_endpoint = arg("url").c_str();
+  proxy.soap->connect_timeout = 10;
+  proxy.soap->send_timeout = proxy.soap->recv_timeout = 60;
+  if (soap_ssl_client_context(proxy.soap, SOAP_SSL_DEFAULT, pem.c_str(), nullptr,
+                              arg("ca").c_str(), nullptr, nullptr)) {
+    proxy.soap_stream_fault(std::cerr);
+    std::exit(1);
+  }
+}
+
+ns1__AttributeValue* attribute(struct soap* soap, const char* name) {
+  ns1__AttributeValue* v = soap_new_ns1__AttributeValue(soap);
+  v->Name = name;
+  return v;
+}
+
+const ns1__AttributeDefinition* definition(const ns1__GetAttributeRegistryResponse& registry,
+                                           const std::string& name) {
+  for (const ns1__AttributeDefinition* d : registry.Attributes->AttributeDefinition)
+    if (d->Name == name) return d;
+  std::fprintf(stderr, "the registry has no attribute %s\n", name.c_str());
+  std::exit(1);
+}
+
+// "name=value" of an AttributeValue, whichever typed member it carries.
+void print_attributes(const std::string& prefix, const ns1__AttributeValueList* list) {
+  for (const ns1__AttributeValue* v : list->AttributeValue) {
+    if (v->BooleanValue) value(prefix + v->Name, *v->BooleanValue);
+    else if (v->IntegerValue) value(prefix + v->Name, *v->IntegerValue);
+    else value(prefix + v->Name, v->StringValue ? *v->StringValue : std::string());
+  }
+}
+
+const ns1__AttributeValue* find(const ns1__AttributeValueList* list, const std::string& name) {
+  for (const ns1__AttributeValue* v : list->AttributeValue)
+    if (v->Name == name) return v;
+  return nullptr;
+}
+
+void print_pcrs(const std::string& prefix, const ns1__PcrValueList* pcrs) {
+  for (const ns1__PcrValue* pcr : pcrs->PcrValue)
+    value(prefix + std::to_string(pcr->Index), hex(pcr->Value));
+}
+
+void print_db(VbiosServiceProxy& guest, const std::string& key) {
+  ns1__GetSecureBootDatabases ask;
+  ns1__GetSecureBootDatabasesResponse dbs;
+  answered(guest, guest.GetSecureBootDatabases(&ask, dbs), "GetSecureBootDatabases");
+  for (const ns1__SecureBootDatabase* db : dbs.Databases->Database) {
+    std::string shas;
+    for (const ns1__SecureBootCertificate* c : db->Certificates->Certificate)
+      shas += (shas.empty() ? "" : ",") + c->Sha256;
+    value(key + soap_ns1__SecureBootDatabaseName2s(guest.soap, db->Name), shas);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const char* eq = std::strchr(argv[i], '=');
+    if (eq) args[std::string(argv[i], static_cast<size_t>(eq - argv[i]))] = eq + 1;
+  }
+  soap_ssl_init();
+  VbiosServiceProxy guest, admin;
+  connect(guest, arg("guest"));
+  connect(admin, arg("admin"));
+  original_fsend = guest.soap->fsend;
+  guest.soap->fsend = recording_fsend;
+  struct soap* soap = guest.soap;  // allocates the request objects
+  std::string password = "gsoap-setup-pw";
+
+  // -- attributes ---------------------------------------------------------------------
+  ns1__GetAttributeRegistry registry_req;
+  ns1__GetAttributeRegistryResponse registry;
+  answered(guest, guest.GetAttributeRegistry(&registry_req, registry), "GetAttributeRegistry");
+  guest.soap->fsend = original_fsend;
+  std::string request = first_request;
+  size_t at = request.find("xmlns:SOAP-ENV=\"");
+  value("request.envelope_ns", at == std::string::npos ? std::string("?")
+        : request.substr(at + 16, request.find('"', at + 16) - at - 16));
+  at = request.find("Content-Type: ");
+  value("request.content_type", request.substr(at + 14, request.find('\r', at) - at - 14));
+  value("registry.version", registry.RegistryVersion);
+  value("registry.count", registry.Attributes->AttributeDefinition.size());
+  const ns1__AttributeDefinition* timeout = definition(registry, "BootTimeout");
+  value("registry.BootTimeout.type", soap_ns1__AttributeType2s(soap, timeout->Type));
+  value("registry.BootTimeout.default", *timeout->Default->IntegerValue);
+  const ns1__AttributeDefinition* boot_mode = definition(registry, "BootMode");
+
+  ns1__GetAttributes all;
+  ns1__GetAttributesResponse start;
+  answered(guest, guest.GetAttributes(&all, start), "GetAttributes");
+  value("start.version", start.Version);
+  LONG64 version = start.Version;
+  LONG64 stale = start.Version;
+
+  ns1__SetAttributes set;
+  set.Attributes = soap_new_ns1__AttributeValueList(soap);
+  // A BootTimeout the registry allows (its bounds and steps) other than the current one.
+  LONG64 step = timeout->ScalarIncrement ? *timeout->ScalarIncrement : 1;
+  LONG64 new_timeout = (timeout->LowerBound ? *timeout->LowerBound : 0) + 2 * step;
+  const ns1__AttributeValue* timeout_now = find(start.Attributes, "BootTimeout");
+  if (timeout_now && timeout_now->IntegerValue && *timeout_now->IntegerValue == new_timeout)
+    new_timeout += step;
+  bool num_lock = false;
+  std::string tag = "gsoap-interop";
+  ns1__AttributeValue* v = attribute(soap, "BootTimeout");
+  v->IntegerValue = &new_timeout;
+  set.Attributes->AttributeValue.push_back(v);
+  v = attribute(soap, "NumLock");
+  v->BooleanValue = &num_lock;
+  set.Attributes->AttributeValue.push_back(v);
+  v = attribute(soap, "AssetTag");
+  v->StringValue = &tag;
+  set.Attributes->AttributeValue.push_back(v);
+  set.ApplyTime = ns1__ApplyTime__Immediate;
+  set.ExpectedVersion = &version;
+  ns1__SetAttributesResponse set_done;
+  answered(guest, guest.SetAttributes(&set, set_done), "SetAttributes");
+  version = set_done.Version;
+  value("set.version", version);
+
+  // The typed fault: the same write again with the version it was made against.
+  set.ExpectedVersion = &stale;
+  if (guest.SetAttributes(&set, set_done) == SOAP_OK) {
+    std::fprintf(stderr, "a stale ExpectedVersion was accepted\n");
+    return 1;
+  }
+  SOAP_ENV__Fault* fault = guest.soap_fault();
+  if (!fault || !fault->detail || !fault->detail->ns1__VbiosFaultDetail_) {
+    guest.soap_stream_fault(std::cerr);
+    return 1;
+  }
+  const ns1__VbiosFaultDetail& detail = *fault->detail->ns1__VbiosFaultDetail_;
+  std::printf("FAULT faultcode=%s\n", fault->faultcode ? fault->faultcode : "");
+  std::printf("FAULT Code=%s\nFAULT Message=%s\n", detail.Code.c_str(), detail.Message.c_str());
+
+  ns1__GetAttributes some;
+  some.Names = soap_new_ns1__NameList(soap);
+  some.Names->Name = {"BootTimeout", "NumLock", "AssetTag", "BootMode"};
+  ns1__GetAttributesResponse after_set;
+  answered(guest, guest.GetAttributes(&some, after_set), "GetAttributes");
+  print_attributes("after_set.", after_set.Attributes);
+
+  // A pending change: the first allowed BootMode that is not the current one.
+  const ns1__AttributeValue* mode_now = find(after_set.Attributes, "BootMode");
+  std::string new_mode;
+  for (const std::string& allowed : boot_mode->AllowedValues->Value)
+    if (!mode_now || !mode_now->StringValue || allowed != *mode_now->StringValue) {
+      new_mode = allowed;
+      break;
+    }
+  ns1__SetAttributes pending_set;
+  pending_set.Attributes = soap_new_ns1__AttributeValueList(soap);
+  v = attribute(soap, "BootMode");
+  v->StringValue = &new_mode;
+  pending_set.Attributes->AttributeValue.push_back(v);
+  pending_set.ApplyTime = ns1__ApplyTime__OnReset;
+  pending_set.ExpectedVersion = &version;
+  answered(guest, guest.SetAttributes(&pending_set, set_done), "SetAttributes");
+  version = set_done.Version;
+  ns1__GetPendingAttributes pending_req;
+  ns1__GetPendingAttributesResponse pending;
+  answered(guest, guest.GetPendingAttributes(&pending_req, pending), "GetPendingAttributes");
+  print_attributes("pending.", pending.Attributes);
+
+  ns1__ResetAttributesToDefaults defaults;
+  defaults.ExpectedVersion = &version;
+  ns1__ResetAttributesToDefaultsResponse defaults_done;
+  answered(guest, guest.ResetAttributesToDefaults(&defaults, defaults_done),
+           "ResetAttributesToDefaults");
+  version = defaults_done.Version;
+  answered(guest, guest.GetPendingAttributes(&pending_req, pending), "GetPendingAttributes");
+  print_attributes("defaults_pending.", pending.Attributes);
+
+  ns1__ChangePassword change;
+  change.PasswordName = "SetupPassword";
+  change.NewPassword = password;
+  change.ExpectedVersion = &version;
+  ns1__ChangePasswordResponse changed;
+  answered(guest, guest.ChangePassword(&change, changed), "ChangePassword");
+  version = changed.Version;
+
+  ns1__CancelPendingAttributes cancel;
+  cancel.ExpectedVersion = &version;
+  cancel.Password = &password;
+  ns1__CancelPendingAttributesResponse cancelled;
+  answered(guest, guest.CancelPendingAttributes(&cancel, cancelled), "CancelPendingAttributes");
+  version = cancelled.Version;
+  answered(guest, guest.GetPendingAttributes(&pending_req, pending), "GetPendingAttributes");
+  value("cancelled.pending_count", pending.Attributes->AttributeValue.size());
+
+  // -- boot order (the Setup password still set: every write carries it) ---------------
+  ns1__GetBootOrder boot_req;
+  ns1__GetBootOrderResponse boot;
+  answered(guest, guest.GetBootOrder(&boot_req, boot), "GetBootOrder");
+  ns1__SetBootOrder order;
+  order.Order = soap_new_ns1__BootOrder(soap);
+  order.Order->OptionId.assign(boot.Order->OptionId.rbegin(), boot.Order->OptionId.rend());
+  order.ExpectedVersion = &version;
+  order.Password = &password;
+  ns1__SetBootOrderResponse ordered;
+  answered(guest, guest.SetBootOrder(&order, ordered), "SetBootOrder");
+  version = ordered.Version;
+  ns1__SetBootNext next;
+  std::string next_id = order.Order->OptionId.front();
+  next.BootNext = &next_id;
+  next.ExpectedVersion = &version;
+  next.Password = &password;
+  ns1__SetBootNextResponse nexted;
+  answered(guest, guest.SetBootNext(&next, nexted), "SetBootNext");
+  version = nexted.Version;
+
+  change.OldPassword = &password;
+  change.NewPassword = "";
+  change.Password = &password;
+  answered(guest, guest.ChangePassword(&change, changed), "ChangePassword");
+  version = changed.Version;
+
+  // -- power: the guest's own, then the admin's view of the domain ---------------------
+  ns1__GetPowerState power_req;
+  ns1__GetPowerStateResponse power;
+  answered(guest, guest.GetPowerState(&power_req, power), "GetPowerState");
+  value("power.before", soap_ns1__PowerState2s(soap, power.PowerState));
+  ns1__Reset reset;
+  reset.ResetType = ns1__ResetType__On;
+  ns1__ResetResponse reset_done;
+  answered(guest, guest.Reset(&reset, reset_done), "Reset");
+  value("reset.power_state", soap_ns1__PowerState2s(soap, reset_done.PowerState));
+  value("reset.message", reset_done.Message);
+  ns1__GetDomainPowerState domain_power_req;
+  domain_power_req.Domain = arg("domain");
+  ns1__GetDomainPowerStateResponse domain_power;
+  answered(admin, admin.GetDomainPowerState(&domain_power_req, domain_power),
+           "GetDomainPowerState");
+  value("admin.machine", soap_ns1__MachineKind2s(admin.soap, domain_power.Machine));
+  value("admin.power_state", soap_ns1__PowerState2s(admin.soap, domain_power.PowerState));
+
+  // -- Secure Boot (after the reset: the switch stays pending) -------------------------
+  ns1__GetSecureBoot sb_req;
+  ns1__GetSecureBootResponse sb;
+  answered(guest, guest.GetSecureBoot(&sb_req, sb), "GetSecureBoot");
+  value("secureboot.enabled", sb.Enabled);
+  ns1__ResetSecureBootKeys keys;
+  keys.ResetKeysType = ns1__ResetKeysType__ResetAllKeysToDefault;
+  ns1__ResetSecureBootKeysResponse keys_done;
+  answered(guest, guest.ResetSecureBootKeys(&keys, keys_done), "ResetSecureBootKeys");
+  ns1__SetSecureBoot sb_set;
+  sb_set.Enabled = !sb.Enabled;
+  ns1__SetSecureBootResponse sb_done;
+  answered(guest, guest.SetSecureBoot(&sb_set, sb_done), "SetSecureBoot");
+
+  std::vector<unsigned char> pem = read_file(arg("sbcert"));
+  ns1__AddSecureBootCertificate add;
+  add.Domain = arg("domain");
+  add.Database = ns1__SecureBootDatabaseName__db;
+  add.Certificate.assign(pem.begin(), pem.end());
+  ns1__AddSecureBootCertificateResponse added;
+  answered(admin, admin.AddSecureBootCertificate(&add, added), "AddSecureBootCertificate");
+  print_db(guest, "added.");
+  ns1__RemoveSecureBootCertificate remove;
+  remove.Domain = arg("domain");
+  remove.Database = ns1__SecureBootDatabaseName__db;
+  remove.Sha256 = arg("sbcert_sha256");
+  ns1__RemoveSecureBootCertificateResponse removed;
+  answered(admin, admin.RemoveSecureBootCertificate(&remove, removed),
+           "RemoveSecureBootCertificate");
+  print_db(guest, "final.db.");
+  answered(guest, guest.GetSecureBoot(&sb_req, sb), "GetSecureBoot");
+  value("final.secureboot.enabled", sb.Enabled);
+  value("final.secureboot.mode", soap_ns1__SecureBootMode2s(soap, sb.Mode));
+  value("final.secureboot.pending", sb.PendingEnabled ? (*sb.PendingEnabled ? "true" : "false")
+                                                      : "none");
+
+  // -- attestation ---------------------------------------------------------------------
+  std::string bank = "sha256";
+  ns1__GetBootMeasurements measurements_req;
+  measurements_req.Bank = &bank;
+  ns1__GetBootMeasurementsResponse measurements;
+  answered(guest, guest.GetBootMeasurements(&measurements_req, measurements),
+           "GetBootMeasurements");
+  value("measurements.bank", measurements.Bank);
+  value("measurements.events", measurements.Events->MeasuredEvent.size());
+  value("measurements.event_log_bytes", measurements.EventLog.__size);
+  print_pcrs("measurements.pcr.", measurements.Pcrs);
+
+  std::vector<unsigned char> nonce = unhex(arg("nonce"));
+  ns1__GetQuote quote_req;
+  quote_req.Nonce.__ptr = nonce.data();
+  quote_req.Nonce.__size = static_cast<int>(nonce.size());
+  quote_req.Bank = &bank;
+  quote_req.PcrSelection = soap_new_ns1__PcrIndexList(soap);
+  quote_req.PcrSelection->Index = {0, 1, 2, 3, 4, 5, 6, 7};
+  ns1__GetQuoteResponse quote;
+  answered(guest, guest.GetQuote(&quote_req, quote), "GetQuote");
+  value("quote.bank", quote.Bank);
+  print_pcrs("quote.pcr.", quote.Pcrs);
+  write_file("quote.attest", quote.Attest);
+  write_file("quote.signature", quote.Signature);
+  write_file("quote.ak.der", quote.AkCertificate);
+  write_file("quote.eventlog", quote.EventLog);
+
+  ns1__GetIntegrityStatus integrity_req;
+  ns1__GetIntegrityStatusResponse integrity;
+  answered(guest, guest.GetIntegrityStatus(&integrity_req, integrity), "GetIntegrityStatus");
+  value("integrity.state", soap_ns1__IntegrityState2s(soap, integrity.Status->State));
+  value("integrity.restricted", integrity.Status->Restricted);
+  value("integrity.bank", integrity.Status->Bank);
+  ns1__GetReferenceMeasurements reference_req;
+  ns1__GetReferenceMeasurementsResponse reference;
+  answered(guest, guest.GetReferenceMeasurements(&reference_req, reference),
+           "GetReferenceMeasurements");
+  value("reference.digest", reference.ReferenceDigest ? *reference.ReferenceDigest : "none");
+  ns1__CollectDiagnostics diagnostics_req;
+  ns1__CollectDiagnosticsResponse diagnostics;
+  answered(guest, guest.CollectDiagnostics(&diagnostics_req, diagnostics),
+           "CollectDiagnostics");
+  value("diagnostics.state", soap_ns1__IntegrityState2s(soap, diagnostics.Status->State));
+  value("diagnostics.audit_entries", diagnostics.AuditEntries->AuditEntry.size());
+
+  // -- the final state the test compares with the Python library's reading -------------
+  ns1__GetAttributesResponse final_attrs;
+  answered(guest, guest.GetAttributes(&all, final_attrs), "GetAttributes");
+  value("final.version", final_attrs.Version);
+  value("final.setup_password_set", final_attrs.SetupPasswordSet);
+  print_attributes("final.attr.", final_attrs.Attributes);
+  answered(guest, guest.GetPendingAttributes(&pending_req, pending), "GetPendingAttributes");
+  print_attributes("final.pending.", pending.Attributes);
+  answered(guest, guest.GetBootOrder(&boot_req, boot), "GetBootOrder");
+  std::string ids;
+  for (const std::string& id : boot.Order->OptionId) ids += (ids.empty() ? "" : ",") + id;
+  value("final.boot.order", ids);
+  value("final.boot.next", boot.BootNext ? *boot.BootNext : "none");
+  value("final.boot.version", boot.Version);
+
+  // -- credential, last: using the renewed certificate revokes this one ----------------
+  ns1__GetProvisioningState provisioning_req;
+  ns1__GetProvisioningStateResponse provisioning;
+  answered(guest, guest.GetProvisioningState(&provisioning_req, provisioning),
+           "GetProvisioningState");
+  value("provisioning.state", soap_ns1__ProvisioningState2s(soap, provisioning.State));
+  value("provisioning.next_step", provisioning.NextStep);
+  std::vector<unsigned char> csr = read_file(arg("csr"));
+  ns1__RenewCertificate renew;
+  renew.CertificateRequest.__ptr = csr.data();
+  renew.CertificateRequest.__size = static_cast<int>(csr.size());
+  ns1__RenewCertificateResponse renewed;
+  answered(guest, guest.RenewCertificate(&renew, renewed), "RenewCertificate");
+  value("renewed.serial", renewed.Serial);
+  value("renewed.not_after", renewed.NotAfter);
+  write_file("renewed.der", renewed.Certificate);
+  return 0;
+}
