@@ -27,7 +27,9 @@ from vbios_client.enrollment import certificate_request
 from tests.interop.conftest import Deployment, Guest, run_step
 from tests.interop.contract import check_coverage
 
-CLIENT_SOURCE = Path(__file__).parent / "gsoap" / "client.cpp"
+CLIENT_DIR = Path(__file__).parent / "gsoap"
+#: Our program: copied next to the generated code.
+CLIENT_FILES = ("client.cpp", "support.h")
 TOOLS = ("wsdl2h", "soapcpp2", "g++", "pkg-config")
 SOAP11_ENVELOPE = "http://schemas.xmlsoap.org/soap/envelope/"
 #: The translation units of the program: the generated serializers and proxy, ours.
@@ -45,7 +47,8 @@ def build_client(work: Path, wsdl: Path) -> Path:
     # messages, -L no soapClientLib.cpp, -w no WSDL/schema written back
     run_step(["soapcpp2", "-j", "-C", "-x", "-L", "-w", "vbios.h"], cwd=work,
              what="soapcpp2")
-    shutil.copy(CLIENT_SOURCE, work / "client.cpp")
+    for name in CLIENT_FILES:
+        shutil.copy(CLIENT_DIR / name, work / name)
     # The flags libgsoapssl++ was built with (WITH_OPENSSL, WITH_GZIP, WITH_DOM,
     # WITH_IPV6): struct soap must have the library's layout.
     flags = run_step(["pkg-config", "--cflags", "--libs", "gsoapssl++"], cwd=work,
