@@ -14,40 +14,6 @@
 
 namespace {
 
-ns1__AttributeValue* attribute(struct soap* soap, const char* name) {
-  ns1__AttributeValue* v = soap_new_ns1__AttributeValue(soap);
-  v->Name = name;
-  return v;
-}
-
-const ns1__AttributeDefinition* definition(const ns1__GetAttributeRegistryResponse& registry,
-                                           const std::string& name) {
-  for (const ns1__AttributeDefinition* d : registry.Attributes->AttributeDefinition)
-    if (d->Name == name) return d;
-  std::fprintf(stderr, "the registry has no attribute %s\n", name.c_str());
-  std::exit(1);
-}
-
-// "name=value" of an AttributeValue, whichever typed member it carries.
-void print_attributes(const std::string& prefix, const ns1__AttributeValueList* list) {
-  for (const ns1__AttributeValue* v : list->AttributeValue) {
-    if (v->BooleanValue) value(prefix + v->Name, *v->BooleanValue);
-    else if (v->IntegerValue) value(prefix + v->Name, *v->IntegerValue);
-    else value(prefix + v->Name, v->StringValue ? *v->StringValue : std::string());
-  }
-}
-
-const ns1__AttributeValue* find(const ns1__AttributeValueList* list, const std::string& name) {
-  for (const ns1__AttributeValue* v : list->AttributeValue)
-    if (v->Name == name) return v;
-  return nullptr;
-}
-
-void print_pcrs(const std::string& prefix, const ns1__PcrValueList* pcrs) {
-  for (const ns1__PcrValue* pcr : pcrs->PcrValue)
-    value(prefix + std::to_string(pcr->Index), hex(pcr->Value));
-}
-
 void print_db(VbiosServiceProxy& guest, const std::string& key) {
   ns1__GetSecureBootDatabases ask;
   ns1__GetSecureBootDatabasesResponse dbs;
@@ -60,23 +26,19 @@ void print_db(VbiosServiceProxy& guest, const std::string& key) {
   }
 }
 
-}  // namespace
+// What the calls share: the two identities, the domain's version, the Setup password.
+struct Session {
+  VbiosServiceProxy& guest;
+  VbiosServiceProxy& admin;
+  struct soap* soap;  // the guest's context: allocates the request objects
+  LONG64 version;
+  std::string password;
+};
 
-int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const char* eq = std::strchr(argv[i], '=');
-    if (eq) args[std::string(argv[i], static_cast<size_t>(eq - argv[i]))] = eq + 1;
-  }
-  soap_ssl_init();
-  VbiosServiceProxy guest, admin;
-  connect(guest, arg("guest"));
-  connect(admin, arg("admin"));
-  original_fsend = guest.soap->fsend;
-  guest.soap->fsend = recording_fsend;
-  struct soap* soap = guest.soap;  // allocates the request objects
-  std::string password = "gsoap-setup-pw";
-
-  // -- attributes ---------------------------------------------------------------------
+// -- attributes ----------------------------------------------------------------------
+void attributes(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  struct soap* soap = s.soap;
   ns1__GetAttributeRegistry registry_req;
   ns1__GetAttributeRegistryResponse registry;
   answered(guest, guest.GetAttributeRegistry(&registry_req, registry), "GetAttributeRegistry");
@@ -98,7 +60,7 @@ int main(int argc, char** argv) {
   ns1__GetAttributesResponse start;
   answered(guest, guest.GetAttributes(&all, start), "GetAttributes");
   value("start.version", start.Version);
-  LONG64 version = start.Version;
+  s.version = start.Version;
   LONG64 stale = start.Version;
 
   ns1__SetAttributes set;
@@ -121,22 +83,22 @@ int main(int argc, char** argv) {
   v->StringValue = &tag;
   set.Attributes->AttributeValue.push_back(v);
   set.ApplyTime = ns1__ApplyTime__Immediate;
-  set.ExpectedVersion = &version;
+  set.ExpectedVersion = &s.version;
   ns1__SetAttributesResponse set_done;
   answered(guest, guest.SetAttributes(&set, set_done), "SetAttributes");
-  version = set_done.Version;
-  value("set.version", version);
+  s.version = set_done.Version;
+  value("set.version", s.version);
 
   // The typed fault: the same write again with the version it was made against.
   set.ExpectedVersion = &stale;
   if (guest.SetAttributes(&set, set_done) == SOAP_OK) {
     std::fprintf(stderr, "a stale ExpectedVersion was accepted\n");
-    return 1;
+    std::exit(1);
   }
   SOAP_ENV__Fault* fault = guest.soap_fault();
   if (!fault || !fault->detail || !fault->detail->ns1__VbiosFaultDetail_) {
     guest.soap_stream_fault(std::cerr);
-    return 1;
+    std::exit(1);
   }
   const ns1__VbiosFaultDetail& detail = *fault->detail->ns1__VbiosFaultDetail_;
   std::printf("FAULT faultcode=%s\n", fault->faultcode ? fault->faultcode : "");
@@ -163,68 +125,81 @@ int main(int argc, char** argv) {
   v->StringValue = &new_mode;
   pending_set.Attributes->AttributeValue.push_back(v);
   pending_set.ApplyTime = ns1__ApplyTime__OnReset;
-  pending_set.ExpectedVersion = &version;
+  pending_set.ExpectedVersion = &s.version;
   answered(guest, guest.SetAttributes(&pending_set, set_done), "SetAttributes");
-  version = set_done.Version;
+  s.version = set_done.Version;
   ns1__GetPendingAttributes pending_req;
   ns1__GetPendingAttributesResponse pending;
   answered(guest, guest.GetPendingAttributes(&pending_req, pending), "GetPendingAttributes");
   print_attributes("pending.", pending.Attributes);
 
   ns1__ResetAttributesToDefaults defaults;
-  defaults.ExpectedVersion = &version;
+  defaults.ExpectedVersion = &s.version;
   ns1__ResetAttributesToDefaultsResponse defaults_done;
   answered(guest, guest.ResetAttributesToDefaults(&defaults, defaults_done),
            "ResetAttributesToDefaults");
-  version = defaults_done.Version;
+  s.version = defaults_done.Version;
   answered(guest, guest.GetPendingAttributes(&pending_req, pending), "GetPendingAttributes");
   print_attributes("defaults_pending.", pending.Attributes);
 
   ns1__ChangePassword change;
   change.PasswordName = "SetupPassword";
-  change.NewPassword = password;
-  change.ExpectedVersion = &version;
+  change.NewPassword = s.password;
+  change.ExpectedVersion = &s.version;
   ns1__ChangePasswordResponse changed;
   answered(guest, guest.ChangePassword(&change, changed), "ChangePassword");
-  version = changed.Version;
+  s.version = changed.Version;
 
   ns1__CancelPendingAttributes cancel;
-  cancel.ExpectedVersion = &version;
-  cancel.Password = &password;
+  cancel.ExpectedVersion = &s.version;
+  cancel.Password = &s.password;
   ns1__CancelPendingAttributesResponse cancelled;
   answered(guest, guest.CancelPendingAttributes(&cancel, cancelled), "CancelPendingAttributes");
-  version = cancelled.Version;
+  s.version = cancelled.Version;
   answered(guest, guest.GetPendingAttributes(&pending_req, pending), "GetPendingAttributes");
   value("cancelled.pending_count", pending.Attributes->AttributeValue.size());
+}
 
-  // -- boot order (the Setup password still set: every write carries it) ---------------
+// -- boot order (the Setup password still set: every write carries it) ---------------
+void boot_order(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  struct soap* soap = s.soap;
   ns1__GetBootOrder boot_req;
   ns1__GetBootOrderResponse boot;
   answered(guest, guest.GetBootOrder(&boot_req, boot), "GetBootOrder");
   ns1__SetBootOrder order;
   order.Order = soap_new_ns1__BootOrder(soap);
   order.Order->OptionId.assign(boot.Order->OptionId.rbegin(), boot.Order->OptionId.rend());
-  order.ExpectedVersion = &version;
-  order.Password = &password;
+  order.ExpectedVersion = &s.version;
+  order.Password = &s.password;
   ns1__SetBootOrderResponse ordered;
   answered(guest, guest.SetBootOrder(&order, ordered), "SetBootOrder");
-  version = ordered.Version;
+  s.version = ordered.Version;
   ns1__SetBootNext next;
   std::string next_id = order.Order->OptionId.front();
   next.BootNext = &next_id;
-  next.ExpectedVersion = &version;
-  next.Password = &password;
+  next.ExpectedVersion = &s.version;
+  next.Password = &s.password;
   ns1__SetBootNextResponse nexted;
   answered(guest, guest.SetBootNext(&next, nexted), "SetBootNext");
-  version = nexted.Version;
+  s.version = nexted.Version;
 
-  change.OldPassword = &password;
+  ns1__ChangePassword change;
+  change.PasswordName = "SetupPassword";
+  change.OldPassword = &s.password;
   change.NewPassword = "";
-  change.Password = &password;
+  change.ExpectedVersion = &s.version;
+  change.Password = &s.password;
+  ns1__ChangePasswordResponse changed;
   answered(guest, guest.ChangePassword(&change, changed), "ChangePassword");
-  version = changed.Version;
+  s.version = changed.Version;
+}
 
-  // -- power: the guest's own, then the admin's view of the domain ---------------------
+// -- power: the guest's own, then the admin's view of the domain ---------------------
+void power(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  VbiosServiceProxy& admin = s.admin;
+  struct soap* soap = s.soap;
   ns1__GetPowerState power_req;
   ns1__GetPowerStateResponse power;
   answered(guest, guest.GetPowerState(&power_req, power), "GetPowerState");
@@ -242,8 +217,13 @@ int main(int argc, char** argv) {
            "GetDomainPowerState");
   value("admin.machine", soap_ns1__MachineKind2s(admin.soap, domain_power.Machine));
   value("admin.power_state", soap_ns1__PowerState2s(admin.soap, domain_power.PowerState));
+}
 
-  // -- Secure Boot (after the reset: the switch stays pending) -------------------------
+// -- Secure Boot (after the reset: the switch stays pending) -------------------------
+void secure_boot(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  VbiosServiceProxy& admin = s.admin;
+  struct soap* soap = s.soap;
   ns1__GetSecureBoot sb_req;
   ns1__GetSecureBootResponse sb;
   answered(guest, guest.GetSecureBoot(&sb_req, sb), "GetSecureBoot");
@@ -278,8 +258,12 @@ int main(int argc, char** argv) {
   value("final.secureboot.mode", soap_ns1__SecureBootMode2s(soap, sb.Mode));
   value("final.secureboot.pending", sb.PendingEnabled ? (*sb.PendingEnabled ? "true" : "false")
                                                       : "none");
+}
 
-  // -- attestation ---------------------------------------------------------------------
+// -- attestation ---------------------------------------------------------------------
+void attestation(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  struct soap* soap = s.soap;
   std::string bank = "sha256";
   ns1__GetBootMeasurements measurements_req;
   measurements_req.Bank = &bank;
@@ -324,23 +308,35 @@ int main(int argc, char** argv) {
            "CollectDiagnostics");
   value("diagnostics.state", soap_ns1__IntegrityState2s(soap, diagnostics.Status->State));
   value("diagnostics.audit_entries", diagnostics.AuditEntries->AuditEntry.size());
+}
 
-  // -- the final state the test compares with the Python library's reading -------------
+// -- the final state the test compares with the Python library's reading -------------
+void final_state(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  ns1__GetAttributes all;
   ns1__GetAttributesResponse final_attrs;
   answered(guest, guest.GetAttributes(&all, final_attrs), "GetAttributes");
   value("final.version", final_attrs.Version);
   value("final.setup_password_set", final_attrs.SetupPasswordSet);
   print_attributes("final.attr.", final_attrs.Attributes);
+  ns1__GetPendingAttributes pending_req;
+  ns1__GetPendingAttributesResponse pending;
   answered(guest, guest.GetPendingAttributes(&pending_req, pending), "GetPendingAttributes");
   print_attributes("final.pending.", pending.Attributes);
+  ns1__GetBootOrder boot_req;
+  ns1__GetBootOrderResponse boot;
   answered(guest, guest.GetBootOrder(&boot_req, boot), "GetBootOrder");
   std::string ids;
   for (const std::string& id : boot.Order->OptionId) ids += (ids.empty() ? "" : ",") + id;
   value("final.boot.order", ids);
   value("final.boot.next", boot.BootNext ? *boot.BootNext : "none");
   value("final.boot.version", boot.Version);
+}
 
-  // -- credential, last: using the renewed certificate revokes this one ----------------
+// -- credential, last: using the renewed certificate revokes this one ----------------
+void credential(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  struct soap* soap = s.soap;
   ns1__GetProvisioningState provisioning_req;
   ns1__GetProvisioningStateResponse provisioning;
   answered(guest, guest.GetProvisioningState(&provisioning_req, provisioning),
@@ -356,5 +352,28 @@ int main(int argc, char** argv) {
   value("renewed.serial", renewed.Serial);
   value("renewed.not_after", renewed.NotAfter);
   write_file("renewed.der", renewed.Certificate);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const char* eq = std::strchr(argv[i], '=');
+    if (eq) args[std::string(argv[i], static_cast<size_t>(eq - argv[i]))] = eq + 1;
+  }
+  soap_ssl_init();
+  VbiosServiceProxy guest, admin;
+  connect(guest, arg("guest"));
+  connect(admin, arg("admin"));
+  original_fsend = guest.soap->fsend;
+  guest.soap->fsend = recording_fsend;
+  Session s{guest, admin, guest.soap, 0, "gsoap-setup-pw"};
+  attributes(s);
+  boot_order(s);
+  power(s);
+  secure_boot(s);
+  attestation(s);
+  final_state(s);
+  credential(s);
   return 0;
 }

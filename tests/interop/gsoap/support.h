@@ -1,4 +1,5 @@
-// Helpers of client.cpp: arguments, files, printing, and the proxy's TLS setup.
+// Helpers of client.cpp: arguments, files, printing, the proxy's TLS setup, and small
+// accessors of the generated types.
 #ifndef VBIOS_GSOAP_SUPPORT_H
 #define VBIOS_GSOAP_SUPPORT_H
 
@@ -98,6 +99,42 @@ void connect(VbiosServiceProxy& proxy, const std::string& pem) {
     proxy.soap_stream_fault(std::cerr);
     std::exit(1);
   }
+}
+
+// -- the generated types ------------------------------------------------------------
+
+ns1__AttributeValue* attribute(struct soap* soap, const char* name) {
+  ns1__AttributeValue* v = soap_new_ns1__AttributeValue(soap);
+  v->Name = name;
+  return v;
+}
+
+const ns1__AttributeDefinition* definition(const ns1__GetAttributeRegistryResponse& registry,
+                                           const std::string& name) {
+  for (const ns1__AttributeDefinition* d : registry.Attributes->AttributeDefinition)
+    if (d->Name == name) return d;
+  std::fprintf(stderr, "the registry has no attribute %s\n", name.c_str());
+  std::exit(1);
+}
+
+// "name=value" of an AttributeValue, whichever typed member it carries.
+void print_attributes(const std::string& prefix, const ns1__AttributeValueList* list) {
+  for (const ns1__AttributeValue* v : list->AttributeValue) {
+    if (v->BooleanValue) value(prefix + v->Name, *v->BooleanValue);
+    else if (v->IntegerValue) value(prefix + v->Name, *v->IntegerValue);
+    else value(prefix + v->Name, v->StringValue ? *v->StringValue : std::string());
+  }
+}
+
+const ns1__AttributeValue* find(const ns1__AttributeValueList* list, const std::string& name) {
+  for (const ns1__AttributeValue* v : list->AttributeValue)
+    if (v->Name == name) return v;
+  return nullptr;
+}
+
+void print_pcrs(const std::string& prefix, const ns1__PcrValueList* pcrs) {
+  for (const ns1__PcrValue* pcr : pcrs->PcrValue)
+    value(prefix + std::to_string(pcr->Index), hex(pcr->Value));
 }
 
 }  // namespace
