@@ -1,0 +1,379 @@
+// A gSOAP 2.8 client of the vBIOS service, built on the proxy class soapcpp2 generates
+// from the committed WSDL (see README.md). It calls every guest operation of the WSDL
+// with the guest's certificate and the admin operations with the admin's, over mutual
+// TLS trusting only the bundle's CA, and prints:
+//   CALLED <Operation>          after each answered call
+//   VALUE <key>=<value>         what it read, for the pytest test to compare
+//   FAULT <key>=<value>         the typed fault's detail (VersionConflict expected)
+// Binary answers (the quote's evidence, the renewed certificate) go to files in out=DIR.
+// Arguments, key=value: url ca guest admin domain sbcert csr nonce out
+// (guest and admin: PEM files holding the key and the certificate).
+#include "soapVbiosServiceProxy.h"
+#include "VbiosService.nsmap"
+#include "support.h"
+
+namespace {
+
+void print_db(VbiosServiceProxy& guest, const std::string& key) {
+  ns1__GetSecureBootDatabases ask;
+  ns1__GetSecureBootDatabasesResponse dbs;
+  answered(guest, guest.GetSecureBootDatabases(&ask, dbs), "GetSecureBootDatabases");
+  for (const ns1__SecureBootDatabase* db : dbs.Databases->Database) {
+    std::string shas;
+    for (const ns1__SecureBootCertificate* c : db->Certificates->Certificate)
+      shas += (shas.empty() ? "" : ",") + c->Sha256;
+    value(key + soap_ns1__SecureBootDatabaseName2s(guest.soap, db->Name), shas);
+  }
+}
+
+// What the calls share: the two identities, the domain's version, the Setup password.
+struct Session {
+  VbiosServiceProxy& guest;
+  VbiosServiceProxy& admin;
+  struct soap* soap;  // the guest's context: allocates the request objects
+  LONG64 version;
+  std::string password;
+};
+
+// -- attributes ----------------------------------------------------------------------
+void attributes(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  struct soap* soap = s.soap;
+  ns1__GetAttributeRegistry registry_req;
+  ns1__GetAttributeRegistryResponse registry;
+  answered(guest, guest.GetAttributeRegistry(&registry_req, registry), "GetAttributeRegistry");
+  guest.soap->fsend = original_fsend;
+  std::string request = first_request;
+  size_t at = request.find("xmlns:SOAP-ENV=\"");
+  value("request.envelope_ns", at == std::string::npos ? std::string("?")
+        : request.substr(at + 16, request.find('"', at + 16) - at - 16));
+  at = request.find("Content-Type: ");
+  value("request.content_type", request.substr(at + 14, request.find('\r', at) - at - 14));
+  value("registry.version", registry.RegistryVersion);
+  value("registry.count", registry.Attributes->AttributeDefinition.size());
+  const ns1__AttributeDefinition* timeout = definition(registry, "BootTimeout");
+  value("registry.BootTimeout.type", soap_ns1__AttributeType2s(soap, timeout->Type));
+  value("registry.BootTimeout.default", *timeout->Default->IntegerValue);
+  const ns1__AttributeDefinition* boot_mode = definition(registry, "BootMode");
+
+  ns1__GetAttributes all;
+  ns1__GetAttributesResponse start;
+  answered(guest, guest.GetAttributes(&all, start), "GetAttributes");
+  value("start.version", start.Version);
+  s.version = start.Version;
+  LONG64 stale = start.Version;
+
+  ns1__SetAttributes set;
+  set.Attributes = soap_new_ns1__AttributeValueList(soap);
+  // A BootTimeout the registry allows (its bounds and steps) other than the current one.
+  LONG64 step = timeout->ScalarIncrement ? *timeout->ScalarIncrement : 1;
+  LONG64 new_timeout = (timeout->LowerBound ? *timeout->LowerBound : 0) + 2 * step;
+  const ns1__AttributeValue* timeout_now = find(start.Attributes, "BootTimeout");
+  if (timeout_now && timeout_now->IntegerValue && *timeout_now->IntegerValue == new_timeout)
+    new_timeout += step;
+  bool num_lock = false;
+  std::string tag = "gsoap-interop";
+  ns1__AttributeValue* v = attribute(soap, "BootTimeout");
+  v->IntegerValue = &new_timeout;
+  set.Attributes->AttributeValue.push_back(v);
+  v = attribute(soap, "NumLock");
+  v->BooleanValue = &num_lock;
+  set.Attributes->AttributeValue.push_back(v);
+  v = attribute(soap, "AssetTag");
+  v->StringValue = &tag;
+  set.Attributes->AttributeValue.push_back(v);
+  set.ApplyTime = ns1__ApplyTime__Immediate;
+  set.ExpectedVersion = &s.version;
+  ns1__SetAttributesResponse set_done;
+  answered(guest, guest.SetAttributes(&set, set_done), "SetAttributes");
+  s.version = set_done.Version;
+  value("set.version", s.version);
+
+  // The typed fault: the same write again with the version it was made against.
+  set.ExpectedVersion = &stale;
+  if (guest.SetAttributes(&set, set_done) == SOAP_OK) {
+    std::fprintf(stderr, "a stale ExpectedVersion was accepted\n");
+    std::exit(1);
+  }
+  SOAP_ENV__Fault* fault = guest.soap_fault();
+  if (!fault || !fault->detail || !fault->detail->ns1__VbiosFaultDetail_) {
+    guest.soap_stream_fault(std::cerr);
+    std::exit(1);
+  }
+  const ns1__VbiosFaultDetail& detail = *fault->detail->ns1__VbiosFaultDetail_;
+  std::printf("FAULT faultcode=%s\n", fault->faultcode ? fault->faultcode : "");
+  std::printf("FAULT Code=%s\nFAULT Message=%s\n", detail.Code.c_str(), detail.Message.c_str());
+
+  ns1__GetAttributes some;
+  some.Names = soap_new_ns1__NameList(soap);
+  some.Names->Name = {"BootTimeout", "NumLock", "AssetTag", "BootMode"};
+  ns1__GetAttributesResponse after_set;
+  answered(guest, guest.GetAttributes(&some, after_set), "GetAttributes");
+  print_attributes("after_set.", after_set.Attributes);
+
+  // A pending change: the first allowed BootMode that is not the current one.
+  const ns1__AttributeValue* mode_now = find(after_set.Attributes, "BootMode");
+  std::string new_mode;
+  for (const std::string& allowed : boot_mode->AllowedValues->Value)
+    if (!mode_now || !mode_now->StringValue || allowed != *mode_now->StringValue) {
+      new_mode = allowed;
+      break;
+    }
+  ns1__SetAttributes pending_set;
+  pending_set.Attributes = soap_new_ns1__AttributeValueList(soap);
+  v = attribute(soap, "BootMode");
+  v->StringValue = &new_mode;
+  pending_set.Attributes->AttributeValue.push_back(v);
+  pending_set.ApplyTime = ns1__ApplyTime__OnReset;
+  pending_set.ExpectedVersion = &s.version;
+  answered(guest, guest.SetAttributes(&pending_set, set_done), "SetAttributes");
+  s.version = set_done.Version;
+  ns1__GetPendingAttributes pending_req;
+  ns1__GetPendingAttributesResponse pending;
+  answered(guest, guest.GetPendingAttributes(&pending_req, pending), "GetPendingAttributes");
+  print_attributes("pending.", pending.Attributes);
+
+  ns1__ResetAttributesToDefaults defaults;
+  defaults.ExpectedVersion = &s.version;
+  ns1__ResetAttributesToDefaultsResponse defaults_done;
+  answered(guest, guest.ResetAttributesToDefaults(&defaults, defaults_done),
+           "ResetAttributesToDefaults");
+  s.version = defaults_done.Version;
+  answered(guest, guest.GetPendingAttributes(&pending_req, pending), "GetPendingAttributes");
+  print_attributes("defaults_pending.", pending.Attributes);
+
+  ns1__ChangePassword change;
+  change.PasswordName = "SetupPassword";
+  change.NewPassword = s.password;
+  change.ExpectedVersion = &s.version;
+  ns1__ChangePasswordResponse changed;
+  answered(guest, guest.ChangePassword(&change, changed), "ChangePassword");
+  s.version = changed.Version;
+
+  ns1__CancelPendingAttributes cancel;
+  cancel.ExpectedVersion = &s.version;
+  cancel.Password = &s.password;
+  ns1__CancelPendingAttributesResponse cancelled;
+  answered(guest, guest.CancelPendingAttributes(&cancel, cancelled), "CancelPendingAttributes");
+  s.version = cancelled.Version;
+  answered(guest, guest.GetPendingAttributes(&pending_req, pending), "GetPendingAttributes");
+  value("cancelled.pending_count", pending.Attributes->AttributeValue.size());
+}
+
+// -- boot order (the Setup password still set: every write carries it) ---------------
+void boot_order(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  struct soap* soap = s.soap;
+  ns1__GetBootOrder boot_req;
+  ns1__GetBootOrderResponse boot;
+  answered(guest, guest.GetBootOrder(&boot_req, boot), "GetBootOrder");
+  ns1__SetBootOrder order;
+  order.Order = soap_new_ns1__BootOrder(soap);
+  order.Order->OptionId.assign(boot.Order->OptionId.rbegin(), boot.Order->OptionId.rend());
+  order.ExpectedVersion = &s.version;
+  order.Password = &s.password;
+  ns1__SetBootOrderResponse ordered;
+  answered(guest, guest.SetBootOrder(&order, ordered), "SetBootOrder");
+  s.version = ordered.Version;
+  ns1__SetBootNext next;
+  std::string next_id = order.Order->OptionId.front();
+  next.BootNext = &next_id;
+  next.ExpectedVersion = &s.version;
+  next.Password = &s.password;
+  ns1__SetBootNextResponse nexted;
+  answered(guest, guest.SetBootNext(&next, nexted), "SetBootNext");
+  s.version = nexted.Version;
+
+  ns1__ChangePassword change;
+  change.PasswordName = "SetupPassword";
+  change.OldPassword = &s.password;
+  change.NewPassword = "";
+  change.ExpectedVersion = &s.version;
+  change.Password = &s.password;
+  ns1__ChangePasswordResponse changed;
+  answered(guest, guest.ChangePassword(&change, changed), "ChangePassword");
+  s.version = changed.Version;
+}
+
+// -- power: the guest's own, then the admin's view of the domain ---------------------
+void power(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  VbiosServiceProxy& admin = s.admin;
+  struct soap* soap = s.soap;
+  ns1__GetPowerState power_req;
+  ns1__GetPowerStateResponse power;
+  answered(guest, guest.GetPowerState(&power_req, power), "GetPowerState");
+  value("power.before", soap_ns1__PowerState2s(soap, power.PowerState));
+  ns1__Reset reset;
+  reset.ResetType = ns1__ResetType__On;
+  ns1__ResetResponse reset_done;
+  answered(guest, guest.Reset(&reset, reset_done), "Reset");
+  value("reset.power_state", soap_ns1__PowerState2s(soap, reset_done.PowerState));
+  value("reset.message", reset_done.Message);
+  ns1__GetDomainPowerState domain_power_req;
+  domain_power_req.Domain = arg("domain");
+  ns1__GetDomainPowerStateResponse domain_power;
+  answered(admin, admin.GetDomainPowerState(&domain_power_req, domain_power),
+           "GetDomainPowerState");
+  value("admin.machine", soap_ns1__MachineKind2s(admin.soap, domain_power.Machine));
+  value("admin.power_state", soap_ns1__PowerState2s(admin.soap, domain_power.PowerState));
+}
+
+// -- Secure Boot (after the reset: the switch stays pending) -------------------------
+void secure_boot(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  VbiosServiceProxy& admin = s.admin;
+  struct soap* soap = s.soap;
+  ns1__GetSecureBoot sb_req;
+  ns1__GetSecureBootResponse sb;
+  answered(guest, guest.GetSecureBoot(&sb_req, sb), "GetSecureBoot");
+  value("secureboot.enabled", sb.Enabled);
+  ns1__ResetSecureBootKeys keys;
+  keys.ResetKeysType = ns1__ResetKeysType__ResetAllKeysToDefault;
+  ns1__ResetSecureBootKeysResponse keys_done;
+  answered(guest, guest.ResetSecureBootKeys(&keys, keys_done), "ResetSecureBootKeys");
+  ns1__SetSecureBoot sb_set;
+  sb_set.Enabled = !sb.Enabled;
+  ns1__SetSecureBootResponse sb_done;
+  answered(guest, guest.SetSecureBoot(&sb_set, sb_done), "SetSecureBoot");
+
+  std::vector<unsigned char> pem = read_file(arg("sbcert"));
+  ns1__AddSecureBootCertificate add;
+  add.Domain = arg("domain");
+  add.Database = ns1__SecureBootDatabaseName__db;
+  add.Certificate.assign(pem.begin(), pem.end());
+  ns1__AddSecureBootCertificateResponse added;
+  answered(admin, admin.AddSecureBootCertificate(&add, added), "AddSecureBootCertificate");
+  print_db(guest, "added.");
+  ns1__RemoveSecureBootCertificate remove;
+  remove.Domain = arg("domain");
+  remove.Database = ns1__SecureBootDatabaseName__db;
+  remove.Sha256 = arg("sbcert_sha256");
+  ns1__RemoveSecureBootCertificateResponse removed;
+  answered(admin, admin.RemoveSecureBootCertificate(&remove, removed),
+           "RemoveSecureBootCertificate");
+  print_db(guest, "final.db.");
+  answered(guest, guest.GetSecureBoot(&sb_req, sb), "GetSecureBoot");
+  value("final.secureboot.enabled", sb.Enabled);
+  value("final.secureboot.mode", soap_ns1__SecureBootMode2s(soap, sb.Mode));
+  value("final.secureboot.pending", sb.PendingEnabled ? (*sb.PendingEnabled ? "true" : "false")
+                                                      : "none");
+}
+
+// -- attestation ---------------------------------------------------------------------
+void attestation(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  struct soap* soap = s.soap;
+  std::string bank = "sha256";
+  ns1__GetBootMeasurements measurements_req;
+  measurements_req.Bank = &bank;
+  ns1__GetBootMeasurementsResponse measurements;
+  answered(guest, guest.GetBootMeasurements(&measurements_req, measurements),
+           "GetBootMeasurements");
+  value("measurements.bank", measurements.Bank);
+  value("measurements.events", measurements.Events->MeasuredEvent.size());
+  value("measurements.event_log_bytes", measurements.EventLog.__size);
+  print_pcrs("measurements.pcr.", measurements.Pcrs);
+
+  std::vector<unsigned char> nonce = unhex(arg("nonce"));
+  ns1__GetQuote quote_req;
+  quote_req.Nonce.__ptr = nonce.data();
+  quote_req.Nonce.__size = static_cast<int>(nonce.size());
+  quote_req.Bank = &bank;
+  quote_req.PcrSelection = soap_new_ns1__PcrIndexList(soap);
+  quote_req.PcrSelection->Index = {0, 1, 2, 3, 4, 5, 6, 7};
+  ns1__GetQuoteResponse quote;
+  answered(guest, guest.GetQuote(&quote_req, quote), "GetQuote");
+  value("quote.bank", quote.Bank);
+  print_pcrs("quote.pcr.", quote.Pcrs);
+  write_file("quote.attest", quote.Attest);
+  write_file("quote.signature", quote.Signature);
+  write_file("quote.ak.der", quote.AkCertificate);
+  write_file("quote.eventlog", quote.EventLog);
+
+  ns1__GetIntegrityStatus integrity_req;
+  ns1__GetIntegrityStatusResponse integrity;
+  answered(guest, guest.GetIntegrityStatus(&integrity_req, integrity), "GetIntegrityStatus");
+  value("integrity.state", soap_ns1__IntegrityState2s(soap, integrity.Status->State));
+  value("integrity.restricted", integrity.Status->Restricted);
+  value("integrity.bank", integrity.Status->Bank);
+  ns1__GetReferenceMeasurements reference_req;
+  ns1__GetReferenceMeasurementsResponse reference;
+  answered(guest, guest.GetReferenceMeasurements(&reference_req, reference),
+           "GetReferenceMeasurements");
+  value("reference.digest", reference.ReferenceDigest ? *reference.ReferenceDigest : "none");
+  ns1__CollectDiagnostics diagnostics_req;
+  ns1__CollectDiagnosticsResponse diagnostics;
+  answered(guest, guest.CollectDiagnostics(&diagnostics_req, diagnostics),
+           "CollectDiagnostics");
+  value("diagnostics.state", soap_ns1__IntegrityState2s(soap, diagnostics.Status->State));
+  value("diagnostics.audit_entries", diagnostics.AuditEntries->AuditEntry.size());
+}
+
+// -- the final state the test compares with the Python library's reading -------------
+void final_state(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  ns1__GetAttributes all;
+  ns1__GetAttributesResponse final_attrs;
+  answered(guest, guest.GetAttributes(&all, final_attrs), "GetAttributes");
+  value("final.version", final_attrs.Version);
+  value("final.setup_password_set", final_attrs.SetupPasswordSet);
+  print_attributes("final.attr.", final_attrs.Attributes);
+  ns1__GetPendingAttributes pending_req;
+  ns1__GetPendingAttributesResponse pending;
+  answered(guest, guest.GetPendingAttributes(&pending_req, pending), "GetPendingAttributes");
+  print_attributes("final.pending.", pending.Attributes);
+  ns1__GetBootOrder boot_req;
+  ns1__GetBootOrderResponse boot;
+  answered(guest, guest.GetBootOrder(&boot_req, boot), "GetBootOrder");
+  std::string ids;
+  for (const std::string& id : boot.Order->OptionId) ids += (ids.empty() ? "" : ",") + id;
+  value("final.boot.order", ids);
+  value("final.boot.next", boot.BootNext ? *boot.BootNext : "none");
+  value("final.boot.version", boot.Version);
+}
+
+// -- credential, last: using the renewed certificate revokes this one ----------------
+void credential(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  struct soap* soap = s.soap;
+  ns1__GetProvisioningState provisioning_req;
+  ns1__GetProvisioningStateResponse provisioning;
+  answered(guest, guest.GetProvisioningState(&provisioning_req, provisioning),
+           "GetProvisioningState");
+  value("provisioning.state", soap_ns1__ProvisioningState2s(soap, provisioning.State));
+  value("provisioning.next_step", provisioning.NextStep);
+  std::vector<unsigned char> csr = read_file(arg("csr"));
+  ns1__RenewCertificate renew;
+  renew.CertificateRequest.__ptr = csr.data();
+  renew.CertificateRequest.__size = static_cast<int>(csr.size());
+  ns1__RenewCertificateResponse renewed;
+  answered(guest, guest.RenewCertificate(&renew, renewed), "RenewCertificate");
+  value("renewed.serial", renewed.Serial);
+  value("renewed.not_after", renewed.NotAfter);
+  write_file("renewed.der", renewed.Certificate);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const char* eq = std::strchr(argv[i], '=');
+    if (eq) args[std::string(argv[i], static_cast<size_t>(eq - argv[i]))] = eq + 1;
+  }
+  soap_ssl_init();
+  VbiosServiceProxy guest, admin;
+  connect(guest, arg("guest"));
+  connect(admin, arg("admin"));
+  original_fsend = guest.soap->fsend;
+  guest.soap->fsend = recording_fsend;
+  Session s{guest, admin, guest.soap, 0, "gsoap-setup-pw"};
+  attributes(s);
+  boot_order(s);
+  power(s);
+  secure_boot(s);
+  attestation(s);
+  final_state(s);
+  credential(s);
+  return 0;
+}
