@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two log lines of counts (refused handshakes, bounds exceeded).
 REPORT_INTERVAL = 10.0
-#: Seconds a stopping worker waits for connections accepted before its listener closed.
-ACCEPT_SETTLE = 0.05
+#: Loop iterations a connection accepted just before the listener closed takes to reach
+#: ``handle`` (the accept task makes its transport, connection_made starts the handler
+#: task, the handler's first step registers it), with one to spare.
+ACCEPT_ITERATIONS = 4
 #: Give memory back once this many connections closed since the last time and a second
 #: passed without a close (their transports are freed by then), or at once after
 #: ``RECLAIM_ANYWAY`` closes.
@@ -132,11 +134,16 @@ class Worker:
         try:
             await self._stopping.wait()
         finally:
+            # Accept no more (what waits in the backlog goes to the other workers), but
+            # close the server only once the connections accepted so far have their
+            # transports and have reached ``handle``: asyncio (3.11) drops, with a reset,
+            # a connection whose transport is made after its server closed, and the
+            # drain must see every connection it is to answer. Counted in loop
+            # iterations, not seconds: a starved process runs them late, but in order.
+            loop.remove_reader(listener.fileno())
+            for _ in range(ACCEPT_ITERATIONS):
+                await asyncio.sleep(0)
             server.close()
-            # A connection accepted just before the close reaches ``handle`` three loop
-            # iterations later (accept task, connection_made, the handler task): let it
-            # register, or the drain would miss it and the loop's end would reset it.
-            await asyncio.sleep(ACCEPT_SETTLE)
             await self.drain()
             housekeeping.cancel()
             self.pool.shutdown(wait=False, cancel_futures=True)
