@@ -8,24 +8,22 @@ afterwards.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import secrets
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import vbios_client as vc
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from vbios_client.attestation import QuoteEvidence, verify_quote
 from vbios_client.enrollment import certificate_request, new_private_key
 
 from tests.interop.conftest import Deployment, Guest
+from tests.interop.materials import db_certificate
 
 #: The name the server certificate holds (its SAN: localhost and 127.0.0.1).
 PEER_NAME = "127.0.0.1"
@@ -53,17 +51,6 @@ def _bundle(guest: Guest) -> dict[str, str]:
     return {"cert": str(guest.cert), "key": str(guest.key), "ca": str(guest.ca)}
 
 
-def _secure_boot_certificate(path: Path) -> str:
-    """A self-signed certificate to add to a Secure Boot database; its SHA-256 (hex)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "interop db key")])
-    now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 def prepare(deployment: Deployment, domain: str, work: Path) -> Scenario:
@@ -77,7 +64,7 @@ def prepare(deployment: Deployment, domain: str, work: Path) -> Scenario:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
     (work / "request.der").write_bytes(certificate_request(key, domain))
-    sha256 = _secure_boot_certificate(work / "db-cert.pem")
+    sha256 = db_certificate(work / "db-cert.pem", "interop db key").sha256
     nonce = secrets.token_bytes(32)
     values = {
         "wsdl": str(deployment.wsdl), "url": deployment.url, "peer_name": PEER_NAME,

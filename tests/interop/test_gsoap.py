@@ -8,24 +8,22 @@ parallel) takes a few seconds. See tests/interop/gsoap/README.md.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import vbios_client as vc
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from vbios_client.attestation import QuoteEvidence, verify_quote
 from vbios_client.enrollment import certificate_request
 
 from tests.interop.conftest import Deployment, Guest, run_step
 from tests.interop.contract import check_coverage
+from tests.interop.materials import db_certificate
 
 CLIENT_DIR = Path(__file__).parent / "gsoap"
 #: Our program: copied next to the generated code.
@@ -69,17 +67,6 @@ def build_client(work: Path, wsdl: Path) -> Path:
     return work / "client"
 
 
-def secure_boot_certificate(path: Path) -> str:
-    """A self-signed certificate for the db, as PEM in ``path``; its SHA-256 (hex, DER)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gsoap interop db key")])
-    now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 def key_and_cert(bundle: Guest, path: Path) -> Path:
@@ -114,7 +101,7 @@ def test_gsoap_client_calls_every_guest_operation(deployment: Deployment,
                                                   tmp_path: Path) -> None:
     guest = deployment.new_guest("gsoap")
     client = build_client(tmp_path, deployment.wsdl)
-    sb_sha = secure_boot_certificate(tmp_path / "db.pem")
+    sb_sha = db_certificate(tmp_path / "db.pem", "gsoap interop db key").sha256
     renewal_key = ec.generate_private_key(ec.SECP256R1())
     (tmp_path / "renew.csr").write_bytes(certificate_request(renewal_key, guest.domain))
     nonce = secrets.token_bytes(32)

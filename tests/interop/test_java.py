@@ -11,7 +11,6 @@ import secrets
 import shutil
 import ssl
 import subprocess
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,14 +18,14 @@ import pytest
 import vbios_client as vc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from vbios_client.attestation import QuoteEvidence, verify_quote
 
 from tests.e2e.support import foreign_ca_pem
 from tests.interop.conftest import Deployment, Guest, run_step
 from tests.interop.contract import check_coverage, wsdl_operations
+from tests.interop.materials import db_certificate, write_pkcs12
 
 JAVA_DIR = Path(__file__).resolve().parent / "java"
 #: The JAX-WS RI runtime; its manifest's Class-Path brings JAXB, SAAJ, streambuffer, ...
@@ -67,25 +66,8 @@ def generate_and_compile(tools: dict[str, str], deployment: Deployment, work: Pa
     return classes
 
 
-def write_pkcs12(guest: Guest, path: Path, password: bytes) -> None:
-    key = serialization.load_pem_private_key(guest.key.read_bytes(), password=None)
-    cert = x509.load_pem_x509_certificate(guest.cert.read_bytes())
-    assert isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
-    path.write_bytes(pkcs12.serialize_key_and_certificates(
-        b"client", key, cert, None, serialization.BestAvailableEncryption(password)))
 
 
-def db_certificate(path: Path) -> bytes:
-    """A self-signed certificate for the admin to add to the guest's db; its DER."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SB_CN)])
-    now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert.public_bytes(serialization.Encoding.DER)
 
 
 def renewal_request(path: Path) -> ec.EllipticCurvePrivateKey:
@@ -150,7 +132,7 @@ def test_jaxws_client_over_mutual_tls(deployment: Deployment, tmp_path: Path) ->
     password = secrets.token_hex(16)
     write_pkcs12(guest, tmp_path / "guest.p12", password.encode())
     write_pkcs12(deployment.admin, tmp_path / "admin.p12", password.encode())
-    db_der = db_certificate(tmp_path / "db.pem")
+    db_der = db_certificate(tmp_path / "db.pem", SB_CN).der
     renewal_key = renewal_request(tmp_path / "renewal.csr")
     nonce = secrets.token_bytes(32)
     settings = {

@@ -12,22 +12,20 @@ import base64
 import secrets
 import shutil
 import subprocess
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import vbios_client as vc
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
 from vbios_client.attestation import QuoteEvidence, verify_quote
 from vbios_client.enrollment import certificate_request
 
 from tests.e2e.support import foreign_ca_pem
 from tests.interop.conftest import Deployment, Guest, run_step
 from tests.interop.contract import check_coverage
+from tests.interop.materials import db_certificate, write_pkcs12
 
 SOURCE = Path(__file__).resolve().parent / "mono"
 TOOLS = ("wsdl", "mcs", "mono")
@@ -38,6 +36,12 @@ P12_PASSWORD = "interop"
 REFERENCES = ("System.Web.Services.dll", "System.Xml.dll", "Mono.Security.dll")
 
 
+def btls_pkcs12(bundle: Guest, path: Path) -> Path:
+    """The bundle's identity as a PKCS#12 file Mono's btls can import (SHA-1 and 3DES:
+    it refuses the AES-encrypted form)."""
+    return write_pkcs12(bundle, path, P12_PASSWORD.encode(), legacy=True)
+
+
 def tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
@@ -45,31 +49,8 @@ def tool(name: str) -> str:
     return found
 
 
-def pkcs12_of(bundle: Guest, path: Path) -> Path:
-    """The bundle's certificate and key as a PKCS#12 file Mono's btls can read."""
-    key = serialization.load_pem_private_key(bundle.key.read_bytes(), None)
-    cert = x509.load_pem_x509_certificate(bundle.cert.read_bytes())
-    assert isinstance(key, ec.EllipticCurvePrivateKey)
-    encryption = (serialization.PrivateFormat.PKCS12.encryption_builder()
-                  .kdf_rounds(2048)
-                  .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
-                  .hmac_hash(hashes.SHA1())
-                  .build(P12_PASSWORD.encode()))
-    path.write_bytes(pkcs12.serialize_key_and_certificates(
-        b"client", key, cert, None, encryption))
-    return path
 
 
-def self_signed_pem(common_name: str) -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=365))
-            .sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def local_url(url: str) -> str:
@@ -182,7 +163,7 @@ def test_mono_generated_client_over_mutual_tls(deployment: Deployment, tmp_path:
     guest = deployment.new_guest("mono")
     client = build_client(tmp_path, deployment.wsdl)
     tls = [mono, str(client), "--url", local_url(deployment.url),
-           "--guest-p12", str(pkcs12_of(guest, tmp_path / "guest.p12")),
+           "--guest-p12", str(btls_pkcs12(guest, tmp_path / "guest.p12")),
            "--p12-password", P12_PASSWORD]
 
     foreign = tmp_path / "foreign-ca.pem"
@@ -193,14 +174,13 @@ def test_mono_generated_client_over_mutual_tls(deployment: Deployment, tmp_path:
     assert probe.returncode == 3 and "PROBE refused TrustFailure" in probe.stdout, (
         probe.stdout, probe.stderr)
 
-    db_cert = tmp_path / "db.pem"
-    db_cert.write_bytes(self_signed_pem("mono interop db key"))
+    db_cert = db_certificate(tmp_path / "db.pem", "mono interop db key").path
     renewal_key = ec.generate_private_key(ec.SECP256R1())
     csr = tmp_path / "renewal.csr"
     csr.write_bytes(certificate_request(renewal_key, guest.domain))
     nonce = secrets.token_bytes(32)
     done = run_step([*tls, "--ca", str(guest.ca),
-                     "--admin-p12", str(pkcs12_of(deployment.admin, tmp_path / "admin.p12")),
+                     "--admin-p12", str(btls_pkcs12(deployment.admin, tmp_path / "admin.p12")),
                      "--domain", guest.domain, "--secure-boot-cert", str(db_cert),
                      "--csr", str(csr), "--nonce", nonce.hex()],
                     cwd=tmp_path, what="the Mono client")
