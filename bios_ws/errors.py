@@ -23,7 +23,11 @@ correlation id, and its text stays in the server log.
     │   ├── InvalidBootOrder        not a permutation of the boot options
     │   ├── UnknownBootOption       attribute = the option id
     │   ├── InvalidPowerTransition  a power request that makes no sense now; attribute = state
-    │   └── InvalidSecureBootChange a key change the Secure Boot rules refuse; attribute = db
+    │   ├── InvalidSecureBootChange a key change the Secure Boot rules refuse; attribute = db
+    │   ├── InvalidCapsule          a firmware capsule's layout is wrong; attribute = the field
+    │   └── CapsuleNotTrusted       its signature does not verify against the trusted signers;
+    │                               reason = unsigned, bad-signature, wrong-digest,
+    │                               untrusted-signer or expired (not yet a SOAP fault)
     ├── ServerError                 faultcode "Server": the service failed
     │   ├── InternalError           unexpected; carries a correlation id
     │   ├── StoreUnavailable        the state store could not be reached
@@ -129,6 +133,32 @@ class InvalidPowerTransition(ClientError):
 
 class InvalidSecureBootChange(ClientError):
     code = "InvalidSecureBootChange"
+
+
+class InvalidCapsule(ClientError):
+    """A firmware capsule's layout is wrong: ``attribute`` names the field (UEFI spelling)."""
+
+    code = "InvalidCapsule"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"invalid capsule: {field}: {reason}", attribute=field)
+        self.field = field
+        self.reason = reason
+
+
+CapsuleTrustFailure = Literal[
+    "unsigned", "bad-signature", "wrong-digest", "untrusted-signer", "expired"]
+
+
+class CapsuleNotTrusted(ClientError):
+    """A capsule's signature does not verify; ``reason`` says which check refused it."""
+
+    code = "CapsuleNotTrusted"
+
+    def __init__(self, reason: CapsuleTrustFailure, detail: str) -> None:
+        super().__init__(f"capsule signature not trusted ({reason}): {detail}")
+        self.reason: CapsuleTrustFailure = reason
+        self.detail = detail
 
 
 class ServerError(VbiosError):
