@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bios_ws.cli import (
         admin,
         attest,
+        capsule,
         cert,
         domain,
         eventlog,
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     attest.register(commands)
     eventlog.register(commands)
     integrity.register(commands)
+    capsule.register(commands)
     return parser
 
 

@@ -13,7 +13,7 @@ from bios_ws.cli.admin import SERVER_NAMES_HELP
 from bios_ws.pki import DEFAULT_SERVER_NAMES
 
 HEAVY = ("sqlalchemy", "spyne", "cryptography", "lxml", "tpm2_pytss", "gunicorn", "zeep",
-         "requests")
+         "requests", "asn1crypto")
 ROOT = Path(__file__).resolve().parents[2]
 
 _PROBE = """
@@ -32,6 +32,9 @@ print(" ".join(m for m in {heavy!r} if m in sys.modules))
     ["domain", "create"],  # a required argument missing
     ["no-such-command"],
     ["audit", "show", "--since", "zero"],
+    ["capsule", "--help"],
+    ["capsule", "create", "--help"],
+    ["capsule", "show"],  # the file missing
 ])
 def test_parsing_the_command_line_loads_no_heavy_library(argv: list[str]) -> None:
     done = subprocess.run([sys.executable, "-c", _PROBE.format(heavy=HEAVY), *argv],
