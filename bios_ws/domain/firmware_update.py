@@ -23,13 +23,12 @@ The rules (UEFI "Firmware Update and Reporting", edk2 FmpDxe, fwupd; issue 13):
 
 Which fields an attempt changes, as the ESRT records every attempt:
 
-=====================  ========  ===============  =================  ==========
-outcome                FwVersion floor            MonotonicCount     slot
-=====================  ========  ===============  =================  ==========
-refused / failed /     kept      kept             kept               kept
-rolled back
-succeeded              image's   max(kept, img)   image's            flipped
-=====================  ========  ===============  =================  ==========
+==========================  =========  ==============  ==============  =======
+outcome                     FwVersion  floor           MonotonicCount  slot
+==========================  =========  ==============  ==============  =======
+refused/failed/rolled back  kept       kept            kept            kept
+succeeded                   image's    max(kept, img)  image's         flipped
+==========================  =========  ==============  ==============  =======
 
 Every outcome sets LastAttemptVersion (the capsule's FwVersion) and
 LastAttemptStatus; a refusal of a capsule of a class the domain does not have
