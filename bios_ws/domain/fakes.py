@@ -23,11 +23,13 @@ from bios_ws.domain.audit import (
 )
 from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
+from bios_ws.domain.firmware_trust import TrustedSigner
 from bios_ws.domain.ports import (
     AuditLog,
     CredentialRepository,
     DomainRepository,
     DomainSummary,
+    FirmwareTrustRepository,
     HostRecord,
     HostRecords,
     MachineRepository,
@@ -51,6 +53,7 @@ class MemoryStore:
         self.certificates: dict[int, CertificateRecord] = {}
         self.tickets: dict[str, TicketRecord] = {}
         self.refusals: dict[str, RefusalWindow] = {}
+        self.trusted_signers: dict[str, TrustedSigner] = {}
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -237,6 +240,25 @@ class _Credentials(CredentialRepository):
         return True
 
 
+class _FirmwareTrust(FirmwareTrustRepository):
+    def __init__(self, data: dict[str, TrustedSigner]) -> None:
+        self.data = data
+
+    def add(self, signer: TrustedSigner) -> None:
+        if signer.fingerprint in self.data:
+            raise ValueError(f"signer {signer.fingerprint} is already trusted")
+        self.data[signer.fingerprint] = signer
+
+    def get(self, fingerprint: str) -> TrustedSigner | None:
+        return self.data.get(fingerprint)
+
+    def remove(self, fingerprint: str) -> bool:
+        return self.data.pop(fingerprint, None) is not None
+
+    def list(self) -> list[TrustedSigner]:
+        return sorted(self.data.values(), key=lambda s: (s.added_at, s.fingerprint))
+
+
 class MemoryUnitOfWork(UnitOfWork):
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -253,6 +275,7 @@ class MemoryUnitOfWork(UnitOfWork):
                                         dict(self._store.certificates),
                                         dict(self._store.tickets))
         self.refusals = _Refusals(dict(self._store.refusals))
+        self.firmware_trust = _FirmwareTrust(dict(self._store.trusted_signers))
         return self
 
     def commit(self) -> None:
@@ -269,6 +292,8 @@ class MemoryUnitOfWork(UnitOfWork):
         self._store.certificates = self.credentials.certificates
         self._store.tickets = self.credentials.tickets
         self._store.refusals = self.refusals.data
+        assert isinstance(self.firmware_trust, _FirmwareTrust)
+        self._store.trusted_signers = self.firmware_trust.data
         self._release()
 
     def rollback(self) -> None:

@@ -15,6 +15,7 @@ from types import TracebackType
 from bios_ws.domain.audit import AuditEntry, AuditRecord, SeenEntry
 from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
+from bios_ws.domain.firmware_trust import TrustedSigner
 from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.state import DomainState
 
@@ -184,6 +185,25 @@ class CredentialRepository(abc.ABC):
         """Mark the ticket used unless it was; whether this call marked it."""
 
 
+class FirmwareTrustRepository(abc.ABC):
+    """The signer certificates the admin trusts for capsules, by SHA-256 fingerprint."""
+
+    @abc.abstractmethod
+    def add(self, signer: TrustedSigner) -> None:
+        """Trust ``signer``; ValueError if its fingerprint is already trusted."""
+
+    @abc.abstractmethod
+    def get(self, fingerprint: str) -> TrustedSigner | None: ...
+
+    @abc.abstractmethod
+    def remove(self, fingerprint: str) -> bool:
+        """Trust it no more; whether it was trusted."""
+
+    @abc.abstractmethod
+    def list(self) -> list[TrustedSigner]:
+        """Every trusted signer, oldest first (then by fingerprint)."""
+
+
 class UnitOfWork(abc.ABC):
     """One transaction. Leaving the block without ``commit()`` rolls back."""
 
@@ -192,6 +212,7 @@ class UnitOfWork(abc.ABC):
     audit: AuditLog
     records: HostRecords
     credentials: CredentialRepository
+    firmware_trust: FirmwareTrustRepository
     refusals: RefusalCounts
 
     def __enter__(self) -> UnitOfWork:

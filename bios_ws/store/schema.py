@@ -12,6 +12,7 @@ from sqlalchemy import (
     Connection,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -27,7 +28,7 @@ from bios_ws.errors import StoreUnavailable
 
 #: The schema this code reads and writes. A database at a newer version is refused;
 #: an older one is upgraded by ``_MIGRATIONS``.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: meta keys
 SCHEMA_VERSION_KEY = "schema_version"
@@ -158,6 +159,17 @@ enrollment_tickets = Table(
     Column("used_at", String(40), nullable=True),
 )
 
+#: Version 5: the signer certificates the admin trusts for firmware capsules.
+firmware_trust = Table(
+    "firmware_trust",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),  # SHA-256 of der, lower-case hex
+    Column("der", LargeBinary, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("not_after", String(40), nullable=False),
+    Column("added_at", String(40), nullable=False),
+)
+
 _APPEND_ONLY = "audit log is append-only"
 
 # Dialect-specific: refuse UPDATE and DELETE of audit rows inside the database.
@@ -270,9 +282,13 @@ def _incarnations_for_existing_domains(conn: Connection) -> None:
         conn.execute(identities.insert(), rows)
 
 
+def _no_trusted_signers_yet(conn: Connection) -> None:
+    """Version 5: the new firmware_trust table starts empty (created above)."""
+
+
 #: What brings a store from the version before to this one (tables are created above).
 _MIGRATIONS = {2: _machines_for_existing_domains, 3: _scopes_for_existing_entries,
-               4: _incarnations_for_existing_domains}
+               4: _incarnations_for_existing_domains, 5: _no_trusted_signers_yet}
 
 
 def _lock_schema(conn: Connection) -> None:

@@ -43,6 +43,7 @@ from bios_ws.store.engine import (
     safe_url,
     store_errors,
 )
+from bios_ws.store.firmware_trust import SqlFirmwareTrust
 from bios_ws.store.kept import KeptConnections
 from bios_ws.store.machines import SqlMachines
 from bios_ws.store.prepared import Prepared
@@ -156,6 +157,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.audit = SqlAudit(self)
         self.records = _Records(self)
         self.credentials = SqlCredentials(self)
+        self.firmware_trust = SqlFirmwareTrust(self)
         self.refusals = SqlRefusals(self)
 
     def __enter__(self) -> SqlUnitOfWork:
