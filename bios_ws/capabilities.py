@@ -55,6 +55,7 @@ from bios_ws.service.bios import BiosService, WriteGate
 from bios_ws.service.credentials import DEFAULT_GUEST_VALIDITY, CredentialService, Issuer
 from bios_ws.service.domains import DomainService
 from bios_ws.service.enrollment import EnrollmentService
+from bios_ws.service.firmware_trust import FirmwareTrustService
 from bios_ws.service.integrity import EventLogReader, IntegrityMonitor, TpmAccess
 from bios_ws.service.power import PowerService
 from bios_ws.service.secureboot import SecureBootService
@@ -158,6 +159,10 @@ def _attestation(wiring: Wiring) -> AttestationService:
                               ak_certificate=tpm.ak_certificate)
 
 
+def _firmware(wiring: Wiring) -> FirmwareTrustService:
+    return FirmwareTrustService(wiring.uow, wiring.clock)
+
+
 #: Faults any operation may raise.
 COMMON_FAULTS: tuple[type[VbiosError], ...] = (
     InvalidRequest, AccessDenied, DomainNotFound, InternalError, StoreUnavailable,
@@ -199,6 +204,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         soap_services=("bios_ws.soap.attestation_service:AttestationSoapService",),
         faults=(AttestationUnavailable, TpmError, TpmUnavailable),
     ),
+    Capability("firmware", _firmware),  # the admin's trusted capsule signers; no SOAP yet
 )
 
 
