@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         cert,
         domain,
         eventlog,
+        firmware,
         integrity,
         launch,
         serve,
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     eventlog.register(commands)
     integrity.register(commands)
     capsule.register(commands)
+    firmware.register(commands)
     return parser
 
 

@@ -2,11 +2,12 @@
 
     vbios capsule create --image FILE --guid GUID --fw-version N --lowest-supported N
                          --monotonic-count N --signer-cert PEM --signer-key PEM --out FILE
-    vbios capsule show FILE [--json] [--trust CERT ...]
+    vbios capsule show FILE [--json] [--trust CERT ... | --home DIR]
 
 Numbers are decimal or 0x-prefixed hexadecimal. The signer PEM may hold intermediates after
 the signer's own certificate; they are embedded in the signature. `show` exits 1 when
-trusted certificates are given and the signature does not verify against them.
+trusted certificates are given and the signature does not verify against them; with
+--home (and no --trust) the trusted certificates are those of `vbios firmware trust`.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     show.add_argument("--json", action="store_true", help="print JSON")
     show.add_argument("--trust", metavar="CERT", type=Path, action="append", default=[],
                       help="a trusted signer certificate (PEM; repeatable)")
+    show.add_argument("--home", metavar="DIR",
+                      help="verify against the signers this home trusts (vbios firmware trust;"
+                           " unless --trust is given)")
     show.set_defaults(run=run_show)
 
 
@@ -131,16 +135,21 @@ def run_show(args: argparse.Namespace) -> int:
     capsule = parse_capsule(read_bounded_file(args.file, DEFAULT_MAX_CAPSULE_BYTES, "capsule"))
     verdict: dict[str, object] = {"checked": False}
     verified: VerifiedCapsule | None = None
+    checked = bool(args.trust) or args.home is not None
     if args.trust:
-        anchors = [der for path in args.trust for der in _trusted_ders(path)]
-        verified, verdict = _verify(capsule, anchors)
+        verified, verdict = _verify(capsule, [der for path in args.trust
+                                              for der in _trusted_ders(path)])
+    elif args.home is not None:
+        from bios_ws.cli.firmware import trusted_anchors
+
+        verified, verdict = _verify(capsule, trusted_anchors(args))
     report = capsule_report(capsule)
     report["signature"] = verdict
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         _print_report(report, verified)
-    return 1 if args.trust and verified is None else 0
+    return 1 if checked and verified is None else 0
 
 
 def _trusted_ders(path: Path) -> list[bytes]:
@@ -209,7 +218,7 @@ def _print_report(report: dict[str, object], verified: VerifiedCapsule | None) -
     verdict = report["signature"]
     assert isinstance(verdict, dict)
     if not verdict["checked"]:
-        print("signature: not checked (no --trust given)")
+        print("signature: not checked (no --trust or --home given)")
     elif verified is not None:
         signer = verified.signer
         print(f"signature: verified; signer {signer.subject} (issuer {signer.issuer},"

@@ -35,6 +35,8 @@ print(" ".join(m for m in {heavy!r} if m in sys.modules))
     ["capsule", "--help"],
     ["capsule", "create", "--help"],
     ["capsule", "show"],  # the file missing
+    ["firmware", "--help"],
+    ["firmware", "trust", "add"],  # the certificate missing
 ])
 def test_parsing_the_command_line_loads_no_heavy_library(argv: list[str]) -> None:
     done = subprocess.run([sys.executable, "-c", _PROBE.format(heavy=HEAVY), *argv],
