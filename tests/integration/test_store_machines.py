@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bios_ws.domain.fakes import MemoryStore
 from bios_ws.domain.power import MachineKind, MachineRecord, PowerState, ResetCause
 from bios_ws.domain.state import DomainState
 from bios_ws.errors import DomainExists, DomainNotFound, VersionConflict
 from bios_ws.store import SCHEMA_VERSION, open_store
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, 654321, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    sql = open_store(f"sqlite:///{tmp_path / 'vbios.db'}")
-    yield sql
-    sql.dispose()
 
 
 def put(store: Any, record: MachineRecord) -> None:
