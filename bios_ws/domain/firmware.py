@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bios_ws.domain.firmware_update import Slot
+
 #: The vendor GUID of the variable that publishes a domain's BIOS attributes to its
 #: firmware and OS (Linux: /sys/firmware/efi/efivars/VbiosAttributes-<guid>).
 VBIOS_VENDOR_GUID = "7f3c4a52-1e0b-4c6e-9a53-0d0f2b1e5c11"
@@ -104,9 +106,27 @@ class MachineOptions:
 
 
 @dataclass(frozen=True)
+class SlotBoot:
+    """Which of the domain's two firmware slots the machine boots, and the BIOS version
+    the guest is shown (SMBIOS type 0). A slot the domain never had an update written
+    to holds the installation's image.
+
+    ``trial``: the image in ``slot`` has not booted yet. The machine must show that it
+    reaches a boot attempt within the adapter's trial timeout; it then tells
+    ``MachineHooks.after_trial`` whether it did, and when it did not (or the machine
+    failed first) it boots again at once, from the plan ``before_boot`` gives then."""
+
+    slot: Slot
+    bios_version: str
+    trial: bool = False
+
+
+@dataclass(frozen=True)
 class BootPlan:
     firmware: FirmwareImage
     machine: MachineOptions = field(default_factory=MachineOptions)
+    #: The firmware slot to boot (None: the installation's image, as before slots).
+    slot: SlotBoot | None = None
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
-from bios_ws.domain.firmware_update import LastAttemptStatus
+from bios_ws.domain.firmware_update import LastAttemptStatus, Slot
 
 
 class JobState(StrEnum):
@@ -86,13 +86,19 @@ class FirmwareJob:
     """One update of one domain's firmware by one accepted capsule, and how far it has got.
 
     ``status`` is the ESRT status of the outcome: SUCCESS once Completed, the failure's
-    code once Failed or RolledBack, None while the job runs."""
+    code once Failed or RolledBack, None while the job runs.
+
+    A capsule refused at once is kept as a job that ended Failed, so that the jobs of a
+    domain are its update history (fwupd's): every attempt, with versions, times,
+    outcome and signer. Such a job may lack what the capsule did not show: its firmware
+    class, FwVersion and MonotonicCount are None when its headers did not parse, and it
+    has no ``slot`` and no ``signer`` when its signature did not verify."""
 
     job_id: str
     domain_id: str
-    firmware_class: uuid.UUID
-    fw_version: int
-    monotonic_count: int
+    firmware_class: uuid.UUID | None
+    fw_version: int | None
+    monotonic_count: int | None
     apply_time: ApplyTime
     created_at: datetime
     updated_at: datetime
@@ -100,6 +106,19 @@ class FirmwareJob:
     percent_complete: int = 0
     status: LastAttemptStatus | None = None
     message: str = ""
+    #: The image's own floor (LowestSupportedVersion of its payload header).
+    lowest_supported_version: int | None = None
+    #: The slot the image is written to (the inactive one when the job was made).
+    slot: Slot | None = None
+    #: The FwVersion the domain had when the job was made.
+    from_version: int | None = None
+    #: SHA-256 (hex) of the image written to ``slot``, and of the whole capsule.
+    image_sha256: str = ""
+    capsule_sha256: str = ""
+    #: The subject (RFC 4514) of the certificate that signed the capsule.
+    signer: str = ""
+    #: Who asked for the update (``Principal`` as text).
+    principal: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.percent_complete <= 100:

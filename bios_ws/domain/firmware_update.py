@@ -51,6 +51,13 @@ from bios_ws.errors import CapsuleNotTrusted, InvalidCapsule
 UINT32_MAX = 0xFFFF_FFFF
 UINT64_MAX = 0xFFFF_FFFF_FFFF_FFFF
 
+#: The firmware class (ESRT FwClass, a capsule's UpdateImageTypeId) of a domain's system
+#: firmware: the image its machine boots (for a ``qemu`` machine, an OVMF code image).
+SYSTEM_FIRMWARE_CLASS = uuid.UUID("5b7b6c1e-4f2a-4c59-9e0e-2f1d6a0c7b31")
+#: The FwVersion and floor of the firmware a domain starts with (the installation's image).
+INITIAL_FW_VERSION = 1
+INITIAL_LOWEST_SUPPORTED_VERSION = 1
+
 
 class LastAttemptStatus(IntEnum):
     """ESRT LastAttemptStatus: the outcome of the last update attempt (UEFI codes 0-8)."""
@@ -135,6 +142,19 @@ class FirmwareInventory:
             raise ValueError(f"no firmware class {entry.firmware_class} in this inventory")
         return FirmwareInventory(tuple(entry if e.firmware_class == entry.firmware_class else e
                                        for e in self.entries))
+
+
+def initial_inventory() -> FirmwareInventory:
+    """The inventory of a domain no update has touched: its system firmware, the
+    installation's image in slot A, at ``INITIAL_FW_VERSION``."""
+    return FirmwareInventory((FirmwareEntry(
+        firmware_class=SYSTEM_FIRMWARE_CLASS, fw_version=INITIAL_FW_VERSION,
+        lowest_supported_version=INITIAL_LOWEST_SUPPORTED_VERSION),))
+
+
+def bios_version(fw_version: int) -> str:
+    """How a FwVersion is shown to the guest (SMBIOS type 0 BIOS Version): ``vbios-1``."""
+    return f"vbios-{fw_version}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,10 @@ from types import TracebackType
 from bios_ws.domain.audit import AuditEntry, AuditRecord, SeenEntry
 from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
+from bios_ws.domain.firmware_job import FirmwareJob
 from bios_ws.domain.firmware_trust import TrustedSigner
+from bios_ws.domain.firmware_update import FirmwareInventory
+from bios_ws.domain.firmware_upload import FirmwareUpload
 from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.state import DomainState
 
@@ -204,6 +207,69 @@ class FirmwareTrustRepository(abc.ABC):
         """Every trusted signer, oldest first (then by fingerprint)."""
 
 
+class FirmwareRepository(abc.ABC):
+    """Each domain's firmware inventory, its update jobs (its history) and open uploads,
+    and the one-time client keys encrypted uploads have used."""
+
+    @abc.abstractmethod
+    def inventory(self, domain_id: str, *, for_update: bool = False
+                  ) -> FirmwareInventory | None:
+        """The domain's inventory, or None until one was put (the domain then has the
+        ``initial_inventory``)."""
+
+    @abc.abstractmethod
+    def put_inventory(self, domain_id: str, inventory: FirmwareInventory) -> None:
+        """Store the domain's inventory (replacing any)."""
+
+    @abc.abstractmethod
+    def add_job(self, job: FirmwareJob) -> None:
+        """Record a new job; ValueError if its id exists."""
+
+    @abc.abstractmethod
+    def get_job(self, job_id: str, *, for_update: bool = False) -> FirmwareJob | None: ...
+
+    @abc.abstractmethod
+    def save_job(self, job: FirmwareJob) -> None:
+        """Replace the job of ``job.job_id``; KeyError if there is none."""
+
+    @abc.abstractmethod
+    def jobs(self, domain_id: str, *, limit: int = 100) -> list[FirmwareJob]:
+        """The domain's jobs, newest first (by creation time, then id), at most ``limit``."""
+
+    @abc.abstractmethod
+    def unfinished_jobs(self) -> list[FirmwareJob]:
+        """Every job of every domain that has not ended, oldest first."""
+
+    @abc.abstractmethod
+    def add_upload(self, upload: FirmwareUpload) -> None:
+        """Record a new upload; ValueError if its id exists."""
+
+    @abc.abstractmethod
+    def get_upload(self, upload_id: str, *, for_update: bool = False
+                   ) -> FirmwareUpload | None: ...
+
+    @abc.abstractmethod
+    def save_upload(self, upload: FirmwareUpload, expected_received: int) -> bool:
+        """Replace the upload if it still has ``expected_received`` bytes; whether it did."""
+
+    @abc.abstractmethod
+    def remove_upload(self, upload_id: str) -> bool:
+        """Forget the upload; whether there was one."""
+
+    @abc.abstractmethod
+    def uploads(self, domain_id: str | None = None) -> list[FirmwareUpload]:
+        """The open uploads (of one domain, or all), oldest first."""
+
+    @abc.abstractmethod
+    def use_transfer_key(self, fingerprint: str, at: datetime) -> bool:
+        """Record that a client one-time public key (its SHA-256, hex) was used; False if
+        it had been (a replay), True the first time."""
+
+    @abc.abstractmethod
+    def forget_domain(self, domain_id: str) -> None:
+        """Remove the domain's inventory, jobs and uploads (the domain is deleted)."""
+
+
 class UnitOfWork(abc.ABC):
     """One transaction. Leaving the block without ``commit()`` rolls back."""
 
@@ -213,6 +279,7 @@ class UnitOfWork(abc.ABC):
     records: HostRecords
     credentials: CredentialRepository
     firmware_trust: FirmwareTrustRepository
+    firmware: FirmwareRepository
     refusals: RefusalCounts
 
     def __enter__(self) -> UnitOfWork:

@@ -44,9 +44,11 @@ from datetime import datetime
 from pathlib import Path
 
 from bios_ws.domain.firmware import BootPlan, FirmwareState
+from bios_ws.domain.firmware_update import Slot
 from bios_ws.domain.power import MachineKind, PowerState, ResetCause
 
-__all__ = ["NO_HOOKS", "MachineEvent", "MachineHooks", "MachineKind", "Platform"]
+__all__ = ["NO_HOOKS", "MachineEvent", "MachineHooks", "MachineKind", "Platform",
+           "TrialOutcome"]
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,21 @@ class NetworkBoot:
     http: Path | None = None
 
 
+@dataclass(frozen=True)
+class TrialOutcome:
+    """How a trial boot of a slot's new image ended: whether the firmware reached a boot
+    attempt in time, and if not, why (in words)."""
+
+    slot: Slot
+    booted: bool
+    reason: str = ""
+
+
 def _nothing_read(domain_id: str, state: FirmwareState) -> None:
+    return None
+
+
+def _no_trial(domain_id: str, outcome: TrialOutcome) -> None:
     return None
 
 
@@ -82,6 +98,7 @@ class MachineHooks:
     before_boot: Callable[[str, ResetCause], BootPlan | None]
     on_event: Callable[[str, MachineEvent], None]
     after_run: Callable[[str, FirmwareState], None] = _nothing_read
+    after_trial: Callable[[str, TrialOutcome], None] = _no_trial
 
 
 #: Hooks that do nothing (tests of an adapter alone).
@@ -158,6 +175,19 @@ class Platform(abc.ABC):
     @abc.abstractmethod
     def lock(self, domain_id: str) -> AbstractContextManager[None]:
         """Serialise requests on one machine, across threads and processes."""
+
+    # -- firmware slots (issue 13: A/B images, a new one tried at the next boot) --------
+
+    @abc.abstractmethod
+    def stage_firmware(self, domain_id: str, slot: Slot, image: bytes) -> str:
+        """Write ``image`` as the firmware of ``slot`` (replacing what it held; the machine
+        may run from the other slot meanwhile), read it back, and return the SHA-256 (hex)
+        of what the slot now holds. MachineError if it cannot be written."""
+
+    @abc.abstractmethod
+    def firmware_digest(self, domain_id: str, slot: Slot) -> str | None:
+        """The SHA-256 (hex) of the image ``slot`` holds; None while it holds the
+        installation's image (nothing was ever written to it)."""
 
     # -- what the machine is made of (takes effect at its next boot) -------------------
 
