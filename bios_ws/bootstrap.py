@@ -41,6 +41,7 @@ from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService, utc_now
 from bios_ws.service.boot import MachineObserver
 from bios_ws.service.credentials import CredentialService
+from bios_ws.service.firmware_upload import TransferKey
 from bios_ws.service.use_cases import UseCases
 from bios_ws.store import SqlStore, open_store
 
@@ -104,9 +105,12 @@ class App:
 
 
 def bootstrap(config: Config, *, clock: Clock = utc_now,
-              authority: Authority | None = None) -> App:
+              authority: Authority | None = None,
+              transfer_key: TransferKey | None = None) -> App:
     """The whole object graph of ``config``; ``authority`` is the CA already loaded
-    (a server's), else it is loaded from the home on first use."""
+    (a server's), else it is loaded from the home on first use. ``transfer_key``: the
+    static key of encrypted capsule uploads (a server's; without it a process takes
+    plain uploads only)."""
     registry = load_registry(config.home.registry_path)
     store = open_store(config.store_url)
     tpm = _tpm_parts(config, store)
@@ -119,7 +123,8 @@ def bootstrap(config: Config, *, clock: Clock = utc_now,
     platforms = build_platforms(config, observer.hooks())
     issuer = HomeIssuer(config.home, None if authority is None else lambda: authority)
     wiring = Wiring(store.unit_of_work, registry, clock, tpm, platforms, default_keys,
-                    UseCases(), lambda: issuer, timedelta(days=config.guest_cert_days))
+                    UseCases(), lambda: issuer, timedelta(days=config.guest_cert_days),
+                    transfer_key=None if transfer_key is None else lambda: transfer_key)
     return App(config, store, registry, build_use_cases(wiring), tpm, platforms, observer)
 
 

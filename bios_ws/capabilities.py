@@ -26,11 +26,15 @@ from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.errors import (
     AccessDenied,
     AttestationUnavailable,
+    CapsuleNotTrusted,
+    ChunkRefused,
     DomainExists,
     DomainNotFound,
+    FirmwareUpdateRefused,
     InternalError,
     InvalidAttributeValue,
     InvalidBootOrder,
+    InvalidCapsule,
     InvalidPassword,
     InvalidPowerTransition,
     InvalidRequest,
@@ -46,6 +50,9 @@ from bios_ws.errors import (
     TpmUnavailable,
     UnknownAttribute,
     UnknownBootOption,
+    UnknownFirmwareJob,
+    UnknownUpload,
+    UpdateInProgress,
     VbiosError,
     VersionConflict,
 )
@@ -56,6 +63,8 @@ from bios_ws.service.credentials import DEFAULT_GUEST_VALIDITY, CredentialServic
 from bios_ws.service.domains import DomainService
 from bios_ws.service.enrollment import EnrollmentService
 from bios_ws.service.firmware_trust import FirmwareTrustService
+from bios_ws.service.firmware_update import FirmwareUpdateService, restart_for_update
+from bios_ws.service.firmware_upload import FirmwareUploadService, TransferKey
 from bios_ws.service.integrity import EventLogReader, IntegrityMonitor, TpmAccess
 from bios_ws.service.power import PowerService
 from bios_ws.service.secureboot import SecureBootService
@@ -90,6 +99,8 @@ class Wiring:
     issuer: Callable[[], Issuer]
     #: How long the guest certificates it issues are valid.
     guest_validity: timedelta = DEFAULT_GUEST_VALIDITY
+    #: The static transfer key of encrypted uploads (None: this process has none).
+    transfer_key: Callable[[], TransferKey] | None = None
 
     @property
     def gate(self) -> WriteGate | None:
@@ -163,6 +174,21 @@ def _firmware(wiring: Wiring) -> FirmwareTrustService:
     return FirmwareTrustService(wiring.uow, wiring.clock)
 
 
+def _firmware_update(wiring: Wiring) -> FirmwareUpdateService:
+    from bios_ws.firmware import Pkcs7CapsuleVerifier
+
+    return FirmwareUpdateService(wiring.uow, wiring.clock, wiring.platforms,
+                                 Pkcs7CapsuleVerifier(),
+                                 restart_for_update(wiring.built.use(PowerService)),
+                                 gate=wiring.gate)
+
+
+def _firmware_upload(wiring: Wiring) -> FirmwareUploadService:
+    return FirmwareUploadService(wiring.uow, wiring.clock,
+                                 wiring.built.use(FirmwareUpdateService),
+                                 wiring.transfer_key, gate=wiring.gate)
+
+
 #: Faults any operation may raise.
 COMMON_FAULTS: tuple[type[VbiosError], ...] = (
     InvalidRequest, AccessDenied, DomainNotFound, InternalError, StoreUnavailable,
@@ -204,7 +230,18 @@ CAPABILITIES: tuple[Capability, ...] = (
         soap_services=("bios_ws.soap.attestation_service:AttestationSoapService",),
         faults=(AttestationUnavailable, TpmError, TpmUnavailable),
     ),
-    Capability("firmware", _firmware),  # the admin's trusted capsule signers; no SOAP yet
+    Capability("firmware", _firmware),  # the admin's trusted capsule signers (CLI only)
+    Capability(
+        "firmware update", _firmware_update,
+        soap_services=("bios_ws.soap.firmware_service:FirmwareSoapService",),
+        faults=(InvalidCapsule, CapsuleNotTrusted, FirmwareUpdateRefused, UpdateInProgress,
+                UnknownFirmwareJob, PlatformUnavailable, MachineError),
+    ),
+    Capability(
+        "firmware upload", _firmware_upload,
+        soap_services=("bios_ws.soap.firmware_upload_service:FirmwareUploadSoapService",),
+        faults=(UnknownUpload, ChunkRefused),
+    ),
 )
 
 

@@ -161,6 +161,43 @@ class CapsuleNotTrusted(ClientError):
         self.detail = detail
 
 
+class FirmwareUpdateRefused(ClientError):
+    """A verified capsule the update rules refuse; ``attribute`` names the capsule field
+    that decided (FwVersion, MonotonicCount, UpdateImageTypeId) and ``status`` is the
+    ESRT LastAttemptStatus code recorded for it."""
+
+    code = "FirmwareUpdateRefused"
+
+    def __init__(self, status: int, message: str, *, field: str | None = None) -> None:
+        super().__init__(message, attribute=field)
+        self.status = status
+
+
+class UpdateInProgress(ClientError):
+    """The domain has an update that has not ended; one runs at a time."""
+
+    code = "UpdateInProgress"
+
+
+class UnknownUpload(ClientError):
+    """No open upload has this id (never begun, committed, expired, or another's)."""
+
+    code = "UnknownUpload"
+
+
+class ChunkRefused(ClientError):
+    """A chunk of an upload is refused; ``attribute`` names the field (Offset, Data,
+    Sha256) and the upload is as it was."""
+
+    code = "ChunkRefused"
+
+
+class UnknownFirmwareJob(ClientError):
+    """No firmware job of this caller has this id."""
+
+    code = "UnknownFirmwareJob"
+
+
 class ServerError(VbiosError):
     code = "ServerError"
     fault_kind = "Server"

@@ -120,12 +120,16 @@ def serve(config: Config, listener: socket.socket | None = None) -> int:
 
 
 def restore_power(config: Config) -> list[str]:
-    """Power returns to the machines as the service starts (AcPwrRcvry of each domain)."""
+    """Firmware updates a stopped service left unfinished go on or end, then power
+    returns to the machines as the service starts (AcPwrRcvry of each domain)."""
     from bios_ws.bootstrap import bootstrap
+    from bios_ws.service.firmware_update import FirmwareUpdateService
     from bios_ws.service.power import PowerService
 
     with bootstrap(config) as app:
-        return [f"power restore: {line}" for line in app.use(PowerService).restore_power()]
+        resumed = app.use(FirmwareUpdateService).resume(app.observer.firmware)
+        return ([f"firmware update: {line}" for line in resumed]
+                + [f"power restore: {line}" for line in app.use(PowerService).restore_power()])
 
 
 def check_tpm_choice(config: Config) -> bool:

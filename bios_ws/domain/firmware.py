@@ -119,6 +119,9 @@ class SlotBoot:
     slot: Slot
     bios_version: str
     trial: bool = False
+    #: The SHA-256 (hex) the slot's image must have: a trial of a slot holding anything
+    #: else fails at once (None: not checked).
+    expected_sha256: str | None = None
 
 
 @dataclass(frozen=True)

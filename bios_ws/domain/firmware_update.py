@@ -44,8 +44,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
+from typing import Protocol
 
-from bios_ws.domain.capsule import VerifiedCapsule
 from bios_ws.errors import CapsuleNotTrusted, InvalidCapsule
 
 UINT32_MAX = 0xFFFF_FFFF
@@ -57,6 +57,33 @@ SYSTEM_FIRMWARE_CLASS = uuid.UUID("5b7b6c1e-4f2a-4c59-9e0e-2f1d6a0c7b31")
 #: The FwVersion and floor of the firmware a domain starts with (the installation's image).
 INITIAL_FW_VERSION = 1
 INITIAL_LOWEST_SUPPORTED_VERSION = 1
+
+
+class ImageFacts(Protocol):
+    """What the rules read of an update image: a ``VerifiedCapsule``, or an
+    ``AcceptedImage`` kept with its job."""
+
+    @property
+    def firmware_class(self) -> uuid.UUID: ...
+
+    @property
+    def fw_version(self) -> int: ...
+
+    @property
+    def lowest_supported_version(self) -> int: ...
+
+    @property
+    def monotonic_count(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedImage:
+    """The facts of a verified capsule's image, as its job keeps them."""
+
+    firmware_class: uuid.UUID
+    fw_version: int
+    lowest_supported_version: int
+    monotonic_count: int
 
 
 class LastAttemptStatus(IntEnum):
@@ -169,7 +196,7 @@ class UpdateDecision:
         return self.status is LastAttemptStatus.SUCCESS
 
 
-def judge_capsule(entry: FirmwareEntry, capsule: VerifiedCapsule) -> UpdateDecision:
+def judge_capsule(entry: FirmwareEntry, capsule: ImageFacts) -> UpdateDecision:
     """Accept ``capsule`` for the firmware ``entry`` describes, or refuse it: wrong firmware
     class, FwVersion below the floor, or MonotonicCount not above the last accepted one."""
     if capsule.firmware_class != entry.firmware_class:
@@ -192,7 +219,7 @@ def judge_capsule(entry: FirmwareEntry, capsule: VerifiedCapsule) -> UpdateDecis
     return UpdateDecision(LastAttemptStatus.SUCCESS, _acceptance(entry, capsule))
 
 
-def _acceptance(entry: FirmwareEntry, capsule: VerifiedCapsule) -> str:
+def _acceptance(entry: FirmwareEntry, capsule: ImageFacts) -> str:
     if capsule.fw_version == entry.fw_version:
         change = f"reinstalls FwVersion {capsule.fw_version}"
     elif capsule.fw_version > entry.fw_version:
@@ -203,7 +230,7 @@ def _acceptance(entry: FirmwareEntry, capsule: VerifiedCapsule) -> str:
     return f"accepted: the capsule {change}; it goes to slot {entry.inactive_slot}"
 
 
-def judge_capsule_for(inventory: FirmwareInventory, capsule: VerifiedCapsule
+def judge_capsule_for(inventory: FirmwareInventory, capsule: ImageFacts
                       ) -> UpdateDecision:
     """``judge_capsule`` against the entry of the capsule's class; a class the domain does not
     have is refused as INVALID_FORMAT."""
@@ -235,7 +262,7 @@ def record_failed_attempt(entry: FirmwareEntry, attempted_version: int,
                                last_attempt_status=status)
 
 
-def record_refusal(entry: FirmwareEntry, capsule: VerifiedCapsule,
+def record_refusal(entry: FirmwareEntry, capsule: ImageFacts,
                    decision: UpdateDecision) -> FirmwareEntry:
     """The entry after ``decision`` refused ``capsule``: the attempt recorded, nothing else.
     A capsule of another firmware class leaves the entry as it is (it was not its attempt)."""
@@ -246,7 +273,7 @@ def record_refusal(entry: FirmwareEntry, capsule: VerifiedCapsule,
     return record_failed_attempt(entry, capsule.fw_version, decision.status)
 
 
-def record_update_succeeded(entry: FirmwareEntry, capsule: VerifiedCapsule) -> FirmwareEntry:
+def record_update_succeeded(entry: FirmwareEntry, capsule: ImageFacts) -> FirmwareEntry:
     """The entry once ``capsule``'s image has booted from the inactive slot: its FwVersion and
     MonotonicCount, the floor raised to max(stored, the image's own), the active slot flipped.
 
@@ -266,7 +293,7 @@ def record_update_succeeded(entry: FirmwareEntry, capsule: VerifiedCapsule) -> F
         active_slot=entry.active_slot.other)
 
 
-def record_update_rolled_back(entry: FirmwareEntry, capsule: VerifiedCapsule) -> FirmwareEntry:
+def record_update_rolled_back(entry: FirmwareEntry, capsule: ImageFacts) -> FirmwareEntry:
     """The entry after ``capsule``'s image did not boot and the previous slot took over: the
     attempt recorded as UNSUCCESSFUL, the version, floor, count and active slot kept."""
     return record_failed_attempt(entry, capsule.fw_version, LastAttemptStatus.UNSUCCESSFUL)

@@ -10,8 +10,8 @@ chunks (issue 13)::
 
 Chunks arrive in order: a chunk must start at the next offset (a resend of the
 last chunk after a lost answer is told the offset it should have used). The
-bytes wait in a file of the service; an upload not committed before it expires
-is removed with its bytes.
+chunks wait in the store; an upload not committed before it expires is removed with
+its bytes.
 
 An encrypted upload carries the capsule AES-GCM encrypted (``bios_ws.firmware.
 transfer``): ``size`` and ``sha256`` are the capsule's, and the bytes sent are

@@ -254,7 +254,15 @@ class FirmwareRepository(abc.ABC):
 
     @abc.abstractmethod
     def remove_upload(self, upload_id: str) -> bool:
-        """Forget the upload; whether there was one."""
+        """Forget the upload and its chunks; whether there was one."""
+
+    @abc.abstractmethod
+    def add_chunk(self, upload_id: str, offset: int, data: bytes) -> None:
+        """Keep a chunk of the upload's bytes at ``offset``; ValueError if one starts there."""
+
+    @abc.abstractmethod
+    def read_chunks(self, upload_id: str) -> bytes:
+        """The upload's chunks, concatenated in the order of their offsets."""
 
     @abc.abstractmethod
     def uploads(self, domain_id: str | None = None) -> list[FirmwareUpload]:

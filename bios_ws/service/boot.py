@@ -5,13 +5,15 @@ Before a boot: pending settings are applied through ``BiosService.apply_pending`
 (kept pending in restricted mode); then the plan of the boot is made from the
 domain's settings (``bios_ws.domain.firmware_plan``) and what the firmware gets is
 recorded on the machine (the BootNext it was given, whether it enforces Secure
-Boot). After a run: a BootNext the firmware consumed is gone from the domain.
+Boot), and which firmware slot it boots (``bios_ws.service.firmware_boot``: a staged
+update is tried there). After a run: a BootNext the firmware consumed is gone from the domain.
 When a machine changes state on its own, the event is recorded with its cause.
 Each is audited as the platform's doing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -31,6 +33,7 @@ from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.errors import StoreUnavailable
 from bios_ws.platform.port import MachineEvent, MachineHooks
 from bios_ws.service.bios import PLATFORM, BiosService
+from bios_ws.service.firmware_boot import FirmwareBoot
 
 log = logging.getLogger("bios_ws.power")
 
@@ -45,10 +48,11 @@ class MachineObserver:
         self._registry = registry
         self._default_keys = default_keys
         self._all_cores = all_cores
+        self.firmware = FirmwareBoot(uow, clock)
 
     def hooks(self) -> MachineHooks:
         return MachineHooks(before_boot=self.before_boot, on_event=self.on_event,
-                            after_run=self.after_run)
+                            after_run=self.after_run, after_trial=self.firmware.after_trial)
 
     def before_boot(self, domain_id: str, cause: ResetCause) -> BootPlan | None:
         """Apply pending settings, then plan the boot. A machine boots even when the store
@@ -61,8 +65,10 @@ class MachineObserver:
             self._bios.apply_at_boot(domain_id, f"boot ({cause.value})",
                                      consume_boot_next=not real)
             state = self._bios.state_of(domain_id)
-            plan = plan_boot(state, self._registry, self._default_keys(),
-                             all_cores=self._all_cores)
+            plan = dataclasses.replace(
+                plan_boot(state, self._registry, self._default_keys(),
+                          all_cores=self._all_cores),
+                slot=self.firmware.plan_slot(domain_id))
             image = plan.firmware
             current = (SecureBootCurrent.ENABLED
                        if enforcing(image.secure_boot_enable, image.keys)

@@ -64,6 +64,17 @@ CALLERS: Final[Mapping[str, Callers]] = MappingProxyType({
     "GetReferenceMeasurements": GUEST_OR_ADMIN,
     "CollectDiagnostics": GUEST_OR_ADMIN,
     "SetReferenceMeasurements": ADMIN,
+    # firmware update: a guest its own domain's, the admin any (an upload or a job by id)
+    "GetFirmwareInventory": GUEST,
+    "GetFirmwareHistory": GUEST,
+    "BeginFirmwareUpload": GUEST,
+    "UploadFirmwareChunk": GUEST_OR_ADMIN,
+    "GetFirmwareUpload": GUEST_OR_ADMIN,
+    "CommitFirmwareUpload": GUEST_OR_ADMIN,
+    "GetFirmwareJob": GUEST_OR_ADMIN,
+    "GetDomainFirmwareInventory": ADMIN,
+    "GetDomainFirmwareHistory": ADMIN,
+    "BeginDomainFirmwareUpload": ADMIN,
 })
 
 #: The order roles are listed in (documents, messages).

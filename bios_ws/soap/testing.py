@@ -165,6 +165,7 @@ class Endpoint:
     guest: Principal
     admin: Principal
     use_cases: UseCases
+    observer: MachineObserver
 
     def call(self, operation: str, inner: str = "", *, as_: Principal | None = None,
              header: str = "") -> WsgiResult:
@@ -193,4 +194,4 @@ def build_endpoint(domain_id: str = "vm1", *, max_body_bytes: int = 1_048_576,
     app = create_wsgi_app(use_cases, max_body_bytes=max_body_bytes)
     return Endpoint(app, use_cases.use(BiosService), use_cases.use(DomainService),
                     use_cases.use(PowerService), platform, clock, store,
-                    Principal.guest(domain_id), admin, use_cases)
+                    Principal.guest(domain_id), admin, use_cases, observer)
