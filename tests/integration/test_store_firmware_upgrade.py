@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import inspect
 
 from bios_ws.domain.firmware_trust import TrustedSigner
+from bios_ws.domain.firmware_update import initial_inventory
 from bios_ws.domain.state import DomainState
 from bios_ws.store import SCHEMA_VERSION, open_store
 
@@ -57,5 +58,13 @@ def test_a_version_5_store_upgrades_in_place_with_its_data(tmp_path: Path) -> No
             assert uow.domains.get("old1").current == {"A": 1}
             assert uow.credentials.incarnation("old1") == "0123456789abcdef"
             assert uow.firmware_trust.list() == [signer]
+            assert uow.firmware.inventory("old1") is None  # the initial inventory
+            assert uow.firmware.jobs("old1") == [] and uow.firmware.uploads() == []
+            uow.firmware.put_inventory("old1", initial_inventory())
+            assert uow.firmware.use_transfer_key("c" * 64, T0) is True
+            uow.commit()
+        with upgraded.unit_of_work() as uow:
+            assert uow.firmware.inventory("old1") == initial_inventory()
+            assert uow.firmware.use_transfer_key("c" * 64, T0) is False
     finally:
         upgraded.dispose()
