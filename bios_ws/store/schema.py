@@ -28,7 +28,7 @@ from bios_ws.errors import StoreUnavailable
 
 #: The schema this code reads and writes. A database at a newer version is refused;
 #: an older one is upgraded by ``_MIGRATIONS``.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: meta keys
 SCHEMA_VERSION_KEY = "schema_version"
@@ -170,6 +170,72 @@ firmware_trust = Table(
     Column("added_at", String(40), nullable=False),
 )
 
+#: Version 6: each domain's firmware inventory, one row per firmware class (ESRT entry),
+#: in the inventory's order (``position``). A MonotonicCount is a uint64: kept as decimal
+#: text, since BIGINT is signed and SQLite's NUMERIC would round it to a REAL.
+firmware_inventory = Table(
+    "firmware_inventory",
+    metadata,
+    Column("domain_id", String(64), primary_key=True),
+    Column("firmware_class", String(36), primary_key=True),  # uuid, lower-case text
+    Column("position", Integer, nullable=False),
+    Column("fw_version", BigInteger, nullable=False),
+    Column("lowest_supported_version", BigInteger, nullable=False),
+    Column("last_monotonic_count", String(20), nullable=True),  # uint64, decimal
+    Column("last_attempt_version", BigInteger, nullable=False),
+    Column("last_attempt_status", Integer, nullable=False),  # ESRT code
+    Column("active_slot", String(1), nullable=False),
+)
+
+#: Version 6: every firmware update job of every domain (its update history).
+firmware_jobs = Table(
+    "firmware_jobs",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("domain_id", String(64), nullable=False),
+    Column("firmware_class", String(36), nullable=True),
+    Column("fw_version", BigInteger, nullable=True),
+    Column("monotonic_count", String(20), nullable=True),  # uint64, decimal
+    Column("apply_time", String(16), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("percent_complete", Integer, nullable=False),
+    Column("status", Integer, nullable=True),  # ESRT code, once ended
+    Column("message", Text, nullable=False),
+    Column("lowest_supported_version", BigInteger, nullable=True),
+    Column("slot", String(1), nullable=True),
+    Column("from_version", BigInteger, nullable=True),
+    Column("image_sha256", String(64), nullable=False),
+    Column("capsule_sha256", String(64), nullable=False),
+    Column("signer", Text, nullable=False),
+    Column("principal", Text, nullable=False),
+    Index("firmware_jobs_by_domain", "domain_id", "created_at"),
+)
+
+#: Version 6: the capsule uploads under way (their bytes wait in files of the service).
+firmware_uploads = Table(
+    "firmware_uploads",
+    metadata,
+    Column("upload_id", String(32), primary_key=True),
+    Column("domain_id", String(64), nullable=False, index=True),
+    Column("principal", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+    Column("received", BigInteger, nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=True),  # None: not encrypted
+)
+
+#: Version 6: the client one-time public keys encrypted uploads have used (SHA-256, hex).
+firmware_transfer_keys = Table(
+    "firmware_transfer_keys",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("used_at", String(40), nullable=False),
+)
+
 _APPEND_ONLY = "audit log is append-only"
 
 # Dialect-specific: refuse UPDATE and DELETE of audit rows inside the database.
@@ -286,9 +352,15 @@ def _no_trusted_signers_yet(conn: Connection) -> None:
     """Version 5: the new firmware_trust table starts empty (created above)."""
 
 
+def _no_firmware_updates_yet(conn: Connection) -> None:
+    """Version 6: the firmware tables start empty (created above): every domain has its
+    initial inventory until an update puts one, and no job, upload or used key."""
+
+
 #: What brings a store from the version before to this one (tables are created above).
 _MIGRATIONS = {2: _machines_for_existing_domains, 3: _scopes_for_existing_entries,
-               4: _incarnations_for_existing_domains, 5: _no_trusted_signers_yet}
+               4: _incarnations_for_existing_domains, 5: _no_trusted_signers_yet,
+               6: _no_firmware_updates_yet}
 
 
 def _lock_schema(conn: Connection) -> None:

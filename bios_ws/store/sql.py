@@ -43,6 +43,7 @@ from bios_ws.store.engine import (
     safe_url,
     store_errors,
 )
+from bios_ws.store.firmware import SqlFirmware
 from bios_ws.store.firmware_trust import SqlFirmwareTrust
 from bios_ws.store.kept import KeptConnections
 from bios_ws.store.machines import SqlMachines
@@ -158,6 +159,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.records = _Records(self)
         self.credentials = SqlCredentials(self)
         self.firmware_trust = SqlFirmwareTrust(self)
+        self.firmware = SqlFirmware(self)
         self.refusals = SqlRefusals(self)
 
     def __enter__(self) -> SqlUnitOfWork:
