@@ -23,16 +23,13 @@ from bios_ws.domain.audit import (
 )
 from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
-from bios_ws.domain.firmware_job import FirmwareJob
+from bios_ws.domain.fakes_firmware import FirmwareData, MemoryFirmware
 from bios_ws.domain.firmware_trust import TrustedSigner
-from bios_ws.domain.firmware_update import FirmwareInventory
-from bios_ws.domain.firmware_upload import FirmwareUpload
 from bios_ws.domain.ports import (
     AuditLog,
     CredentialRepository,
     DomainRepository,
     DomainSummary,
-    FirmwareRepository,
     FirmwareTrustRepository,
     HostRecord,
     HostRecords,
@@ -58,7 +55,7 @@ class MemoryStore:
         self.tickets: dict[str, TicketRecord] = {}
         self.refusals: dict[str, RefusalWindow] = {}
         self.trusted_signers: dict[str, TrustedSigner] = {}
-        self.firmware = _FirmwareData()
+        self.firmware = FirmwareData()
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -264,90 +261,6 @@ class _FirmwareTrust(FirmwareTrustRepository):
         return sorted(self.data.values(), key=lambda s: (s.added_at, s.fingerprint))
 
 
-@dataclasses.dataclass
-class _FirmwareData:
-    inventories: dict[str, FirmwareInventory] = dataclasses.field(default_factory=dict)
-    jobs: dict[str, FirmwareJob] = dataclasses.field(default_factory=dict)
-    uploads: dict[str, FirmwareUpload] = dataclasses.field(default_factory=dict)
-    transfer_keys: dict[str, datetime] = dataclasses.field(default_factory=dict)
-
-    def copy(self) -> _FirmwareData:
-        return _FirmwareData(dict(self.inventories), dict(self.jobs), dict(self.uploads),
-                             dict(self.transfer_keys))
-
-
-class _Firmware(FirmwareRepository):
-    def __init__(self, data: _FirmwareData) -> None:
-        self.data = data
-
-    def inventory(self, domain_id: str, *, for_update: bool = False
-                  ) -> FirmwareInventory | None:
-        return self.data.inventories.get(domain_id)
-
-    def put_inventory(self, domain_id: str, inventory: FirmwareInventory) -> None:
-        if not inventory.entries:
-            raise ValueError("an inventory has at least one firmware entry")
-        self.data.inventories[domain_id] = inventory
-
-    def add_job(self, job: FirmwareJob) -> None:
-        if job.job_id in self.data.jobs:
-            raise ValueError(f"firmware job {job.job_id} exists")
-        self.data.jobs[job.job_id] = job
-
-    def get_job(self, job_id: str, *, for_update: bool = False) -> FirmwareJob | None:
-        return self.data.jobs.get(job_id)
-
-    def save_job(self, job: FirmwareJob) -> None:
-        if job.job_id not in self.data.jobs:
-            raise KeyError(f"no firmware job {job.job_id}")
-        self.data.jobs[job.job_id] = job
-
-    def jobs(self, domain_id: str, *, limit: int = 100) -> list[FirmwareJob]:
-        mine = [job for job in self.data.jobs.values() if job.domain_id == domain_id]
-        mine.sort(key=lambda job: (job.created_at, job.job_id), reverse=True)
-        return mine[:max(limit, 0)]
-
-    def unfinished_jobs(self) -> list[FirmwareJob]:
-        return sorted((job for job in self.data.jobs.values() if not job.finished),
-                      key=lambda job: (job.created_at, job.job_id))
-
-    def add_upload(self, upload: FirmwareUpload) -> None:
-        if upload.upload_id in self.data.uploads:
-            raise ValueError(f"firmware upload {upload.upload_id} exists")
-        self.data.uploads[upload.upload_id] = upload
-
-    def get_upload(self, upload_id: str, *, for_update: bool = False
-                   ) -> FirmwareUpload | None:
-        return self.data.uploads.get(upload_id)
-
-    def save_upload(self, upload: FirmwareUpload, expected_received: int) -> bool:
-        stored = self.data.uploads.get(upload.upload_id)
-        if stored is None or stored.received != expected_received:
-            return False
-        self.data.uploads[upload.upload_id] = upload
-        return True
-
-    def remove_upload(self, upload_id: str) -> bool:
-        return self.data.uploads.pop(upload_id, None) is not None
-
-    def uploads(self, domain_id: str | None = None) -> list[FirmwareUpload]:
-        return sorted((u for u in self.data.uploads.values()
-                       if domain_id is None or u.domain_id == domain_id),
-                      key=lambda u: (u.created_at, u.upload_id))
-
-    def use_transfer_key(self, fingerprint: str, at: datetime) -> bool:
-        if fingerprint in self.data.transfer_keys:
-            return False
-        self.data.transfer_keys[fingerprint] = at
-        return True
-
-    def forget_domain(self, domain_id: str) -> None:
-        data = self.data
-        data.inventories.pop(domain_id, None)
-        data.jobs = {k: job for k, job in data.jobs.items() if job.domain_id != domain_id}
-        data.uploads = {k: u for k, u in data.uploads.items() if u.domain_id != domain_id}
-
-
 class MemoryUnitOfWork(UnitOfWork):
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -365,7 +278,7 @@ class MemoryUnitOfWork(UnitOfWork):
                                         dict(self._store.tickets))
         self.refusals = _Refusals(dict(self._store.refusals))
         self.firmware_trust = _FirmwareTrust(dict(self._store.trusted_signers))
-        self.firmware = _Firmware(self._store.firmware.copy())
+        self.firmware = MemoryFirmware(self._store.firmware.copy())
         return self
 
     def commit(self) -> None:
@@ -384,7 +297,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self._store.refusals = self.refusals.data
         assert isinstance(self.firmware_trust, _FirmwareTrust)
         self._store.trusted_signers = self.firmware_trust.data
-        assert isinstance(self.firmware, _Firmware)
+        assert isinstance(self.firmware, MemoryFirmware)
         self._store.firmware = self.firmware.data
         self._release()
 

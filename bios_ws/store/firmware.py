@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 _inventory = schema.firmware_inventory
 _jobs = schema.firmware_jobs
 _uploads = schema.firmware_uploads
+_chunks = schema.firmware_upload_chunks
 _keys = schema.firmware_transfer_keys
 
 
@@ -138,8 +139,26 @@ class SqlFirmware(FirmwareRepository):
     def remove_upload(self, upload_id: str) -> bool:
         conn = self._uow.connection(write=True)
         with store_errors():
+            conn.execute(delete(_chunks).where(_chunks.c.upload_id == upload_id))
             result = conn.execute(delete(_uploads).where(_uploads.c.upload_id == upload_id))
         return bool(result.rowcount == 1)
+
+    def add_chunk(self, upload_id: str, offset: int, data: bytes) -> None:
+        conn = self._uow.connection(write=True)
+        with store_errors():
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(_chunks).values(upload_id=upload_id, offset=offset,
+                                                        data=bytes(data)))
+            except IntegrityError:
+                raise ValueError(f"upload {upload_id} has a chunk at offset {offset}") from None
+
+    def read_chunks(self, upload_id: str) -> bytes:
+        conn = self._uow.connection(write=False)
+        with store_errors():
+            rows = conn.execute(select(_chunks.c.data).where(_chunks.c.upload_id == upload_id)
+                                .order_by(_chunks.c.offset)).all()
+        return b"".join(row.data for row in rows)
 
     def uploads(self, domain_id: str | None = None) -> list[FirmwareUpload]:
         conn = self._uow.connection(write=False)
@@ -167,6 +186,8 @@ class SqlFirmware(FirmwareRepository):
     def forget_domain(self, domain_id: str) -> None:
         conn = self._uow.connection(write=True)
         with store_errors():
+            conn.execute(delete(_chunks).where(_chunks.c.upload_id.in_(
+                select(_uploads.c.upload_id).where(_uploads.c.domain_id == domain_id))))
             for table in (_inventory, _jobs, _uploads):
                 conn.execute(delete(table).where(table.c.domain_id == domain_id))
 

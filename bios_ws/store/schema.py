@@ -213,7 +213,7 @@ firmware_jobs = Table(
     Index("firmware_jobs_by_domain", "domain_id", "created_at"),
 )
 
-#: Version 6: the capsule uploads under way (their bytes wait in files of the service).
+#: Version 6: the capsule uploads under way (their bytes in firmware_upload_chunks).
 firmware_uploads = Table(
     "firmware_uploads",
     metadata,
@@ -226,6 +226,15 @@ firmware_uploads = Table(
     Column("expires_at", String(40), nullable=False),
     Column("received", BigInteger, nullable=False),
     Column("wrapped_key", LargeBinary, nullable=True),  # None: not encrypted
+)
+
+#: Version 6: the bytes of the uploads under way, one row per chunk.
+firmware_upload_chunks = Table(
+    "firmware_upload_chunks",
+    metadata,
+    Column("upload_id", String(32), primary_key=True),
+    Column("offset", BigInteger, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
 )
 
 #: Version 6: the client one-time public keys encrypted uploads have used (SHA-256, hex).

@@ -214,6 +214,27 @@ def test_remove_upload_says_whether_there_was_one(store: Any) -> None:
     assert read(store, lambda fw: fw.uploads()) == []
 
 
+def test_chunks_read_back_in_offset_order_and_go_with_their_upload(store: Any) -> None:
+    write(store, lambda fw: fw.add_upload(upload("0" * 32)),
+          lambda fw: fw.add_upload(upload("1" * 32)))
+    with store.unit_of_work() as uow:
+        uow.firmware.add_chunk("0" * 32, 4, b"efgh")
+        uow.firmware.add_chunk("0" * 32, 0, b"abcd")
+        uow.firmware.add_chunk("1" * 32, 0, bytes(range(256)))
+        with pytest.raises(ValueError, match="offset 4"):
+            uow.firmware.add_chunk("0" * 32, 4, b"xxxx")
+        uow.firmware.add_chunk("0" * 32, 8, b"i")  # the unit goes on after the refusal
+        uow.commit()
+    assert read(store, lambda fw: fw.read_chunks("0" * 32)) == b"abcdefghi"
+    assert read(store, lambda fw: fw.read_chunks("9" * 32)) == b""
+    write(store, lambda fw: fw.remove_upload("0" * 32))
+    assert read(store, lambda fw: fw.read_chunks("0" * 32)) == b""
+    assert read(store, lambda fw: fw.read_chunks("1" * 32)) == bytes(range(256))
+    with store.unit_of_work() as uow:
+        uow.firmware.add_chunk("1" * 32, 256, b"not kept")
+    assert read(store, lambda fw: fw.read_chunks("1" * 32)) == bytes(range(256))
+
+
 # -- transfer keys, rollback, forgetting a domain ----------------------------------------
 
 def test_a_transfer_key_is_used_once(store: Any) -> None:
@@ -248,7 +269,8 @@ def test_forget_domain_removes_its_inventory_jobs_and_uploads_only(store: Any) -
     for domain in ("vm1", "vm2"):
         write(store, lambda fw, d=domain: fw.put_inventory(d, initial_inventory()),
               lambda fw, d=domain: fw.add_job(job(f"j-{d}", domain_id=d, state=JobState.STAGED)),
-              lambda fw, d=domain: fw.add_upload(upload(d[-1] * 32, domain_id=d)))
+              lambda fw, d=domain: fw.add_upload(upload(d[-1] * 32, domain_id=d)),
+              lambda fw, d=domain: fw.add_chunk(d[-1] * 32, 0, d.encode()))
     write(store, lambda fw: fw.use_transfer_key(SHA_A, T0),
           lambda fw: fw.forget_domain("vm1"), lambda fw: fw.forget_domain("nobody"))
     with store.unit_of_work() as uow:
@@ -258,6 +280,7 @@ def test_forget_domain_removes_its_inventory_jobs_and_uploads_only(store: Any) -
         assert [j.job_id for j in fw.unfinished_jobs()] == ["j-vm2"]
         assert fw.inventory("vm2") == initial_inventory()
         assert [u.domain_id for u in fw.uploads()] == ["vm2"]
+        assert (fw.read_chunks("1" * 32), fw.read_chunks("2" * 32)) == (b"", b"vm2")
         assert fw.use_transfer_key(SHA_A, T0) is False  # keys are not the domain's
 
 
