@@ -1,23 +1,17 @@
-"""Encrypted capsule delivery: the vBIOS's TransferKey against the guest's OneTimeSender,
-and both against the specification (docs/firmware-update.md, "Encrypted delivery"),
-computed here independently (HKDF by hand with hmac, ECDH and AES-GCM from cryptography)
-so that a change of the spec's constants or layout is caught."""
+"""Encrypted capsule delivery, the vBIOS's side (bios_ws.firmware.transfer): TransferKey
+with the guest's OneTimeSender, and against the specification written out in
+tests/transfer_spec.py. Pure: no I/O."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from vbios_client._transfer import (
-    InvalidServerKey,
-    OneTimeKeyUsed,
-    OneTimeSender,
-)
+from vbios_client._transfer import OneTimeSender
 
 from bios_ws.firmware.transfer import (
     Accepted,
@@ -26,64 +20,24 @@ from bios_ws.firmware.transfer import (
     TransferKey,
     parse_point,
 )
-
-UPLOAD = "0123456789abcdef0123456789abcdef"
-OTHER_UPLOAD = "fedcba9876543210fedcba9876543210"
-CAPSULE = bytes(range(256)) * 3 + b"the end"
-# P-256: p, and b of y^2 = x^3 - 3x + b
-P = 2**256 - 2**224 + 2**192 + 2**96 - 1
-B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
-
-
-# -- the specification, written out here ------------------------------------------------
-
-
-def _hkdf_sha256(ikm: bytes, salt: bytes, info: bytes, length: int) -> bytes:
-    """RFC 5869 by hand."""
-    prk = hmac.new(salt or bytes(32), ikm, hashlib.sha256).digest()
-    okm, block, counter = b"", b"", 1
-    while len(okm) < length:
-        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
-        okm += block
-        counter += 1
-    return okm[:length]
-
-
-def _spec_key_and_nonce(z1: bytes, z2: bytes, upload_id: str, s_pub: bytes, c_pub: bytes,
-                        e_pub: bytes) -> tuple[bytes, bytes]:
-    okm = _hkdf_sha256(z1 + z2, hashlib.sha256(upload_id.encode("ascii")).digest(),
-                       b"vbios firmware transfer v1" + s_pub + c_pub + e_pub, 44)
-    return okm[0:32], okm[32:44]
-
-
-def _point(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> bytes:
-    public = key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
-    return public.public_bytes(serialization.Encoding.X962,
-                               serialization.PublicFormat.UncompressedPoint)
-
-
-def _new_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _ecdh(private: ec.EllipticCurvePrivateKey, public: bytes) -> bytes:
-    peer = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public)
-    return private.exchange(ec.ECDH(), peer)
-
-
-def _not_reduced_point() -> bytes:
-    """A point on the curve written with X + p instead of X (not canonical)."""
-    for x in range(1, 100):
-        rhs = (x**3 - 3 * x + B) % P
-        y = pow(rhs, (P + 1) // 4, P)
-        if y * y % P == rhs:
-            return b"\x04" + (x + P).to_bytes(32, "big") + y.to_bytes(32, "big")
-    raise AssertionError("no small X on the curve")
+from tests.transfer_spec import (
+    CAPSULE,
+    OTHER_UPLOAD,
+    UPLOAD,
+    ecdh,
+    hkdf_sha256,
+    new_key,
+    not_reduced_point,
+    point,
+    spec_key_and_nonce,
+    spec_wrap_key,
+    valid_point,
+)
 
 
 @pytest.fixture
 def static() -> ec.EllipticCurvePrivateKey:
-    return _new_key()
+    return new_key()
 
 
 @pytest.fixture
@@ -124,7 +78,7 @@ def test_each_upload_has_its_own_one_time_key_and_wrapping(server: TransferKey) 
 
 def test_the_public_points_are_uncompressed(server: TransferKey,
                                             static: ec.EllipticCurvePrivateKey) -> None:
-    assert server.public_point() == _point(static)
+    assert server.public_point() == point(static)
     assert len(server.public_point()) == 65 and server.public_point()[0] == 4
     accepted = server.accept(UPLOAD, OneTimeSender().client_public())
     assert len(accepted.server_one_time_public) == 65
@@ -154,47 +108,37 @@ def test_only_a_p256_key_is_a_transfer_key() -> None:
 
 def test_the_server_derives_the_key_of_the_specification(
         server: TransferKey, static: ec.EllipticCurvePrivateKey) -> None:
-    client = _new_key()
-    c_pub, s_pub = _point(client), _point(static)
+    client = new_key()
+    c_pub, s_pub = point(client), point(static)
     accepted = server.accept(UPLOAD, c_pub)
     e_pub = accepted.server_one_time_public
-    key, nonce = _spec_key_and_nonce(_ecdh(client, s_pub), _ecdh(client, e_pub), UPLOAD,
-                                     s_pub, c_pub, e_pub)
+    key, nonce = spec_key_and_nonce(ecdh(client, s_pub), ecdh(client, e_pub), UPLOAD,
+                                    s_pub, c_pub, e_pub)
     ciphertext = AESGCM(key).encrypt(nonce, CAPSULE, UPLOAD.encode("ascii"))
     assert server.decrypt(UPLOAD, accepted.wrapped_key, ciphertext) == CAPSULE
 
 
 def test_the_wrapped_key_is_the_content_key_under_the_wrap_key_of_the_specification(
         server: TransferKey, static: ec.EllipticCurvePrivateKey) -> None:
-    client = _new_key()
-    c_pub, s_pub = _point(client), _point(static)
+    client = new_key()
+    c_pub, s_pub = point(client), point(static)
     accepted = server.accept(UPLOAD, c_pub)
     e_pub = accepted.server_one_time_public
-    scalar = static.private_numbers().private_value.to_bytes(32, "big")
-    wrap_key = _hkdf_sha256(scalar, b"", b"vbios upload key wrap v1", 32)
     blob = accepted.wrapped_key
-    opened = AESGCM(wrap_key).decrypt(blob[:12], blob[12:], UPLOAD.encode("ascii"))
-    assert opened == b"".join(_spec_key_and_nonce(
-        _ecdh(client, s_pub), _ecdh(client, e_pub), UPLOAD, s_pub, c_pub, e_pub))
-
-
-def test_the_guest_encrypts_as_the_specification_says() -> None:
-    static, one_time = _new_key(), _new_key()
-    s_pub, e_pub = _point(static), _point(one_time)
-    sender = OneTimeSender()
-    c_pub = sender.client_public()
-    ciphertext = sender.encrypt(UPLOAD, s_pub, e_pub, CAPSULE)
-    key, nonce = _spec_key_and_nonce(_ecdh(static, c_pub), _ecdh(one_time, c_pub), UPLOAD,
-                                     s_pub, c_pub, e_pub)
-    assert AESGCM(key).decrypt(nonce, ciphertext, UPLOAD.encode("ascii")) == CAPSULE
+    opened = AESGCM(spec_wrap_key(static)).decrypt(blob[:12], blob[12:], UPLOAD.encode("ascii"))
+    assert opened == b"".join(spec_key_and_nonce(
+        ecdh(client, s_pub), ecdh(client, e_pub), UPLOAD, s_pub, c_pub, e_pub))
 
 
 def test_the_hand_written_hkdf_is_rfc_5869() -> None:
-    # RFC 5869, test case 1
-    okm = _hkdf_sha256(bytes.fromhex("0b" * 22), bytes.fromhex("000102030405060708090a0b0c"),
-                       bytes.fromhex("f0f1f2f3f4f5f6f7f8f9"), 42)
+    # RFC 5869, test cases 1 and 3 (no salt: the wrap key's case)
+    okm = hkdf_sha256(bytes.fromhex("0b" * 22), bytes.fromhex("000102030405060708090a0b0c"),
+                      bytes.fromhex("f0f1f2f3f4f5f6f7f8f9"), 42)
     assert okm.hex() == ("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
                          "34007208d5b887185865")
+    okm = hkdf_sha256(bytes.fromhex("0b" * 22), b"", b"", 42)
+    assert okm.hex() == ("8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d"
+                         "9d201395faa4b61a96c8")
 
 
 # -- what does not open ---------------------------------------------------------------------
@@ -293,31 +237,30 @@ def test_an_upload_id_is_ascii(server: TransferKey) -> None:
 # -- refused client points ------------------------------------------------------------------
 
 
-def _valid_point() -> bytes:
-    return _point(_new_key())
+SOME_POINT = valid_point()
 
 
-@pytest.mark.parametrize(("point", "message"), [
+@pytest.mark.parametrize(("encoded", "message"), [
     (b"", "is empty"),
     (b"\x00", "point at infinity"),
     (b"\x04" + bytes(64), "all-zero coordinates"),
-    (_valid_point()[:64], "has 64 bytes"),
-    (_valid_point() + b"\x00", "has 66 bytes"),
-    (b"\x04" + _valid_point()[1:33], "has 33 bytes"),
-    (b"\x03" + _valid_point()[1:33], "compressed point"),
-    (b"\x06" + _valid_point()[1:], "starts with 0x06"),
-    (b"\x05" + _valid_point()[1:], "starts with 0x05"),
-    (_valid_point()[:64] + bytes([_valid_point()[64] ^ 1]), "not a point on the P-256 curve"),
+    (SOME_POINT[:64], "has 64 bytes"),
+    (SOME_POINT + b"\x00", "has 66 bytes"),
+    (b"\x04" + SOME_POINT[1:33], "has 33 bytes"),
+    (b"\x03" + SOME_POINT[1:33], "compressed point"),
+    (b"\x06" + SOME_POINT[1:], "starts with 0x06"),
+    (b"\x05" + SOME_POINT[1:], "starts with 0x05"),
+    (SOME_POINT[:64] + bytes([SOME_POINT[64] ^ 1]), "not a point on the P-256 curve"),
     (b"\x04" + (1).to_bytes(32, "big") + (2).to_bytes(32, "big"), "not a point on the P-256"),
-    (_not_reduced_point(), "not a point on the P-256 curve"),
-    (_point(ec.generate_private_key(ec.SECP384R1()))[:65], "not a point on the P-256 curve"),
+    (not_reduced_point(), "not a point on the P-256 curve"),
+    (point(ec.generate_private_key(ec.SECP384R1()))[:65], "not a point on the P-256 curve"),
 ], ids=["empty", "identity", "zero coordinates", "short", "long", "X only",
         "compressed", "hybrid", "unknown form", "Y off by one", "(1, 2)", "X + p",
         "P-384 bytes"])
-def test_an_invalid_client_point_is_refused(server: TransferKey, point: bytes,
+def test_an_invalid_client_point_is_refused(server: TransferKey, encoded: bytes,
                                             message: str) -> None:
     with pytest.raises(InvalidTransferPoint, match=message) as refused:
-        server.accept(UPLOAD, point)
+        server.accept(UPLOAD, encoded)
     assert str(refused.value).startswith("the client key ")
 
 
@@ -327,69 +270,12 @@ def test_the_client_point_may_not_be_the_vbios_key(server: TransferKey) -> None:
 
 
 def test_a_compressed_form_of_a_valid_key_is_refused(server: TransferKey) -> None:
-    compressed = _new_key().public_key().public_bytes(
+    compressed = new_key().public_key().public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
     with pytest.raises(InvalidTransferPoint, match="send the uncompressed form"):
         server.accept(UPLOAD, compressed)
 
 
 def test_parse_point_names_what_it_parses() -> None:
-    with pytest.raises(InvalidTransferPoint, match="^the thing has 3 bytes"):
+    with pytest.raises(InvalidTransferPoint, match=r"^the thing has 3 bytes"):
         parse_point(b"abc", "the thing")
-
-
-# -- the guest's one-time sender ------------------------------------------------------------
-
-
-def test_the_one_time_sender_refuses_a_second_use(server: TransferKey) -> None:
-    sender = OneTimeSender()
-    accepted = server.accept(UPLOAD, sender.client_public())
-    assert not sender.used
-    sender.encrypt(UPLOAD, server.public_point(), accepted.server_one_time_public, CAPSULE)
-    assert sender.used
-    with pytest.raises(OneTimeKeyUsed, match="used already"):
-        sender.encrypt(UPLOAD, server.public_point(), accepted.server_one_time_public, CAPSULE)
-
-
-def test_a_refused_answer_uses_the_key_up_too() -> None:
-    sender = OneTimeSender()
-    with pytest.raises(InvalidServerKey):
-        sender.encrypt(UPLOAD, b"\x04" + bytes(64), _valid_point(), CAPSULE)
-    with pytest.raises(OneTimeKeyUsed):
-        sender.encrypt(UPLOAD, _valid_point(), _valid_point(), CAPSULE)
-
-
-def test_senders_have_their_own_keys() -> None:
-    assert OneTimeSender().client_public() != OneTimeSender().client_public()
-    assert len(OneTimeSender().client_public()) == 65
-
-
-@pytest.mark.parametrize(("static", "one_time", "message"), [
-    (b"\x04" + bytes(64), None, "transfer key is the point at infinity"),
-    (None, b"\x00", "one-time key is not an uncompressed P-256 point"),
-    (None, b"\x02" + bytes(32), "one-time key is not an uncompressed P-256 point"),
-    (b"\x04" + (1).to_bytes(32, "big") * 2, None, "transfer key is not a point on the P-256"),
-    (None, _not_reduced_point(), "one-time key is not a point on the P-256"),
-], ids=["static at infinity", "identity", "compressed", "off the curve", "X + p"])
-def test_the_guest_refuses_invalid_server_points(static: bytes | None, one_time: bytes | None,
-                                                 message: str) -> None:
-    with pytest.raises(InvalidServerKey, match=message):
-        OneTimeSender().encrypt(UPLOAD, static or _valid_point(), one_time or _valid_point(),
-                                CAPSULE)
-
-
-def test_the_guest_refuses_one_key_twice_or_its_own_key() -> None:
-    point = _valid_point()
-    with pytest.raises(InvalidServerKey, match="one-time key is its static"):
-        OneTimeSender().encrypt(UPLOAD, point, point, CAPSULE)
-    sender = OneTimeSender()
-    with pytest.raises(InvalidServerKey, match="this client's own key"):
-        sender.encrypt(UPLOAD, point, sender.client_public(), CAPSULE)
-
-
-def test_the_client_module_does_not_import_the_server() -> None:
-    import vbios_client._transfer as client_transfer
-
-    for name, value in vars(client_transfer).items():
-        origin = getattr(value, "__module__", None) or getattr(value, "__name__", "")
-        assert not str(origin).startswith("bios_ws"), name
