@@ -185,6 +185,12 @@ class Home:
         return self.pki_dir / "server-key.pem"
 
     @property
+    def transfer_key(self) -> Path:
+        """The static key of encrypted capsule delivery (``bios_ws.firmware.transfer``),
+        encrypted under the server key's passphrase."""
+        return self.pki_dir / "transfer-key.pem"
+
+    @property
     def secrets_dir(self) -> Path:
         return self.path / "secrets"
 

@@ -10,7 +10,7 @@ command line that fixes them all (``chmod go-w ... && chmod 600 ...``):
   ``secrets/``, ``admin/``, ``bundles/`` and each bundle directory in it,
   ``tpm/``, ``tpm/sealed/`` and ``tpm/state/``;
 - a private file that its group or others may read or write:
-  ``pki/ca-key.pem`` and ``pki/server-key.pem`` (encrypted),
+  ``pki/ca-key.pem``, ``pki/server-key.pem`` and ``pki/transfer-key.pem`` (encrypted),
   ``secrets/key-passphrase``, ``admin/key.pem`` and ``bundles/*/key.pem``
   (clear), the sealed passphrases ``tpm/sealed/{server,ca}-key.json`` and
   ``tpm/sealed/recovery.json``, and the development TPM's state
@@ -149,7 +149,8 @@ def observe(home: Home) -> list[Entry]:
         return [] if root is None else [root]
     tpm_state = DevTpm(home.tpm_dir).state_dir
     entries = [root]
-    entries += _directory_of_keys(home.pki_dir, lambda: [home.ca_key, home.server_key])
+    entries += _directory_of_keys(home.pki_dir, lambda: [home.ca_key, home.server_key,
+                                                          home.transfer_key])
     entries += _directory_of_keys(home.secrets_dir, lambda: [home.passphrase_file])
     entries += _bundle(home.admin_dir)
     bundles = _entry(home.bundles_dir, Role.KEY_DIRECTORY)

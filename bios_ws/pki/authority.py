@@ -1,6 +1,7 @@
 """The installation's certificate authority on disk: creating it, loading it, issuing.
 
-The CA and server keys are stored as encrypted PKCS#8 PEM. With a TPM each has
+The CA and server keys (and the transfer key of encrypted capsule delivery, under the
+server key's passphrase) are stored as encrypted PKCS#8 PEM. With a TPM each has
 its own random passphrase (32 random bytes, urlsafe base64), sealed in the TPM
 by ``bios_ws.launch.sealing``; no passphrase file exists. Without a TPM
 (`vbios init --no-tpm`, development only) one passphrase protects both and
@@ -167,8 +168,8 @@ def initialize_pki(
     *,
     passphrases: tuple[bytes, bytes] | None = None,
 ) -> x509.Certificate:
-    """Create the CA, the server certificate, the admin bundle and an empty CRL of a new
-    home; the admin certificate (for the caller to record).
+    """Create the CA, the server certificate, the transfer key, the admin bundle and an
+    empty CRL of a new home; the admin certificate (for the caller to record).
 
     ``passphrases`` is (server, CA), to be sealed by the caller; without it one
     fresh passphrase protects both keys and is written to the 0600 passphrase
@@ -191,6 +192,11 @@ def initialize_pki(
     write_file_atomic(home.ca_key, certs.encrypted_key_pem(ca.key, ca_passphrase), PRIVATE_MODE)
     write_file_atomic(home.server_key, certs.encrypted_key_pem(server.key, server_passphrase),
                       PRIVATE_MODE)
+    # Imported here: bios_ws.firmware.transfer builds on this module. A transfer key left
+    # by an interrupted init is under a passphrase that no longer exists: replaced.
+    from bios_ws.firmware.transfer import create_transfer_key
+
+    create_transfer_key(home.transfer_key, server_passphrase, replace=True)
     write_file_atomic(home.server_cert, certs.cert_pem(server.cert), PUBLIC_MODE)
     write_client_bundle(home.admin_dir, admin, ca.cert, require_empty=False)
     crl.CrlFile(home.crl_file, ca.cert).write(crl.build_crl(ca, [], now))

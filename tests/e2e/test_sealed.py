@@ -78,7 +78,7 @@ def test_sealed_key_serves_a_guest_and_nothing_is_in_clear(
     assert find_clear_private_keys(opened) == []
     assert not opened.passphrase_file.exists()
     assert not (home / "secrets").exists()
-    for pem in (opened.server_key, opened.ca_key):
+    for pem in (opened.server_key, opened.ca_key, opened.transfer_key):
         assert b"ENCRYPTED PRIVATE KEY" in pem.read_bytes()
 
 

@@ -68,6 +68,9 @@ UNSAFE = {
     "server key o+r": (_chmod("pki/server-key.pem", 0o604),
                        "(private key material, mode 0604) is accessible to others",
                        "chmod 600 {path}"),
+    "transfer key g+rw": (_chmod("pki/transfer-key.pem", 0o660),
+                          "(private key material, mode 0660) is accessible to its group",
+                          "chmod 600 {path}"),
     "passphrase o+r": (_chmod("secrets/key-passphrase", 0o644),
                        "(private key material, mode 0644) is accessible to its group and"
                        " others", "chmod 600 {path}"),

@@ -75,8 +75,11 @@ def test_init_seals_two_passphrases_and_writes_none_in_clear(bench: Bench) -> No
     assert server != ca
     load_private_key(home.server_key, server)
     load_private_key(home.ca_key, ca)
+    load_private_key(home.transfer_key, server)  # the transfer key is under the server's
     with pytest.raises(KeyUnreadable):
         load_private_key(home.server_key, ca)
+    with pytest.raises(KeyUnreadable):
+        load_private_key(home.transfer_key, ca)
     for key in ("server", "ca"):
         text = home.sealed_blob(key).read_text()
         assert server.decode() not in text and ca.decode() not in text

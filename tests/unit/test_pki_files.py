@@ -44,7 +44,8 @@ def home(tmp_path: Path) -> Home:
 
 
 def test_key_files_and_passphrase_are_0600_in_0700_dirs(home: Home) -> None:
-    for path in (home.ca_key, home.server_key, home.passphrase_file, home.admin_dir / "key.pem"):
+    for path in (home.ca_key, home.server_key, home.transfer_key, home.passphrase_file,
+                 home.admin_dir / "key.pem"):
         assert _mode(path) == 0o600, path
     for path in (home.path, home.secrets_dir, home.pki_dir, home.admin_dir):
         assert _mode(path) == 0o700, path
@@ -56,6 +57,7 @@ def test_modes_hold_even_under_a_permissive_umask(tmp_path: Path, permissive_uma
     home = Home.create(tmp_path / "home")
     initialize_pki(home)
     assert _mode(home.ca_key) == 0o600
+    assert _mode(home.transfer_key) == 0o600
     assert _mode(home.passphrase_file) == 0o600
     assert _mode(home.secrets_dir) == 0o700
 
@@ -79,16 +81,18 @@ def test_private_files_are_created_0600_from_the_first_byte(
     modes = {name.split(".")[1]: mode for name, mode in opened.items()}
     assert modes["ca-key"] == 0o600
     assert modes["server-key"] == 0o600
+    assert modes["transfer-key"] == 0o600
     assert modes["key-passphrase"] == 0o600
     assert modes["key"] == 0o600  # the admin bundle's key.pem
     assert modes["ca"] == 0o644
     assert not list(home.path.rglob("*.tmp"))
 
 
-def test_ca_and_server_keys_are_encrypted_with_the_stored_passphrase(home: Home) -> None:
+def test_ca_server_and_transfer_keys_are_encrypted_with_the_stored_passphrase(
+        home: Home) -> None:
     passphrase = home.key_passphrase()
     assert len(passphrase) == 44  # 32 random bytes, urlsafe base64
-    for path in (home.ca_key, home.server_key):
+    for path in (home.ca_key, home.server_key, home.transfer_key):
         pem = path.read_bytes()
         assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
         with pytest.raises(TypeError):
