@@ -75,6 +75,7 @@ def serve(config: Config, listener: socket.socket | None = None) -> int:
     ``listener`` is a socket already bound to ``config.server.bind``.
     """
     from bios_ws.bootstrap import bootstrap
+    from bios_ws.firmware.transfer import ensure_transfer_key
     from bios_ws.launch.permissions import check_home_permissions
     from bios_ws.pki import Authority
     from bios_ws.server.master import configure_logging, run_server
@@ -99,6 +100,8 @@ def serve(config: Config, listener: socket.socket | None = None) -> int:
     with bootstrap(config, authority=authority) as app:
         app.use(CredentialService).publish_revocations()
     tls = ServerTls.of(home, passphrase)
+    # the static key of encrypted capsule uploads, under the same passphrase
+    transfer_key = ensure_transfer_key(home, passphrase)
     del passphrase
     print(f"vbios: {notice}", flush=True)
     if sealed:
@@ -115,8 +118,9 @@ def serve(config: Config, listener: socket.socket | None = None) -> int:
     # each worker builds its own object graph after the fork
     from bios_ws.soap.guard import http_refusal
 
-    return run_server(lambda: bootstrap(config, authority=authority).wsgi(tls), tls,
-                      config.server, listener, http_refusal)
+    return run_server(lambda: bootstrap(config, authority=authority,
+                                        transfer_key=transfer_key).wsgi(tls),
+                      tls, config.server, listener, http_refusal)
 
 
 def restore_power(config: Config) -> list[str]:

@@ -51,9 +51,14 @@ COMMIT_OPERATION = "CommitFirmwareUpload"
 
 
 class TransferAccepted(Protocol):
-    server_one_time_public: bytes
-    wrapped_key: bytes
-    client_key_fingerprint: str
+    @property
+    def server_one_time_public(self) -> bytes: ...
+
+    @property
+    def wrapped_key(self) -> bytes: ...
+
+    @property
+    def client_key_fingerprint(self) -> str: ...
 
 
 class TransferKey(Protocol):
