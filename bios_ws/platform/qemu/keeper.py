@@ -21,9 +21,7 @@ store or a malformed plan refuses the boot, the store left as it was.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import json
 import logging
 import os
 import queue
@@ -31,7 +29,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -55,25 +52,7 @@ from bios_ws.platform.qemu.varstore import check_before_boot
 
 log = logging.getLogger("bios_ws.platform.qemu")
 
-#: Seconds a request waits for the keeper's main thread.
-REQUEST_TIMEOUT = 120.0
 _T = TypeVar("_T")
-
-
-class _Reply:
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.answer: control.Message = {}
-
-    def give(self, answer: control.Message) -> None:
-        self.answer = answer
-        self.done.set()
-
-
-@dataclasses.dataclass(frozen=True)
-class _Request:
-    message: control.Message
-    reply: _Reply
 
 
 class _Terminate:
@@ -87,7 +66,6 @@ class Keeper:
         self.options = options
         self.hooks = hooks
         self.state = PowerState.POWERING_ON
-        self._listener = listener
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._console = ConsoleLog(machine.console, options.console_bytes)
         self._guest: Guest | None = None
@@ -97,8 +75,7 @@ class Keeper:
         #: A graceful shutdown under way: (escalation time, cause, boot again after).
         self._off: tuple[float, ResetCause, bool] | None = None
         self._done = False
-        self._stopping = threading.Event()
-        self._server = threading.Thread(target=self._serve, name="control", daemon=True)
+        self._server = control.Server(listener, self._queue.put, self._status)
 
     # -- the main thread ----------------------------------------------------------------
 
@@ -141,7 +118,7 @@ class Keeper:
             self._went_off(cause, boot_again=again)
 
     def _handle(self, item: object) -> None:
-        if isinstance(item, _Request):
+        if isinstance(item, control.Request):
             try:
                 item.reply.give(self._request(item.message))
             except (VbiosError, QmpError, OSError, ValueError) as exc:
@@ -303,14 +280,13 @@ class Keeper:
         self._console.write(f"\r\nvbios: {text}\r\n".encode())
 
     def _finish(self) -> None:
-        self._stopping.set()
-        self._listener.close()
-        while self._server.is_alive():  # answer what the control thread still waits for
+        self._server.stop()
+        while self._server.alive:  # answer what the control thread still waits for
             try:
                 item = self._queue.get(timeout=0.05)
             except queue.Empty:
                 continue
-            if isinstance(item, _Request):
+            if isinstance(item, control.Request):
                 item.reply.give(self._status())
         self._console.close()
         try:
@@ -320,39 +296,6 @@ class Keeper:
         except (OSError, ValueError):
             pass
         log.info("the machine is off; the keeper exits")
-
-    # -- the control thread ---------------------------------------------------------
-
-    def _serve(self) -> None:
-        self._listener.settimeout(0.2)
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                try:
-                    self._answer(conn)
-                except (OSError, ValueError, EOFError) as exc:
-                    log.debug("a control connection failed: %s", exc)
-
-    def _answer(self, conn: socket.socket) -> None:
-        conn.settimeout(5.0)
-        message = json.loads(control.read_line(conn))
-        if not isinstance(message, dict) or message.get("op") not in control.OPS:
-            control.send(conn, {"ok": False, "error": "unknown request"})
-            return
-        if message["op"] == "status" or self._stopping.is_set():
-            control.send(conn, self._status())
-            return
-        reply = _Reply()
-        self._queue.put(_Request(message, reply))
-        if not reply.done.wait(REQUEST_TIMEOUT):
-            control.send(conn, {"ok": False, "error": "the keeper is busy; try again"})
-            return
-        control.send(conn, reply.answer)
 
 
 def _hook(name: str, call: Callable[..., _T], *args: object) -> _T:
