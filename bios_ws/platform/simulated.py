@@ -26,13 +26,14 @@ by a power off or a restart is reported as not booted.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bios_ws.domain.firmware import BootPlan
+from bios_ws.domain.firmware import BootPlan, SlotBoot
 from bios_ws.domain.firmware_update import Slot
 from bios_ws.domain.firmware_volume import is_firmware_volume
 from bios_ws.domain.power import PowerState, ResetCause
@@ -57,6 +58,7 @@ from bios_ws.platform.simulated_state import (
     StateShelf,
     Step,
 )
+from bios_ws.platform.slots import check_staged
 
 __all__ = ["FileShelf", "SimState", "SimulatedPlatform", "StateShelf", "Ticker",
            "in_memory_machines"]
@@ -252,6 +254,7 @@ class SimulatedPlatform(Platform):
                     _say_plan(machine, plan)
                     if plan.slot is not None and plan.slot.trial:
                         machine.trial = Slot(plan.slot.slot).value
+                        machine.trial_expects = plan.slot.expected_sha256
             elif step.action == "running":
                 if machine.trial is not None and not self._tried(domain_id, machine):
                     machine.failed_trials += 1
@@ -282,6 +285,11 @@ class SimulatedPlatform(Platform):
         slot, machine.trial = Slot(machine.trial), None
         image = self._shelf.image(domain_id, slot)
         why = None if image is None else is_firmware_volume(image)
+        try:
+            check_staged(SlotBoot(slot, "", True, machine.trial_expects),
+                         None if image is None else hashlib.sha256(image).hexdigest())
+        except MachineError as exc:
+            why = exc.message
         if why is None:
             _say(machine, f"vbios simulated firmware: slot {slot.value} reached a boot attempt")
         else:

@@ -56,6 +56,8 @@ class SimState:
     firmware: bool = True
     #: The slot whose new image the current boot tries (until its ``running`` step).
     trial: str | None = None
+    #: The SHA-256 the tried slot's image must have (None: not checked).
+    trial_expects: str | None = None
     #: Trial boots that failed in a row (``MAX_FAILED_TRIALS`` of them turn it off).
     failed_trials: int = 0
 
@@ -75,6 +77,7 @@ class SimState:
                    http=_text_or_none(data.get("http")),
                    firmware=bool(data.get("firmware", True)),
                    trial=None if data.get("trial") is None else str(Slot(data["trial"])),
+                   trial_expects=_text_or_none(data.get("trial_expects")),
                    failed_trials=int(data.get("failed_trials", 0)))
 
 

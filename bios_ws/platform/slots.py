@@ -16,6 +16,7 @@ import os
 import threading
 from pathlib import Path
 
+from bios_ws.domain.firmware import SlotBoot
 from bios_ws.domain.firmware_update import Slot
 from bios_ws.domain.firmware_upload import MAX_CAPSULE_BYTES
 from bios_ws.errors import MachineError
@@ -98,3 +99,13 @@ def remove_slots(directory: Path) -> None:
         path.unlink(missing_ok=True)
         for tmp in directory.glob(f".{path.name}.*.tmp") if directory.is_dir() else ():
             tmp.unlink(missing_ok=True)
+
+
+def check_staged(plan: SlotBoot, held: str | None) -> None:
+    """MachineError unless the slot a trial boots holds the image the plan expects (its
+    SHA-256 ``held``; None: the installation's image): a slot changed since the update
+    staged it is never tried."""
+    if plan.expected_sha256 is not None and held != plan.expected_sha256:
+        raise MachineError(f"slot {plan.slot.value} holds an image with SHA-256"
+                           f" {held or '(the installation image)'}, not the staged"
+                           f" {plan.expected_sha256}: it is not tried")

@@ -4,6 +4,7 @@ the slots; every refusal leaves the slots, the floor and the counters as they we
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import uuid
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from bios_ws.domain.firmware_job import ApplyTime, FirmwareJob, JobState
+from bios_ws.domain.firmware_job import ApplyTime, FirmwareJob, JobState, advance
 from bios_ws.domain.firmware_update import (
     SYSTEM_FIRMWARE_CLASS,
     FirmwareEntry,
@@ -31,7 +32,13 @@ from bios_ws.errors import (
 from bios_ws.service.firmware_trust import FirmwareTrustService
 from bios_ws.service.firmware_update import FirmwareUpdateService, Submission
 from bios_ws.soap.testing import Endpoint, build_endpoint
-from tests.firmware_support import Signers, broken_image, capsule, make_signers
+from tests.firmware_support import (
+    Signers,
+    broken_image,
+    capsule,
+    firmware_volume,
+    make_signers,
+)
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -294,16 +301,61 @@ def test_a_guest_sees_only_its_own_jobs(ep: Endpoint, signers: Signers) -> None:
 
 def test_a_running_trial_whose_machine_stopped_is_rolled_back_at_start(
         ep: Endpoint, signers: Signers) -> None:
-    from bios_ws.domain.power import ResetCause
+    """The service and the machine stopped during the trial (nothing reported it): the
+    store says Running, the machine is off."""
+    job = submit(ep, capsule(signers, 2))
+    with ep.store.unit_of_work() as uow:
+        uow.firmware.save_job(advance(job, JobState.RUNNING, at=NOW, percent=60))
+        uow.commit()
+    lines = updates(ep).resume(ep.observer.firmware)
+    assert lines == [f"vm1: firmware job {job.job_id}: rolled back: slot B never reported a"
+                     " boot"]
+    rolled = updates(ep).job(ep.guest, job.job_id)
+    assert rolled.state is JobState.ROLLED_BACK and "service restarted" in rolled.message
+    assert entry(ep).active_slot is Slot.A
+    assert entry(ep).last_attempt_status is LastAttemptStatus.UNSUCCESSFUL
+
+
+def test_a_trial_cut_short_by_a_power_off_is_rolled_back(ep: Endpoint,
+                                                         signers: Signers) -> None:
+    from bios_ws.domain.power import ResetType
 
     job = submit(ep, capsule(signers, 2))
-    ep.power.reset_domain(ep.admin, "vm1", _reset_type(ep))  # the trial begins
+    ep.power.reset_domain(ep.admin, "vm1", ResetType.ON)  # the trial begins
     assert updates(ep).job(ep.guest, job.job_id).state is JobState.RUNNING
-    ep.platform.power_off("vm1", ResetCause.MANAGEMENT_COMMAND, graceful=False)  # "crash"
-    lines = updates(ep).resume(ep.observer.firmware)
-    assert any("rolled back" in line for line in lines)
+    ep.power.reset_domain(ep.admin, "vm1", ResetType.FORCE_OFF)
     assert updates(ep).job(ep.guest, job.job_id).state is JobState.ROLLED_BACK
-    assert entry(ep).active_slot is Slot.A
+    boot(ep)
+    assert entry(ep).fw_version == 1 and b"vbios-1" in ep.platform.console("vm1")
+
+
+def test_a_pending_job_ends_failed_at_start(ep: Endpoint, signers: Signers) -> None:
+    job = submit(ep, capsule(signers, 2))
+    with ep.store.unit_of_work() as uow:  # as if the service died before the write
+        uow.firmware.save_job(dataclasses.replace(job, state=JobState.PENDING,
+                                                  percent_complete=0))
+        uow.commit()
+    assert "ended Failed" in updates(ep).resume(ep.observer.firmware)[0]
+    assert updates(ep).job(ep.guest, job.job_id).state is JobState.FAILED
+
+
+def test_a_staged_slot_that_changed_is_never_tried(ep: Endpoint, signers: Signers) -> None:
+    job = submit(ep, capsule(signers, 2))
+    ep.platform.stage_firmware("vm1", Slot.B, b"something else" * 100)
+    assert "slot B changed" in updates(ep).resume(ep.observer.firmware)[0]
+    assert updates(ep).job(ep.guest, job.job_id).state is JobState.FAILED
+    boot(ep)
+    assert entry(ep).fw_version == 1
+
+
+def test_a_slot_changed_after_the_resume_fails_its_trial(ep: Endpoint,
+                                                         signers: Signers) -> None:
+    job = submit(ep, capsule(signers, 2))
+    ep.platform.stage_firmware("vm1", Slot.B, capsule_image(signers, 9))
+    boot(ep)
+    rolled = updates(ep).job(ep.guest, job.job_id)
+    assert rolled.state is JobState.ROLLED_BACK and "not the staged" in rolled.message
+    assert entry(ep).fw_version == 1
 
 
 def test_a_staged_job_survives_a_restart_and_applies_at_the_reset(
@@ -313,3 +365,8 @@ def test_a_staged_job_survives_a_restart_and_applies_at_the_reset(
         f"vm1: firmware job {job.job_id}: waits for the next reset"]
     boot(ep)
     assert updates(ep).job(ep.guest, job.job_id).state is JobState.COMPLETED
+
+
+def capsule_image(signers: Signers, tag: int) -> bytes:
+    """A bootable image other than any capsule's."""
+    return firmware_volume(tag=f"other {tag}".encode())

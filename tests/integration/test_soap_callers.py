@@ -16,6 +16,7 @@ enrolled), so that their listed callers are really served; the other operations 
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,12 @@ from bios_ws.domain.principal import Principal, Role
 from bios_ws.registry_file import load_registry
 from bios_ws.server.identity import PeerIdentity
 from bios_ws.service.enrollment import EnrollmentService
+from bios_ws.service.firmware_trust import FirmwareTrustService
 from bios_ws.soap.callers import CALLERS, ROLE_ORDER, describe
 from bios_ws.soap.testing import WsgiResult, build_endpoint, call_wsgi, soap_envelope
 from bios_ws.soap.wsdl_model import read_wsdl
 from tests.attested_host import build_attested_host, enroll_attestation_key, nonce_xml
+from tests.firmware_support import capsule, make_signers
 from tests.unit.test_service_enrollment import csr, principal_of
 from tests.unit.test_service_secureboot import PLATFORM_KEY, pem
 
@@ -56,6 +59,8 @@ class Host:
     #: A fresh bootstrap URI's ticket for the guest's domain, as Enroll's children.
     enroll_request: Callable[[], str]
     event_log: bytes = b""
+    #: A capsule the host's admin trusts the signer of.
+    capsule: bytes = b""
 
     def call(self, role: Role, operation: str, inner: str) -> WsgiResult:
         body = soap_envelope(operation, inner)
@@ -80,7 +85,10 @@ def services_host() -> Host:
 
     ticket, _ = enrollment.ticket(endpoint.admin, DOMAIN, URL)
     issued = enrollment.enroll("setup", ticket, csr(DOMAIN))
-    return Host(endpoint.app, principal_of(issued.cert_pem), endpoint.admin, enroll_request)
+    signers = make_signers(endpoint.clock.now())
+    endpoint.use_cases.use(FirmwareTrustService).add(endpoint.admin, signers.root.cert_pem())
+    return Host(endpoint.app, principal_of(issued.cert_pem), endpoint.admin, enroll_request,
+                capsule=capsule(signers, 2))
 
 
 def attested_host() -> Host:
@@ -144,7 +152,55 @@ REQUESTS: dict[str, Callable[[Host], str]] = {
     "CollectDiagnostics": lambda host: "",
     "SetReferenceMeasurements": lambda host: (
         f"<tns:EventLog>{b64(host.event_log)}</tns:EventLog>"),
+    "GetFirmwareInventory": lambda host: "",
+    "GetFirmwareHistory": lambda host: "",
+    "GetDomainFirmwareInventory": lambda host: f"<tns:Domain>{DOMAIN}</tns:Domain>",
+    "GetDomainFirmwareHistory": lambda host: f"<tns:Domain>{DOMAIN}</tns:Domain>",
+    "BeginFirmwareUpload": lambda host: upload_size(host),
+    "BeginDomainFirmwareUpload": lambda host: (
+        f"<tns:Domain>{DOMAIN}</tns:Domain>{upload_size(host)}"),
+    "UploadFirmwareChunk": lambda host: upload_chunk(host, begun_upload(host)),
+    "GetFirmwareUpload": lambda host: f"<tns:UploadId>{begun_upload(host)}</tns:UploadId>",
+    "CommitFirmwareUpload": lambda host: f"<tns:UploadId>{uploaded(host)}</tns:UploadId>",
+    "GetFirmwareJob": lambda host: f"<tns:JobId>{committed_job(host)}</tns:JobId>",
 }
+
+
+def upload_size(host: Host) -> str:
+    return (f"<tns:Size>{len(host.capsule)}</tns:Size>"
+            f"<tns:Sha256>{hashlib.sha256(host.capsule).hexdigest()}</tns:Sha256>")
+
+
+def _guest_answer(host: Host, operation: str, inner: str, field: str) -> str:
+    reply = host.call(Role.GUEST, operation, inner)
+    assert reply.status == 200, reply.body
+    value = reply.xml().findtext(f".//{{urn:bios-ws:vbios:v1}}{field}")
+    assert value, reply.body
+    return value
+
+
+def begun_upload(host: Host) -> str:
+    """An upload of the host's capsule the guest began."""
+    return _guest_answer(host, "BeginFirmwareUpload", upload_size(host), "UploadId")
+
+
+def upload_chunk(host: Host, upload_id: str) -> str:
+    return (f"<tns:UploadId>{upload_id}</tns:UploadId><tns:Offset>0</tns:Offset>"
+            f"<tns:Data>{b64(host.capsule)}</tns:Data>"
+            f"<tns:Sha256>{hashlib.sha256(host.capsule).hexdigest()}</tns:Sha256>")
+
+
+def uploaded(host: Host) -> str:
+    """An upload the guest began and sent whole."""
+    upload_id = begun_upload(host)
+    _guest_answer(host, "UploadFirmwareChunk", upload_chunk(host, upload_id), "NextOffset")
+    return upload_id
+
+
+def committed_job(host: Host) -> str:
+    """The job of an upload the guest committed."""
+    return _guest_answer(host, "CommitFirmwareUpload",
+                         f"<tns:UploadId>{uploaded(host)}</tns:UploadId>", "JobId")
 
 
 def boot_order(host: Host) -> str:

@@ -30,7 +30,10 @@ OPERATIONS = {
     "CollectDiagnostics", "GetPowerState", "Reset", "GetDomainPowerState", "ResetDomain",
     "GetSecureBoot", "SetSecureBoot", "ResetSecureBootKeys", "GetSecureBootDatabases",
     "AddSecureBootCertificate", "RemoveSecureBootCertificate", "Enroll", "RenewCertificate",
-    "GetProvisioningState",
+    "GetProvisioningState", "GetFirmwareInventory", "GetDomainFirmwareInventory",
+    "GetFirmwareHistory", "GetDomainFirmwareHistory", "GetFirmwareJob", "BeginFirmwareUpload",
+    "BeginDomainFirmwareUpload", "UploadFirmwareChunk", "GetFirmwareUpload",
+    "CommitFirmwareUpload",
 }
 
 

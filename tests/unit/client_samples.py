@@ -54,7 +54,7 @@ def _value(field: _contract.Field, *, text: str, optional: bool, repeat: int) ->
     if field.kind == "enum":
         return sorted(field.values)[-1]
     return {"string": text, "long": -(2**62), "int": 2**31 - 1, "boolean": True,
-            "base64Binary": SAMPLE_BYTES}[field.kind]
+            "unsignedLong": 2**64 - 1, "base64Binary": SAMPLE_BYTES}[field.kind]
 
 
 def canonical(xml: bytes) -> bytes:

@@ -51,6 +51,7 @@ from bios_ws.platform.qemu.layout import MachineDir
 from bios_ws.platform.qemu.qmp import QmpError
 from bios_ws.platform.qemu.trial import AttemptSeen, Trials
 from bios_ws.platform.qemu.varstore import check_before_boot
+from bios_ws.platform.slots import check_staged, slot_digest
 
 log = logging.getLogger("bios_ws.platform.qemu")
 
@@ -224,6 +225,8 @@ class Keeper:
             self._note(f"boot ({cause.value})")  # where each boot begins on the console
             self._generation += 1
             scan = self._trial.begin(plan, cause, self._generation, self._queue.put)
+            if plan is not None and plan.slot is not None and plan.slot.trial:
+                check_staged(plan.slot, slot_digest(self.machine.slot_image(plan.slot.slot)))
             self._guest = Guest.start(self._generation, self.options, self.machine,
                                       self._console, self._queue.put, plan, on_output=scan)
             self._guest.cont()
