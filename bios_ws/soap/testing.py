@@ -26,6 +26,7 @@ from bios_ws.pki.issuer import MemoryIssuer
 from bios_ws.platform.simulated import SimulatedPlatform, StateShelf
 from bios_ws.service.bios import BiosService
 from bios_ws.service.boot import MachineObserver
+from bios_ws.service.firmware_upload import TransferKey
 from bios_ws.service.domains import DomainService
 from bios_ws.service.power import PowerService
 from bios_ws.service.use_cases import UseCases
@@ -175,7 +176,8 @@ class Endpoint:
 
 
 def build_endpoint(domain_id: str = "vm1", *, max_body_bytes: int = 1_048_576,
-                   registry: AttributeRegistry | None = None) -> Endpoint:
+                   registry: AttributeRegistry | None = None,
+                   transfer_key: TransferKey | None = None) -> Endpoint:
     """Every registered capability's use case over an in-memory store and simulated
     machines on a manual clock (no TPM: attestation answers that it has none)."""
     registry = registry or sample_registry()
@@ -188,7 +190,9 @@ def build_endpoint(domain_id: str = "vm1", *, max_body_bytes: int = 1_048_576,
     issuer = MemoryIssuer(clock.now())
     use_cases = build_use_cases(Wiring(store.unit_of_work, registry, clock.now, None,
                                        {MachineKind.SIMULATED: platform}, KeyDatabases,
-                                       UseCases(), lambda: issuer))
+                                       UseCases(), lambda: issuer,
+                                       transfer_key=None if transfer_key is None
+                                       else lambda: transfer_key))
     admin = Principal.admin()
     use_cases.use(DomainService).create(admin, domain_id)
     app = create_wsgi_app(use_cases, max_body_bytes=max_body_bytes)
