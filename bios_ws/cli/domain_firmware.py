@@ -36,9 +36,9 @@ def register(sub: Subparsers[argparse.ArgumentParser], common: argparse.Argument
              run_app: Callable[[argparse.Namespace, Action], int]) -> None:
     # NAME comes before the command: `vbios domain firmware vm1 history`
     """Add ``firmware`` to ``vbios domain``."""
-    as_json = argparse.ArgumentParser(add_help=False)
+    as_json = argparse.ArgumentParser(add_help=False, parents=[common])
     as_json.add_argument("--json", action="store_true", help="print JSON")
-    firmware = sub.add_parser("firmware", parents=[common],
+    firmware = sub.add_parser("firmware",
                               help="a domain's firmware: inventory, updates, jobs, history",
                               description="A domain's firmware (ESRT-style inventory), its"
                                           " updates by signed UEFI capsules, and their jobs.")
