@@ -20,6 +20,7 @@ from bios_ws.soap.contract import contract
 from bios_ws.soap.decoder import NotPlain, decoder_for
 from bios_ws.soap.envelope import check_envelope
 from bios_ws.soap.testing import build_endpoint, soap_envelope
+from bios_ws.soap.types import TNS
 from bios_ws.soap.xmlparser import parse_xml
 
 #: Texts tried for each simple type; the first of each is the plain one.
@@ -152,16 +153,18 @@ def test_unusual_forms_go_to_spyne_and_answer_as_before(inner_xml: str) -> None:
     assert answer.xml is not None
 
 
-def test_operations_with_binary_values_keep_spyne_s_decoder() -> None:
+def test_operations_with_binary_values_have_a_decoder_too() -> None:
+    """base64Binary is decoded here (Spyne's own decoder is slow on capsule chunks); the
+    agreement test above checks it gives what Spyne gives."""
     binary = [
         op for op in OPERATIONS
         if any(issubclass(f, ByteArray) for f in _all_field_types(
             DISPATCHER.app.interface.service_method_map[op][0].in_message))
     ]
-    assert binary  # the contract has some (firmware, Secure Boot, attestation)
+    assert {f"{{{TNS}}}UploadFirmwareChunk", f"{{{TNS}}}GetQuote"} <= set(binary)
     for op in binary:
         message = DISPATCHER.app.interface.service_method_map[op][0].in_message
-        assert decoder_for(message) is None
+        assert decoder_for(message) is not None
 
 
 def _all_field_types(cls: Any) -> Iterator[Any]:
