@@ -38,7 +38,7 @@ def reference(types: dict[str, ComplexType], type_name: str, element: Any) -> Si
             value = text or None
         elif field.kind == "boolean":
             value = (text or "").strip() in ("true", "1")
-        elif field.kind in ("int", "long"):
+        elif field.kind in ("int", "long", "unsignedLong"):
             value = int(text or "")
         else:
             value = base64.b64decode("".join((text or "").split()))

@@ -118,7 +118,8 @@ def _validate(known: Contract, payload: etree._Element) -> None:
 #: type's reader, or its text converted (``_convert``).
 _TEXT, _COMPLEX, _BOOLEAN, _INTEGER, _BINARY = range(5)
 _KINDS = {"string": _TEXT, "enum": _TEXT, "complex": _COMPLEX, "boolean": _BOOLEAN,
-          "int": _INTEGER, "long": _INTEGER, "base64Binary": _BINARY}
+          "int": _INTEGER, "long": _INTEGER, "unsignedLong": _INTEGER,
+          "base64Binary": _BINARY}
 
 
 class _Reader:

@@ -22,7 +22,8 @@ _PROLOG = ("<?xml version='1.0' encoding='utf-8'?>\n"
            f'<soap-env:Envelope xmlns:soap-env="{SOAP11_ENV}"><soap-env:Body>')
 _EPILOG = "</soap-env:Body></soap-env:Envelope>"
 _NOT_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1),
+          "unsignedLong": (0, 2**64 - 1)}
 #: Deepest nesting of complex types written (the contract needs 5).
 _MAX_DEPTH = 12
 
