@@ -47,6 +47,9 @@ class PlatformOptions:
     secure_boot_keys: str = "snakeoil"
     #: The cores of a machine whose ProcCores setting is "All".
     all_cores: int = 1
+    #: Seconds a trial boot of a new firmware image (a qemu machine's slot) has to reach its
+    #: first boot attempt (the boot manager's first ``BdsDxe:`` line on the serial console).
+    firmware_trial_timeout: float = 60.0
 
 
 @dataclass(frozen=True)

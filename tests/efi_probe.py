@@ -2,8 +2,9 @@
 Debian's snakeoil test key, booted on plain QEMU + OVMF, and its console line parsed.
 
 The probe prints ``VBIOS-PROBE v1 SecureBoot=.. SetupMode=.. BootCurrent=.. BootOrder=..
-Cpus=.. Attributes=..`` and ``VBIOS-PROBE-END`` on ConOut (OVMF mirrors it to the serial
-console), then returns EFI_ABORTED so the boot manager goes on to the next boot option.
+Cpus=.. Attributes=.. BiosVersion=..`` and ``VBIOS-PROBE-END`` on ConOut (OVMF mirrors it to
+the serial console), then returns EFI_ABORTED so the boot manager goes on to the next boot
+option.
 Everything is written under the directory a caller gives (a pytest tmp dir)."""
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ class ProbeReport:
     cpus: int | None
     attributes: bytes | None
     attributes_too_long: bool = False  # ``Attributes=toolong`` (then attributes is None)
+    #: SMBIOS type 0 BIOS Version (None: the line had none, or said ``-``). Bytes outside
+    #: printable ASCII, and spaces, show as ``?``.
+    bios_version: str | None = None
     line: str = field(default="", compare=False)  # the line as parsed, for messages
 
 
@@ -157,6 +161,8 @@ _ESCAPES = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\
 _CONTROLS = re.compile(rb"[\x00-\x1f\x7f]")
 _PROBE = re.compile(rb"VBIOS-PROBE v1 ((?:(?!VBIOS-PROBE).)*?)\s*VBIOS-PROBE-END", re.S)
 _FIELDS = ("SecureBoot", "SetupMode", "BootCurrent", "BootOrder", "Cpus", "Attributes")
+#: Fields added later, each optional in this order (a line of an older probe lacks them).
+_LATER = ("BiosVersion",)
 _HEX4 = re.compile(r"[0-9A-F]{4}")
 
 
@@ -175,9 +181,11 @@ def parse_probe_lines(console: bytes) -> list[ProbeReport]:
 
 def _parse_fields(body: str) -> ProbeReport | None:
     pairs = [item.partition("=") for item in body.split(" ")]
-    if [name for name, _, _ in pairs] != list(_FIELDS) or any(sep != "=" for _, sep, _ in pairs):
+    names = [name for name, _, _ in pairs]
+    if names[:len(_FIELDS)] != list(_FIELDS) or names[len(_FIELDS):] != list(
+            _LATER[:len(names) - len(_FIELDS)]) or any(sep != "=" for _, sep, _ in pairs):
         return None
-    values = dict(zip(_FIELDS, (value for _, _, value in pairs), strict=True))
+    values = {name: value for name, _, value in pairs}
     try:
         order = values["BootOrder"]
         attributes = values["Attributes"]
@@ -190,6 +198,7 @@ def _parse_fields(body: str) -> ProbeReport | None:
             attributes=(None if attributes in ("-", "toolong")
                         else base64.b64decode(attributes, validate=True)),
             attributes_too_long=attributes == "toolong",
+            bios_version=None if values.get("BiosVersion", "-") == "-" else values["BiosVersion"],
             line=f"VBIOS-PROBE v1 {body}",
         )
     except (ValueError, binascii.Error):

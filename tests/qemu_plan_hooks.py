@@ -5,10 +5,11 @@ A keeper is another process: a test writes the plans of the next boots into
 (``tests.qemu_plan_hooks:factory`` on the keeper's command line) answers the n-th
 ``before_boot`` with the n-th plan (the last one again once they run out; ``null``:
 no plan), and appends every call, ``after_run`` with its ``FirmwareState``
-included, to ``hooks.jsonl`` in the format of ``tests.qemu_hooks`` (so its
-``FileRecorder`` reads boots and events from it). ``PlanRecorder`` reads the
-``after_run`` states back. While ``fail_after_run`` exists in the machine directory,
-``after_run`` raises.
+and ``after_trial`` with its ``TrialOutcome`` included, to ``hooks.jsonl`` in the
+format of ``tests.qemu_hooks`` (so its ``FileRecorder`` reads boots and events from
+it). ``PlanRecorder`` reads the ``after_run`` states and the trials back, and gives
+plans (``give_plans``) like the contract's ``RecordingHooks``. While ``fail_after_run``
+exists in the machine directory, ``after_run`` raises.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from bios_ws.domain.firmware import (
     FirmwareState,
     KeyDatabases,
     MachineOptions,
+    SlotBoot,
 )
+from bios_ws.domain.firmware_update import Slot
 from bios_ws.domain.power import ResetCause
-from bios_ws.platform.port import MachineEvent, MachineHooks
+from bios_ws.platform.port import MachineEvent, MachineHooks, TrialOutcome
 from tests.qemu_hooks import RECORD, FileRecorder
 
 FACTORY = "tests.qemu_plan_hooks:factory"
@@ -66,6 +69,9 @@ def plan_to_json(plan: BootPlan | None) -> dict[str, Any] | None:
         "published": _b64(image.published),
         "machine": {"cpus": plan.machine.cpus, "threads_per_core": plan.machine.threads_per_core,
                     "nic": plan.machine.nic, "serial": plan.machine.serial},
+        "slot": None if plan.slot is None else {
+            "slot": plan.slot.slot.value, "bios_version": plan.slot.bios_version,
+            "trial": plan.slot.trial},
     }
 
 
@@ -78,7 +84,10 @@ def plan_from_json(data: dict[str, Any] | None) -> BootPlan | None:
     image = FirmwareImage(entries, tuple(data["order"]), data["boot_next"],
                           data["secure_boot_enable"], keys_from_json(data["keys"]),
                           base64.b64decode(data["published"]))
-    return BootPlan(image, MachineOptions(**data["machine"]))
+    slot = data.get("slot")
+    return BootPlan(image, MachineOptions(**data["machine"]),
+                    None if slot is None else SlotBoot(Slot(slot["slot"]), slot["bios_version"],
+                                                       slot["trial"]))
 
 
 def write_plans(machine_dir: Path, *plans: BootPlan | None) -> None:
@@ -119,7 +128,12 @@ def factory(config: Config, domain_id: str) -> MachineHooks:
         append({"hook": "on_event", "domain": domain, "state": event.state.value,
                 "cause": event.cause.value, "time": event.time.isoformat()})
 
-    return MachineHooks(before_boot=before_boot, on_event=on_event, after_run=after_run)
+    def after_trial(domain: str, outcome: TrialOutcome) -> None:
+        append({"hook": "after_trial", "domain": domain, "slot": outcome.slot.value,
+                "booted": outcome.booted, "reason": outcome.reason})
+
+    return MachineHooks(before_boot=before_boot, on_event=on_event, after_run=after_run,
+                        after_trial=after_trial)
 
 
 class PlanRecorder(FileRecorder):
@@ -130,6 +144,14 @@ class PlanRecorder(FileRecorder):
         return [FirmwareState(tuple(e["boot_order"]), e["boot_next"],
                               e["secure_boot_enable"], keys_from_json(e["keys"]))
                 for e in self._all() if e["hook"] == "after_run"]
+
+    @property
+    def trials(self) -> list[tuple[str, TrialOutcome]]:
+        return [(e["domain"], TrialOutcome(Slot(e["slot"]), e["booted"], e["reason"]))
+                for e in self._all() if e["hook"] == "after_trial"]
+
+    def give_plans(self, domain_id: str, *plans: BootPlan | None) -> None:
+        write_plans(self.machines_dir / domain_id, *plans)
 
     def _all(self) -> list[dict[str, Any]]:
         return [e for path in sorted(self.machines_dir.glob(f"*/{RECORD}"))

@@ -171,6 +171,11 @@ def add_platform_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--boot-seconds", type=_seconds, default=defaults.boot_seconds,
                        metavar="SECONDS", help="a simulated machine's boot time"
                        " (default %(default)s)")
+    group.add_argument("--firmware-trial-timeout", type=_positive_seconds,
+                       default=defaults.firmware_trial_timeout, metavar="SECONDS",
+                       help="a qemu machine trying a new firmware image rolls back when its"
+                            " firmware reaches no boot attempt within this long"
+                            " (default %(default)s)")
     group.add_argument("--qemu", default=defaults.qemu_binary, metavar="BINARY",
                        help="QEMU for qemu machines (default %(default)s)")
     group.add_argument("--ovmf-code", type=Path, default=defaults.ovmf_code, metavar="FILE",
@@ -192,6 +197,8 @@ def platform_from_args(args: argparse.Namespace) -> PlatformOptions:
         ovmf_vars=getattr(args, "ovmf_vars", defaults.ovmf_vars),
         graceful_timeout=getattr(args, "graceful_timeout", defaults.graceful_timeout),
         boot_seconds=getattr(args, "boot_seconds", defaults.boot_seconds),
+        firmware_trial_timeout=getattr(args, "firmware_trial_timeout",
+                                       defaults.firmware_trial_timeout),
         secure_boot_keys=getattr(args, "secure_boot_keys", defaults.secure_boot_keys),
     )
 

@@ -47,8 +47,8 @@ from bios_ws.domain.firmware import BootPlan, FirmwareState
 from bios_ws.domain.firmware_update import Slot
 from bios_ws.domain.power import MachineKind, PowerState, ResetCause
 
-__all__ = ["NO_HOOKS", "MachineEvent", "MachineHooks", "MachineKind", "Platform",
-           "TrialOutcome"]
+__all__ = ["MAX_FAILED_TRIALS", "NO_HOOKS", "MachineEvent", "MachineHooks", "MachineKind",
+           "Platform", "TrialOutcome"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,12 @@ class TrialOutcome:
     slot: Slot
     booted: bool
     reason: str = ""
+
+
+#: Trial boots that may fail in a row before a machine gives up and turns off (an ``Off``
+#: event, cause ``Crash``): a ``before_boot`` that kept planning trials of bad images would
+#: otherwise boot forever.
+MAX_FAILED_TRIALS = 3
 
 
 def _nothing_read(domain_id: str, state: FirmwareState) -> None:

@@ -13,6 +13,14 @@ simulated machines stand still until touched: the service is their power.)
 
 The simulated guest runs firmware only, like a fresh QEMU + OVMF guest: it
 ignores the ACPI power button, so a graceful shutdown always escalates.
+
+Firmware slots (issue 13): a boot whose plan has a ``SlotBoot`` with ``trial`` tries that
+slot's image. At the end of the boot (``boot_seconds`` after it began) the image "reaches a
+boot attempt" when it is a UEFI firmware volume (``is_firmware_volume``; a slot never
+written holds the installation's image, which does): ``after_trial`` hears it booted, and
+the machine runs. Otherwise ``after_trial`` hears why not, and the machine boots again at
+once from the plan ``before_boot`` gives then (as a QEMU machine does). A trial cut short
+by a power off or a restart is reported as not booted.
 """
 
 from __future__ import annotations
@@ -25,17 +33,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bios_ws.domain.firmware import BootPlan
+from bios_ws.domain.firmware_update import Slot
+from bios_ws.domain.firmware_volume import is_firmware_volume
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError
 from bios_ws.periodic import Periodic
 from bios_ws.platform.disks import check_disk, check_network_boot
 from bios_ws.platform.port import (
+    MAX_FAILED_TRIALS,
     NO_HOOKS,
     MachineEvent,
     MachineHooks,
     MachineKind,
     NetworkBoot,
     Platform,
+    TrialOutcome,
     no_firmware,
 )
 from bios_ws.platform.simulated_state import (
@@ -107,6 +119,7 @@ class SimulatedPlatform(Platform):
                 raise MachineError(no_firmware(domain_id))
             now = self._clock()
             machine.state = PowerState.POWERING_ON.value
+            machine.failed_trials = 0
             machine.steps = self._boot_steps(now + max(delay, 0.0), cause)
         self.status(domain_id)  # an immediate boot starts now
 
@@ -117,6 +130,7 @@ class SimulatedPlatform(Platform):
                 machine.steps = [Step(self._clock() + self.graceful_timeout, "off", cause)]
                 _say(machine, "ACPI power button pressed (no OS: ignored)")
             else:
+                self._cut_trial(domain_id, machine, "the machine was turned off")
                 _off(machine, "power off")
 
     def restart(self, domain_id: str, cause: ResetCause, *, graceful: bool) -> None:
@@ -128,6 +142,7 @@ class SimulatedPlatform(Platform):
                 machine.steps = [Step(escalate, "off", cause), *self._boot_steps(escalate, cause)]
                 _say(machine, "ACPI power button pressed (no OS: ignored)")
             else:
+                self._cut_trial(domain_id, machine, "the machine was restarted")
                 _off(machine, "reset")
                 machine.state = PowerState.POWERING_ON.value
                 machine.steps = self._boot_steps(now, cause)
@@ -182,6 +197,22 @@ class SimulatedPlatform(Platform):
             return NetworkBoot(_path_or_none(machine.tftp), machine.bootfile,
                                _path_or_none(machine.http))
 
+    # -- firmware slots ----------------------------------------------------------------
+
+    def stage_firmware(self, domain_id: str, slot: Slot, image: bytes) -> str:
+        with self.lock(domain_id):
+            self._known(domain_id)
+            return self._shelf.put_image(domain_id, Slot(slot), image)
+
+    def firmware_digest(self, domain_id: str, slot: Slot) -> str | None:
+        with self.lock(domain_id):
+            self._known(domain_id)
+            return self._shelf.image_digest(domain_id, Slot(slot))
+
+    def _known(self, domain_id: str) -> None:
+        if self._shelf.load(domain_id) is None:
+            raise MachineError(f"no simulated machine {domain_id}")
+
     def advance_due(self) -> None:
         """Play the due steps of every machine (what a ``Ticker`` does on each tick)."""
         for domain_id in self._shelf.due(self._clock()):
@@ -215,17 +246,62 @@ class SimulatedPlatform(Platform):
             if step.action == "boot":
                 plan = self._hooks.before_boot(domain_id, cause)
                 machine.state = PowerState.POWERING_ON.value
+                machine.trial = None
                 _say(machine, f"vbios simulated firmware: power on ({cause.value})")
                 if plan is not None:
                     _say_plan(machine, plan)
+                    if plan.slot is not None and plan.slot.trial:
+                        machine.trial = Slot(plan.slot.slot).value
             elif step.action == "running":
+                if machine.trial is not None and not self._tried(domain_id, machine):
+                    machine.failed_trials += 1
+                    if machine.failed_trials < MAX_FAILED_TRIALS:
+                        machine.steps[:0] = self._boot_steps(step.at, cause)  # at once
+                        continue
+                    _off(machine, f"{machine.failed_trials} trial boots failed in a row:"
+                                  " power off")
+                    machine.failed_trials = 0
+                    self._hooks.on_event(domain_id, MachineEvent(
+                        PowerState.OFF, ResetCause.CRASH, _utc(step.at)))
+                    continue
+                machine.failed_trials = 0
                 machine.state = PowerState.ON.value
                 _say(machine, "BdsDxe: no OS: waiting in the boot manager")
             else:
+                self._cut_trial(domain_id, machine, "the machine was turned off")
                 machine.state = PowerState.OFF.value
                 _say(machine, "graceful shutdown timed out: power off")
                 event = MachineEvent(PowerState.OFF, cause, _utc(step.at))
                 self._hooks.on_event(domain_id, event)
+
+
+    def _tried(self, domain_id: str, machine: SimState) -> bool:
+        """End the trial of ``machine.trial`` (the boot has run its course): whether the
+        slot's image reached a boot attempt. ``after_trial`` hears it either way."""
+        assert machine.trial is not None
+        slot, machine.trial = Slot(machine.trial), None
+        image = self._shelf.image(domain_id, slot)
+        why = None if image is None else is_firmware_volume(image)
+        if why is None:
+            _say(machine, f"vbios simulated firmware: slot {slot.value} reached a boot attempt")
+        else:
+            _say(machine, f"vbios simulated firmware: slot {slot.value} did not boot: {why}")
+        self._report(domain_id, TrialOutcome(slot, why is None, why or ""))
+        return why is None
+
+    def _cut_trial(self, domain_id: str, machine: SimState, why: str) -> None:
+        """A trial under way ends without its boot attempt: ``why``."""
+        if machine.trial is not None:
+            slot, machine.trial = Slot(machine.trial), None
+            self._report(domain_id, TrialOutcome(
+                slot, False, f"{why} before the firmware reached a boot attempt"))
+
+    def _report(self, domain_id: str, outcome: TrialOutcome) -> None:
+        try:
+            self._hooks.after_trial(domain_id, outcome)
+        except Exception as exc:  # the hooks are not ours; the machine goes on
+            log.error("after_trial(%s, %s) failed: %s: %s", domain_id, outcome.slot.value,
+                      type(exc).__name__, exc)
 
 
 def _say_plan(machine: SimState, plan: BootPlan) -> None:
@@ -239,6 +315,9 @@ def _say_plan(machine: SimState, plan: BootPlan) -> None:
                           f" \"{entries[number].description}\"")
     _say(machine, f"simulated machine: {plan.machine.cpus} vCPUs, Secure Boot"
                   f" {'on' if image.secure_boot_enable else 'off'}")
+    if plan.slot is not None:
+        _say(machine, f"simulated firmware slot {Slot(plan.slot.slot).value}, BIOS version"
+                      f" {plan.slot.bios_version!r}{' (trial boot)' if plan.slot.trial else ''}")
 
 
 def _path_or_none(value: str | None) -> Path | None:

@@ -1,10 +1,13 @@
 """Where simulated machines keep their state: a record per machine (``SimState``) on a
 ``StateShelf``, in memory (tests) or as JSON files locked across processes
-(``FileShelf``), with an index of the machines that have steps due."""
+(``FileShelf``), with an index of the machines that have steps due. The images of a
+machine's firmware slots are kept on the same shelf: in memory, or as files beside its
+state (``bios_ws.platform.slots``)."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -13,9 +16,18 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bios_ws.domain.firmware_update import Slot
 from bios_ws.domain.power import PowerState
 from bios_ws.errors import MachineError
 from bios_ws.platform.locks import machine_flock
+from bios_ws.platform.slots import (
+    check_image,
+    read_slot,
+    remove_slots,
+    slot_digest,
+    slot_file,
+    write_slot,
+)
 
 #: Console lines a simulated machine keeps.
 CONSOLE_LINES = 200
@@ -42,6 +54,10 @@ class SimState:
     http: str | None = None
     #: Whether a firmware image is assigned (provisioning S1 when not).
     firmware: bool = True
+    #: The slot whose new image the current boot tries (until its ``running`` step).
+    trial: str | None = None
+    #: Trial boots that failed in a row (``MAX_FAILED_TRIALS`` of them turn it off).
+    failed_trials: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -57,7 +73,9 @@ class SimState:
                    tftp=_text_or_none(data.get("tftp")),
                    bootfile=_text_or_none(data.get("bootfile")),
                    http=_text_or_none(data.get("http")),
-                   firmware=bool(data.get("firmware", True)))
+                   firmware=bool(data.get("firmware", True)),
+                   trial=None if data.get("trial") is None else str(Slot(data["trial"])),
+                   failed_trials=int(data.get("failed_trials", 0)))
 
 
 class StateShelf:
@@ -65,6 +83,7 @@ class StateShelf:
 
     def __init__(self) -> None:
         self._states: dict[str, str] = {}
+        self._images: dict[tuple[str, Slot], bytes] = {}
         self._locks: dict[str, threading.RLock] = {}
         self._guard = threading.Lock()
 
@@ -77,6 +96,22 @@ class StateShelf:
 
     def delete(self, domain_id: str) -> None:
         self._states.pop(domain_id, None)
+        for slot in Slot:
+            self._images.pop((domain_id, slot), None)
+
+    def put_image(self, domain_id: str, slot: Slot, image: bytes) -> str:
+        """Keep ``image`` as the slot's; the SHA-256 (hex) of what the slot now holds."""
+        check_image(image)
+        self._images[domain_id, Slot(slot)] = bytes(image)
+        return hashlib.sha256(self._images[domain_id, Slot(slot)]).hexdigest()
+
+    def image(self, domain_id: str, slot: Slot) -> bytes | None:
+        """The slot's image; None while it holds the installation's."""
+        return self._images.get((domain_id, Slot(slot)))
+
+    def image_digest(self, domain_id: str, slot: Slot) -> str | None:
+        image = self.image(domain_id, slot)
+        return None if image is None else hashlib.sha256(image).hexdigest()
 
     def forget(self, domain_id: str) -> None:
         """Drop what a deleted machine left (its lock), once nobody holds it."""
@@ -136,6 +171,16 @@ class FileShelf(StateShelf):
     def delete(self, domain_id: str) -> None:
         self._path(domain_id).unlink(missing_ok=True)
         (self._due_dir / domain_id).unlink(missing_ok=True)
+        remove_slots(self.root / domain_id)
+
+    def put_image(self, domain_id: str, slot: Slot, image: bytes) -> str:
+        return write_slot(slot_file(self.root / domain_id, slot), image)
+
+    def image(self, domain_id: str, slot: Slot) -> bytes | None:
+        return read_slot(slot_file(self.root / domain_id, slot))
+
+    def image_digest(self, domain_id: str, slot: Slot) -> str | None:
+        return slot_digest(slot_file(self.root / domain_id, slot))
 
     def forget(self, domain_id: str) -> None:
         super().forget(domain_id)

@@ -6,10 +6,15 @@
  *
  *   VBIOS-PROBE v1 SecureBoot=<0|1|-> SetupMode=<0|1|-> BootCurrent=<XXXX|->
  *       BootOrder=<XXXX,XXXX,...|-> Cpus=<n|-> Attributes=<base64|toolong|->
+ *       BiosVersion=<text|->
  *   VBIOS-PROBE-END
  *
  * (one line, fields separated by single spaces), then returns EFI_ABORTED so that the boot
  * manager goes on to the next boot option. Built with Debian's gnu-efi by tests/efi_probe.py.
+ *
+ * BiosVersion is the BIOS Version string of the SMBIOS type 0 structure (the SMBIOS 3.0
+ * entry point's table, else the 2.1 one's), at most 64 characters, each byte outside
+ * printable ASCII or a space shown as '?'; "-" when there is none.
  */
 
 #include <efi.h>
@@ -26,6 +31,13 @@ static EFI_GUID vbios_guid = {
 static EFI_GUID mp_services_guid = {
     0x3fdda605, 0xa76e, 0x4f46, {0xad, 0x29, 0x12, 0xf4, 0x53, 0x1b, 0x3d, 0x08}};
 
+/* The SMBIOS entry points in the configuration table: 3.0 (64-bit)
+ * f2fd1544-9794-4a2c-992e-e5bbcf20e394, and 2.1 eb9d2d31-2d88-11d3-9a16-0090273fc14d. */
+static EFI_GUID smbios3_guid = {
+    0xf2fd1544, 0x9794, 0x4a2c, {0x99, 0x2e, 0xe5, 0xbb, 0xcf, 0x20, 0xe3, 0x94}};
+static EFI_GUID smbios_guid = {
+    0xeb9d2d31, 0x2d88, 0x11d3, {0x9a, 0x16, 0x00, 0x90, 0x27, 0x3f, 0xc1, 0x4d}};
+
 struct mp_services;
 typedef EFI_STATUS(EFIAPI *mp_get_number_of_processors)(
     struct mp_services *self, UINTN *number_of_processors, UINTN *number_of_enabled);
@@ -37,6 +49,10 @@ struct mp_services {
 #define MAX_ATTRIBUTES 3072           /* bytes of VbiosAttributes printed, else "toolong" */
 #define MAX_BOOT_ORDER 256            /* entries of BootOrder printed, else "toolong" */
 #define LINE_CHARS 8192               /* the line buffer, CHAR16 units */
+#define MAX_BIOS_VERSION 64           /* characters of the BIOS version printed */
+#define SMBIOS_TYPE_BIOS 0
+#define SMBIOS_TYPE_END 127
+#define SMBIOS_BIOS_VERSION 5         /* type 0: the offset of the version's string number */
 
 struct line {
     CHAR16 *text;
@@ -215,6 +231,116 @@ static void put_attributes(struct line *line) {
     }
 }
 
+static int same_bytes(const void *a, const void *b, UINTN size) {
+    const UINT8 *x = a;
+    const UINT8 *y = b;
+    for (UINTN i = 0; i < size; i++) {
+        if (x[i] != y[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static UINT64 little_endian(const UINT8 *data, UINTN size) {
+    UINT64 value = 0;
+    for (UINTN i = size; i > 0; i--) {
+        value = (value << 8) | data[i - 1];
+    }
+    return value;
+}
+
+static const UINT8 *configuration_table(EFI_GUID *guid) {
+    for (UINTN i = 0; i < ST->NumberOfTableEntries; i++) {
+        if (same_bytes(&ST->ConfigurationTable[i].VendorGuid, guid, sizeof(EFI_GUID))) {
+            return ST->ConfigurationTable[i].VendorTable;
+        }
+    }
+    return NULL;
+}
+
+/* The SMBIOS structure table and its (maximum) size: the 3.0 entry point's, else the 2.1
+ * one's; NULL when the firmware publishes neither. */
+static const UINT8 *smbios_table(UINTN *size) {
+    const UINT8 *entry = configuration_table(&smbios3_guid);
+    if (entry != NULL && same_bytes(entry, "_SM3_", 5)) {
+        *size = (UINTN)little_endian(entry + 0x0C, 4);
+        return (const UINT8 *)(UINTN)little_endian(entry + 0x10, 8);
+    }
+    entry = configuration_table(&smbios_guid);
+    if (entry != NULL && same_bytes(entry, "_SM_", 4)) {
+        *size = (UINTN)little_endian(entry + 0x16, 2);
+        return (const UINT8 *)(UINTN)little_endian(entry + 0x18, 4);
+    }
+    *size = 0;
+    return NULL;
+}
+
+/* String number `number` (from 1) of the string set at `strings`, NULL if it has none. */
+static const UINT8 *smbios_string(const UINT8 *strings, const UINT8 *end, UINT8 number) {
+    const UINT8 *s = strings;
+    if (number == 0) {
+        return NULL;
+    }
+    for (UINT8 n = 1; n < number; n++) {
+        if (s >= end || *s == 0) {
+            return NULL;  /* the set ended first */
+        }
+        while (s < end && *s != 0) {
+            s++;
+        }
+        s++;
+    }
+    return s < end && *s != 0 ? s : NULL;
+}
+
+/* The BIOS Version string of the type 0 structure, NULL if there is none. */
+static const UINT8 *bios_version(const UINT8 **end_out) {
+    UINTN size = 0;
+    const UINT8 *p = smbios_table(&size);
+    const UINT8 *end;
+    if (p == NULL || size == 0) {
+        return NULL;
+    }
+    end = p + size;
+    *end_out = end;
+    while (p + 4 <= end) {
+        UINT8 type = p[0];
+        UINT8 length = p[1];
+        const UINT8 *q;
+        if (length < 4 || p + length > end) {
+            return NULL;  /* malformed */
+        }
+        if (type == SMBIOS_TYPE_BIOS) {
+            return length > SMBIOS_BIOS_VERSION
+                ? smbios_string(p + length, end, p[SMBIOS_BIOS_VERSION]) : NULL;
+        }
+        if (type == SMBIOS_TYPE_END) {
+            return NULL;
+        }
+        q = p + length;  /* the string set ends with two NULs */
+        while (q + 1 < end && !(q[0] == 0 && q[1] == 0)) {
+            q++;
+        }
+        p = q + 2;
+    }
+    return NULL;
+}
+
+static void put_bios_version(struct line *line) {
+    const UINT8 *end = NULL;
+    const UINT8 *version = bios_version(&end);
+    put_ascii(line, " BiosVersion=");
+    if (version == NULL) {
+        put_char(line, L'-');
+        return;
+    }
+    for (UINTN i = 0; i < MAX_BIOS_VERSION && version + i < end && version[i] != 0; i++) {
+        UINT8 c = version[i];
+        put_char(line, c > 0x20 && c < 0x7f ? (CHAR16)c : L'?');
+    }
+}
+
 /* Called by gnu-efi's crt0-efi-x86_64.o after self-relocation, with the System V ABI
  * (arguments in rdi and rsi): not EFIAPI. */
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table) {
@@ -235,6 +361,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table) {
     put_boot_order(&line);
     put_cpus(&line);
     put_attributes(&line);
+    put_bios_version(&line);
     put_ascii(&line, "\r\nVBIOS-PROBE-END\r\n");
     uefi_call_wrapper(ST->ConOut->OutputString, 2, ST->ConOut, line.text);
     uefi_call_wrapper(BS->FreePool, 1, line.text);

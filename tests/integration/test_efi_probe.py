@@ -83,6 +83,21 @@ def test_parse_a_line_with_dashes_everywhere() -> None:
     assert report.line.startswith("VBIOS-PROBE v1 SecureBoot=- ")
 
 
+def test_parse_the_bios_version_field_of_newer_probes() -> None:
+    console = (b"VBIOS-PROBE v1 SecureBoot=0 SetupMode=1 BootCurrent=0001 BootOrder=0001 Cpus=1 "
+               b"Attributes=- BiosVersion=vbios-7\r\nVBIOS-PROBE-END\r\n"
+               b"VBIOS-PROBE v1 SecureBoot=0 SetupMode=1 BootCurrent=0001 BootOrder=0001 Cpus=1 "
+               b"Attributes=- BiosVersion=-\r\nVBIOS-PROBE-END\r\n"
+               b"VBIOS-PROBE v1 SecureBoot=0 SetupMode=1 BootCurrent=0001 BootOrder=0001 Cpus=1 "
+               b"Attributes=- BiosVersion=x Extra=1\r\nVBIOS-PROBE-END\r\n"  # unknown: skipped
+               b"VBIOS-PROBE v1 SecureBoot=0 SetupMode=1 BootCurrent=0001 BootOrder=0001 Cpus=1 "
+               b"BiosVersion=x Attributes=-\r\nVBIOS-PROBE-END\r\n")  # out of order: skipped
+    first, second = parse_probe_lines(console)
+    assert first.bios_version == "vbios-7" and first.boot_current == 1
+    assert second.bios_version is None
+    assert parse_probe_lines(TRANSCRIPT)[0].bios_version is None  # an older probe's line
+
+
 def test_parse_nothing_from_a_console_without_the_probe() -> None:
     assert parse_probe_lines(b"") == []
     assert parse_probe_lines(b"BdsDxe: No bootable option or device was found.\r\n") == []
@@ -177,7 +192,8 @@ def test_attributes_show_the_vendor_variable(probe: Probe, work: Path) -> None:
     assert (first.attributes, first.attributes_too_long) == (None, False)
     assert [(report.attributes, report.attributes_too_long) for report in from_shell] == [
         (short, False), (full, False), (None, True)]
-    assert all(len(report.line) < 4200 for report in result.reports)
+    bios_version = len(" BiosVersion=") + 64  # the field added later, at its longest
+    assert all(len(report.line) < 4200 + bios_version for report in result.reports)
 
 
 @pytest.mark.qemu

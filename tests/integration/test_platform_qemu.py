@@ -17,12 +17,22 @@ from pathlib import Path
 import pytest
 
 from bios_ws.config import PlatformOptions
+from bios_ws.domain.firmware_update import Slot
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError, PlatformUnavailable
 from bios_ws.home import Home
+from bios_ws.platform.port import MAX_FAILED_TRIALS
 from bios_ws.platform.qemu import QemuPlatform
-from tests.platform_contract import Machines, PlatformContract, booted, wait_state
-from tests.qemu_hooks import FACTORY, FileRecorder
+from bios_ws.platform.qemu.layout import process_argv
+from tests.platform_contract import (
+    Machines,
+    PlatformContract,
+    booted,
+    good_image,
+    slot_plan,
+    wait_state,
+)
+from tests.qemu_plan_hooks import FACTORY, PlanRecorder
 from tests.qemu_support import alive, kill_all, processes_of, shell_disk
 from tests.waiting import wait_for
 
@@ -33,12 +43,16 @@ GRACEFUL = 3.0
 #: Two guests booting at once on 2 cores take about 12 s each: be generous.
 BOOT_LIMIT = 90.0
 DOMAIN = "q1"
-OPTIONS = PlatformOptions(graceful_timeout=GRACEFUL, watchdog_interval=0.5, hang_timeout=15.0)
+#: A good image reaches its first boot attempt in 4 to 9 s (12.5 s with two guests booting);
+#: a bad one spins until the trial timeout.
+TRIAL_TIMEOUT = 25.0
+OPTIONS = PlatformOptions(graceful_timeout=GRACEFUL, watchdog_interval=0.5, hang_timeout=15.0,
+                          firmware_trial_timeout=TRIAL_TIMEOUT)
 
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Home]:
-    monkeypatch.setenv("PYTHONPATH", str(REPO))  # keepers import tests.qemu_hooks
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # keepers import tests.qemu_plan_hooks
     home = Home.create(tmp_path / "home")
     yield home
     left = kill_all(home.machines_dir)
@@ -52,7 +66,7 @@ def platform_on(home: Home, **options: object) -> QemuPlatform:
 
 @pytest.fixture
 def machines(home: Home) -> Machines:
-    return Machines(platform_on(home), FileRecorder(home.machines_dir),
+    return Machines(platform_on(home), PlanRecorder(home.machines_dir),
                     boot_limit=BOOT_LIMIT, graceful_timeout=GRACEFUL)
 
 
@@ -149,7 +163,7 @@ def test_a_killed_keeper_takes_its_qemu_along(
 
 def test_the_watchdog_kills_a_guest_that_stops_answering(home: Home) -> None:
     platform = platform_on(home, hang_timeout=3.0)
-    machines = Machines(platform, FileRecorder(home.machines_dir),
+    machines = Machines(platform, PlanRecorder(home.machines_dir),
                         boot_limit=BOOT_LIMIT, graceful_timeout=GRACEFUL)
     platform.create(DOMAIN)
     booted(machines, DOMAIN)
@@ -247,7 +261,7 @@ def test_the_console_shows_the_boot_manager(machines: Machines, domain_id: str) 
 
 def test_the_console_rotates_within_its_budget(home: Home) -> None:
     platform = platform_on(home, console_bytes=1024)
-    machines = Machines(platform, FileRecorder(home.machines_dir),
+    machines = Machines(platform, PlanRecorder(home.machines_dir),
                         boot_limit=BOOT_LIMIT, graceful_timeout=GRACEFUL)
     platform.create(DOMAIN)
     booted(machines, DOMAIN)
@@ -258,3 +272,52 @@ def test_the_console_rotates_within_its_budget(home: Home) -> None:
     assert 0 < len(platform.console(DOMAIN, limit=1 << 20)) <= 1024
     assert len(platform.console(DOMAIN, limit=100)) == 100
     platform.remove(DOMAIN)
+
+
+# -- firmware slots: what only a real QEMU does (no real boot: QEMU refuses the image) ----------
+
+
+def test_a_code_image_of_the_wrong_size_fails_its_trial_and_the_previous_slot_boots(
+    machines: Machines, domain_id: str, home: Home
+) -> None:
+    platform = _qemu(machines)
+    platform.stage_firmware(domain_id, Slot.B, good_image()[:-4096 + 1])  # not whole pages
+    machines.recorded.give_plans(domain_id, slot_plan(Slot.B, trial=True),
+                                 slot_plan(Slot.A, trial=False, version="vbios-1"))
+    platform.power_on(domain_id, ResetCause.MANAGEMENT_COMMAND)
+    [(_, outcome)] = machines.recorded.trials
+    assert (outcome.slot, outcome.booted) == (Slot.B, False)
+    assert "QEMU would not start" in outcome.reason and "size" in outcome.reason
+    assert platform.status(domain_id) is PowerState.ON
+    qemu = platform.qemu_pid(domain_id)
+    assert qemu is not None
+    argv = process_argv(qemu)
+    assert f"if=pflash,format=raw,unit=0,readonly=on,file={OPTIONS.ovmf_code}" in argv
+    assert "type=0,version=vbios-1" in argv
+    assert [cause for _, cause in machines.recorded.boots] == [ResetCause.MANAGEMENT_COMMAND] * 2
+    console = platform.console(domain_id).decode(errors="replace")
+    assert "vbios: trial boot of firmware slot B (vbios-2)" in console
+    assert "vbios: trial boot of firmware slot B failed: QEMU would not start" in console
+    platform.power_off(domain_id, ResetCause.MANAGEMENT_COMMAND, graceful=False)
+    assert machines.recorded.events == []
+    assert "Traceback" not in _logs(home)
+
+
+def test_trials_failing_in_a_row_turn_the_machine_off(
+    machines: Machines, domain_id: str, home: Home
+) -> None:
+    platform = _qemu(machines)
+    platform.stage_firmware(domain_id, Slot.B, b"\xff" * (8 << 20))  # over 8 MiB with vars
+    machines.recorded.give_plans(domain_id, slot_plan(Slot.B, trial=True))  # again and again
+    with pytest.raises(MachineError, match=f"{MAX_FAILED_TRIALS} trial boots failed in a row"):
+        platform.power_on(domain_id, ResetCause.MANAGEMENT_COMMAND)
+    assert platform.status(domain_id) is PowerState.OFF
+    assert [(o.slot, o.booted) for _, o in machines.recorded.trials] == [
+        (Slot.B, False)] * MAX_FAILED_TRIALS
+    assert len(machines.recorded.boots) == MAX_FAILED_TRIALS
+    assert _events(machines) == [(PowerState.OFF, ResetCause.CRASH)]
+    assert "Traceback" not in _logs(home)
+    machine = home.machines_dir / domain_id
+    assert (machine / "firmware-B.fd").is_file()
+    platform.remove(domain_id)
+    assert not machine.exists()

@@ -10,6 +10,7 @@ keeper or QEMU still runs for them, and fails if there was any.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import time
@@ -27,11 +28,13 @@ from bios_ws.domain.firmware import (
     FirmwareImage,
     KeyDatabases,
     MachineOptions,
+    SlotBoot,
 )
+from bios_ws.domain.firmware_update import Slot
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError
 from bios_ws.home import Home
-from bios_ws.platform.port import NetworkBoot
+from bios_ws.platform.port import NetworkBoot, TrialOutcome
 from bios_ws.platform.qemu import QemuPlatform
 from tests.efi_probe import Probe, ProbeReport, build_probe, disk_dir, parse_probe_lines
 from tests.qemu_plan_hooks import FACTORY, FAIL_AFTER_RUN, PlanRecorder, write_plans
@@ -330,4 +333,34 @@ def test_a_failing_after_run_refuses_the_boot_and_is_tried_again_at_the_next(
     [state] = PlanRecorder(home.machines_dir).states
     assert state.boot_order == (1,)
     assert len(PlanRecorder(home.machines_dir).boots) == 2  # before_boot not asked when refused
+    off(platform)
+
+
+# -- firmware slots --------------------------------------------------------------------------
+
+
+def test_a_staged_slot_boots_on_trial_and_shows_its_bios_version(
+    platform: QemuPlatform, home: Home, probe: Probe
+) -> None:
+    """A copy of the installation's OVMF code as the "new image" in slot B, tried with the
+    BIOS version vbios-7 and the serial console off in the plan: the probe reads vbios-7
+    from SMBIOS type 0, and after_trial hears that the slot booted."""
+    image = OPTIONS.ovmf_code.read_bytes()
+    assert platform.stage_firmware(DOMAIN, Slot.B, image) == hashlib.sha256(image).hexdigest()
+    platform.attach_disk(DOMAIN, disk_dir(home.path, probe.unsigned))
+    trial = plan((entry(1, BootDevice.DISK, "the probe"),), (1,), serial=False)
+    write_plans(home.machines_dir / DOMAIN,
+                replace(trial, slot=SlotBoot(Slot.B, "vbios-7", trial=True)))
+    console = Console(platform)
+    started = time.monotonic()
+    boot(platform, console)
+    print(f"the trial boot reached the end of its boot order in"
+          f" {time.monotonic() - started:.1f} s")
+    [report] = console.reports()
+    assert report.bios_version == "vbios-7"
+    recorded = PlanRecorder(home.machines_dir)
+    assert recorded.trials == [(DOMAIN, TrialOutcome(Slot.B, True))]
+    assert len(recorded.boots) == 1 and recorded.events == []
+    assert "trial boot of firmware slot B (vbios-7)" in console.text()
+    assert not (home.machines_dir / DOMAIN / "vars.trial.fd").exists()
     off(platform)

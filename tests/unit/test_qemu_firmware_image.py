@@ -24,7 +24,9 @@ from bios_ws.domain.firmware import (
     FirmwareImage,
     KeyDatabases,
     MachineOptions,
+    SlotBoot,
 )
+from bios_ws.domain.firmware_update import Slot
 from bios_ws.errors import MachineError
 from bios_ws.platform.qemu import firmware, loadoption, nvram
 from bios_ws.platform.qemu.firmware import (
@@ -308,6 +310,16 @@ BAD: dict[str, BootPlan] = {
     "threads not dividing": BootPlan(IMAGE, MachineOptions(cpus=3, threads_per_core=2)),
     "too many vCPUs": BootPlan(IMAGE, MachineOptions(cpus=firmware.MAX_CPUS + 1)),
 }
+#: Plans whose image is sound and whose firmware slot is not.
+BAD_SLOTS: dict[str, BootPlan] = {
+    "no slot": BootPlan(IMAGE, slot=SlotBoot("C", "vbios-1")),  # type: ignore[arg-type]
+    "no BIOS version": BootPlan(IMAGE, slot=SlotBoot(Slot.A, "")),
+    "BIOS version too long": BootPlan(IMAGE, slot=SlotBoot(
+        Slot.A, "v" * (firmware.MAX_BIOS_VERSION + 1))),
+    "BIOS version not ASCII": BootPlan(IMAGE, slot=SlotBoot(Slot.B, "vbios-\u00e9")),
+    "BIOS version with a newline": BootPlan(IMAGE, slot=SlotBoot(Slot.B, "vbios\n1")),
+    "slot not a SlotBoot": BootPlan(IMAGE, slot=("A", "vbios-1")),  # type: ignore[arg-type]
+}
 
 
 @pytest.mark.parametrize("name", BAD, ids=list(BAD))
@@ -318,6 +330,12 @@ def test_a_malformed_plan_is_refused(name: str, empty: VariableStore) -> None:
     if plan.machine == MachineOptions():
         with pytest.raises(MachineError, match="boot plan refused"):
             apply_image(empty.variables, plan.firmware, LAYOUT)
+
+
+@pytest.mark.parametrize("name", BAD_SLOTS, ids=list(BAD_SLOTS))
+def test_a_plan_with_a_malformed_slot_is_refused(name: str) -> None:
+    with pytest.raises(MachineError, match="boot plan refused"):
+        check_plan(BAD_SLOTS[name])
 
 
 @pytest.mark.parametrize("plan", [None, "plan", BootPlan(IMAGE, None),  # type: ignore[arg-type]
@@ -334,4 +352,5 @@ def test_a_sound_plan_passes(empty: VariableStore) -> None:
     variables = apply_image(empty.variables, no_uri, LAYOUT)
     assert boot(variables, 4)[2].hex() == OVMF_PATHS[BootDevice.HTTP]
     check_plan(BootPlan(FirmwareImage((), (), None, False, KeyDatabases(), b"")))
+    check_plan(BootPlan(IMAGE, slot=SlotBoot(Slot.B, "vbios-7, 2026 (trial)", trial=True)))
     assert uuid.UUID(str(firmware.SIGNATURE_OWNER)) == firmware.SIGNATURE_OWNER

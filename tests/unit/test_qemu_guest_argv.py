@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ from bios_ws.domain.firmware import (
     FirmwareImage,
     KeyDatabases,
     MachineOptions,
+    SlotBoot,
 )
+from bios_ws.domain.firmware_update import Slot
 from bios_ws.platform.qemu.guest import NO_BOOT_FILE, qemu_argv
 from bios_ws.platform.qemu.layout import MachineDir, MachineLayout
 
@@ -156,3 +159,42 @@ def test_paths_with_commas_are_escaped(machine: MachineDir, tmp_path: Path) -> N
     _disks(machine, directory)
     argv, _ = qemu_argv(PlatformOptions(), machine)
     assert f"file=fat:{tmp_path}/a,,b" in _values(argv, "-drive")[2]
+
+
+# -- firmware slots ----------------------------------------------------------------------------
+
+
+def _code(argv: list[str]) -> str:
+    [code] = [d for d in _values(argv, "-drive") if d.startswith("if=pflash,format=raw,unit=0,")]
+    return code
+
+
+def test_a_slot_boots_its_image_and_shows_its_bios_version(machine: MachineDir) -> None:
+    options = PlatformOptions()
+    image = machine.slot_image(Slot.B)
+    image.write_bytes(b"new image")
+    plan = replace(_plan(nic=False), slot=SlotBoot(Slot.B, "vbios-7"))
+    argv, _ = qemu_argv(options, machine, plan)
+    assert _code(argv) == f"if=pflash,format=raw,unit=0,readonly=on,file={image}"
+    assert _values(argv, "-smbios") == ["type=0,version=vbios-7"]
+    assert image.name == "firmware-B.fd"
+
+
+def test_a_slot_without_its_file_boots_the_installation_image(machine: MachineDir) -> None:
+    options = PlatformOptions()
+    argv, _ = qemu_argv(options, machine,
+                        replace(_plan(nic=False), slot=SlotBoot(Slot.A, "vbios-1,x=y")))
+    assert _code(argv).endswith(f"file={options.ovmf_code}")
+    assert _values(argv, "-smbios") == ["type=0,version=vbios-1,,x=y"]  # commas escaped
+    argv, _ = qemu_argv(options, machine, _plan(nic=False))  # no slot: no SMBIOS version
+    assert _code(argv).endswith(f"file={options.ovmf_code}") and "-smbios" not in argv
+
+
+def test_a_trial_boot_always_has_the_serial_console(machine: MachineDir) -> None:
+    quiet = _plan(nic=False, serial=False)
+    argv, _ = qemu_argv(PlatformOptions(), machine,
+                        replace(quiet, slot=SlotBoot(Slot.B, "vbios-2", trial=True)))
+    assert _values(argv, "-serial") == ["chardev:console"]
+    argv, _ = qemu_argv(PlatformOptions(), machine,
+                        replace(quiet, slot=SlotBoot(Slot.B, "vbios-2")))
+    assert "-serial" not in argv

@@ -11,17 +11,28 @@ Answers::
 
     {"ok": true, "state": "<PowerState>", "qemu_pid": <int>|null}
     {"ok": false, "error": "<one line>"}
+
+The keeper answers on its control thread (``Server``): ``status`` at once, every other
+request once its main thread has carried it out.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 MAX_MESSAGE = 64 * 1024
 OPS = frozenset({"status", "power_off", "restart", "pause", "resume", "nmi"})
+#: Seconds a request waits for the keeper's main thread.
+REQUEST_TIMEOUT = 120.0
+
+log = logging.getLogger("bios_ws.platform.qemu")
 
 Message = dict[str, Any]
 
@@ -79,3 +90,78 @@ def listen(path: Path) -> socket.socket:
     path.chmod(0o600)
     listener.listen(16)
     return listener
+
+
+class Reply:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.answer: Message = {}
+
+    def give(self, answer: Message) -> None:
+        self.answer = answer
+        self.done.set()
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request for the keeper's main thread, which gives its answer to ``reply``."""
+
+    message: Message
+    reply: Reply
+
+
+class Server:
+    """The keeper's control thread on ``listener``: answers ``status`` itself (``status``
+    is called from this thread), posts every other request as a ``Request`` and waits for
+    the main thread's answer (``REQUEST_TIMEOUT`` at most). Once stopping, it answers
+    everything with the status."""
+
+    def __init__(self, listener: socket.socket, post: Callable[[object], None],
+                 status: Callable[[], Message]) -> None:
+        self._listener = listener
+        self._post = post
+        self._status = status
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._listener.close()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _serve(self) -> None:
+        self._listener.settimeout(0.2)
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                try:
+                    self._answer(conn)
+                except (OSError, ValueError, EOFError) as exc:
+                    log.debug("a control connection failed: %s", exc)
+
+    def _answer(self, conn: socket.socket) -> None:
+        conn.settimeout(5.0)
+        message = json.loads(read_line(conn))
+        if not isinstance(message, dict) or message.get("op") not in OPS:
+            send(conn, {"ok": False, "error": "unknown request"})
+            return
+        if message["op"] == "status" or self._stopping.is_set():
+            send(conn, self._status())
+            return
+        reply = Reply()
+        self._post(Request(message, reply))
+        if not reply.done.wait(REQUEST_TIMEOUT):
+            send(conn, {"ok": False, "error": "the keeper is busy; try again"})
+            return
+        send(conn, reply.answer)

@@ -50,7 +50,9 @@ from bios_ws.domain.firmware import (
     FirmwareState,
     KeyDatabases,
     MachineOptions,
+    SlotBoot,
 )
+from bios_ws.domain.firmware_update import Slot
 from bios_ws.errors import MachineError
 from bios_ws.platform.qemu.layout import MachineLayout
 from bios_ws.platform.qemu.loadoption import (
@@ -86,6 +88,8 @@ MAX_URI = 1024
 MAX_DATA = 0x8000
 #: q35 takes 255 vCPUs without an IOMMU (more need x2APIC interrupt remapping).
 MAX_CPUS = 255
+#: The BIOS version shown in SMBIOS type 0: printable ASCII (an SMBIOS string), this long.
+MAX_BIOS_VERSION = 64
 _DATABASE_GUID = {"PK": GLOBAL, "KEK": GLOBAL, "db": IMAGE_SECURITY_DATABASE,
                   "dbx": IMAGE_SECURITY_DATABASE}
 _SIGNATURE_LIST = struct.Struct("<16sIII")
@@ -137,6 +141,19 @@ def _check(plan: BootPlan) -> None:
             and machine.cpus % machine.threads_per_core == 0):
         raise MachineError(f"boot plan refused: {machine.cpus} vCPUs in cores of"
                            f" {machine.threads_per_core} threads")
+    if plan.slot is not None:
+        _check_slot(plan.slot)
+
+
+def _check_slot(slot: SlotBoot) -> None:
+    if not isinstance(slot, SlotBoot) or not isinstance(slot.slot, Slot):
+        raise MachineError("boot plan refused: its firmware slot is not a SlotBoot of slot A"
+                           " or B")
+    version = slot.bios_version
+    if not (isinstance(version, str) and 0 < len(version) <= MAX_BIOS_VERSION
+            and version.isascii() and version.isprintable()):
+        raise MachineError(f"boot plan refused: the BIOS version needs 1 to"
+                           f" {MAX_BIOS_VERSION} printable ASCII characters")
 
 
 def _check_entry(entry: BootEntry) -> None:

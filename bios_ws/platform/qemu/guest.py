@@ -76,9 +76,17 @@ def qemu_argv(options: PlatformOptions, machine: MachineDir,
               plan: BootPlan | None = None) -> tuple[list[str], list[str]]:
     """QEMU's command line for ``machine`` booting ``plan`` (TCG, q35, no defaults,
     paused with ``-S``; the devices where ``layout.MachineLayout`` says), and notes for
-    the console about what had to be left out."""
+    the console about what had to be left out.
+
+    A plan with a firmware slot boots that slot's image as the code (the installation's
+    while the slot has no file) and shows its BIOS version in SMBIOS type 0; a trial boot
+    of a slot always has the serial console (its boot attempt is watched there)."""
     settings = plan.machine if plan is not None else UNPLANNED
+    slot = plan.slot if plan is not None else None
     layout = machine.layout
+    code: Path = Path(options.ovmf_code)
+    if slot is not None and machine.slot_image(slot.slot).is_file():
+        code = machine.slot_image(slot.slot)
     threads = settings.threads_per_core
     argv = [
         options.qemu_binary, "-name", f"vbios-{_opt(machine.domain_id)}",
@@ -86,13 +94,15 @@ def qemu_argv(options: PlatformOptions, machine: MachineDir,
         "-display", "none", "-m", str(int(options.memory_mib)),
         "-smp", f"cpus={settings.cpus},sockets=1,cores={settings.cpus // threads},"
                 f"threads={threads}",
-        "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={_opt(options.ovmf_code)}",
+        "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={_opt(code)}",
         "-drive", f"if=pflash,format=raw,unit=1,file={_opt(machine.vars)}",
         "-no-reboot", "-S",
         "-qmp", f"unix:{_opt(machine.qmp_socket)},server=on,wait=off",
         "-device", f"ide-cd,bus=ide.{layout.cdrom_port},id=cdrom",
     ]
-    if settings.serial:
+    if slot is not None:
+        argv += ["-smbios", f"type=0,version={_opt(slot.bios_version)}"]
+    if settings.serial or (slot is not None and slot.trial):
         argv += ["-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]
     notes: list[str] = []
     for index, disk in enumerate(machine.disks):
@@ -204,9 +214,11 @@ class Guest:
     @classmethod
     def start(cls, generation: int, options: PlatformOptions, machine: MachineDir,
               console: ConsoleLog, post: Callable[[object], None],
-              plan: BootPlan | None = None) -> Guest:
-        """Spawn QEMU paused for ``plan``, pump its console, connect its monitor. QmpError
-        or OSError (with QEMU's own words when it said why) if it would not start."""
+              plan: BootPlan | None = None, *,
+              on_output: Callable[[bytes], None] | None = None) -> Guest:
+        """Spawn QEMU paused for ``plan``, pump its console (each chunk also to
+        ``on_output``), connect its monitor. QmpError or OSError (with QEMU's own words
+        when it said why) if it would not start."""
         machine.qmp_socket.unlink(missing_ok=True)
         argv, notes = qemu_argv(options, machine, plan)
         for note in notes:
@@ -222,7 +234,8 @@ class Guest:
             os.close(qemu_log)
         guest = cls(generation, process, options, post)
         assert process.stdout is not None
-        guest._pumping = threading.Thread(target=guest._pump, args=(process.stdout, console),
+        guest._pumping = threading.Thread(target=guest._pump,
+                                          args=(process.stdout, console, on_output),
                                           name=f"console-{generation}", daemon=True)
         guest._pumping.start()
         try:
@@ -289,10 +302,13 @@ class Guest:
         self._stopped.set()
         self._post(Exited(self.generation, self._shutdown_reason))
 
-    def _pump(self, stream: IO[bytes], console: ConsoleLog) -> None:
+    def _pump(self, stream: IO[bytes], console: ConsoleLog,
+              on_output: Callable[[bytes], None] | None) -> None:
         try:
             while chunk := os.read(stream.fileno(), 65536):
                 console.write(chunk)
+                if on_output is not None:
+                    on_output(chunk)
         except (OSError, ValueError) as exc:
             log.warning("console of QEMU %d: %s", self.process.pid, exc)
         finally:

@@ -16,14 +16,13 @@ also the parent of every QEMU (they die with it).
 A boot (no QEMU running): the store is checked and read; ``after_run`` hears it if the
 firmware ran on it since; ``before_boot``'s plan is checked, written into it (the old
 file kept as ``vars.prev.fd``) and gives QEMU its options. A failing hook, a damaged
-store or a malformed plan refuses the boot, the store left as it was.
+store or a malformed plan refuses the boot, the store left as it was. A plan that tries a
+firmware slot's new image is watched by ``trial``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import json
 import logging
 import os
 import queue
@@ -31,7 +30,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -51,29 +49,12 @@ from bios_ws.platform.qemu.guest import Bitten, Exited, Guest
 from bios_ws.platform.qemu.keeper_args import KeeperArgs
 from bios_ws.platform.qemu.layout import MachineDir
 from bios_ws.platform.qemu.qmp import QmpError
+from bios_ws.platform.qemu.trial import AttemptSeen, Trials
 from bios_ws.platform.qemu.varstore import check_before_boot
 
 log = logging.getLogger("bios_ws.platform.qemu")
 
-#: Seconds a request waits for the keeper's main thread.
-REQUEST_TIMEOUT = 120.0
 _T = TypeVar("_T")
-
-
-class _Reply:
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.answer: control.Message = {}
-
-    def give(self, answer: control.Message) -> None:
-        self.answer = answer
-        self.done.set()
-
-
-@dataclasses.dataclass(frozen=True)
-class _Request:
-    message: control.Message
-    reply: _Reply
 
 
 class _Terminate:
@@ -87,7 +68,6 @@ class Keeper:
         self.options = options
         self.hooks = hooks
         self.state = PowerState.POWERING_ON
-        self._listener = listener
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._console = ConsoleLog(machine.console, options.console_bytes)
         self._guest: Guest | None = None
@@ -96,9 +76,10 @@ class Keeper:
         self._boot: tuple[float, ResetCause, bool] | None = None
         #: A graceful shutdown under way: (escalation time, cause, boot again after).
         self._off: tuple[float, ResetCause, bool] | None = None
+        self._trial = Trials(machine.domain_id, hooks, options.firmware_trial_timeout,
+                             self._note, store=machine.vars, snapshot=machine.trial_vars)
         self._done = False
-        self._stopping = threading.Event()
-        self._server = threading.Thread(target=self._serve, name="control", daemon=True)
+        self._server = control.Server(listener, self._queue.put, self._status)
 
     # -- the main thread ----------------------------------------------------------------
 
@@ -122,6 +103,8 @@ class Keeper:
 
     def _wait(self) -> float:
         deadlines = [item[0] for item in (self._boot, self._off) if item is not None]
+        if self._trial.deadline is not None:
+            deadlines.append(self._trial.deadline)
         if not deadlines:
             return 3600.0
         return max(min(deadlines) - time.monotonic(), 0.0)
@@ -137,11 +120,13 @@ class Keeper:
             self._off = None
             log.info("the guest ignored the power button for %g s: power off",
                      self.options.graceful_timeout)
-            self._halt()
+            self._halt("the machine was turned off")
             self._went_off(cause, boot_again=again)
+        if self._trial.expired(now) and not self._done:
+            self._trial_failed(f"no boot attempt within {self._trial.timeout:g} s")
 
     def _handle(self, item: object) -> None:
-        if isinstance(item, _Request):
+        if isinstance(item, control.Request):
             try:
                 item.reply.give(self._request(item.message))
             except (VbiosError, QmpError, OSError, ValueError) as exc:
@@ -153,12 +138,17 @@ class Keeper:
         elif isinstance(item, Bitten) and self._current(item.generation):
             log.warning("watchdog: %s; killing it", item.why)
             self._note(f"watchdog: {item.why}; the machine is killed")
+            if self._trial.pending:
+                self._trial_failed(f"watchdog: {item.why}")
+                return
             assert self._guest is not None
             self._guest.kill()
             self._guest = None
             self._went_off(ResetCause.WATCHDOG)
+        elif isinstance(item, AttemptSeen):
+            self._trial.seen(item)
         elif isinstance(item, _Terminate):
-            self._halt()
+            self._halt("the keeper was stopped")
             self._off = self._boot = None
             self._set_off()
 
@@ -178,7 +168,7 @@ class Keeper:
                 self._off = (escalate, cause, again)
                 self.state = PowerState.POWERING_OFF
             else:
-                self._halt()
+                self._halt(f"the machine was {'restarted' if again else 'turned off'}")
                 self._off = self._boot = None
                 if not again:
                     self._set_off()
@@ -191,6 +181,10 @@ class Keeper:
             self._guest.qmp.execute(command)
             if op != "nmi":
                 self.state = PowerState.PAUSED if op == "pause" else PowerState.ON
+                if op == "pause":
+                    self._trial.pause()
+                else:
+                    self._trial.resume()
         return self._status()
 
     def _status(self) -> control.Message:
@@ -201,6 +195,10 @@ class Keeper:
     def _exited(self, reason: str | None) -> None:
         """The current QEMU ended by itself."""
         self._guest = None
+        if self._trial.pending and self._off is None:
+            self._trial_failed(f"QEMU ended before the first boot attempt ({reason or 'killed'})")
+            return
+        self._trial.cut("the machine was turned off")
         if reason == "guest-reset":
             log.info("the guest reset itself: booting a new QEMU")
             if self._start(ResetCause.GUEST_RESET, announce=True):
@@ -225,10 +223,14 @@ class Keeper:
             plan = self._prepare(cause)
             self._note(f"boot ({cause.value})")  # where each boot begins on the console
             self._generation += 1
+            scan = self._trial.begin(plan, cause, self._generation, self._queue.put)
             self._guest = Guest.start(self._generation, self.options, self.machine,
-                                      self._console, self._queue.put, plan)
+                                      self._console, self._queue.put, plan, on_output=scan)
             self._guest.cont()
+            self._trial.running()
         except (VbiosError, QmpError, OSError, subprocess.SubprocessError) as exc:
+            if self._trial.pending:  # the image's QEMU would not start or run
+                return self._trial_failed(str(exc))
             self._fail(str(exc), announce=announce)
             return False
         log.info("booted (%s)", cause.value)
@@ -256,6 +258,17 @@ class Keeper:
         machine.booted_marker.touch(mode=0o600)
         return plan
 
+    def _trial_failed(self, why: str) -> bool:
+        """The trial boot under way failed: its QEMU is killed, after_trial hears ``why``,
+        and the machine boots again at once (unless too many trials failed in a row)."""
+        guest, self._guest = self._guest, None
+        if guest is not None:
+            guest.kill()
+        if self._trial.failed(why):
+            return self._start(self._trial.cause, announce=True)
+        self._fail(f"{self._trial.failures} trial boots failed in a row", announce=True)
+        return False
+
     def _fail(self, reason: str, *, announce: bool) -> None:
         log.error("the machine cannot boot: %s", reason)
         self._note(f"boot refused: {reason}")
@@ -282,10 +295,11 @@ class Keeper:
         else:
             self._set_off()
 
-    def _halt(self) -> None:
+    def _halt(self, why: str) -> None:
         guest, self._guest = self._guest, None
         if guest is not None:
             guest.stop()
+        self._trial.cut(why)
 
     def _set_off(self) -> None:
         self.state = PowerState.OFF
@@ -303,14 +317,13 @@ class Keeper:
         self._console.write(f"\r\nvbios: {text}\r\n".encode())
 
     def _finish(self) -> None:
-        self._stopping.set()
-        self._listener.close()
-        while self._server.is_alive():  # answer what the control thread still waits for
+        self._server.stop()
+        while self._server.alive:  # answer what the control thread still waits for
             try:
                 item = self._queue.get(timeout=0.05)
             except queue.Empty:
                 continue
-            if isinstance(item, _Request):
+            if isinstance(item, control.Request):
                 item.reply.give(self._status())
         self._console.close()
         try:
@@ -320,39 +333,6 @@ class Keeper:
         except (OSError, ValueError):
             pass
         log.info("the machine is off; the keeper exits")
-
-    # -- the control thread ---------------------------------------------------------
-
-    def _serve(self) -> None:
-        self._listener.settimeout(0.2)
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                try:
-                    self._answer(conn)
-                except (OSError, ValueError, EOFError) as exc:
-                    log.debug("a control connection failed: %s", exc)
-
-    def _answer(self, conn: socket.socket) -> None:
-        conn.settimeout(5.0)
-        message = json.loads(control.read_line(conn))
-        if not isinstance(message, dict) or message.get("op") not in control.OPS:
-            control.send(conn, {"ok": False, "error": "unknown request"})
-            return
-        if message["op"] == "status" or self._stopping.is_set():
-            control.send(conn, self._status())
-            return
-        reply = _Reply()
-        self._queue.put(_Request(message, reply))
-        if not reply.done.wait(REQUEST_TIMEOUT):
-            control.send(conn, {"ok": False, "error": "the keeper is busy; try again"})
-            return
-        control.send(conn, reply.answer)
 
 
 def _hook(name: str, call: Callable[..., _T], *args: object) -> _T:

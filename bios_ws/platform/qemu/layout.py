@@ -6,6 +6,10 @@
     vars.good.fd     the last copy that passed the checks before a boot
     vars.prev.fd     the store as it was before a boot plan was last written into it
     vars.booted      present from a QEMU start until the store was read back after the run
+    vars.trial.fd    the store as it was when a trial boot of a new firmware image began
+                     (put back if the image does not boot)
+    firmware-A.fd    the firmware slots' images (``bios_ws.platform.slots``; a slot without
+    firmware-B.fd    its file holds the installation's OVMF code)
     machine.json     its configuration: read-only disks (image files or directories), the
                      network boot source, where its sockets live
     tftp-none/       an empty TFTP directory (a NIC without a network boot source)
@@ -50,9 +54,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bios_ws.domain.firmware_update import Slot
 from bios_ws.errors import MachineError
 from bios_ws.platform.port import NetworkBoot
 from bios_ws.platform.qemu.keeper_args import KEEPER_MODULE
+from bios_ws.platform.slots import slot_file
 
 MACHINE_FORMAT = 1
 #: sun_path holds 108 bytes with its terminating NUL; the longest name is keeper.sock.
@@ -112,6 +118,14 @@ class MachineDir:
     @property
     def prev_vars(self) -> Path:
         return self.path / "vars.prev.fd"
+
+    @property
+    def trial_vars(self) -> Path:
+        return self.path / "vars.trial.fd"
+
+    def slot_image(self, slot: Slot) -> Path:
+        """The file of ``slot``'s image (absent: the installation's image)."""
+        return slot_file(self.path, slot)
 
     @property
     def booted_marker(self) -> Path:

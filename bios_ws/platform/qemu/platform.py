@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from bios_ws.config import PlatformOptions
+from bios_ws.domain.firmware_update import Slot
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError, PlatformUnavailable
 from bios_ws.platform.disks import check_disk, check_network_boot
@@ -29,6 +30,7 @@ from bios_ws.platform.qemu.console import read_console
 from bios_ws.platform.qemu.keeper_args import KeeperArgs
 from bios_ws.platform.qemu.layout import MachineDir, process_argv
 from bios_ws.platform.qemu.varstore import DamagedStore, check_store, read_store, write_atomically
+from bios_ws.platform.slots import slot_digest, write_slot
 
 #: Seconds to wait for a keeper's answer, for a new keeper to boot its machine (store
 #: checks, before_boot, QEMU's start), and for a keeper to exit after a hard off.
@@ -179,6 +181,21 @@ class QemuPlatform(Platform):
 
     def lock(self, domain_id: str) -> contextlib.AbstractContextManager[None]:
         return machine_flock(self.machine(domain_id).path)
+
+    # -- firmware slots -------------------------------------------------------------------
+
+    def stage_firmware(self, domain_id: str, slot: Slot, image: bytes) -> str:
+        """The image becomes the slot's file (firmware-A.fd or firmware-B.fd); a QEMU running
+        from that slot keeps the file it opened."""
+        machine = self.machine(domain_id)
+        with self.lock(domain_id):
+            machine.load()  # refuses an unknown machine
+            return write_slot(machine.slot_image(Slot(slot)), image)
+
+    def firmware_digest(self, domain_id: str, slot: Slot) -> str | None:
+        machine = self.machine(domain_id)
+        machine.load()
+        return slot_digest(machine.slot_image(Slot(slot)))
 
     # -- disks ---------------------------------------------------------------------------
 
