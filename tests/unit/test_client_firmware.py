@@ -206,6 +206,24 @@ def test_a_commit_whose_answer_was_lost_is_found_in_the_jobs(fake: FakeVbios) ->
     assert job.capsule_sha256 == hashlib.sha256(CAPSULE).hexdigest()
 
 
+def test_a_lost_commit_whose_job_is_not_found_raises_the_transport_error(
+        fake: FakeVbios) -> None:
+    fake.script["CommitFirmwareUpload"] = [("drop-after", None)]
+    fake.script["GetFirmwareJob"] = [("UnknownFirmwareJob", None)]
+    with pytest.raises(vc.TransportError, match="the answer to CommitFirmwareUpload lost"):
+        Calls(fake).update_firmware(CAPSULE)
+
+    def taken_by_another(f: dict[str, Any]) -> tuple[int, bytes]:
+        del fake.uploads[f["UploadId"]]
+        fake.newest = job_values("another's")  # its capsule is not this one
+        return 200, zeep_response("CommitFirmwareUpload", {"Job": fake.newest})
+
+    fake.script["CommitFirmwareUpload"] = [("drop-after", None)]
+    fake.CommitFirmwareUpload = taken_by_another  # type: ignore[method-assign]
+    with pytest.raises(vc.TransportError):
+        Calls(fake).update_firmware(CAPSULE)
+
+
 def test_a_commit_that_never_arrived_is_sent_again(fake: FakeVbios) -> None:
     fake.script["CommitFirmwareUpload"] = [("drop-before", None)]
     Calls(fake).update_firmware(CAPSULE)

@@ -155,7 +155,7 @@ class FirmwareCalls:
         """Open an upload of a capsule of ``size`` bytes whose SHA-256 is ``sha256``
         (hex); with ``client_key`` (a one-time P-256 public key, 65 bytes) it travels
         encrypted and the answer holds the vBIOS's keys."""
-        _size(size)
+        _size("size", size)
         check_str("sha256", sha256, empty=False)
         params: dict[str, Any] = {"Size": size, "Sha256": sha256}
         if client_key is not None:
@@ -167,7 +167,7 @@ class FirmwareCalls:
         """Send ``data`` at ``offset`` (which must be the next offset) with its SHA-256
         (computed here unless given)."""
         check_str("upload_id", upload_id, empty=False)
-        _size(offset, low=0)
+        _size("offset", offset, low=0)
         chunk = _bytes("data", data)
         digest = hashlib.sha256(chunk).hexdigest() if sha256 is None else sha256
         return wire.chunk_taken(self._channel.call(
@@ -188,7 +188,7 @@ class FirmwareCalls:
         an encrypted upload the same ciphertext as before), from the offset it says is
         next; the upload's status after, complete (commit it next)."""
         payload = _bytes("data", data)
-        _size(chunk_size)
+        _size("chunk_size", chunk_size)
         status = self.get_firmware_upload(upload_id)
         _same_total(status, payload)
         if progress is not None:
@@ -248,13 +248,22 @@ class FirmwareCalls:
             try:
                 self.get_firmware_upload(upload_id)
             except UnknownUpload:  # taken: the domain's newest job is this capsule's
-                newest = self.firmware_job()
-                if newest.capsule_sha256.lower() != digest:
-                    raise lost from None
-                return newest
+                return self._job_of(digest, lost)
             except VbiosClientError:
                 raise lost from None
             return self.commit_firmware_upload(upload_id, apply_time)
+
+
+    def _job_of(self, digest: str, lost: TransportError) -> FirmwareJob:
+        """The domain's newest job if it is the capsule's (a refusal's Failed job too);
+        ``lost`` raised otherwise."""
+        try:
+            newest = self.firmware_job()
+        except VbiosClientError:
+            raise lost from None
+        if newest.capsule_sha256.lower() != digest:
+            raise lost from None
+        return newest
 
 
 def _bytes(what: str, value: object) -> bytes:
@@ -265,11 +274,11 @@ def _bytes(what: str, value: object) -> bytes:
     return bytes(value)
 
 
-def _size(value: object, *, low: int = 1) -> None:
+def _size(what: str, value: object, *, low: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected an int, not {type(value).__name__}")
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
     if value < low:
-        raise ValueError(f"{value} is below {low}")
+        raise ValueError(f"{what} must be at least {low}, not {value}")
 
 
 def _check_apply_time(apply_time: str) -> None:
