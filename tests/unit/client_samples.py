@@ -53,8 +53,9 @@ def _value(field: _contract.Field, *, text: str, optional: bool, repeat: int) ->
         return sample(field.type, text=text, optional=optional, repeat=repeat)
     if field.kind == "enum":
         return sorted(field.values)[-1]
-    return {"string": text, "long": -(2**62), "int": 2**31 - 1, "boolean": True,
-            "unsignedLong": 2**64 - 1, "base64Binary": SAMPLE_BYTES}[field.kind]
+    return {"string": text, "long": -(2**62), "unsignedLong": 2**64 - 1,
+            "int": 2**31 - 1, "boolean": True,
+            "base64Binary": SAMPLE_BYTES}[field.kind]
 
 
 def canonical(xml: bytes) -> bytes:

@@ -17,6 +17,9 @@ EXPECTED = {
     "ResetOutcome", "InvalidSecureBootChange", "SecureBoot", "SecureBootCertificate",
     "BootstrapUri", "BundleError", "CaPinMismatch", "CertificateMismatch", "EnrollmentError",
     "InvalidBootstrapUri", "IssuedBundle", "ProvisioningState", "enroll", "parse_bootstrap_uri",
+    "CapsuleNotTrusted", "ChunkRefused", "FirmwareJobTimeout", "FirmwareUpdateRefused",
+    "InvalidCapsule", "UnknownFirmwareJob", "UnknownUpload", "UpdateInProgress",
+    "FirmwareChunk", "FirmwareEntry", "FirmwareJob", "FirmwareUpload", "FirmwareUploadStatus",
     "__version__",
 }
 

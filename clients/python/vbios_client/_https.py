@@ -82,7 +82,9 @@ REPEATABLE = frozenset({
     "GetProvisioningState", "GetAttributeRegistry", "GetAttributes", "GetPendingAttributes",
     "GetBootOrder", "GetPowerState", "GetDomainPowerState", "GetSecureBoot",
     "GetSecureBootDatabases", "GetBootMeasurements", "GetQuote", "GetIntegrityStatus",
-    "GetReferenceMeasurements", "CollectDiagnostics",
+    "GetReferenceMeasurements", "CollectDiagnostics", "GetFirmwareInventory",
+    "GetDomainFirmwareInventory", "GetFirmwareJob", "GetFirmwareHistory",
+    "GetDomainFirmwareHistory", "GetFirmwareUpload",
 })
 
 #: How a connection the peer closed fails (RemoteDisconnected is a reset).

@@ -1,5 +1,6 @@
 """The `vbios-client` command: a guest's BIOS settings and boot order from a shell,
-and the guest's own check of the host's boot integrity (`attest`, in ``attest_cli``).
+the guest's own check of the host's boot integrity (`attest`, in ``attest_cli``), and
+its firmware updates (`firmware`, in ``firmware_cli``).
 
 Exit status: 0 done, 1 the service refused (a fault), `attest` found the host not
 trusted, or enrollment stopped here (``credential_cli``), 2 usage (a malformed
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from vbios_client import _output, attest_cli, credential_cli
+from vbios_client import _output, attest_cli, credential_cli, firmware_cli
 from vbios_client._cli_inputs import (
     UsageError,
     parse_assignments,
@@ -53,6 +54,7 @@ class Context:
     args: argparse.Namespace
     out: TextIO
     stdin: TextIO
+    err: TextIO
 
     @property
     def as_json(self) -> bool:
@@ -197,17 +199,19 @@ def _password_change(ctx: Context) -> int:
 # -- parser ------------------------------------------------------------------
 
 
-def _globals(suppress: bool) -> argparse.ArgumentParser:
-    """Global options, accepted before or after the command."""
+def _globals(suppress: bool, *, call_timeout: bool = True) -> argparse.ArgumentParser:
+    """Global options, accepted before or after the command (--timeout only before it
+    without ``call_timeout``: a command whose own --timeout means something else)."""
     parent = argparse.ArgumentParser(add_help=False)
     default = argparse.SUPPRESS if suppress else None
     group = parent.add_argument_group("connection")
     group.add_argument("--url", default=default, help="service URL (env VBIOS_URL)")
     group.add_argument("--bundle", default=default, metavar="DIR",
                        help="client bundle: cert.pem, key.pem, ca.pem (env VBIOS_BUNDLE)")
-    group.add_argument("--timeout", type=_positive, metavar="SECONDS",
-                       default=argparse.SUPPRESS if suppress else 30.0,
-                       help="per-call timeout (default 30)")
+    if call_timeout:
+        group.add_argument("--timeout", type=_positive, metavar="SECONDS",
+                           default=argparse.SUPPRESS if suppress else 30.0,
+                           help="per-call timeout (default 30)")
     group.add_argument("--json", action="store_true",
                        default=argparse.SUPPRESS if suppress else False,
                        help="print JSON")
@@ -302,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     change.add_argument("--clear", action="store_true", help="remove the password")
     attest_cli.register(areas, leaf)
     credential_cli.register(areas, leaf)
+    firmware_cli.register(areas, leaf, [_globals(True, call_timeout=False)])
     return parser
 
 
@@ -327,7 +332,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
         if getattr(args, "standalone", None) is not None:
             return int(args.standalone(args, out))
         with _connect(args) as client:
-            status = int(args.run(Context(client, args, out, stdin or sys.stdin)))
+            status = int(args.run(Context(client, args, out, stdin or sys.stdin, err)))
             notice = credential_cli.renewal_notice(client, args)
             if notice:
                 err.write(f"{PROG}: {notice}\n")

@@ -24,11 +24,21 @@
     │   ├── PlatformUnavailable     │ (the host lacks the machine's software: QEMU, OVMF)
     │   ├── MachineError            │ (the domain's machine failed)
     │   ├── TpmError                │ (the host's TPM refused)
-    │   ├── TpmUnavailable          ┘ (the host's TPM is unreachable)
+    │   ├── TpmUnavailable          │ (the host's TPM is unreachable)
+    │   ├── InvalidCapsule          │ (attribute: the capsule field that is malformed)
+    │   ├── CapsuleNotTrusted       │ (the capsule's signature does not verify)
+    │   ├── FirmwareUpdateRefused   │ (attribute: FwVersion, MonotonicCount or
+    │   │                           │  UpdateImageTypeId, the field that decided)
+    │   ├── UpdateInProgress        │ (one update of a domain at a time)
+    │   ├── UnknownFirmwareJob      │
+    │   ├── UnknownUpload           │ (never begun, committed, expired, or another's)
+    │   ├── ChunkRefused            ┘ (attribute: Offset, Data or Sha256)
     │   ├── VersionMismatch         SOAP 1.1 envelope faults
     │   └── MustUnderstand
     ├── TransportError              connection refused, TLS failure, timeout, or an
     │                               answer that is not a readable SOAP message
+    ├── FirmwareJobTimeout          a firmware job had not ended when the wait gave up
+    │                               (also a TimeoutError; ``job``: its last state seen)
     └── EnrollmentError             enrolling or renewing stopped here, in the guest
         ├── InvalidBootstrapUri     the bootstrap URI is malformed (also a ValueError)
         ├── CaPinMismatch           the server's CA is not the one the URI pins: nothing
@@ -39,6 +49,11 @@
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vbios_client.models import FirmwareJob
 
 
 class VbiosClientError(Exception):
@@ -165,6 +180,50 @@ class TpmUnavailable(FaultError):
     code = "TpmUnavailable"
 
 
+class InvalidCapsule(FaultError):
+    """The capsule is malformed; ``attribute`` names the field."""
+
+    code = "InvalidCapsule"
+
+
+class CapsuleNotTrusted(FaultError):
+    """The capsule's signature does not verify against the signers the admin trusts."""
+
+    code = "CapsuleNotTrusted"
+
+
+class FirmwareUpdateRefused(FaultError):
+    """A verified capsule the update rules refuse; ``attribute`` names the field that
+    decided: FwVersion (below the floor), MonotonicCount (not greater than the last
+    one accepted) or UpdateImageTypeId (no such firmware here)."""
+
+    code = "FirmwareUpdateRefused"
+
+
+class UpdateInProgress(FaultError):
+    """The domain has an update that has not ended; one runs at a time."""
+
+    code = "UpdateInProgress"
+
+
+class UnknownFirmwareJob(FaultError):
+    code = "UnknownFirmwareJob"
+
+
+class UnknownUpload(FaultError):
+    """No open upload of this caller has the id (never begun, committed or expired)."""
+
+    code = "UnknownUpload"
+
+
+class ChunkRefused(FaultError):
+    """A chunk (or the commit of an upload) is refused; ``attribute`` names the field:
+    Offset (not the next offset), Data or Sha256. The upload is as it was, except at a
+    commit whose whole does not check (then it is discarded)."""
+
+    code = "ChunkRefused"
+
+
 class VersionMismatch(FaultError):
     code = "VersionMismatch"
 
@@ -175,6 +234,15 @@ class MustUnderstand(FaultError):
 
 class TransportError(VbiosClientError):
     """The service could not be reached: connection, TLS, timeout, or an unreadable answer."""
+
+
+class FirmwareJobTimeout(VbiosClientError, TimeoutError):
+    """``BiosClient.wait_for_firmware_job`` gave up before the job ended; ``job`` is the
+    job as last seen (a ``FirmwareJob``), which goes on on the vBIOS's side."""
+
+    def __init__(self, message: str, job: FirmwareJob) -> None:
+        super().__init__(message)
+        self.job = job
 
 
 class EnrollmentError(VbiosClientError):
@@ -227,6 +295,13 @@ FAULT_CLASSES: dict[str, type[FaultError]] = {
         MachineError,
         TpmError,
         TpmUnavailable,
+        InvalidCapsule,
+        CapsuleNotTrusted,
+        FirmwareUpdateRefused,
+        UpdateInProgress,
+        UnknownFirmwareJob,
+        UnknownUpload,
+        ChunkRefused,
         VersionMismatch,
         MustUnderstand,
     )

@@ -181,3 +181,112 @@ class IssuedBundle:
     not_before: datetime
     not_after: datetime
     path: Path
+
+
+# -- firmware update ------------------------------------------------------------------
+
+#: The states of a firmware update job (docs/firmware-update.md, "Jobs and slots").
+FIRMWARE_JOB_STATES: tuple[str, ...] = (
+    "Pending", "Staged", "NeedsReset", "Running", "Completed", "Failed", "RolledBack")
+#: The states a job ends in; only Completed is a success.
+FIRMWARE_JOB_ENDS: frozenset[str] = frozenset({"Completed", "Failed", "RolledBack"})
+
+
+@dataclass(frozen=True)
+class FirmwareEntry:
+    """One firmware of the domain, as the ESRT lists it: its class (a GUID), version,
+    the lowest version it accepts, the last update attempt and its status (a UEFI
+    LastAttemptStatus name and code), the slot it runs from, and the SMBIOS BIOS
+    Version the guest sees."""
+
+    firmware_class: str
+    fw_version: int
+    lowest_supported_version: int
+    last_attempt_version: int
+    last_attempt_status: str
+    last_attempt_status_code: int
+    active_slot: str
+    bios_version: str
+
+
+@dataclass(frozen=True)
+class FirmwareJob:
+    """One update attempt: where it stands (``state``, ``percent_complete``), what the
+    capsule claims (class, version, floor, monotonic count; None for a capsule that did
+    not parse), the slot it goes to, its outcome (``status``: a LastAttemptStatus name,
+    set once it ended), who signed it and who asked, and when."""
+
+    job_id: str
+    state: str
+    percent_complete: int
+    apply_time: str
+    message: str
+    requested_by: str
+    capsule_sha256: str
+    created_at: datetime
+    updated_at: datetime
+    firmware_class: str | None = None
+    fw_version: int | None = None
+    from_version: int | None = None
+    lowest_supported_version: int | None = None
+    monotonic_count: int | None = None
+    slot: str | None = None
+    status: str | None = None
+    status_code: int | None = None
+    signer: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job has ended (Completed, Failed or RolledBack)."""
+        return self.state in FIRMWARE_JOB_ENDS
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "Completed"
+
+
+@dataclass(frozen=True)
+class FirmwareUpload:
+    """An upload just begun: its id, the largest chunk the vBIOS takes, the offset of the
+    first chunk, until when it is kept untouched, and for an encrypted upload the
+    vBIOS's static transfer key and one-time key (uncompressed P-256 points)."""
+
+    upload_id: str
+    max_chunk_size: int
+    next_offset: int
+    expires_at: datetime
+    server_static_key: bytes | None = None
+    server_one_time_key: bytes | None = None
+
+    @property
+    def encrypted(self) -> bool:
+        return self.server_one_time_key is not None
+
+
+@dataclass(frozen=True)
+class FirmwareUploadStatus:
+    """Where an open upload stands: the capsule's size and SHA-256 (announced at the
+    beginning), whether it travels encrypted, the bytes it takes in all (``total``: the
+    size, plus the 16-byte tag when encrypted), the offset of the next chunk, and until
+    when it is kept untouched."""
+
+    upload_id: str
+    size: int
+    sha256: str
+    encrypted: bool
+    total: int
+    next_offset: int
+    expires_at: datetime
+
+    @property
+    def complete(self) -> bool:
+        return self.next_offset >= self.total
+
+
+@dataclass(frozen=True)
+class FirmwareChunk:
+    """What the vBIOS answered to a chunk: the next offset, the total, the new expiry."""
+
+    next_offset: int
+    total: int
+    expires_at: datetime
