@@ -48,7 +48,7 @@ class MachineObserver:
         self._registry = registry
         self._default_keys = default_keys
         self._all_cores = all_cores
-        self.firmware = FirmwareBoot(uow, clock)
+        self.firmware = FirmwareBoot(uow, clock, bios.gate)
 
     def hooks(self) -> MachineHooks:
         return MachineHooks(before_boot=self.before_boot, on_event=self.on_event,

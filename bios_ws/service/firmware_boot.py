@@ -2,11 +2,12 @@
 
 ``plan_slot`` is asked before every boot (``MachineObserver.before_boot``): a job
 waiting for this reset (``NeedsReset``, or ``Staged`` to apply at once) becomes
-``Running`` and the boot is a *trial* of its slot; otherwise the machine boots its
-active slot. ``after_trial`` hears how the trial ended: the firmware reached a boot
-attempt (the job ``Completed``, the inventory takes the image's versions and
-counter, the floor rises, the active slot flips) or it did not (``RolledBack``;
-nothing raised; the machine boots the previous slot). A job still ``Running`` at a
+``Running`` and the boot is a *trial* of its slot (not while the host is Untrusted:
+the job waits, as pending settings do); otherwise the machine boots its active
+slot. ``after_trial`` hears how the trial ended: the firmware reached a boot attempt
+(the job ``Completed``, the inventory takes the image's versions and counter, the
+floor rises, the active slot flips) or it did not (``RolledBack``; nothing raised;
+the machine boots the previous slot). A job still ``Running`` at a
 later boot never heard its outcome (the machine or the service stopped during the
 trial): it is rolled back there, and by ``roll_back_unreported`` at service start.
 
@@ -16,6 +17,7 @@ Standard library and the ports only; audited as the platform's doing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from bios_ws.domain.audit import AuditRecord, digest_changes
 from bios_ws.domain.firmware import SlotBoot
@@ -37,6 +39,7 @@ from bios_ws.domain.firmware_update import (
     record_update_succeeded,
 )
 from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from bios_ws.errors import ServiceRestricted
 from bios_ws.platform.port import TrialOutcome
 
 log = logging.getLogger("bios_ws.firmware")
@@ -48,9 +51,11 @@ _WAITING = (JobState.STAGED, JobState.NEEDS_RESET)
 
 
 class FirmwareBoot:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock,
+                 gate: Callable[[], None] | None = None) -> None:
         self._uow = uow
         self._clock = clock
+        self._gate = gate
 
     def plan_slot(self, domain_id: str) -> SlotBoot:
         """The slot the next boot of ``domain_id`` starts from (see the module docstring)."""
@@ -61,7 +66,7 @@ class FirmwareBoot:
                     inventory = self._roll_back(uow, inventory, job, "the trial boot of slot"
                                                 f" {job.slot} never reported an outcome (the"
                                                 " machine stopped during it)")
-                elif job.state in _WAITING and job.slot is not None:
+                elif job.state in _WAITING and job.slot is not None and self._trusted():
                     running = self._start(uow, job)
                     uow.commit()
                     assert running.fw_version is not None
@@ -71,6 +76,18 @@ class FirmwareBoot:
         entry = inventory.entry(SYSTEM_FIRMWARE_CLASS)
         assert entry is not None  # every inventory has the system firmware
         return SlotBoot(entry.active_slot, bios_version(entry.fw_version))
+
+    def _trusted(self) -> bool:
+        """Whether a new image may be tried now: not while the host is Untrusted (the job
+        waits, as pending settings do, and the machine boots its active slot)."""
+        if self._gate is None:
+            return True
+        try:
+            self._gate()
+        except ServiceRestricted as exc:
+            log.warning("a firmware update waits: %s", exc.message)
+            return False
+        return True
 
     def after_trial(self, domain_id: str, outcome: TrialOutcome) -> None:
         """Complete or roll back the job whose slot the machine tried."""

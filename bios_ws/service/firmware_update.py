@@ -279,6 +279,10 @@ class FirmwareUpdateService:
     def _refuse(self, job: FirmwareJob, status: LastAttemptStatus, message: str) -> None:
         """Keep a refused capsule in the history and on the domain's entry."""
         with self._uow() as uow:
+            entry = None if job.firmware_class is None else self._inventory_for_update(
+                uow, job.domain_id).entry(job.firmware_class)
+            if entry is not None:
+                job = dataclasses.replace(job, from_version=entry.fw_version)
             failed = fail(job, status, message, at=self._clock())
             uow.firmware.add_job(failed)
             _record_attempt(uow, failed)

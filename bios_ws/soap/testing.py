@@ -26,8 +26,8 @@ from bios_ws.pki.issuer import MemoryIssuer
 from bios_ws.platform.simulated import SimulatedPlatform, StateShelf
 from bios_ws.service.bios import BiosService
 from bios_ws.service.boot import MachineObserver
-from bios_ws.service.firmware_upload import TransferKey
 from bios_ws.service.domains import DomainService
+from bios_ws.service.firmware_upload import TransferKey
 from bios_ws.service.power import PowerService
 from bios_ws.service.use_cases import UseCases
 from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY, create_wsgi_app

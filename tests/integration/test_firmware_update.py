@@ -198,6 +198,8 @@ def _refused_unchanged(ep: Endpoint, data: bytes, error: type[Exception],
                                    before.last_monotonic_count, before.active_slot)
     last = updates(ep).history(ep.guest)[0]
     assert last.state is JobState.FAILED
+    if last.fw_version is not None:  # the capsule's headers were read
+        assert last.from_version == before.fw_version
     if status is not None:
         assert last.status is status and after.last_attempt_status is status
 
@@ -370,3 +372,17 @@ def test_a_staged_job_survives_a_restart_and_applies_at_the_reset(
 def capsule_image(signers: Signers, tag: int) -> bytes:
     """A bootable image other than any capsule's."""
     return firmware_volume(tag=f"other {tag}".encode())
+
+
+def test_a_trial_waits_while_the_host_is_untrusted(ep: Endpoint, signers: Signers) -> None:
+    from bios_ws.service.firmware_boot import FirmwareBoot
+
+    def untrusted() -> None:
+        raise ServiceRestricted("the host is Untrusted")
+
+    job = submit(ep, capsule(signers, 2))
+    plan = FirmwareBoot(ep.store.unit_of_work, ep.clock.now, untrusted).plan_slot("vm1")
+    assert (plan.slot, plan.trial, plan.bios_version) == (Slot.A, False, "vbios-1")
+    assert updates(ep).job(ep.guest, job.job_id).state is JobState.NEEDS_RESET
+    boot(ep)  # trusted again: the next boot tries it
+    assert updates(ep).job(ep.guest, job.job_id).state is JobState.COMPLETED
