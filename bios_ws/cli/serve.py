@@ -128,10 +128,14 @@ def restore_power(config: Config) -> list[str]:
     returns to the machines as the service starts (AcPwrRcvry of each domain)."""
     from bios_ws.bootstrap import bootstrap
     from bios_ws.service.firmware_update import FirmwareUpdateService
+    from bios_ws.service.firmware_upload import FirmwareUploadService
     from bios_ws.service.power import PowerService
 
     with bootstrap(config) as app:
         resumed = app.use(FirmwareUpdateService).resume(app.observer.firmware)
+        expired = app.use(FirmwareUploadService).expire()
+        if expired:
+            resumed.append(f"{expired} abandoned capsule upload(s) removed")
         return ([f"firmware update: {line}" for line in resumed]
                 + [f"power restore: {line}" for line in app.use(PowerService).restore_power()])
 
