@@ -10,16 +10,14 @@ other slot meanwhile, or even from this one: a running QEMU keeps the file it op
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import threading
 from pathlib import Path
 
 from bios_ws.domain.firmware import SlotBoot
 from bios_ws.domain.firmware_update import Slot
 from bios_ws.domain.firmware_upload import MAX_CAPSULE_BYTES
-from bios_ws.errors import MachineError
+from bios_ws.errors import AdminError, MachineError
+from bios_ws.pki.files import write_file_atomic
 
 #: The largest image a slot takes (a capsule's payload is smaller than the capsule).
 MAX_IMAGE_BYTES = MAX_CAPSULE_BYTES
@@ -42,26 +40,10 @@ def write_slot(path: Path, image: bytes) -> str:
     """Replace the slot file ``path`` by ``image`` atomically and durably; the SHA-256 (hex)
     of the file as read back. MachineError if it cannot be written or read."""
     check_image(image)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(image)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    except OSError as exc:
-        raise MachineError(f"cannot write the firmware slot {path}: {exc}") from None
+        write_file_atomic(path, image, 0o600)
+    except AdminError as exc:
+        raise MachineError(f"cannot write the firmware slot: {exc.message}") from None
     digest = slot_digest(path)
     if digest is None:
         raise MachineError(f"the firmware slot {path} vanished while it was written")
