@@ -192,8 +192,8 @@ async function main(input) {
   const [entry] = items((await call(guest, 'GetFirmwareInventory')).Firmware.Entry);
   out.firmware = { fw_version: entry.FwVersion, active_slot: entry.ActiveSlot };
   const capsule = fs.readFileSync(firmware.capsule);
-  const upload = await call(guest, 'BeginFirmwareUpload', { Size: capsule.length,
-    Sha256: sha256(capsule) });
+  const upload = await call(guest, 'BeginFirmwareUpload', { Size: firmware.size,
+    Sha256: firmware.sha256 });
   const chunkSize = Math.min(firmware.chunk_size, upload.MaxChunkSize);
   let offset = upload.NextOffset;
   let chunks = 0;

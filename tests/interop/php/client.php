@@ -217,8 +217,8 @@ $firmware = $in['firmware'];
 $entry = items(call($guest, 'GetFirmwareInventory')->Firmware->Entry ?? null)[0];
 $out['firmware'] = ['fw_version' => $entry->FwVersion, 'active_slot' => $entry->ActiveSlot];
 $capsule = file_get_contents($firmware['capsule']);
-$upload = call($guest, 'BeginFirmwareUpload', ['Size' => strlen($capsule),
-    'Sha256' => hash('sha256', $capsule)]);
+$upload = call($guest, 'BeginFirmwareUpload', ['Size' => $firmware['size'],
+    'Sha256' => $firmware['sha256']]);
 $chunk_size = min($firmware['chunk_size'], $upload->MaxChunkSize);
 $offset = $upload->NextOffset;
 $chunks = 0;
