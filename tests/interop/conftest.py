@@ -13,11 +13,20 @@ import os
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from bios_ws.bootstrap import bootstrap
+from bios_ws.config import Config
+from bios_ws.domain.firmware_job import FirmwareJob
+from bios_ws.domain.firmware_update import FirmwareInventory
+from bios_ws.domain.principal import Principal
+from bios_ws.home import Home
+from bios_ws.service.firmware_update import FirmwareUpdateService
 from tests.e2e.conftest import ServerProcess, run_vbios, served_home
+from tests.firmware_support import Signers, make_signers
 from tests.interop.contract import WSDL_PATH
 
 #: Seconds one build or client run of a stack may take.
@@ -71,11 +80,32 @@ class Deployment:
         """A `vbios` admin command on the served home."""
         return run_vbios(*args, "--home", str(self.server.home))
 
+    def firmware(self, domain: str) -> tuple[FirmwareInventory, list[FirmwareJob]]:
+        """The domain's firmware inventory and update jobs (newest first) as the served
+        home's store holds them, read in-process as the admin."""
+        admin = Principal.admin("interop tests")
+        with bootstrap(Config.of(Home.open(self.server.home))) as app:
+            updates = app.use(FirmwareUpdateService)
+            return updates.inventory(admin, domain), updates.history(admin, domain)
+
 
 @pytest.fixture(scope="session")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     with served_home(tmp_path_factory.mktemp("interop")) as server:
         yield Deployment(server, WSDL_PATH)
+
+
+@pytest.fixture(scope="session")
+def capsule_signers(deployment: Deployment,
+                    tmp_path_factory: pytest.TempPathFactory) -> Signers:
+    """Capsule signers whose root the interop server trusts (`vbios firmware trust add`,
+    once for the tier): each stack's test signs its domain's capsule with them."""
+    signers = make_signers(datetime.now(UTC))
+    root = tmp_path_factory.mktemp("capsule-signers") / "update-root.pem"
+    root.write_bytes(signers.root.cert_pem())
+    done = deployment.vbios("firmware", "trust", "add", str(root))
+    assert done.returncode == 0, f"vbios firmware trust add failed:\n{done.stderr}"
+    return signers
 
 
 def run_step(argv: Sequence[str], *, cwd: Path, what: str,

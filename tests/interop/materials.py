@@ -1,6 +1,6 @@
 """Key material the interop tests hand to the stacks' client programs: a certificate to
-add to a Secure Boot database, and a bundle's identity as PKCS#12 for the stacks that
-read that (Java, Mono)."""
+add to a Secure Boot database, a bundle's identity as PKCS#12 for the stacks that read
+that (Java, Mono), and a signed firmware capsule to upload."""
 
 from __future__ import annotations
 
@@ -15,7 +15,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from tests.firmware_support import Signers, capsule
 from tests.interop.conftest import Guest
+
+#: The FwVersion a domain's firmware starts at, and the capsule's (the update).
+FIRST_FW_VERSION = 1
+CAPSULE_FW_VERSION = 2
+#: The capsule's MonotonicCount (xs:unsignedLong in FirmwareJob): above 2**63 - 1 (a
+#: signed 64-bit integer's largest) and not a double, so a stack that reads it as
+#: anything but an unsigned 64-bit integer (or its text) shows it.
+MONOTONIC_COUNT = 2**63 + 4097
+#: The size of the chunks the programs upload: a capsule of a 16 KiB firmware volume goes
+#: in three, so every offset after the first comes from the server's NextOffset.
+CHUNK_SIZE = 8192
 
 
 @dataclass(frozen=True)
@@ -61,3 +73,35 @@ def write_pkcs12(bundle: Guest, path: Path, password: bytes, *, legacy: bool = F
     path.write_bytes(pkcs12.serialize_key_and_certificates(b"client", key, cert, None,
                                                            encryption))
     return path
+
+
+@dataclass(frozen=True)
+class FirmwareCapsule:
+    """A signed capsule written to ``path``."""
+
+    path: Path
+    data: bytes
+    monotonic_count: int
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def chunks(self) -> int:
+        """How many chunks of CHUNK_SIZE bytes the capsule goes in."""
+        return -(-self.size // CHUNK_SIZE)
+
+
+def firmware_capsule(path: Path, signers: Signers) -> FirmwareCapsule:
+    """A capsule of a bootable 16 KiB firmware volume, FwVersion CAPSULE_FW_VERSION,
+    signed by ``signers``' capsule signer, written to ``path``."""
+    data = capsule(signers, CAPSULE_FW_VERSION, count=MONOTONIC_COUNT)
+    path.write_bytes(data)
+    found = FirmwareCapsule(path, data, MONOTONIC_COUNT)
+    assert found.chunks >= 2, f"a capsule of {found.size} bytes is sent in one chunk"
+    return found

@@ -1,8 +1,9 @@
 """The interop scenario every stack's client program plays: the inputs a test writes
 for it (a JSON file: the server, the guest's and the admin's bundles, a Secure Boot
-certificate, a CSR, a quote nonce, the attribute changes) and the check of what it
-printed (its ``RESULT <json>`` line) against what the Python guest library reads
-afterwards.
+certificate, a CSR, a quote nonce, the attribute changes, a signed firmware capsule) and
+the check of what it printed (its ``RESULT <json>`` line) against what the Python guest
+library reads afterwards, and the firmware update it made against the server's store
+(``check_firmware``, which the stacks with their own inputs use too).
 """
 
 from __future__ import annotations
@@ -22,8 +23,18 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from vbios_client.attestation import QuoteEvidence, verify_quote
 from vbios_client.enrollment import certificate_request, new_private_key
 
+from bios_ws.domain.firmware_job import ApplyTime, JobState
+from bios_ws.domain.firmware_update import SYSTEM_FIRMWARE_CLASS, Slot
+from tests.firmware_support import Signers
 from tests.interop.conftest import Deployment, Guest
-from tests.interop.materials import db_certificate
+from tests.interop.materials import (
+    CAPSULE_FW_VERSION,
+    CHUNK_SIZE,
+    FIRST_FW_VERSION,
+    FirmwareCapsule,
+    db_certificate,
+    firmware_capsule,
+)
 
 #: The name the server certificate holds (its SAN: localhost and 127.0.0.1).
 PEER_NAME = "127.0.0.1"
@@ -45,15 +56,46 @@ class Scenario:
     secure_boot_sha256: str
     renewed: Path  # the bundle directory the program completes with the renewed cert.pem
     renewed_key: ec.EllipticCurvePrivateKey
+    capsule: FirmwareCapsule
+
+
+@dataclass(frozen=True)
+class FirmwareSeen:
+    """What a client program read of the firmware update it made as the guest."""
+
+    fw_version: int  # GetFirmwareInventory, before the upload
+    active_slot: str
+    chunks: int  # UploadFirmwareChunk calls
+    next_offset: int  # GetFirmwareUpload after the last chunk
+    job_id: str  # CommitFirmwareUpload's Job
+    state: str
+    slot: str
+    monotonic_count: str  # the Job's xs:unsignedLong, in decimal as the stack read it
+    job_state: str  # GetFirmwareJob(JobId)
+    history: tuple[str, ...]  # GetFirmwareHistory: the job ids, newest first
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> FirmwareSeen:
+        """From a client's ``firmware`` RESULT object (or the same keys as text)."""
+        history = values["history"]
+        return cls(int(values["fw_version"]), str(values["active_slot"]),
+                   int(values["chunks"]), int(values["next_offset"]), str(values["job_id"]),
+                   str(values["state"]), str(values["slot"]), str(values["monotonic_count"]),
+                   str(values["job_state"]),
+                   tuple(history.split(",") if isinstance(history, str) else history))
 
 
 def _bundle(guest: Guest) -> dict[str, str]:
     return {"cert": str(guest.cert), "key": str(guest.key), "ca": str(guest.ca)}
 
 
+def firmware_input(capsule: FirmwareCapsule) -> dict[str, str | int]:
+    """What a client program needs to upload ``capsule``."""
+    return {"capsule": str(capsule.path), "size": capsule.size, "sha256": capsule.sha256,
+            "chunk_size": CHUNK_SIZE}
 
 
-def prepare(deployment: Deployment, domain: str, work: Path) -> Scenario:
+def prepare(deployment: Deployment, domain: str, work: Path, signers: Signers) -> Scenario:
     """A guest domain of its own and the program's input file in ``work``."""
     guest = deployment.new_guest(domain)
     renewed = work / "renewed"
@@ -66,6 +108,7 @@ def prepare(deployment: Deployment, domain: str, work: Path) -> Scenario:
     (work / "request.der").write_bytes(certificate_request(key, domain))
     sha256 = db_certificate(work / "db-cert.pem", "interop db key").sha256
     nonce = secrets.token_bytes(32)
+    capsule = firmware_capsule(work / "update.cap", signers)
     values = {
         "wsdl": str(deployment.wsdl), "url": deployment.url, "peer_name": PEER_NAME,
         "domain": domain, "guest": _bundle(guest), "admin": _bundle(deployment.admin),
@@ -77,10 +120,11 @@ def prepare(deployment: Deployment, domain: str, work: Path) -> Scenario:
         "secure_boot_certificate": str(work / "db-cert.pem"),
         "bank": BANK, "pcrs": PCRS, "nonce": base64.b64encode(nonce).decode(),
         "certificate_request": str(work / "request.der"),
+        "firmware": firmware_input(capsule),
     }
     path = work / "input.json"
     path.write_text(json.dumps(values, indent=1))
-    return Scenario(path, guest, nonce, sha256, renewed, key)
+    return Scenario(path, guest, nonce, sha256, renewed, key, capsule)
 
 
 def result_of(output: str) -> dict[str, Any]:
@@ -165,3 +209,30 @@ def check_answers(deployment: Deployment, scenario: Scenario, result: dict[str, 
 
     assert result["provisioning_before"] in ("S2", "S3")
     assert result["provisioning_renewed"] == provisioning.state
+    check_firmware(deployment, scenario.guest.domain, scenario.capsule,
+                   FirmwareSeen.of(result["firmware"]))
+
+
+def check_firmware(deployment: Deployment, domain: str, capsule: FirmwareCapsule,
+                   seen: FirmwareSeen) -> None:
+    """The update the program made (every chunk, the commit OnReset) against the server's
+    store: one job of ``domain``, the program's, waiting for the next reset with the image
+    in slot B, the capsule's versions, count and digest; the inventory as it was."""
+    inventory, jobs = deployment.firmware(domain)
+    assert (seen.fw_version, seen.active_slot) == (FIRST_FW_VERSION, "A")
+    assert seen.chunks == capsule.chunks >= 2
+    assert seen.next_offset == capsule.size
+    assert len(jobs) == 1, jobs
+    job = jobs[0]
+    assert (job.state, job.slot, job.apply_time) == (
+        JobState.NEEDS_RESET, Slot.B, ApplyTime.ON_RESET)
+    assert (job.fw_version, job.from_version) == (CAPSULE_FW_VERSION, FIRST_FW_VERSION)
+    assert (job.monotonic_count, job.capsule_sha256) == (capsule.monotonic_count,
+                                                          capsule.sha256)
+    assert (seen.job_id, seen.state, seen.slot) == (job.job_id, "NeedsReset", "B")
+    assert seen.monotonic_count == str(capsule.monotonic_count), seen.monotonic_count
+    assert seen.job_state == "NeedsReset"
+    assert seen.history == (job.job_id,)
+    entry = inventory.entry(SYSTEM_FIRMWARE_CLASS)
+    assert entry is not None  # the update waits for the reset: nothing changed yet
+    assert (entry.fw_version, entry.active_slot) == (FIRST_FW_VERSION, Slot.A)

@@ -1,6 +1,7 @@
 """gSOAP 2.8 (C++): a client generated from the committed WSDL by wsdl2h and soapcpp2,
 built with OpenSSL, calls every guest operation and admin operations over mutual TLS;
-what it read is compared with the Python guest library's reading of the same domain.
+what it read is compared with the Python guest library's reading of the same domain, and
+the firmware update it made with the server's store.
 
 Nothing is cached: generating and compiling the proxy (-O0, three translation units in
 parallel) takes a few seconds. See tests/interop/gsoap/README.md.
@@ -21,9 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from vbios_client.attestation import QuoteEvidence, verify_quote
 from vbios_client.enrollment import certificate_request
 
+from tests.firmware_support import Signers
 from tests.interop.conftest import Deployment, Guest, run_step
 from tests.interop.contract import check_coverage
-from tests.interop.materials import db_certificate
+from tests.interop.materials import CHUNK_SIZE, db_certificate, firmware_capsule
+from tests.interop.scenario import FirmwareSeen, check_firmware
 
 CLIENT_DIR = Path(__file__).parent / "gsoap"
 #: Our program: copied next to the generated code.
@@ -98,6 +101,7 @@ def wire_text(value: object) -> str:
 
 
 def test_gsoap_client_calls_every_guest_operation(deployment: Deployment,
+                                                  capsule_signers: Signers,
                                                   tmp_path: Path) -> None:
     guest = deployment.new_guest("gsoap")
     client = build_client(tmp_path, deployment.wsdl)
@@ -105,6 +109,7 @@ def test_gsoap_client_calls_every_guest_operation(deployment: Deployment,
     renewal_key = ec.generate_private_key(ec.SECP256R1())
     (tmp_path / "renew.csr").write_bytes(certificate_request(renewal_key, guest.domain))
     nonce = secrets.token_bytes(32)
+    capsule = firmware_capsule(tmp_path / "update.cap", capsule_signers)
     out = tmp_path / "out"
     out.mkdir()
     done = run_step([str(client), f"url={deployment.url}", f"ca={guest.ca}",
@@ -112,7 +117,8 @@ def test_gsoap_client_calls_every_guest_operation(deployment: Deployment,
                      f"admin={key_and_cert(deployment.admin, tmp_path / 'admin.pem')}",
                      f"domain={guest.domain}", f"sbcert={tmp_path / 'db.pem'}",
                      f"sbcert_sha256={sb_sha}", f"csr={tmp_path / 'renew.csr'}",
-                     f"nonce={nonce.hex()}", f"out={out}"], cwd=tmp_path, what="gSOAP client")
+                     f"nonce={nonce.hex()}", f"capsule={capsule.path}",
+                     f"chunk_size={CHUNK_SIZE}", f"out={out}"], cwd=tmp_path, what="gSOAP client")
     check_coverage("gsoap", done.stdout)
     got = parse(done.stdout, "VALUE")
     fault = parse(done.stdout, "FAULT")
@@ -197,6 +203,9 @@ def test_gsoap_client_calls_every_guest_operation(deployment: Deployment,
     assert got["diagnostics.state"] == got["integrity.state"]
     assert int(got["diagnostics.audit_entries"]) > 0
     assert got["reference.digest"] == (reference.digest if reference else "none")
+    # the firmware update: every chunk, the job waiting for the next reset
+    check_firmware(deployment, guest.domain, capsule,
+                   FirmwareSeen.of(prefixed(got, "firmware.")))
     # the credential: the state, then a renewal for the test's key that works
     assert (got["provisioning.state"], got["provisioning.next_step"]) == (
         provisioning.state, provisioning.next_step)

@@ -1,6 +1,7 @@
 """JAX-WS RI (Debian's jaxws, wsimport 2.3) on OpenJDK: a client generated from the
 committed WSDL with wsimport's default options, compiled with javac, run over mutual TLS
-against the interop server. See tests/interop/java/README.md."""
+against the interop server; the firmware update it made is checked against the server's
+store. See tests/interop/java/README.md."""
 
 from __future__ import annotations
 
@@ -23,9 +24,16 @@ from cryptography.x509.oid import NameOID
 from vbios_client.attestation import QuoteEvidence, verify_quote
 
 from tests.e2e.support import foreign_ca_pem
+from tests.firmware_support import Signers
 from tests.interop.conftest import Deployment, Guest, run_step
 from tests.interop.contract import check_coverage, wsdl_operations
-from tests.interop.materials import db_certificate, write_pkcs12
+from tests.interop.materials import (
+    CHUNK_SIZE,
+    db_certificate,
+    firmware_capsule,
+    write_pkcs12,
+)
+from tests.interop.scenario import FirmwareSeen, check_firmware
 
 JAVA_DIR = Path(__file__).resolve().parent / "java"
 #: The JAX-WS RI runtime; its manifest's Class-Path brings JAXB, SAAJ, streambuffer, ...
@@ -125,7 +133,8 @@ def run_client(tools: dict[str, str], classes: Path, settings: dict[str, str],
                     cwd=path.parent, what="the JAX-WS client")
 
 
-def test_jaxws_client_over_mutual_tls(deployment: Deployment, tmp_path: Path) -> None:
+def test_jaxws_client_over_mutual_tls(deployment: Deployment, capsule_signers: Signers,
+                                      tmp_path: Path) -> None:
     tools = require_toolchain()
     classes = generate_and_compile(tools, deployment, tmp_path)
     guest = deployment.new_guest(DOMAIN)
@@ -135,6 +144,7 @@ def test_jaxws_client_over_mutual_tls(deployment: Deployment, tmp_path: Path) ->
     db_der = db_certificate(tmp_path / "db.pem", SB_CN).der
     renewal_key = renewal_request(tmp_path / "renewal.csr")
     nonce = secrets.token_bytes(32)
+    capsule = firmware_capsule(tmp_path / "update.cap", capsule_signers)
     settings = {
         "url": deployment.url, "domain": guest.domain, "ca": str(guest.ca),
         "guest.p12": str(tmp_path / "guest.p12"), "admin.p12": str(tmp_path / "admin.p12"),
@@ -144,6 +154,7 @@ def test_jaxws_client_over_mutual_tls(deployment: Deployment, tmp_path: Path) ->
         "quote.pcrs": ",".join(map(str, QUOTE_PCRS)),
         "renewal.csr": str(tmp_path / "renewal.csr"),
         "renewal.out": str(tmp_path / "renewed.der"),
+        "firmware.capsule": str(capsule.path), "firmware.chunk.size": str(CHUNK_SIZE),
     }
     done = run_client(tools, classes, settings, tmp_path / "settings.properties")
     check_coverage("jaxws", done.stdout)
@@ -169,6 +180,11 @@ def test_jaxws_client_over_mutual_tls(deployment: Deployment, tmp_path: Path) ->
     assert int(got["defaults.pending.count"]) > 0
     assert got["cancelled.pending.count"] == "0"
     assert got["reset.state"] in ("PoweringOn", "On")
+
+    # the firmware update: every chunk, the job waiting for the next reset
+    check_firmware(deployment, guest.domain, capsule, FirmwareSeen.of(
+        {key.removeprefix("firmware."): value for key, value in got.items()
+         if key.startswith("firmware.")}))
 
     # the quote the Java client got verifies here against the bundle's CA and our nonce
     b64 = base64.b64decode

@@ -3,7 +3,8 @@ SoapHttpClientProtocol) from the committed WSDL, compiled with `mcs`, calling ev
 operation over mutual TLS (tests/interop/mono/README.md).
 
 The client's values are compared with what the Python guest library reads from the same
-domain afterwards; its quote is verified here with the library's verifier.
+domain afterwards; its quote is verified here with the library's verifier, the firmware
+update it made with the server's store.
 """
 
 from __future__ import annotations
@@ -23,9 +24,16 @@ from vbios_client.attestation import QuoteEvidence, verify_quote
 from vbios_client.enrollment import certificate_request
 
 from tests.e2e.support import foreign_ca_pem
+from tests.firmware_support import Signers
 from tests.interop.conftest import Deployment, Guest, run_step
 from tests.interop.contract import check_coverage
-from tests.interop.materials import db_certificate, write_pkcs12
+from tests.interop.materials import (
+    CHUNK_SIZE,
+    db_certificate,
+    firmware_capsule,
+    write_pkcs12,
+)
+from tests.interop.scenario import FirmwareSeen, check_firmware
 
 SOURCE = Path(__file__).resolve().parent / "mono"
 TOOLS = ("wsdl", "mcs", "mono")
@@ -158,7 +166,9 @@ def check_against_the_library(values: dict[str, str], bios: vc.BiosClient, nonce
     assert values["provisioning.state"] == bios.get_provisioning_state().state
 
 
-def test_mono_generated_client_over_mutual_tls(deployment: Deployment, tmp_path: Path) -> None:
+def test_mono_generated_client_over_mutual_tls(deployment: Deployment,
+                                               capsule_signers: Signers,
+                                               tmp_path: Path) -> None:
     mono = tool("mono")
     guest = deployment.new_guest("mono")
     client = build_client(tmp_path, deployment.wsdl)
@@ -179,10 +189,12 @@ def test_mono_generated_client_over_mutual_tls(deployment: Deployment, tmp_path:
     csr = tmp_path / "renewal.csr"
     csr.write_bytes(certificate_request(renewal_key, guest.domain))
     nonce = secrets.token_bytes(32)
+    capsule = firmware_capsule(tmp_path / "update.cap", capsule_signers)
     done = run_step([*tls, "--ca", str(guest.ca),
                      "--admin-p12", str(btls_pkcs12(deployment.admin, tmp_path / "admin.p12")),
                      "--domain", guest.domain, "--secure-boot-cert", str(db_cert),
-                     "--csr", str(csr), "--nonce", nonce.hex()],
+                     "--csr", str(csr), "--nonce", nonce.hex(),
+                     "--capsule", str(capsule.path), "--chunk-size", str(CHUNK_SIZE)],
                     cwd=tmp_path, what="the Mono client")
     check_coverage("mono", done.stdout)
     values = values_of(done.stdout)
@@ -190,6 +202,9 @@ def test_mono_generated_client_over_mutual_tls(deployment: Deployment, tmp_path:
     assert values["fault.type"] == "System.Web.Services.Protocols.SoapException"
     assert values["fault.code"] == "VersionConflict", values
     assert values["fault.message"], values
+    check_firmware(deployment, guest.domain, capsule, FirmwareSeen.of(
+        {key.removeprefix("firmware."): value for key, value in values.items()
+         if key.startswith("firmware.")}))
 
     bundle = renewed_bundle(values, renewal_key, guest.ca, tmp_path / "renewed")
     with vc.BiosClient.from_bundle(deployment.url, bundle, timeout=15) as bios:

@@ -14,6 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
+from tests.firmware_support import Signers
 from tests.interop.conftest import Deployment, run_step
 from tests.interop.contract import check_coverage
 from tests.interop.scenario import check_answers, prepare, result_of
@@ -32,11 +33,13 @@ def installed_soap_version() -> str:
     return installed
 
 
-def test_node_soap_calls_every_guest_operation(deployment: Deployment, tmp_path: Path) -> None:
+def test_node_soap_calls_every_guest_operation(deployment: Deployment,
+                                               capsule_signers: Signers,
+                                               tmp_path: Path) -> None:
     node = shutil.which("node")
     assert node is not None, "node (Debian nodejs) is missing: run make interop-deps"
     installed_soap_version()
-    scenario = prepare(deployment, "interop-node", tmp_path)
+    scenario = prepare(deployment, "interop-node", tmp_path, capsule_signers)
     done = run_step([node, str(NODE_DIR / "client.js"), str(scenario.input)],
                     cwd=tmp_path, what="the node-soap program")
     check_coverage("node-soap", done.stdout)

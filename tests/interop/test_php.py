@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from tests.firmware_support import Signers
 from tests.interop.conftest import Deployment, run_step
 from tests.interop.contract import check_coverage
 from tests.interop.scenario import check_answers, prepare, result_of
@@ -20,12 +21,13 @@ PHP_DIR = Path(__file__).resolve().parent / "php"
 
 
 def test_php_soapclient_calls_every_guest_operation(deployment: Deployment,
+                                                    capsule_signers: Signers,
                                                     tmp_path: Path) -> None:
     php = shutil.which("php")
     assert php is not None, "php (Debian php-cli, php-soap) is missing: run make interop-deps"
     modules = run_step([php, "-m"], cwd=tmp_path, what="php -m").stdout.split()
     assert "soap" in modules and "openssl" in modules, f"php lacks soap or openssl: {modules}"
-    scenario = prepare(deployment, "interop-php", tmp_path)
+    scenario = prepare(deployment, "interop-php", tmp_path, capsule_signers)
     cache = tmp_path / "wsdl-cache"
     cache.mkdir()
     done = run_step([php, "-d", f"soap.wsdl_cache_dir={cache}", str(PHP_DIR / "client.php"),

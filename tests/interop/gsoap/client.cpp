@@ -6,11 +6,14 @@
 //   VALUE <key>=<value>         what it read, for the pytest test to compare
 //   FAULT <key>=<value>         the typed fault's detail (VersionConflict expected)
 // Binary answers (the quote's evidence, the renewed certificate) go to files in out=DIR.
-// Arguments, key=value: url ca guest admin domain sbcert csr nonce out
-// (guest and admin: PEM files holding the key and the certificate).
+// Arguments, key=value: url ca guest admin domain sbcert csr nonce capsule chunk_size out
+// (guest and admin: PEM files holding the key and the certificate; capsule: a signed
+// firmware capsule, uploaded in chunks of at most chunk_size bytes).
 #include "soapVbiosServiceProxy.h"
 #include "VbiosService.nsmap"
 #include "support.h"
+
+#include <algorithm>
 
 namespace {
 
@@ -333,6 +336,79 @@ void final_state(Session& s) {
   value("final.boot.version", boot.Version);
 }
 
+// -- firmware update (after the reset: the job waits for the next one) ---------------
+void firmware(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  struct soap* soap = s.soap;
+  ns1__GetFirmwareInventory inventory_req;
+  ns1__GetFirmwareInventoryResponse inventory;
+  answered(guest, guest.GetFirmwareInventory(&inventory_req, inventory), "GetFirmwareInventory");
+  for (const ns1__FirmwareEntry* entry : inventory.Firmware->Entry) {
+    value("firmware.fw_version", entry->FwVersion);
+    value("firmware.active_slot", soap_ns1__FirmwareSlot2s(soap, entry->ActiveSlot));
+  }
+
+  std::vector<unsigned char> capsule = read_file(arg("capsule"));
+  ns1__BeginFirmwareUpload begin;
+  begin.Size = static_cast<LONG64>(capsule.size());
+  begin.Sha256 = sha256_hex(capsule.data(), capsule.size());
+  ns1__BeginFirmwareUploadResponse opened;
+  answered(guest, guest.BeginFirmwareUpload(&begin, opened), "BeginFirmwareUpload");
+  LONG64 chunk_size = std::min<LONG64>(std::stoll(arg("chunk_size")), opened.MaxChunkSize);
+  LONG64 offset = opened.NextOffset;
+  int chunks = 0;
+  while (offset < begin.Size) {  // each chunk starts where the server says
+    ns1__UploadFirmwareChunk chunk;
+    chunk.UploadId = opened.UploadId;
+    chunk.Offset = offset;
+    chunk.Data.__ptr = capsule.data() + offset;
+    chunk.Data.__size = static_cast<int>(std::min(chunk_size, begin.Size - offset));
+    chunk.Sha256 = sha256_hex(chunk.Data.__ptr, static_cast<size_t>(chunk.Data.__size));
+    ns1__UploadFirmwareChunkResponse taken;
+    answered(guest, guest.UploadFirmwareChunk(&chunk, taken), "UploadFirmwareChunk");
+    if (taken.NextOffset <= offset) {
+      std::fprintf(stderr, "the upload did not move past offset %lld\n",
+                   static_cast<long long>(offset));
+      std::exit(1);
+    }
+    offset = taken.NextOffset;
+    ++chunks;
+  }
+  value("firmware.chunks", chunks);
+  ns1__GetFirmwareUpload status_req;
+  status_req.UploadId = opened.UploadId;
+  ns1__GetFirmwareUploadResponse status;
+  answered(guest, guest.GetFirmwareUpload(&status_req, status), "GetFirmwareUpload");
+  value("firmware.next_offset", status.NextOffset);
+
+  ns1__CommitFirmwareUpload commit;
+  commit.UploadId = opened.UploadId;
+  enum ns1__ApplyTime on_reset = ns1__ApplyTime__OnReset;
+  commit.ApplyTime = &on_reset;
+  ns1__CommitFirmwareUploadResponse committed;
+  answered(guest, guest.CommitFirmwareUpload(&commit, committed), "CommitFirmwareUpload");
+  const ns1__FirmwareJob* job = committed.Job;
+  std::string job_id = job->JobId;
+  value("firmware.job_id", job_id);
+  value("firmware.state", soap_ns1__FirmwareJobState2s(soap, job->State));
+  value("firmware.slot", job->Slot ? soap_ns1__FirmwareSlot2s(soap, *job->Slot) : "none");
+  // xs:unsignedLong: ULONG64 (unsigned long long), printed in decimal
+  value("firmware.monotonic_count",
+        job->MonotonicCount ? std::to_string(*job->MonotonicCount) : std::string("none"));
+
+  ns1__GetFirmwareJob job_req;
+  job_req.JobId = &job_id;
+  ns1__GetFirmwareJobResponse job_read;
+  answered(guest, guest.GetFirmwareJob(&job_req, job_read), "GetFirmwareJob");
+  value("firmware.job_state", soap_ns1__FirmwareJobState2s(soap, job_read.Job->State));
+  ns1__GetFirmwareHistory history_req;
+  ns1__GetFirmwareHistoryResponse history;
+  answered(guest, guest.GetFirmwareHistory(&history_req, history), "GetFirmwareHistory");
+  std::string ids;
+  for (const ns1__FirmwareJob* j : history.Jobs->Job) ids += (ids.empty() ? "" : ",") + j->JobId;
+  value("firmware.history", ids);
+}
+
 // -- credential, last: using the renewed certificate revokes this one ----------------
 void credential(Session& s) {
   VbiosServiceProxy& guest = s.guest;
@@ -374,6 +450,7 @@ int main(int argc, char** argv) {
   secure_boot(s);
   attestation(s);
   final_state(s);
+  firmware(s);
   credential(s);
   return 0;
 }

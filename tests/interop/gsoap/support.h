@@ -5,6 +5,8 @@
 
 #include "soapVbiosServiceProxy.h"
 
+#include <openssl/evp.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -58,6 +60,20 @@ std::string hex(const xsd__base64Binary& data) {
     text += digits[data.__ptr[i] & 15];
   }
   return text;
+}
+
+// SHA-256 of n bytes at data, lowercase hex.
+std::string sha256_hex(const unsigned char* data, size_t n) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (!EVP_Digest(data, n, digest, &length, EVP_sha256(), nullptr)) {
+    std::fprintf(stderr, "SHA-256 failed\n");
+    std::exit(1);
+  }
+  xsd__base64Binary bytes;
+  bytes.__ptr = digest;
+  bytes.__size = static_cast<int>(length);
+  return hex(bytes);
 }
 
 std::vector<unsigned char> unhex(const std::string& text) {

@@ -2,7 +2,9 @@ import java.io.FileInputStream;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.Collections;
 import java.util.HexFormat;
@@ -85,6 +87,10 @@ public final class Client {
         return Base64.getEncoder().encodeToString(bytes);
     }
 
+    private static String sha256(byte[] bytes) throws Exception {
+        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+    }
+
     private static String text(AttributeValue attribute) {
         if (attribute.getIntegerValue() != null) {
             return attribute.getIntegerValue().toString();
@@ -119,6 +125,7 @@ public final class Client {
         version = boot(power(version));
         version = secureBoot(version);
         attestation();
+        firmware();
         version = password(version);
         credential();
         value("final.version", version);
@@ -352,6 +359,64 @@ public final class Client {
         value("diagnostics.bank", diagnosticsBank.value);
         value("diagnostics.events", diagnosticsEvents.value == null ? 0
               : diagnosticsEvents.value.getMeasuredEvent().size());
+    }
+
+    /** The firmware update: after the reset, so the job waits for the next one. */
+    private void firmware() throws Exception {
+        for (FirmwareEntry entry : guest.getFirmwareInventory().getEntry()) {
+            value("firmware.fw_version", entry.getFwVersion());
+            value("firmware.active_slot", entry.getActiveSlot().value());
+        }
+        called("GetFirmwareInventory");
+
+        byte[] capsule = Files.readAllBytes(Path.of(settings.getProperty("firmware.capsule")));
+        Holder<String> uploadId = new Holder<>();
+        Holder<Long> maxChunkSize = new Holder<>();
+        Holder<Long> nextOffset = new Holder<>();
+        Holder<String> expiresAt = new Holder<>();
+        guest.beginFirmwareUpload(capsule.length, sha256(capsule), null, uploadId, maxChunkSize,
+                                  nextOffset, expiresAt, new Holder<>(), new Holder<>());
+        called("BeginFirmwareUpload");
+        long chunkSize = Math.min(Long.parseLong(settings.getProperty("firmware.chunk.size")),
+                                  maxChunkSize.value);
+        long offset = nextOffset.value;
+        int chunks = 0;
+        Holder<Long> total = new Holder<>();
+        while (offset < capsule.length) { // each chunk starts where the server says
+            byte[] chunk = Arrays.copyOfRange(capsule, (int) offset,
+                                              (int) Math.min(offset + chunkSize, capsule.length));
+            guest.uploadFirmwareChunk(uploadId.value, offset, chunk, sha256(chunk), nextOffset,
+                                      total, expiresAt);
+            called("UploadFirmwareChunk");
+            if (nextOffset.value <= offset) {
+                throw new IllegalStateException("the upload did not move past offset " + offset);
+            }
+            offset = nextOffset.value;
+            chunks++;
+        }
+        value("firmware.chunks", chunks);
+        Holder<Long> size = new Holder<>();
+        Holder<String> digest = new Holder<>();
+        Holder<Boolean> encrypted = new Holder<>();
+        guest.getFirmwareUpload(uploadId.value, size, digest, encrypted, total, nextOffset,
+                                expiresAt);
+        called("GetFirmwareUpload");
+        value("firmware.next_offset", nextOffset.value);
+
+        FirmwareJob job = guest.commitFirmwareUpload(uploadId.value, ApplyTime.ON_RESET);
+        called("CommitFirmwareUpload");
+        value("firmware.job_id", job.getJobId());
+        value("firmware.state", job.getState().value());
+        value("firmware.slot", job.getSlot() == null ? null : job.getSlot().value());
+        value("firmware.monotonic_count", job.getMonotonicCount()); // xs:unsignedLong: BigInteger
+        value("firmware.job_state", guest.getFirmwareJob(job.getJobId()).getState().value());
+        called("GetFirmwareJob");
+        List<String> history = new ArrayList<>();
+        for (FirmwareJob past : guest.getFirmwareHistory().getJob()) {
+            history.add(past.getJobId());
+        }
+        called("GetFirmwareHistory");
+        value("firmware.history", String.join(",", history));
     }
 
     /** A setup password set (it stays set), then a write that must give it. */

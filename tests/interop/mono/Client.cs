@@ -3,6 +3,7 @@
 // through the proxy `wsdl` generated from wsdl/vbios.wsdl (VbiosService, a
 // System.Web.Services SoapHttpClientProtocol), over mutual TLS.
 //
+// As the guest it also uploads a signed firmware capsule in chunks and commits it (OnReset).
 // Prints "CALLED <Operation>" after each answered call and "VALUE <key> <value>" lines
 // that tests/interop/test_mono.py compares with what the Python library reads.
 // With --probe it makes one GetAttributes call and prints "PROBE ok" or
@@ -39,6 +40,7 @@ static class Client
         Boot(guest);
         SecureBoot(guest, admin, domain, opt["secure-boot-cert"]);
         Attestation(guest, ParseHex(opt["nonce"]));
+        Firmware(guest, opt["capsule"], long.Parse(opt["chunk-size"]));
         Credential(guest, File.ReadAllBytes(opt["csr"]));
         return 0;
     }
@@ -269,6 +271,58 @@ static class Client
         Value("diagnostics.audit", diagnostics.AuditEntries.Length);
     }
 
+    // -- firmware update (after the reset: the job waits for the next one) ---------
+
+    static void Firmware(VbiosService bios, string capsulePath, long chunkSize)
+    {
+        var entry = bios.GetFirmwareInventory(new GetFirmwareInventory()).Firmware.Single();
+        Called("GetFirmwareInventory");
+        Value("firmware.fw_version", entry.FwVersion);
+        Value("firmware.active_slot", entry.ActiveSlot);
+
+        var capsule = File.ReadAllBytes(capsulePath);
+        var upload = bios.BeginFirmwareUpload(new BeginFirmwareUpload {
+            Size = capsule.Length, Sha256 = Sha256(capsule) });
+        Called("BeginFirmwareUpload");
+        var size = Math.Min(chunkSize, upload.MaxChunkSize);
+        var offset = upload.NextOffset;
+        var chunks = 0;
+        while (offset < capsule.Length)  // each chunk starts where the server says
+        {
+            var chunk = new byte[Math.Min(size, capsule.Length - offset)];
+            Array.Copy(capsule, offset, chunk, 0, chunk.Length);
+            var next = bios.UploadFirmwareChunk(new UploadFirmwareChunk {
+                UploadId = upload.UploadId, Offset = offset, Data = chunk,
+                Sha256 = Sha256(chunk) }).NextOffset;
+            Called("UploadFirmwareChunk");
+            if (next <= offset)
+                throw new InvalidOperationException("the upload did not move past offset " + offset);
+            offset = next;
+            chunks++;
+        }
+        Value("firmware.chunks", chunks);
+        var status = bios.GetFirmwareUpload(new GetFirmwareUpload { UploadId = upload.UploadId });
+        Called("GetFirmwareUpload");
+        Value("firmware.next_offset", status.NextOffset);
+
+        // ApplyTime is optional: without ApplyTimeSpecified the proxy leaves it out
+        var job = bios.CommitFirmwareUpload(new CommitFirmwareUpload {
+            UploadId = upload.UploadId, ApplyTime = ApplyTime.OnReset,
+            ApplyTimeSpecified = true }).Job;
+        Called("CommitFirmwareUpload");
+        Value("firmware.job_id", job.JobId);
+        Value("firmware.state", job.State);
+        Value("firmware.slot", job.SlotSpecified ? job.Slot.ToString() : "none");
+        Value("firmware.monotonic_count",  // xs:unsignedLong: ulong
+              job.MonotonicCountSpecified ? job.MonotonicCount.ToString() : "none");
+        var read = bios.GetFirmwareJob(new GetFirmwareJob { JobId = job.JobId }).Job;
+        Called("GetFirmwareJob");
+        Value("firmware.job_state", read.State);
+        var history = bios.GetFirmwareHistory(new GetFirmwareHistory()).Jobs ?? new FirmwareJob[0];
+        Called("GetFirmwareHistory");
+        Value("firmware.history", string.Join(",", history.Select(j => j.JobId)));
+    }
+
     // -- credential (last: the renewed certificate replaces this one) ----------------
 
     static void Credential(VbiosService bios, byte[] csr)
@@ -322,6 +376,8 @@ static class Client
         var node = detail == null ? null : detail.SelectSingleNode(".//v:" + name, manager);
         return node == null ? "(missing)" : node.InnerText;
     }
+
+    static string Sha256(byte[] bytes) => Hex(SHA256.Create().ComputeHash(bytes));
 
     static string Hex(byte[] bytes) => BitConverter.ToString(bytes).Replace("-", "").ToLowerInvariant();
 

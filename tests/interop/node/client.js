@@ -7,10 +7,11 @@
 //
 // INPUT.json (written by tests/interop/test_node.py) names the WSDL, the server URL, the
 // guest's and the admin's bundles and the inputs (attribute changes, a Secure Boot
-// certificate, a quote nonce, a CSR). Prints "CALLED <Operation>" after each answered
+// certificate, a quote nonce, a signed firmware capsule, a CSR). Prints "CALLED <Operation>" after each answered
 // call and, last, "RESULT <json>": what the server answered, for the test to compare
 // with what the Python guest library reads.
 
+const crypto = require('crypto');
 const fs = require('fs');
 const soap = require('soap');
 
@@ -57,6 +58,11 @@ function attributeMap(list) {
     map[item.Name] = item.StringValue ?? item.IntegerValue ?? item.BooleanValue ?? null;
   }
   return map;
+}
+
+/** SHA-256 of `bytes` (a Buffer), lowercase hex. */
+function sha256(bytes) {
+  return crypto.createHash('sha256').update(bytes).digest('hex');
 }
 
 function pemCertificate(base64Der) {
@@ -180,6 +186,37 @@ async function main(input) {
   const diagnostics = await call(guest, 'CollectDiagnostics');
   out.diagnostics = { state: diagnostics.Status.State,
     audit_operations: items(diagnostics.AuditEntries.AuditEntry).map((e) => e.Operation) };
+
+  // -- firmware update (after the reset: the job waits for the next one) ---------------
+  const firmware = input.firmware;
+  const [entry] = items((await call(guest, 'GetFirmwareInventory')).Firmware.Entry);
+  out.firmware = { fw_version: entry.FwVersion, active_slot: entry.ActiveSlot };
+  const capsule = fs.readFileSync(firmware.capsule);
+  const upload = await call(guest, 'BeginFirmwareUpload', { Size: firmware.size,
+    Sha256: firmware.sha256 });
+  const chunkSize = Math.min(firmware.chunk_size, upload.MaxChunkSize);
+  let offset = upload.NextOffset;
+  let chunks = 0;
+  while (offset < capsule.length) { // each chunk starts where the server says
+    const chunk = capsule.subarray(offset, offset + chunkSize);
+    const next = (await call(guest, 'UploadFirmwareChunk', { UploadId: upload.UploadId,
+      Offset: offset, Data: chunk.toString('base64'), Sha256: sha256(chunk) })).NextOffset;
+    if (!(next > offset)) throw new Error(`the upload did not move past offset ${offset}`);
+    offset = next;
+    chunks += 1;
+  }
+  out.firmware.chunks = chunks;
+  out.firmware.next_offset = (await call(guest, 'GetFirmwareUpload',
+    { UploadId: upload.UploadId })).NextOffset;
+  const job = (await call(guest, 'CommitFirmwareUpload', { UploadId: upload.UploadId,
+    ApplyTime: 'OnReset' })).Job;
+  // xs:unsignedLong is left as its text by node-soap (xs:long becomes a Number)
+  Object.assign(out.firmware, { job_id: job.JobId, state: job.State, slot: job.Slot,
+    monotonic_count: job.MonotonicCount });
+  out.firmware.job_state = (await call(guest, 'GetFirmwareJob', { JobId: job.JobId })).Job
+    .State;
+  const history = (await call(guest, 'GetFirmwareHistory')).Jobs;
+  out.firmware.history = items(history && history.Job).map((j) => j.JobId);
 
   // -- credential (last: using the renewed certificate revokes the old one) ------------
   out.provisioning_before = (await call(guest, 'GetProvisioningState')).State;

@@ -7,7 +7,7 @@
 //
 // INPUT.json (written by tests/interop/test_php.py) names the WSDL, the server URL, the
 // guest's and the admin's bundles and the inputs (attribute changes, a Secure Boot
-// certificate, a quote nonce, a CSR). Prints "CALLED <Operation>" after each answered
+// certificate, a quote nonce, a signed firmware capsule, a CSR). Prints "CALLED <Operation>" after each answered
 // call and, last, "RESULT <json>": what the server answered, for the test to compare
 // with what the Python guest library reads.
 
@@ -30,7 +30,21 @@ function soap_client(array $in, array $bundle): SoapClient
         'stream_context' => $context,
         'trace' => (bool) getenv('INTEROP_TRACE'),  // debugging only
         'exceptions' => true,
+        'typemap' => [[  // xs:unsignedLong as its decimal text (see README.md)
+            'type_ns' => 'http://www.w3.org/2001/XMLSchema', 'type_name' => 'unsignedLong',
+            'from_xml' => 'unsigned_long_text']],
     ]);
+}
+
+/** The text of an xs:unsignedLong element (FirmwareJob's MonotonicCount, a UINT64):
+ *  ext/soap reads the type as a PHP int, or as a float that loses digits past PHP_INT_MAX;
+ *  the typemap hands the element's XML here instead. */
+function unsigned_long_text(string $xml): string
+{
+    if (!preg_match('/>\s*([0-9]{1,20})\s*</', $xml, $match)) {
+        throw new RuntimeException("not an xs:unsignedLong: $xml");
+    }
+    return $match[1];
 }
 
 /** Call $operation, print CALLED on an answer; a SoapFault propagates. */
@@ -197,6 +211,38 @@ $diagnostics = call($guest, 'CollectDiagnostics');
 $out['diagnostics'] = ['state' => $diagnostics->Status->State,
     'audit_operations' => array_map(fn ($e) => $e->Operation,
         items($diagnostics->AuditEntries->AuditEntry ?? null))];
+
+// -- firmware update (after the reset: the job waits for the next one) -----------------
+$firmware = $in['firmware'];
+$entry = items(call($guest, 'GetFirmwareInventory')->Firmware->Entry ?? null)[0];
+$out['firmware'] = ['fw_version' => $entry->FwVersion, 'active_slot' => $entry->ActiveSlot];
+$capsule = file_get_contents($firmware['capsule']);
+$upload = call($guest, 'BeginFirmwareUpload', ['Size' => $firmware['size'],
+    'Sha256' => $firmware['sha256']]);
+$chunk_size = min($firmware['chunk_size'], $upload->MaxChunkSize);
+$offset = $upload->NextOffset;
+$chunks = 0;
+while ($offset < strlen($capsule)) {  // each chunk starts where the server says
+    $chunk = substr($capsule, $offset, $chunk_size);
+    $next = call($guest, 'UploadFirmwareChunk', ['UploadId' => $upload->UploadId,
+        'Offset' => $offset, 'Data' => $chunk, 'Sha256' => hash('sha256', $chunk)])->NextOffset;
+    if ($next <= $offset) {
+        throw new RuntimeException("the upload did not move past offset $offset");
+    }
+    $offset = $next;
+    $chunks++;
+}
+$out['firmware']['chunks'] = $chunks;
+$out['firmware']['next_offset'] = call($guest, 'GetFirmwareUpload',
+    ['UploadId' => $upload->UploadId])->NextOffset;
+$job = call($guest, 'CommitFirmwareUpload', ['UploadId' => $upload->UploadId,
+    'ApplyTime' => 'OnReset'])->Job;
+$out['firmware'] += ['job_id' => $job->JobId, 'state' => $job->State, 'slot' => $job->Slot,
+    'monotonic_count' => $job->MonotonicCount];
+$out['firmware']['job_state'] = call($guest, 'GetFirmwareJob', ['JobId' => $job->JobId])
+    ->Job->State;
+$out['firmware']['history'] = array_map(fn ($j) => $j->JobId,
+    items(call($guest, 'GetFirmwareHistory')->Jobs->Job ?? null));
 
 // -- credential (last: using the renewed certificate revokes the old one) --------------
 $out['provisioning_before'] = call($guest, 'GetProvisioningState')->State;
