@@ -17,7 +17,6 @@ from bios_ws.domain.firmware import SlotBoot
 from bios_ws.domain.firmware_update import Slot
 from bios_ws.domain.firmware_upload import MAX_CAPSULE_BYTES
 from bios_ws.errors import AdminError, MachineError
-from bios_ws.pki.files import write_file_atomic
 
 #: The largest image a slot takes (a capsule's payload is smaller than the capsule).
 MAX_IMAGE_BYTES = MAX_CAPSULE_BYTES
@@ -39,6 +38,8 @@ def check_image(image: bytes) -> None:
 def write_slot(path: Path, image: bytes) -> str:
     """Replace the slot file ``path`` by ``image`` atomically and durably; the SHA-256 (hex)
     of the file as read back. MachineError if it cannot be written or read."""
+    from bios_ws.pki.files import write_file_atomic  # here: bios_ws.pki loads cryptography
+
     check_image(image)
     try:
         write_file_atomic(path, image, 0o600)

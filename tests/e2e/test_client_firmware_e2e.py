@@ -191,7 +191,7 @@ def test_the_firmware_commands(updates: Updates, tmp_path: Path) -> None:
     assert table.returncode == 0, table.stderr
     header, *rows = table.stdout.splitlines()
     assert header.split() == ["CREATED", "STATE", "VERSION", "STATUS", "JOB", "SIGNER"]
-    assert [row.split()[1:3] for row in rows] == [["Failed", "?->0"], ["RolledBack", "2->3"],
+    assert [row.split()[1:3] for row in rows] == [["Failed", "2->0"], ["RolledBack", "2->3"],
                                                    ["Completed", "1->2"]]
     [entry] = as_json(cli("firmware", "inventory", "--json"))
     assert (entry["fw_version"], entry["active_slot"], entry["last_attempt_status"]) == (
