@@ -6,9 +6,12 @@ encoder writes the XML text directly. For each Spyne class it generates, once,
 a Python function specialised to that class's ``_type_info`` (so the WSDL stays
 the one source of the schema): one ``getattr`` and one append per field, no
 generic walk. It covers what the contract uses: complex types, lists
-(``max_occurs > 1``), strings, integers, booleans, enumerations and base64Binary. Text is
-escaped, and a character XML cannot carry is refused (ValueError). A test
-checks the output against Spyne's serializer.
+(``max_occurs > 1``), strings, integers, decimals, floats and doubles, booleans,
+enumerations and base64Binary. Each simple type is written in its XML Schema lexical
+form: an integer refuses a value with a fraction (never truncated), a double is the
+shortest text that reads back as the same value (``42.7``; ``INF``, ``-INF``, ``NaN``),
+a decimal has no exponent. Text is escaped, and a character XML cannot carry is
+refused (ValueError). A test checks the output against Spyne's serializer.
 
 Only attribute names that are Python identifiers reach the generated source
 (anything else is refused); tags and helpers are bound as constants.
@@ -17,8 +20,10 @@ Only attribute names that are Python identifiers reach the generated source
 from __future__ import annotations
 
 import binascii
+import decimal
 import functools
 import keyword
+import math
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -27,7 +32,7 @@ from typing import Any
 from spyne.model import ComplexModelBase
 from spyne.model.binary import ByteArray
 from spyne.model.enum import EnumBase
-from spyne.model.primitive import Boolean, Decimal, Unicode
+from spyne.model.primitive import Boolean, Decimal, Double, Float, Integer, Unicode
 
 from bios_ws.soap.faults import SOAP11_ENV
 from bios_ws.soap.types import TNS
@@ -142,7 +147,8 @@ class _Source:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.constants: dict[str, Any] = {
-            "string": _string, "integer": _integer, "base64": _base64, "Rendered": Rendered,
+            "string": _string, "integer": _integer, "double": _double, "decimal": _decimal,
+            "base64": _base64, "Rendered": Rendered,
         }
 
     def line(self, indent: int, text: str) -> None:
@@ -191,8 +197,12 @@ def _text_of(cls: Any, item: str) -> str:
     """The source of the expression giving the XML text of simple value ``item``."""
     if issubclass(cls, Boolean):
         return f"('true' if {item} else 'false')"
-    if issubclass(cls, Decimal):
+    if issubclass(cls, Integer):
         return f"integer({item})"
+    if issubclass(cls, (Float, Double)):  # xs:float and xs:double
+        return f"double({item})"
+    if issubclass(cls, Decimal):
+        return f"decimal({item})"
     if issubclass(cls, (Unicode, EnumBase)):
         return f"string({item})"
     if issubclass(cls, ByteArray):
@@ -207,7 +217,32 @@ def _base64(value: Any) -> str:
 
 
 def _integer(value: Any) -> str:
-    return str(int(value))
+    """xs:integer text; a value with a fraction is refused, never truncated."""
+    if isinstance(value, int):
+        return str(int(value))  # bool and IntEnum as their numbers
+    number = decimal.Decimal(str(value)) if isinstance(value, float) else value
+    if not isinstance(number, decimal.Decimal) or number != number.to_integral_value():
+        raise ValueError(f"{value!r} is not an integer")
+    return str(int(number))
+
+
+def _double(value: Any) -> str:
+    """xs:double text: the shortest that reads back as the same double."""
+    number = float(value)
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "INF" if number > 0 else "-INF"
+    return repr(number)
+
+
+def _decimal(value: Any) -> str:
+    """xs:decimal text: no exponent; not a number and infinities are refused."""
+    number = value if isinstance(value, decimal.Decimal) else decimal.Decimal(str(value))
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a decimal number")
+    text = format(number, "f")
+    return "0" if text in ("-0", "0") else text
 
 
 def _string(value: Any) -> str:
