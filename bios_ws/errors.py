@@ -25,9 +25,11 @@ correlation id, and its text stays in the server log.
     │   ├── InvalidPowerTransition  a power request that makes no sense now; attribute = state
     │   ├── InvalidSecureBootChange a key change the Secure Boot rules refuse; attribute = db
     │   ├── InvalidCapsule          a firmware capsule's layout is wrong; attribute = the field
-    │   └── CapsuleNotTrusted       its signature does not verify against the trusted signers;
-    │                               reason = unsigned, bad-signature, wrong-digest,
-    │                               untrusted-signer or expired (not yet a SOAP fault)
+    │   ├── CapsuleNotTrusted       its signature does not verify against the trusted signers;
+    │   │                           reason = unsigned, bad-signature, wrong-digest,
+    │   │                           untrusted-signer or expired (not yet a SOAP fault)
+    │   ├── UnknownRequestKind      a system-management request of no kind the service knows
+    │   └── WatchdogNotArmed        a pet of a watchdog that is not armed
     ├── ServerError                 faultcode "Server": the service failed
     │   ├── InternalError           unexpected; carries a correlation id
     │   ├── StoreUnavailable        the state store could not be reached
@@ -196,6 +198,18 @@ class UnknownFirmwareJob(ClientError):
     """No firmware job of this caller has this id."""
 
     code = "UnknownFirmwareJob"
+
+
+class UnknownRequestKind(ClientError):
+    """A system-management request of a kind the service does not handle."""
+
+    code = "UnknownRequestKind"
+
+
+class WatchdogNotArmed(ClientError):
+    """A pet of the domain's watchdog while it is not armed (SetWatchdog arms it)."""
+
+    code = "WatchdogNotArmed"
 
 
 class ServerError(VbiosError):
