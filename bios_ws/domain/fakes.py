@@ -24,6 +24,7 @@ from bios_ws.domain.audit import (
 from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
 from bios_ws.domain.fakes_firmware import FirmwareData, MemoryFirmware
+from bios_ws.domain.fakes_system import MemorySel, MemoryTimers, SystemData
 from bios_ws.domain.firmware_trust import TrustedSigner
 from bios_ws.domain.ports import (
     AuditLog,
@@ -56,6 +57,7 @@ class MemoryStore:
         self.refusals: dict[str, RefusalWindow] = {}
         self.trusted_signers: dict[str, TrustedSigner] = {}
         self.firmware = FirmwareData()
+        self.system = SystemData()
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -279,6 +281,9 @@ class MemoryUnitOfWork(UnitOfWork):
         self.refusals = _Refusals(dict(self._store.refusals))
         self.firmware_trust = _FirmwareTrust(dict(self._store.trusted_signers))
         self.firmware = MemoryFirmware(self._store.firmware.copy())
+        system = self._store.system.copy()  # one copy: the log and the timers share it
+        self.sel = MemorySel(system)
+        self.timers = MemoryTimers(system)
         return self
 
     def commit(self) -> None:
@@ -299,6 +304,8 @@ class MemoryUnitOfWork(UnitOfWork):
         self._store.trusted_signers = self.firmware_trust.data
         assert isinstance(self.firmware, MemoryFirmware)
         self._store.firmware = self.firmware.data
+        assert isinstance(self.sel, MemorySel)
+        self._store.system = self.sel.data
         self._release()
 
     def rollback(self) -> None:

@@ -20,7 +20,9 @@ from bios_ws.domain.firmware_trust import TrustedSigner
 from bios_ws.domain.firmware_update import FirmwareInventory
 from bios_ws.domain.firmware_upload import FirmwareUpload
 from bios_ws.domain.power import MachineRecord
+from bios_ws.domain.sel import SelEntry, SelLog, SelPolicy, SelRecord
 from bios_ws.domain.state import DomainState
+from bios_ws.domain.timers import WakeAlarm, Watchdog
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,75 @@ class FirmwareRepository(abc.ABC):
         """Remove the domain's inventory, jobs and uploads (the domain is deleted)."""
 
 
+class SelRepository(abc.ABC):
+    """Each domain's System Event Log, a ring kept by ``bios_ws.domain.sel.plan_append``.
+    A domain without a log has the default policy and no entries."""
+
+    @abc.abstractmethod
+    def append(self, domain_id: str, record: SelRecord) -> SelEntry | None:
+        """Add an entry (the oldest go first when the ring wraps); None when the log is
+        full and never overwrites (the entry is counted as dropped)."""
+
+    @abc.abstractmethod
+    def log(self, domain_id: str) -> SelLog:
+        """The log's policy and counts."""
+
+    @abc.abstractmethod
+    def entries(self, domain_id: str) -> list[SelEntry]:
+        """Every entry, oldest first (by Id)."""
+
+    @abc.abstractmethod
+    def clear(self, domain_id: str) -> int:
+        """Remove every entry (Ids go on from the last one); how many there were."""
+
+    @abc.abstractmethod
+    def set_policy(self, domain_id: str, policy: SelPolicy) -> int:
+        """Take ``policy`` (a smaller ring keeps the newest entries); how many went."""
+
+    @abc.abstractmethod
+    def forget_domain(self, domain_id: str) -> None:
+        """Remove the domain's log and entries (the domain is deleted)."""
+
+
+class TimerRepository(abc.ABC):
+    """Each domain's wake alarm and watchdog (``bios_ws.domain.timers``), versioned: the one
+    who fires one claims it by compare-and-set on its version."""
+
+    @abc.abstractmethod
+    def alarm(self, domain_id: str, *, for_update: bool = False) -> WakeAlarm | None:
+        """The domain's alarm; ``for_update`` begins a writing unit (locks it)."""
+
+    @abc.abstractmethod
+    def put_alarm(self, alarm: WakeAlarm) -> WakeAlarm:
+        """Set the domain's alarm (replacing any); the stored one (its version moved on)."""
+
+    @abc.abstractmethod
+    def remove_alarm(self, domain_id: str, expected_version: int | None = None) -> bool:
+        """Remove the alarm (if still at ``expected_version``, when given); whether this
+        call removed it."""
+
+    @abc.abstractmethod
+    def due_alarms(self, now: datetime) -> list[WakeAlarm]:
+        """The alarms whose time has come, oldest time first."""
+
+    @abc.abstractmethod
+    def watchdog(self, domain_id: str, *, for_update: bool = False) -> Watchdog | None:
+        """The domain's watchdog; ``for_update`` begins a writing unit (locks it)."""
+
+    @abc.abstractmethod
+    def save_watchdog(self, watchdog: Watchdog, expected_version: int | None) -> bool:
+        """Store ``watchdog``: new (``expected_version`` None: none may exist) or replacing
+        the one still at ``expected_version``; whether it was stored."""
+
+    @abc.abstractmethod
+    def armed_watchdogs(self) -> list[Watchdog]:
+        """Every enabled watchdog, by domain id."""
+
+    @abc.abstractmethod
+    def forget_domain(self, domain_id: str) -> None:
+        """Remove the domain's alarm and watchdog (the domain is deleted)."""
+
+
 class UnitOfWork(abc.ABC):
     """One transaction. Leaving the block without ``commit()`` rolls back."""
 
@@ -289,6 +360,8 @@ class UnitOfWork(abc.ABC):
     firmware_trust: FirmwareTrustRepository
     firmware: FirmwareRepository
     refusals: RefusalCounts
+    sel: SelRepository
+    timers: TimerRepository
 
     def __enter__(self) -> UnitOfWork:
         return self

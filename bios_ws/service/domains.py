@@ -100,6 +100,8 @@ class DomainService:
                     uow.domains.delete(domain_id)
                     uow.machines.delete(domain_id)
                     uow.firmware.forget_domain(domain_id)  # its inventory, jobs, uploads
+                    uow.sel.forget_domain(domain_id)  # its event log, alarm and watchdog
+                    uow.timers.forget_domain(domain_id)
                     revoked = end_domain(uow, domain_id, self._clock())
                     uow.audit.append(self._record(principal, "DeleteDomain", domain_id, "ok",
                                                   {"revoked": revoked}))

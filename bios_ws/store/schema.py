@@ -28,7 +28,7 @@ from bios_ws.errors import StoreUnavailable
 
 #: The schema this code reads and writes. A database at a newer version is refused;
 #: an older one is upgraded by ``_MIGRATIONS``.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: meta keys
 SCHEMA_VERSION_KEY = "schema_version"
@@ -366,10 +366,15 @@ def _no_firmware_updates_yet(conn: Connection) -> None:
     initial inventory until an update puts one, and no job, upload or used key."""
 
 
+def _empty_event_logs_and_timers(conn: Connection) -> None:
+    """Version 7: the System Event Log and timer tables (``schema_system``) start empty:
+    every domain has an empty log of the default policy, no wake alarm, no watchdog."""
+
+
 #: What brings a store from the version before to this one (tables are created above).
 _MIGRATIONS = {2: _machines_for_existing_domains, 3: _scopes_for_existing_entries,
                4: _incarnations_for_existing_domains, 5: _no_trusted_signers_yet,
-               6: _no_firmware_updates_yet}
+               6: _no_firmware_updates_yet, 7: _empty_event_logs_and_timers}
 
 
 def _lock_schema(conn: Connection) -> None:
@@ -377,3 +382,7 @@ def _lock_schema(conn: Connection) -> None:
     # serializes concurrent schema creation with a transaction-scoped advisory lock.
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(7406381)"))
+
+
+# The system-management tables (version 7) join ``metadata`` from their own module.
+from bios_ws.store import schema_system  # noqa: E402,F401

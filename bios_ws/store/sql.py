@@ -48,6 +48,7 @@ from bios_ws.store.firmware_trust import SqlFirmwareTrust
 from bios_ws.store.kept import KeptConnections
 from bios_ws.store.machines import SqlMachines
 from bios_ws.store.prepared import Prepared
+from bios_ws.store.system import SqlSel, SqlTimers
 from bios_ws.store.writers import WriterTurns
 
 # Statements built once: building a select costs more than running it on SQLite.
@@ -161,6 +162,8 @@ class SqlUnitOfWork(UnitOfWork):
         self.firmware_trust = SqlFirmwareTrust(self)
         self.firmware = SqlFirmware(self)
         self.refusals = SqlRefusals(self)
+        self.sel = SqlSel(self)
+        self.timers = SqlTimers(self)
 
     def __enter__(self) -> SqlUnitOfWork:
         return self
