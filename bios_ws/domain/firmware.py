@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bios_ws.domain.firmware_update import Slot
+from bios_ws.domain.smbios import SmbiosTables
 
 #: The vendor GUID of the variable that publishes a domain's BIOS attributes to its
 #: firmware and OS (Linux: /sys/firmware/efi/efivars/VbiosAttributes-<guid>).
@@ -130,6 +131,8 @@ class BootPlan:
     machine: MachineOptions = field(default_factory=MachineOptions)
     #: The firmware slot to boot (None: the installation's image, as before slots).
     slot: SlotBoot | None = None
+    #: The SMBIOS tables (types 0-3) the firmware shows the OS (None: the machine's own).
+    smbios: SmbiosTables | None = None
 
 
 @dataclass(frozen=True)

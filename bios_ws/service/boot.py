@@ -34,6 +34,8 @@ from bios_ws.errors import StoreUnavailable
 from bios_ws.platform.port import MachineEvent, MachineHooks
 from bios_ws.service.bios import PLATFORM, BiosService
 from bios_ws.service.firmware_boot import FirmwareBoot
+from bios_ws.service.sel import record_power
+from bios_ws.service.smbios import read_smbios
 
 log = logging.getLogger("bios_ws.power")
 
@@ -65,10 +67,11 @@ class MachineObserver:
             self._bios.apply_at_boot(domain_id, f"boot ({cause.value})",
                                      consume_boot_next=not real)
             state = self._bios.state_of(domain_id)
+            slot = self.firmware.plan_slot(domain_id)
             plan = dataclasses.replace(
                 plan_boot(state, self._registry, self._default_keys(),
                           all_cores=self._all_cores),
-                slot=self.firmware.plan_slot(domain_id))
+                slot=slot, smbios=read_smbios(self._uow, self._clock, domain_id, slot))
             image = plan.firmware
             current = (SecureBootCurrent.ENABLED
                        if enforcing(image.secure_boot_enable, image.keys)
@@ -95,6 +98,7 @@ class MachineObserver:
             record = uow.machines.get(domain_id, for_update=True)
             uow.machines.save(record.with_power(event.state, event.cause, event.time),
                               record.version)
+            record_power(uow, record, event.state, event.cause, event.time)
             uow.audit.append(audit_record(event.time, "PowerEvent", domain_id, {
                 "state": event.state.value, "cause": event.cause.value}))
             uow.commit()

@@ -29,6 +29,7 @@ from bios_ws.domain.principal import Principal, Role, check_domain_id
 from bios_ws.errors import AccessDenied, AdminError, DomainNotFound, VbiosError
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import outcome_of, utc_now
+from bios_ws.service.sel import record_revocations
 
 T = TypeVar("T")
 
@@ -256,6 +257,7 @@ class CredentialService:
                     details["issued"] = result.record.serial_hex
                 elif isinstance(result, builtins.list):
                     details["revoked"] = [r.serial_hex for r in result]
+                    record_revocations(uow, result, self._clock())
                 uow.audit.append(self._record(principal, op, domain_id, "ok", details))
                 uow.commit()
         except VbiosError as exc:

@@ -41,6 +41,7 @@ from bios_ws.domain.firmware_update import (
 from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bios_ws.errors import ServiceRestricted
 from bios_ws.platform.port import TrialOutcome
+from bios_ws.service.sel import record_job_end
 
 log = logging.getLogger("bios_ws.firmware")
 JOB_OPERATION = "FirmwareJob"
@@ -159,6 +160,8 @@ class FirmwareBoot:
         return recorded
 
     def _audit(self, uow: UnitOfWork, job: FirmwareJob) -> None:
+        if job.finished:  # Completed or RolledBack: in the domain's event log too
+            record_job_end(uow, job)
         outcome = "ok" if job.state is not JobState.ROLLED_BACK else "failed:RolledBack"
         uow.audit.append(AuditRecord(job.updated_at, _PLATFORM, JOB_OPERATION, job.domain_id,
                                      outcome, digest_changes({

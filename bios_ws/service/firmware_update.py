@@ -52,6 +52,7 @@ from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import WriteGate, outcome_of
 from bios_ws.service.firmware_boot import FirmwareBoot
 from bios_ws.service.power import PowerService
+from bios_ws.service.sel import record_job_end
 
 UPDATE_OPERATION = "UpdateFirmware"
 #: How far a job has got when it reaches each state.
@@ -270,6 +271,7 @@ class FirmwareUpdateService:
             failed = fail(job, status, message, at=self._clock())
             uow.firmware.save_job(failed)
             _record_attempt(uow, failed)
+            record_job_end(uow, failed)
             uow.audit.append(AuditRecord(failed.updated_at, "admin:platform", "FirmwareJob",
                                          failed.domain_id, "failed:FirmwareUpdate",
                                          digest_changes(_facts(failed))))

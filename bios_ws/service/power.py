@@ -38,6 +38,7 @@ from bios_ws.errors import PlatformUnavailable, ServiceRestricted, VbiosError
 from bios_ws.platform.port import Platform
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import PLATFORM, BiosService, WriteGate, outcome_of
+from bios_ws.service.sel import record_power
 
 log = logging.getLogger("bios_ws.power")
 
@@ -95,6 +96,13 @@ class PowerService:
 
         return self._request(principal, "ResetDomain", target, reset_type, requested=domain_id)
 
+    def platform_request(self, domain_id: str, reset_type: ResetType, cause: ResetCause,
+                         operation: str) -> ResetOutcome:
+        """A power request of the platform itself, with its own cause (a wake alarm powers
+        on with RTCWakeup, a watchdog restarts with Watchdog), audited as ``operation``."""
+        return self._request(PLATFORM, operation, lambda: check_domain_id(domain_id),
+                             reset_type, requested=domain_id, cause=cause)
+
     def console(self, principal: Principal, domain_id: str, limit: int = 65536) -> bytes:
         """What the domain's machine printed on its serial console (the admin's)."""
         principal.require_admin()
@@ -149,7 +157,8 @@ class PowerService:
     # -- the one request path --------------------------------------------------------
 
     def _request(self, principal: Principal, operation: str, target: Callable[[], str],
-                 reset_type: ResetType, requested: str | None = None) -> ResetOutcome:
+                 reset_type: ResetType, requested: str | None = None,
+                 cause: ResetCause | None = None) -> ResetOutcome:
         domain_id = requested if requested is not None and is_domain_id(requested) else None
         try:
             domain_id = target()
@@ -160,11 +169,12 @@ class PowerService:
                 will_boot = boots(before, reset_type)
                 restricted = will_boot and self._restricted()
                 was_pending = self._bios.has_pending(domain_id)
-                _act(platform, domain_id, before, reset_type)
+                cause = cause_of(reset_type) if cause is None else cause
+                _act(platform, domain_id, before, reset_type, cause)
                 after = platform.status(domain_id)
                 pending = self._bios.has_pending(domain_id) if will_boot else was_pending
                 resets = reset_type not in (ResetType.NMI, ResetType.PAUSE, ResetType.RESUME)
-                self._save_power(domain_id, after, cause_of(reset_type) if resets else None,
+                self._save_power(domain_id, after, cause if resets else None,
                                  audit=(principal, operation, {
                                      "reset_type": reset_type.value, "before": before.value,
                                      "after": after.value}))
@@ -221,6 +231,7 @@ class PowerService:
             record = uow.machines.get(domain_id, for_update=True)
             now = self._clock()
             uow.machines.save(record.with_power(state, cause, now), record.version)
+            record_power(uow, record, state, cause, now)
             if audit is not None:
                 principal, operation, changes = audit
                 uow.audit.append(_audit(now, principal, operation, domain_id, "ok", changes))
@@ -232,9 +243,9 @@ class PowerService:
                                         outcome, changes))
 
 
-def _act(platform: Platform, domain_id: str, state: PowerState, request: ResetType) -> None:
-    """What ``request`` asks of the platform, the machine being in ``state``."""
-    cause = cause_of(request)
+def _act(platform: Platform, domain_id: str, state: PowerState, request: ResetType,
+         cause: ResetCause) -> None:
+    """What ``request`` (for ``cause``) asks of the platform, the machine being in ``state``."""
     if request in (ResetType.ON, ResetType.FORCE_ON) or (
             request is ResetType.PUSH_POWER_BUTTON and state is PowerState.OFF):
         if state is PowerState.POWERING_OFF:

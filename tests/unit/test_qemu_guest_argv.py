@@ -6,6 +6,7 @@ from __future__ import annotations
 import struct
 import sys
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ from bios_ws.domain.firmware import (
     SlotBoot,
 )
 from bios_ws.domain.firmware_update import Slot
-from bios_ws.platform.qemu.guest import NO_BOOT_FILE, qemu_argv
+from bios_ws.domain.smbios import smbios_for
+from bios_ws.platform.qemu.guest import NO_BOOT_FILE, qemu_argv, smbios_args
 from bios_ws.platform.qemu.layout import MachineDir, MachineLayout
 
 
@@ -188,6 +190,31 @@ def test_a_slot_without_its_file_boots_the_installation_image(machine: MachineDi
     assert _values(argv, "-smbios") == ["type=0,version=vbios-1,,x=y"]  # commas escaped
     argv, _ = qemu_argv(options, machine, _plan(nic=False))  # no slot: no SMBIOS version
     assert _code(argv).endswith(f"file={options.ovmf_code}") and "-smbios" not in argv
+
+
+def test_the_plans_smbios_tables_become_types_0_to_3(machine: MachineDir) -> None:
+    tables = smbios_for("d1", {"SystemManufacturer": "Example, Inc.", "AssetTag": "rack-1"},
+                        "vbios-3", date(2026, 2, 3))
+    plan = replace(_plan(nic=False), slot=SlotBoot(Slot.A, "vbios-3"), smbios=tables)
+    argv, _ = qemu_argv(PlatformOptions(), machine, plan)
+    system = tables.system
+    assert _values(argv, "-smbios") == [
+        "type=0,vendor=bios-ws,version=vbios-3,date=02/03/2026",
+        f"type=1,manufacturer=Example,, Inc.,product=Virtual Trusted Runtime BIOS,"
+        f"serial={system.serial_number},uuid={system.uuid},family=Virtual Machine",
+        f"type=2,manufacturer=Example,, Inc.,product=vBIOS Virtual Baseboard,"
+        f"serial={tables.baseboard.serial_number},asset=rack-1",
+        f"type=3,manufacturer=Example,, Inc.,serial={tables.chassis.serial_number},"
+        "asset=rack-1",
+    ]
+
+
+def test_a_trial_shows_its_new_version_in_type_0(machine: MachineDir) -> None:
+    tables = smbios_for("d1", {}, "vbios-1", date(2026, 2, 3))
+    assert smbios_args(tables, SlotBoot(Slot.B, "vbios-2", trial=True))[1].startswith(
+        "type=0,vendor=bios-ws,version=vbios-2,")
+    assert smbios_args(tables, None)[1].startswith("type=0,vendor=bios-ws,version=vbios-1,")
+    assert smbios_args(None, None) == []
 
 
 def test_a_trial_boot_always_has_the_serial_console(machine: MachineDir) -> None:

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import IO
 
 from bios_ws.config import PlatformOptions
-from bios_ws.domain.firmware import BootDevice, BootPlan, MachineOptions
+from bios_ws.domain.firmware import BootDevice, BootPlan, MachineOptions, SlotBoot
+from bios_ws.domain.smbios import SmbiosTables
 from bios_ws.errors import MachineError
 from bios_ws.platform.qemu.console import ConsoleLog
 from bios_ws.platform.qemu.httpboot import HTTP_BOOT_ADDRESS
@@ -80,7 +81,8 @@ def qemu_argv(options: PlatformOptions, machine: MachineDir,
 
     A plan with a firmware slot boots that slot's image as the code (the installation's
     while the slot has no file) and shows its BIOS version in SMBIOS type 0; a trial boot
-    of a slot always has the serial console (its boot attempt is watched there)."""
+    of a slot always has the serial console (its boot attempt is watched there). The
+    plan's SMBIOS tables become QEMU's types 0 to 3."""
     settings = plan.machine if plan is not None else UNPLANNED
     slot = plan.slot if plan is not None else None
     layout = machine.layout
@@ -100,8 +102,7 @@ def qemu_argv(options: PlatformOptions, machine: MachineDir,
         "-qmp", f"unix:{_opt(machine.qmp_socket)},server=on,wait=off",
         "-device", f"ide-cd,bus=ide.{layout.cdrom_port},id=cdrom",
     ]
-    if slot is not None:
-        argv += ["-smbios", f"type=0,version={_opt(slot.bios_version)}"]
+    argv += smbios_args(plan.smbios if plan is not None else None, slot)
     if settings.serial or (slot is not None and slot.trial):
         argv += ["-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]
     notes: list[str] = []
@@ -120,6 +121,33 @@ def qemu_argv(options: PlatformOptions, machine: MachineDir,
     if settings.nic:
         argv += _nic_args(machine, plan, notes)
     return argv, notes
+
+
+def smbios_args(tables: SmbiosTables | None, slot: SlotBoot | None) -> list[str]:
+    """QEMU's ``-smbios`` options: the domain's types 0 to 3 (type 0's version the slot's,
+    which a trial changes), or without tables the slot's version alone. Empty strings
+    are left out (the firmware shows them as not specified)."""
+    if tables is None:
+        return [] if slot is None else ["-smbios", f"type=0,version={_opt(slot.bios_version)}"]
+    bios, system = tables.bios, tables.system
+    fields: dict[int, tuple[tuple[str, str], ...]] = {
+        0: (("vendor", bios.vendor),
+            ("version", bios.version if slot is None else slot.bios_version),
+            ("date", bios.release_date_text)),
+        1: (("manufacturer", system.manufacturer), ("product", system.product_name),
+            ("serial", system.serial_number), ("uuid", str(system.uuid)),
+            ("sku", system.sku_number), ("family", system.family)),
+        2: (("manufacturer", tables.baseboard.manufacturer),
+            ("product", tables.baseboard.product_name),
+            ("serial", tables.baseboard.serial_number), ("asset", tables.baseboard.asset_tag)),
+        3: (("manufacturer", tables.chassis.manufacturer),
+            ("serial", tables.chassis.serial_number), ("asset", tables.chassis.asset_tag)),
+    }
+    argv: list[str] = []
+    for kind, pairs in fields.items():
+        given = "".join(f",{name}={_opt(value)}" for name, value in pairs if value)
+        argv += ["-smbios", f"type={kind}{given}"]
+    return argv
 
 
 def _disk_source(path: Path) -> str:
