@@ -42,6 +42,8 @@ from bios_ws.service.bios import BiosService, utc_now
 from bios_ws.service.boot import MachineObserver
 from bios_ws.service.credentials import CredentialService
 from bios_ws.service.firmware_upload import TransferKey
+from bios_ws.service.system_management import SystemManagementService
+from bios_ws.service.timers import TIMER_INTERVAL
 from bios_ws.service.use_cases import UseCases
 from bios_ws.store import SqlStore, open_store
 
@@ -74,8 +76,9 @@ class App:
     def wsgi(self, tls: ServerTls | None = None) -> WSGIApp:
         """The SOAP endpoint behind the peer-certificate middleware; the simulated
         machines' clock runs for as long as the process serves. With ``tls`` (a
-        server's) kept-alive requests of revoked certificates are refused, and the
-        CRL is kept fresh (republished when the store changed or it ages)."""
+        server's) kept-alive requests of revoked certificates are refused, the CRL is
+        kept fresh (republished when the store changed or it ages), and the domains'
+        wake alarms and watchdogs are fired (every worker looks; one claims each)."""
         from bios_ws.server.identity import PeerIdentity
         from bios_ws.soap.app import create_wsgi_app
 
@@ -86,6 +89,8 @@ class App:
         if tls is not None:
             self._threads.append(Periodic("vbios-crl", self.config.server.crl_check_interval,
                                           credentials.publish_revocations).start())
+            timers = self.use(SystemManagementService).timers
+            self._threads.append(Periodic("vbios-timers", TIMER_INTERVAL, timers.tick).start())
         ca_pem = self.config.home.ca_cert.read_bytes() if tls is not None else None
         return PeerIdentity(create_wsgi_app(self.use_cases),
                             authenticate=credentials.authenticate, revocations=tls,

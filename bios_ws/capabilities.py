@@ -51,10 +51,12 @@ from bios_ws.errors import (
     UnknownAttribute,
     UnknownBootOption,
     UnknownFirmwareJob,
+    UnknownRequestKind,
     UnknownUpload,
     UpdateInProgress,
     VbiosError,
     VersionConflict,
+    WatchdogNotArmed,
 )
 from bios_ws.platform.port import Platform
 from bios_ws.service.attestation import AttestationService
@@ -68,6 +70,7 @@ from bios_ws.service.firmware_upload import FirmwareUploadService, TransferKey
 from bios_ws.service.integrity import EventLogReader, IntegrityMonitor, TpmAccess
 from bios_ws.service.power import PowerService
 from bios_ws.service.secureboot import SecureBootService
+from bios_ws.service.system_management import SystemManagementService
 from bios_ws.service.use_cases import UseCases
 
 
@@ -189,6 +192,11 @@ def _firmware_upload(wiring: Wiring) -> FirmwareUploadService:
                                  wiring.transfer_key, gate=wiring.gate)
 
 
+def _system_management(wiring: Wiring) -> SystemManagementService:
+    return SystemManagementService(wiring.uow, wiring.clock, wiring.registry,
+                                   wiring.built.use(PowerService), gate=wiring.gate)
+
+
 #: Faults any operation may raise.
 COMMON_FAULTS: tuple[type[VbiosError], ...] = (
     InvalidRequest, AccessDenied, DomainNotFound, InternalError, StoreUnavailable,
@@ -241,6 +249,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         "firmware upload", _firmware_upload,
         soap_services=("bios_ws.soap.firmware_upload_service:FirmwareUploadSoapService",),
         faults=(UnknownUpload, ChunkRefused),
+    ),
+    Capability(
+        "system management", _system_management,
+        soap_services=("bios_ws.soap.sm_service:SystemManagementSoapService",),
+        faults=(UnknownRequestKind, WatchdogNotArmed, VersionConflict),
+        loop_safe=("GetSmbios", "GetSystemEventLog", "GetWakeAlarm", "GetWatchdog"),
     ),
 )
 

@@ -125,11 +125,13 @@ def serve(config: Config, listener: socket.socket | None = None) -> int:
 
 def restore_power(config: Config) -> list[str]:
     """Firmware updates a stopped service left unfinished go on or end, then power
-    returns to the machines as the service starts (AcPwrRcvry of each domain)."""
+    returns to the machines as the service starts (AcPwrRcvry of each domain), then the
+    watchdogs' countdowns start again and wake alarms that came due meanwhile fire."""
     from bios_ws.bootstrap import bootstrap
     from bios_ws.service.firmware_update import FirmwareUpdateService
     from bios_ws.service.firmware_upload import FirmwareUploadService
     from bios_ws.service.power import PowerService
+    from bios_ws.service.system_management import SystemManagementService
 
     with bootstrap(config) as app:
         resumed = app.use(FirmwareUpdateService).resume(app.observer.firmware)
@@ -137,7 +139,9 @@ def restore_power(config: Config) -> list[str]:
         if expired:
             resumed.append(f"{expired} abandoned capsule upload(s) removed")
         return ([f"firmware update: {line}" for line in resumed]
-                + [f"power restore: {line}" for line in app.use(PowerService).restore_power()])
+                + [f"power restore: {line}" for line in app.use(PowerService).restore_power()]
+                + [f"timers: {line}"
+                   for line in app.use(SystemManagementService).timers.at_start()])
 
 
 def check_tpm_choice(config: Config) -> bool:

@@ -56,6 +56,7 @@ class ResetCause(StrEnum):
     POWER_RESTORE_POLICY = "PowerRestorePolicy"
     CRASH = "Crash"
     WATCHDOG = "Watchdog"
+    RTC_WAKEUP = "RTCWakeup"
 
 
 _RUNNING = frozenset({PowerState.ON, PowerState.POWERING_ON, PowerState.PAUSED})

@@ -1,13 +1,15 @@
 """System-management requests: what a guest's BIOS would have handled in SMM, as typed
 requests to the privileged domain, each with the privilege it needs.
 
-A request names the domain it acts on (None: the caller's own). ``KINDS`` is the one
-table of the family: each request type's name (the guest's operation in the contract),
-the privilege it needs, and whether it changes state (audited when it does; every
-refusal is audited). ``target_of`` is the one authorization rule:
+A request names the domain it acts on, or None for the caller's own. ``KINDS`` is the one
+table of the family: each request type's name (the guest's operation in the contract;
+the admin's names the domain after the verb), the privilege it needs, and whether it
+changes state (audited when it does; every refusal is audited). ``target_of`` is the one
+authorization rule, the contract's: a guest acts on its own domain and names none, the
+admin names the domain it acts on.
 
-- ``OWN_DOMAIN``: a guest acts on its own domain (naming another is AccessDenied), the
-  admin names any;
+- ``OWN_DOMAIN``: a guest on its own domain, or the admin on the domain it names (a guest
+  naming any domain, the admin naming none: AccessDenied);
 - ``GUEST``: only the guest of the domain (the admin does not pet a guest's watchdog);
 - ``ADMIN``: only the admin, naming the domain.
 
@@ -24,7 +26,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
-from bios_ws.domain.principal import Principal, Role, check_domain_id
+from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.domain.sel import OverWritePolicy
 from bios_ws.errors import AccessDenied, InvalidRequest, UnknownRequestKind
 
@@ -129,13 +131,13 @@ def kind_of(request: object) -> RequestKind:
     return kind
 
 
-def operation_of(request: SmRequest, principal: Principal) -> str:
-    """The operation name an audit entry gives ``request``: the admin's names the domain
-    (``ClearDomainSystemEventLog``)."""
+def operation_of(request: SmRequest) -> str:
+    """The operation an audit entry names: the contract's, which names the domain after the
+    verb when the request names one (``ClearDomainSystemEventLog``)."""
     name = kind_of(request).name
-    if principal.role is Role.ADMIN and request.domain_id is not None:
+    if request.domain_id is not None:
         for verb in ("Get", "Set", "Clear"):
-            if name.startswith(verb) and not name.startswith(f"{verb}Domain"):
+            if name.startswith(verb):
                 return f"{verb}Domain{name[len(verb):]}"
     return name
 
@@ -144,16 +146,12 @@ def target_of(principal: Principal, request: SmRequest) -> str:
     """The domain ``principal`` may act on with ``request`` (see the module docstring)."""
     kind = kind_of(request)
     named = request.domain_id
-    if kind.privilege is Privilege.ADMIN:
-        principal.require_admin()
+    if kind.privilege is Privilege.ADMIN or (named is not None
+                                             and kind.privilege is Privilege.OWN_DOMAIN):
+        principal.require_admin()  # a request naming a domain is the admin's
         if named is None:
             raise InvalidRequest(f"{kind.name} names the domain it acts on")
         return check_domain_id(named)
-    if principal.role is Role.ADMIN and kind.privilege is Privilege.OWN_DOMAIN:
-        if named is None:
-            raise InvalidRequest(f"{kind.name} of the admin names the domain it acts on")
-        return check_domain_id(named)
-    own = principal.own_domain()  # AccessDenied for the admin and anonymous callers
-    if named is not None and named != own:
-        raise AccessDenied(f"a guest acts on its own domain only, not {named[:64]!r}")
-    return own
+    if named is not None:
+        raise AccessDenied(f"{kind.name} acts on the caller's own domain and names none")
+    return principal.own_domain()  # AccessDenied for the admin and anonymous callers

@@ -75,6 +75,25 @@ CALLERS: Final[Mapping[str, Callers]] = MappingProxyType({
     "GetDomainFirmwareInventory": ADMIN,
     "GetDomainFirmwareHistory": ADMIN,
     "BeginDomainFirmwareUpload": ADMIN,
+    # system management: a guest its own domain's, the admin any domain's, naming it
+    "GetSmbios": GUEST,
+    "GetSystemEventLog": GUEST,
+    "ClearSystemEventLog": GUEST,
+    "GetWakeAlarm": GUEST,
+    "SetWakeAlarm": GUEST,
+    "ClearWakeAlarm": GUEST,
+    "GetWatchdog": GUEST,
+    "SetWatchdog": GUEST,
+    "PetWatchdog": GUEST,
+    "GetDomainSmbios": ADMIN,
+    "GetDomainSystemEventLog": ADMIN,
+    "ClearDomainSystemEventLog": ADMIN,
+    "SetDomainSystemEventLogPolicy": ADMIN,
+    "GetDomainWakeAlarm": ADMIN,
+    "SetDomainWakeAlarm": ADMIN,
+    "ClearDomainWakeAlarm": ADMIN,
+    "GetDomainWatchdog": ADMIN,
+    "SetDomainWatchdog": ADMIN,
 })
 
 #: The order roles are listed in (documents, messages).

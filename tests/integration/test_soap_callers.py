@@ -163,7 +163,39 @@ REQUESTS: dict[str, Callable[[Host], str]] = {
     "GetFirmwareUpload": lambda host: f"<tns:UploadId>{begun_upload(host)}</tns:UploadId>",
     "CommitFirmwareUpload": lambda host: f"<tns:UploadId>{uploaded(host)}</tns:UploadId>",
     "GetFirmwareJob": lambda host: f"<tns:JobId>{committed_job(host)}</tns:JobId>",
+    "GetSmbios": lambda host: "",
+    "GetSystemEventLog": lambda host: "",
+    "ClearSystemEventLog": lambda host: "",
+    "GetWakeAlarm": lambda host: "",
+    "SetWakeAlarm": lambda host: f"<tns:WakeTime>{WAKE_TIME}</tns:WakeTime>",
+    "ClearWakeAlarm": lambda host: "",
+    "GetWatchdog": lambda host: "",
+    "SetWatchdog": lambda host: "<tns:Enabled>true</tns:Enabled>",
+    "PetWatchdog": lambda host: armed_watchdog(host),
+    "GetDomainSmbios": lambda host: f"<tns:Domain>{DOMAIN}</tns:Domain>",
+    "GetDomainSystemEventLog": lambda host: f"<tns:Domain>{DOMAIN}</tns:Domain>",
+    "ClearDomainSystemEventLog": lambda host: f"<tns:Domain>{DOMAIN}</tns:Domain>",
+    "SetDomainSystemEventLogPolicy": lambda host: (
+        f"<tns:Domain>{DOMAIN}</tns:Domain><tns:MaxNumberOfRecords>64</tns:MaxNumberOfRecords>"
+        "<tns:OverWritePolicy>NeverOverWrites</tns:OverWritePolicy>"),
+    "GetDomainWakeAlarm": lambda host: f"<tns:Domain>{DOMAIN}</tns:Domain>",
+    "SetDomainWakeAlarm": lambda host: (
+        f"<tns:Domain>{DOMAIN}</tns:Domain><tns:WakeTime>{WAKE_TIME}</tns:WakeTime>"),
+    "ClearDomainWakeAlarm": lambda host: f"<tns:Domain>{DOMAIN}</tns:Domain>",
+    "GetDomainWatchdog": lambda host: f"<tns:Domain>{DOMAIN}</tns:Domain>",
+    "SetDomainWatchdog": lambda host: (
+        f"<tns:Domain>{DOMAIN}</tns:Domain><tns:Enabled>true</tns:Enabled>"
+        "<tns:TimeoutSeconds>60</tns:TimeoutSeconds>"),
 }
+#: A wake time in the future of the endpoint's manual clock (2026-01-01).
+WAKE_TIME = "2026-06-01T06:30:00Z"
+
+
+def armed_watchdog(host: Host) -> str:
+    """Nothing to send; the guest armed its watchdog first (a pet of a disarmed one is
+    WatchdogNotArmed whoever asks)."""
+    _guest_answer(host, "SetWatchdog", "<tns:Enabled>true</tns:Enabled>", "Enabled")
+    return ""
 
 
 def upload_size(host: Host) -> str:

@@ -33,7 +33,11 @@ OPERATIONS = {
     "GetProvisioningState", "GetFirmwareInventory", "GetDomainFirmwareInventory",
     "GetFirmwareHistory", "GetDomainFirmwareHistory", "GetFirmwareJob", "BeginFirmwareUpload",
     "BeginDomainFirmwareUpload", "UploadFirmwareChunk", "GetFirmwareUpload",
-    "CommitFirmwareUpload",
+    "CommitFirmwareUpload", "GetSmbios", "GetSystemEventLog", "ClearSystemEventLog",
+    "GetWakeAlarm", "SetWakeAlarm", "ClearWakeAlarm", "GetWatchdog", "SetWatchdog",
+    "PetWatchdog", "GetDomainSmbios", "GetDomainSystemEventLog", "ClearDomainSystemEventLog",
+    "SetDomainSystemEventLogPolicy", "GetDomainWakeAlarm", "SetDomainWakeAlarm",
+    "ClearDomainWakeAlarm", "GetDomainWatchdog", "SetDomainWatchdog",
 }
 
 

@@ -20,6 +20,8 @@ EXPECTED = {
     "CapsuleNotTrusted", "ChunkRefused", "FirmwareJobTimeout", "FirmwareUpdateRefused",
     "InvalidCapsule", "UnknownFirmwareJob", "UnknownUpload", "UpdateInProgress",
     "FirmwareChunk", "FirmwareEntry", "FirmwareJob", "FirmwareUpload", "FirmwareUploadStatus",
+    "UnknownRequestKind", "WatchdogNotArmed", "SelEntry", "Smbios", "SystemEventLog",
+    "WakeAlarm", "Watchdog",
     "__version__",
 }
 

@@ -84,7 +84,9 @@ REPEATABLE = frozenset({
     "GetSecureBootDatabases", "GetBootMeasurements", "GetQuote", "GetIntegrityStatus",
     "GetReferenceMeasurements", "CollectDiagnostics", "GetFirmwareInventory",
     "GetDomainFirmwareInventory", "GetFirmwareJob", "GetFirmwareHistory",
-    "GetDomainFirmwareHistory", "GetFirmwareUpload",
+    "GetDomainFirmwareHistory", "GetFirmwareUpload", "GetSmbios", "GetDomainSmbios",
+    "GetSystemEventLog", "GetDomainSystemEventLog", "GetWakeAlarm", "GetDomainWakeAlarm",
+    "GetWatchdog", "GetDomainWatchdog",
 })
 
 #: How a connection the peer closed fails (RemoteDisconnected is a reset).

@@ -32,7 +32,9 @@
     │   ├── UpdateInProgress        │ (one update of a domain at a time)
     │   ├── UnknownFirmwareJob      │
     │   ├── UnknownUpload           │ (never begun, committed, expired, or another's)
-    │   ├── ChunkRefused            ┘ (attribute: Offset, Data or Sha256)
+    │   ├── ChunkRefused            │ (attribute: Offset, Data or Sha256)
+    │   ├── UnknownRequestKind      │ (a system-management request the vBIOS does not know)
+    │   ├── WatchdogNotArmed        ┘ (a pet of a watchdog that is not armed)
     │   ├── VersionMismatch         SOAP 1.1 envelope faults
     │   └── MustUnderstand
     ├── TransportError              connection refused, TLS failure, timeout, or an
@@ -224,6 +226,18 @@ class ChunkRefused(FaultError):
     code = "ChunkRefused"
 
 
+class UnknownRequestKind(FaultError):
+    """A system-management request of a kind the vBIOS does not handle."""
+
+    code = "UnknownRequestKind"
+
+
+class WatchdogNotArmed(FaultError):
+    """A pet of the domain's watchdog while it is not armed (``set_watchdog`` arms it)."""
+
+    code = "WatchdogNotArmed"
+
+
 class VersionMismatch(FaultError):
     code = "VersionMismatch"
 
@@ -302,6 +316,8 @@ FAULT_CLASSES: dict[str, type[FaultError]] = {
         UnknownFirmwareJob,
         UnknownUpload,
         ChunkRefused,
+        UnknownRequestKind,
+        WatchdogNotArmed,
         VersionMismatch,
         MustUnderstand,
     )

@@ -290,3 +290,84 @@ class FirmwareChunk:
     next_offset: int
     total: int
     expires_at: datetime
+
+
+# -- system management ----------------------------------------------------------------
+
+#: What a full System Event Log does (Redfish OverWritePolicy).
+OVERWRITE_POLICIES: tuple[str, ...] = ("WrapsWhenFull", "NeverOverWrites")
+
+
+@dataclass(frozen=True)
+class Smbios:
+    """The domain's SMBIOS tables as its firmware shows them to the OS: type 0 (BIOS:
+    vendor, version, release date MM/DD/YYYY), type 1 (system: manufacturer, product,
+    serial number, UUID, SKU, family), type 2 (baseboard) and type 3 (chassis); an
+    absent string is ""."""
+
+    bios_vendor: str
+    bios_version: str
+    bios_release_date: str
+    manufacturer: str
+    product_name: str
+    serial_number: str
+    uuid: str
+    sku_number: str
+    family: str
+    baseboard_manufacturer: str
+    baseboard_product_name: str
+    baseboard_serial_number: str
+    baseboard_asset_tag: str
+    chassis_manufacturer: str
+    chassis_serial_number: str
+    chassis_asset_tag: str
+
+
+@dataclass(frozen=True)
+class SelEntry:
+    """An entry of the domain's System Event Log, in Redfish LogEntry fields: ``id``
+    (grows, never reused), ``created``, ``severity`` (OK, Warning, Critical), ``message``,
+    ``message_id`` (``VbiosSel.1.0.<Key>``) and its ``message_args``, ``sensor_type`` and
+    ``entry_code`` (Redfish spellings)."""
+
+    id: int
+    domain: str
+    created: datetime
+    severity: str
+    message: str
+    message_id: str
+    message_args: tuple[str, ...]
+    sensor_type: str
+    entry_code: str
+
+
+@dataclass(frozen=True)
+class SystemEventLog:
+    """The log: its ring's capacity and overwrite policy, the entries a full
+    NeverOverWrites log refused, and its entries, oldest first."""
+
+    max_entries: int
+    overwrite_policy: str
+    dropped_entries: int
+    entries: tuple[SelEntry, ...]
+
+
+@dataclass(frozen=True)
+class WakeAlarm:
+    """When the vBIOS powers the domain on (LastResetCause RTCWakeup), who set it, when."""
+
+    wake_time: datetime
+    set_by: str
+    set_at: datetime
+
+
+@dataclass(frozen=True)
+class Watchdog:
+    """The OS watchdog: armed or not, its timeout, the last pet, when it resets the domain
+    unless petted (None: disarmed or the domain does not run), how often it bit."""
+
+    enabled: bool
+    timeout_seconds: int
+    last_pet: datetime | None
+    deadline: datetime | None
+    expirations: int
