@@ -2,7 +2,8 @@
 Debian's snakeoil test key, booted on plain QEMU + OVMF, and its console line parsed.
 
 The probe prints ``VBIOS-PROBE v1 SecureBoot=.. SetupMode=.. BootCurrent=.. BootOrder=..
-Cpus=.. Attributes=.. BiosVersion=..`` and ``VBIOS-PROBE-END`` on ConOut (OVMF mirrors it to
+Cpus=.. Attributes=.. BiosVersion=.. SysManufacturer=.. SysProduct=.. SysSerial=..
+SysUuid=..`` and ``VBIOS-PROBE-END`` on ConOut (OVMF mirrors it to
 the serial console), then returns EFI_ABORTED so the boot manager goes on to the next boot
 option.
 Everything is written under the directory a caller gives (a pytest tmp dir)."""
@@ -78,6 +79,11 @@ class ProbeReport:
     #: SMBIOS type 0 BIOS Version (None: the line had none, or said ``-``). Bytes outside
     #: printable ASCII, and spaces, show as ``?``.
     bios_version: str | None = None
+    #: SMBIOS type 1: manufacturer, product and serial (shown as BiosVersion is) and UUID.
+    sys_manufacturer: str | None = None
+    sys_product: str | None = None
+    sys_serial: str | None = None
+    sys_uuid: str | None = None
     line: str = field(default="", compare=False)  # the line as parsed, for messages
 
 
@@ -162,7 +168,7 @@ _CONTROLS = re.compile(rb"[\x00-\x1f\x7f]")
 _PROBE = re.compile(rb"VBIOS-PROBE v1 ((?:(?!VBIOS-PROBE).)*?)\s*VBIOS-PROBE-END", re.S)
 _FIELDS = ("SecureBoot", "SetupMode", "BootCurrent", "BootOrder", "Cpus", "Attributes")
 #: Fields added later, each optional in this order (a line of an older probe lacks them).
-_LATER = ("BiosVersion",)
+_LATER = ("BiosVersion", "SysManufacturer", "SysProduct", "SysSerial", "SysUuid")
 _HEX4 = re.compile(r"[0-9A-F]{4}")
 
 
@@ -198,11 +204,26 @@ def _parse_fields(body: str) -> ProbeReport | None:
             attributes=(None if attributes in ("-", "toolong")
                         else base64.b64decode(attributes, validate=True)),
             attributes_too_long=attributes == "toolong",
-            bios_version=None if values.get("BiosVersion", "-") == "-" else values["BiosVersion"],
+            bios_version=_text(values.get("BiosVersion")),
+            sys_manufacturer=_text(values.get("SysManufacturer")),
+            sys_product=_text(values.get("SysProduct")),
+            sys_serial=_text(values.get("SysSerial")),
+            sys_uuid=_text(values.get("SysUuid")),
             line=f"VBIOS-PROBE v1 {body}",
         )
     except (ValueError, binascii.Error):
         return None
+
+
+def _text(value: str | None) -> str | None:
+    """A text field: None when absent (an older probe) or ``-`` (none)."""
+    return None if value in (None, "-") else value
+
+
+def smbios_shown(text: str) -> str:
+    """``text`` as the probe shows an SMBIOS string (spaces and non-ASCII as ``?``, 64
+    characters at most)."""
+    return "".join(c if "!" <= c <= "~" else "?" for c in text)[:64]
 
 
 def _flag(value: str) -> int | None:

@@ -6,7 +6,8 @@
  *
  *   VBIOS-PROBE v1 SecureBoot=<0|1|-> SetupMode=<0|1|-> BootCurrent=<XXXX|->
  *       BootOrder=<XXXX,XXXX,...|-> Cpus=<n|-> Attributes=<base64|toolong|->
- *       BiosVersion=<text|->
+ *       BiosVersion=<text|-> SysManufacturer=<text|-> SysProduct=<text|->
+ *       SysSerial=<text|-> SysUuid=<uuid|->
  *   VBIOS-PROBE-END
  *
  * (one line, fields separated by single spaces), then returns EFI_ABORTED so that the boot
@@ -14,7 +15,10 @@
  *
  * BiosVersion is the BIOS Version string of the SMBIOS type 0 structure (the SMBIOS 3.0
  * entry point's table, else the 2.1 one's), at most 64 characters, each byte outside
- * printable ASCII or a space shown as '?'; "-" when there is none.
+ * printable ASCII or a space shown as '?'; "-" when there is none. SysManufacturer,
+ * SysProduct and SysSerial are the type 1 (System Information) strings the same way, and
+ * SysUuid its UUID as dmidecode prints it for SMBIOS 2.6 and later (the first three fields
+ * little-endian), lower case; "-" when there is no type 1 structure.
  */
 
 #include <efi.h>
@@ -51,8 +55,13 @@ struct mp_services {
 #define LINE_CHARS 8192               /* the line buffer, CHAR16 units */
 #define MAX_BIOS_VERSION 64           /* characters of the BIOS version printed */
 #define SMBIOS_TYPE_BIOS 0
+#define SMBIOS_TYPE_SYSTEM 1
 #define SMBIOS_TYPE_END 127
 #define SMBIOS_BIOS_VERSION 5         /* type 0: the offset of the version's string number */
+#define SMBIOS_SYSTEM_MANUFACTURER 4  /* type 1: the offsets of its string numbers ... */
+#define SMBIOS_SYSTEM_PRODUCT 5
+#define SMBIOS_SYSTEM_SERIAL 7
+#define SMBIOS_SYSTEM_UUID 8          /* ... and of its 16-byte UUID */
 
 struct line {
     CHAR16 *text;
@@ -294,8 +303,9 @@ static const UINT8 *smbios_string(const UINT8 *strings, const UINT8 *end, UINT8 
     return s < end && *s != 0 ? s : NULL;
 }
 
-/* The BIOS Version string of the type 0 structure, NULL if there is none. */
-static const UINT8 *bios_version(const UINT8 **end_out) {
+/* The first structure of `type` (its formatted area is at least `min_length` bytes), NULL if
+ * there is none; *end_out is the end of the table. */
+static const UINT8 *smbios_structure(UINT8 wanted, UINT8 min_length, const UINT8 **end_out) {
     UINTN size = 0;
     const UINT8 *p = smbios_table(&size);
     const UINT8 *end;
@@ -311,9 +321,8 @@ static const UINT8 *bios_version(const UINT8 **end_out) {
         if (length < 4 || p + length > end) {
             return NULL;  /* malformed */
         }
-        if (type == SMBIOS_TYPE_BIOS) {
-            return length > SMBIOS_BIOS_VERSION
-                ? smbios_string(p + length, end, p[SMBIOS_BIOS_VERSION]) : NULL;
+        if (type == wanted) {
+            return length >= min_length ? p : NULL;
         }
         if (type == SMBIOS_TYPE_END) {
             return NULL;
@@ -327,17 +336,50 @@ static const UINT8 *bios_version(const UINT8 **end_out) {
     return NULL;
 }
 
-static void put_bios_version(struct line *line) {
-    const UINT8 *end = NULL;
-    const UINT8 *version = bios_version(&end);
-    put_ascii(line, " BiosVersion=");
-    if (version == NULL) {
+/* " <label>" and string number structure[offset] of `structure`, or "-". */
+static void put_smbios_string(struct line *line, const char *label, const UINT8 *structure,
+                              UINT8 offset, const UINT8 *end) {
+    const UINT8 *text = NULL;
+    put_ascii(line, label);
+    if (structure != NULL && offset < structure[1]) {
+        text = smbios_string(structure + structure[1], end, structure[offset]);
+    }
+    if (text == NULL) {
         put_char(line, L'-');
         return;
     }
-    for (UINTN i = 0; i < MAX_BIOS_VERSION && version + i < end && version[i] != 0; i++) {
-        UINT8 c = version[i];
+    for (UINTN i = 0; i < MAX_BIOS_VERSION && text + i < end && text[i] != 0; i++) {
+        UINT8 c = text[i];
         put_char(line, c > 0x20 && c < 0x7f ? (CHAR16)c : L'?');
+    }
+}
+
+static void put_hex8(struct line *line, UINT8 value) {
+    static const char digits[] = "0123456789abcdef";
+    put_char(line, (CHAR16)digits[value >> 4]);
+    put_char(line, (CHAR16)digits[value & 0xf]);
+}
+
+static void put_smbios(struct line *line) {
+    const UINT8 *end = NULL;
+    const UINT8 *bios = smbios_structure(SMBIOS_TYPE_BIOS, SMBIOS_BIOS_VERSION + 1, &end);
+    const UINT8 *system = smbios_structure(SMBIOS_TYPE_SYSTEM, SMBIOS_SYSTEM_UUID + 16, &end);
+    /* the first three UUID fields are little-endian: bytes in this order print it */
+    static const UINT8 order[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
+    put_smbios_string(line, " BiosVersion=", bios, SMBIOS_BIOS_VERSION, end);
+    put_smbios_string(line, " SysManufacturer=", system, SMBIOS_SYSTEM_MANUFACTURER, end);
+    put_smbios_string(line, " SysProduct=", system, SMBIOS_SYSTEM_PRODUCT, end);
+    put_smbios_string(line, " SysSerial=", system, SMBIOS_SYSTEM_SERIAL, end);
+    put_ascii(line, " SysUuid=");
+    if (system == NULL) {
+        put_char(line, L'-');
+        return;
+    }
+    for (UINTN i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            put_char(line, L'-');
+        }
+        put_hex8(line, system[SMBIOS_SYSTEM_UUID + order[i]]);
     }
 }
 
@@ -361,7 +403,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *system_table) {
     put_boot_order(&line);
     put_cpus(&line);
     put_attributes(&line);
-    put_bios_version(&line);
+    put_smbios(&line);
     put_ascii(&line, "\r\nVBIOS-PROBE-END\r\n");
     uefi_call_wrapper(ST->ConOut->OutputString, 2, ST->ConOut, line.text);
     uefi_call_wrapper(BS->FreePool, 1, line.text);

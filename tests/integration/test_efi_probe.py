@@ -28,6 +28,7 @@ from tests.efi_probe import (
     build_probe,
     disk_dir,
     parse_probe_lines,
+    smbios_shown,
 )
 from tests.qemu_support import kill_all
 
@@ -96,6 +97,21 @@ def test_parse_the_bios_version_field_of_newer_probes() -> None:
     assert first.bios_version == "vbios-7" and first.boot_current == 1
     assert second.bios_version is None
     assert parse_probe_lines(TRANSCRIPT)[0].bios_version is None  # an older probe's line
+
+
+def test_parse_the_smbios_system_fields_of_newer_probes() -> None:
+    head = b"VBIOS-PROBE v1 SecureBoot=0 SetupMode=1 BootCurrent=0001 BootOrder=0001 Cpus=1 "
+    console = (head + b"Attributes=- BiosVersion=vbios-2 SysManufacturer=bios-ws "
+               b"SysProduct=Virtual?VM SysSerial=VM-0123456789AB "
+               b"SysUuid=ec60d203-3ab2-5349-b33e-6664eed9a4f6\r\nVBIOS-PROBE-END\r\n"
+               + head + b"Attributes=- BiosVersion=- SysManufacturer=- SysProduct=- "
+               b"SysSerial=- SysUuid=-\r\nVBIOS-PROBE-END\r\n"
+               + head + b"Attributes=- BiosVersion=x SysProduct=y\r\nVBIOS-PROBE-END\r\n")
+    first, second = parse_probe_lines(console)  # the third skips a field: not parsed
+    assert (first.sys_manufacturer, first.sys_product, first.sys_serial, first.sys_uuid) == (
+        "bios-ws", "Virtual?VM", "VM-0123456789AB", "ec60d203-3ab2-5349-b33e-6664eed9a4f6")
+    assert (second.bios_version, second.sys_manufacturer, second.sys_uuid) == (None,) * 3
+    assert smbios_shown("Virtual Trusted \u00e9") == "Virtual?Trusted??"
 
 
 def test_parse_nothing_from_a_console_without_the_probe() -> None:
@@ -192,8 +208,9 @@ def test_attributes_show_the_vendor_variable(probe: Probe, work: Path) -> None:
     assert (first.attributes, first.attributes_too_long) == (None, False)
     assert [(report.attributes, report.attributes_too_long) for report in from_shell] == [
         (short, False), (full, False), (None, True)]
-    bios_version = len(" BiosVersion=") + 64  # the field added later, at its longest
-    assert all(len(report.line) < 4200 + bios_version for report in result.reports)
+    later = sum(len(f" {name}=") + 64 for name in ("BiosVersion", "SysManufacturer",
+                                                   "SysProduct", "SysSerial", "SysUuid"))
+    assert all(len(report.line) < 4200 + later for report in result.reports)
 
 
 @pytest.mark.qemu
