@@ -89,8 +89,8 @@ class SystemTimers:
             outcome = self._power.platform_request(domain_id, ResetType.ON,
                                                    ResetCause.RTC_WAKEUP, "WakeAlarm")
             what = f"powered on (the domain is {outcome.state.value})"
-        except InvalidPowerTransition:
-            what = "the domain was already on"
+        except InvalidPowerTransition as exc:  # not off: the alarm has nothing to wake
+            what = f"the domain was not off ({exc.attribute})"
         except VbiosError as exc:
             ok, what = False, f"not powered on: {exc.message}"
         try:

@@ -194,7 +194,7 @@ def test_an_alarm_of_a_domain_already_on_is_consumed(ep: Endpoint) -> None:
     handle(ep, sm.SetWakeAlarm(wake_at=ep.clock.now() + timedelta(seconds=30)))
     ep.clock.advance(30)
     assert service(ep).timers.tick() == [
-        "vm1: wake alarm of 2026-01-01T00:00:36Z: the domain was already on"]
+        "vm1: wake alarm of 2026-01-01T00:00:36Z: the domain was not off (On)"]
     assert last_reset(ep) == (PowerState.ON, ResetCause.MANAGEMENT_COMMAND)
     assert handle(ep, sm.GetWakeAlarm()) is None
 
