@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from bios_ws.domain import sel
 from bios_ws.domain.audit import AuditRecord, digest_changes
 from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from bios_ws.domain.principal import Principal
+from bios_ws.domain.principal import Principal, is_domain_id
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.domain.sel import SelEntry, SelLog, SelPolicy
 from bios_ws.domain.sm_requests import (
@@ -111,7 +111,9 @@ class SystemManagementService:
         """Authorize, route and audit ``request`` (see the module docstring): an
         SmbiosTables, EventLogView, int (entries removed), SelLog, WakeAlarm or None,
         bool (an alarm was cleared) or WatchdogView, by the request's kind."""
-        operation, domain_id = UNKNOWN_OPERATION, request.domain_id
+        named = getattr(request, "domain_id", None)
+        operation = UNKNOWN_OPERATION
+        domain_id = named if isinstance(named, str) and is_domain_id(named) else None
         try:
             kind = kind_of(request)
             operation = operation_of(request)

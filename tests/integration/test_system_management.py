@@ -148,8 +148,13 @@ def test_an_unknown_request_kind_is_refused_and_audited(ep: Endpoint) -> None:
 
     with pytest.raises(UnknownRequestKind):
         handle(ep, SmmCall())
-    [entry] = audit(ep, "SystemManagementRequest")
-    assert entry.outcome == "refused:UnknownRequestKind"
+    with pytest.raises(UnknownRequestKind):
+        handle(ep, "GetSmbios")  # type: ignore[arg-type]
+    entries = audit(ep, "SystemManagementRequest")
+    assert [e.outcome for e in entries] == ["refused:UnknownRequestKind"] * 2
+    with pytest.raises(InvalidRequest):
+        handle(ep, sm.GetSmbios(domain_id="Not/A Domain" * 10), ep.admin)
+    assert audit(ep, "GetDomainSmbios")[0].domain_id is None  # never an invalid id
 
 
 def test_changes_are_refused_in_restricted_mode_but_reads_and_pets_are_not(
