@@ -24,6 +24,7 @@ from bios_ws.domain.audit import (
 from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
 from bios_ws.domain.fakes_firmware import FirmwareData, MemoryFirmware
+from bios_ws.domain.fakes_thermal import MemoryThermal
 from bios_ws.domain.firmware_trust import TrustedSigner
 from bios_ws.domain.ports import (
     AuditLog,
@@ -39,6 +40,7 @@ from bios_ws.domain.ports import (
 )
 from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.state import DomainState
+from bios_ws.domain.thermal_policy import ThermalRecord
 from bios_ws.errors import DomainExists, DomainNotFound, VersionConflict
 
 
@@ -56,6 +58,7 @@ class MemoryStore:
         self.refusals: dict[str, RefusalWindow] = {}
         self.trusted_signers: dict[str, TrustedSigner] = {}
         self.firmware = FirmwareData()
+        self.thermal: dict[str, ThermalRecord] = {}
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -279,6 +282,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.refusals = _Refusals(dict(self._store.refusals))
         self.firmware_trust = _FirmwareTrust(dict(self._store.trusted_signers))
         self.firmware = MemoryFirmware(self._store.firmware.copy())
+        self.thermal = MemoryThermal(dict(self._store.thermal))
         return self
 
     def commit(self) -> None:
@@ -299,6 +303,8 @@ class MemoryUnitOfWork(UnitOfWork):
         self._store.trusted_signers = self.firmware_trust.data
         assert isinstance(self.firmware, MemoryFirmware)
         self._store.firmware = self.firmware.data
+        assert isinstance(self.thermal, MemoryThermal)
+        self._store.thermal = self.thermal.data
         self._release()
 
     def rollback(self) -> None:

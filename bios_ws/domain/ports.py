@@ -21,6 +21,7 @@ from bios_ws.domain.firmware_update import FirmwareInventory
 from bios_ws.domain.firmware_upload import FirmwareUpload
 from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.state import DomainState
+from bios_ws.domain.thermal_policy import ThermalRecord
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,31 @@ class FirmwareRepository(abc.ABC):
         """Remove the domain's inventory, jobs and uploads (the domain is deleted)."""
 
 
+class ThermalRepository(abc.ABC):
+    """Each domain's thermal state, changed by compare-and-set on its version (several
+    processes evaluate the policy)."""
+
+    @abc.abstractmethod
+    def get(self, domain_id: str) -> ThermalRecord | None:
+        """The domain's record, or None until one was added."""
+
+    @abc.abstractmethod
+    def add(self, record: ThermalRecord) -> bool:
+        """Store the first record of a domain; False if it has one already."""
+
+    @abc.abstractmethod
+    def save(self, record: ThermalRecord, expected_version: int) -> bool:
+        """Replace the record if it is still at ``expected_version``; whether it was."""
+
+    @abc.abstractmethod
+    def delete(self, domain_id: str) -> None:
+        """Forget the domain's record (nothing if it has none)."""
+
+    @abc.abstractmethod
+    def list(self) -> list[ThermalRecord]:
+        """Every record, by domain id."""
+
+
 class UnitOfWork(abc.ABC):
     """One transaction. Leaving the block without ``commit()`` rolls back."""
 
@@ -288,6 +314,7 @@ class UnitOfWork(abc.ABC):
     credentials: CredentialRepository
     firmware_trust: FirmwareTrustRepository
     firmware: FirmwareRepository
+    thermal: ThermalRepository
     refusals: RefusalCounts
 
     def __enter__(self) -> UnitOfWork:

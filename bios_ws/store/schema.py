@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Double,
     Index,
     Integer,
     LargeBinary,
@@ -28,7 +29,7 @@ from bios_ws.errors import StoreUnavailable
 
 #: The schema this code reads and writes. A database at a newer version is refused;
 #: an older one is upgraded by ``_MIGRATIONS``.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: meta keys
 SCHEMA_VERSION_KEY = "schema_version"
@@ -245,6 +246,26 @@ firmware_transfer_keys = Table(
     Column("used_at", String(40), nullable=False),
 )
 
+#: Version 7: each domain's thermal state (``ThermalRecord``): the model's temperature at
+#: updated_at, the machine's CPU seconds then, the level the policy last acted on, the
+#: thresholds, and the overrides as JSON (a list of {sensor, value, expires_at, set_by}).
+thermal_state = Table(
+    "thermal_state",
+    metadata,
+    Column("domain_id", String(64), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("temperature", Double, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("cpu_seconds", Double, nullable=True),
+    Column("load", Double, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("caution", Double, nullable=False),
+    Column("critical", Double, nullable=False),
+    Column("fatal", Double, nullable=False),
+    Column("hysteresis", Double, nullable=False),
+    Column("overrides", Text, nullable=False),
+)
+
 _APPEND_ONLY = "audit log is append-only"
 
 # Dialect-specific: refuse UPDATE and DELETE of audit rows inside the database.
@@ -366,10 +387,15 @@ def _no_firmware_updates_yet(conn: Connection) -> None:
     initial inventory until an update puts one, and no job, upload or used key."""
 
 
+def _no_thermal_state_yet(conn: Connection) -> None:
+    """Version 7: the thermal_state table starts empty (created above): a domain gets its
+    record at its first thermal evaluation, with the default thresholds."""
+
+
 #: What brings a store from the version before to this one (tables are created above).
 _MIGRATIONS = {2: _machines_for_existing_domains, 3: _scopes_for_existing_entries,
                4: _incarnations_for_existing_domains, 5: _no_trusted_signers_yet,
-               6: _no_firmware_updates_yet}
+               6: _no_firmware_updates_yet, 7: _no_thermal_state_yet}
 
 
 def _lock_schema(conn: Connection) -> None:
