@@ -56,6 +56,8 @@ class ResetCause(StrEnum):
     POWER_RESTORE_POLICY = "PowerRestorePolicy"
     CRASH = "Crash"
     WATCHDOG = "Watchdog"
+    #: The thermal policy turned the machine off (its CPU reached UpperFatal).
+    THERMAL_EVENT = "ThermalEvent"
 
 
 _RUNNING = frozenset({PowerState.ON, PowerState.POWERING_ON, PowerState.PAUSED})
