@@ -42,6 +42,7 @@ from bios_ws.service.bios import BiosService, utc_now
 from bios_ws.service.boot import MachineObserver
 from bios_ws.service.credentials import CredentialService
 from bios_ws.service.firmware_upload import TransferKey
+from bios_ws.service.thermal import ThermalService
 from bios_ws.service.use_cases import UseCases
 from bios_ws.store import SqlStore, open_store
 
@@ -73,7 +74,8 @@ class App:
 
     def wsgi(self, tls: ServerTls | None = None) -> WSGIApp:
         """The SOAP endpoint behind the peer-certificate middleware; the simulated
-        machines' clock runs for as long as the process serves. With ``tls`` (a
+        machines' clock and the thermal policy run for as long as the process serves
+        (every worker: the policy saves by compare-and-set). With ``tls`` (a
         server's) kept-alive requests of revoked certificates are refused, and the
         CRL is kept fresh (republished when the store changed or it ages)."""
         from bios_ws.server.identity import PeerIdentity
@@ -86,13 +88,16 @@ class App:
         if tls is not None:
             self._threads.append(Periodic("vbios-crl", self.config.server.crl_check_interval,
                                           credentials.publish_revocations).start())
+        self._threads.append(thermal_policy(self.use(ThermalService),
+                                            self.config.server.thermal_interval).start())
         ca_pem = self.config.home.ca_cert.read_bytes() if tls is not None else None
         return PeerIdentity(create_wsgi_app(self.use_cases),
                             authenticate=credentials.authenticate, revocations=tls,
                             ca_pem=ca_pem)
 
     def close(self) -> None:
-        """Stop the machines' clock and the CRL keeper; release the store's connections."""
+        """Stop the machines' clock, the CRL keeper and the thermal policy; release the
+        store's connections."""
         for thread in self._threads:
             thread.stop()
         self.store.dispose()
@@ -102,6 +107,12 @@ class App:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def thermal_policy(thermal: ThermalService, interval: float) -> Periodic:
+    """The thread that evaluates the thermal policy every ``interval`` seconds; a domain
+    another worker evaluated within half an interval is left alone."""
+    return Periodic("vbios-thermal", interval, lambda: thermal.evaluate(min_gap=interval / 2))
 
 
 def bootstrap(config: Config, *, clock: Clock = utc_now,

@@ -56,6 +56,7 @@ from bios_ws.errors import (
     VbiosError,
     VersionConflict,
 )
+from bios_ws.platform.host_sensors import hwmon_ambient
 from bios_ws.platform.port import Platform
 from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService, WriteGate
@@ -68,6 +69,9 @@ from bios_ws.service.firmware_upload import FirmwareUploadService, TransferKey
 from bios_ws.service.integrity import EventLogReader, IntegrityMonitor, TpmAccess
 from bios_ws.service.power import PowerService
 from bios_ws.service.secureboot import SecureBootService
+from bios_ws.service.thermal import ThermalService
+from bios_ws.service.thermal_alerts import NO_ALERTS, ThermalAlerts
+from bios_ws.service.thermal_sample import AmbientSource
 from bios_ws.service.use_cases import UseCases
 
 
@@ -101,6 +105,10 @@ class Wiring:
     guest_validity: timedelta = DEFAULT_GUEST_VALIDITY
     #: The static transfer key of encrypted uploads (None: this process has none).
     transfer_key: Callable[[], TransferKey] | None = None
+    #: What the thermal policy raises beside its audit entries (events, SEL entries).
+    thermal_alerts: ThermalAlerts = NO_ALERTS
+    #: The host's ambient temperature (its hwmon sensors), or None.
+    ambient: AmbientSource = hwmon_ambient
 
     @property
     def gate(self) -> WriteGate | None:
@@ -189,6 +197,13 @@ def _firmware_upload(wiring: Wiring) -> FirmwareUploadService:
                                  wiring.transfer_key, gate=wiring.gate)
 
 
+def _thermal(wiring: Wiring) -> ThermalService:
+    return ThermalService(wiring.uow, wiring.clock, wiring.platforms,
+                          wiring.built.use(BiosService), wiring.built.use(PowerService),
+                          alerts=wiring.thermal_alerts, ambient=wiring.ambient,
+                          gate=wiring.gate)
+
+
 #: Faults any operation may raise.
 COMMON_FAULTS: tuple[type[VbiosError], ...] = (
     InvalidRequest, AccessDenied, DomainNotFound, InternalError, StoreUnavailable,
@@ -241,6 +256,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         "firmware upload", _firmware_upload,
         soap_services=("bios_ws.soap.firmware_upload_service:FirmwareUploadSoapService",),
         faults=(UnknownUpload, ChunkRefused),
+    ),
+    Capability(
+        "thermal", _thermal,
+        soap_services=("bios_ws.soap.thermal_service:ThermalSoapService",),
+        faults=(VersionConflict, PlatformUnavailable, MachineError),
     ),
 )
 

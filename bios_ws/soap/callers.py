@@ -75,6 +75,11 @@ CALLERS: Final[Mapping[str, Callers]] = MappingProxyType({
     "GetDomainFirmwareInventory": ADMIN,
     "GetDomainFirmwareHistory": ADMIN,
     "BeginDomainFirmwareUpload": ADMIN,
+    # thermal: a guest its own domain's readings; the admin any domain's, and its policy
+    "GetThermal": GUEST,
+    "GetDomainThermal": ADMIN,
+    "SetThermalThresholds": ADMIN,
+    "OverrideSensor": ADMIN,
 })
 
 #: The order roles are listed in (documents, messages).

@@ -163,6 +163,14 @@ REQUESTS: dict[str, Callable[[Host], str]] = {
     "GetFirmwareUpload": lambda host: f"<tns:UploadId>{begun_upload(host)}</tns:UploadId>",
     "CommitFirmwareUpload": lambda host: f"<tns:UploadId>{uploaded(host)}</tns:UploadId>",
     "GetFirmwareJob": lambda host: f"<tns:JobId>{committed_job(host)}</tns:JobId>",
+    "GetThermal": lambda host: "",
+    "GetDomainThermal": lambda host: f"<tns:Domain>{DOMAIN}</tns:Domain>",
+    "SetThermalThresholds": lambda host: (
+        f"<tns:Domain>{DOMAIN}</tns:Domain><tns:UpperCaution>70.5</tns:UpperCaution>"
+        "<tns:UpperCritical>85</tns:UpperCritical><tns:UpperFatal>95.25</tns:UpperFatal>"),
+    "OverrideSensor": lambda host: (
+        f"<tns:Domain>{DOMAIN}</tns:Domain><tns:Sensor>Inlet</tns:Sensor>"
+        "<tns:Reading>30.5</tns:Reading><tns:DurationSeconds>60</tns:DurationSeconds>"),
 }
 
 

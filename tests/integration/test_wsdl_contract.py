@@ -33,7 +33,8 @@ OPERATIONS = {
     "GetProvisioningState", "GetFirmwareInventory", "GetDomainFirmwareInventory",
     "GetFirmwareHistory", "GetDomainFirmwareHistory", "GetFirmwareJob", "BeginFirmwareUpload",
     "BeginDomainFirmwareUpload", "UploadFirmwareChunk", "GetFirmwareUpload",
-    "CommitFirmwareUpload",
+    "CommitFirmwareUpload", "GetThermal", "GetDomainThermal", "SetThermalThresholds",
+    "OverrideSensor",
 }
 
 
