@@ -62,6 +62,7 @@ from vbios_client.models import (
     AttributeSet,
     BootConfig,
     BootOption,
+    Fan,
     FirmwareChunk,
     FirmwareEntry,
     FirmwareJob,
@@ -74,6 +75,9 @@ from vbios_client.models import (
     ResetOutcome,
     SecureBoot,
     SecureBootCertificate,
+    TemperatureSensor,
+    Thermal,
+    ThermalThreshold,
 )
 
 if TYPE_CHECKING:
@@ -124,6 +128,7 @@ __all__ = [
     "DomainExists",
     "DomainNotFound",
     "EnrollmentError",
+    "Fan",
     "FaultError",
     "FirmwareChunk",
     "FirmwareEntry",
@@ -156,6 +161,9 @@ __all__ = [
     "SecureBootCertificate",
     "ServiceRestricted",
     "StoreUnavailable",
+    "TemperatureSensor",
+    "Thermal",
+    "ThermalThreshold",
     "TpmError",
     "TpmUnavailable",
     "TransportError",
