@@ -246,9 +246,7 @@ firmware_transfer_keys = Table(
     Column("used_at", String(40), nullable=False),
 )
 
-#: Version 7: each domain's thermal state (``ThermalRecord``): the model's temperature at
-#: updated_at, the machine's CPU seconds then, the level the policy last acted on, the
-#: thresholds, and the overrides as JSON (a list of {sensor, value, expires_at, set_by}).
+#: Version 7: each domain's ``ThermalRecord`` (the overrides as a JSON list).
 thermal_state = Table(
     "thermal_state",
     metadata,
@@ -259,10 +257,8 @@ thermal_state = Table(
     Column("cpu_seconds", Double, nullable=True),
     Column("load", Double, nullable=False),
     Column("level", String(16), nullable=False),
-    Column("caution", Double, nullable=False),
-    Column("critical", Double, nullable=False),
-    Column("fatal", Double, nullable=False),
-    Column("hysteresis", Double, nullable=False),
+    *(Column(name, Double, nullable=False)
+      for name in ("caution", "critical", "fatal", "hysteresis")),
     Column("overrides", Text, nullable=False),
 )
 
@@ -388,8 +384,7 @@ def _no_firmware_updates_yet(conn: Connection) -> None:
 
 
 def _no_thermal_state_yet(conn: Connection) -> None:
-    """Version 7: the thermal_state table starts empty (created above): a domain gets its
-    record at its first thermal evaluation, with the default thresholds."""
+    """Version 7: empty; a domain's record comes with its first thermal evaluation."""
 
 
 #: What brings a store from the version before to this one (tables are created above).
