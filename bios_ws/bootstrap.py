@@ -112,7 +112,7 @@ class App:
 def thermal_policy(thermal: ThermalService, interval: float) -> Periodic:
     """The thread that evaluates the thermal policy every ``interval`` seconds; a domain
     another worker evaluated within half an interval is left alone."""
-    return Periodic("vbios-thermal", interval, lambda: thermal.evaluate(min_gap=interval / 2))
+    return Periodic("vbios-thermal", interval, lambda: thermal.run_policy(min_gap=interval / 2))
 
 
 def bootstrap(config: Config, *, clock: Clock = utc_now,

@@ -152,6 +152,14 @@ class ThermalService:
 
     # -- the policy -------------------------------------------------------------------------
 
+    def run_policy(self, min_gap: float = 0.0) -> None:
+        """``evaluate``, for the periodic thread: a store that cannot be reached (or is busy
+        past its timeout) is one line in the log, and the next period tries again."""
+        try:
+            self.evaluate(min_gap)
+        except VbiosError as exc:
+            log.warning("the thermal policy did not run: %s", exc.message)
+
     def evaluate(self, min_gap: float = 0.0) -> list[ThermalAlert]:
         """Advance and save every domain's record whose last save is at least ``min_gap``
         seconds old, audit and raise its crossings, then shut down the domains at
@@ -220,11 +228,13 @@ class ThermalService:
 
 def _store(uow: UnitOfWork, stored: ThermalRecord | None, record: ThermalRecord) -> bool:
     """Compare-and-set: save ``record`` over ``stored`` if nobody changed it meanwhile, or add
-    it as the domain's first (unless the domain went away)."""
+    it as the domain's first (unless the domain went away). Either begins with a write
+    (the machine's row locked), as a writing unit must on SQLite: a read snapshot upgraded
+    to a write fails at once when another process writes."""
     if stored is not None:
         return uow.thermal.save(record, stored.version)
     try:
-        uow.machines.get(record.domain_id)
+        uow.machines.get(record.domain_id, for_update=True)
     except VbiosError:
         return False
     return uow.thermal.add(record)

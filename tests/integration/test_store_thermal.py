@@ -174,3 +174,55 @@ def test_a_version_6_store_upgrades_in_place_with_its_data(tmp_path: Path) -> No
         assert read(upgraded, "old1") == record("old1")
     finally:
         upgraded.dispose()
+
+
+def test_processes_evaluating_new_domains_at_once_never_find_the_store_locked(
+    tmp_path: Path
+) -> None:
+    """Two processes' policies (two stores on one SQLite file) add the first records of
+    many domains at the same moment: each writing unit begins with its write lock, so one
+    waits for the other instead of failing on a read snapshot it cannot upgrade."""
+    from bios_ws.domain.power import MachineKind, MachineRecord
+    from bios_ws.platform.simulated import in_memory_machines
+    from bios_ws.registry_file import load_registry
+    from bios_ws.service.bios import BiosService
+    from bios_ws.service.power import PowerService
+    from bios_ws.service.thermal import ThermalService
+
+    url = f"sqlite:///{tmp_path / 'vbios.db'}"
+    stores = [open_store(url), open_store(url)]
+    try:
+        with stores[0].unit_of_work() as uow:
+            for number in range(40):
+                uow.domains.add(DomainState(f"vm{number}", 1, {}), T0)
+                uow.machines.add(MachineRecord(f"vm{number}", MachineKind.SIMULATED))
+            uow.commit()
+        registry = load_registry()
+        services = []
+        for store in stores:
+            bios = BiosService(store.unit_of_work, registry, lambda: T0)
+            platforms = in_memory_machines()
+            power = PowerService(store.unit_of_work, lambda: T0, platforms, bios)
+            services.append(ThermalService(store.unit_of_work, lambda: T0, platforms, bios,
+                                           power))
+        together = threading.Barrier(2)
+        failures: list[BaseException] = []
+
+        def evaluate(service: ThermalService) -> None:
+            together.wait(timeout=10)
+            try:
+                service.evaluate()
+            except BaseException as exc:  # reported below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=evaluate, args=(s,)) for s in services]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        with stores[0].unit_of_work() as uow:
+            assert len(uow.thermal.list()) == 40
+    finally:
+        for store in stores:
+            store.dispose()

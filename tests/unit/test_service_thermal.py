@@ -20,7 +20,13 @@ from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.domain.state import ApplyTime
 from bios_ws.domain.thermal import DEFAULT_AMBIENT
 from bios_ws.domain.thermal_policy import Sensor, ThermalLevel
-from bios_ws.errors import AccessDenied, DomainNotFound, InvalidRequest, ServiceRestricted
+from bios_ws.errors import (
+    AccessDenied,
+    DomainNotFound,
+    InvalidRequest,
+    ServiceRestricted,
+    StoreUnavailable,
+)
 from bios_ws.platform.simulated import SimulatedPlatform, StateShelf
 from bios_ws.service.bios import BiosService
 from bios_ws.service.boot import MachineObserver
@@ -321,3 +327,17 @@ def test_clearing_an_override_and_deleting_the_domain(world: World) -> None:
     assert "vm1" not in world.store.thermal
     assert world.thermal.evaluate() == []
     assert set(world.store.thermal) == {"vm2"}
+
+
+def test_the_periodic_run_logs_a_store_it_cannot_reach_in_one_line(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def unreachable(min_gap: float = 0.0) -> list[ThermalAlert]:
+        raise StoreUnavailable("the state store is unavailable")
+
+    monkeypatch.setattr(world.thermal, "evaluate", unreachable)
+    world.thermal.run_policy(2.5)
+    [record] = caplog.records
+    assert record.getMessage() == ("the thermal policy did not run: the state store is"
+                                   " unavailable")
+    assert record.exc_info is None
