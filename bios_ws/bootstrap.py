@@ -43,6 +43,7 @@ from bios_ws.service.boot import MachineObserver
 from bios_ws.service.credentials import CredentialService
 from bios_ws.service.firmware_upload import TransferKey
 from bios_ws.service.system_management import SystemManagementService
+from bios_ws.service.thermal import ThermalService
 from bios_ws.service.timers import TIMER_INTERVAL
 from bios_ws.service.use_cases import UseCases
 from bios_ws.store import SqlStore, open_store
@@ -75,10 +76,11 @@ class App:
 
     def wsgi(self, tls: ServerTls | None = None) -> WSGIApp:
         """The SOAP endpoint behind the peer-certificate middleware; the simulated
-        machines' clock runs for as long as the process serves. With ``tls`` (a
-        server's) kept-alive requests of revoked certificates are refused, the CRL is
-        kept fresh (republished when the store changed or it ages), and the domains'
-        wake alarms and watchdogs are fired (every worker looks; one claims each)."""
+        machines' clock and the thermal policy run for as long as the process serves
+        (every worker: the policy saves by compare-and-set). With ``tls`` (a server's)
+        kept-alive requests of revoked certificates are refused, the CRL is kept fresh
+        (republished when the store changed or it ages), and the domains' wake alarms
+        and watchdogs are fired (every worker looks; one claims each)."""
         from bios_ws.server.identity import PeerIdentity
         from bios_ws.soap.app import create_wsgi_app
 
@@ -91,13 +93,16 @@ class App:
                                           credentials.publish_revocations).start())
             timers = self.use(SystemManagementService).timers
             self._threads.append(Periodic("vbios-timers", TIMER_INTERVAL, timers.tick).start())
+        self._threads.append(thermal_policy(self.use(ThermalService),
+                                            self.config.server.thermal_interval).start())
         ca_pem = self.config.home.ca_cert.read_bytes() if tls is not None else None
         return PeerIdentity(create_wsgi_app(self.use_cases),
                             authenticate=credentials.authenticate, revocations=tls,
                             ca_pem=ca_pem)
 
     def close(self) -> None:
-        """Stop the machines' clock and the CRL keeper; release the store's connections."""
+        """Stop the machines' clock, the CRL keeper and the thermal policy; release the
+        store's connections."""
         for thread in self._threads:
             thread.stop()
         self.store.dispose()
@@ -107,6 +112,12 @@ class App:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def thermal_policy(thermal: ThermalService, interval: float) -> Periodic:
+    """The thread that evaluates the thermal policy every ``interval`` seconds; a domain
+    another worker evaluated within half an interval is left alone."""
+    return Periodic("vbios-thermal", interval, lambda: thermal.run_policy(min_gap=interval / 2))
 
 
 def bootstrap(config: Config, *, clock: Clock = utc_now,

@@ -58,6 +58,7 @@ from bios_ws.errors import (
     VersionConflict,
     WatchdogNotArmed,
 )
+from bios_ws.platform.host_sensors import hwmon_ambient
 from bios_ws.platform.port import Platform
 from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService, WriteGate
@@ -71,6 +72,9 @@ from bios_ws.service.integrity import EventLogReader, IntegrityMonitor, TpmAcces
 from bios_ws.service.power import PowerService
 from bios_ws.service.secureboot import SecureBootService
 from bios_ws.service.system_management import SystemManagementService
+from bios_ws.service.thermal import ThermalService
+from bios_ws.service.thermal_alerts import NO_ALERTS, ThermalAlerts
+from bios_ws.service.thermal_sample import AmbientSource
 from bios_ws.service.use_cases import UseCases
 
 
@@ -104,6 +108,10 @@ class Wiring:
     guest_validity: timedelta = DEFAULT_GUEST_VALIDITY
     #: The static transfer key of encrypted uploads (None: this process has none).
     transfer_key: Callable[[], TransferKey] | None = None
+    #: What the thermal policy raises beside its audit entries (events, SEL entries).
+    thermal_alerts: ThermalAlerts = NO_ALERTS
+    #: The host's ambient temperature (its hwmon sensors), or None.
+    ambient: AmbientSource = hwmon_ambient
 
     @property
     def gate(self) -> WriteGate | None:
@@ -195,6 +203,11 @@ def _firmware_upload(wiring: Wiring) -> FirmwareUploadService:
 def _system_management(wiring: Wiring) -> SystemManagementService:
     return SystemManagementService(wiring.uow, wiring.clock, wiring.registry,
                                    wiring.built.use(PowerService), gate=wiring.gate)
+def _thermal(wiring: Wiring) -> ThermalService:
+    return ThermalService(wiring.uow, wiring.clock, wiring.platforms,
+                          wiring.built.use(BiosService), wiring.built.use(PowerService),
+                          alerts=wiring.thermal_alerts, ambient=wiring.ambient,
+                          gate=wiring.gate)
 
 
 #: Faults any operation may raise.
@@ -255,6 +268,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         soap_services=("bios_ws.soap.sm_service:SystemManagementSoapService",),
         faults=(UnknownRequestKind, WatchdogNotArmed, VersionConflict),
         loop_safe=("GetSmbios", "GetSystemEventLog", "GetWakeAlarm", "GetWatchdog"),
+    ),
+    Capability(
+        "thermal", _thermal,
+        soap_services=("bios_ws.soap.thermal_service:ThermalSoapService",),
+        faults=(VersionConflict, PlatformUnavailable, MachineError),
     ),
 )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,6 +225,21 @@ class PlatformContract:
         booted(machines, domain_id)
         machines.platform.remove(domain_id)
         assert machines.platform.status(domain_id) is PowerState.OFF
+
+    def test_cpu_seconds_are_none_while_off_and_grow_while_it_runs(
+        self, machines: Machines, domain_id: str
+    ) -> None:
+        platform = machines.platform
+        assert platform.cpu_seconds(domain_id) is None
+        assert platform.cpu_seconds("no-such-machine") is None
+        booted(machines, domain_id)
+        first = platform.cpu_seconds(domain_id)
+        assert first is not None and first > 0  # its firmware booted: that took CPU
+        time.sleep(0.3)
+        second = platform.cpu_seconds(domain_id)
+        assert second is not None and second >= first
+        platform.power_off(domain_id, ResetCause.MANAGEMENT_COMMAND, graceful=False)
+        assert platform.cpu_seconds(domain_id) is None
 
     def test_the_lock_is_reentrant_in_one_thread(
         self, machines: Machines, domain_id: str

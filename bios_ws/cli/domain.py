@@ -15,7 +15,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bios_ws.cli import cert, domain_firmware, domain_machine, domain_sm
+from bios_ws.cli import cert, domain_firmware, domain_machine, domain_sm, domain_thermal
 from bios_ws.cli.cert import issue_guest_bundle
 from bios_ws.cli.options import (
     HOME_HELP,
@@ -98,6 +98,7 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     domain_machine.register(sub, named, _run_app)
     domain_firmware.register(sub, common, _run_app)
     domain_sm.register(sub, common, _run_app)
+    domain_thermal.register(sub, common, _run_app)
 
     power = sub.add_parser("power", help="a domain's power state and power requests")
     power_sub = power.add_subparsers(dest="power_command", required=True, metavar="COMMAND")

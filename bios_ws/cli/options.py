@@ -73,6 +73,10 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drain-timeout", type=_seconds, default=ServerOptions.drain_timeout,
                         metavar="SECONDS", help="a stopping worker lets calls in progress"
                         " finish for this long (default %(default)s)")
+    parser.add_argument("--thermal-interval", type=_interval,
+                        default=ServerOptions.thermal_interval, metavar="SECONDS",
+                        help="each worker evaluates the thermal policy this often (default"
+                             " %(default)s)")
     add_bound_options(parser)
     add_integrity_options(parser)
     add_platform_options(parser)
@@ -208,7 +212,9 @@ def config_from_args(args: argparse.Namespace, home: Home) -> Config:
     server = ServerOptions()
     if getattr(args, "bind", None) is not None:
         server = ServerOptions(bind=args.bind, workers=args.workers, threads=args.threads,
-                               drain_timeout=args.drain_timeout, bounds=bounds_from_args(args))
+                               drain_timeout=args.drain_timeout,
+                               thermal_interval=args.thermal_interval,
+                               bounds=bounds_from_args(args))
     event_log = getattr(args, "event_log", None)
     return Config.of(
         home, tpm=chosen_tpm(args), server=server,
@@ -231,6 +237,16 @@ def _positive_int(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) <= 256:
         raise argparse.ArgumentTypeError(f"expected a number from 1 to 256, not {text!r}")
     return int(text)
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds from 0.1 to 3600, not {text!r}")
+    return value
 
 
 def _seconds(text: str) -> float:

@@ -25,6 +25,7 @@ from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
 from bios_ws.domain.fakes_firmware import FirmwareData, MemoryFirmware
 from bios_ws.domain.fakes_system import MemorySel, MemoryTimers, SystemData
+from bios_ws.domain.fakes_thermal import MemoryThermal
 from bios_ws.domain.firmware_trust import TrustedSigner
 from bios_ws.domain.ports import (
     AuditLog,
@@ -40,6 +41,7 @@ from bios_ws.domain.ports import (
 )
 from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.state import DomainState
+from bios_ws.domain.thermal_policy import ThermalRecord
 from bios_ws.errors import DomainExists, DomainNotFound, VersionConflict
 
 
@@ -58,6 +60,7 @@ class MemoryStore:
         self.trusted_signers: dict[str, TrustedSigner] = {}
         self.firmware = FirmwareData()
         self.system = SystemData()
+        self.thermal: dict[str, ThermalRecord] = {}
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -284,6 +287,7 @@ class MemoryUnitOfWork(UnitOfWork):
         system = self._store.system.copy()  # one copy: the log and the timers share it
         self.sel = MemorySel(system)
         self.timers = MemoryTimers(system)
+        self.thermal = MemoryThermal(dict(self._store.thermal))
         return self
 
     def commit(self) -> None:
@@ -306,6 +310,8 @@ class MemoryUnitOfWork(UnitOfWork):
         self._store.firmware = self.firmware.data
         assert isinstance(self.sel, MemorySel)
         self._store.system = self.sel.data
+        assert isinstance(self.thermal, MemoryThermal)
+        self._store.thermal = self.thermal.data
         self._release()
 
     def rollback(self) -> None:

@@ -22,6 +22,7 @@ from bios_ws.domain.firmware_upload import FirmwareUpload
 from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.sel import SelEntry, SelLog, SelPolicy, SelRecord
 from bios_ws.domain.state import DomainState
+from bios_ws.domain.thermal_policy import ThermalRecord
 from bios_ws.domain.timers import WakeAlarm, Watchdog
 
 
@@ -347,6 +348,29 @@ class TimerRepository(abc.ABC):
     @abc.abstractmethod
     def forget_domain(self, domain_id: str) -> None:
         """Remove the domain's alarm and watchdog (the domain is deleted)."""
+class ThermalRepository(abc.ABC):
+    """Each domain's thermal state, changed by compare-and-set on its version (several
+    processes evaluate the policy)."""
+
+    @abc.abstractmethod
+    def get(self, domain_id: str) -> ThermalRecord | None:
+        """The domain's record, or None until one was added."""
+
+    @abc.abstractmethod
+    def add(self, record: ThermalRecord) -> bool:
+        """Store the first record of a domain; False if it has one already."""
+
+    @abc.abstractmethod
+    def save(self, record: ThermalRecord, expected_version: int) -> bool:
+        """Replace the record if it is still at ``expected_version``; whether it was."""
+
+    @abc.abstractmethod
+    def delete(self, domain_id: str) -> None:
+        """Forget the domain's record (nothing if it has none)."""
+
+    @abc.abstractmethod
+    def list(self) -> list[ThermalRecord]:
+        """Every record, by domain id."""
 
 
 class UnitOfWork(abc.ABC):
@@ -359,6 +383,7 @@ class UnitOfWork(abc.ABC):
     credentials: CredentialRepository
     firmware_trust: FirmwareTrustRepository
     firmware: FirmwareRepository
+    thermal: ThermalRepository
     refusals: RefusalCounts
     sel: SelRepository
     timers: TimerRepository

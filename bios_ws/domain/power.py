@@ -57,6 +57,8 @@ class ResetCause(StrEnum):
     CRASH = "Crash"
     WATCHDOG = "Watchdog"
     RTC_WAKEUP = "RTCWakeup"
+    #: The thermal policy turned the machine off (its CPU reached UpperFatal).
+    THERMAL_EVENT = "ThermalEvent"
 
 
 _RUNNING = frozenset({PowerState.ON, PowerState.POWERING_ON, PowerState.PAUSED})

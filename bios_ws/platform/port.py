@@ -175,6 +175,12 @@ class Platform(abc.ABC):
         """Inject a non-maskable interrupt into the running machine."""
 
     @abc.abstractmethod
+    def cpu_seconds(self, domain_id: str) -> float | None:
+        """Host CPU seconds the running machine has used (user and system, growing while
+        it runs; a new count may start at a boot, as a new QEMU process does); None
+        while it is Off."""
+
+    @abc.abstractmethod
     def console(self, domain_id: str, *, limit: int = 65536) -> bytes:
         """The last ``limit`` bytes the machine printed on its serial console."""
 

@@ -60,6 +60,10 @@ class SimState:
     trial_expects: str | None = None
     #: Trial boots that failed in a row (``MAX_FAILED_TRIALS`` of them turn it off).
     failed_trials: int = 0
+    #: The CPU seconds the machine used until ``state_since`` (when its state last
+    #: changed; None: never yet). See ``SimulatedPlatform.cpu_seconds``.
+    cpu_seconds: float = 0.0
+    state_since: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -78,7 +82,10 @@ class SimState:
                    firmware=bool(data.get("firmware", True)),
                    trial=None if data.get("trial") is None else str(Slot(data["trial"])),
                    trial_expects=_text_or_none(data.get("trial_expects")),
-                   failed_trials=int(data.get("failed_trials", 0)))
+                   failed_trials=int(data.get("failed_trials", 0)),
+                   cpu_seconds=float(data.get("cpu_seconds", 0.0)),
+                   state_since=None if data.get("state_since") is None
+                   else float(data["state_since"]))
 
 
 class StateShelf:

@@ -55,6 +55,8 @@ class ServerOptions:
     log_level: str = "info"
     #: Seconds between two checks that the published CRL matches the store and is fresh.
     crl_check_interval: float = 5.0
+    #: Seconds between two evaluations of the thermal policy (``ThermalService.evaluate``).
+    thermal_interval: float = 5.0
     bounds: Bounds = Bounds()
 
 

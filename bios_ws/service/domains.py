@@ -86,7 +86,7 @@ class DomainService:
     def delete(self, principal: Principal, domain_id: str) -> None:
         """Delete a domain; its machine is turned off first, and removed. Every
         certificate it ever had is revoked (and the CRL published); its firmware
-        inventory, update jobs and uploads are forgotten."""
+        inventory, update jobs and uploads, and its thermal state, are forgotten."""
 
         def run() -> None:
             principal.require_admin()
@@ -102,6 +102,7 @@ class DomainService:
                     uow.firmware.forget_domain(domain_id)  # its inventory, jobs, uploads
                     uow.sel.forget_domain(domain_id)  # its event log, alarm and watchdog
                     uow.timers.forget_domain(domain_id)
+                    uow.thermal.delete(domain_id)
                     revoked = end_domain(uow, domain_id, self._clock())
                     uow.audit.append(self._record(principal, "DeleteDomain", domain_id, "ok",
                                                   {"revoked": revoked}))

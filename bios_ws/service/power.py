@@ -109,6 +109,29 @@ class PowerService:
         record = self._record(check_domain_id(domain_id))
         return self._platform(record.kind).console(domain_id, limit=limit)
 
+    # -- the thermal policy ------------------------------------------------------------
+
+    def thermal_shutdown(self, domain_id: str) -> PowerState | None:
+        """The thermal policy's power off (the CPU reached UpperFatal): a running machine
+        is shut down gracefully (the ACPI power button; the platform turns the power off
+        when the graceful timeout passes), one booting or paused is turned off at once;
+        LastResetCause ``ThermalEvent`` either way, audited as the platform's doing. None
+        when it was not running or already shutting down (nothing done)."""
+        platform = self._platform(self._record(domain_id).kind)
+        with platform.lock(domain_id):
+            before = self._live(domain_id, platform)
+            if before in (PowerState.OFF, PowerState.POWERING_OFF):
+                return None
+            graceful = before is PowerState.ON
+            platform.power_off(domain_id, ResetCause.THERMAL_EVENT, graceful=graceful)
+            after = platform.status(domain_id)
+            self._save_power(domain_id, after, ResetCause.THERMAL_EVENT, audit=(
+                PLATFORM, "ThermalShutdown",
+                {"before": before.value, "after": after.value, "graceful": graceful}))
+        log.warning("domain %s: thermal shutdown (%s, now %s)", domain_id,
+                    "graceful" if graceful else "hard", after.value)
+        return after
+
     # -- service start -------------------------------------------------------------
 
     def restore_power(self) -> list[str]:

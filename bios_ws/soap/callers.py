@@ -94,6 +94,11 @@ CALLERS: Final[Mapping[str, Callers]] = MappingProxyType({
     "ClearDomainWakeAlarm": ADMIN,
     "GetDomainWatchdog": ADMIN,
     "SetDomainWatchdog": ADMIN,
+    # thermal: a guest its own domain's readings; the admin any domain's, and its policy
+    "GetThermal": GUEST,
+    "GetDomainThermal": ADMIN,
+    "SetThermalThresholds": ADMIN,
+    "OverrideSensor": ADMIN,
 })
 
 #: The order roles are listed in (documents, messages).

@@ -14,7 +14,8 @@ It gives what Spyne gives: a tuple of the operation's arguments, absent fields
 field as a list, a string as its text ("" when empty), an enumeration as
 Spyne's value, base64Binary as a tuple of one bytes value (None when empty). It
 covers the plain cases only: an element carrying attributes (``xsi:type``,
-``xsi:nil``...), a number or boolean not in its usual form (``+7``, `` true ``),
+``xsi:nil``...), a number or boolean not in its usual form (``+7``, `` true ``,
+``1e3``, ``INF``),
 or a message with a type it does not know is left to Spyne (``NotPlain``, or no
 decoder at all), which then decodes exactly as it did before. A test compares
 both on every operation.
@@ -32,7 +33,7 @@ from lxml import etree
 from spyne.model import ComplexModelBase
 from spyne.model.binary import ByteArray
 from spyne.model.enum import EnumBase
-from spyne.model.primitive import Boolean, Integer, Unicode
+from spyne.model.primitive import Boolean, Double, Integer, Unicode
 
 #: Gives the arguments of an operation from its (validated) request element.
 Decoder = Callable[[etree._Element], tuple[Any, ...]]
@@ -42,6 +43,9 @@ _Convert = Callable[[etree._Element], Any]
 #: Integers Spyne reads with int() and no length refusal of its own (19 digits can
 #: overflow a long; the schema refuses them, and Spyne is asked anyway).
 _PLAIN_INTEGER = re.compile(r"-?[0-9]{1,18}\Z")
+#: Doubles in decimal notation with at most 17 significant digits (an exponent, INF,
+#: NaN, a sign "+" are left to Spyne).
+_PLAIN_DOUBLE = re.compile(r"-?[0-9]{1,17}(\.[0-9]{1,17})?\Z")
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 _MAX_DEPTH = 16
 
@@ -97,6 +101,8 @@ def _converter(cls: Any, depth: int) -> _Convert:
         return lambda element: _lookup(_BOOLEANS, element.text or "")
     if issubclass(cls, Integer):
         return _integer
+    if issubclass(cls, Double):
+        return _double
     if issubclass(cls, Unicode):
         return _string
     if issubclass(cls, ByteArray):
@@ -133,6 +139,13 @@ def _integer(element: etree._Element) -> int:
     if not _PLAIN_INTEGER.match(text):
         raise NotPlain
     return int(text)
+
+
+def _double(element: etree._Element) -> float:
+    text = element.text or ""
+    if not _PLAIN_DOUBLE.match(text):
+        raise NotPlain
+    return float(text)
 
 
 def _binary(element: etree._Element) -> tuple[bytes] | None:

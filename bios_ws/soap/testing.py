@@ -29,6 +29,8 @@ from bios_ws.service.boot import MachineObserver
 from bios_ws.service.domains import DomainService
 from bios_ws.service.firmware_upload import TransferKey
 from bios_ws.service.power import PowerService
+from bios_ws.service.thermal_alerts import NO_ALERTS, ThermalAlerts
+from bios_ws.service.thermal_sample import AmbientSource
 from bios_ws.service.use_cases import UseCases
 from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY, create_wsgi_app
 from bios_ws.soap.faults import SOAP11_ENV
@@ -177,9 +179,12 @@ class Endpoint:
 
 def build_endpoint(domain_id: str = "vm1", *, max_body_bytes: int = 1_048_576,
                    registry: AttributeRegistry | None = None,
-                   transfer_key: TransferKey | None = None) -> Endpoint:
+                   transfer_key: TransferKey | None = None,
+                   thermal_alerts: ThermalAlerts = NO_ALERTS,
+                   ambient: AmbientSource = lambda: None) -> Endpoint:
     """Every registered capability's use case over an in-memory store and simulated
-    machines on a manual clock (no TPM: attestation answers that it has none)."""
+    machines on a manual clock (no TPM: attestation answers that it has none; no host
+    sensors: the thermal model's ambient is the default unless ``ambient`` says)."""
     registry = registry or sample_registry()
     store = MemoryStore()
     clock = ManualClock()
@@ -192,7 +197,8 @@ def build_endpoint(domain_id: str = "vm1", *, max_body_bytes: int = 1_048_576,
                                        {MachineKind.SIMULATED: platform}, KeyDatabases,
                                        UseCases(), lambda: issuer,
                                        transfer_key=None if transfer_key is None
-                                       else lambda: transfer_key))
+                                       else lambda: transfer_key,
+                                       thermal_alerts=thermal_alerts, ambient=ambient))
     admin = Principal.admin()
     use_cases.use(DomainService).create(admin, domain_id)
     app = create_wsgi_app(use_cases, max_body_bytes=max_body_bytes)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Double,
     Index,
     Integer,
     LargeBinary,
@@ -245,6 +246,22 @@ firmware_transfer_keys = Table(
     Column("used_at", String(40), nullable=False),
 )
 
+#: Version 7: each domain's ``ThermalRecord`` (the overrides as a JSON list).
+thermal_state = Table(
+    "thermal_state",
+    metadata,
+    Column("domain_id", String(64), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("temperature", Double, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("cpu_seconds", Double, nullable=True),
+    Column("load", Double, nullable=False),
+    Column("level", String(16), nullable=False),
+    *(Column(name, Double, nullable=False)
+      for name in ("caution", "critical", "fatal", "hysteresis")),
+    Column("overrides", Text, nullable=False),
+)
+
 _APPEND_ONLY = "audit log is append-only"
 
 # Dialect-specific: refuse UPDATE and DELETE of audit rows inside the database.
@@ -366,15 +383,16 @@ def _no_firmware_updates_yet(conn: Connection) -> None:
     initial inventory until an update puts one, and no job, upload or used key."""
 
 
-def _empty_event_logs_and_timers(conn: Connection) -> None:
-    """Version 7: the System Event Log and timer tables (``schema_system``) start empty:
-    every domain has an empty log of the default policy, no wake alarm, no watchdog."""
+def _empty_v7_tables(conn: Connection) -> None:
+    """Version 7: the System Event Log and timer tables (``schema_system``) and
+    thermal_state start empty: every domain has an empty log of the default policy, no
+    wake alarm, no watchdog; a domain's thermal record comes with its first evaluation."""
 
 
 #: What brings a store from the version before to this one (tables are created above).
 _MIGRATIONS = {2: _machines_for_existing_domains, 3: _scopes_for_existing_entries,
                4: _incarnations_for_existing_domains, 5: _no_trusted_signers_yet,
-               6: _no_firmware_updates_yet, 7: _empty_event_logs_and_timers}
+               6: _no_firmware_updates_yet, 7: _empty_v7_tables}
 
 
 def _lock_schema(conn: Connection) -> None:

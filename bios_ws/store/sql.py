@@ -49,6 +49,7 @@ from bios_ws.store.kept import KeptConnections
 from bios_ws.store.machines import SqlMachines
 from bios_ws.store.prepared import Prepared
 from bios_ws.store.system import SqlSel, SqlTimers
+from bios_ws.store.thermal import SqlThermal
 from bios_ws.store.writers import WriterTurns
 
 # Statements built once: building a select costs more than running it on SQLite.
@@ -161,6 +162,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.credentials = SqlCredentials(self)
         self.firmware_trust = SqlFirmwareTrust(self)
         self.firmware = SqlFirmware(self)
+        self.thermal = SqlThermal(self)
         self.refusals = SqlRefusals(self)
         self.sel = SqlSel(self)
         self.timers = SqlTimers(self)

@@ -186,6 +186,14 @@ REQUESTS: dict[str, Callable[[Host], str]] = {
     "SetDomainWatchdog": lambda host: (
         f"<tns:Domain>{DOMAIN}</tns:Domain><tns:Enabled>true</tns:Enabled>"
         "<tns:TimeoutSeconds>60</tns:TimeoutSeconds>"),
+    "GetThermal": lambda host: "",
+    "GetDomainThermal": lambda host: f"<tns:Domain>{DOMAIN}</tns:Domain>",
+    "SetThermalThresholds": lambda host: (
+        f"<tns:Domain>{DOMAIN}</tns:Domain><tns:UpperCaution>70.5</tns:UpperCaution>"
+        "<tns:UpperCritical>85</tns:UpperCritical><tns:UpperFatal>95.25</tns:UpperFatal>"),
+    "OverrideSensor": lambda host: (
+        f"<tns:Domain>{DOMAIN}</tns:Domain><tns:Sensor>Inlet</tns:Sensor>"
+        "<tns:Reading>30.5</tns:Reading><tns:DurationSeconds>60</tns:DurationSeconds>"),
 }
 #: A wake time in the future of the endpoint's manual clock (2026-01-01).
 WAKE_TIME = "2026-06-01T06:30:00Z"

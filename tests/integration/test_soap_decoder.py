@@ -11,7 +11,7 @@ import pytest
 from spyne.model import ComplexModelBase
 from spyne.model.binary import ByteArray
 from spyne.model.enum import EnumBase
-from spyne.model.primitive import Boolean, Integer, Unicode
+from spyne.model.primitive import Boolean, Double, Integer, Unicode
 
 from bios_ws.domain.principal import Principal
 from bios_ws.errors import InvalidRequest
@@ -27,6 +27,7 @@ from bios_ws.soap.xmlparser import parse_xml
 TEXTS: dict[type, tuple[str, ...]] = {
     Boolean: ("true", "false", "1", "0", " true ", "TRUE"),
     Integer: ("42", "-7", "0", "+7", " 5 ", "007", "123456789012345678"),
+    Double: ("42.7", "-7", "0.000001", "1e3", " 5.5 ", "INF", "-0.0", "0.1000000000000000055"),
     Unicode: ("x", "", " a b ", "&lt;&amp;&gt;", "é\u20ac", "<![CDATA[c&d]]>"),
     ByteArray: ("AAEC", ""),
 }

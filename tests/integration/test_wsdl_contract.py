@@ -38,6 +38,8 @@ OPERATIONS = {
     "PetWatchdog", "GetDomainSmbios", "GetDomainSystemEventLog", "ClearDomainSystemEventLog",
     "SetDomainSystemEventLogPolicy", "GetDomainWakeAlarm", "SetDomainWakeAlarm",
     "ClearDomainWakeAlarm", "GetDomainWatchdog", "SetDomainWatchdog",
+    "GetThermal", "GetDomainThermal", "SetThermalThresholds",
+    "OverrideSensor",
 }
 
 

@@ -54,7 +54,7 @@ def _value(field: _contract.Field, *, text: str, optional: bool, repeat: int) ->
     if field.kind == "enum":
         return sorted(field.values)[-1]
     return {"string": text, "long": -(2**62), "unsignedLong": 2**64 - 1,
-            "int": 2**31 - 1, "boolean": True,
+            "int": 2**31 - 1, "double": -1234.5678901234567, "boolean": True,
             "base64Binary": SAMPLE_BYTES}[field.kind]
 
 

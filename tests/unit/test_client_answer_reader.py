@@ -40,6 +40,8 @@ def reference(types: dict[str, ComplexType], type_name: str, element: Any) -> Si
             value = (text or "").strip() in ("true", "1")
         elif field.kind in ("int", "long", "unsignedLong"):
             value = int(text or "")
+        elif field.kind == "double":
+            value = float(text or "")
         else:
             value = base64.b64decode("".join((text or "").split()))
         if field.repeated:

@@ -24,7 +24,7 @@ XS = "{http://www.w3.org/2001/XMLSchema}"
 
 
 def test_every_operation_of_the_binding_is_compiled() -> None:
-    assert len(OPERATIONS) == 58
+    assert len(OPERATIONS) == 62
     assert set(OPERATIONS) == set(zeep_binding()._operations)
 
 
@@ -163,9 +163,23 @@ def test_a_character_xml_cannot_carry_is_refused(text: str) -> None:
         ("SetBootOrder", {"Order": {"OptionId": "a"}}, TypeError, "must be a list"),
         ("SetBootOrder", {"Order": ["a"]}, TypeError, "must be a mapping"),
         ("NoSuchOperation", {}, ValueError, "no operation"),
+        ("OverrideSensor", {"Domain": "vm1", "Sensor": "CPU", "Reading": "90"}, TypeError,
+         "must be a float"),
+        ("OverrideSensor", {"Domain": "vm1", "Sensor": "CPU", "Reading": True}, TypeError,
+         "must be a float"),
     ],
 )
 def test_bad_values_are_refused_before_sending(name: str, params: dict[str, Any],
                                                error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         _codec.request(name, params)
+
+
+@pytest.mark.parametrize(("value", "written"), [
+    (70.5, "70.5"), (85, "85.0"), (0.1 + 0.2, "0.30000000000000004"), (-2.5e-05, "-2.5e-05"),
+    (1e300, "1e+300"), (float("inf"), "INF"), (float("-inf"), "-INF"), (float("nan"), "NaN"),
+])
+def test_a_double_is_written_in_its_xml_schema_form(value: float, written: str) -> None:
+    body = _codec.request("OverrideSensor", {"Domain": "vm1", "Sensor": "CPU",
+                                              "Reading": value}).decode()
+    assert f"<ns0:Reading>{written}</ns0:Reading>" in body

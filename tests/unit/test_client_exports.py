@@ -22,6 +22,7 @@ EXPECTED = {
     "FirmwareChunk", "FirmwareEntry", "FirmwareJob", "FirmwareUpload", "FirmwareUploadStatus",
     "UnknownRequestKind", "WatchdogNotArmed", "SelEntry", "Smbios", "SystemEventLog",
     "WakeAlarm", "Watchdog",
+    "Fan", "TemperatureSensor", "Thermal", "ThermalThreshold",
     "__version__",
 }
 

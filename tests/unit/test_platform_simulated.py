@@ -10,7 +10,7 @@ from bios_ws.domain.firmware_update import Slot
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError
 from bios_ws.platform.port import MAX_FAILED_TRIALS, MachineHooks, TrialOutcome
-from bios_ws.platform.simulated import SimulatedPlatform, StateShelf
+from bios_ws.platform.simulated import CPU_USE, SimulatedPlatform, StateShelf
 from tests.platform_contract import (
     Machines,
     PlatformContract,
@@ -152,3 +152,39 @@ def test_slots_of_an_in_memory_machine_go_with_it(sim: SimulatedPlatform) -> Non
         sim.firmware_digest("s1", Slot.A)
     sim.create("s1")
     assert sim.firmware_digest("s1", Slot.A) is None
+
+
+# -- CPU use: what a TCG guest's QEMU would have used in each state ---------------------
+
+
+def test_cpu_seconds_follow_the_state_one_core_while_booting(
+    sim: SimulatedPlatform, clock: Clock
+) -> None:
+    assert sim.cpu_seconds("s1") is None  # off: no process
+    assert sim.cpu_seconds("never-created") is None
+    sim.power_on("s1", ResetCause.MANAGEMENT_COMMAND)
+    assert sim.cpu_seconds("s1") == 0.0
+    clock.now += 1.0
+    assert sim.cpu_seconds("s1") == pytest.approx(1.0)  # booting: one core
+    clock.now += 101.0  # the boot ended after 2 s; 100 s waiting in the boot manager
+    assert sim.cpu_seconds("s1") == pytest.approx(2.0 + 100 * CPU_USE[PowerState.ON])
+    sim.pause("s1")
+    clock.now += 50.0
+    paused = sim.cpu_seconds("s1")
+    assert paused == pytest.approx(5.0)  # paused: nothing
+    sim.resume("s1")
+    sim.power_off("s1", ResetCause.MANAGEMENT_COMMAND, graceful=True)
+    clock.now += 4.0  # the graceful shutdown waits (5 s) with the firmware still running
+    assert sim.cpu_seconds("s1") == pytest.approx(paused + 4 * CPU_USE[PowerState.POWERING_OFF])
+    clock.now += 1.0
+    assert sim.cpu_seconds("s1") is None
+
+
+def test_cpu_seconds_never_go_back_across_boots(sim: SimulatedPlatform, clock: Clock) -> None:
+    seen = []
+    for _ in range(3):
+        sim.power_on("s1", ResetCause.MANAGEMENT_COMMAND)
+        clock.now += 10.0
+        seen.append(sim.cpu_seconds("s1"))
+        sim.power_off("s1", ResetCause.MANAGEMENT_COMMAND, graceful=False)
+    assert seen == sorted(seen) and seen[0] == pytest.approx(2.0 + 8 * 0.03)

@@ -310,3 +310,36 @@ def test_power_restore_leaves_a_machine_without_firmware_off(world: World) -> No
     said = world.power.restore_power()
     assert "s1: stays off: no firmware image yet (provisioning state S1)" in said
     assert world.power.get_domain_power(ADMIN, "s1").state is PowerState.OFF
+
+
+# -- the thermal policy's shutdown ----------------------------------------------------------
+
+
+def test_a_thermal_shutdown_is_graceful_and_leaves_thermal_event_as_the_cause(
+    world: World
+) -> None:
+    on(world)
+    world.restricted = True  # the policy protects the machine in restricted mode too
+    assert world.power.thermal_shutdown("vm1") is PowerState.POWERING_OFF
+    view = world.power.get_power(GUEST)
+    assert (view.state, view.last_reset_cause) == (PowerState.POWERING_OFF,
+                                                   ResetCause.THERMAL_EVENT)
+    assert world.power.thermal_shutdown("vm1") is None  # under way: nothing more
+    world.advance(GRACEFUL)  # no OS obeys the power button: the power goes off
+    view = world.power.get_power(GUEST)
+    assert (view.state, view.last_reset_cause, view.last_reset_time) == (
+        PowerState.OFF, ResetCause.THERMAL_EVENT, world.moment)
+    [entry] = world.audit("ThermalShutdown")
+    assert (entry.principal, entry.domain_id, entry.outcome) == ("admin:platform", "vm1", "ok")
+    assert world.power.thermal_shutdown("vm1") is None  # off: nothing
+
+
+def test_a_thermal_shutdown_of_a_booting_or_paused_machine_is_immediate(world: World) -> None:
+    world.power.reset(GUEST, ResetType.ON)
+    assert world.power.thermal_shutdown("vm1") is PowerState.OFF
+    on(world)
+    world.power.reset(GUEST, ResetType.PAUSE)
+    assert world.power.thermal_shutdown("vm1") is PowerState.OFF
+    view = world.power.get_power(GUEST)
+    assert (view.state, view.last_reset_cause) == (PowerState.OFF, ResetCause.THERMAL_EVENT)
+    assert len(world.audit("ThermalShutdown")) == 2

@@ -23,6 +23,7 @@ from bios_ws.domain.firmware_update import Slot
 from bios_ws.domain.power import PowerState, ResetCause
 from bios_ws.errors import MachineError, PlatformUnavailable
 from bios_ws.platform.disks import check_disk, check_network_boot
+from bios_ws.platform.host_sensors import process_cpu_seconds
 from bios_ws.platform.locks import machine_flock
 from bios_ws.platform.port import MachineKind, NetworkBoot, Platform, no_firmware
 from bios_ws.platform.qemu import control
@@ -250,6 +251,11 @@ class QemuPlatform(Platform):
     def keeper_pid(self, domain_id: str) -> int | None:
         """The pid of the machine's live keeper, if one runs."""
         return self.machine(domain_id).live_keeper()
+
+    def cpu_seconds(self, domain_id: str) -> float | None:
+        """The CPU seconds of the machine's QEMU process (a new one at every boot)."""
+        pid = self.qemu_pid(domain_id)
+        return None if pid is None else process_cpu_seconds(pid)
 
     def qemu_pid(self, domain_id: str) -> int | None:
         """The pid of the machine's QEMU, if one runs."""

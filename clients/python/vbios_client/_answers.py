@@ -116,10 +116,10 @@ def _validate(known: Contract, payload: etree._Element) -> None:
 
 #: How a field's element is read: its text as it is (string, enumeration), a complex
 #: type's reader, or its text converted (``_convert``).
-_TEXT, _COMPLEX, _BOOLEAN, _INTEGER, _BINARY = range(5)
+_TEXT, _COMPLEX, _BOOLEAN, _INTEGER, _BINARY, _DOUBLE = range(6)
 _KINDS = {"string": _TEXT, "enum": _TEXT, "complex": _COMPLEX, "boolean": _BOOLEAN,
           "int": _INTEGER, "long": _INTEGER, "unsignedLong": _INTEGER,
-          "base64Binary": _BINARY}
+          "double": _DOUBLE, "base64Binary": _BINARY}
 
 
 class _Reader:
@@ -235,11 +235,14 @@ def _reader(known: Contract, type_name: str) -> _Reader:
 
 
 def _convert(kind: int, text: str | None) -> Any:
-    """The value of a boolean, integer or base64Binary element's text (already valid)."""
+    """The value of a boolean, integer, double or base64Binary element's text (already
+    valid: a double's INF, -INF and NaN are what float() reads too)."""
     if kind == _BOOLEAN:
         return (text or "").strip() in _TRUE
     if kind == _INTEGER:
         return int(text or "")
+    if kind == _DOUBLE:
+        return float(text or "")
     return base64.b64decode("".join((text or "").split()))
 
 

@@ -5,12 +5,14 @@ zeep takes them (a mapping for a complex field, a list for a repeated one, None 
 absent for an optional field left out), in the order of the WSDL's sequences, every
 text escaped and a character XML cannot carry refused. A value of the wrong type is
 a TypeError, a missing field, an unknown enumeration value or an integer out of
-range a ValueError, both before anything is sent. Answers are read by ``_answers``.
+range a ValueError, both before anything is sent; an xs:double takes an int or a float.
+Answers are read by ``_answers``.
 """
 
 from __future__ import annotations
 
 import binascii
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -102,6 +104,10 @@ def _text(field: Field, value: Any, path: str) -> str:
         if not isinstance(value, bool):
             raise TypeError(f"{path} must be a bool, not {type(value).__name__}")
         return "true" if value else "false"
+    if kind == "double":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"{path} must be a float, not {type(value).__name__}")
+        return double_text(float(value))
     if kind in RANGES:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{path} must be an int, not {type(value).__name__}")
@@ -112,6 +118,15 @@ def _text(field: Field, value: Any, path: str) -> str:
     if not isinstance(value, bytes | bytearray | memoryview):
         raise TypeError(f"{path} must be bytes, not {type(value).__name__}")
     return binascii.b2a_base64(bytes(value), newline=False).decode("ascii")
+
+
+def double_text(value: float) -> str:
+    """xs:double text: the shortest that reads back as ``value`` (INF, -INF, NaN)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "INF" if value > 0 else "-INF"
+    return repr(value)
 
 
 def escape(text: str, path: str = "value") -> str:

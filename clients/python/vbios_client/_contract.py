@@ -27,7 +27,8 @@ XS = "http://www.w3.org/2001/XMLSchema"
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 WSDL_SOAP11 = "http://schemas.xmlsoap.org/wsdl/soap/"
 #: The XML Schema built-in types the codec reads and writes.
-BUILTINS = frozenset({"string", "long", "unsignedLong", "int", "boolean", "base64Binary"})
+BUILTINS = frozenset({"string", "long", "unsignedLong", "int", "double", "boolean",
+                      "base64Binary"})
 #: What a field of a sequence may say about itself.
 _FIELD_ATTRIBUTES = frozenset({"name", "type", "minOccurs", "maxOccurs"})
 

@@ -87,6 +87,7 @@ REPEATABLE = frozenset({
     "GetDomainFirmwareHistory", "GetFirmwareUpload", "GetSmbios", "GetDomainSmbios",
     "GetSystemEventLog", "GetDomainSystemEventLog", "GetWakeAlarm", "GetDomainWakeAlarm",
     "GetWatchdog", "GetDomainWatchdog",
+    "GetThermal", "GetDomainThermal",
 })
 
 #: How a connection the peer closed fails (RemoteDisconnected is a reset).

@@ -14,6 +14,7 @@ from vbios_client import _bundle, _wire, integrity
 from vbios_client._channel import DEFAULT_TIMEOUT, Sender, SoapChannel, check_timeout, check_url
 from vbios_client._firmware import FirmwareCalls
 from vbios_client._system import SystemManagementCalls
+from vbios_client._thermal import ThermalCalls
 from vbios_client.exceptions import VbiosClientError
 from vbios_client.models import (
     APPLY_TIMES,
@@ -41,7 +42,7 @@ StrPath = str | os.PathLike[str]
 log = logging.getLogger("vbios_client")
 
 
-class BiosClient(FirmwareCalls, SystemManagementCalls):
+class BiosClient(FirmwareCalls, SystemManagementCalls, ThermalCalls):
     """Calls the vBIOS service as the domain named by the client certificate.
 
     Every write returns the domain's new version; pass it back as
@@ -60,6 +61,8 @@ class BiosClient(FirmwareCalls, SystemManagementCalls):
     server's name is checked; TLS 1.2 at least; no proxy, no redirect.
     Firmware updates (``update_firmware`` and the rest) are ``_firmware.FirmwareCalls``;
     SMBIOS, the event log, the wake alarm and the watchdog ``_system.SystemManagementCalls``.
+    Firmware updates (``update_firmware`` and the rest) are ``_firmware.FirmwareCalls``,
+    thermal readings (``thermal``) ``_thermal.ThermalCalls``.
     """
 
     def __init__(

@@ -371,3 +371,59 @@ class Watchdog:
     last_pet: datetime | None
     deadline: datetime | None
     expirations: int
+@dataclass(frozen=True)
+class ThermalThreshold:
+    """A sensor's threshold [degC], and how far below it a reading must fall to clear it."""
+
+    reading: float
+    hysteresis: float
+
+
+@dataclass(frozen=True)
+class TemperatureSensor:
+    """A temperature sensor as Redfish shows it: its ``reading`` in ``units`` (``Cel``), its
+    thresholds (the CPU sensor's; None for the others) and an admin's override in force
+    (the sensor reads at least ``override_reading`` until ``override_expires``)."""
+
+    name: str
+    physical_context: str
+    reading: float
+    units: str
+    upper_caution: ThermalThreshold | None = None
+    upper_critical: ThermalThreshold | None = None
+    upper_fatal: ThermalThreshold | None = None
+    override_reading: float | None = None
+    override_expires: datetime | None = None
+    override_set_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Fan:
+    name: str
+    speed_percent: float
+    speed_rpm: float
+
+
+@dataclass(frozen=True)
+class Thermal:
+    """The domain's thermal state: ``state`` Normal, Caution, Critical or Fatal (the
+    thresholds its CPU sensor has reached), Redfish ``health``, its power, CPU load and the
+    power it dissipates, where the ambient comes from (HostSensors or Default), when it
+    was read, its temperature sensors and its fans."""
+
+    state: str
+    health: str
+    power_state: str
+    load_percent: float
+    power_watts: float
+    ambient_source: str
+    reading_time: datetime
+    temperatures: tuple[TemperatureSensor, ...] = ()
+    fans: tuple[Fan, ...] = ()
+
+    def sensor(self, name: str) -> TemperatureSensor:
+        """The temperature sensor ``name`` (KeyError if there is none)."""
+        for sensor in self.temperatures:
+            if sensor.name == name:
+                return sensor
+        raise KeyError(name)

@@ -1,0 +1,116 @@
+"""The thermal model of a real QEMU + OVMF guest (TCG) through a real `vbios serve`: its
+temperature follows the CPU its QEMU process really uses.
+
+The guest boots OVMF's built-in EFI Shell (Secure Boot off) from a FAT disk whose
+startup.nsh runs ``stall`` for ``SPIN`` seconds, a busy wait that keeps its vCPU (one host
+core under TCG) busy, then leaves the shell at its prompt, where it idles. The guest's
+readings (GetThermal) show a high CPU load and a rising temperature while it spins, a low
+load and a falling temperature once it idles. Run one at a time (marker ``qemu``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import vbios_client as vc
+
+from tests import waiting
+from tests.e2e.conftest import ServerProcess, init_home, run_vbios, stop_dev_tpm
+from tests.qemu_support import kill_all, shell_disk
+
+pytestmark = pytest.mark.qemu
+
+SERVE = ("--workers", "2", "--graceful-timeout", "3", "--integrity-interval", "0")
+BOOT_LIMIT = 120.0
+#: Seconds the guest keeps its vCPU busy, and how long it is watched idling after.
+SPIN = 30
+IDLE = 40
+
+
+@dataclass(frozen=True)
+class Sample:
+    seconds: float  # since the spin began
+    reading: float
+    load: float
+    spinning: bool
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    work = tmp_path_factory.mktemp("qemu-thermal")
+    home = work / "home"
+    server = ServerProcess(home=home, work=work)
+    try:
+        init_home(home)
+        server.start(*SERVE)
+        yield server
+    finally:
+        server.stop()
+        left = kill_all(home / "machines")
+        stop_dev_tpm(home)
+    assert left == [], f"keepers or QEMUs left running: {left}"
+
+
+def console(server: ServerProcess, name: str) -> str:
+    done = run_vbios("domain", "console", name, "--home", str(server.home), "--bytes",
+                     str(1 << 20))
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_busy_guest_heats_and_an_idle_one_cools(server: ServerProcess) -> None:
+    disk = shell_disk(server.work / "spin", "echo VBIOS-SPIN-START",
+                      f"stall {SPIN * 1_000_000}", "echo VBIOS-SPIN-END")
+    out = server.work / "bundles" / "spin"
+    done = run_vbios("domain", "create", "spin", "--machine", "qemu", "--disk", str(disk),
+                     "--home", str(server.home), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    with vc.BiosClient.from_bundle(server.url, out, timeout=60) as bios:
+        bios.set_secure_boot(False)  # OVMF refuses its own shell under Secure Boot
+        assert bios.thermal().power_state == "Off"
+        bios.reset("On")
+        waiting.wait_for(lambda: "VBIOS-SPIN-START" in console(server, "spin"),
+                         "the shell spinning", BOOT_LIMIT, 0.5)
+        samples = watch(bios, server)
+        bios.reset("ForceOff")
+    end = next(s.seconds for s in samples if not s.spinning)  # seen ended (up to 3 s late)
+    # the policy measures the load over its last period (5 s): the middle of each phase
+    spin = [s for s in samples if s.spinning and 6 <= s.seconds <= end - 4]
+    idle = [s for s in samples if not s.spinning and s.seconds >= end + 6]
+    report = "\n".join(f"{s.seconds:5.1f}s {s.reading:6.2f} degC {s.load:5.1f} %"
+                       f"{' spinning' if s.spinning else ''}" for s in samples)
+    assert len(spin) >= 5 and len(idle) >= 20, report
+    assert sum(s.load for s in spin) / len(spin) >= 35.0, report  # a core, shared
+    assert min(s.load for s in spin) >= 20.0, report
+    assert max(s.load for s in idle) <= 15.0, report  # the shell waits for a key
+    peak = max(samples, key=lambda s: s.reading)
+    assert peak.reading > samples[0].reading + 5.0, report  # it heats while it spins ...
+    assert all(b.reading >= a.reading - 0.05 for a, b in itertools.pairwise(spin)), report
+    assert peak.seconds <= end + 3, report  # ... and no longer once it idles
+    assert idle[-1].reading < peak.reading - 8.0, report  # it cools while it idles
+    assert all(b.reading <= a.reading + 0.05 for a, b in itertools.pairwise(idle)), report
+
+
+def watch(bios: vc.BiosClient, server: ServerProcess) -> list[Sample]:
+    """The guest's readings every second while it spins and for ``IDLE`` seconds after."""
+    samples: list[Sample] = []
+    start = time.monotonic()
+    ended: float | None = None
+    last_look = 0.0
+    while ended is None or time.monotonic() - ended < IDLE:
+        now = time.monotonic()
+        if ended is None and now - last_look >= 2.0:
+            last_look = now
+            if "VBIOS-SPIN-END" in console(server, "spin"):
+                ended = time.monotonic()
+        if ended is None and now - start > SPIN + BOOT_LIMIT:
+            raise AssertionError("the shell never ended its stall")
+        thermal = bios.thermal()
+        samples.append(Sample(now - start, thermal.sensor("CPU").reading,
+                              thermal.load_percent, ended is None))
+        time.sleep(1.0)
+    return samples
