@@ -73,7 +73,8 @@ from bios_ws.service.power import PowerService
 from bios_ws.service.secureboot import SecureBootService
 from bios_ws.service.system_management import SystemManagementService
 from bios_ws.service.thermal import ThermalService
-from bios_ws.service.thermal_alerts import NO_ALERTS, ThermalAlerts
+from bios_ws.service.thermal_alerts import ThermalAlerts
+from bios_ws.service.thermal_records import RECORDED_ALERTS
 from bios_ws.service.thermal_sample import AmbientSource
 from bios_ws.service.use_cases import UseCases
 
@@ -109,7 +110,7 @@ class Wiring:
     #: The static transfer key of encrypted uploads (None: this process has none).
     transfer_key: Callable[[], TransferKey] | None = None
     #: What the thermal policy raises beside its audit entries (events, SEL entries).
-    thermal_alerts: ThermalAlerts = NO_ALERTS
+    thermal_alerts: ThermalAlerts = RECORDED_ALERTS
     #: The host's ambient temperature (its hwmon sensors), or None.
     ambient: AmbientSource = hwmon_ambient
 

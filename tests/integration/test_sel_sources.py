@@ -166,3 +166,29 @@ def test_the_thermal_writer_appends_in_the_callers_unit(endpoint: Endpoint) -> N
     assert (entry.severity.value, entry.entry_code, entry.message_args) == (
         "Critical", "Upper Critical - going high", ("CPU1 Temp", "96.25", "UpperCritical",
                                                     "95"))
+
+
+def test_thermal_crossings_land_in_the_log_with_the_serving_wiring() -> None:
+    """The wiring a server uses (``RECORDED_ALERTS``): critical, fatal and cleared crossings
+    each leave one entry, written with the crossing."""
+    from datetime import timedelta
+
+    from bios_ws.service.thermal import ThermalService
+    from bios_ws.service.thermal_records import RECORDED_ALERTS
+
+    endpoint = build_endpoint(thermal_alerts=RECORDED_ALERTS)
+    thermal = endpoint.use_cases.use(ThermalService)
+    endpoint.power.reset(endpoint.guest, ResetType.ON)
+    endpoint.clock.advance(endpoint.platform.boot_seconds)
+    endpoint.platform.advance_due()
+    thermal.override(endpoint.admin, "vm1", "CPU", 92.0, timedelta(minutes=1))
+    endpoint.clock.advance(1)
+    thermal.evaluate()
+    thermal.evaluate()  # nothing new: no second entry
+    thermal.override(endpoint.admin, "vm1", "CPU", None)
+    endpoint.clock.advance(30)
+    thermal.evaluate()
+    found = [e for e in entries(endpoint.store)
+             if e.message_id.endswith("TemperatureThresholdCrossed")]
+    assert [(e.severity, e.entry_code) for e in found] == [
+        ("Critical", "Upper Critical - going high"), ("OK", "Upper Critical - going low")]
