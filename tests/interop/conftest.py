@@ -23,8 +23,18 @@ from bios_ws.config import Config
 from bios_ws.domain.firmware_job import FirmwareJob
 from bios_ws.domain.firmware_update import FirmwareInventory
 from bios_ws.domain.principal import Principal
+from bios_ws.domain.sm_requests import GetEventLog, GetSmbios, GetWakeAlarm, GetWatchdog
+from bios_ws.domain.smbios import SmbiosTables
+from bios_ws.domain.timers import WakeAlarm
 from bios_ws.home import Home
 from bios_ws.service.firmware_update import FirmwareUpdateService
+from bios_ws.service.system_management import (
+    EventLogView,
+    SystemManagementService,
+    WatchdogView,
+)
+from bios_ws.service.thermal import ThermalService
+from bios_ws.service.thermal_sample import ThermalView
 from tests.e2e.conftest import ServerProcess, run_vbios, served_home
 from tests.firmware_support import Signers, make_signers
 from tests.interop.contract import WSDL_PATH
@@ -60,6 +70,17 @@ class Guest:
 
 
 @dataclass(frozen=True)
+class SystemState:
+    """A domain's system management and thermal state in the server's store."""
+
+    smbios: SmbiosTables
+    event_log: EventLogView
+    wake_alarm: WakeAlarm | None
+    watchdog: WatchdogView
+    thermal: ThermalView
+
+
+@dataclass(frozen=True)
 class Deployment:
     server: ServerProcess
     wsdl: Path
@@ -87,6 +108,19 @@ class Deployment:
         with bootstrap(Config.of(Home.open(self.server.home))) as app:
             updates = app.use(FirmwareUpdateService)
             return updates.inventory(admin, domain), updates.history(admin, domain)
+
+    def system(self, domain: str) -> SystemState:
+        """The domain's SMBIOS tables, System Event Log, wake alarm, watchdog and thermal
+        readings as the served home holds them, read in-process as the admin."""
+        admin = Principal.admin("interop tests")
+        with bootstrap(Config.of(Home.open(self.server.home))) as app:
+            sm = app.use(SystemManagementService)
+            return SystemState(
+                smbios=sm.handle(admin, GetSmbios(domain_id=domain)),
+                event_log=sm.handle(admin, GetEventLog(domain_id=domain)),
+                wake_alarm=sm.handle(admin, GetWakeAlarm(domain_id=domain)),
+                watchdog=sm.handle(admin, GetWatchdog(domain_id=domain)),
+                thermal=app.use(ThermalService).thermal(admin, domain))
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,9 @@ for it (a JSON file: the server, the guest's and the admin's bundles, a Secure B
 certificate, a CSR, a quote nonce, the attribute changes, a signed firmware capsule) and
 the check of what it printed (its ``RESULT <json>`` line) against what the Python guest
 library reads afterwards, and the firmware update it made against the server's store
-(``check_firmware``, which the stacks with their own inputs use too).
+(``check_firmware``, which the stacks with their own inputs use too), and what it read
+and changed of the system management and thermal operations against the same store
+(``check_system``, likewise).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import secrets
 import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from vbios_client.enrollment import certificate_request, new_private_key
 
 from bios_ws.domain.firmware_job import ApplyTime, JobState
 from bios_ws.domain.firmware_update import SYSTEM_FIRMWARE_CLASS, Slot
+from bios_ws.domain.thermal_policy import Sensor
 from tests.firmware_support import Signers
 from tests.interop.conftest import Deployment, Guest
 from tests.interop.materials import (
@@ -43,6 +47,11 @@ ON_RESET: dict[str, str | int | bool] = {"BootMode": "Bios"}
 SECURE_BOOT_DATABASE = "db"
 BANK = "sha256"
 PCRS = list(range(8))
+#: The watchdog's timeout a program arms it with: far longer than a run, it never bites.
+WATCHDOG_SECONDS = 600
+#: The MessageId of the entries the Reset (On) leaves in the System Event Log.
+POWER_ENTRY = "VbiosSel.1.0.PowerStateChanged"
+CLEARED_ENTRY = "VbiosSel.1.0.LogCleared"
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,102 @@ class FirmwareSeen:
                    tuple(history.split(",") if isinstance(history, str) else history))
 
 
+def _flag(value: object) -> bool:
+    """An xs:boolean as a program gave it: a JSON boolean or its text."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    assert text in ("true", "false", "1", "0"), f"not a boolean: {value!r}"
+    return text in ("true", "1")
+
+
+def _time(text: str) -> datetime:
+    """An RFC 3339 time with its offset (``Z`` too)."""
+    parsed = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    assert parsed.tzinfo is not None, f"a time without its offset: {text!r}"
+    return parsed
+
+
+@dataclass(frozen=True)
+class SystemSeen:
+    """What a client program read and changed as the guest with the system-management and
+    thermal operations (after the Reset On and the firmware update)."""
+
+    bios_vendor: str  # GetSmbios: type 0
+    bios_version: str
+    system_serial: str  # type 1
+    system_uuid: str
+    cpu_reading: float  # GetThermal: the CPU sensor's Reading (xs:double)
+    cpu_upper_critical: float  # its UpperCritical threshold's Reading
+    wake_set: str  # the WakeTime the program sent to SetWakeAlarm
+    wake_read: str  # GetWakeAlarm's WakeTime afterwards
+    wake_cleared: bool  # ClearWakeAlarm's Cleared
+    watchdog_armed: int  # SetWatchdog (Enabled, WATCHDOG_SECONDS): TimeoutSeconds answered
+    watchdog_pet_deadline: str  # PetWatchdog's Deadline
+    watchdog_enabled: bool  # GetWatchdog after the pet
+    watchdog_disarmed: bool  # SetWatchdog (Enabled false): the answer's Enabled
+    sel_entries: int  # GetSystemEventLog: how many entries
+    sel_last_id: int  # the largest Id among them
+    sel_message_ids: tuple[str, ...]
+    sel_removed: int  # ClearSystemEventLog's Removed
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> SystemSeen:
+        """From a client's ``system`` RESULT object (or the same keys as text)."""
+        ids = values["sel_message_ids"]
+        return cls(
+            str(values["bios_vendor"]), str(values["bios_version"]),
+            str(values["system_serial"]), str(values["system_uuid"]),
+            float(values["cpu_reading"]), float(values["cpu_upper_critical"]),
+            str(values["wake_set"]), str(values["wake_read"]), _flag(values["wake_cleared"]),
+            int(values["watchdog_armed"]), str(values["watchdog_pet_deadline"]),
+            _flag(values["watchdog_enabled"]), _flag(values["watchdog_disarmed"]),
+            int(values["sel_entries"]), int(values["sel_last_id"]),
+            tuple(ids.split(",") if isinstance(ids, str) else ids), int(values["sel_removed"]))
+
+
+def check_system(deployment: Deployment, domain: str, seen: SystemSeen) -> None:
+    """What the program read and changed with the system-management and thermal operations
+    against the server's store: the SMBIOS tables, a CPU reading of the model's range with
+    the sensor's thresholds, the wake alarm it set (read back at the same instant) and
+    cleared, the watchdog it armed, petted and disarmed, the log it read (the Reset's
+    power entries) and cleared (one LogCleared entry after the Ids it read)."""
+    state = deployment.system(domain)
+    tables = state.smbios
+    assert (seen.bios_vendor, seen.bios_version) == (tables.bios.vendor, tables.bios.version)
+    assert seen.bios_vendor == "bios-ws" and seen.bios_version == f"vbios-{FIRST_FW_VERSION}"
+    assert seen.system_serial == tables.system.serial_number
+    assert seen.system_uuid.lower() == str(tables.system.uuid)
+
+    cpu = state.thermal.sensor(Sensor.CPU)
+    assert cpu.thresholds is not None
+    assert seen.cpu_upper_critical == cpu.thresholds.critical
+    assert -40.0 <= seen.cpu_reading <= 150.0, seen.cpu_reading
+    assert abs(seen.cpu_reading * 100 - round(seen.cpu_reading * 100)) < 1e-6  # 0.01 degC
+    assert abs(seen.cpu_reading - cpu.reading) < 30.0, (seen.cpu_reading, cpu.reading)
+
+    wake = _time(seen.wake_set)
+    assert _time(seen.wake_read) == wake, (seen.wake_set, seen.wake_read)
+    assert timedelta(0) < wake - datetime.now(UTC) < timedelta(days=1)
+    assert seen.wake_cleared is True and state.wake_alarm is None
+
+    assert seen.watchdog_armed == WATCHDOG_SECONDS
+    assert _time(seen.watchdog_pet_deadline) > datetime.now(UTC)
+    assert seen.watchdog_enabled is True and seen.watchdog_disarmed is False
+    watchdog = state.watchdog
+    assert (watchdog.enabled, watchdog.timeout_seconds, watchdog.expirations) == (
+        False, WATCHDOG_SECONDS, 0)
+
+    assert seen.sel_entries == len(seen.sel_message_ids) >= 1
+    assert POWER_ENTRY in seen.sel_message_ids, seen.sel_message_ids
+    assert seen.sel_removed >= seen.sel_entries
+    entries = state.event_log.entries
+    assert all(entry.entry_id > seen.sel_last_id for entry in entries), entries
+    cleared = [entry for entry in entries if entry.message_id == CLEARED_ENTRY]
+    assert len(cleared) == 1, entries
+    assert str(seen.sel_removed) in cleared[0].message_args, cleared[0]
+
+
 def _bundle(guest: Guest) -> dict[str, str]:
     return {"cert": str(guest.cert), "key": str(guest.key), "ca": str(guest.ca)}
 
@@ -121,6 +226,7 @@ def prepare(deployment: Deployment, domain: str, work: Path, signers: Signers) -
         "bank": BANK, "pcrs": PCRS, "nonce": base64.b64encode(nonce).decode(),
         "certificate_request": str(work / "request.der"),
         "firmware": firmware_input(capsule),
+        "watchdog_seconds": WATCHDOG_SECONDS,
     }
     path = work / "input.json"
     path.write_text(json.dumps(values, indent=1))
@@ -211,6 +317,7 @@ def check_answers(deployment: Deployment, scenario: Scenario, result: dict[str, 
     assert result["provisioning_renewed"] == provisioning.state
     check_firmware(deployment, scenario.guest.domain, scenario.capsule,
                    FirmwareSeen.of(result["firmware"]))
+    check_system(deployment, scenario.guest.domain, SystemSeen.of(result["system"]))
 
 
 def check_firmware(deployment: Deployment, domain: str, capsule: FirmwareCapsule,

@@ -244,6 +244,40 @@ $out['firmware']['job_state'] = call($guest, 'GetFirmwareJob', ['JobId' => $job-
 $out['firmware']['history'] = array_map(fn ($j) => $j->JobId,
     items(call($guest, 'GetFirmwareHistory')->Jobs->Job ?? null));
 
+// -- system management and thermal (after the reset: the log holds its power entries) --
+$smbios = call($guest, 'GetSmbios');
+$out['system'] = ['bios_vendor' => $smbios->Bios->Vendor,
+    'bios_version' => $smbios->Bios->Version, 'system_serial' => $smbios->System->SerialNumber,
+    'system_uuid' => $smbios->System->Uuid];
+$cpu = null;
+foreach (items(call($guest, 'GetThermal')->Temperatures->Sensor ?? null) as $sensor) {
+    if ($sensor->PhysicalContext === 'CPU') {
+        $cpu = $sensor;
+    }
+}
+if ($cpu === null || !is_float($cpu->Reading)) {  // xs:double: a PHP float
+    throw new RuntimeException('GetThermal answered no CPU reading as a float');
+}
+$out['system'] += ['cpu_reading' => $cpu->Reading,
+    'cpu_upper_critical' => $cpu->Thresholds->UpperCritical->Reading];
+$wake = gmdate('Y-m-d\TH:i:s\Z', time() + 600);  // RFC 3339, xs:string in the WSDL
+call($guest, 'SetWakeAlarm', ['WakeTime' => $wake]);
+$out['system'] += ['wake_set' => $wake,
+    'wake_read' => call($guest, 'GetWakeAlarm')->Alarm->WakeTime,
+    'wake_cleared' => call($guest, 'ClearWakeAlarm')->Cleared];
+$armed = call($guest, 'SetWatchdog', ['Enabled' => true,
+    'TimeoutSeconds' => $in['watchdog_seconds']])->Watchdog;
+$out['system'] += ['watchdog_armed' => $armed->TimeoutSeconds,
+    'watchdog_pet_deadline' => call($guest, 'PetWatchdog')->Watchdog->Deadline,
+    'watchdog_enabled' => call($guest, 'GetWatchdog')->Watchdog->Enabled,
+    'watchdog_disarmed' => call($guest, 'SetWatchdog', ['Enabled' => false])
+        ->Watchdog->Enabled];
+$entries = items(call($guest, 'GetSystemEventLog')->Entries->Entry ?? null);
+$out['system'] += ['sel_entries' => count($entries),
+    'sel_last_id' => max(array_map(fn ($e) => $e->Id, $entries) ?: [0]),
+    'sel_message_ids' => array_map(fn ($e) => $e->MessageId, $entries),
+    'sel_removed' => call($guest, 'ClearSystemEventLog')->Removed];
+
 // -- credential (last: using the renewed certificate revokes the old one) --------------
 $out['provisioning_before'] = call($guest, 'GetProvisioningState')->State;
 $issued = call($guest, 'RenewCertificate',
