@@ -218,6 +218,38 @@ async function main(input) {
   const history = (await call(guest, 'GetFirmwareHistory')).Jobs;
   out.firmware.history = items(history && history.Job).map((j) => j.JobId);
 
+  // -- system management and thermal (after the reset: the log holds its power entries)
+  const smbios = await call(guest, 'GetSmbios');
+  out.system = { bios_vendor: smbios.Bios.Vendor, bios_version: smbios.Bios.Version,
+    system_serial: smbios.System.SerialNumber, system_uuid: smbios.System.Uuid };
+  const thermal = await call(guest, 'GetThermal');
+  const cpu = items(thermal.Temperatures && thermal.Temperatures.Sensor)
+    .find((sensor) => sensor.PhysicalContext === 'CPU');
+  if (!cpu || typeof cpu.Reading !== 'number') {  // xs:double: node-soap gives a Number
+    throw new Error(`GetThermal answered no CPU reading as a number: ${JSON.stringify(cpu)}`);
+  }
+  Object.assign(out.system, { cpu_reading: cpu.Reading,
+    cpu_upper_critical: cpu.Thresholds.UpperCritical.Reading });
+  // RFC 3339 in UTC, whole seconds (WakeTime is an xs:string in the WSDL)
+  const wake = new Date(Date.now() + 600000).toISOString().replace(/\.\d+Z$/, 'Z');
+  await call(guest, 'SetWakeAlarm', { WakeTime: wake });
+  out.system.wake_set = wake;
+  out.system.wake_read = (await call(guest, 'GetWakeAlarm')).Alarm.WakeTime;
+  out.system.wake_cleared = (await call(guest, 'ClearWakeAlarm')).Cleared;
+  const armed = (await call(guest, 'SetWatchdog', { Enabled: true,
+    TimeoutSeconds: input.watchdog_seconds })).Watchdog;
+  out.system.watchdog_armed = armed.TimeoutSeconds;
+  out.system.watchdog_pet_deadline = (await call(guest, 'PetWatchdog')).Watchdog.Deadline;
+  out.system.watchdog_enabled = (await call(guest, 'GetWatchdog')).Watchdog.Enabled;
+  out.system.watchdog_disarmed = (await call(guest, 'SetWatchdog', { Enabled: false }))
+    .Watchdog.Enabled;
+  const log = await call(guest, 'GetSystemEventLog');
+  const entries = items(log.Entries && log.Entries.Entry);
+  Object.assign(out.system, { sel_entries: entries.length,
+    sel_last_id: Math.max(0, ...entries.map((entry) => Number(entry.Id))),
+    sel_message_ids: entries.map((entry) => entry.MessageId) });
+  out.system.sel_removed = (await call(guest, 'ClearSystemEventLog')).Removed;
+
   // -- credential (last: using the renewed certificate revokes the old one) ------------
   out.provisioning_before = (await call(guest, 'GetProvisioningState')).State;
   const issued = await call(guest, 'RenewCertificate', {
