@@ -33,7 +33,13 @@ from tests.interop.materials import (
     firmware_capsule,
     write_pkcs12,
 )
-from tests.interop.scenario import FirmwareSeen, check_firmware
+from tests.interop.scenario import (
+    WATCHDOG_SECONDS,
+    FirmwareSeen,
+    SystemSeen,
+    check_firmware,
+    check_system,
+)
 
 JAVA_DIR = Path(__file__).resolve().parent / "java"
 #: The JAX-WS RI runtime; its manifest's Class-Path brings JAXB, SAAJ, streambuffer, ...
@@ -155,6 +161,7 @@ def test_jaxws_client_over_mutual_tls(deployment: Deployment, capsule_signers: S
         "renewal.csr": str(tmp_path / "renewal.csr"),
         "renewal.out": str(tmp_path / "renewed.der"),
         "firmware.capsule": str(capsule.path), "firmware.chunk.size": str(CHUNK_SIZE),
+        "watchdog.seconds": str(WATCHDOG_SECONDS),
     }
     done = run_client(tools, classes, settings, tmp_path / "settings.properties")
     check_coverage("jaxws", done.stdout)
@@ -185,6 +192,13 @@ def test_jaxws_client_over_mutual_tls(deployment: Deployment, capsule_signers: S
     check_firmware(deployment, guest.domain, capsule, FirmwareSeen.of(
         {key.removeprefix("firmware."): value for key, value in got.items()
          if key.startswith("firmware.")}))
+    # system management and thermal: what it read and changed, against the store; arming
+    # and disarming the watchdog set OsWatchdogTimer twice (the version moved on by two)
+    check_system(deployment, guest.domain, SystemSeen.of(
+        {key.removeprefix("system."): value for key, value in got.items()
+         if key.startswith("system.")}))
+    assert got["system.attr.OsWatchdogTimer"] == "Disabled"
+    assert int(got["system.version.after"]) == int(got["system.version.before"]) + 2
 
     # the quote the Java client got verifies here against the bundle's CA and our nonce
     b64 = base64.b64decode

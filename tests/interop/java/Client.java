@@ -126,6 +126,7 @@ public final class Client {
         version = secureBoot(version);
         attestation();
         firmware();
+        version = system(version);
         version = password(version);
         credential();
         value("final.version", version);
@@ -417,6 +418,85 @@ public final class Client {
         }
         called("GetFirmwareHistory");
         value("firmware.history", String.join(",", history));
+    }
+
+    /**
+     * System management and thermal, after the reset (the log holds its power entries):
+     * SMBIOS, the CPU reading (xs:double: a double), a wake alarm set, read and cleared, the
+     * watchdog armed (a timeout far past the run), petted, read and disarmed, the log read
+     * and cleared. Arming and disarming set OsWatchdogTimer: the attributes' version moves
+     * on, so the version is read again (GetAttributes) and returned.
+     */
+    private long system(long version) throws Exception {
+        Holder<SmbiosBios> bios = new Holder<>();
+        Holder<SmbiosSystem> system = new Holder<>();
+        guest.getSmbios(bios, system, new Holder<>(), new Holder<>());
+        called("GetSmbios");
+        value("system.bios_vendor", bios.value.getVendor());
+        value("system.bios_version", bios.value.getVersion());
+        value("system.system_serial", system.value.getSerialNumber());
+        value("system.system_uuid", system.value.getUuid());
+
+        Holder<TemperatureSensorList> temperatures = new Holder<>();
+        guest.getThermal(new Holder<>(), new Holder<>(), new Holder<>(), new Holder<>(),
+                         new Holder<>(), new Holder<>(), new Holder<>(), temperatures,
+                         new Holder<>());
+        called("GetThermal");
+        TemperatureSensor cpu = temperatures.value.getSensor().stream()
+            .filter(sensor -> "CPU".equals(sensor.getPhysicalContext())).findFirst()
+            .orElseThrow(() -> new IllegalStateException("GetThermal answered no CPU sensor"));
+        double reading = cpu.getReading();
+        value("system.cpu_reading", reading);
+        value("system.cpu_upper_critical", cpu.getThresholds().getUpperCritical().getReading());
+
+        // RFC 3339 in UTC, whole seconds (WakeTime is an xs:string in the WSDL)
+        String wake = java.time.Instant.now().plusSeconds(600)
+            .truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString();
+        guest.setWakeAlarm(wake);
+        called("SetWakeAlarm");
+        value("system.wake_set", wake);
+        value("system.wake_read", guest.getWakeAlarm().getWakeTime());
+        called("GetWakeAlarm");
+        value("system.wake_cleared", guest.clearWakeAlarm());
+        called("ClearWakeAlarm");
+
+        int seconds = Integer.parseInt(settings.getProperty("watchdog.seconds"));
+        value("system.watchdog_armed", guest.setWatchdog(true, seconds).getTimeoutSeconds());
+        called("SetWatchdog");
+        value("system.watchdog_pet_deadline", guest.petWatchdog().getDeadline());
+        called("PetWatchdog");
+        value("system.watchdog_enabled", guest.getWatchdog().isEnabled());
+        called("GetWatchdog");
+        // TimeoutSeconds is optional: null leaves the element out
+        value("system.watchdog_disarmed", guest.setWatchdog(false, null).isEnabled());
+
+        Holder<SelEntryList> entries = new Holder<>();
+        guest.getSystemEventLog(new Holder<>(), new Holder<>(), new Holder<>(), entries);
+        called("GetSystemEventLog");
+        List<String> messageIds = new ArrayList<>();
+        long lastId = 0;
+        for (SelEntry entry : entries.value.getEntry()) {
+            messageIds.add(entry.getMessageId());
+            lastId = Math.max(lastId, entry.getId());
+        }
+        value("system.sel_entries", messageIds.size());
+        value("system.sel_last_id", lastId);
+        value("system.sel_message_ids", String.join(",", messageIds));
+        value("system.sel_removed", guest.clearSystemEventLog());
+        called("ClearSystemEventLog");
+
+        Holder<Long> current = new Holder<>();
+        NameList wanted = new NameList();
+        wanted.getName().add("OsWatchdogTimer");
+        Holder<AttributeValueList> values = new Holder<>();
+        guest.getAttributes(wanted, current, new Holder<>(), values);
+        called("GetAttributes");
+        for (AttributeValue attribute : values.value.getAttributeValue()) {
+            value("system.attr." + attribute.getName(), text(attribute));
+        }
+        value("system.version.before", version);
+        value("system.version.after", current.value);
+        return current.value;
     }
 
     /** A setup password set (it stays set), then a write that must give it. */
