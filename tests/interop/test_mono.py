@@ -33,7 +33,13 @@ from tests.interop.materials import (
     firmware_capsule,
     write_pkcs12,
 )
-from tests.interop.scenario import FirmwareSeen, check_firmware
+from tests.interop.scenario import (
+    WATCHDOG_SECONDS,
+    FirmwareSeen,
+    SystemSeen,
+    check_firmware,
+    check_system,
+)
 
 SOURCE = Path(__file__).resolve().parent / "mono"
 TOOLS = ("wsdl", "mcs", "mono")
@@ -194,7 +200,8 @@ def test_mono_generated_client_over_mutual_tls(deployment: Deployment,
                      "--admin-p12", str(btls_pkcs12(deployment.admin, tmp_path / "admin.p12")),
                      "--domain", guest.domain, "--secure-boot-cert", str(db_cert),
                      "--csr", str(csr), "--nonce", nonce.hex(),
-                     "--capsule", str(capsule.path), "--chunk-size", str(CHUNK_SIZE)],
+                     "--capsule", str(capsule.path), "--chunk-size", str(CHUNK_SIZE),
+                     "--watchdog-seconds", str(WATCHDOG_SECONDS)],
                     cwd=tmp_path, what="the Mono client")
     check_coverage("mono", done.stdout)
     values = values_of(done.stdout)
@@ -205,6 +212,9 @@ def test_mono_generated_client_over_mutual_tls(deployment: Deployment,
     check_firmware(deployment, guest.domain, capsule, FirmwareSeen.of(
         {key.removeprefix("firmware."): value for key, value in values.items()
          if key.startswith("firmware.")}))
+    check_system(deployment, guest.domain, SystemSeen.of(
+        {key.removeprefix("system."): value for key, value in values.items()
+         if key.startswith("system.")}))
 
     bundle = renewed_bundle(values, renewal_key, guest.ca, tmp_path / "renewed")
     with vc.BiosClient.from_bundle(deployment.url, bundle, timeout=15) as bios:

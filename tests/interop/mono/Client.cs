@@ -10,6 +10,7 @@
 // "PROBE refused <error>" (the test runs it with a foreign CA: it must be refused).
 using System;
 using System.Collections.Generic;
+using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Net;
@@ -41,6 +42,7 @@ static class Client
         SecureBoot(guest, admin, domain, opt["secure-boot-cert"]);
         Attestation(guest, ParseHex(opt["nonce"]));
         Firmware(guest, opt["capsule"], long.Parse(opt["chunk-size"]));
+        SystemManagement(guest, int.Parse(opt["watchdog-seconds"]));
         Credential(guest, File.ReadAllBytes(opt["csr"]));
         return 0;
     }
@@ -321,6 +323,60 @@ static class Client
         var history = bios.GetFirmwareHistory(new GetFirmwareHistory()).Jobs ?? new FirmwareJob[0];
         Called("GetFirmwareHistory");
         Value("firmware.history", string.Join(",", history.Select(j => j.JobId)));
+    }
+
+    // -- system management and thermal (after the reset: the log holds its power entries)
+
+    static void SystemManagement(VbiosService bios, int watchdogSeconds)
+    {
+        var smbios = bios.GetSmbios(new GetSmbios());
+        Called("GetSmbios");
+        Value("system.bios_vendor", smbios.Bios.Vendor);
+        Value("system.bios_version", smbios.Bios.Version);
+        Value("system.system_serial", smbios.System.SerialNumber);
+        Value("system.system_uuid", smbios.System.Uuid);
+
+        var thermal = bios.GetThermal(new GetThermal());
+        Called("GetThermal");
+        var cpu = thermal.Temperatures.Single(sensor => sensor.PhysicalContext == "CPU");
+        // xs:double: a double, printed round-trip in the invariant culture (not "34,87")
+        Value("system.cpu_reading", cpu.Reading.ToString("R", CultureInfo.InvariantCulture));
+        Value("system.cpu_upper_critical",
+              cpu.Thresholds.UpperCritical.Reading.ToString("R", CultureInfo.InvariantCulture));
+
+        // RFC 3339 in UTC, whole seconds (WakeTime is an xs:string in the WSDL)
+        var wake = DateTime.UtcNow.AddMinutes(10).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'",
+                                                            CultureInfo.InvariantCulture);
+        bios.SetWakeAlarm(new SetWakeAlarm { WakeTime = wake });
+        Called("SetWakeAlarm");
+        Value("system.wake_set", wake);
+        Value("system.wake_read", bios.GetWakeAlarm(new GetWakeAlarm()).Alarm.WakeTime);
+        Called("GetWakeAlarm");
+        Value("system.wake_cleared", Flag(bios.ClearWakeAlarm(new ClearWakeAlarm()).Cleared));
+        Called("ClearWakeAlarm");
+
+        // TimeoutSeconds is optional: without TimeoutSecondsSpecified the proxy leaves it
+        // out and the server arms with the timeout it had (300 s at first)
+        var armed = bios.SetWatchdog(new SetWatchdog {
+            Enabled = true, TimeoutSeconds = watchdogSeconds, TimeoutSecondsSpecified = true }).Watchdog;
+        Called("SetWatchdog");
+        Value("system.watchdog_armed", armed.TimeoutSeconds);
+        Value("system.watchdog_pet_deadline", bios.PetWatchdog(new PetWatchdog()).Watchdog.Deadline);
+        Called("PetWatchdog");
+        Value("system.watchdog_enabled", Flag(bios.GetWatchdog(new GetWatchdog()).Watchdog.Enabled));
+        Called("GetWatchdog");
+        Value("system.watchdog_disarmed",
+              Flag(bios.SetWatchdog(new SetWatchdog { Enabled = false }).Watchdog.Enabled));
+
+        var entries = bios.GetSystemEventLog(new GetSystemEventLog()).Entries ?? new SelEntry[0];
+        Called("GetSystemEventLog");
+        Value("system.sel_entries", entries.Length);
+        Value("system.sel_last_id", entries.Length == 0 ? 0 : entries.Max(e => e.Id));
+        Value("system.sel_message_ids", string.Join(",", entries.Select(e => e.MessageId)));
+        Value("system.sel_removed", bios.ClearSystemEventLog(new ClearSystemEventLog()).Removed);
+        Called("ClearSystemEventLog");
+        // arming and disarming set OsWatchdogTimer: the attributes' version moved on
+        version = bios.GetAttributes(new GetAttributes()).Version;
     }
 
     // -- credential (last: the renewed certificate replaces this one) ----------------
