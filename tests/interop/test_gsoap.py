@@ -26,7 +26,13 @@ from tests.firmware_support import Signers
 from tests.interop.conftest import Deployment, Guest, run_step
 from tests.interop.contract import check_coverage
 from tests.interop.materials import CHUNK_SIZE, db_certificate, firmware_capsule
-from tests.interop.scenario import FirmwareSeen, check_firmware
+from tests.interop.scenario import (
+    WATCHDOG_SECONDS,
+    FirmwareSeen,
+    SystemSeen,
+    check_firmware,
+    check_system,
+)
 
 CLIENT_DIR = Path(__file__).parent / "gsoap"
 #: Our program: copied next to the generated code.
@@ -118,7 +124,8 @@ def test_gsoap_client_calls_every_guest_operation(deployment: Deployment,
                      f"domain={guest.domain}", f"sbcert={tmp_path / 'db.pem'}",
                      f"sbcert_sha256={sb_sha}", f"csr={tmp_path / 'renew.csr'}",
                      f"nonce={nonce.hex()}", f"capsule={capsule.path}",
-                     f"chunk_size={CHUNK_SIZE}", f"out={out}"], cwd=tmp_path, what="gSOAP client")
+                     f"chunk_size={CHUNK_SIZE}", f"watchdog_seconds={WATCHDOG_SECONDS}",
+                     f"out={out}"], cwd=tmp_path, what="gSOAP client")
     check_coverage("gsoap", done.stdout)
     got = parse(done.stdout, "VALUE")
     fault = parse(done.stdout, "FAULT")
@@ -206,6 +213,8 @@ def test_gsoap_client_calls_every_guest_operation(deployment: Deployment,
     # the firmware update: every chunk, the job waiting for the next reset
     check_firmware(deployment, guest.domain, capsule,
                    FirmwareSeen.of(prefixed(got, "firmware.")))
+    # system management and thermal: what it read and changed, against the store
+    check_system(deployment, guest.domain, SystemSeen.of(prefixed(got, "system.")))
     # the credential: the state, then a renewal for the test's key that works
     assert (got["provisioning.state"], got["provisioning.next_step"]) == (
         provisioning.state, provisioning.next_step)

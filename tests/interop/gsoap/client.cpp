@@ -14,6 +14,7 @@
 #include "support.h"
 
 #include <algorithm>
+#include <ctime>
 
 namespace {
 
@@ -313,6 +314,96 @@ void attestation(Session& s) {
   value("diagnostics.audit_entries", diagnostics.AuditEntries->AuditEntry.size());
 }
 
+// -- system management and thermal (after the reset: the log holds its power entries;
+// before the final state: the watchdog's OsWatchdogTimer moves the attributes' version)
+void system_management(Session& s) {
+  VbiosServiceProxy& guest = s.guest;
+  ns1__GetSmbios smbios_req;
+  ns1__GetSmbiosResponse smbios;
+  answered(guest, guest.GetSmbios(&smbios_req, smbios), "GetSmbios");
+  value("system.bios_vendor", smbios.Bios->Vendor);
+  value("system.bios_version", smbios.Bios->Version);
+  value("system.system_serial", smbios.System->SerialNumber);
+  value("system.system_uuid", smbios.System->Uuid);
+
+  ns1__GetThermal thermal_req;
+  ns1__GetThermalResponse thermal;
+  answered(guest, guest.GetThermal(&thermal_req, thermal), "GetThermal");
+  const ns1__TemperatureSensor* cpu = nullptr;
+  for (const ns1__TemperatureSensor* sensor : thermal.Temperatures->Sensor)
+    if (sensor->PhysicalContext == "CPU") cpu = sensor;
+  if (cpu == nullptr || cpu->Thresholds == nullptr) {  // Thresholds: an optional element
+    std::fprintf(stderr, "GetThermal answered no CPU sensor with thresholds\n");
+    std::exit(1);
+  }
+  char reading[32];  // xs:double: a double, printed with every digit it has
+  std::snprintf(reading, sizeof reading, "%.17g", cpu->Reading);
+  value("system.cpu_reading", reading);
+  std::snprintf(reading, sizeof reading, "%.17g", cpu->Thresholds->UpperCritical->Reading);
+  value("system.cpu_upper_critical", reading);
+
+  // RFC 3339 in UTC, whole seconds (WakeTime is an xs:string in the WSDL)
+  std::time_t at = std::time(nullptr) + 600;
+  std::tm utc{};
+  gmtime_r(&at, &utc);
+  char wake[32];
+  std::strftime(wake, sizeof wake, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  ns1__SetWakeAlarm set_alarm;
+  set_alarm.WakeTime = wake;
+  ns1__SetWakeAlarmResponse alarm_set;
+  answered(guest, guest.SetWakeAlarm(&set_alarm, alarm_set), "SetWakeAlarm");
+  value("system.wake_set", set_alarm.WakeTime);
+  ns1__GetWakeAlarm get_alarm;
+  ns1__GetWakeAlarmResponse alarm;
+  answered(guest, guest.GetWakeAlarm(&get_alarm, alarm), "GetWakeAlarm");
+  value("system.wake_read", alarm.Alarm ? alarm.Alarm->WakeTime : std::string("none"));
+  ns1__ClearWakeAlarm clear_alarm;
+  ns1__ClearWakeAlarmResponse alarm_cleared;
+  answered(guest, guest.ClearWakeAlarm(&clear_alarm, alarm_cleared), "ClearWakeAlarm");
+  value("system.wake_cleared", alarm_cleared.Cleared);
+
+  // TimeoutSeconds is optional: a pointer (null leaves the element out)
+  int timeout = std::stoi(arg("watchdog_seconds"));
+  ns1__SetWatchdog arm;
+  arm.Enabled = true;
+  arm.TimeoutSeconds = &timeout;
+  ns1__SetWatchdogResponse armed;
+  answered(guest, guest.SetWatchdog(&arm, armed), "SetWatchdog");
+  value("system.watchdog_armed", armed.Watchdog->TimeoutSeconds);
+  ns1__PetWatchdog pet;
+  ns1__PetWatchdogResponse petted;
+  answered(guest, guest.PetWatchdog(&pet, petted), "PetWatchdog");
+  value("system.watchdog_pet_deadline",
+        petted.Watchdog->Deadline ? *petted.Watchdog->Deadline : std::string("none"));
+  ns1__GetWatchdog get_watchdog;
+  ns1__GetWatchdogResponse watchdog;
+  answered(guest, guest.GetWatchdog(&get_watchdog, watchdog), "GetWatchdog");
+  value("system.watchdog_enabled", watchdog.Watchdog->Enabled);
+  ns1__SetWatchdog disarm;
+  disarm.Enabled = false;
+  disarm.TimeoutSeconds = nullptr;
+  ns1__SetWatchdogResponse disarmed;
+  answered(guest, guest.SetWatchdog(&disarm, disarmed), "SetWatchdog");
+  value("system.watchdog_disarmed", disarmed.Watchdog->Enabled);
+
+  ns1__GetSystemEventLog log_req;
+  ns1__GetSystemEventLogResponse log;
+  answered(guest, guest.GetSystemEventLog(&log_req, log), "GetSystemEventLog");
+  std::string ids;
+  LONG64 last_id = 0;
+  for (const ns1__SelEntry* entry : log.Entries->Entry) {
+    ids += (ids.empty() ? "" : ",") + entry->MessageId;
+    last_id = std::max(last_id, entry->Id);
+  }
+  value("system.sel_entries", log.Entries->Entry.size());
+  value("system.sel_last_id", last_id);
+  value("system.sel_message_ids", ids);
+  ns1__ClearSystemEventLog clear_log;
+  ns1__ClearSystemEventLogResponse cleared;
+  answered(guest, guest.ClearSystemEventLog(&clear_log, cleared), "ClearSystemEventLog");
+  value("system.sel_removed", cleared.Removed);
+}
+
 // -- the final state the test compares with the Python library's reading -------------
 void final_state(Session& s) {
   VbiosServiceProxy& guest = s.guest;
@@ -449,6 +540,7 @@ int main(int argc, char** argv) {
   power(s);
   secure_boot(s);
   attestation(s);
+  system_management(s);
   final_state(s);
   firmware(s);
   credential(s);
