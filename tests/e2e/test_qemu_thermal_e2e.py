@@ -11,6 +11,7 @@ load and a falling temperature once it idles. Run one at a time (marker ``qemu``
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -114,3 +115,44 @@ def watch(bios: vc.BiosClient, server: ServerProcess) -> list[Sample]:
                               thermal.load_percent, ended is None))
         time.sleep(1.0)
     return samples
+
+
+def sel(server: ServerProcess, name: str) -> list[dict[str, object]]:
+    done = run_vbios("domain", "sm", name, "sel", "--json", "--home", str(server.home))
+    assert done.returncode == 0, done.stderr
+    entries: list[dict[str, object]] = json.loads(done.stdout)["entries"]
+    return entries
+
+
+def test_a_crossing_is_logged_and_a_fatal_override_shuts_a_real_guest_down(
+        server: ServerProcess) -> None:
+    """A running QEMU guest (its firmware idles in the boot manager): an override to
+    UpperCritical leaves a Critical SEL entry; one to UpperFatal shuts it down (the ACPI
+    power button, which no OS obeys here, then off after the graceful timeout), cause
+    ThermalEvent."""
+    out = server.work / "bundles" / "hot"
+    done = run_vbios("domain", "create", "hot", "--machine", "qemu", "--home",
+                     str(server.home), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    home = ("--home", str(server.home))
+    with vc.BiosClient.from_bundle(server.url, out, timeout=60) as bios:
+        bios.reset("On")
+        waiting.wait_for(lambda: bios.get_power_state().power_state == "On", "On",
+                         BOOT_LIMIT, 0.5)
+        done = run_vbios("domain", "thermal", "override", "hot", "CPU", "92", "--minutes",
+                         "5", *home)
+        assert done.returncode == 0, done.stderr
+
+        def crossed() -> bool:
+            return any(e["entry_code"] == "Upper Critical - going high" for e in sel(server,
+                                                                                     "hot"))
+
+        waiting.wait_for(crossed, "the critical crossing in the SEL", 30.0, 0.5)
+        done = run_vbios("domain", "thermal", "override", "hot", "CPU", "101", "--minutes",
+                         "5", *home)
+        assert done.returncode == 0, done.stderr
+        waiting.wait_for(lambda: bios.get_power_state().power_state == "Off",
+                         "the thermal shutdown", 60.0, 0.5)
+        assert bios.get_power_state().last_reset_cause == "ThermalEvent"
+    codes = [e["entry_code"] for e in sel(server, "hot")]
+    assert "Upper Non-recoverable - going high" in codes, codes  # Redfish: UpperFatal
