@@ -23,6 +23,7 @@ from bios_ws.domain.audit import (
 )
 from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
+from bios_ws.domain.fakes_events import EventData, MemoryEvents
 from bios_ws.domain.fakes_firmware import FirmwareData, MemoryFirmware
 from bios_ws.domain.firmware_trust import TrustedSigner
 from bios_ws.domain.ports import (
@@ -56,6 +57,7 @@ class MemoryStore:
         self.refusals: dict[str, RefusalWindow] = {}
         self.trusted_signers: dict[str, TrustedSigner] = {}
         self.firmware = FirmwareData()
+        self.events = EventData()
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -279,6 +281,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.refusals = _Refusals(dict(self._store.refusals))
         self.firmware_trust = _FirmwareTrust(dict(self._store.trusted_signers))
         self.firmware = MemoryFirmware(self._store.firmware.copy())
+        self.events = MemoryEvents(self._store.events)
         return self
 
     def commit(self) -> None:
@@ -299,6 +302,8 @@ class MemoryUnitOfWork(UnitOfWork):
         self._store.trusted_signers = self.firmware_trust.data
         assert isinstance(self.firmware, MemoryFirmware)
         self._store.firmware = self.firmware.data
+        assert isinstance(self.events, MemoryEvents)
+        self._store.events = self.events.committed()
         self._release()
 
     def rollback(self) -> None:

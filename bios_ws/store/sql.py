@@ -43,6 +43,7 @@ from bios_ws.store.engine import (
     safe_url,
     store_errors,
 )
+from bios_ws.store.events import SqlEvents
 from bios_ws.store.firmware import SqlFirmware
 from bios_ws.store.firmware_trust import SqlFirmwareTrust
 from bios_ws.store.kept import KeptConnections
@@ -161,6 +162,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.firmware_trust = SqlFirmwareTrust(self)
         self.firmware = SqlFirmware(self)
         self.refusals = SqlRefusals(self)
+        self.events = SqlEvents(self)
 
     def __enter__(self) -> SqlUnitOfWork:
         return self
