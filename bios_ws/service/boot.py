@@ -33,6 +33,7 @@ from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.errors import StoreUnavailable
 from bios_ws.platform.port import MachineEvent, MachineHooks
 from bios_ws.service.bios import PLATFORM, BiosService
+from bios_ws.service.events import power_changed
 from bios_ws.service.firmware_boot import FirmwareBoot
 
 log = logging.getLogger("bios_ws.power")
@@ -95,6 +96,7 @@ class MachineObserver:
             record = uow.machines.get(domain_id, for_update=True)
             uow.machines.save(record.with_power(event.state, event.cause, event.time),
                               record.version)
+            power_changed(uow, domain_id, record.state, event.state, event.cause, event.time)
             uow.audit.append(audit_record(event.time, "PowerEvent", domain_id, {
                 "state": event.state.value, "cause": event.cause.value}))
             uow.commit()
