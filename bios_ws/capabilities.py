@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from bios_ws.domain.events import EventRetention
 from bios_ws.domain.firmware import KeyDatabases
 from bios_ws.domain.ports import Clock, UnitOfWorkFactory
 from bios_ws.domain.power import MachineKind
@@ -46,11 +47,13 @@ from bios_ws.errors import (
     ResetRequired,
     ServiceRestricted,
     StoreUnavailable,
+    SubscriptionExpired,
     TpmError,
     TpmUnavailable,
     UnknownAttribute,
     UnknownBootOption,
     UnknownFirmwareJob,
+    UnknownSubscription,
     UnknownUpload,
     UpdateInProgress,
     VbiosError,
@@ -62,6 +65,7 @@ from bios_ws.service.bios import BiosService, WriteGate
 from bios_ws.service.credentials import DEFAULT_GUEST_VALIDITY, CredentialService, Issuer
 from bios_ws.service.domains import DomainService
 from bios_ws.service.enrollment import EnrollmentService
+from bios_ws.service.event_subscriptions import EventService
 from bios_ws.service.firmware_trust import FirmwareTrustService
 from bios_ws.service.firmware_update import FirmwareUpdateService, restart_for_update
 from bios_ws.service.firmware_upload import FirmwareUploadService, TransferKey
@@ -101,6 +105,8 @@ class Wiring:
     guest_validity: timedelta = DEFAULT_GUEST_VALIDITY
     #: The static transfer key of encrypted uploads (None: this process has none).
     transfer_key: Callable[[], TransferKey] | None = None
+    #: How long events are kept.
+    event_retention: EventRetention = dataclasses.field(default_factory=EventRetention)
 
     @property
     def gate(self) -> WriteGate | None:
@@ -189,6 +195,10 @@ def _firmware_upload(wiring: Wiring) -> FirmwareUploadService:
                                  wiring.transfer_key, gate=wiring.gate)
 
 
+def _events(wiring: Wiring) -> EventService:
+    return EventService(wiring.uow, wiring.clock, wiring.event_retention)
+
+
 #: Faults any operation may raise.
 COMMON_FAULTS: tuple[type[VbiosError], ...] = (
     InvalidRequest, AccessDenied, DomainNotFound, InternalError, StoreUnavailable,
@@ -241,6 +251,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         "firmware upload", _firmware_upload,
         soap_services=("bios_ws.soap.firmware_upload_service:FirmwareUploadSoapService",),
         faults=(UnknownUpload, ChunkRefused),
+    ),
+    Capability(
+        "events", _events,
+        soap_services=("bios_ws.soap.events_service:EventsSoapService",),
+        faults=(UnknownSubscription, SubscriptionExpired),
+        loop_safe=("GetEvents",),
     ),
 )
 

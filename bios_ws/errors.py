@@ -25,6 +25,8 @@ correlation id, and its text stays in the server log.
     │   ├── InvalidPowerTransition  a power request that makes no sense now; attribute = state
     │   ├── InvalidSecureBootChange a key change the Secure Boot rules refuse; attribute = db
     │   ├── InvalidCapsule          a firmware capsule's layout is wrong; attribute = the field
+    │   ├── UnknownSubscription     no event subscription of this caller has this id
+    │   ├── SubscriptionExpired     the event subscription expired (Renew came too late)
     │   └── CapsuleNotTrusted       its signature does not verify against the trusted signers;
     │                               reason = unsigned, bad-signature, wrong-digest,
     │                               untrusted-signer or expired (not yet a SOAP fault)
@@ -196,6 +198,20 @@ class UnknownFirmwareJob(ClientError):
     """No firmware job of this caller has this id."""
 
     code = "UnknownFirmwareJob"
+
+
+class UnknownSubscription(ClientError):
+    """No event subscription of this caller has this id (never made, ended by
+    Unsubscribe, long expired, or another caller's)."""
+
+    code = "UnknownSubscription"
+
+
+class SubscriptionExpired(ClientError):
+    """The event subscription expired before this call: subscribe again (a cursor still
+    reads from where it was)."""
+
+    code = "SubscriptionExpired"
 
 
 class ServerError(VbiosError):

@@ -163,7 +163,20 @@ REQUESTS: dict[str, Callable[[Host], str]] = {
     "GetFirmwareUpload": lambda host: f"<tns:UploadId>{begun_upload(host)}</tns:UploadId>",
     "CommitFirmwareUpload": lambda host: f"<tns:UploadId>{uploaded(host)}</tns:UploadId>",
     "GetFirmwareJob": lambda host: f"<tns:JobId>{committed_job(host)}</tns:JobId>",
+    "Subscribe": lambda host: (
+        "<tns:EventTypes><tns:EventType>SettingsChanged</tns:EventType></tns:EventTypes>"),
+    "GetEvents": lambda host: (
+        f"<tns:SubscriptionId>{subscribed(host)}</tns:SubscriptionId><tns:Wait>1</tns:Wait>"),
+    "Renew": lambda host: (
+        f"<tns:SubscriptionId>{subscribed(host)}</tns:SubscriptionId>"
+        "<tns:ExpiresIn>600</tns:ExpiresIn>"),
+    "Unsubscribe": lambda host: f"<tns:SubscriptionId>{subscribed(host)}</tns:SubscriptionId>",
 }
+
+
+def subscribed(host: Host) -> str:
+    """A subscription the guest made (the admin may use any)."""
+    return _guest_answer(host, "Subscribe", "", "SubscriptionId")
 
 
 def upload_size(host: Host) -> str:

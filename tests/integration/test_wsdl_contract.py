@@ -33,7 +33,7 @@ OPERATIONS = {
     "GetProvisioningState", "GetFirmwareInventory", "GetDomainFirmwareInventory",
     "GetFirmwareHistory", "GetDomainFirmwareHistory", "GetFirmwareJob", "BeginFirmwareUpload",
     "BeginDomainFirmwareUpload", "UploadFirmwareChunk", "GetFirmwareUpload",
-    "CommitFirmwareUpload",
+    "CommitFirmwareUpload", "Subscribe", "GetEvents", "Renew", "Unsubscribe",
 }
 
 

@@ -20,6 +20,7 @@ EXPECTED = {
     "CapsuleNotTrusted", "ChunkRefused", "FirmwareJobTimeout", "FirmwareUpdateRefused",
     "InvalidCapsule", "UnknownFirmwareJob", "UnknownUpload", "UpdateInProgress",
     "FirmwareChunk", "FirmwareEntry", "FirmwareJob", "FirmwareUpload", "FirmwareUploadStatus",
+    "Event", "EventBatch", "EventSubscription", "SubscriptionExpired", "UnknownSubscription",
     "__version__",
 }
 

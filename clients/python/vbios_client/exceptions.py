@@ -32,7 +32,9 @@
     │   ├── UpdateInProgress        │ (one update of a domain at a time)
     │   ├── UnknownFirmwareJob      │
     │   ├── UnknownUpload           │ (never begun, committed, expired, or another's)
-    │   ├── ChunkRefused            ┘ (attribute: Offset, Data or Sha256)
+    │   ├── ChunkRefused            │ (attribute: Offset, Data or Sha256)
+    │   ├── UnknownSubscription     │ (no event subscription of this caller has the id)
+    │   ├── SubscriptionExpired     ┘ (subscribe again; a cursor still reads on)
     │   ├── VersionMismatch         SOAP 1.1 envelope faults
     │   └── MustUnderstand
     ├── TransportError              connection refused, TLS failure, timeout, or an
@@ -224,6 +226,19 @@ class ChunkRefused(FaultError):
     code = "ChunkRefused"
 
 
+class UnknownSubscription(FaultError):
+    """No event subscription of this caller has the id (never made, ended, long expired)."""
+
+    code = "UnknownSubscription"
+
+
+class SubscriptionExpired(FaultError):
+    """The event subscription expired: subscribe again (a cursor still reads from where
+    it was)."""
+
+    code = "SubscriptionExpired"
+
+
 class VersionMismatch(FaultError):
     code = "VersionMismatch"
 
@@ -302,6 +317,8 @@ FAULT_CLASSES: dict[str, type[FaultError]] = {
         UnknownFirmwareJob,
         UnknownUpload,
         ChunkRefused,
+        UnknownSubscription,
+        SubscriptionExpired,
         VersionMismatch,
         MustUnderstand,
     )
