@@ -41,6 +41,7 @@ from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService, utc_now
 from bios_ws.service.boot import MachineObserver
 from bios_ws.service.credentials import CredentialService
+from bios_ws.service.event_subscriptions import EventService
 from bios_ws.service.firmware_upload import TransferKey
 from bios_ws.service.use_cases import UseCases
 from bios_ws.store import SqlStore, open_store
@@ -53,6 +54,9 @@ if TYPE_CHECKING:
     from bios_ws.server.tls import ServerTls
 
 T = TypeVar("T")
+
+#: Seconds between two prunings of the events by their retention, in a serving process.
+EVENT_PRUNE_INTERVAL = 60.0
 
 
 @dataclass
@@ -75,7 +79,8 @@ class App:
         """The SOAP endpoint behind the peer-certificate middleware; the simulated
         machines' clock runs for as long as the process serves. With ``tls`` (a
         server's) kept-alive requests of revoked certificates are refused, and the
-        CRL is kept fresh (republished when the store changed or it ages)."""
+        CRL is kept fresh (republished when the store changed or it ages) and the events
+        pruned by their retention."""
         from bios_ws.server.identity import PeerIdentity
         from bios_ws.soap.app import create_wsgi_app
 
@@ -86,6 +91,8 @@ class App:
         if tls is not None:
             self._threads.append(Periodic("vbios-crl", self.config.server.crl_check_interval,
                                           credentials.publish_revocations).start())
+            self._threads.append(Periodic("vbios-events", EVENT_PRUNE_INTERVAL,
+                                          self.use(EventService).prune).start())
         ca_pem = self.config.home.ca_cert.read_bytes() if tls is not None else None
         return PeerIdentity(create_wsgi_app(self.use_cases),
                             authenticate=credentials.authenticate, revocations=tls,
@@ -124,7 +131,8 @@ def bootstrap(config: Config, *, clock: Clock = utc_now,
     issuer = HomeIssuer(config.home, None if authority is None else lambda: authority)
     wiring = Wiring(store.unit_of_work, registry, clock, tpm, platforms, default_keys,
                     UseCases(), lambda: issuer, timedelta(days=config.guest_cert_days),
-                    transfer_key=None if transfer_key is None else lambda: transfer_key)
+                    transfer_key=None if transfer_key is None else lambda: transfer_key,
+                    event_retention=config.event_retention)
     return App(config, store, registry, build_use_cases(wiring), tpm, platforms, observer)
 
 
