@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from vbios_client import _bundle, _wire, integrity
 from vbios_client._channel import DEFAULT_TIMEOUT, Sender, SoapChannel, check_timeout, check_url
+from vbios_client._events import EventCalls
 from vbios_client._firmware import FirmwareCalls
 from vbios_client.exceptions import VbiosClientError
 from vbios_client.models import (
@@ -40,7 +41,7 @@ StrPath = str | os.PathLike[str]
 log = logging.getLogger("vbios_client")
 
 
-class BiosClient(FirmwareCalls):
+class BiosClient(FirmwareCalls, EventCalls):
     """Calls the vBIOS service as the domain named by the client certificate.
 
     Every write returns the domain's new version; pass it back as
@@ -57,7 +58,8 @@ class BiosClient(FirmwareCalls):
     The TLS settings come from the bundle alone: its CA is the only one trusted,
     whatever ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE`` or ``SSL_CERT_FILE`` say; the
     server's name is checked; TLS 1.2 at least; no proxy, no redirect.
-    Firmware updates (``update_firmware`` and the rest) are ``_firmware.FirmwareCalls``.
+    Firmware updates (``update_firmware`` and the rest) are ``_firmware.FirmwareCalls``;
+    events (``events``, an iterator, and the subscription calls) ``_events.EventCalls``.
     """
 
     def __init__(
