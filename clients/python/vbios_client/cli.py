@@ -1,6 +1,7 @@
 """The `vbios-client` command: a guest's BIOS settings and boot order from a shell,
-the guest's own check of the host's boot integrity (`attest`, in ``attest_cli``), and
-its firmware updates (`firmware`, in ``firmware_cli``).
+the guest's own check of the host's boot integrity (`attest`, in ``attest_cli``), its
+firmware updates (`firmware`, in ``firmware_cli``) and its events as they come (`events`,
+in ``events_cli``).
 
 Exit status: 0 done, 1 the service refused (a fault), `attest` found the host not
 trusted, or enrollment stopped here (``credential_cli``), 2 usage (a malformed
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from vbios_client import _output, attest_cli, credential_cli, firmware_cli
+from vbios_client import _output, attest_cli, credential_cli, events_cli, firmware_cli
 from vbios_client._cli_inputs import (
     UsageError,
     parse_assignments,
@@ -307,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     attest_cli.register(areas, leaf)
     credential_cli.register(areas, leaf)
     firmware_cli.register(areas, leaf, [_globals(True, call_timeout=False)])
+    events_cli.register(areas, leaf)
     return parser
 
 
