@@ -84,7 +84,7 @@ REPEATABLE = frozenset({
     "GetSecureBootDatabases", "GetBootMeasurements", "GetQuote", "GetIntegrityStatus",
     "GetReferenceMeasurements", "CollectDiagnostics", "GetFirmwareInventory",
     "GetDomainFirmwareInventory", "GetFirmwareJob", "GetFirmwareHistory",
-    "GetDomainFirmwareHistory", "GetFirmwareUpload",
+    "GetDomainFirmwareHistory", "GetFirmwareUpload", "GetEvents",
 })
 
 #: How a connection the peer closed fails (RemoteDisconnected is a reset).
