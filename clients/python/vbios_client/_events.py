@@ -134,14 +134,17 @@ class EventCalls:
                max_failures: int = MAX_FAILURES) -> EventStream:
         """The domain's events of ``types`` as they come, in order, until the iteration
         stops (``EventStream.close()``, or leaving a ``with`` block, ends the
-        subscription). ``cursor``: go on after that event instead of the newest one."""
+        subscription). It subscribes now: every event from now on comes, however late
+        the iteration begins; ``cursor``: go on after that event instead."""
         names = check_types(types)
         if cursor is not None:
             _positive("cursor", cursor, zero=True)
         if not 0 < wait <= MAX_WAIT:
             raise ValueError(f"wait must be more than 0 and at most {MAX_WAIT:g} seconds")
-        return EventStream(self, names, wait=wait, cursor=cursor, expires_in=expires_in,
-                           max_failures=max_failures)
+        stream = EventStream(self, names, wait=wait, cursor=cursor, expires_in=expires_in,
+                             max_failures=max_failures)
+        stream.subscribe()
+        return stream
 
 
 class EventStream(Iterator[Event]):
@@ -188,7 +191,7 @@ class EventStream(Iterator[Event]):
 
     def _fill(self) -> None:
         if self.subscription_id is None:
-            self._subscribe()
+            self.subscribe()
         elif _now() >= self._renew_at:
             self._renew()
         assert self.subscription_id is not None
@@ -207,7 +210,8 @@ class EventStream(Iterator[Event]):
             if _monotonic() - asked < self._wait / 2:
                 _sleep(min(EARLY_PAUSE, self._wait))
 
-    def _subscribe(self) -> None:
+    def subscribe(self) -> None:
+        """Subscribe (again), from the cursor if there is one."""
         subscription = self._calls.subscribe(self._types or None, expires_in=self._expires_in)
         self.subscription_id = subscription.subscription_id
         if self.cursor is None:
@@ -220,7 +224,7 @@ class EventStream(Iterator[Event]):
             expires = self._calls.renew_subscription(self.subscription_id,
                                                      expires_in=self._expires_in)
         except (SubscriptionExpired, UnknownSubscription):
-            self._subscribe()
+            self.subscribe()
             return
         self._expiring(expires)
 
