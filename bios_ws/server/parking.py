@@ -158,27 +158,28 @@ class ParkingLot:
                     parked.release(False)
 
     async def _check_feed(self, feed: EventFeed, waiting: list[_Parked]) -> None:
+        woken: list[_Parked] = []
         for _ in range(MAX_PAGES):
             if not waiting:
-                return
+                break
             self.checks += 1
             marks = await self._read(feed, min(parked.after for parked in waiting))
-            if not marks:
-                return
-            last = marks[-1].event_id
+            last = marks[-1].event_id if marks else 0
             still = []
             for parked in waiting:
                 if any(mark.event_id > parked.after and parked.wait.wanted(mark)
                        for mark in marks):
-                    parked.release(False)
+                    woken.append(parked)
                 else:
                     parked.after = max(parked.after, last)
                     still.append(parked)
-            if len(marks) < FEED_PAGE:
-                return
             waiting = still
-        for parked in waiting:  # a flood: let them read for themselves
-            parked.release(False)
+            if len(marks) < FEED_PAGE:
+                break
+        else:
+            woken += waiting  # a flood: the rest read for themselves
+        await _in_turn(woken)
+
 
     async def _read(self, feed: EventFeed, after: int) -> Sequence[EventMark]:
         """The feed's marks after ``after``: on the loop (a local read), or on a pool thread
@@ -190,3 +191,12 @@ class ParkingLot:
             pass
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, feed, after, FEED_PAGE)
+
+
+async def _in_turn(parked: Sequence[_Parked]) -> None:
+    """Run them again one per turn of the loop: between two, the loop reads what the
+    other connections sent. Woken at once, an event's subscribers would run back to
+    back (half a millisecond each) and hold every other request up for all of them."""
+    for one in parked:
+        one.release(False)
+        await asyncio.sleep(0)
