@@ -230,11 +230,14 @@ class SqlEvents(EventLog):
         return [_subscription(tuple(row)) for row in rows]
 
 
+_TYPES = {kind.value: kind for kind in EventType}
+
+
 def _type(name: Any, event_id: int) -> EventType:
-    try:
-        return EventType(name)
-    except ValueError:
-        raise _damaged(f"event {event_id}") from None
+    found = _TYPES.get(name)
+    if found is None:
+        raise _damaged(f"event {event_id}")
+    return found
 
 
 def _event(row: Any) -> Event:
