@@ -37,6 +37,9 @@ T = TypeVar("T")
 #: Seconds between two reads of the new events' marks while requests are parked: how late
 #: a parked request learns of an event another process appended (bench/events.py).
 POLL_INTERVAL = 0.2
+#: A request larger than this is never parked (a GetEvents is a few hundred bytes): a
+#: parked request keeps its bytes until it answers.
+MAX_PARKED_BYTES = 16_384
 #: Marks read at once; more pages are read in the same check, up to ``MAX_PAGES``.
 FEED_PAGE = 1000
 MAX_PAGES = 10
@@ -72,12 +75,13 @@ class ParkingLot:
     def parked(self) -> int:
         return len(self._parked)
 
-    async def run(self, attempt: Callable[[bool], Awaitable[T]]) -> T:
+    async def run(self, attempt: Callable[[bool], Awaitable[T]], *, size: int = 0) -> T:
         """``attempt(may_park)`` until it answers: parked between attempts that raise
-        ``WaitForEvents``; the last one with ``may_park`` false once the wait is over."""
+        ``WaitForEvents``; the last one with ``may_park`` false once the wait is over. A
+        request of more than ``MAX_PARKED_BYTES`` (its ``size``) runs once, not parked."""
         loop = asyncio.get_running_loop()
         deadline: float | None = None
-        may_park = not self._closed
+        may_park = not self._closed and size <= MAX_PARKED_BYTES
         while True:
             try:
                 return await attempt(may_park)

@@ -227,7 +227,8 @@ class Worker:
 
     async def _run_application(self, request: Request) -> Answer:
         """The answer to ``request``, parked between runs while it waits for events."""
-        return await self.parking.run(functools.partial(self._run_once, request))
+        return await self.parking.run(functools.partial(self._run_once, request),
+                                      size=len(request.body) + len(request.target))
 
     async def _run_once(self, request: Request, may_park: bool) -> Answer:
         """On the loop thread, unless the application finds it would wait (``WouldBlock``,

@@ -16,7 +16,7 @@ import pytest
 
 from bios_ws.blocking import WaitForEvents, may_block
 from bios_ws.domain.events import EventMark, EventType
-from bios_ws.server.parking import FEED_PAGE, ParkingLot
+from bios_ws.server.parking import FEED_PAGE, MAX_PARKED_BYTES, ParkingLot
 
 SETTINGS = EventType.SETTINGS_CHANGED
 
@@ -218,4 +218,12 @@ def test_a_request_that_asks_to_wait_when_it_may_not_is_a_bug() -> None:
         lot.release_all()
         with pytest.raises(RuntimeError, match="waiting off"):
             await lot.run(stubborn)
+    run(test)
+
+
+def test_a_large_request_is_never_parked() -> None:
+    async def test(lot: ParkingLot) -> None:
+        request = Request(Feed(), "vm1")
+        assert await lot.run(request, size=MAX_PARKED_BYTES + 1) == []
+        assert request.runs == [False] and lot.parked == 0
     run(test)
