@@ -184,7 +184,6 @@ class ParkingLot:
             woken += waiting  # a flood: the rest read for themselves
         await _in_turn(woken)
 
-
     async def _read(self, feed: EventFeed, after: int) -> Sequence[EventMark]:
         """The feed's marks after ``after``: on the loop (a local read), or on a pool thread
         when the store would wait (``WouldBlock``)."""
