@@ -111,6 +111,7 @@ bench: $(STAMP) $(PEER_STAMP)
 	$(BIN)/python bench/concurrency.py --peer-python $(PEER_VENV)/bin/python
 	$(BIN)/python bench/footprint.py
 	$(BIN)/python bench/update.py --rounds 5
+	$(BIN)/python bench/events.py --rounds 5
 
 clean:
 	rm -rf $(VENV) $(PEER_VENV) build *.egg-info clients/python/*.egg-info

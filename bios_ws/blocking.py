@@ -9,17 +9,32 @@ operation not declared loop-safe by its capability) calls ``may_block`` first: o
 loop it raises ``WouldBlock`` before any side effect, and the worker runs the whole
 request again on a pool thread, where ``may_block`` does nothing.
 
-``WouldBlock`` is a ``BaseException``: the error mapping turns every ``Exception``
-into a SOAP fault, and this one must reach the worker instead.
+A read that may wait for news (GetEvents with a Wait) and finds none calls
+``wait_for_events``: within a front that can park requests (``parking``) it raises
+``WaitForEvents``, and the worker parks the request on its loop, holding no thread, until
+an event it wants may exist or its wait is over, then runs it again whole
+(``bios_ws.server.parking``); elsewhere it returns and the read answers at once.
+
+``WouldBlock`` and ``WaitForEvents`` are ``BaseException``s: the error mapping turns every
+``Exception`` into a SOAP fault, and these must reach the worker instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bios_ws.domain.events import EventMark
 
 _ON_LOOP: ContextVar[bool] = ContextVar("vbios_on_event_loop", default=False)
+_MAY_PARK: ContextVar[bool] = ContextVar("vbios_may_park", default=False)
+
+#: ``feed(cursor, limit)``: scope and type of the first ``limit`` events after ``cursor``
+#: (one cheap read for every request parked on it).
+EventFeed = Callable[[int, int], "Sequence[EventMark]"]
 
 
 class WouldBlock(BaseException):
@@ -44,3 +59,36 @@ def may_block(what: str) -> None:
     """Call before ``what`` may wait: WouldBlock when running on the event loop."""
     if _ON_LOOP.get():
         raise WouldBlock(what)
+
+
+class WaitForEvents(BaseException):
+    """Raised by a read that found nothing after its cursor and may wait: park the request
+    until ``feed`` shows an event after ``after`` that ``wanted`` accepts (then run it
+    again), or for ``seconds`` (then run it once more, waiting off: it answers)."""
+
+    def __init__(self, *, after: int, seconds: float, feed: EventFeed,
+                 wanted: Callable[[EventMark], bool]) -> None:
+        super().__init__(f"waits {seconds:g} s for events after {after}")
+        self.after = after
+        self.seconds = seconds
+        self.feed = feed
+        self.wanted = wanted
+
+
+@contextmanager
+def parking(allowed: bool) -> Iterator[None]:
+    """Within: ``wait_for_events`` raises ``WaitForEvents`` if ``allowed`` (a front that
+    parks requests runs them so; with ``allowed`` false once their wait is over)."""
+    token = _MAY_PARK.set(allowed)
+    try:
+        yield
+    finally:
+        _MAY_PARK.reset(token)
+
+
+def wait_for_events(*, after: int, seconds: float, feed: EventFeed,
+                    wanted: Callable[[EventMark], bool]) -> None:
+    """A read found nothing after ``after``: WaitForEvents when the request may be parked
+    and asked to wait; otherwise nothing (the read answers what it has)."""
+    if seconds > 0 and _MAY_PARK.get():
+        raise WaitForEvents(after=after, seconds=seconds, feed=feed, wanted=wanted)

@@ -41,6 +41,7 @@ from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService, utc_now
 from bios_ws.service.boot import MachineObserver
 from bios_ws.service.credentials import CredentialService
+from bios_ws.service.event_subscriptions import EventService
 from bios_ws.service.firmware_upload import TransferKey
 from bios_ws.service.system_management import SystemManagementService
 from bios_ws.service.thermal import ThermalService
@@ -56,6 +57,9 @@ if TYPE_CHECKING:
     from bios_ws.server.tls import ServerTls
 
 T = TypeVar("T")
+
+#: Seconds between two prunings of the events by their retention, in a serving process.
+EVENT_PRUNE_INTERVAL = 60.0
 
 
 @dataclass
@@ -79,8 +83,9 @@ class App:
         machines' clock and the thermal policy run for as long as the process serves
         (every worker: the policy saves by compare-and-set). With ``tls`` (a server's)
         kept-alive requests of revoked certificates are refused, the CRL is kept fresh
-        (republished when the store changed or it ages), and the domains' wake alarms
-        and watchdogs are fired (every worker looks; one claims each)."""
+        (republished when the store changed or it ages), the domains' wake alarms and
+        watchdogs are fired (every worker looks; one claims each), and the events pruned
+        by their retention."""
         from bios_ws.server.identity import PeerIdentity
         from bios_ws.soap.app import create_wsgi_app
 
@@ -93,6 +98,8 @@ class App:
                                           credentials.publish_revocations).start())
             timers = self.use(SystemManagementService).timers
             self._threads.append(Periodic("vbios-timers", TIMER_INTERVAL, timers.tick).start())
+            self._threads.append(Periodic("vbios-events", EVENT_PRUNE_INTERVAL,
+                                          self.use(EventService).prune).start())
         self._threads.append(thermal_policy(self.use(ThermalService),
                                             self.config.server.thermal_interval).start())
         ca_pem = self.config.home.ca_cert.read_bytes() if tls is not None else None
@@ -140,7 +147,8 @@ def bootstrap(config: Config, *, clock: Clock = utc_now,
     issuer = HomeIssuer(config.home, None if authority is None else lambda: authority)
     wiring = Wiring(store.unit_of_work, registry, clock, tpm, platforms, default_keys,
                     UseCases(), lambda: issuer, timedelta(days=config.guest_cert_days),
-                    transfer_key=None if transfer_key is None else lambda: transfer_key)
+                    transfer_key=None if transfer_key is None else lambda: transfer_key,
+                    event_retention=config.event_retention)
     return App(config, store, registry, build_use_cases(wiring), tpm, platforms, observer)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from bios_ws.domain.events import EventRetention
 from bios_ws.domain.firmware import KeyDatabases
 from bios_ws.domain.ports import Clock, UnitOfWorkFactory
 from bios_ws.domain.power import MachineKind
@@ -46,12 +47,14 @@ from bios_ws.errors import (
     ResetRequired,
     ServiceRestricted,
     StoreUnavailable,
+    SubscriptionExpired,
     TpmError,
     TpmUnavailable,
     UnknownAttribute,
     UnknownBootOption,
     UnknownFirmwareJob,
     UnknownRequestKind,
+    UnknownSubscription,
     UnknownUpload,
     UpdateInProgress,
     VbiosError,
@@ -65,6 +68,7 @@ from bios_ws.service.bios import BiosService, WriteGate
 from bios_ws.service.credentials import DEFAULT_GUEST_VALIDITY, CredentialService, Issuer
 from bios_ws.service.domains import DomainService
 from bios_ws.service.enrollment import EnrollmentService
+from bios_ws.service.event_subscriptions import EventService
 from bios_ws.service.firmware_trust import FirmwareTrustService
 from bios_ws.service.firmware_update import FirmwareUpdateService, restart_for_update
 from bios_ws.service.firmware_upload import FirmwareUploadService, TransferKey
@@ -113,6 +117,8 @@ class Wiring:
     thermal_alerts: ThermalAlerts = RECORDED_ALERTS
     #: The host's ambient temperature (its hwmon sensors), or None.
     ambient: AmbientSource = hwmon_ambient
+    #: How long events are kept.
+    event_retention: EventRetention = dataclasses.field(default_factory=EventRetention)
 
     @property
     def gate(self) -> WriteGate | None:
@@ -204,11 +210,17 @@ def _firmware_upload(wiring: Wiring) -> FirmwareUploadService:
 def _system_management(wiring: Wiring) -> SystemManagementService:
     return SystemManagementService(wiring.uow, wiring.clock, wiring.registry,
                                    wiring.built.use(PowerService), gate=wiring.gate)
+
+
 def _thermal(wiring: Wiring) -> ThermalService:
     return ThermalService(wiring.uow, wiring.clock, wiring.platforms,
                           wiring.built.use(BiosService), wiring.built.use(PowerService),
                           alerts=wiring.thermal_alerts, ambient=wiring.ambient,
                           gate=wiring.gate)
+
+
+def _events(wiring: Wiring) -> EventService:
+    return EventService(wiring.uow, wiring.clock, wiring.event_retention)
 
 
 #: Faults any operation may raise.
@@ -274,6 +286,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         "thermal", _thermal,
         soap_services=("bios_ws.soap.thermal_service:ThermalSoapService",),
         faults=(VersionConflict, PlatformUnavailable, MachineError),
+    ),
+    Capability(
+        "events", _events,
+        soap_services=("bios_ws.soap.events_service:EventsSoapService",),
+        faults=(UnknownSubscription, SubscriptionExpired),
+        loop_safe=("GetEvents",),
     ),
 )
 

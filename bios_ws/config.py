@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bios_ws.domain.events import EventRetention
 from bios_ws.home import Home, TpmChoice
 from bios_ws.server.options import ServerOptions
 
@@ -68,6 +69,8 @@ class Config:
     platform: PlatformOptions = field(default_factory=PlatformOptions)
     #: Validity of the guest certificates this process issues.
     guest_cert_days: int = DEFAULT_GUEST_CERT_DAYS
+    #: How long events are kept (a serving process prunes the rest periodically).
+    event_retention: EventRetention = field(default_factory=EventRetention)
 
     @classmethod
     def of(
@@ -76,6 +79,7 @@ class Config:
         integrity_interval: float = DEFAULT_INTEGRITY_INTERVAL,
         platform: PlatformOptions | None = None,
         guest_cert_days: int = DEFAULT_GUEST_CERT_DAYS,
+        event_retention: EventRetention | None = None,
     ) -> Config:
         """The configuration of ``home``; ``tpm`` overrides the home's own TPM."""
         return cls(
@@ -87,4 +91,5 @@ class Config:
             integrity_interval=integrity_interval,
             platform=platform or PlatformOptions(),
             guest_cert_days=guest_cert_days,
+            event_retention=event_retention or EventRetention(),
         )

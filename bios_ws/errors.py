@@ -29,7 +29,9 @@ correlation id, and its text stays in the server log.
     │   │                           reason = unsigned, bad-signature, wrong-digest,
     │   │                           untrusted-signer or expired (not yet a SOAP fault)
     │   ├── UnknownRequestKind      a system-management request of no kind the service knows
-    │   └── WatchdogNotArmed        a pet of a watchdog that is not armed
+    │   ├── WatchdogNotArmed        a pet of a watchdog that is not armed
+    │   ├── UnknownSubscription     no event subscription of this caller has this id
+    │   └── SubscriptionExpired     the event subscription expired (Renew came too late)
     ├── ServerError                 faultcode "Server": the service failed
     │   ├── InternalError           unexpected; carries a correlation id
     │   ├── StoreUnavailable        the state store could not be reached
@@ -210,6 +212,18 @@ class WatchdogNotArmed(ClientError):
     """A pet of the domain's watchdog while it is not armed (SetWatchdog arms it)."""
 
     code = "WatchdogNotArmed"
+class UnknownSubscription(ClientError):
+    """No event subscription of this caller has this id (never made, ended by
+    Unsubscribe, long expired, or another caller's)."""
+
+    code = "UnknownSubscription"
+
+
+class SubscriptionExpired(ClientError):
+    """The event subscription expired before this call: subscribe again (a cursor still
+    reads from where it was)."""
+
+    code = "SubscriptionExpired"
 
 
 class ServerError(VbiosError):

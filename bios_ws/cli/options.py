@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from bios_ws.config import (
@@ -18,6 +19,7 @@ from bios_ws.config import (
     Config,
     PlatformOptions,
 )
+from bios_ws.domain.events import EventRetention
 from bios_ws.errors import AdminError, StateDirectoryError
 from bios_ws.home import NO_TPM, TPM_NONE, Home, TpmChoice
 from bios_ws.launch.warnings import TPM_ENV
@@ -81,6 +83,28 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     add_integrity_options(parser)
     add_platform_options(parser)
     add_guest_cert_option(parser)
+    add_event_options(parser)
+
+
+def add_event_options(parser: argparse.ArgumentParser) -> None:
+    defaults = EventRetention()
+    group = parser.add_argument_group("events")
+    group.add_argument("--event-retention-days", type=_positive_count,
+                       default=defaults.max_age.days, metavar="DAYS",
+                       help="events older than this are removed (default %(default)s)")
+    group.add_argument("--event-retention-count", type=_positive_count,
+                       default=defaults.max_events, metavar="N",
+                       help="at most this many events are kept, the newest"
+                            " (default %(default)s)")
+
+
+def event_retention_from_args(args: argparse.Namespace) -> EventRetention:
+    defaults = EventRetention()
+    days = getattr(args, "event_retention_days", defaults.max_age.days)
+    if days > 36500:
+        raise AdminError("--event-retention-days: at most 36500")
+    return EventRetention(timedelta(days=days),
+                          getattr(args, "event_retention_count", defaults.max_events))
 
 
 def _positive_seconds(text: str) -> float:
@@ -222,6 +246,7 @@ def config_from_args(args: argparse.Namespace, home: Home) -> Config:
         integrity_interval=getattr(args, "integrity_interval", DEFAULT_INTEGRITY_INTERVAL),
         platform=platform_from_args(args),
         guest_cert_days=getattr(args, "guest_cert_days", DEFAULT_GUEST_CERT_DAYS),
+        event_retention=event_retention_from_args(args),
     )
 
 

@@ -23,6 +23,7 @@ from bios_ws.domain.audit import (
 )
 from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
+from bios_ws.domain.fakes_events import EventData, MemoryEvents
 from bios_ws.domain.fakes_firmware import FirmwareData, MemoryFirmware
 from bios_ws.domain.fakes_system import MemorySel, MemoryTimers, SystemData
 from bios_ws.domain.fakes_thermal import MemoryThermal
@@ -61,6 +62,7 @@ class MemoryStore:
         self.firmware = FirmwareData()
         self.system = SystemData()
         self.thermal: dict[str, ThermalRecord] = {}
+        self.events = EventData()
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -288,6 +290,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.sel = MemorySel(system)
         self.timers = MemoryTimers(system)
         self.thermal = MemoryThermal(dict(self._store.thermal))
+        self.events = MemoryEvents(self._store.events)
         return self
 
     def commit(self) -> None:
@@ -312,6 +315,8 @@ class MemoryUnitOfWork(UnitOfWork):
         self._store.system = self.sel.data
         assert isinstance(self.thermal, MemoryThermal)
         self._store.thermal = self.thermal.data
+        assert isinstance(self.events, MemoryEvents)
+        self._store.events = self.events.committed()
         self._release()
 
     def rollback(self) -> None:

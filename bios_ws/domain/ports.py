@@ -15,6 +15,14 @@ from types import TracebackType
 from bios_ws.domain.audit import AuditEntry, AuditRecord, SeenEntry
 from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
+from bios_ws.domain.events import (
+    Event,
+    EventFilter,
+    EventMark,
+    EventPage,
+    EventRecord,
+    Subscription,
+)
 from bios_ws.domain.firmware_job import FirmwareJob
 from bios_ws.domain.firmware_trust import TrustedSigner
 from bios_ws.domain.firmware_update import FirmwareInventory
@@ -371,6 +379,65 @@ class ThermalRepository(abc.ABC):
     @abc.abstractmethod
     def list(self) -> list[ThermalRecord]:
         """Every record, by domain id."""
+class EventLog(abc.ABC):
+    """The events (numbered at append, in commit order: ``bios_ws.domain.events``) and the
+    subscriptions that read them. Writers only append; readers never hold them up."""
+
+    @abc.abstractmethod
+    def append(self, record: EventRecord) -> Event:
+        """Store ``record`` with the next id: greater than every id before, and committed
+        in the order of the ids (no reader sees an id before a smaller one commits)."""
+
+    @abc.abstractmethod
+    def after(self, cursor: int, wanted: EventFilter, limit: int) -> EventPage:
+        """The first ``limit`` events after ``cursor`` that ``wanted`` admits, in id order,
+        and the cursor to read after next (one snapshot)."""
+
+    @abc.abstractmethod
+    def marks_after(self, cursor: int, limit: int) -> list[EventMark]:
+        """Scope and type of the first ``limit`` events after ``cursor`` (to wake readers)."""
+
+    @abc.abstractmethod
+    def head(self) -> int:
+        """The id of the newest event ever appended that a reader may have seen (0 for
+        none): never less than the id of an event removed by ``prune``."""
+
+    @abc.abstractmethod
+    def pruned_through(self) -> int:
+        """The largest id ``prune`` removed (0 if none): a cursor before it missed events."""
+
+    @abc.abstractmethod
+    def prune(self, older_than: datetime, keep: int) -> int:
+        """Remove the events older than ``older_than`` and all but the newest ``keep``;
+        how many were removed."""
+
+    @abc.abstractmethod
+    def retire_domain(self, domain_id: str) -> None:
+        """The domain is deleted: its events stay for the admin's subscriptions to every
+        domain (no guest sees them any more) and its subscriptions end."""
+
+    @abc.abstractmethod
+    def add_subscription(self, subscription: Subscription) -> None:
+        """Record a new subscription; ValueError if its id exists."""
+
+    @abc.abstractmethod
+    def subscription(self, subscription_id: str) -> Subscription | None: ...
+
+    @abc.abstractmethod
+    def save_subscription(self, subscription: Subscription) -> bool:
+        """Replace the subscription of that id; whether there was one."""
+
+    @abc.abstractmethod
+    def remove_subscription(self, subscription_id: str) -> bool:
+        """End it; whether there was one."""
+
+    @abc.abstractmethod
+    def remove_subscriptions_expired(self, before: datetime) -> int:
+        """End the subscriptions that expired before ``before``; how many."""
+
+    @abc.abstractmethod
+    def subscriptions(self) -> list[Subscription]:
+        """Every subscription, oldest first (then by id)."""
 
 
 class UnitOfWork(abc.ABC):
@@ -387,6 +454,7 @@ class UnitOfWork(abc.ABC):
     refusals: RefusalCounts
     sel: SelRepository
     timers: TimerRepository
+    events: EventLog
 
     def __enter__(self) -> UnitOfWork:
         return self

@@ -4,7 +4,9 @@ pool that runs the application.
 A connection costs the loop a coroutine and a little memory while it shakes hands,
 sends its request or idles; only a complete request within its bounds reaches the
 application. The loop runs it first; a request that would wait (a write, an
-operation not declared loop-safe: ``bios_ws.blocking``) takes a pool thread instead.
+operation not declared loop-safe: ``bios_ws.blocking``) takes a pool thread instead. A
+long poll that finds nothing to answer yet is parked on the loop, holding no thread,
+until an event may concern it or its wait is over (``bios_ws.server.parking``).
 All connections share one TLS context (``ServerTls``: rebuilt when the CA, server
 certificate or CRL file changes, looked up once per handshake). Once a second
 the housekeeping closes kept-alive connections whose certificate the CRL
@@ -16,6 +18,7 @@ closed it gives their memory back.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import signal
@@ -25,13 +28,14 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from bios_ws.blocking import WouldBlock, on_event_loop
+from bios_ws.blocking import WouldBlock, on_event_loop, parking
 from bios_ws.domain.principal import Principal
 from bios_ws.server import asyncio_tls
 from bios_ws.server.exchange import BoundExceeded, Exchange, Phase, Refuse
 from bios_ws.server.identity import WSGIApp, identity_of
 from bios_ws.server.libc import libc_function
 from bios_ws.server.options import LISTEN_BACKLOG, Bounds
+from bios_ws.server.parking import ParkingLot
 from bios_ws.server.tls import ServerTls
 from bios_ws.server.wsgi_call import Answer, PeerCertificate, Request, call_application
 
@@ -108,6 +112,7 @@ class Worker:
         self.graceful_timeout = graceful_timeout
         self.refuse = refuse
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="vbios-call")
+        self.parking = ParkingLot(self.pool)
         self.held: dict[asyncio.StreamWriter, Held] = {}
         self.counts = Counts()
         self.closed_since_reclaim = 0
@@ -146,6 +151,7 @@ class Worker:
             server.close()
             await self.drain()
             housekeeping.cancel()
+            self.parking.close()
             self.pool.shutdown(wait=False, cancel_futures=True)
             for line in self.counts.report():
                 log.warning(line)
@@ -156,8 +162,10 @@ class Worker:
 
     async def drain(self) -> None:
         """Close the kept-alive connections waiting for a next request; answer the request
-        of every other one (it may be a guest's call just accepted), then close it. What
-        is still open after ``graceful_timeout`` is closed."""
+        of every other one (it may be a guest's call just accepted; a parked long poll
+        answers at once, with what it has), then close it. What is still open after
+        ``graceful_timeout`` is closed."""
+        self.parking.release_all()
         for held in list(self.held.values()):
             if held.phase is Phase.IDLE:
                 held.abort()
@@ -218,15 +226,25 @@ class Worker:
         return ssl_object.getpeercert(binary_form=True) if ssl_object else None
 
     async def _run_application(self, request: Request) -> Answer:
+        """The answer to ``request``, parked between runs while it waits for events."""
+        return await self.parking.run(functools.partial(self._run_once, request),
+                                      size=len(request.body) + len(request.target))
+
+    async def _run_once(self, request: Request, may_park: bool) -> Answer:
         """On the loop thread, unless the application finds it would wait (``WouldBlock``,
-        raised before any side effect): then on a pool thread."""
+        raised before any side effect): then on a pool thread. ``WaitForEvents`` (from
+        either, when ``may_park``) goes to the parking."""
         try:
-            with on_event_loop():
+            with on_event_loop(), parking(may_park):
                 return call_application(self.app, request)
         except WouldBlock:
             pass
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, call_application, self.app, request)
+        try:
+            return await loop.run_in_executor(self.pool, _call_parking, may_park, self.app,
+                                              request)
+        finally:
+            self.parking.poke()  # it may have appended events a parked request waits for
 
     async def housekeeping(self) -> None:
         loop = asyncio.get_running_loop()
@@ -252,6 +270,11 @@ class Worker:
                 log.info("closed a connection of revoked certificate %X", held.serial)
                 self.counts.revoked_closed += 1
                 held.abort()
+
+
+def _call_parking(may_park: bool, app: WSGIApp, request: Request) -> Answer:
+    with parking(may_park):
+        return call_application(app, request)
 
 
 _TRIM = libc_function("malloc_trim")

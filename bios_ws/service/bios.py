@@ -25,6 +25,7 @@ from bios_ws.errors import (
     VersionConflict,
 )
 from bios_ws.service.audit import audit_refusal
+from bios_ws.service.events import settings_changed
 
 
 @dataclass(frozen=True)
@@ -281,6 +282,7 @@ class BiosService:
                 state.version = before + 1
                 uow.domains.save(state, expected_version=before)
                 uow.audit.append(self._record(principal, operation, domain_id, "ok", changes))
+                settings_changed(uow, operation, domain_id, state.version, self._clock())
                 uow.commit()
                 return state.version
         except VbiosError as exc:

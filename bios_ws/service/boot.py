@@ -33,6 +33,7 @@ from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.errors import StoreUnavailable
 from bios_ws.platform.port import MachineEvent, MachineHooks
 from bios_ws.service.bios import PLATFORM, BiosService
+from bios_ws.service.events import power_changed
 from bios_ws.service.firmware_boot import FirmwareBoot
 from bios_ws.service.sel import record_power
 from bios_ws.service.smbios import read_smbios
@@ -99,6 +100,7 @@ class MachineObserver:
             uow.machines.save(record.with_power(event.state, event.cause, event.time),
                               record.version)
             record_power(uow, record, event.state, event.cause, event.time)
+            power_changed(uow, domain_id, record.state, event.state, event.cause, event.time)
             uow.audit.append(audit_record(event.time, "PowerEvent", domain_id, {
                 "state": event.state.value, "cause": event.cause.value}))
             uow.commit()

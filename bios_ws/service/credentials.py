@@ -29,6 +29,7 @@ from bios_ws.domain.principal import Principal, Role, check_domain_id
 from bios_ws.errors import AccessDenied, AdminError, DomainNotFound, VbiosError
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import outcome_of, utc_now
+from bios_ws.service.events import credentials_revoked
 from bios_ws.service.sel import record_revocations
 
 T = TypeVar("T")
@@ -97,6 +98,7 @@ def end_domain(uow: UnitOfWork, domain_id: str, now: datetime) -> list[str]:
     uow.credentials.end_incarnation(domain_id)
     serials = [r.serial for r in uow.credentials.issued(domain_id)]
     revoked = uow.credentials.revoke(serials, now, RevocationReason.CESSATION_OF_OPERATION)
+    credentials_revoked(uow, revoked, now)
     return [r.serial_hex for r in revoked]
 
 
@@ -148,6 +150,7 @@ class CredentialService:
         with self._uow() as uow:
             revoked = uow.credentials.revoke([renewal.replaces], self._clock(),
                                              RevocationReason.SUPERSEDED)
+            credentials_revoked(uow, revoked, self._clock())
             if revoked:
                 uow.audit.append(self._record(
                     principal, "SupersedeCertificate", renewal.domain_id, "ok",
@@ -183,7 +186,8 @@ class CredentialService:
         def run(uow: UnitOfWork) -> ClientBundle:
             former = [r.serial for r in uow.credentials.issued() if r.role is Role.ADMIN]
             bundle = self._issue(uow, Role.ADMIN, None, None)
-            uow.credentials.revoke(former, self._clock(), RevocationReason.SUPERSEDED)
+            credentials_revoked(uow, uow.credentials.revoke(
+                former, self._clock(), RevocationReason.SUPERSEDED), self._clock())
             return bundle
 
         return self._admin_action(principal, "RotateAdmin", None, run, publish=True)
@@ -219,7 +223,9 @@ class CredentialService:
                 serials = [r.serial for r in uow.credentials.issued(domain_id)]
                 if not serials and uow.credentials.incarnation(domain_id) is None:
                     raise DomainNotFound(f"no domain {domain_id!r}")
-            return uow.credentials.revoke(serials, self._clock(), reason)
+            revoked = uow.credentials.revoke(serials, self._clock(), reason)
+            credentials_revoked(uow, revoked, self._clock())
+            return revoked
 
         target = domain_id if serial is None else None
         changes = {"serial": None if serial is None else format_serial(serial)}

@@ -107,6 +107,7 @@ class DomainService:
                     uow.audit.append(self._record(principal, "DeleteDomain", domain_id, "ok",
                                                   {"revoked": revoked}))
                     uow.audit.retire_scope(domain_id)  # a new domain of this name sees none
+                    uow.events.retire_domain(domain_id)  # nor its events; its subscriptions end
                     uow.commit()
             if revoked:
                 self._publish_revocations()

@@ -41,6 +41,7 @@ from bios_ws.domain.firmware_update import (
 from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bios_ws.errors import ServiceRestricted
 from bios_ws.platform.port import TrialOutcome
+from bios_ws.service.events import firmware_job_changed
 from bios_ws.service.sel import record_job_end
 
 log = logging.getLogger("bios_ws.firmware")
@@ -126,6 +127,7 @@ class FirmwareBoot:
         running = advance(job, JobState.RUNNING, at=now, percent=RUNNING_PERCENT,
                           message=f"the machine boots slot {job.slot} for the first time")
         uow.firmware.save_job(running)
+        firmware_job_changed(uow, running)
         self._audit(uow, running)
         return running
 
@@ -144,6 +146,7 @@ class FirmwareBoot:
             f"FwVersion {job.fw_version} runs from slot {job.slot}; the lowest supported"
             f" version is {updated.lowest_supported_version}"))
         uow.firmware.save_job(done)
+        firmware_job_changed(uow, done)
         self._audit(uow, done)
 
     def _roll_back(self, uow: UnitOfWork, inventory: FirmwareInventory, job: FirmwareJob,
@@ -154,6 +157,7 @@ class FirmwareBoot:
         uow.firmware.put_inventory(job.domain_id, recorded)
         rolled = roll_back(job, why, at=self._clock())
         uow.firmware.save_job(rolled)
+        firmware_job_changed(uow, rolled)
         self._audit(uow, rolled)
         log.warning("domain %s: firmware job %s rolled back: %s", job.domain_id, job.job_id,
                     why)

@@ -50,6 +50,7 @@ from bios_ws.errors import (
 from bios_ws.platform.port import Platform
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import WriteGate, outcome_of
+from bios_ws.service.events import firmware_job_changed
 from bios_ws.service.firmware_boot import FirmwareBoot
 from bios_ws.service.power import PowerService
 from bios_ws.service.sel import record_job_end
@@ -175,6 +176,7 @@ class FirmwareUpdateService:
                 job = dataclasses.replace(job, slot=entry.inactive_slot,
                                           from_version=entry.fw_version)
                 uow.firmware.add_job(job)
+                firmware_job_changed(uow, job)
                 uow.audit.append(self._record(submission.principal, job.domain_id, "ok",
                                               _facts(job, decision)))
                 uow.commit()
@@ -260,6 +262,7 @@ class FirmwareUpdateService:
             moved = advance(job, state, at=self._clock(), percent=PERCENT[state],
                             message=message)
             uow.firmware.save_job(moved)
+            firmware_job_changed(uow, moved)
             uow.commit()
         return moved
 
@@ -270,6 +273,7 @@ class FirmwareUpdateService:
             job = _job_for_update(uow, job_id)
             failed = fail(job, status, message, at=self._clock())
             uow.firmware.save_job(failed)
+            firmware_job_changed(uow, failed)
             _record_attempt(uow, failed)
             record_job_end(uow, failed)
             uow.audit.append(AuditRecord(failed.updated_at, "admin:platform", "FirmwareJob",
@@ -287,6 +291,7 @@ class FirmwareUpdateService:
                 job = dataclasses.replace(job, from_version=entry.fw_version)
             failed = fail(job, status, message, at=self._clock())
             uow.firmware.add_job(failed)
+            firmware_job_changed(uow, failed)
             _record_attempt(uow, failed)
             uow.commit()
 

@@ -30,6 +30,7 @@ from bios_ws.domain.integrity import Finding, IntegrityVerdict, evaluate, needed
 from bios_ws.domain.ports import Clock, UnitOfWorkFactory
 from bios_ws.domain.reference import ReferenceError, ReferenceMeasurements
 from bios_ws.errors import ServiceRestricted, TpmError
+from bios_ws.service.events import integrity_changed
 from bios_ws.service.sel import record_restricted_mode
 from bios_ws.tpm.port import QUOTE_BANK, Tpm
 
@@ -166,6 +167,7 @@ class IntegrityMonitor:
                     time=now, principal=MONITOR_PRINCIPAL, operation=operation, domain_id=None,
                     outcome="ok", changes_digest=digest_changes(verdict.to_dict()),
                 ))
+                integrity_changed(uow, verdict.trusted, verdict.summary(), now)
             uow.commit()
 
 

@@ -38,6 +38,7 @@ from bios_ws.errors import PlatformUnavailable, ServiceRestricted, VbiosError
 from bios_ws.platform.port import Platform
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import PLATFORM, BiosService, WriteGate, outcome_of
+from bios_ws.service.events import power_changed
 from bios_ws.service.sel import record_power
 
 log = logging.getLogger("bios_ws.power")
@@ -255,6 +256,7 @@ class PowerService:
             now = self._clock()
             uow.machines.save(record.with_power(state, cause, now), record.version)
             record_power(uow, record, state, cause, now)
+            power_changed(uow, domain_id, record.state, state, cause, now)
             if audit is not None:
                 principal, operation, changes = audit
                 uow.audit.append(_audit(now, principal, operation, domain_id, "ok", changes))

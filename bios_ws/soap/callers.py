@@ -99,6 +99,12 @@ CALLERS: Final[Mapping[str, Callers]] = MappingProxyType({
     "GetDomainThermal": ADMIN,
     "SetThermalThresholds": ADMIN,
     "OverrideSensor": ADMIN,
+    # events: a guest subscribes to its own domain's (and host-wide) events, the admin to
+    # one domain's or every domain's; a subscription is its owner's alone
+    "Subscribe": GUEST_OR_ADMIN,
+    "GetEvents": GUEST_OR_ADMIN,
+    "Renew": GUEST_OR_ADMIN,
+    "Unsubscribe": GUEST_OR_ADMIN,
 })
 
 #: The order roles are listed in (documents, messages).

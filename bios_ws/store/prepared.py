@@ -65,3 +65,17 @@ class Prepared:
             return int(cursor.execute(self.sql, self._values(params)).rowcount)
         finally:
             cursor.close()
+
+    def insert(self, conn: Connection, sqlite_driver: bool, params: Mapping[str, Any]) -> int:
+        """Run an INSERT of one row; the primary key the database gave it."""
+        if not sqlite_driver:
+            key = conn.execute(self.statement, dict(params)).inserted_primary_key
+            assert key is not None
+            return int(key[0])
+        cursor = driver_connection(conn).cursor()
+        try:
+            row_id = cursor.execute(self.sql, self._values(params)).lastrowid
+        finally:
+            cursor.close()
+        assert row_id is not None
+        return int(row_id)

@@ -34,6 +34,7 @@ SCHEMA_VERSION = 7
 #: meta keys
 SCHEMA_VERSION_KEY = "schema_version"
 AUDIT_LOCK_KEY = "audit_lock"  # a row locked FOR UPDATE to serialize audit appends
+EVENTS_PRUNED_KEY = "events_pruned_through"  # the largest event id retention removed
 
 metadata = MetaData()
 
@@ -262,6 +263,40 @@ thermal_state = Table(
     Column("overrides", Text, nullable=False),
 )
 
+#: Version 7: the events, numbered in commit order (``store.events``; SQLite AUTOINCREMENT
+#: never gives an id again); ``scope`` (``domain.events.scope_of``) indexed with the id.
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("time", String(40), nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("scope", String(64), nullable=False),
+    Column("domain_id", String(64), nullable=True),
+    Column("origin", String(256), nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("message_args", Text, nullable=False),  # a JSON list of strings
+    Index("events_by_scope", "scope", "event_id"),
+    Index("events_by_time", "time"),
+    sqlite_autoincrement=True,
+)
+
+#: Version 7: the pull subscriptions that read the events.
+event_subscriptions = Table(
+    "event_subscriptions",
+    metadata,
+    Column("subscription_id", String(32), primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("domain_id", String(64), nullable=True, index=True),
+    Column("event_types", Text, nullable=False),  # names, comma-separated; '' every type
+    Column("created_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+    Column("start_cursor", BigInteger, nullable=False),
+)
+
 _APPEND_ONLY = "audit log is append-only"
 
 # Dialect-specific: refuse UPDATE and DELETE of audit rows inside the database.
@@ -384,9 +419,10 @@ def _no_firmware_updates_yet(conn: Connection) -> None:
 
 
 def _empty_v7_tables(conn: Connection) -> None:
-    """Version 7: the System Event Log and timer tables (``schema_system``) and
-    thermal_state start empty: every domain has an empty log of the default policy, no
-    wake alarm, no watchdog; a domain's thermal record comes with its first evaluation."""
+    """Version 7: the System Event Log and timer tables (``schema_system``), thermal_state,
+    the events and their subscriptions start empty: every domain has an empty log of the
+    default policy, no wake alarm, no watchdog; a domain's thermal record comes with its
+    first evaluation."""
 
 
 #: What brings a store from the version before to this one (tables are created above).

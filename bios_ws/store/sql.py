@@ -43,6 +43,7 @@ from bios_ws.store.engine import (
     safe_url,
     store_errors,
 )
+from bios_ws.store.events import SqlEvents
 from bios_ws.store.firmware import SqlFirmware
 from bios_ws.store.firmware_trust import SqlFirmwareTrust
 from bios_ws.store.kept import KeptConnections
@@ -166,6 +167,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.refusals = SqlRefusals(self)
         self.sel = SqlSel(self)
         self.timers = SqlTimers(self)
+        self.events = SqlEvents(self)
 
     def __enter__(self) -> SqlUnitOfWork:
         return self

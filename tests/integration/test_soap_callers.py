@@ -194,6 +194,14 @@ REQUESTS: dict[str, Callable[[Host], str]] = {
     "OverrideSensor": lambda host: (
         f"<tns:Domain>{DOMAIN}</tns:Domain><tns:Sensor>Inlet</tns:Sensor>"
         "<tns:Reading>30.5</tns:Reading><tns:DurationSeconds>60</tns:DurationSeconds>"),
+    "Subscribe": lambda host: (
+        "<tns:EventTypes><tns:EventType>SettingsChanged</tns:EventType></tns:EventTypes>"),
+    "GetEvents": lambda host: (
+        f"<tns:SubscriptionId>{subscribed(host)}</tns:SubscriptionId><tns:Wait>1</tns:Wait>"),
+    "Renew": lambda host: (
+        f"<tns:SubscriptionId>{subscribed(host)}</tns:SubscriptionId>"
+        "<tns:ExpiresIn>600</tns:ExpiresIn>"),
+    "Unsubscribe": lambda host: f"<tns:SubscriptionId>{subscribed(host)}</tns:SubscriptionId>",
 }
 #: A wake time in the future of the endpoint's manual clock (2026-01-01).
 WAKE_TIME = "2026-06-01T06:30:00Z"
@@ -204,6 +212,11 @@ def armed_watchdog(host: Host) -> str:
     WatchdogNotArmed whoever asks)."""
     _guest_answer(host, "SetWatchdog", "<tns:Enabled>true</tns:Enabled>", "Enabled")
     return ""
+
+
+def subscribed(host: Host) -> str:
+    """A subscription the guest made (the admin may use any)."""
+    return _guest_answer(host, "Subscribe", "", "SubscriptionId")
 
 
 def upload_size(host: Host) -> str:

@@ -40,6 +40,7 @@ OPERATIONS = {
     "ClearDomainWakeAlarm", "GetDomainWatchdog", "SetDomainWatchdog",
     "GetThermal", "GetDomainThermal", "SetThermalThresholds",
     "OverrideSensor",
+    "Subscribe", "GetEvents", "Renew", "Unsubscribe",
 }
 
 

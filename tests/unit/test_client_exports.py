@@ -23,6 +23,7 @@ EXPECTED = {
     "UnknownRequestKind", "WatchdogNotArmed", "SelEntry", "Smbios", "SystemEventLog",
     "WakeAlarm", "Watchdog",
     "Fan", "TemperatureSensor", "Thermal", "ThermalThreshold",
+    "Event", "EventBatch", "EventSubscription", "SubscriptionExpired", "UnknownSubscription",
     "__version__",
 }
 

@@ -61,8 +61,9 @@ class SoapChannel:
         self.timeout = check_timeout(timeout)
         self.sender = sender
 
-    def call(self, operation: str, **params: Any) -> Any:
-        """Call ``operation``; return its result for ``_wire`` to decode."""
+    def call(self, operation: str, *, timeout: float | None = None, **params: Any) -> Any:
+        """Call ``operation``; return its result for ``_wire`` to decode. ``timeout``: this
+        call's, instead of the channel's (a long poll waits on the server's side)."""
         from vbios_client import _answers, _codec
 
         try:
@@ -70,7 +71,8 @@ class SoapChannel:
         except ValueError as exc:
             raise ValueError(f"{operation}: invalid request: {exc}") from None
         status, content = self.sender.post(self.url, body, _codec.headers(operation),
-                                           timeout=self.timeout, operation=operation)
+                                           timeout=timeout or self.timeout,
+                                           operation=operation)
         try:
             return _answers.answer(operation, status, content)
         except _answers.NotSoap:

@@ -88,6 +88,7 @@ REPEATABLE = frozenset({
     "GetSystemEventLog", "GetDomainSystemEventLog", "GetWakeAlarm", "GetDomainWakeAlarm",
     "GetWatchdog", "GetDomainWatchdog",
     "GetThermal", "GetDomainThermal",
+    "GetEvents",
 })
 
 #: How a connection the peer closed fails (RemoteDisconnected is a reset).

@@ -5,6 +5,8 @@ firmware updates (`firmware`, in ``firmware_cli``) and its system-management req
 the guest's own check of the host's boot integrity (`attest`, in ``attest_cli``),
 its firmware updates (`firmware`, in ``firmware_cli``), and its temperatures
 (`thermal`, in ``thermal_cli``).
+firmware updates (`firmware`, in ``firmware_cli``) and its events as they come (`events`,
+in ``events_cli``).
 
 Exit status: 0 done, 1 the service refused (a fault), `attest` found the host not
 trusted, or enrollment stopped here (``credential_cli``), 2 usage (a malformed
@@ -25,7 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from vbios_client import _output, attest_cli, credential_cli, firmware_cli, sm_cli, thermal_cli
+from vbios_client import (
+    _output,
+    attest_cli,
+    credential_cli,
+    events_cli,
+    firmware_cli,
+    sm_cli,
+    thermal_cli,
+)
 from vbios_client._cli_inputs import (
     UsageError,
     parse_assignments,
@@ -313,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     firmware_cli.register(areas, leaf, [_globals(True, call_timeout=False)])
     sm_cli.register(areas, leaf)
     thermal_cli.register(areas, leaf)
+    events_cli.register(areas, leaf)
     return parser
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from vbios_client import _bundle, _wire, integrity
 from vbios_client._channel import DEFAULT_TIMEOUT, Sender, SoapChannel, check_timeout, check_url
+from vbios_client._events import EventCalls
 from vbios_client._firmware import FirmwareCalls
 from vbios_client._system import SystemManagementCalls
 from vbios_client._thermal import ThermalCalls
@@ -42,7 +43,7 @@ StrPath = str | os.PathLike[str]
 log = logging.getLogger("vbios_client")
 
 
-class BiosClient(FirmwareCalls, SystemManagementCalls, ThermalCalls):
+class BiosClient(FirmwareCalls, SystemManagementCalls, ThermalCalls, EventCalls):
     """Calls the vBIOS service as the domain named by the client certificate.
 
     Every write returns the domain's new version; pass it back as
@@ -62,7 +63,8 @@ class BiosClient(FirmwareCalls, SystemManagementCalls, ThermalCalls):
     Firmware updates (``update_firmware`` and the rest) are ``_firmware.FirmwareCalls``;
     SMBIOS, the event log, the wake alarm and the watchdog ``_system.SystemManagementCalls``.
     Firmware updates (``update_firmware`` and the rest) are ``_firmware.FirmwareCalls``,
-    thermal readings (``thermal``) ``_thermal.ThermalCalls``.
+    thermal readings (``thermal``) ``_thermal.ThermalCalls``, events (``events``, an
+    iterator, and the subscription calls) ``_events.EventCalls``.
     """
 
     def __init__(

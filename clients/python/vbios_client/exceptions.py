@@ -34,7 +34,9 @@
     │   ├── UnknownUpload           │ (never begun, committed, expired, or another's)
     │   ├── ChunkRefused            │ (attribute: Offset, Data or Sha256)
     │   ├── UnknownRequestKind      │ (a system-management request the vBIOS does not know)
-    │   ├── WatchdogNotArmed        ┘ (a pet of a watchdog that is not armed)
+    │   ├── WatchdogNotArmed        │ (a pet of a watchdog that is not armed)
+    │   ├── UnknownSubscription     │ (no event subscription of this caller has the id)
+    │   ├── SubscriptionExpired     ┘ (subscribe again; a cursor still reads on)
     │   ├── VersionMismatch         SOAP 1.1 envelope faults
     │   └── MustUnderstand
     ├── TransportError              connection refused, TLS failure, timeout, or an
@@ -238,6 +240,19 @@ class WatchdogNotArmed(FaultError):
     code = "WatchdogNotArmed"
 
 
+class UnknownSubscription(FaultError):
+    """No event subscription of this caller has the id (never made, ended, long expired)."""
+
+    code = "UnknownSubscription"
+
+
+class SubscriptionExpired(FaultError):
+    """The event subscription expired: subscribe again (a cursor still reads from where
+    it was)."""
+
+    code = "SubscriptionExpired"
+
+
 class VersionMismatch(FaultError):
     code = "VersionMismatch"
 
@@ -318,6 +333,8 @@ FAULT_CLASSES: dict[str, type[FaultError]] = {
         ChunkRefused,
         UnknownRequestKind,
         WatchdogNotArmed,
+        UnknownSubscription,
+        SubscriptionExpired,
         VersionMismatch,
         MustUnderstand,
     )

@@ -427,3 +427,50 @@ class Thermal:
             if sensor.name == name:
                 return sensor
         raise KeyError(name)
+
+
+#: The event types of the contract (a subscription may name any of them).
+EVENT_TYPES: tuple[str, ...] = (
+    "SettingsChanged", "PendingChangesApplied", "PowerStateChanged",
+    "ThermalThresholdCrossed", "IntegrityChanged", "FirmwareJobChanged",
+    "CredentialRevoked",
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event, in Redfish's fields: its id (the cursor after it), type, time, severity
+    (OK, Warning, Critical), message with its registry id and arguments, the resource it
+    is about (``origin``) and the domain (None for a host-wide event)."""
+
+    event_id: int
+    event_type: str
+    timestamp: datetime
+    severity: str
+    message: str
+    message_id: str
+    message_args: tuple[str, ...]
+    origin: str
+    domain: str | None = None
+
+
+@dataclass(frozen=True)
+class EventSubscription:
+    """A pull subscription: its id, until when it lasts (renew it before), and the cursor
+    it starts at (the newest event when it was made)."""
+
+    subscription_id: str
+    expires: datetime
+    cursor: int
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """What one GetEvents gave: the events, the cursor to read after next, whether events
+    after the cursor were removed (retention) before they were read, and the
+    subscription's expiry."""
+
+    events: tuple[Event, ...]
+    next_cursor: int
+    events_lost: bool
+    expires: datetime
