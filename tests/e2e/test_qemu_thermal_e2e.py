@@ -127,7 +127,8 @@ def sel(server: ServerProcess, name: str) -> list[dict[str, object]]:
 def test_a_crossing_is_logged_and_a_fatal_override_shuts_a_real_guest_down(
         server: ServerProcess) -> None:
     """A running QEMU guest (its firmware idles in the boot manager): an override to
-    UpperCritical leaves a Critical SEL entry; one to UpperFatal shuts it down (the ACPI
+    UpperCritical leaves a Critical SEL entry and a ThermalThresholdCrossed event the guest
+    receives; one to UpperFatal shuts it down (the ACPI
     power button, which no OS obeys here, then off after the graceful timeout), cause
     ThermalEvent."""
     out = server.work / "bundles" / "hot"
@@ -148,6 +149,11 @@ def test_a_crossing_is_logged_and_a_fatal_override_shuts_a_real_guest_down(
                                                                                      "hot"))
 
         waiting.wait_for(crossed, "the critical crossing in the SEL", 30.0, 0.5)
+        with bios.events(["ThermalThresholdCrossed"], wait=5, cursor=0) as stream:
+            event = next(stream)  # the guest hears it too
+        assert (event.event_type, event.severity, event.domain) == (
+            "ThermalThresholdCrossed", "Critical", "hot")
+        assert "UpperCritical" in event.message_args
         done = run_vbios("domain", "thermal", "override", "hot", "CPU", "101", "--minutes",
                          "5", *home)
         assert done.returncode == 0, done.stderr

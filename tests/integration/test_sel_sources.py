@@ -170,7 +170,8 @@ def test_the_thermal_writer_appends_in_the_callers_unit(endpoint: Endpoint) -> N
 
 def test_thermal_crossings_land_in_the_log_with_the_serving_wiring() -> None:
     """The wiring a server uses (``RECORDED_ALERTS``): critical, fatal and cleared crossings
-    each leave one entry, written with the crossing."""
+    each leave one SEL entry and one ThermalThresholdCrossed event, written with the
+    crossing."""
     from datetime import timedelta
 
     from bios_ws.service.thermal import ThermalService
@@ -192,3 +193,9 @@ def test_thermal_crossings_land_in_the_log_with_the_serving_wiring() -> None:
              if e.message_id.endswith("TemperatureThresholdCrossed")]
     assert [(e.severity, e.entry_code) for e in found] == [
         ("Critical", "Upper Critical - going high"), ("OK", "Upper Critical - going low")]
+    from bios_ws.domain.events import EventType
+
+    with endpoint.store.unit_of_work() as uow:
+        marks = [m for m in uow.events.marks_after(0, 1000)
+                 if m.event_type is EventType.THERMAL_THRESHOLD_CROSSED]
+    assert len(marks) == 2  # one event per crossing, with its SEL entry
