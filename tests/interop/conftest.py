@@ -136,12 +136,11 @@ class Deployment:
         """The events a guest of ``domain`` sees after the cursor ``after`` (its domain's
         and the host-wide ones, every type) and every subscription, as the served home's
         store holds them, read in-process (a read: nothing audited)."""
-        with bootstrap(Config.of(Home.open(self.server.home))) as app:
-            with app.store.unit_of_work() as uow:
-                page = uow.events.after(after, EventFilter(frozenset({domain, HOST_WIDE})),
-                                        1000)
-                return EventsState(page.events, page.head,
-                                   tuple(uow.events.subscriptions()))
+        wanted = EventFilter(frozenset({domain, HOST_WIDE}))
+        with (bootstrap(Config.of(Home.open(self.server.home))) as app,
+              app.store.unit_of_work() as uow):
+            page = uow.events.after(after, wanted, 1000)
+            return EventsState(page.events, page.head, tuple(uow.events.subscriptions()))
 
 
 @pytest.fixture(scope="session")
