@@ -20,6 +20,7 @@ import pytest
 
 from bios_ws.bootstrap import bootstrap
 from bios_ws.config import Config
+from bios_ws.domain.events import HOST_WIDE, Event, EventFilter, Subscription
 from bios_ws.domain.firmware_job import FirmwareJob
 from bios_ws.domain.firmware_update import FirmwareInventory
 from bios_ws.domain.principal import Principal
@@ -81,6 +82,15 @@ class SystemState:
 
 
 @dataclass(frozen=True)
+class EventsState:
+    """A guest's events after a cursor and the subscriptions in the server's store."""
+
+    events: tuple[Event, ...]  # the domain's and the host-wide ones, in id order
+    head: int  # the newest event's id
+    subscriptions: tuple[Subscription, ...]
+
+
+@dataclass(frozen=True)
 class Deployment:
     server: ServerProcess
     wsdl: Path
@@ -121,6 +131,16 @@ class Deployment:
                 wake_alarm=sm.handle(admin, GetWakeAlarm(domain_id=domain)),
                 watchdog=sm.handle(admin, GetWatchdog(domain_id=domain)),
                 thermal=app.use(ThermalService).thermal(admin, domain))
+
+    def events(self, domain: str, after: int) -> EventsState:
+        """The events a guest of ``domain`` sees after the cursor ``after`` (its domain's
+        and the host-wide ones, every type) and every subscription, as the served home's
+        store holds them, read in-process (a read: nothing audited)."""
+        wanted = EventFilter(frozenset({domain, HOST_WIDE}))
+        with (bootstrap(Config.of(Home.open(self.server.home))) as app,
+              app.store.unit_of_work() as uow):
+            page = uow.events.after(after, wanted, 1000)
+            return EventsState(page.events, page.head, tuple(uow.events.subscriptions()))
 
 
 @pytest.fixture(scope="session")

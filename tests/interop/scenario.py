@@ -5,7 +5,8 @@ the check of what it printed (its ``RESULT <json>`` line) against what the Pytho
 library reads afterwards, and the firmware update it made against the server's store
 (``check_firmware``, which the stacks with their own inputs use too), and what it read
 and changed of the system management and thermal operations against the same store
-(``check_system``, likewise).
+(``check_system``, likewise), and the events it read of its subscription against the
+same store (``check_events``, likewise).
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ WATCHDOG_SECONDS = 600
 #: The MessageId of the entries the Reset (On) leaves in the System Event Log.
 POWER_ENTRY = "VbiosSel.1.0.PowerStateChanged"
 CLEARED_ENTRY = "VbiosSel.1.0.LogCleared"
+#: Subscribe's ExpiresIn, then Renew's; GetEvents' Wait (short: the Reset's events are in
+#: the store already when the program reads).
+EVENTS_EXPIRES_IN = 300
+EVENTS_RENEW_IN = 900
+EVENTS_WAIT = 2
 
 
 @dataclass(frozen=True)
@@ -190,6 +196,78 @@ def check_system(deployment: Deployment, domain: str, seen: SystemSeen) -> None:
     assert str(seen.sel_removed) in cleared[0].message_args, cleared[0]
 
 
+def _ints(value: object) -> tuple[int, ...]:
+    """A list of integers as a program gave it: a JSON list or comma-separated text."""
+    if isinstance(value, str):
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    assert isinstance(value, list | tuple), value
+    return tuple(int(v) for v in value)
+
+
+def _names(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    assert isinstance(value, list | tuple), value
+    return tuple(str(v) for v in value)
+
+
+@dataclass(frozen=True)
+class EventsSeen:
+    """What a client program read of its own events as the guest: Subscribe (every type,
+    ``EVENTS_EXPIRES_IN``) before a change of the scenario, GetEvents after it with the
+    Subscribe's Cursor, Renew (``EVENTS_RENEW_IN``), Unsubscribe."""
+
+    subscription_id: str  # Subscribe's SubscriptionId
+    cursor: int  # Subscribe's Cursor (xs:long)
+    expires: str  # Subscribe's Expires
+    event_ids: tuple[int, ...]  # GetEvents: the Events' EventId, in the order read
+    event_types: tuple[str, ...]  # their EventType
+    event_domains: tuple[str, ...]  # their Domain ("" when absent: host-wide)
+    next_cursor: int  # GetEvents' NextCursor
+    events_lost: bool  # GetEvents' EventsLost
+    renewed_expires: str  # Renew's Expires
+    unsubscribed: str  # Unsubscribe's SubscriptionId
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> EventsSeen:
+        """From a client's ``events`` RESULT object (or the same keys as text)."""
+        return cls(
+            str(values["subscription_id"]), int(values["cursor"]), str(values["expires"]),
+            _ints(values["event_ids"]), _names(values["event_types"]),
+            tuple("" if d is None else str(d) for d in (
+                values["event_domains"].split(",") if isinstance(values["event_domains"], str)
+                else values["event_domains"])),
+            int(values["next_cursor"]), _flag(values["events_lost"]),
+            str(values["renewed_expires"]), str(values["unsubscribed"]))
+
+
+def check_events(deployment: Deployment, domain: str, seen: EventsSeen) -> None:
+    """The events the program read against the server's store: at least one, exactly the
+    ones its domain's guest sees after the Subscribe's cursor up to the NextCursor (ids
+    and types in order, its domain's or host-wide), none lost; the subscription renewed
+    for longer, then gone after Unsubscribe."""
+    now = datetime.now(UTC)
+    assert seen.event_ids, "GetEvents after the change read no event"
+    assert len(seen.event_ids) == len(seen.event_types) == len(seen.event_domains)
+    assert seen.cursor < seen.event_ids[0] and list(seen.event_ids) == sorted(
+        set(seen.event_ids)), seen.event_ids
+    assert seen.event_ids[-1] <= seen.next_cursor, (seen.event_ids, seen.next_cursor)
+    assert seen.events_lost is False
+    state = deployment.events(domain, seen.cursor)
+    assert seen.next_cursor <= state.head
+    stored = [event for event in state.events if event.event_id <= seen.next_cursor]
+    assert tuple(event.event_id for event in stored) == seen.event_ids, (stored, seen)
+    assert tuple(str(event.record.event_type) for event in stored) == seen.event_types
+    assert tuple(event.record.domain_id or "" for event in stored) == seen.event_domains
+    assert set(seen.event_domains) <= {domain, ""}, seen.event_domains
+    assert domain in seen.event_domains, "no event of the guest's own domain"
+    assert _time(seen.expires) > now  # Subscribe's ExpiresIn counted from the Subscribe
+    assert _time(seen.renewed_expires) > _time(seen.expires)
+    assert _time(seen.renewed_expires) <= now + timedelta(seconds=EVENTS_RENEW_IN + 5)
+    assert seen.unsubscribed == seen.subscription_id
+    assert seen.subscription_id not in {s.subscription_id for s in state.subscriptions}
+
+
 def _bundle(guest: Guest) -> dict[str, str]:
     return {"cert": str(guest.cert), "key": str(guest.key), "ca": str(guest.ca)}
 
@@ -227,6 +305,8 @@ def prepare(deployment: Deployment, domain: str, work: Path, signers: Signers) -
         "certificate_request": str(work / "request.der"),
         "firmware": firmware_input(capsule),
         "watchdog_seconds": WATCHDOG_SECONDS,
+        "events": {"expires_in": EVENTS_EXPIRES_IN, "renew_in": EVENTS_RENEW_IN,
+                   "wait": EVENTS_WAIT},
     }
     path = work / "input.json"
     path.write_text(json.dumps(values, indent=1))
@@ -318,6 +398,7 @@ def check_answers(deployment: Deployment, scenario: Scenario, result: dict[str, 
     check_firmware(deployment, scenario.guest.domain, scenario.capsule,
                    FirmwareSeen.of(result["firmware"]))
     check_system(deployment, scenario.guest.domain, SystemSeen.of(result["system"]))
+    check_events(deployment, scenario.guest.domain, EventsSeen.of(result["events"]))
 
 
 def check_firmware(deployment: Deployment, domain: str, capsule: FirmwareCapsule,

@@ -27,9 +27,14 @@ from tests.interop.conftest import Deployment, Guest, run_step
 from tests.interop.contract import check_coverage
 from tests.interop.materials import CHUNK_SIZE, db_certificate, firmware_capsule
 from tests.interop.scenario import (
+    EVENTS_EXPIRES_IN,
+    EVENTS_RENEW_IN,
+    EVENTS_WAIT,
     WATCHDOG_SECONDS,
+    EventsSeen,
     FirmwareSeen,
     SystemSeen,
+    check_events,
     check_firmware,
     check_system,
 )
@@ -125,6 +130,8 @@ def test_gsoap_client_calls_every_guest_operation(deployment: Deployment,
                      f"sbcert_sha256={sb_sha}", f"csr={tmp_path / 'renew.csr'}",
                      f"nonce={nonce.hex()}", f"capsule={capsule.path}",
                      f"chunk_size={CHUNK_SIZE}", f"watchdog_seconds={WATCHDOG_SECONDS}",
+                     f"events_expires_in={EVENTS_EXPIRES_IN}",
+                     f"events_renew_in={EVENTS_RENEW_IN}", f"events_wait={EVENTS_WAIT}",
                      f"out={out}"], cwd=tmp_path, what="gSOAP client")
     check_coverage("gsoap", done.stdout)
     got = parse(done.stdout, "VALUE")
@@ -215,6 +222,8 @@ def test_gsoap_client_calls_every_guest_operation(deployment: Deployment,
                    FirmwareSeen.of(prefixed(got, "firmware.")))
     # system management and thermal: what it read and changed, against the store
     check_system(deployment, guest.domain, SystemSeen.of(prefixed(got, "system.")))
+    # the events the Reset published, from the Subscribe's cursor, against the store
+    check_events(deployment, guest.domain, EventsSeen.of(prefixed(got, "events.")))
     # the credential: the state, then a renewal for the test's key that works
     assert (got["provisioning.state"], got["provisioning.next_step"]) == (
         provisioning.state, provisioning.next_step)

@@ -34,9 +34,14 @@ from tests.interop.materials import (
     write_pkcs12,
 )
 from tests.interop.scenario import (
+    EVENTS_EXPIRES_IN,
+    EVENTS_RENEW_IN,
+    EVENTS_WAIT,
     WATCHDOG_SECONDS,
+    EventsSeen,
     FirmwareSeen,
     SystemSeen,
+    check_events,
     check_firmware,
     check_system,
 )
@@ -162,6 +167,8 @@ def test_jaxws_client_over_mutual_tls(deployment: Deployment, capsule_signers: S
         "renewal.out": str(tmp_path / "renewed.der"),
         "firmware.capsule": str(capsule.path), "firmware.chunk.size": str(CHUNK_SIZE),
         "watchdog.seconds": str(WATCHDOG_SECONDS),
+        "events.expires.in": str(EVENTS_EXPIRES_IN), "events.renew.in": str(EVENTS_RENEW_IN),
+        "events.wait": str(EVENTS_WAIT),
     }
     done = run_client(tools, classes, settings, tmp_path / "settings.properties")
     check_coverage("jaxws", done.stdout)
@@ -198,6 +205,10 @@ def test_jaxws_client_over_mutual_tls(deployment: Deployment, capsule_signers: S
         {key.removeprefix("system."): value for key, value in got.items()
          if key.startswith("system.")}))
     assert got["system.attr.OsWatchdogTimer"] == "Disabled"
+    # the events the Reset published, read from the Subscribe's cursor, against the store
+    check_events(deployment, guest.domain, EventsSeen.of(
+        {key.removeprefix("events."): value for key, value in got.items()
+         if key.startswith("events.")}))
     assert int(got["system.version.after"]) == int(got["system.version.before"]) + 2
 
     # the quote the Java client got verifies here against the bundle's CA and our nonce

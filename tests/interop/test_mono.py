@@ -34,9 +34,14 @@ from tests.interop.materials import (
     write_pkcs12,
 )
 from tests.interop.scenario import (
+    EVENTS_EXPIRES_IN,
+    EVENTS_RENEW_IN,
+    EVENTS_WAIT,
     WATCHDOG_SECONDS,
+    EventsSeen,
     FirmwareSeen,
     SystemSeen,
+    check_events,
     check_firmware,
     check_system,
 )
@@ -201,7 +206,10 @@ def test_mono_generated_client_over_mutual_tls(deployment: Deployment,
                      "--domain", guest.domain, "--secure-boot-cert", str(db_cert),
                      "--csr", str(csr), "--nonce", nonce.hex(),
                      "--capsule", str(capsule.path), "--chunk-size", str(CHUNK_SIZE),
-                     "--watchdog-seconds", str(WATCHDOG_SECONDS)],
+                     "--watchdog-seconds", str(WATCHDOG_SECONDS),
+                     "--events-expires-in", str(EVENTS_EXPIRES_IN),
+                     "--events-renew-in", str(EVENTS_RENEW_IN),
+                     "--events-wait", str(EVENTS_WAIT)],
                     cwd=tmp_path, what="the Mono client")
     check_coverage("mono", done.stdout)
     values = values_of(done.stdout)
@@ -215,6 +223,9 @@ def test_mono_generated_client_over_mutual_tls(deployment: Deployment,
     check_system(deployment, guest.domain, SystemSeen.of(
         {key.removeprefix("system."): value for key, value in values.items()
          if key.startswith("system.")}))
+    check_events(deployment, guest.domain, EventsSeen.of(
+        {key.removeprefix("events."): value for key, value in values.items()
+         if key.startswith("events.")}))
 
     bundle = renewed_bundle(values, renewal_key, guest.ca, tmp_path / "renewed")
     with vc.BiosClient.from_bundle(deployment.url, bundle, timeout=15) as bios:

@@ -199,6 +199,51 @@ void boot_order(Session& s) {
   s.version = changed.Version;
 }
 
+// -- events: what the Reset published, from the Subscribe's cursor; Renew, Unsubscribe --
+void events(Session& s, const std::string& subscription, const std::string& expires,
+            LONG64 cursor) {
+  VbiosServiceProxy& guest = s.guest;
+  struct soap* soap = s.soap;
+  int wait = std::stoi(arg("events_wait"));
+  ns1__GetEvents get;
+  get.SubscriptionId = subscription;
+  get.Cursor = &cursor;  // LONG64*: optional
+  get.Wait = &wait;
+  get.MaxEvents = nullptr;
+  ns1__GetEventsResponse read;
+  answered(guest, guest.GetEvents(&get, read), "GetEvents");
+  std::string ids, types, domains;
+  if (read.Events) {
+    for (const ns1__Event* event : read.Events->Event) {
+      const char* sep = ids.empty() ? "" : ",";
+      ids += sep + std::to_string(event->EventId);
+      types += sep + std::string(soap_ns1__EventType2s(soap, event->EventType));
+      domains += sep + (event->Domain ? *event->Domain : std::string());  // optional
+    }
+  }
+  value("events.subscription_id", subscription);
+  value("events.cursor", cursor);
+  value("events.expires", expires);
+  value("events.event_ids", ids);
+  value("events.event_types", types);
+  value("events.event_domains", domains);
+  value("events.next_cursor", read.NextCursor);
+  value("events.events_lost", read.EventsLost);
+
+  int renew_in = std::stoi(arg("events_renew_in"));
+  ns1__Renew renew;
+  renew.SubscriptionId = subscription;
+  renew.ExpiresIn = &renew_in;
+  ns1__RenewResponse renewed;
+  answered(guest, guest.Renew(&renew, renewed), "Renew");
+  value("events.renewed_expires", renewed.Expires);
+  ns1__Unsubscribe unsubscribe;
+  unsubscribe.SubscriptionId = subscription;
+  ns1__UnsubscribeResponse ended;
+  answered(guest, guest.Unsubscribe(&unsubscribe, ended), "Unsubscribe");
+  value("events.unsubscribed", ended.SubscriptionId);
+}
+
 // -- power: the guest's own, then the admin's view of the domain ---------------------
 void power(Session& s) {
   VbiosServiceProxy& guest = s.guest;
@@ -208,6 +253,15 @@ void power(Session& s) {
   ns1__GetPowerStateResponse power;
   answered(guest, guest.GetPowerState(&power_req, power), "GetPowerState");
   value("power.before", soap_ns1__PowerState2s(soap, power.PowerState));
+  // events: subscribed (every type: EventTypes null) before the Reset, read after it;
+  // the optional elements are pointers (null leaves the element out)
+  int expires_in = std::stoi(arg("events_expires_in"));
+  ns1__Subscribe subscribe;
+  subscribe.EventTypes = nullptr;
+  subscribe.ExpiresIn = &expires_in;
+  subscribe.Domain = nullptr;
+  ns1__SubscribeResponse subscribed;
+  answered(guest, guest.Subscribe(&subscribe, subscribed), "Subscribe");
   ns1__Reset reset;
   reset.ResetType = ns1__ResetType__On;
   ns1__ResetResponse reset_done;
@@ -221,6 +275,7 @@ void power(Session& s) {
            "GetDomainPowerState");
   value("admin.machine", soap_ns1__MachineKind2s(admin.soap, domain_power.Machine));
   value("admin.power_state", soap_ns1__PowerState2s(admin.soap, domain_power.PowerState));
+  events(s, subscribed.SubscriptionId, subscribed.Expires, subscribed.Cursor);
 }
 
 // -- Secure Boot (after the reset: the switch stays pending) -------------------------

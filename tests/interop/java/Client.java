@@ -210,6 +210,14 @@ public final class Client {
         called("GetPowerState");
         value("power.before", state.value.value());
 
+        // events: subscribed (every type: EventTypes null) before the Reset, read after it
+        Holder<String> subscription = new Holder<>();
+        Holder<String> expires = new Holder<>();
+        Holder<Long> cursor = new Holder<>();
+        guest.subscribe(null, Integer.valueOf(settings.getProperty("events.expires.in")), null,
+                        subscription, expires, cursor);
+        called("Subscribe");
+
         Holder<String> message = new Holder<>();
         guest.reset(ResetType.ON, state, pendingChanges, message);
         called("Reset");
@@ -226,7 +234,46 @@ public final class Client {
         value("admin.power.cause", cause.value.value());
         value("admin.power.time", time.value);
         value("admin.machine", machine.value.value());
+        events(subscription.value, expires.value, cursor.value);
         return version;
+    }
+
+    /** What the Reset published, read from the Subscribe's cursor; Renew, Unsubscribe. */
+    private void events(String subscription, String subscribed, Long cursor) throws Exception {
+        Holder<EventList> events = new Holder<>();
+        Holder<Long> nextCursor = new Holder<>();
+        Holder<Boolean> lost = new Holder<>();
+        Holder<String> expires = new Holder<>();
+        guest.getEvents(subscription, cursor,
+                        Integer.valueOf(settings.getProperty("events.wait")), null,
+                        events, nextCursor, lost, expires);
+        called("GetEvents");
+        List<String> ids = new ArrayList<>();
+        List<String> types = new ArrayList<>();
+        List<String> domains = new ArrayList<>();
+        for (Event event : events.value.getEvent()) {
+            ids.add(Long.toString(event.getEventId()));
+            types.add(event.getEventType().value());
+            domains.add(event.getDomain() == null ? "" : event.getDomain());  // optional
+        }
+        value("events.subscription_id", subscription);
+        value("events.cursor", cursor);
+        value("events.expires", subscribed);
+        value("events.event_ids", String.join(",", ids));
+        value("events.event_types", String.join(",", types));
+        value("events.event_domains", String.join(",", domains));
+        value("events.next_cursor", nextCursor.value);
+        value("events.events_lost", lost.value);
+
+        String renewed = guest.renew(subscription,
+                                     Integer.valueOf(settings.getProperty("events.renew.in")));
+        called("Renew");
+        value("events.renewed_expires", renewed);
+        // request and response both hold SubscriptionId: wsimport makes it an in-out Holder
+        Holder<String> ended = new Holder<>(subscription);
+        guest.unsubscribe(ended);
+        called("Unsubscribe");
+        value("events.unsubscribed", ended.value);
     }
 
     private long boot(long version) throws Exception {

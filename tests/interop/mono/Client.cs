@@ -37,7 +37,8 @@ static class Client
         var admin = Service(opt["url"], opt["admin-p12"], opt["p12-password"]);
         var domain = opt["domain"];
         Attributes(guest);
-        Power(guest, admin, domain);
+        Power(guest, admin, domain, int.Parse(opt["events-expires-in"]),
+              int.Parse(opt["events-renew-in"]), int.Parse(opt["events-wait"]));
         Boot(guest);
         SecureBoot(guest, admin, domain, opt["secure-boot-cert"]);
         Attestation(guest, ParseHex(opt["nonce"]));
@@ -185,11 +186,17 @@ static class Client
 
     // -- power ---------------------------------------------------------------------
 
-    static void Power(VbiosService bios, VbiosService admin, string domain)
+    static void Power(VbiosService bios, VbiosService admin, string domain, int expiresIn,
+                      int renewIn, int wait)
     {
         var before = bios.GetPowerState(new GetPowerState());
         Called("GetPowerState");
         Value("power.before", before.PowerState);
+        // events: subscribed (every type: EventTypes null) before the Reset, read after it;
+        // ExpiresIn is optional: without ExpiresInSpecified the proxy leaves it out
+        var subscribed = bios.Subscribe(new Subscribe {
+            ExpiresIn = expiresIn, ExpiresInSpecified = true });
+        Called("Subscribe");
         var outcome = bios.Reset(new Reset { ResetType = ResetType.On });
         Called("Reset");
         Value("power.reset", outcome.PowerState);
@@ -199,6 +206,35 @@ static class Client
         Called("GetDomainPowerState");
         Value("power.admin.state", domainState.PowerState);
         Value("power.admin.machine", domainState.Machine);
+        Events(bios, subscribed, renewIn, wait);
+    }
+
+    // -- events --------------------------------------------------------------------
+
+    static void Events(VbiosService bios, SubscribeResponse subscribed, int renewIn, int wait)
+    {
+        var read = bios.GetEvents(new GetEvents {
+            SubscriptionId = subscribed.SubscriptionId,
+            Cursor = subscribed.Cursor, CursorSpecified = true,  // optional: Specified flags
+            Wait = wait, WaitSpecified = true });
+        Called("GetEvents");
+        var events = read.Events ?? new Event[0];  // an empty list may come back as null
+        Value("events.subscription_id", subscribed.SubscriptionId);
+        Value("events.cursor", subscribed.Cursor.ToString(CultureInfo.InvariantCulture));
+        Value("events.expires", subscribed.Expires);
+        Value("events.event_ids", string.Join(",", events.Select(
+            e => e.EventId.ToString(CultureInfo.InvariantCulture))));
+        Value("events.event_types", string.Join(",", events.Select(e => e.EventType.ToString())));
+        Value("events.event_domains", string.Join(",", events.Select(e => e.Domain ?? "")));
+        Value("events.next_cursor", read.NextCursor.ToString(CultureInfo.InvariantCulture));
+        Value("events.events_lost", Flag(read.EventsLost));
+        var renewed = bios.Renew(new Renew { SubscriptionId = subscribed.SubscriptionId,
+            ExpiresIn = renewIn, ExpiresInSpecified = true });
+        Called("Renew");
+        Value("events.renewed_expires", renewed.Expires);
+        var ended = bios.Unsubscribe(new Unsubscribe { SubscriptionId = subscribed.SubscriptionId });
+        Called("Unsubscribe");
+        Value("events.unsubscribed", ended.SubscriptionId);
     }
 
     // -- Secure Boot ---------------------------------------------------------------

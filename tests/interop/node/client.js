@@ -161,12 +161,30 @@ async function main(input) {
 
   // -- power ---------------------------------------------------------------------------
   out.power_before = (await call(guest, 'GetPowerState')).PowerState;
+  // events: subscribed (every type: EventTypes left out) before the Reset, read after it
+  const subscribed = await call(guest, 'Subscribe', { ExpiresIn: input.events.expires_in });
   const reset = await call(guest, 'Reset', { ResetType: 'On' });
   out.reset = { power_state: reset.PowerState, message: reset.Message };
   out.power_after = (await call(guest, 'GetPowerState')).PowerState;
   const domain = await call(admin, 'GetDomainPowerState', { Domain: input.domain });
   out.domain_power = { power_state: domain.PowerState, machine: domain.Machine };
   out.secure_boot_after_reset = (await call(guest, 'GetSecureBoot')).Enabled;
+
+  // -- events: what the Reset published, from the Subscribe's cursor --------------------
+  // (keys in the schema's order: node-soap writes them as the object lists them)
+  const read = await call(guest, 'GetEvents', { SubscriptionId: subscribed.SubscriptionId,
+    Cursor: subscribed.Cursor, Wait: input.events.wait });
+  const events = items(read.Events && read.Events.Event);
+  out.events = { subscription_id: subscribed.SubscriptionId,
+    cursor: String(subscribed.Cursor), expires: subscribed.Expires,
+    event_ids: events.map((event) => String(event.EventId)),
+    event_types: events.map((event) => event.EventType),
+    event_domains: events.map((event) => event.Domain ?? null),  // optional: host-wide
+    next_cursor: String(read.NextCursor), events_lost: read.EventsLost };
+  out.events.renewed_expires = (await call(guest, 'Renew', {
+    SubscriptionId: subscribed.SubscriptionId, ExpiresIn: input.events.renew_in })).Expires;
+  out.events.unsubscribed = (await call(guest, 'Unsubscribe', {
+    SubscriptionId: subscribed.SubscriptionId })).SubscriptionId;
 
   // -- attestation ---------------------------------------------------------------------
   const measured = await call(guest, 'GetBootMeasurements', { Bank: input.bank });

@@ -181,12 +181,29 @@ call($admin, 'RemoveSecureBootCertificate', ['Domain' => $in['domain'],
 
 // -- power -----------------------------------------------------------------------------
 $out['power_before'] = call($guest, 'GetPowerState')->PowerState;
+// events: subscribed (every type: EventTypes left out) before the Reset, read after it
+$subscribed = call($guest, 'Subscribe', ['ExpiresIn' => $in['events']['expires_in']]);
 $reset = call($guest, 'Reset', ['ResetType' => 'On']);
 $out['reset'] = ['power_state' => $reset->PowerState, 'message' => $reset->Message];
 $out['power_after'] = call($guest, 'GetPowerState')->PowerState;
 $domain = call($admin, 'GetDomainPowerState', ['Domain' => $in['domain']]);
 $out['domain_power'] = ['power_state' => $domain->PowerState, 'machine' => $domain->Machine];
 $out['secure_boot_after_reset'] = call($guest, 'GetSecureBoot')->Enabled;
+
+// -- events: what the Reset published, from the Subscribe's cursor (an xs:long: an int) --
+$read = call($guest, 'GetEvents', ['SubscriptionId' => $subscribed->SubscriptionId,
+    'Cursor' => $subscribed->Cursor, 'Wait' => $in['events']['wait']]);
+$events = items($read->Events->Event ?? null);
+$out['events'] = ['subscription_id' => $subscribed->SubscriptionId,
+    'cursor' => $subscribed->Cursor, 'expires' => $subscribed->Expires,
+    'event_ids' => array_map(fn ($e) => $e->EventId, $events),
+    'event_types' => array_map(fn ($e) => $e->EventType, $events),
+    'event_domains' => array_map(fn ($e) => $e->Domain ?? null, $events),  // optional
+    'next_cursor' => $read->NextCursor, 'events_lost' => $read->EventsLost,
+    'renewed_expires' => call($guest, 'Renew', ['SubscriptionId' => $subscribed->SubscriptionId,
+        'ExpiresIn' => $in['events']['renew_in']])->Expires,
+    'unsubscribed' => call($guest, 'Unsubscribe',
+        ['SubscriptionId' => $subscribed->SubscriptionId])->SubscriptionId];
 
 // -- attestation -----------------------------------------------------------------------
 $measured = call($guest, 'GetBootMeasurements', ['Bank' => $in['bank']]);
