@@ -37,7 +37,7 @@ from bios_ws.domain.events import (
 )
 from bios_ws.domain.ports import EventLog
 from bios_ws.errors import StoreUnavailable
-from bios_ws.store import schema
+from bios_ws.store import schema, schema_runtime
 from bios_ws.store.audit import _lock_audit
 from bios_ws.store.codec import time_from_text, time_to_text
 from bios_ws.store.engine import store_errors
@@ -46,8 +46,8 @@ from bios_ws.store.prepared import Prepared
 if TYPE_CHECKING:
     from bios_ws.store.sql import SqlUnitOfWork
 
-_events = schema.events
-_subscriptions = schema.event_subscriptions
+_events = schema_runtime.events
+_subscriptions = schema_runtime.event_subscriptions
 _meta = schema.meta
 _COLUMNS = ("time", "event_type", "severity", "scope", "domain_id", "origin", "message_id",
             "message", "message_args")

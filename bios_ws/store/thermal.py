@@ -21,14 +21,14 @@ from bios_ws.domain.thermal_policy import (
     Thresholds,
 )
 from bios_ws.errors import StoreUnavailable
-from bios_ws.store import schema
+from bios_ws.store import schema_runtime
 from bios_ws.store.codec import time_from_text, time_to_text
 from bios_ws.store.engine import store_errors
 
 if TYPE_CHECKING:
     from bios_ws.store.sql import SqlUnitOfWork
 
-_table = schema.thermal_state
+_table = schema_runtime.thermal_state
 
 
 class SqlThermal(ThermalRepository):
