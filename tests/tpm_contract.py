@@ -246,7 +246,7 @@ class AttestationContract:
         self, tpm: Tpm, remove_ak: Callable[[], None]
     ) -> None:
         remove_ak()
-        with pytest.raises(TpmError, match="no attestation key: run vbios attest enroll"):
+        with pytest.raises(TpmError, match="no attestation key: run vbios ak enroll"):
             tpm.quote(bytes(16), QUOTED_PCRS)
 
     def test_quote_is_signed_by_the_ak_over_the_pcrs_and_nonce(

@@ -1,5 +1,6 @@
-"""`vbios attest enroll|show`: the host's attestation key (AK) in the TPM, and its certificate.
+"""`vbios ak enroll|show`: the host's attestation key (AK) in the TPM, and its certificate.
 
+(`vbios attest` is its old name: it still works, unlisted, and says the new one.)
 `enroll` verifies the TPM's EK certificate, creates (or re-uses) the AK, proves
 it by credential activation and has the installation CA certify it (see
 ``bios_ws.launch.enroll``). `show` prints what is enrolled, without the TPM.
@@ -8,9 +9,11 @@ it by credential activation and has the installation CA certify it (see
 from __future__ import annotations
 
 import argparse
-import json
 
+from bios_ws.cli.hidden import add_hidden_alias
 from bios_ws.cli.options import add_home
+from bios_ws.cli.output import print_json, rfc3339
+from bios_ws.errors import AdminError
 from bios_ws.home import Home, resolve_home_path
 
 __all__ = ["register"]
@@ -18,23 +21,39 @@ __all__ = ["register"]
 Subparsers = argparse._SubParsersAction
 
 
+AK_HELP = "the host's attestation key in the TPM: show, enroll"
+AK_DESCRIPTION = ("The host's attestation key (AK) in the TPM, certified by the installation"
+                  " CA: guests verify the quotes it signs (vbios-client attest).")
+
+
 def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
+    _add_commands(commands.add_parser("ak", help=AK_HELP, description=AK_DESCRIPTION))
+    _add_commands(add_hidden_alias(commands, "attest", "vbios ak",
+                                   description=f"{AK_DESCRIPTION} Now `vbios ak`."))
+
+
+def _add_commands(ak: argparse.ArgumentParser) -> None:
     home_option = argparse.ArgumentParser(add_help=False)
     add_home(home_option)
-
-    attest = commands.add_parser("attest", help="the attestation key in the TPM")
-    attest_commands = attest.add_subparsers(dest="attest_command", required=True,
-                                            metavar="COMMAND")
-    enroll = attest_commands.add_parser(
+    ak_commands = ak.add_subparsers(dest="ak_command", required=True, metavar="COMMAND")
+    enroll = ak_commands.add_parser(
         "enroll", parents=[home_option],
         help="verify the EK, create or re-use the attestation key, certify it")
     enroll.add_argument("--tpm", metavar="TCTI",
                         help="TPM to use (default: $VBIOS_TPM, else the home's)")
     enroll.set_defaults(run=run_enroll, no_tpm=False)
-    show = attest_commands.add_parser("show", parents=[home_option],
-                                      help="print the enrolled attestation key")
+    show = ak_commands.add_parser("show", parents=[home_option],
+                                  help="print the enrolled attestation key")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(run=run_show)
+
+
+def _home_with_tpm(args: argparse.Namespace) -> Home:
+    """The home of the command; refused, in the same words everywhere, if it has no TPM."""
+    home = Home.open(resolve_home_path(args.home))
+    if home.tpm.is_none:
+        raise AdminError(f"{home.path}: this home has no TPM (created with --no-tpm)")
+    return home
 
 
 def run_enroll(args: argparse.Namespace) -> int:
@@ -43,7 +62,7 @@ def run_enroll(args: argparse.Namespace) -> int:
     from bios_ws.launch.sealing import LaunchContext, unseal_key_passphrase
     from bios_ws.pki.authority import Authority
 
-    home = Home.open(resolve_home_path(args.home))
+    home = _home_with_tpm(args)
     tpm_choice = chosen_tpm(args)
     ek_anchors(home)  # refuse a home without TPM or without EK CAs before touching the TPM
     # The CA first: unsealing its passphrase opens the TPM itself (one connection at a time).
@@ -74,7 +93,7 @@ def describe(home: Home) -> dict[str, str]:
         "ak_certificate": str(home.ak_cert),
         "ak_subject": ak.subject.rfc4514_string(),
         "ak_fingerprint_sha256": ak.fingerprint(hashes.SHA256()).hex(),
-        "ak_not_after": ak.not_valid_after_utc.isoformat(),
+        "ak_not_after": rfc3339(ak.not_valid_after_utc),
         "ek_certificate": str(home.ek_cert),
         "ek_issuer": ek.issuer.rfc4514_string(),
         "record": str(ak_record_path(home)),
@@ -82,10 +101,9 @@ def describe(home: Home) -> dict[str, str]:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    home = Home.open(resolve_home_path(args.home))
-    shown = describe(home)
+    shown = describe(_home_with_tpm(args))
     if args.json:
-        print(json.dumps(shown, indent=2, sort_keys=True))
+        print_json(shown)
         return 0
     print(f"attestation key name:  {shown['ak_name']}")
     print(f"AK certificate:        {shown['ak_certificate']}")

@@ -161,7 +161,7 @@ def load_identity(home: Home) -> AttestationIdentity:
         x509.load_pem_x509_certificate(ek_cert)
     except (OSError, ValueError):
         raise AdminError(f"no attestation key enrolled in {home.path} (or its files are"
-                         f" damaged): run vbios attest enroll --home {home.path}") from None
+                         f" damaged): run vbios ak enroll --home {home.path}") from None
     return AttestationIdentity(ak_cert, ek_cert, name)
 
 

@@ -157,7 +157,7 @@ class AttestationService:
         certificate = self._ak_certificate()
         if certificate is None:
             raise AttestationUnavailable(
-                "this host has no enrolled attestation key: the admin runs vbios attest enroll")
+                "this host has no enrolled attestation key: the admin runs vbios ak enroll")
         with tpm_access() as tpm:
             quote = tpm.quote(nonce, selected, bank)
         return QuoteEvidence(quote, certificate, self._event_log())

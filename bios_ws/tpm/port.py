@@ -25,7 +25,7 @@ AK_HANDLE = 0x81000102
 QUOTE_BANK = "sha256"
 #: Quote nonces (TPM2B_DATA qualifying data): long enough to be fresh, short enough for any TPM.
 NONCE_MIN, NONCE_MAX = 16, 64
-NO_ATTESTATION_KEY = "no attestation key: run vbios attest enroll"
+NO_ATTESTATION_KEY = "no attestation key: run vbios ak enroll"
 #: A quote whose PCRs changed between reading and quoting is tried again this many times.
 QUOTE_RETRIES = 3
 PCR_COUNT = 24

@@ -175,7 +175,7 @@ def test_the_ak_certificate_maps_to_no_principal(home: Home, fake: FakeTpm,
 
 def test_load_identity_refuses_missing_or_damaged_files(home: Home, fake: FakeTpm,
                                                         authority: Authority) -> None:
-    with pytest.raises(AdminError, match="vbios attest enroll --home"):
+    with pytest.raises(AdminError, match="vbios ak enroll --home"):
         load_identity(home)
     trust(home, fake.ek_ca_pem)
     enroll(home, fake, authority)
@@ -186,16 +186,16 @@ def test_load_identity_refuses_missing_or_damaged_files(home: Home, fake: FakeTp
 
 def test_cli_show(home: Home, fake: FakeTpm, authority: Authority,
                   capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["attest", "show", "--home", str(home.path)]) == 1
+    assert main(["ak", "show", "--home", str(home.path)]) == 1
     assert "no attestation key enrolled" in capsys.readouterr().err
     trust(home, fake.ek_ca_pem)
     identity = enroll(home, fake, authority)
-    assert main(["attest", "show", "--home", str(home.path), "--json"]) == 0
+    assert main(["ak", "show", "--home", str(home.path), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["ak_name"] == identity.ak_name.hex()
     assert shown["ak_subject"].startswith("CN=vbios attestation key ")
     assert shown["ek_issuer"] == "CN=fake EK CA"
-    assert main(["attest", "show", "--home", str(home.path)]) == 0
+    assert main(["ak", "show", "--home", str(home.path)]) == 0
     assert identity.ak_name.hex() in capsys.readouterr().out
 
 
@@ -237,10 +237,10 @@ def test_cli_enroll_on_the_dev_tpm(dev_home: tuple[Home, Path], monkeypatch: pyt
                                    capsys: pytest.CaptureFixture[str]) -> None:
     home, package = dev_home
     monkeypatch.setattr(measure_module, "installed_package_root", lambda: package)
-    assert main(["attest", "enroll", "--home", str(home.path)]) == 0, capsys.readouterr().err
+    assert main(["ak", "enroll", "--home", str(home.path)]) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert f"name {load_identity(home).ak_name.hex()}" in out and str(home.ak_cert) in out
     with closed_port() as port:
         closed = f"swtpm:host=127.0.0.1,port={port}"
-        assert main(["attest", "enroll", "--home", str(home.path), "--tpm", closed]) == 1
+        assert main(["ak", "enroll", "--home", str(home.path), "--tpm", closed]) == 1
     assert f"the TPM at {closed} is unreachable" in capsys.readouterr().err
