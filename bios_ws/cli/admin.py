@@ -8,7 +8,6 @@ prints as one line.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from bios_ws.cli import cert
 from bios_ws.cli.options import HOME_HELP, add_tpm_options, chosen_tpm
+from bios_ws.cli.output import print_json, rfc3339
 from bios_ws.config import Config
 from bios_ws.domain.audit import AuditEntry, verify_chain
 from bios_ws.errors import AdminError
@@ -30,6 +30,8 @@ __all__ = ["register"]
 
 Subparsers = argparse._SubParsersAction
 DIGEST_PREFIX = 12
+#: The columns of `vbios audit show` (CHANGES: the start of the changes' digest).
+AUDIT_COLUMNS = ("SEQ", "TIME", "PRINCIPAL", "OPERATION", "DOMAIN", "OUTCOME", "CHANGES")
 #: ``pki.DEFAULT_SERVER_NAMES``, for the help (a test checks they agree).
 SERVER_NAMES_HELP = "localhost, 127.0.0.1"
 
@@ -135,20 +137,24 @@ def run_audit_show(args: argparse.Namespace) -> int:
     entries = _entries(_open_home(args), args.since)
     if args.json:
         rows = [{
-            "seq": e.seq, "time": e.time.isoformat(), "principal": e.principal,
+            "seq": e.seq, "time": rfc3339(e.time, precise=True), "principal": e.principal,
             "operation": e.operation, "domain": e.domain_id, "outcome": e.outcome,
             "changes_digest": e.changes_digest, "prev_hash": e.prev_hash,
             "entry_hash": e.entry_hash,
         } for e in entries]
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
         return 0
     if not entries:
         print("no audit entries")
         return 0
-    for e in entries:
-        print(f"{e.seq:>6}  {e.time.isoformat(timespec='seconds')}  {e.principal}  "
-              f"{e.operation}  {e.domain_id or '-'}  {e.outcome}  "
-              f"{e.changes_digest[:DIGEST_PREFIX]}")
+    rows = [(str(e.seq), rfc3339(e.time), e.principal, e.operation, e.domain_id or "-",
+             e.outcome, e.changes_digest[:DIGEST_PREFIX]) for e in entries]
+    widths = [max(len(cell) for cell in column) for column in zip(AUDIT_COLUMNS, *rows,
+                                                                   strict=False)]
+    for row in (AUDIT_COLUMNS, *rows):
+        cells = [row[0].rjust(widths[0]), *(c.ljust(w) for c, w in zip(row[1:], widths[1:],
+                                                                       strict=True))]
+        print("  ".join(cells).rstrip())
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import tempfile
 import uuid
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bios_ws.cli.eventlog import read_bounded_file
+from bios_ws.cli.output import print_json
 from bios_ws.domain.capsule import DEFAULT_MAX_CAPSULE_BYTES, UnverifiedCapsule, parse_capsule
 from bios_ws.errors import AdminError, CapsuleNotTrusted
 
@@ -146,7 +146,7 @@ def run_show(args: argparse.Namespace) -> int:
     report = capsule_report(capsule)
     report["signature"] = verdict
     if args.json:
-        print(json.dumps(report, indent=2))
+        print_json(report)
     else:
         _print_report(report, verified)
     return 1 if checked and verified is None else 0

@@ -8,7 +8,6 @@ next TLS handshake, and closes the connections it kept alive.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bios_ws.cli.options import add_guest_cert_option, add_home, config_from_args
+from bios_ws.cli.output import print_json, rfc3339, rfc3339_or_none
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, parse_serial
 from bios_ws.domain.principal import Principal, Role, check_domain_id
 from bios_ws.errors import AdminError
@@ -121,7 +121,7 @@ def run_list(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     rows = [_row(record, now) for record in records]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
         return 0
     if not rows:
         print("no certificates")
@@ -143,10 +143,9 @@ def _row(record: CertificateRecord, now: datetime) -> dict[str, Any]:
         "domain": record.domain_id,
         "subject": record.subject,
         "san": san,
-        "not_after": record.not_after.isoformat(timespec="seconds"),
+        "not_after": rfc3339(record.not_after),
         "status": record.status_at(now).value,
-        "revoked_at": None if record.revoked_at is None
-        else record.revoked_at.isoformat(timespec="seconds"),
+        "revoked_at": rfc3339_or_none(record.revoked_at),
         "reason": None if record.reason is None else record.reason.value,
     }
 

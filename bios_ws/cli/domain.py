@@ -7,7 +7,6 @@ not run), as the admin, through the same use cases the SOAP operations use.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from bios_ws.cli.options import (
     add_platform_options,
     config_from_args,
 )
+from bios_ws.cli.output import print_json, rfc3339, rfc3339_or_none
 from bios_ws.domain.power import MachineKind, ResetType
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import AdminError
@@ -183,9 +183,9 @@ def run_list(args: argparse.Namespace) -> int:
                     for d in domains}
     if args.json:
         rows = [{"domain": d.domain_id, "version": d.version,
-                 "created_at": d.created_at.isoformat(),
+                 "created_at": rfc3339(d.created_at),
                  "machine": machines[d.domain_id].kind.value} for d in domains]
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
         return 0
     if not domains:
         print("no domains")
@@ -194,7 +194,7 @@ def run_list(args: argparse.Namespace) -> int:
     print(f"{'DOMAIN':<{width}}  {'VERSION':>7}  {'MACHINE':<9}  CREATED")
     for d in domains:
         kind = machines[d.domain_id].kind.value
-        print(f"{d.domain_id:<{width}}  {d.version:>7}  {kind:<9}  {d.created_at.isoformat()}")
+        print(f"{d.domain_id:<{width}}  {d.version:>7}  {kind:<9}  {rfc3339(d.created_at)}")
     return 0
 
 
@@ -212,11 +212,11 @@ def run_show(args: argparse.Namespace) -> int:
     not_after = provisioning.certificate_not_after
     data: dict[str, Any] = {
         "domain": name, "machine": details.machine.kind.value,
-        "settings_version": details.version, "created_at": details.created_at.isoformat(),
+        "settings_version": details.version, "created_at": rfc3339(details.created_at),
         **_power_dict(power), "machine_dir": str(console),
         "provisioning_state": provisioning.state.value,
         "provisioning_next": provisioning.next_step,
-        "certificate_not_after": None if not_after is None else not_after.isoformat(),
+        "certificate_not_after": rfc3339_or_none(not_after),
     }
     return _print_fields(data, as_json=args.json)
 
@@ -289,9 +289,8 @@ def run_power_reset(args: argparse.Namespace) -> int:
     with _app(args) as app:
         outcome = app.use(PowerService).reset_domain(ADMIN, name, ResetType(args.reset_type))
     if args.json:
-        print(json.dumps({"power_state": outcome.state.value,
-                          "pending_changes": outcome.pending_changes,
-                          "message": outcome.message}, indent=2))
+        print_json({"power_state": outcome.state.value,
+                    "pending_changes": outcome.pending_changes, "message": outcome.message})
         return 0
     print(f"{name}: {outcome.message}")
     return 0
@@ -302,8 +301,7 @@ def _power_dict(view: PowerView) -> dict[str, Any]:
         "power_state": view.state.value,
         "last_reset_cause": None if view.last_reset_cause is None
         else view.last_reset_cause.value,
-        "last_reset_time": None if view.last_reset_time is None
-        else view.last_reset_time.isoformat(),
+        "last_reset_time": rfc3339_or_none(view.last_reset_time),
         "pending_changes": view.pending_changes,
     }
 
@@ -311,7 +309,7 @@ def _power_dict(view: PowerView) -> dict[str, Any]:
 def _print_fields(data: dict[str, Any], *, as_json: bool) -> int:
     """JSON, or one aligned "field  value" line each."""
     if as_json:
-        print(json.dumps(data, indent=2))
+        print_json(data)
         return 0
     width = max(len(key) for key in data)
     for key, value in data.items():

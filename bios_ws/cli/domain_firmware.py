@@ -9,13 +9,13 @@ the domain's next reset).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bios_ws.cli.output import json_text, print_json, rfc3339
 from bios_ws.domain.firmware_job import ApplyTime, FirmwareJob
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import AdminError
@@ -79,7 +79,7 @@ def _service(app: App) -> Any:
 def _inventory(app: App, args: argparse.Namespace) -> int:
     inventory = _service(app).inventory(ADMIN, check_domain_id(args.name))
     if args.json:
-        print(json.dumps(inventory_json(inventory), indent=2))
+        print_json(inventory_json(inventory))
         return 0
     for entry in inventory_json(inventory):
         for key, value in entry.items():
@@ -103,7 +103,7 @@ def _update(app: App, args: argparse.Namespace) -> int:
         job = wait_for(lambda: _service(app).job(ADMIN, job.job_id), args.timeout,
                        quiet=args.json)
     if args.json:
-        print(json.dumps(job_json(job), indent=2))
+        print_json(job_json(job))
     else:
         print(describe_job(job))
     return 0 if job.status is None or job.status == 0 else 1
@@ -114,14 +114,14 @@ def _job(app: App, args: argparse.Namespace) -> int:
     job = _service(app).job(ADMIN, args.job_id, domain_id=None if args.job_id else name)
     if job.domain_id != name:
         raise AdminError(f"firmware job {job.job_id} is of domain {job.domain_id}, not {name}")
-    print(json.dumps(job_json(job), indent=2) if args.json else describe_job(job))
+    print(json_text(job_json(job)) if args.json else describe_job(job))
     return 0
 
 
 def _history(app: App, args: argparse.Namespace) -> int:
     jobs = _service(app).history(ADMIN, check_domain_id(args.name))
     if args.json:
-        print(json.dumps([job_json(job) for job in jobs], indent=2))
+        print_json([job_json(job) for job in jobs])
         return 0
     if not jobs:
         print("no firmware update attempts")
@@ -130,7 +130,7 @@ def _history(app: App, args: argparse.Namespace) -> int:
     for job in jobs:
         versions = f"{_text(job.from_version)}->{_text(job.fw_version)}"
         status = "" if job.status is None else job.status.name
-        print(f"{job.created_at:%Y-%m-%dT%H:%M:%SZ}  {job.state.value:<10}  {versions:<9}"
+        print(f"{rfc3339(job.created_at):<20}  {job.state.value:<10}  {versions:<9}"
               f"  {status:<22}  {job.signer or '-'}")
     return 0
 
@@ -189,11 +189,7 @@ def job_json(job: FirmwareJob) -> dict[str, Any]:
             "status_code": None if job.status is None else int(job.status),
             "message": job.message, "signer": job.signer or None,
             "requested_by": job.principal, "capsule_sha256": job.capsule_sha256,
-            "created_at": _rfc3339(job.created_at), "updated_at": _rfc3339(job.updated_at)}
-
-
-def _rfc3339(moment: Any) -> str:
-    return str(moment.isoformat(timespec="seconds").replace("+00:00", "Z"))
+            "created_at": rfc3339(job.created_at), "updated_at": rfc3339(job.updated_at)}
 
 
 def _text(value: int | None) -> str:

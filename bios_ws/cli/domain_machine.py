@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bios_ws.cli.output import print_json
 from bios_ws.domain.firmware import DATABASES
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import AdminError
@@ -85,7 +85,7 @@ def _detach(app: App, args: argparse.Namespace) -> int:
 def _list(app: App, args: argparse.Namespace) -> int:
     disks = _domains(app).disks(ADMIN, _name(args))
     if args.json:
-        print(json.dumps([str(d) for d in disks], indent=2))
+        print_json([str(d) for d in disks])
     elif not disks:
         print("no disks")
     else:

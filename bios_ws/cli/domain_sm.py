@@ -17,12 +17,12 @@ Alarms and watchdogs are fired by the serving workers (``vbios serve``).
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from bios_ws.cli.output import json_text, rfc3339_or_none
 from bios_ws.domain import sm_requests as sm
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.domain.sel import OverWritePolicy
@@ -104,7 +104,7 @@ def _handle(app: App, request: sm.SmRequest) -> Any:
 
 
 def _print(args: argparse.Namespace, data: Any, text: str) -> int:
-    print(json.dumps(data, indent=2, sort_keys=True) if args.json else text)
+    print(json_text(data) if args.json else text)
     return 0
 
 
@@ -121,7 +121,7 @@ def _sel(app: App, args: argparse.Namespace) -> int:
     data = {**log_json(view.log), "entries": [entry_json(e) for e in view.entries]}
     lines = [f"# {len(view.entries)} of {view.log.policy.max_entries} entries"
              f" ({view.log.policy.overwrite.value}, {view.log.dropped} refused while full)"]
-    lines += [f"{e.entry_id:>6}  {_rfc3339(e.created)}  {e.severity.value:<8}"
+    lines += [f"{e.entry_id:>6}  {rfc3339_or_none(e.created)}  {e.severity.value:<8}"
               f"  {e.sensor_type}: {e.message}" for e in view.entries]
     return _print(args, data, "\n".join(lines))
 
@@ -154,8 +154,8 @@ def _wake_at(app: App, args: argparse.Namespace) -> int:
 def _alarm(args: argparse.Namespace, alarm: WakeAlarm | None) -> int:
     if alarm is None:
         return _print(args, None, "no wake alarm")
-    data = {"wake_time": _rfc3339(alarm.wake_at), "set_by": alarm.set_by,
-            "set_at": _rfc3339(alarm.set_at)}
+    data = {"wake_time": rfc3339_or_none(alarm.wake_at), "set_by": alarm.set_by,
+            "set_at": rfc3339_or_none(alarm.set_at)}
     return _print(args, data, f"wake alarm at {data['wake_time']} (set by {alarm.set_by})")
 
 
@@ -174,7 +174,7 @@ def _watchdog(app: App, args: argparse.Namespace) -> int:
                                             timeout_seconds=args.seconds))
     view: WatchdogView = _handle(app, request)
     data = {"enabled": view.enabled, "timeout_seconds": view.timeout_seconds,
-            "last_pet": _rfc3339(view.last_pet), "deadline": _rfc3339(view.deadline),
+            "last_pet": rfc3339_or_none(view.last_pet), "deadline": rfc3339_or_none(view.deadline),
             "expirations": view.expirations}
     state = "armed" if view.enabled else "disarmed"
     return _print(args, data, f"watchdog {state}, timeout {view.timeout_seconds} s, resets at"
@@ -205,13 +205,7 @@ def log_json(log: SelLog) -> dict[str, Any]:
 
 
 def entry_json(entry: Any) -> dict[str, Any]:
-    return {"id": entry.entry_id, "created": _rfc3339(entry.created),
+    return {"id": entry.entry_id, "created": rfc3339_or_none(entry.created),
             "severity": entry.severity.value, "message": entry.message,
             "message_id": entry.message_id, "message_args": list(entry.message_args),
             "sensor_type": entry.sensor_type, "entry_code": entry.entry_code}
-
-
-def _rfc3339(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -15,12 +15,12 @@ with ``vbios domain thermal show NAME``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from bios_ws.cli.output import json_text, rfc3339
 from bios_ws.domain.principal import Principal, check_domain_id
 
 if TYPE_CHECKING:  # imported where used: `vbios --help` loads no crypto, database or SOAP
@@ -122,7 +122,7 @@ def _run(app: App, args: argparse.Namespace) -> int:
         view = thermal.override(ADMIN, name, words[1], None)
     else:
         view = thermal.thermal(ADMIN, name)
-    print(json.dumps(thermal_json(view), indent=2, sort_keys=True) if args.json
+    print(json_text(thermal_json(view)) if args.json
           else describe(view))
     return 0
 
@@ -130,7 +130,7 @@ def _run(app: App, args: argparse.Namespace) -> int:
 def describe(view: ThermalView) -> str:
     lines = [f"{view.domain_id}: {view.level.label} (health {view.level.health}),"
              f" {view.power_state.value}, CPU load {round(view.load * 100, 1):g} %,"
-             f" {view.watts:g} W, ambient {view.ambient_source}, read at {_rfc3339(view.time)}",
+             f" {view.watts:g} W, ambient {view.ambient_source}, read at {rfc3339(view.time)}",
              f"{'SENSOR':<8} {'READING':>8} {'MODEL':>8} {'CAUTION':>8} {'CRITICAL':>8}"
              f" {'FATAL':>8} {'HYST':>5}  OVERRIDE"]
     for sensor in view.sensors:
@@ -152,7 +152,7 @@ def thermal_json(view: ThermalView) -> dict[str, Any]:
         "domain": view.domain_id, "state": view.level.label, "health": view.level.health,
         "power_state": view.power_state.value, "load_percent": round(view.load * 100, 1),
         "power_watts": view.watts, "ambient_source": view.ambient_source,
-        "reading_time": _rfc3339(view.time),
+        "reading_time": rfc3339(view.time),
         "temperatures": [_sensor_json(sensor) for sensor in view.sensors],
         "fans": [{"name": fan.name, "speed_percent": fan.speed_percent,
                   "speed_rpm": float(fan.rpm)} for fan in view.fans],
@@ -173,7 +173,7 @@ def _sensor_json(sensor: SensorView) -> dict[str, Any]:
                                 ("upper_critical", limits.critical),
                                 ("upper_fatal", limits.fatal))},
         "override": None if override is None else {
-            "reading": override.value, "expires": _rfc3339(override.expires_at),
+            "reading": override.value, "expires": rfc3339(override.expires_at),
             "set_by": override.set_by},
     }
 
@@ -182,8 +182,4 @@ def _override(sensor: SensorView) -> str:
     override = sensor.override
     if override is None:
         return "-"
-    return f"{override.value:g} until {_rfc3339(override.expires_at)} ({override.set_by})"
-
-
-def _rfc3339(moment: Any) -> str:
-    return str(moment.isoformat(timespec="seconds").replace("+00:00", "Z"))
+    return f"{override.value:g} until {rfc3339(override.expires_at)} ({override.set_by})"

@@ -22,12 +22,12 @@ with its byte offset); ``bios_ws.cli`` prints it as one line and exits 1.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from bios_ws.cli.output import print_json
 from bios_ws.domain.eventlog import MAX_LOG_BYTES, Event, EventLogError, parse_event_log, replay
 from bios_ws.errors import AdminError
 
@@ -64,7 +64,7 @@ def run_show(args: argparse.Namespace) -> int:
     path = Path(args.file)
     events = read_event_log(path)
     if args.json:
-        print(json.dumps(events_to_json(events), indent=2))
+        print_json(events_to_json(events))
     else:
         print(format_events(events))
     return 0
@@ -78,7 +78,7 @@ def run_replay(args: argparse.Namespace) -> int:
     except EventLogError as exc:
         raise AdminError(f"event log {_shown(path)} is malformed: {exc}") from None
     if args.json:
-        print(json.dumps(pcrs_to_json(values), indent=2))
+        print_json(pcrs_to_json(values))
     else:
         print(format_pcrs(values))
     return 0

@@ -12,7 +12,6 @@ ends at. `vbios capsule show FILE --home DIR` verifies against this set.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from bios_ws.cli.eventlog import read_bounded_file
 from bios_ws.cli.options import add_home, config_from_args
+from bios_ws.cli.output import print_json, rfc3339
 from bios_ws.domain.principal import Principal
 from bios_ws.home import Home, resolve_home_path
 
@@ -81,7 +81,7 @@ def run_add(args: argparse.Namespace) -> int:
         done = trust.add(ADMIN, data)
     state = "trusted" if done.added else "already trusted (nothing changed)"
     print(f"{state}: {done.signer.subject}, SHA-256 {done.signer.fingerprint},"
-          f" valid until {done.signer.not_after:%Y-%m-%d}")
+          f" valid until {rfc3339(done.signer.not_after)}")
     return 0
 
 
@@ -102,16 +102,16 @@ def run_list(args: argparse.Namespace) -> int:
     with _trust(args) as trust:
         signers = trust.list(ADMIN)
     if args.json:
-        print(json.dumps([_row(signer) for signer in signers], indent=2))
+        print_json([_row(signer) for signer in signers])
         return 0
     if not signers:
         print("no trusted firmware signers (add one: vbios firmware trust add CERT.pem)")
         return 0
     for signer in signers:
-        print(f"{signer.fingerprint}  until {signer.not_after:%Y-%m-%d}  {signer.subject}")
+        print(f"{signer.fingerprint}  until {rfc3339(signer.not_after)}  {signer.subject}")
     return 0
 
 
 def _row(signer: TrustedSigner) -> dict[str, str]:
     return {"sha256_fingerprint": signer.fingerprint, "subject": signer.subject,
-            "not_after": signer.not_after.isoformat(), "added_at": signer.added_at.isoformat()}
+            "not_after": rfc3339(signer.not_after), "added_at": rfc3339(signer.added_at)}

@@ -15,13 +15,13 @@ or leaving restricted mode is audited even while no server runs.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bios_ws.cli.eventlog import read_bounded_file
 from bios_ws.cli.options import HOME_HELP, add_tpm_options, config_from_args
+from bios_ws.cli.output import print_json, rfc3339
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.reference import MAX_MANIFEST_BYTES
 from bios_ws.errors import AdminError
@@ -109,7 +109,7 @@ def run_reference_show(args: argparse.Namespace) -> int:
             print(view.reference.to_json())
             return 0
         ref = view.reference
-        print(f"version {view.version}, set {view.updated_at.isoformat()}, digest {ref.digest()}")
+        print(f"version {view.version}, set {rfc3339(view.updated_at)}, digest {ref.digest()}")
         print(f"source: {ref.source or '-'}; description: {ref.description or '-'}")
         for pcr in ref.pcr_indexes:
             events = ref.pcrs[pcr]
@@ -128,8 +128,8 @@ def run_integrity(args: argparse.Namespace) -> int:
     def action(attestation: AttestationService) -> int:
         status = attestation.integrity(Principal.admin("vbios-cli"))
         if args.json:
-            print(json.dumps({**status.verdict.to_dict(), "restricted": status.restricted,
-                              "checked_at": status.checked_at.isoformat()}, indent=2))
+            print_json({**status.verdict.to_dict(), "restricted": status.restricted,
+                        "checked_at": rfc3339(status.checked_at)})
         else:
             print(_status_line(status))
             for finding in status.verdict.findings:
@@ -145,4 +145,3 @@ def _status_line(status: IntegrityStatus) -> str:
         return "integrity: Trusted"
     restricted = " (restricted mode: writes refused)" if status.restricted else ""
     return f"integrity: Untrusted{restricted}"
-

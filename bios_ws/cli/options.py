@@ -282,4 +282,3 @@ def _seconds(text: str) -> float:
     if not 0 <= value <= 86400:
         raise argparse.ArgumentTypeError(f"expected seconds from 0 to 86400, not {text!r}")
     return value
-

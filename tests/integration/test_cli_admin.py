@@ -19,6 +19,9 @@ from tests.cli_support import Run, refused
 from tests.ports import closed_port
 
 
+RFC3339_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
@@ -234,11 +237,12 @@ def test_domain_list_and_delete(home: Path, run: Run) -> None:
     assert lines[0].split() == ["DOMAIN", "VERSION", "MACHINE", "CREATED"]
     assert [line.split()[:3] for line in lines[1:]] == [["db1", "1", "simulated"],
                                                        ["web2", "1", "simulated"]]
+    assert all(RFC3339_SECONDS.fullmatch(line.split()[3]) for line in lines[1:])
     code, out, _ = run("domain", "list", "--json", "--home", str(home))
     rows = json.loads(out)
     assert [(r["domain"], r["version"], r["machine"]) for r in rows] == [
         ("db1", 1, "simulated"), ("web2", 1, "simulated")]
-    assert all(r["created_at"].endswith("+00:00") for r in rows)
+    assert all(RFC3339_SECONDS.fullmatch(r["created_at"]) for r in rows)
 
     code, out, _ = run("domain", "delete", "web2", "--home", str(home))
     assert code == 0
@@ -273,8 +277,10 @@ def test_audit_show(home: Path, run: Run) -> None:
     _populate(home, run)
     code, out, _ = run("audit", "show", "--home", str(home))
     assert code == 0
-    rows = [line.split() for line in out.splitlines()]
+    header, *rows = [line.split() for line in out.splitlines()]
+    assert header == ["SEQ", "TIME", "PRINCIPAL", "OPERATION", "DOMAIN", "OUTCOME", "CHANGES"]
     assert [r[0] for r in rows] == ["1", "2", "3", "4", "5", "6"]
+    assert all(RFC3339_SECONDS.fullmatch(r[1]) for r in rows)
     assert [(r[2], r[3], r[4], r[5]) for r in rows] == [
         ("admin:admin", "CreateDomain", "web1", "ok"),
         ("admin:admin", "IssueCertificate", "web1", "ok"),
@@ -289,6 +295,10 @@ def test_audit_show(home: Path, run: Run) -> None:
     assert [e["seq"] for e in entries] == [5, 6]
     assert entries[1]["prev_hash"] == entries[0]["entry_hash"]
     assert entries[0]["changes_digest"].startswith(rows[4][6])
+    # the time its hash covers, to the microsecond, in UTC
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", e["time"])
+               for e in entries)
+    assert entries[0]["time"].startswith(rows[4][1][:-1])
 
 
 def test_audit_show_empty(home: Path, run: Run) -> None:

@@ -186,7 +186,11 @@ def assert_refused(run: Run, path: Path, *words: str) -> None:
         for extra in ((), ("--json",)):
             code, out, err = run("eventlog", command, str(path), *extra)
             assert code == 1
-            assert out == ""
+            if extra:  # with --json, the refusal is on stdout as JSON too
+                assert json.loads(out) == {"error": {"code": "AdminError",
+                                                     "message": err[len("vbios: "):-1]}}
+            else:
+                assert out == ""
             assert err.count("\n") == 1 and err.startswith("vbios: "), err
             assert str(path) in err
             for word in words:
