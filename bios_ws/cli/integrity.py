@@ -34,12 +34,15 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 Subparsers = argparse._SubParsersAction
+#: What --no-tpm means for these commands.
+NO_TPM_MEASURING = ("read no TPM (as in a home created with --no-tpm): nothing is measured,"
+                    " so integrity is Untrusted and `reference set --current` has no log")
 
 
 def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", metavar="DIR", help=HOME_HELP)
-    add_tpm_options(common, for_init=False)
+    add_tpm_options(common, for_init=False, no_tpm_help=NO_TPM_MEASURING)
     common.add_argument("--event-log", metavar="FILE", type=Path,
                         help="the platform's boot event log (default: the development TPM's,"
                              " or the kernel's for a device TPM)")

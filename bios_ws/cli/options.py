@@ -32,8 +32,20 @@ def add_home(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", metavar="DIR", help=HOME_HELP)
 
 
-def add_tpm_options(parser: argparse.ArgumentParser, *, for_init: bool) -> None:
-    """--tpm TCTI and --no-tpm (mutually exclusive); $VBIOS_TPM is read when the command runs."""
+#: What --no-tpm means for a command that creates a home (init, devrun).
+NO_TPM_CREATING = ("DEVELOPMENT ONLY: the new home gets no TPM: its key passphrase is a 0600"
+                   " file, not sealed, and nothing is measured (integrity Untrusted)")
+#: What --no-tpm means for a command that serves a home.
+NO_TPM_SERVING = ("serve a home created with --no-tpm (development only: its key passphrase"
+                  " is its 0600 file); refused for a home with a TPM")
+
+
+def add_tpm_options(parser: argparse.ArgumentParser, *, for_init: bool,
+                    no_tpm_help: str | None = None) -> None:
+    """--tpm TCTI and --no-tpm (mutually exclusive); $VBIOS_TPM is read when the command runs.
+
+    ``no_tpm_help`` says what --no-tpm means for the command (default: for one creating a
+    home if ``for_init``, else for one serving it)."""
     group = parser.add_mutually_exclusive_group()
     default = ("dev: this home's development swtpm, started by init" if for_init
                else "the TPM recorded in the home")
@@ -41,7 +53,7 @@ def add_tpm_options(parser: argparse.ArgumentParser, *, for_init: bool) -> None:
                        help="TPM to use: dev, device:/dev/tpmrm0, swtpm:host=H,port=N or tabrmd:"
                             f" (default: $VBIOS_TPM, else {default})")
     group.add_argument("--no-tpm", action="store_true",
-                       help="DEVELOPMENT ONLY: no TPM; the key passphrase is a 0600 file")
+                       help=no_tpm_help or (NO_TPM_CREATING if for_init else NO_TPM_SERVING))
 
 
 def chosen_tpm(args: argparse.Namespace) -> TpmChoice | None:
