@@ -58,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         tpm,
     )
 
-    parser = VbiosParser(prog="vbios", description=__doc__.splitlines()[0], epilog=EPILOG,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser: argparse.ArgumentParser = VbiosParser(
+        prog="vbios", description=__doc__.splitlines()[0], epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"vbios {version()}",
                         help="print the version of vbios and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -147,11 +147,11 @@ def run_audit_show(args: argparse.Namespace) -> int:
     if not entries:
         print("no audit entries")
         return 0
-    rows = [(str(e.seq), rfc3339(e.time), e.principal, e.operation, e.domain_id or "-",
-             e.outcome, e.changes_digest[:DIGEST_PREFIX]) for e in entries]
-    widths = [max(len(cell) for cell in column) for column in zip(AUDIT_COLUMNS, *rows,
-                                                                   strict=False)]
-    for row in (AUDIT_COLUMNS, *rows):
+    lines = [(str(e.seq), rfc3339(e.time), e.principal, e.operation, e.domain_id or "-",
+              e.outcome, e.changes_digest[:DIGEST_PREFIX]) for e in entries]
+    widths = [max(len(cell) for cell in column) for column in zip(AUDIT_COLUMNS, *lines,
+                                                                   strict=True)]
+    for row in (AUDIT_COLUMNS, *lines):
         cells = [row[0].rjust(widths[0]), *(c.ljust(w) for c, w in zip(row[1:], widths[1:],
                                                                        strict=True))]
         print("  ".join(cells).rstrip())

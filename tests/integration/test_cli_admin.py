@@ -18,7 +18,6 @@ from bios_ws.pki import find_clear_private_keys
 from tests.cli_support import Run, refused
 from tests.ports import closed_port
 
-
 RFC3339_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 

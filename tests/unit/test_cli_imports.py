@@ -28,6 +28,9 @@ print(" ".join(m for m in {heavy!r} if m in sys.modules))
 
 @pytest.mark.parametrize("argv", [
     ["--help"],
+    ["--version"],
+    ["ak", "--help"],
+    ["domain", "list", "--json", "--bogus"],  # a usage error printed as JSON
     ["domain", "--help"],
     ["domain", "create"],  # a required argument missing
     ["no-such-command"],
