@@ -6,7 +6,8 @@
   (``usage: vbios domain create ...``), not by the top level, as argparse would;
 * while ``json_usage_errors`` is on (the command line has ``--json``), a usage error is
   also printed on stdout as ``{"error": {"code": "UsageError", "message": ...}}``;
-* every subcommand has a description (its help, as a sentence, unless it has its own).
+* every subcommand has a description (its help, as a sentence, unless it has its own);
+* a mistyped subcommand is told the choices, without the hidden old names.
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ class VbiosParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.register("action", "parsers", _Subcommands)
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """As argparse, but a mistyped subcommand's choices name no hidden alias."""
+        if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
+            from bios_ws.cli.hidden import is_hidden_alias
+
+            shown = ", ".join(repr(name) for name, parser in action.choices.items()
+                              if not is_hidden_alias(parser))
+            raise argparse.ArgumentError(action, f"invalid choice: {value!r} (choose from"
+                                                 f" {shown})")
+        super()._check_value(action, value)
 
     def error(self, message: str) -> NoReturn:
         if _json_errors.get():

@@ -147,3 +147,13 @@ def test_each_no_tpm_help_says_what_it_means_for_its_command() -> None:
     assert _no_tpm_help("reference", "show") == measuring
     assert _no_tpm_help("reference", "set", "--current") == measuring
     assert len({creating, serving, measuring}) == 3
+
+
+def test_a_mistyped_command_is_told_the_choices_without_hidden_names(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["nope"])
+    assert done.value.code == 2
+    message = capsys.readouterr().err.splitlines()[-1]
+    assert "invalid choice: 'nope' (choose from 'init', " in message
+    assert "'ak'" in message and "'attest'" not in message
