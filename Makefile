@@ -32,25 +32,59 @@ PEER_PACKAGES := sushy-tools==2.2.0 gunicorn==27.0.1
         bench clean
 
 help:
-	@echo "make run   install what is missing, then serve the vBIOS on https://$(BIND)/"
-	@echo "make test  install what is missing, then lint and run the whole suite"
+	@echo "bios-ws: make TARGET [VARIABLE=value ...]"
+	@echo
+	@echo "targets:"
+	@echo "  run           install what is missing, then serve the vBIOS on https://$(BIND)/ (vbios devrun)"
+	@echo "  test          install what is missing, then lint and run the whole suite"
+	@echo "  lint          ruff and mypy"
+	@echo "  unit          the unit tests (tests/unit)"
+	@echo "  integration   the integration tests (tests/integration)"
+	@echo "  e2e           the end-to-end tests: real servers, swtpm, QEMU (tests/e2e)"
+	@echo "  interop       other SOAP stacks against the server (tests/interop; installs them)"
+	@echo "  conformance   the WS-I Basic Profile 1.1 suite; URL= and BUNDLE= check a deployment"
+	@echo "  wsdl          regenerate wsdl/vbios.wsdl, its client copy and docs/operations.md"
+	@echo "  baseline      update wsdl/v1-baseline.json, the v1 promise (see docs/contract.md)"
+	@echo "  bench         the benchmarks in bench/ (against the peer too)"
+	@echo "  peer          the benchmarks' peer (sushy-tools behind gunicorn) in $(PEER_VENV)"
+	@echo "  install       the virtualenv $(VENV) with the project and the guest library"
+	@echo "  deps          the Debian packages (apt-get, with sudo unless root)"
+	@echo "  interop-deps  the interop tier's SOAP stacks (Debian packages, node-soap)"
+	@echo "  clean         remove the virtualenvs and build files (not the state in VBIOS_HOME)"
+	@echo "  help          this list"
+	@echo
+	@echo "variables (default value):"
+	@printf '  %-12s %s\n    %s\n' \
+	  BIND "$(BIND)" "where make run serves" \
+	  VBIOS_HOME "$(VBIOS_HOME)" "the state directory of make run (also read by vbios)" \
+	  DEMO_DOMAIN "$(DEMO_DOMAIN)" "the demo guest domain make run creates" \
+	  PYTHON "$(PYTHON)" "the interpreter the virtualenvs are made with" \
+	  VENV "$(VENV)" "the project's virtualenv" \
+	  PEER_VENV "$(PEER_VENV)" "the benchmarks' peer virtualenv" \
+	  URL "$(or $(URL),(none))" "conformance: a deployment's address (none: a server of its own)" \
+	  BUNDLE "$(or $(BUNDLE),(none))" "conformance: a guest bundle of that deployment"
+
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing"; \
+	  echo "make: installing Debian packages (apt-get, a minute or more):$$missing"; \
 	  $(SUDO) apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
 $(STAMP): setup.cfg pyproject.toml clients/python/setup.cfg clients/python/pyproject.toml
+	@echo "make: checking the Debian packages"
 	@$(MAKE) --no-print-directory deps
-	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]' -e clients/python
+	@[ -x $(BIN)/python ] || { echo "make: creating the virtualenv $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "make: upgrading pip in $(VENV)"
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@echo "make: installing the project and the guest library into $(VENV) (pip, editable)"
+	@$(BIN)/python -m pip install -q -e '.[dev]' -e clients/python
 	@touch $@
+	@echo "make: installed"
 
 install: $(STAMP)
 
@@ -58,9 +92,10 @@ interop-deps:
 	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(INTEROP_APT)"
 	@command -v npm >/dev/null || $(MAKE) --no-print-directory deps APT_PACKAGES="nodejs npm"
 	@[ ! -f $(NODE_DIR)/package-lock.json ] || [ -f $(NODE_STAMP) ] || \
-	  { (cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error) && touch $(NODE_STAMP); }
+	  { echo "make: installing node-soap (npm ci in $(NODE_DIR))"; (cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error) && touch $(NODE_STAMP); }
 
 run: $(STAMP)
+	@echo "make: starting vbios devrun (home $(VBIOS_HOME))"
 	@$(BIN)/vbios devrun --home "$(VBIOS_HOME)" --bind "$(BIND)" --demo-domain "$(DEMO_DOMAIN)"
 
 lint: $(STAMP)
@@ -100,8 +135,9 @@ baseline: $(STAMP)
 	$(BIN)/python -m bios_ws.soap.baseline update
 
 $(PEER_STAMP): Makefile
-	@[ -x $(PEER_VENV)/bin/python ] || $(PYTHON) -m venv $(PEER_VENV)
-	$(PEER_VENV)/bin/python -m pip install -q $(PEER_PACKAGES)
+	@[ -x $(PEER_VENV)/bin/python ] || { echo "make: creating the peer virtualenv $(PEER_VENV)"; $(PYTHON) -m venv $(PEER_VENV); }
+	@echo "make: installing the peer ($(PEER_PACKAGES))"
+	@$(PEER_VENV)/bin/python -m pip install -q $(PEER_PACKAGES)
 	@touch $@
 
 peer: $(PEER_STAMP)

@@ -93,7 +93,8 @@ class Home:
         path = Path(path).expanduser().absolute()
         if not path.is_dir():
             raise StateDirectoryError(
-                f"{path}: no such state directory; run vbios init --home {path}"
+                f"{path}: no such state directory; run vbios init --home {path} to make it,"
+                f" or name the home you have with --home DIR or {HOME_ENV}=DIR"
             )
         marker = path / MARKER_NAME
         if not marker.is_file():
@@ -197,6 +198,11 @@ class Home:
     @property
     def passphrase_file(self) -> Path:
         return self.secrets_dir / "key-passphrase"
+
+    @property
+    def serve_lock(self) -> Path:
+        """Held (``flock``) by the process serving this home, with its pid written in."""
+        return self.path / "serve.lock"
 
     @property
     def admin_dir(self) -> Path:

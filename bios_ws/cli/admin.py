@@ -113,6 +113,9 @@ def run_init(args: argparse.Namespace) -> int:
         print(f"  key passphrase:     {home.passphrase_file} (0600, NO TPM: development only)")
     else:
         print(f"  TPM:                {tpm}")
+        if tpm.is_dev:
+            print(f"                      the development TPM (swtpm) runs now; stop it with:"
+                  f" vbios tpm stop --home {home.path}")
         print(f"  sealed passphrases: {home.sealed_dir} (PCRs 0-7 and {SERVICE_PCR}, sha256)")
     print(f"  attribute registry: {home.registry_path}")
     print(f"  database:           {home.db_path}")

@@ -1,9 +1,10 @@
-"""`vbios measure` and `vbios reseal` (also `vbios tpm reseal`): the measured launch, by hand.
+"""`vbios measure` and `vbios tpm reseal`: the measured launch, by hand.
 
 `vbios measure` prints the service digest a `vbios serve` of this home would
-extend into PCR 23, with the files behind it. `vbios reseal` seals the key
+extend into PCR 23, with the files behind it. `vbios tpm reseal` seals the key
 passphrases again to the present boot and service, after an intended change,
-and tells what changed (see ``bios_ws.launch.reseal``).
+and tells what changed (see ``bios_ws.launch.reseal``). The older top-level
+name `vbios reseal` still works, hidden from `vbios --help`, and says the new one.
 """
 
 from __future__ import annotations
@@ -30,20 +31,30 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     measure.add_argument("--json", action="store_true", help="print JSON")
     measure.add_argument("--package-root", metavar="DIR", help=argparse.SUPPRESS)
     measure.set_defaults(run=run_measure)
-    register_reseal(commands)
+    # The old name: no help= keeps it out of the command list of `vbios --help`.
+    old_name = commands.add_parser("reseal", description=RESEAL_HELP)
+    _reseal_arguments(old_name)
+    old_name.set_defaults(run=run_old_reseal)
+
+
+RESEAL_HELP = "seal the key passphrases again to the present boot and service"
 
 
 def register_reseal(subcommands: Subparsers[argparse.ArgumentParser]) -> None:
-    """Add `reseal` to ``subcommands`` (the top level, or the `vbios tpm` group)."""
-    reseal = subcommands.add_parser(
-        "reseal", help="seal the key passphrases again to the present boot and service")
+    """Add `reseal` to the `vbios tpm` group (its one documented name)."""
+    reseal = subcommands.add_parser("reseal", help=RESEAL_HELP, description=RESEAL_HELP)
+    _reseal_arguments(reseal)
+    reseal.set_defaults(run=run_reseal)
+
+
+def _reseal_arguments(reseal: argparse.ArgumentParser) -> None:
     add_home(reseal)
     reseal.add_argument("--tpm", metavar="TCTI",
                         help="TPM to use (default: $VBIOS_TPM, else the home's)")
     reseal.add_argument("--recovery-code-stdin", action="store_true",
                         help="read the recovery code printed by vbios init from stdin"
                              " (needed when the boot PCRs changed)")
-    reseal.set_defaults(run=run_reseal, no_tpm=False)
+    reseal.set_defaults(no_tpm=False)
 
 
 def run_measure(args: argparse.Namespace) -> int:
@@ -64,13 +75,19 @@ def run_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_old_reseal(args: argparse.Namespace) -> int:
+    print("vbios: `vbios reseal` is now `vbios tpm reseal` (same options)",
+          file=sys.stderr, flush=True)
+    return run_reseal(args)
+
+
 def run_reseal(args: argparse.Namespace) -> int:
     from bios_ws.launch.reseal import reseal
     from bios_ws.launch.sealing import LaunchContext
 
     home = Home.open(resolve_home_path(args.home))
     if not home.uses_tpm:
-        raise AdminError(f"{home.path} was initialized with --no-tpm: nothing is sealed")
+        raise AdminError(f"{home.path}: this home has no TPM (created with --no-tpm)")
     code = _read_code() if args.recovery_code_stdin else None
     report = reseal(LaunchContext(home, chosen_tpm(args)), code)
     how = {

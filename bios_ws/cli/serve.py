@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import socket
 import sys
 from pathlib import Path
@@ -21,18 +20,18 @@ from bios_ws.cli.options import (
     add_home,
     add_server_options,
     add_tpm_options,
-    chosen_tpm,
     config_from_args,
 )
 from bios_ws.config import Config
 from bios_ws.domain.power import MachineKind
 from bios_ws.errors import AdminError, VbiosError
-from bios_ws.home import DEV_TPM, MARKER_NAME, Home, TpmChoice, resolve_home_path
+from bios_ws.home import Home, resolve_home_path
 from bios_ws.launch.warnings import NO_TPM_WARNING
 
 if TYPE_CHECKING:
     from bios_ws.service.credentials import CredentialService
 from bios_ws.server.options import bind_listener, bound_address, service_url
+from bios_ws.server.serve_lock import ServeLock
 
 DEFAULT_ADDRESS = "https://127.0.0.1:8443/"
 DEFAULT_DEMO_DOMAIN = "demo"
@@ -68,22 +67,33 @@ def run_serve(args: argparse.Namespace) -> int:
     return serve(config_from_args(args, home))
 
 
-def serve(config: Config, listener: socket.socket | None = None) -> int:
+def serve(config: Config, listener: socket.socket | None = None,
+          lock: ServeLock | None = None) -> int:
     """Check everything that can be checked (first: no other user could read or swap the
-    home's keys), unlock the server key, then serve.
+    home's keys; then that no other process serves it), unlock the server key, then serve.
 
-    ``listener`` is a socket already bound to ``config.server.bind``.
+    ``listener`` is a socket already bound to ``config.server.bind``; ``lock`` the home's
+    serve lock already held (else it is taken here, and held until the server ends).
     """
+    from bios_ws.launch.permissions import check_home_permissions
+
+    home = config.home
+    check_home_permissions(home)  # before anything is locked, unsealed, read or started
+    if lock is not None:
+        return _serve_locked(config, listener)
+    with ServeLock.acquire(home.serve_lock, home.path):
+        return _serve_locked(config, listener)
+
+
+def _serve_locked(config: Config, listener: socket.socket | None) -> int:
     from bios_ws.bootstrap import bootstrap
     from bios_ws.firmware.transfer import ensure_transfer_key
-    from bios_ws.launch.permissions import check_home_permissions
     from bios_ws.pki import Authority
     from bios_ws.server.master import configure_logging, run_server
     from bios_ws.server.tls import ServerTls
     from bios_ws.service.credentials import CredentialService
 
     home = config.home
-    check_home_permissions(home)  # before anything is unsealed, read or started
     sealed = check_tpm_choice(config)
     bootstrap(config).close()  # refuse a damaged registry or store before anything else
     if listener is None:
@@ -220,115 +230,13 @@ def run_wsdl(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- devrun ------------------------------------------------------------------------
+# -- devrun (bios_ws.cli.devrun) and its demo domain --------------------------------
 
 
 def run_devrun(args: argparse.Namespace) -> int:
-    tpm = chosen_tpm(args)
-    listener = bind_listener(args.bind)  # a taken port refuses before anything is made
-    try:
-        config = prepare_devrun(args, tpm, listener)
-    except BaseException:
-        listener.close()  # a refusal (an unsafe home, a damaged store...) leaves no socket
-        raise
-    return serve(config, listener)
+    from bios_ws.cli.devrun import run_devrun as devrun
 
-
-def prepare_devrun(args: argparse.Namespace, tpm: TpmChoice | None,
-                   listener: socket.socket) -> Config:
-    """Make what is missing (home, development TPM, demo domain) and say how to try it;
-    the configuration to serve."""
-    home, created = ensure_home(resolve_home_path(args.home), tpm or DEV_TPM)
-    if created:
-        print(f"vbios: initialized a new state directory at {home.path}")
-    elif home.tpm.is_dev and tpm is None:
-        ensure_dev_tpm(home)
-        ensure_dev_reference(home)
-    config = config_from_args(args, home)
-    bundle = ensure_demo_domain(home, args.demo_domain, MachineKind.QEMU, config)
-    booting = power_on_demo(config, args.demo_domain)
-    bin_dir = Path(sys.executable).parent
-    client = _display_path(bin_dir / "vbios-client")
-    vbios = _display_path(bin_dir / "vbios")
-    print(f"vbios: admin bundle:  {home.admin_dir}")
-    print(f"vbios: demo bundle:   {bundle}  (domain {args.demo_domain})")
-    if booting:
-        print(f"vbios: {booting}")
-    print("vbios: try it in another terminal:")
-    url = service_url(bound_address(listener))
-    print(f"  {client} --url {url} --bundle {bundle} attributes get")
-    print(f"  {client} --url {url} --bundle {bundle} power get")
-    print(f"  {vbios} domain console {args.demo_domain} --follow --home {home.path}", flush=True)
-    return config
-
-
-def power_on_demo(config: Config, name: str) -> str | None:
-    """Boot the demo domain's machine unless it runs; a line saying what happened."""
-    from bios_ws.bootstrap import bootstrap
-    from bios_ws.domain.power import PowerState, ResetType
-    from bios_ws.domain.principal import Principal
-    from bios_ws.service.power import PowerService
-
-    admin = Principal.admin("devrun")
-    with bootstrap(config) as app:
-        power = app.use(PowerService)
-        view = power.get_domain_power(admin, name)
-        if view.state is not PowerState.OFF:
-            return f"the demo domain's {view.kind.value} machine is {view.state.value}"
-        power.reset_domain(admin, name, ResetType.ON)
-    what = ("a QEMU + OVMF guest: its firmware boots now" if view.kind is MachineKind.QEMU
-            else "a simulated machine")
-    return f"powered on the demo domain, {what}"
-
-
-def ensure_home(path: Path, tpm: TpmChoice = DEV_TPM) -> tuple[Home, bool]:
-    """The home at ``path``, initialized first (CA, server and admin keys, sealed with
-    ``tpm``) if needed; and whether it was initialized now. An existing home is refused
-    if other users could read or replace its keys."""
-    from bios_ws.bootstrap import initialize
-    from bios_ws.launch.permissions import check_home_permissions
-
-    if (path / MARKER_NAME).is_file():
-        home = Home.open(path)
-        if home.is_initialized:
-            check_home_permissions(home)  # before its TPM starts or its demo domain is made
-            return home, False
-    if tpm.is_none:
-        print(NO_TPM_WARNING, file=sys.stderr, flush=True)
-    done = initialize(path, tpm=tpm)
-    if done.recovery_code is not None:
-        print("vbios: RECOVERY CODE (shown once, stored nowhere; needed by vbios tpm reseal"
-              f" after a boot change): {done.recovery_code}", flush=True)
-    return done.home, True
-
-
-def ensure_dev_tpm(home: Home) -> None:
-    """Start the home's development TPM unless it runs (it then replays the boot)."""
-    from bios_ws.tpm.devtpm import DevTpm
-
-    device = DevTpm(home.tpm_dir)
-    if not device.status().running:
-        status = device.start()
-        print(f"vbios: started the development TPM ({status.tcti})", flush=True)
-
-
-def ensure_dev_reference(home: Home) -> None:
-    """A development home made before references existed takes its current boot as one."""
-    from bios_ws.bootstrap import set_initial_reference
-    from bios_ws.launch.sealing import LaunchContext
-    from bios_ws.service.integrity import load_reference
-    from bios_ws.store import open_store
-
-    store = open_store(home.db_url)
-    try:
-        if load_reference(store.unit_of_work) is not None:
-            return
-    finally:
-        store.dispose()
-    if set_initial_reference(home, LaunchContext(home).event_log(),
-                             "the boot event log at vbios devrun"):
-        print("vbios: no reference measurements were set: took this boot's event log"
-              " (development TPM)", flush=True)
+    return devrun(args)
 
 
 def ensure_demo_domain(home: Home, name: str,
@@ -385,11 +293,3 @@ def bundle_counts(credentials: CredentialService, bundle: Path) -> bool:
     except VbiosError:
         return False
     return True
-
-
-def _display_path(path: Path) -> str:
-    try:
-        relative = path.relative_to(Path.cwd())
-    except ValueError:
-        return str(path)
-    return os.path.join(".", str(relative)) if relative.parts else str(path)

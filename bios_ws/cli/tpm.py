@@ -1,7 +1,12 @@
-"""`vbios tpm start|stop|status|reboot`: the development TPM (swtpm) of a home.
+"""`vbios tpm start|stop|status|reboot|reseal`: the home's TPM.
 
-The home is resolved when the command runs (--home, else VBIOS_HOME, else the
-default); refusals are ``VbiosError``s, printed as one line by ``bios_ws.cli``.
+start, stop, status and reboot drive the development TPM (swtpm) of a home;
+reseal (``bios_ws.cli.launch``) applies to whichever TPM the home uses. A
+``--no-tpm`` home answers the same one line for each (status answers it,
+the others refuse with it); a home on a real TPM has no development TPM to
+drive. The home is resolved when the command runs (--home, else VBIOS_HOME,
+else the default); refusals are ``VbiosError``s, printed as one line by
+``bios_ws.cli``.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import argparse
 import json
 
 from bios_ws.cli.options import add_home
+from bios_ws.errors import AdminError
 from bios_ws.home import Home, resolve_home_path
 from bios_ws.tpm.devtpm import DevTpm, DevTpmStatus
 
@@ -22,7 +28,10 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     home_option = argparse.ArgumentParser(add_help=False)
     add_home(home_option)
 
-    tpm = commands.add_parser("tpm", help="the development TPM (swtpm) of a home")
+    tpm = commands.add_parser(
+        "tpm", help="the home's TPM: the development swtpm's lifecycle, reseal",
+        description="The home's TPM: start, stop, status and reboot drive the development"
+                    " TPM (swtpm) of a home; reseal applies to whichever TPM the home uses.")
     tpm_commands = tpm.add_subparsers(dest="tpm_command", required=True, metavar="COMMAND")
     start = tpm_commands.add_parser(
         "start", parents=[home_option],
@@ -45,8 +54,25 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     launch.register_reseal(tpm_commands)
 
 
+def no_tpm_line(home: Home) -> str:
+    """The one answer of every TPM command on a home without TPM."""
+    return f"{home.path}: this home has no TPM (created with --no-tpm)"
+
+
+def _home(args: argparse.Namespace) -> Home:
+    return Home.open(resolve_home_path(args.home))
+
+
 def _device(args: argparse.Namespace) -> DevTpm:
-    home = Home.open(resolve_home_path(args.home))
+    """The home's development TPM; a home without TPM, or on a real one, is refused.
+    A directory not yet initialized (no TPM recorded) may start one."""
+    home = _home(args)
+    if home.is_initialized or home.uses_tpm:
+        if not home.uses_tpm:
+            raise AdminError(no_tpm_line(home))
+        if not home.tpm.is_dev:
+            raise AdminError(f"{home.path}: this home uses the TPM {home.tpm},"
+                             " not a development TPM: nothing to start, stop or reboot")
     return DevTpm(home.tpm_dir)
 
 
@@ -72,7 +98,20 @@ def run_stop(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    status = _device(args).status()
+    home = _home(args)
+    if home.is_initialized and not home.uses_tpm:
+        if args.json:
+            print(json.dumps({"running": False, "tpm": "none"}, sort_keys=True))
+        else:
+            print(no_tpm_line(home))
+        return 0
+    if home.is_initialized and not home.tpm.is_dev:
+        if args.json:
+            print(json.dumps({"running": None, "tpm": str(home.tpm)}, sort_keys=True))
+        else:
+            print(f"{home.path}: this home uses the TPM {home.tpm} (not a development TPM)")
+        return 0
+    status = DevTpm(home.tpm_dir).status()
     if args.json:
         print(json.dumps(status.to_dict(), sort_keys=True))
     else:

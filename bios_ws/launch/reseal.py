@@ -17,6 +17,10 @@ the TPM releases only under the old policy; so, in this order:
 
 Then the service PCR is set to the present measurement and both passphrases are
 sealed to the present values. The report says what changed.
+
+``reseal_after_service_change`` is what `vbios devrun` runs on the home's own
+development TPM: nothing if the launch unseals, else step 2 only (never the
+recovery code). A real TPM is never resealed without the admin asking.
 """
 
 from __future__ import annotations
@@ -60,14 +64,40 @@ def reseal(context: LaunchContext, recovery_code: str | None = None) -> ResealRe
         measurement = context.measure()
         changes = _changes(context, tpm, old, measurement)
         passphrases, method = _recover(context, tpm, old, measurement, recovery_code, changes)
-        # Never seal something that does not open the keys.
-        load_private_key(home.server_key, passphrases.server)
-        load_private_key(home.ca_key, passphrases.ca)
-        extend_service_pcr(tpm, measurement.digest)
-        state = seal_passphrases(context, tpm, passphrases, measurement)
-        return ResealReport(method, tuple(changes), state)
+        return _seal_again(context, tpm, measurement, passphrases, method, changes)
     finally:
         tpm.close()
+
+
+def reseal_after_service_change(context: LaunchContext) -> ResealReport | None:
+    """None if the present launch unseals; else reseal if only the service changed
+    (the sealed service digest replayed into PCR 23, boot PCRs as sealed).
+    TpmPolicyMismatch naming the command if the boot changed: that needs the code."""
+    home = context.home
+    check_sealed_home(home)
+    old = read_record(home.sealed_state)
+    tpm = context.open()
+    try:
+        measurement = context.measure()
+        extend_service_pcr(tpm, measurement.digest)
+        if _try_unseal(context, tpm) is not None:
+            return None
+        changes = _changes(context, tpm, old, measurement)
+        passphrases, method = _recover(context, tpm, old, measurement, None, changes)
+        return _seal_again(context, tpm, measurement, passphrases, method, changes)
+    finally:
+        tpm.close()
+
+
+def _seal_again(context: LaunchContext, tpm: Tpm, measurement: Measurement,
+                passphrases: KeyPassphrases, method: str,
+                changes: list[str]) -> ResealReport:
+    # Never seal something that does not open the keys.
+    load_private_key(context.home.server_key, passphrases.server)
+    load_private_key(context.home.ca_key, passphrases.ca)
+    extend_service_pcr(tpm, measurement.digest)
+    state = seal_passphrases(context, tpm, passphrases, measurement)
+    return ResealReport(method, tuple(changes), state)
 
 
 def _changes(context: LaunchContext, tpm: Tpm, old: SealedState | None,

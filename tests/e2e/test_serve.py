@@ -104,9 +104,18 @@ def test_unreachable_tpm_is_named(home_copy: Path, unused_port: int) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_port_in_use(vbios_server: Any) -> None:
-    done = vbios(*serve_args(vbios_server.home, vbios_server.port))
+def test_port_in_use(vbios_server: Any, home_copy: Path) -> None:
+    # a copy of the served home: its serve.lock (copied, with the server's pid) is stale
+    assert (home_copy / "serve.lock").read_text() == f"{vbios_server.pid}\n"
+    done = vbios(*serve_args(home_copy, vbios_server.port))
     assert_one_line_refusal(done, f"127.0.0.1:{vbios_server.port} is in use")
+    assert vbios_server.alive()
+
+
+def test_a_served_home_is_refused_on_another_port(vbios_server: Any) -> None:
+    done = vbios(*serve_args(vbios_server.home))
+    assert_one_line_refusal(done, f"{vbios_server.home} is already served by pid"
+                                  f" {vbios_server.pid}")
     assert vbios_server.alive()
 
 

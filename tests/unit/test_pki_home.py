@@ -56,7 +56,8 @@ def test_open_refuses_a_missing_directory_and_says_what_to_do(tmp_path: Path) ->
     with pytest.raises(StateDirectoryError) as info:
         Home.open(missing)
     assert info.value.message == (
-        f"{missing}: no such state directory; run vbios init --home {missing}")
+        f"{missing}: no such state directory; run vbios init --home {missing} to make it,"
+        " or name the home you have with --home DIR or VBIOS_HOME=DIR")
 
 
 def test_open_refuses_a_foreign_directory(tmp_path: Path) -> None:
