@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 from pathlib import Path
 
+from bios_ws.cli.hidden import add_hidden_alias
 from bios_ws.cli.options import add_home, chosen_tpm
+from bios_ws.cli.output import print_json
 from bios_ws.errors import AdminError
 from bios_ws.home import Home, resolve_home_path
 from bios_ws.tpm.port import SERVICE_PCR
@@ -31,10 +32,9 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     measure.add_argument("--json", action="store_true", help="print JSON")
     measure.add_argument("--package-root", metavar="DIR", help=argparse.SUPPRESS)
     measure.set_defaults(run=run_measure)
-    # The old name: no help= keeps it out of the command list of `vbios --help`.
-    old_name = commands.add_parser("reseal", description=RESEAL_HELP)
+    old_name = add_hidden_alias(commands, "reseal", "vbios tpm reseal", description=RESEAL_HELP)
     _reseal_arguments(old_name)
-    old_name.set_defaults(run=run_old_reseal)
+    old_name.set_defaults(run=run_reseal)
 
 
 RESEAL_HELP = "seal the key passphrases again to the present boot and service"
@@ -64,7 +64,7 @@ def run_measure(args: argparse.Namespace) -> int:
     root = Path(args.package_root).resolve() if args.package_root else None
     measurement = measure(home, root)
     if args.json:
-        print(json.dumps(measurement.to_json_obj(), indent=2))
+        print_json(measurement.to_json_obj())
         return 0
     print(f"service digest: {measurement.digest.hex()}")
     print(f"PCR {SERVICE_PCR} after launch (sha256): "
@@ -73,12 +73,6 @@ def run_measure(args: argparse.Namespace) -> int:
     for name, value in measurement.entries:
         print(f"{value.hex()}  {name}")
     return 0
-
-
-def run_old_reseal(args: argparse.Namespace) -> int:
-    print("vbios: `vbios reseal` is now `vbios tpm reseal` (same options)",
-          file=sys.stderr, flush=True)
-    return run_reseal(args)
 
 
 def run_reseal(args: argparse.Namespace) -> int:

@@ -12,9 +12,9 @@ else the default); refusals are ``VbiosError``s, printed as one line by
 from __future__ import annotations
 
 import argparse
-import json
 
 from bios_ws.cli.options import add_home
+from bios_ws.cli.output import print_json
 from bios_ws.errors import AdminError
 from bios_ws.home import Home, resolve_home_path
 from bios_ws.tpm.devtpm import DevTpm, DevTpmStatus
@@ -101,19 +101,19 @@ def run_status(args: argparse.Namespace) -> int:
     home = _home(args)
     if home.is_initialized and not home.uses_tpm:
         if args.json:
-            print(json.dumps({"running": False, "tpm": "none"}, sort_keys=True))
+            print_json({"running": False, "tpm": "none"})
         else:
             print(no_tpm_line(home))
         return 0
     if home.is_initialized and not home.tpm.is_dev:
         if args.json:
-            print(json.dumps({"running": None, "tpm": str(home.tpm)}, sort_keys=True))
+            print_json({"running": None, "tpm": str(home.tpm)})
         else:
             print(f"{home.path}: this home uses the TPM {home.tpm} (not a development TPM)")
         return 0
     status = DevTpm(home.tpm_dir).status()
     if args.json:
-        print(json.dumps(status.to_dict(), sort_keys=True))
+        print_json(status.to_dict())
     else:
         print(_describe(status))
     return 0
