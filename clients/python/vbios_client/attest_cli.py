@@ -60,7 +60,8 @@ def register(areas: argparse._SubParsersAction[argparse.ArgumentParser],
     attest = areas.add_parser("attest", parents=list(leaf), help=text, description=text,
                               allow_abbrev=False)
     attest.add_argument("--pcrs", type=parse_pcrs, metavar="LIST",
-                        help="PCRs to quote, e.g. 0-7,23 (default 0-7)")
+                        help="PCRs to quote, e.g. 0-7,23: 0-7 the host's boot, 23 the"
+                             " vBIOS service's launch (default 0-7)")
     attest.add_argument("--bank", choices=BANKS, default="sha256")
     state = attest.add_mutually_exclusive_group()
     state.add_argument("--state", type=Path, metavar="FILE",
