@@ -1,12 +1,44 @@
-"""The whole suite's safety net: no machine a test started outlives the session."""
+"""The whole suite's safety nets: no machine a test started outlives the session, and no
+test writes the user's own guest state (``vbios-client attest`` keeps its clock state
+under ``$XDG_STATE_HOME``: the session points it at a temporary directory)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from vbios_client.attest_cli import default_state_file
 
 from tests.qemu_support import kill_all
+
+#: The file `vbios-client attest` would write by default outside the tests.
+REAL_ATTEST_STATE = default_state_file()
+
+
+def file_fingerprint(path: Path) -> tuple[int, int, int] | None:
+    """(files, bytes, latest mtime in ns) of ``path`` and its lock file beside it, or None
+    when neither exists."""
+    try:
+        stats = [p.stat() for p in (path, path.with_name(path.name + ".lock")) if p.exists()]
+    except OSError:
+        return None
+    if not stats:
+        return None
+    return len(stats), sum(s.st_size for s in stats), max(s.st_mtime_ns for s in stats)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_attest_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """XDG_STATE_HOME is a directory of the session's own (subprocesses inherit it); at the
+    end, the user's real default state file must be as it was."""
+    before = file_fingerprint(REAL_ATTEST_STATE)
+    state_home = tmp_path_factory.mktemp("xdg-state")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(state_home))
+        yield state_home
+    assert file_fingerprint(REAL_ATTEST_STATE) == before, (
+        f"a test wrote the user's real attestation state {REAL_ATTEST_STATE}")
 
 
 @pytest.fixture(scope="session", autouse=True)

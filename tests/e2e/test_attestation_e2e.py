@@ -208,3 +208,28 @@ def test_runtime_extend_restricts_the_service_until_the_expected_boot(host: Host
     assert operations.count("EnterRestrictedMode") == 1
     assert operations.count("LeaveRestrictedMode") == 1
     assert operations.index("EnterRestrictedMode") < operations.index("LeaveRestrictedMode")
+
+
+def test_a_reboot_is_not_a_rollback_and_a_failure_is_not_remembered(
+        host: Host, tmp_path: Path) -> None:
+    state = tmp_path / "clock.json"
+    first = host.cli("--json", "attest", state=state)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = json.loads(first.stdout)["clock"]
+    done = run_vbios("tpm", "reboot", "--home", str(host.server.home))
+    assert done.returncode == 0, done.stderr
+    # swtpm resumes its clock from the last save (it went back) with resetCount one higher
+    after = host.cli("--json", "attest", state=state)
+    assert after.returncode == 0, after.stdout + after.stderr
+    verdict = json.loads(after.stdout)
+    assert "clock" in verdict["checks"] and "counters" in verdict["checks"]
+    assert verdict["clock"]["reset_count"] == before["reset_count"] + 1
+
+    document = json.loads(state.read_text())
+    document["entries"][0]["clock"] = 2**40  # a later clock of this boot was seen
+    state.write_text(json.dumps(document))
+    for _ in range(2):  # the failure does not overwrite the remembered state
+        refused = host.cli("--json", "attest", state=state)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert [f["check"] for f in json.loads(refused.stdout)["failures"]] == ["clock"]
+    assert json.loads(state.read_text()) == document
