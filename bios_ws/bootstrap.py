@@ -193,7 +193,8 @@ def _tpm_parts(config: Config, store: SqlStore) -> TpmParts | None:
     monitor = IntegrityMonitor(store.unit_of_work, access, context.event_log, utc_now,
                                config.integrity_interval)
     return TpmParts(access=access, monitor=monitor, read_log=context.event_log,
-                    ak_certificate=lambda: read_ak_certificate(home))
+                    ak_certificate=lambda: read_ak_certificate(home),
+                    read_served_log=context.served_event_log)
 
 
 def read_ak_certificate(home: Home) -> bytes | None:

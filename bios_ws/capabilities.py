@@ -91,6 +91,8 @@ class TpmParts:
     monitor: IntegrityMonitor
     read_log: EventLogReader
     ak_certificate: Callable[[], bytes | None]
+    #: The log guests receive: the boot log and the service PCR's events (default: read_log).
+    read_served_log: EventLogReader | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,8 @@ def _attestation(wiring: Wiring) -> AttestationService:
                                   read_log=lambda: None, ak_certificate=lambda: None)
     return AttestationService(wiring.uow, wiring.clock, monitor=tpm.monitor,
                               tpm_access=tpm.access, read_log=tpm.read_log,
-                              ak_certificate=tpm.ak_certificate)
+                              ak_certificate=tpm.ak_certificate,
+                              read_served_log=tpm.read_served_log)
 
 
 def _firmware(wiring: Wiring) -> FirmwareTrustService:

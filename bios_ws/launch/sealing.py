@@ -6,7 +6,8 @@ be* after a measured launch: ``SHA-256(0*32 || service digest)``, computed
 offline. A measured launch resets PCR 23 and extends it with the digest before
 unsealing; the value it leaves is the same whichever process does it (the
 server or an admin command), so commands running beside the server do not
-disturb it.
+disturb it. Each launch also records its extend as a TCG event
+(``bios_ws.tpm.service_log``), so a guest's quote over PCR 23 replays.
 
 The TPM connection is opened for the launch and closed right after: the
 running server does not hold it (swtpm serves one connection at a time).
@@ -14,7 +15,6 @@ running server does not hold it (swtpm serves one connection at a time).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -33,7 +33,14 @@ from bios_ws.launch.measure import Measurement, expected_service_pcr, measure
 from bios_ws.launch.record import SealedState, read_record, write_record
 from bios_ws.launch.recovery import KeyPassphrases
 from bios_ws.pki.files import PRIVATE_MODE, PUBLIC_MODE, ensure_dir, write_file_atomic
-from bios_ws.tpm.port import BOOT_PCRS, SEAL_BANK, SERVICE_PCR, SealedBlob, Tpm
+from bios_ws.tpm.port import BOOT_PCRS, SERVICE_PCR, SealedBlob, Tpm
+from bios_ws.tpm.service_log import (
+    SERVICE_LOG_NAME,
+    read_service_log,
+    served_event_log,
+    service_event_log,
+    service_extend_digests,
+)
 
 KEYS = ("server", "ca")
 SEALED_PCRS = (*BOOT_PCRS, SERVICE_PCR)
@@ -111,6 +118,20 @@ class LaunchContext:
             return None
         return read_bounded(path)
 
+    @property
+    def service_log_path(self) -> Path:
+        """Where launches record their extend of PCR 23 (``bios_ws.tpm.service_log``)."""
+        return self.home.tpm_dir / SERVICE_LOG_NAME
+
+    def service_event_log(self) -> bytes | None:
+        """The last launch's record of PCR 23, if there is one."""
+        return read_service_log(self.service_log_path)
+
+    def served_event_log(self) -> bytes | None:
+        """What guests receive: the boot event log, then the service PCR's events."""
+        boot = self.event_log()
+        return None if boot is None else served_event_log(boot, self.service_event_log())
+
 
 def read_bounded(path: Path) -> bytes | None:
     try:
@@ -128,16 +149,22 @@ def extend_service_pcr(tpm: Tpm, digest: bytes) -> None:
     """Reset PCR 23 and extend it with ``digest`` (sha256 bank; other banks get
     their own hash of the digest)."""
     tpm.pcr_reset(SERVICE_PCR)
-    digests = {bank: digest if bank == SEAL_BANK else hashlib.new(bank, digest).digest()
-               for bank in tpm.active_banks()}
-    tpm.pcr_extend(SERVICE_PCR, digests)
+    tpm.pcr_extend(SERVICE_PCR, service_extend_digests(digest, tpm.active_banks()))
 
 
 def launch(context: LaunchContext, tpm: Tpm) -> Measurement:
-    """Measure the service and extend the service PCR with it."""
+    """Measure the service, extend the service PCR with it and record that as an event."""
     measurement = context.measure()
     extend_service_pcr(tpm, measurement.digest)
+    record_service_launch(context, tpm, measurement.digest)
     return measurement
+
+
+def record_service_launch(context: LaunchContext, tpm: Tpm, digest: bytes) -> None:
+    """Write the event log of PCR 23 as the launch left it (reset, one extend)."""
+    ensure_dir(context.home.tpm_dir)
+    write_file_atomic(context.service_log_path,
+                      service_event_log(digest, tpm.active_banks()), PUBLIC_MODE)
 
 
 # -- sealing -----------------------------------------------------------------------

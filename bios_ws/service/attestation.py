@@ -5,6 +5,11 @@ Quotes are signed in the TPM by the attestation key; the guest verifies them
 itself (``vbios_client.attestation``), so nothing here asks to be trusted.
 Without a TPM (a ``--no-tpm`` development home) quotes and measurements fail
 with ``AttestationUnavailable`` and the status says why.
+
+Two event logs: the boot log (``read_log``: what the integrity verdict and the
+admin's reference are taken from, PCRs 0-7) and the log guests receive with a
+quote or the measurements (``read_served_log``: the boot log followed by the
+service PCR's events, ``bios_ws.tpm.service_log``, so a quote over PCR 23 replays).
 """
 
 from __future__ import annotations
@@ -126,12 +131,14 @@ class AttestationService:
         tpm_access: TpmAccess | None,
         read_log: EventLogReader,
         ak_certificate: Callable[[], bytes | None],
+        read_served_log: EventLogReader | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self.monitor = monitor
         self._tpm_access = tpm_access
         self._read_log = read_log
+        self._read_served_log = read_served_log or read_log
         self._ak_certificate = ak_certificate
 
     # -- guests and admin --------------------------------------------------------
@@ -140,7 +147,7 @@ class AttestationService:
                           ) -> BootMeasurements:
         _, bank = check_selection(None, bank)
         tpm_access = self._require_tpm()
-        log = self._event_log()
+        log = self._served_log()
         with tpm_access() as tpm:
             pcrs = tpm.pcr_read(range(PCR_COUNT), bank)
         try:
@@ -160,7 +167,7 @@ class AttestationService:
                 "this host has no enrolled attestation key: the admin runs vbios ak enroll")
         with tpm_access() as tpm:
             quote = tpm.quote(nonce, selected, bank)
-        return QuoteEvidence(quote, certificate, self._event_log())
+        return QuoteEvidence(quote, certificate, self._served_log())
 
     def integrity(self, principal: Principal) -> IntegrityStatus:
         """Measured now (an on-demand check)."""
@@ -225,7 +232,13 @@ class AttestationService:
         return self._event_log()
 
     def _event_log(self) -> bytes:
-        log = self._read_log()
+        return self._readable(self._read_log())
+
+    def _served_log(self) -> bytes:
+        return self._readable(self._read_served_log())
+
+    @staticmethod
+    def _readable(log: bytes | None) -> bytes:
         if log is None:
             raise AttestationUnavailable("the host's boot event log cannot be read")
         return log

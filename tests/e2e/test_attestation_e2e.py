@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import subprocess
 import sys
@@ -93,8 +94,19 @@ def test_a_fresh_nonce_verifies(host: Host) -> None:
     assert first.trusted, first.failures
     assert second.trusted, second.failures
     assert {"counters", "clock"} <= set(second.checks)
-    # the boot event log does not explain the service PCR (reset and extended at launch)
-    assert failed_checks(service) == ["event-log"]
+    assert service.trusted, service.failures  # the launch logged its extend of PCR 23
+
+
+def test_the_service_pcr_replays_from_the_launch_event(host: Host, tmp_path: Path) -> None:
+    digest = re.search(r"service digest ([0-9a-f]{64})", host.server.stdout())
+    assert digest is not None, host.server.stdout()
+    with host.client() as client:
+        evidence = client.get_quote(secrets.token_bytes(32), [*range(8), 23])
+    service = [e for e in parse_event_log(evidence.event_log) if e.pcr == 23]
+    assert [(e.type, e.digests["sha256"].hex()) for e in service] == [(0x6, digest.group(1))]
+    done = host.cli("attest", "--pcrs", "0-7,23", state=tmp_path / "clock.json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PCR 23 sha256" in done.stdout
 
 
 def test_the_cli_prints_the_verdict_and_keeps_the_clock(host: Host, tmp_path: Path) -> None:
@@ -196,3 +208,28 @@ def test_runtime_extend_restricts_the_service_until_the_expected_boot(host: Host
     assert operations.count("EnterRestrictedMode") == 1
     assert operations.count("LeaveRestrictedMode") == 1
     assert operations.index("EnterRestrictedMode") < operations.index("LeaveRestrictedMode")
+
+
+def test_a_reboot_is_not_a_rollback_and_a_failure_is_not_remembered(
+        host: Host, tmp_path: Path) -> None:
+    state = tmp_path / "clock.json"
+    first = host.cli("--json", "attest", state=state)
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = json.loads(first.stdout)["clock"]
+    done = run_vbios("tpm", "reboot", "--home", str(host.server.home))
+    assert done.returncode == 0, done.stderr
+    # swtpm resumes its clock from the last save (it went back) with resetCount one higher
+    after = host.cli("--json", "attest", state=state)
+    assert after.returncode == 0, after.stdout + after.stderr
+    verdict = json.loads(after.stdout)
+    assert "clock" in verdict["checks"] and "counters" in verdict["checks"]
+    assert verdict["clock"]["reset_count"] == before["reset_count"] + 1
+
+    document = json.loads(state.read_text())
+    document["entries"][0]["clock"] = 2**40  # a later clock of this boot was seen
+    state.write_text(json.dumps(document))
+    for _ in range(2):  # the failure does not overwrite the remembered state
+        refused = host.cli("--json", "attest", state=state)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert [f["check"] for f in json.loads(refused.stdout)["failures"]] == ["clock"]
+    assert json.loads(state.read_text()) == document

@@ -210,7 +210,9 @@ def test_host_status_json(connect: list[vc.BiosClient], host: AttestedHost) -> N
     assert document["state"] == "Trusted" and document["restricted"] is False
     assert document["checked_pcrs"] == list(range(8)) and document["findings"] == []
     tamper(host, 4)
-    document = json.loads(run("host", "status", "--json")[1])
+    code, out, _ = run("host", "status", "--json")
+    document = json.loads(out)
+    assert code == 1
     assert document["state"] == "Untrusted" and document["restricted"] is True
     assert [(f["kind"], f["pcr"]) for f in document["findings"]] == [("pcr-value", 4)]
 
@@ -220,7 +222,7 @@ def test_host_status_text_when_restricted(connect: list[vc.BiosClient],
     tamper(host, 4)
     code, out, _ = run("host", "status")
     lines = out.splitlines()
-    assert code == 0
+    assert code == 1
     assert lines[0].startswith("Untrusted (restricted mode: state changes refused), checked ")
     assert lines[1].startswith("  pcr-value: PCR 4: ")
 

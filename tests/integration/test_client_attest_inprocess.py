@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import stat
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,10 +145,10 @@ def test_counters_that_went_back_fail_counters_only(client: vc.BiosClient, host:
     assert host.ak_certificate is not None
     store.save(client.url, host.ak_certificate, ClockState(0, 5, 0))  # a later boot was seen
     verdict = client.attest(ca_pem=ca, clock_store=store)
-    assert failed(verdict) == ["counters"]
-    # the quote is still the TPM's own: its state is remembered, and the next one passes
-    assert verdict.authentic and remembered(store, client, host) == verdict.clock
-    assert client.attest(ca_pem=ca, clock_store=store).trusted
+    assert failed(verdict) == ["counters"] and verdict.authentic
+    # a failed verification leaves the state as it was: the next quote fails as well
+    assert remembered(store, client, host) == ClockState(0, 5, 0)
+    assert failed(client.attest(ca_pem=ca, clock_store=store)) == ["counters"]
 
 
 def test_clock_that_went_back_fails_clock_only(client: vc.BiosClient, host: AttestedHost,
@@ -156,6 +157,39 @@ def test_clock_that_went_back_fails_clock_only(client: vc.BiosClient, host: Atte
     assert host.ak_certificate is not None
     store.save(client.url, host.ak_certificate, ClockState(10**12, 0, 0))
     assert failed(client.attest(ca_pem=ca, clock_store=store)) == ["clock"]
+    assert failed(client.attest(ca_pem=ca, clock_store=store)) == ["clock"]  # not overwritten
+    assert remembered(store, client, host) == ClockState(10**12, 0, 0)
+
+
+def test_a_clock_that_went_back_across_a_reboot_passes_and_is_remembered(
+        client: vc.BiosClient, host: AttestedHost, ca: bytes, tmp_path: Path) -> None:
+    store = ClockStore(tmp_path / "clock.json")
+    assert host.ak_certificate is not None
+    store.save(client.url, host.ak_certificate, ClockState(10**12, 0, 0))  # before the reboot
+    host.reboot()
+    verdict = client.attest(ca_pem=ca, clock_store=store)
+    assert verdict.trusted and verdict.checks == CHECKS, verdict.failures
+    assert remembered(store, client, host) == verdict.clock
+
+
+def test_attest_holds_the_store_lock_from_quote_to_save(
+        host: AttestedHost, ca: bytes, tmp_path: Path) -> None:
+    store = ClockStore(tmp_path / "clock.json")
+    verdicts: list[Verdict] = []
+
+    def attest() -> None:
+        with guest_client(host.app, host.guest) as other:
+            verdicts.append(other.attest(ca_pem=ca, clock_store=ClockStore(store.path)))
+            assert remembered(store, other, host) == verdicts[0].clock
+
+    with store.locked():
+        opened = host.opened
+        running = threading.Thread(target=attest)
+        running.start()
+        running.join(timeout=1.0)
+        assert running.is_alive() and host.opened == opened  # no quote asked for yet
+    running.join(timeout=30)
+    assert [v.trusted for v in verdicts] == [True]
 
 
 def test_a_quote_failing_authenticity_is_not_remembered(client: vc.BiosClient, host: AttestedHost,

@@ -250,7 +250,7 @@ def test_failures_of_attest_exit_with_their_status(stub: StubClient, error: Exce
 
 def test_host_status_text(stub: StubClient) -> None:
     code, out, _ = run("host", "status")
-    assert code == 0
+    assert code == 1  # Untrusted
     assert out.splitlines() == [
         "Untrusted (restricted mode: state changes refused), checked 2026-11-01T12:00:00.000Z",
         "  pcr-value: PCR 4: PCR 4 differs",
@@ -260,7 +260,7 @@ def test_host_status_text(stub: StubClient) -> None:
 
 def test_host_status_json(stub: StubClient) -> None:
     code, out, _ = run("host", "status", "--json")
-    assert code == 0 and json.loads(out) == RESTRICTED.to_dict()
+    assert code == 1 and json.loads(out) == RESTRICTED.to_dict()
     assert json.loads(out)["findings"][0] == {"kind": "pcr-value", "pcr": 4, "event_index": None,
                                               "message": "PCR 4 differs"}
 
@@ -314,3 +314,17 @@ def test_host_reference_json_without_reference_is_json(stub: StubClient) -> None
     code, out, _ = run("host", "reference", "--json")
     assert code == 0
     json.loads(out)
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["host", "status"], "exit status: 0 Trusted, 1 Untrusted"),
+    (["attest"], "exit status: 0 trusted"),
+    (["attest"], "e.g. 0-7,23"),
+])
+def test_help_documents_exit_codes_and_the_service_pcr(argv: list[str], words: str,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli.main([*argv, "--help"])
+    assert done.value.code == 0
+    assert words in " ".join(capsys.readouterr().out.split())

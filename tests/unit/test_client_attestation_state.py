@@ -1,9 +1,14 @@
-"""ClockStore: the last authentic clock per server and AK, kept in a 0600 JSON file."""
+"""ClockStore: the last trusted clock per server and AK, kept in a 0600 JSON file, locked."""
 
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -56,13 +61,16 @@ def test_file_is_private_and_leaves_no_temporary(tmp_path: Path) -> None:
         "clock": 5000, "reset_count": 3, "restart_count": 1}]}
 
 
-def test_remember_saves_only_authentic_verdicts(tmp_path: Path) -> None:
+def test_remember_saves_only_trusted_verdicts(tmp_path: Path) -> None:
     store = ClockStore(tmp_path / "clock.json")
     assert not store.remember(URL, AK, verdict("signature"))
     assert not store.remember(URL, AK, verdict("nonce"))
     assert not store.remember(URL, AK, verdict(clock=None))
+    # genuine but failed: remembering it would let the next quote pass the rollback it caught
+    assert not store.remember(URL, AK, verdict("clock"))
+    assert not store.remember(URL, AK, verdict("event-log"))
     assert store.load(URL, AK) is None
-    assert store.remember(URL, AK, verdict("event-log", "clock"))  # genuine, still informative
+    assert store.remember(URL, AK, verdict())
     assert store.load(URL, AK) == STATE
 
 
@@ -130,3 +138,53 @@ def test_invalid_state_or_url_is_refused(tmp_path: Path) -> None:
 def test_fingerprint_is_sha256_hex() -> None:
     assert ak_fingerprint(b"") == (
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+
+
+def test_the_lock_makes_concurrent_updates_take_turns(tmp_path: Path) -> None:
+    """Two threads each add one to the clock 15 times, pausing between load and save:
+    without the lock most updates would be lost."""
+    path = tmp_path / "state" / "clock.json"
+    ClockStore(path).save(URL, AK, ClockState(0, 0, 0))
+
+    def count_up() -> None:
+        store = ClockStore(path)  # one store, one lock file descriptor per "process"
+        for _ in range(15):
+            with store.locked():
+                seen = store.load(URL, AK)
+                assert seen is not None
+                time.sleep(0.002)
+                store.save(URL, AK, ClockState(seen.clock + 1, 0, 0))
+
+    workers = [threading.Thread(target=count_up) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert ClockStore(path).load(URL, AK) == ClockState(30, 0, 0)
+    assert stat.S_IMODE((path.parent / "clock.json.lock").stat().st_mode) == 0o600
+
+
+def test_the_lock_blocks_another_process_until_released(tmp_path: Path) -> None:
+    path = tmp_path / "clock.json"
+    holder = ClockStore(path)
+    probe = [sys.executable, "-c",
+             "import sys, vbios_client.attestation as a\n"
+             "with a.ClockStore(sys.argv[1]).locked(): print('locked', flush=True)", str(path)]
+    with holder.locked():
+        waiting = subprocess.Popen(probe, stdout=subprocess.PIPE, text=True,
+                                   env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        try:
+            with pytest.raises(subprocess.TimeoutExpired):
+                waiting.wait(timeout=1.0)
+        except BaseException:
+            waiting.kill()
+            raise
+    out, _ = waiting.communicate(timeout=30)
+    assert waiting.returncode == 0 and out == "locked\n"
+
+
+def test_an_unusable_lock_place_is_a_clock_store_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ClockStoreError, match="cannot lock"), \
+            ClockStore(tmp_path / "file" / "clock.json").locked():
+        pass

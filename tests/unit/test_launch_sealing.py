@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from vbios_client.attestation import parse_event_log as guest_parse
+from vbios_client.attestation import replay as guest_replay
 
 from bios_ws.bootstrap import Initialized, initialize
 from bios_ws.errors import KeyUnreadable, TpmLockout, TpmPolicyMismatch, TpmUnavailable
@@ -17,6 +19,7 @@ from bios_ws.launch.recovery import read_recovery
 from bios_ws.launch.reseal import reseal
 from bios_ws.launch.sealing import LaunchContext, unseal_key_passphrase
 from bios_ws.pki import Authority, find_clear_private_keys, load_private_key
+from bios_ws.tpm.bootlog import BootManifest, shipped_manifest_text
 from bios_ws.tpm.fake import FakeTpm
 from bios_ws.tpm.port import SERVICE_PCR, SealedBlob
 
@@ -108,6 +111,24 @@ def test_the_launch_is_idempotent_and_the_home_unseals_through_authority(bench: 
     assert bench.tpm.pcr_read([SERVICE_PCR]) == before
     passphrase = bench.unseal("ca")
     assert Authority.load(bench.home, passphrase).cert is not None
+
+
+def test_the_launch_records_its_extend_and_guests_get_it_after_the_boot_log(
+        bench: Bench, tmp_path: Path) -> None:
+    assert not LaunchContext(bench.home).service_log_path.exists()  # init does not launch
+    bench.unseal()
+    boot_log = BootManifest.from_json(shipped_manifest_text()).event_log(("sha1", "sha256"))
+    (tmp_path / "boot.log").write_bytes(boot_log)
+    context = LaunchContext(bench.home, event_log_path=tmp_path / "boot.log")
+    assert context.service_log_path == bench.home.path / "tpm" / "service-events.log"
+    assert context.event_log() == boot_log  # the boot log alone, for references
+    served = context.served_event_log()
+    assert served is not None and served.startswith(boot_log) and served != boot_log
+    replayed = guest_replay(guest_parse(served))
+    for bank in ("sha1", "sha256"):
+        assert replayed[bank][SERVICE_PCR] == bench.tpm.pcr_read([SERVICE_PCR], bank)[SERVICE_PCR]
+    digest = measure(bench.home, bench.package).digest
+    assert guest_parse(served)[-1].digests["sha256"] == digest
 
 
 def test_a_stray_service_pcr_value_is_reset_by_the_launch(bench: Bench) -> None:

@@ -9,7 +9,8 @@ compared with the last authentic quote, remembered in a state file
 (default ``$XDG_STATE_HOME/vbios-client/attest-clock.json``).
 
 ``host status|measurements|reference|diagnostics`` print what the host says
-about itself: useful to see why, but the server's word only.
+about itself: useful to see why, but the server's word only. ``host status``
+exits 1 when the host says it is Untrusted, as ``vbios integrity`` does.
 """
 
 from __future__ import annotations
@@ -54,13 +55,21 @@ def parse_pcrs(text: str) -> list[int]:
     return selected
 
 
+ATTEST_EXIT_CODES = ("exit status: 0 trusted (every check passed), 1 not trusted or a fault"
+                     " of the server, 2 a usage error or an unusable state file, 3 the"
+                     " server cannot be reached")
+STATUS_EXIT_CODES = ("exit status: 0 Trusted, 1 Untrusted (as `vbios integrity`) or a fault"
+                     " of the server, 2 a usage error, 3 the server cannot be reached")
+
+
 def register(areas: argparse._SubParsersAction[argparse.ArgumentParser],
              leaf: Sequence[argparse.ArgumentParser]) -> None:
     text = "verify the host's boot integrity by a TPM quote (exit 1 when not trusted)"
     attest = areas.add_parser("attest", parents=list(leaf), help=text, description=text,
-                              allow_abbrev=False)
+                              epilog=ATTEST_EXIT_CODES, allow_abbrev=False)
     attest.add_argument("--pcrs", type=parse_pcrs, metavar="LIST",
-                        help="PCRs to quote, e.g. 0-7,23 (default 0-7)")
+                        help="PCRs to quote, e.g. 0-7,23: 0-7 the host's boot, 23 the"
+                             " vBIOS service's launch (default 0-7)")
     attest.add_argument("--bank", choices=BANKS, default="sha256")
     state = attest.add_mutually_exclusive_group()
     state.add_argument("--state", type=Path, metavar="FILE",
@@ -73,14 +82,16 @@ def register(areas: argparse._SubParsersAction[argparse.ArgumentParser],
     host = areas.add_parser("host", help="what the host says about its integrity",
                             allow_abbrev=False).add_subparsers(
         dest="command", required=True, metavar="COMMAND")
-    for name, handler, help_text in (
-        ("status", _status, "the host's integrity verdict, measured now"),
-        ("measurements", _measurements, "PCR values and the boot event log"),
-        ("reference", _reference, "the reference measurements (manifest JSON)"),
-        ("diagnostics", _diagnostics, "verdict, measurements and recent audit entries"),
+    for name, handler, help_text, epilog in (
+        ("status", _status, "the host's integrity verdict, measured now (exit 1 when"
+         " Untrusted)", STATUS_EXIT_CODES),
+        ("measurements", _measurements, "PCR values and the event log (boot, then the"
+         " service's launch on PCR 23)", None),
+        ("reference", _reference, "the reference measurements (manifest JSON)", None),
+        ("diagnostics", _diagnostics, "verdict, measurements and recent audit entries", None),
     ):
         sub = host.add_parser(name, parents=list(leaf), help=help_text,
-                              description=help_text, allow_abbrev=False)
+                              description=help_text, epilog=epilog, allow_abbrev=False)
         sub.set_defaults(run=handler)
 
 
@@ -114,8 +125,9 @@ def _verdict_text(out: TextIO, verdict: Verdict) -> None:
 
 
 def _status(ctx: Context) -> int:
-    _status_out(ctx, ctx.client.get_integrity_status())
-    return EXIT_OK
+    status = ctx.client.get_integrity_status()
+    _status_out(ctx, status)
+    return EXIT_OK if status.trusted else EXIT_UNTRUSTED
 
 
 def _status_out(ctx: Context, status: IntegrityStatus) -> None:

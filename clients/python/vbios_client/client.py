@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -371,24 +372,26 @@ class BiosClient(FirmwareCalls, SystemManagementCalls, ThermalCalls, EventCalls)
         ``ca_pem`` (default: the bundle's CA) must have issued the attestation key's
         certificate. The TPM's reset and restart counters and clock are compared with
         the last authentic quote of the same attestation key: the one this client saw,
-        or the one ``clock_store`` remembers (kept across processes).
+        or the one ``clock_store`` remembers (kept across processes, locked from the
+        quote to the save). Only a trusted verdict's state is remembered.
         """
         from vbios_client.attestation import ak_fingerprint, verify_quote
 
-        nonce = secrets.token_bytes(32)
-        evidence = self.get_quote(nonce, pcrs, bank)
-        if ca_pem is None:
-            if self._ca_path is None:
-                raise ValueError("no CA certificate to verify the attestation key with")
-            ca_pem = self._ca_path.read_bytes()
-        key = ak_fingerprint(evidence.ak_certificate)
-        previous = (clock_store.load(self.url, evidence.ak_certificate)
-                    if clock_store is not None else self._clocks.get(key))
-        verdict = verify_quote(evidence, nonce=nonce, ca_pem=ca_pem, previous=previous)
-        if verdict.authentic and verdict.clock is not None:
-            self._clocks[key] = verdict.clock
-            if clock_store is not None:
-                clock_store.remember(self.url, evidence.ak_certificate, verdict)
+        with clock_store.locked() if clock_store is not None else contextlib.nullcontext():
+            nonce = secrets.token_bytes(32)
+            evidence = self.get_quote(nonce, pcrs, bank)
+            if ca_pem is None:
+                if self._ca_path is None:
+                    raise ValueError("no CA certificate to verify the attestation key with")
+                ca_pem = self._ca_path.read_bytes()
+            key = ak_fingerprint(evidence.ak_certificate)
+            previous = (clock_store.load(self.url, evidence.ak_certificate)
+                        if clock_store is not None else self._clocks.get(key))
+            verdict = verify_quote(evidence, nonce=nonce, ca_pem=ca_pem, previous=previous)
+            if verdict.trusted and verdict.clock is not None:
+                self._clocks[key] = verdict.clock
+                if clock_store is not None:
+                    clock_store.remember(self.url, evidence.ak_certificate, verdict)
         return verdict
 
     def get_integrity_status(self) -> integrity.IntegrityStatus:

@@ -8,17 +8,25 @@ a new AK (after a TPM clear, or another host) starts afresh.
 The file is written atomically (temporary file, fsync, rename) with mode 0600.
 A malformed file is refused with ``ClockStoreError`` rather than silently reset,
 since resetting would disable the rollback checks; a missing file means no
-previous state. Two processes saving at once: the last rename wins.
+previous state. Only a trusted verdict is remembered: a failed verification
+leaves the state as it was, so the next quote is compared with the same one.
+
+Several ``attest`` runs at once (two processes, two threads) take turns:
+``locked()`` holds an exclusive ``fcntl.flock`` on ``<file>.lock`` beside the
+state file from before the quote is asked for until its state is saved, so a
+run never compares its quote with a later one's state, nor loses another's save.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +56,27 @@ class ClockStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store's exclusive lock (blocking until other holders are done).
+
+        Not re-entrant: one ``with`` per attestation, around quote, check and save.
+        """
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as error:
+            raise ClockStoreError(f"{self.lock_path}: cannot lock: {error.strerror}") from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # closing releases the lock
+
     def load(self, server_url: str, ak_certificate: bytes) -> ClockState | None:
         """The remembered state, or None when there is none for this server and AK."""
         return self._read().get(_key(server_url, ak_certificate))
@@ -60,8 +89,8 @@ class ClockStore:
         self._write(entries)
 
     def remember(self, server_url: str, ak_certificate: bytes, verdict: Verdict) -> bool:
-        """Save the verdict's clock if the quote is authentic; True when saved."""
-        if not verdict.authentic or verdict.clock is None:
+        """Save the verdict's clock if every check passed; True when saved."""
+        if not verdict.trusted or verdict.clock is None:
             return False
         self.save(server_url, ak_certificate, verdict.clock)
         return True
@@ -89,7 +118,7 @@ class ClockStore:
                         for (server, fingerprint), state in sorted(entries.items())],
         }
         directory = self.path.parent
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
         try:
             with os.fdopen(descriptor, "w", encoding="utf-8") as handle:

@@ -17,10 +17,9 @@ evidence gives failures, never exceptions.
 - counters, clock (only with ``previous``, the state remembered from the last
   trusted quote of this AK): see ``_counters`` and ``_clock``.
 
-Remember ``Verdict.clock`` only when ``Verdict.authentic`` (the quote is the
-TPM's, by the installation's AK, for this nonce): a forged quote must not move
-the remembered clock forward, while a genuine quote with other failures (an
-unexpected PCR, a clock that went back) still tells the TPM's current state.
+Remember ``Verdict.clock`` only when ``Verdict.trusted``: a forged quote must
+not move the remembered clock forward, and a failed verification must not
+either, or the next quote would pass a rollback this one caught.
 """
 
 from __future__ import annotations
@@ -112,7 +111,7 @@ class Verdict:
     """The outcome: ``trusted`` when no check failed.
 
     ``clock`` is the state the quote reports (None when the attest is unreadable);
-    remember it only when ``authentic``.
+    remember it only when ``trusted``.
     """
 
     trusted: bool
@@ -356,20 +355,32 @@ def _counters(inputs: _Inputs, previous: ClockState) -> None:
 
 
 def _clock(inputs: _Inputs, previous: ClockState) -> None:
-    """The clock moves forward: strictly within one boot, at least not back across boots.
+    """The clock goes forward within one TPM Reset; a reboot may set it back.
 
-    The TPM clock counts milliseconds while powered and survives reboots; it
-    only goes back after a power loss without orderly shutdown (the TPM then
-    reports safe = NO) or a TPM2_Clear (which also replaces the AK, so the
-    remembered state, kept per AK, does not apply). Both are treated as
-    failures: the guest cannot tell a lost power from a rolled-back TPM state.
-    With resetCount and restartCount unchanged, an equal clock is refused too:
-    two genuine quotes are a SOAP round trip apart, an identical one is a replay.
+    TPMS_CLOCK_INFO (TPM 2.0 Part 2): ``clock`` counts milliseconds while the
+    TPM is powered and only TPM2_Clear zeroes it (which also replaces the AK, so
+    the state remembered per AK does not apply); ``resetCount`` counts TPM
+    Resets, ``restartCount`` Restarts and Resumes since the last Reset. The TPM
+    saves the clock to NV from time to time and at an orderly TPM2_Shutdown. A
+    Reset after a power loss without orderly shutdown resumes from the last
+    saved value and reports safe = NO (Part 1, Clock): the clock goes back, and
+    resetCount goes up. swtpm does that at ``vbios tpm reboot`` (seen: 7879 to
+    402 ms, resetCount 2 to 3, safe NO, then safe YES again once libtpms saved
+    the clock a few seconds later, so ``safe`` tells nothing to a later quote).
+
+    So with a higher resetCount the clock is not compared (the counters check
+    already refuses a resetCount that went back). With resetCount unchanged it
+    must not go back: a Restart or Resume follows an orderly shutdown that
+    saved it, and a power loss forces a Reset. With restartCount unchanged too,
+    an equal clock is refused: two genuine quotes are a round trip apart, an
+    identical one is a replay.
     """
     quote: QuoteInfo = _need(inputs.quote, QuoteInfo, "attest")
-    same_boot = (quote.reset_count, quote.restart_count) == (previous.reset_count,
-                                                            previous.restart_count)
+    if quote.reset_count > previous.reset_count:
+        return  # a TPM Reset (reboot) happened since: the clock may resume from its last save
+    same_boot = quote.restart_count == previous.restart_count
     if quote.clock < previous.clock or (same_boot and quote.clock == previous.clock):
         unsafe = "" if quote.safe else " (safe=NO: the TPM lost power without orderly shutdown)"
-        raise _CheckFailed(f"clock went from {previous.clock} to {quote.clock} ms"
-                           f"{' within one boot' if same_boot else ''}{unsafe}")
+        where = (" within one boot" if same_boot
+                 else f" with resetCount {quote.reset_count} unchanged (no reboot)")
+        raise _CheckFailed(f"clock went from {previous.clock} to {quote.clock} ms{where}{unsafe}")
