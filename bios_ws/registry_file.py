@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from importlib import resources
 from pathlib import Path
 
@@ -39,16 +41,33 @@ def load_registry(path: Path | None = None) -> AttributeRegistry:
         raise RegistryError(f"{name}: the JSON document is nested too deeply") from None
 
 
-def _read_file(path: Path) -> str:
+def read_registry_bytes(path: Path) -> bytes:
+    """The bytes of the registry file at ``path``: a regular file only (a FIFO or a device
+    would block the reader or never end), at most MAX_REGISTRY_BYTES; RegistryError naming
+    the path."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_REGISTRY_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise RegistryError(f"{path}: no such attribute registry file") from None
     except OSError as exc:
         raise RegistryError(f"{path}: cannot read the attribute registry: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RegistryError(f"{path}: not a regular file; an attribute registry is a"
+                                " JSON file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(MAX_REGISTRY_BYTES + 1)
+    except OSError as exc:
+        raise RegistryError(f"{path}: cannot read the attribute registry: {exc.strerror}") from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_REGISTRY_BYTES:
         raise RegistryError(f"{path}: larger than {MAX_REGISTRY_BYTES} bytes")
+    return data
+
+
+def _read_file(path: Path) -> str:
+    data = read_registry_bytes(path)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
