@@ -264,7 +264,9 @@ class BiosService:
     ) -> int:
         """The one write path of a domain's settings state, for every capability that keeps
         its state there: authorize (``target`` names the domain or refuses), check the
-        expected version, mutate, save with a new version, audit (refusals too).
+        expected version, mutate, save with a new version, audit (refusals too). A write
+        that changes nothing (a value set to what it is) keeps the version and writes no
+        audit entry or event, so callers using expected versions do not conflict on no-ops.
         ``gated``: refused in restricted mode (what the firmware did is recorded anyway)."""
         domain_id = requested if requested is not None and is_domain_id(requested) else None
         try:
@@ -278,7 +280,10 @@ class BiosService:
                     raise VersionConflict(
                         f"domain is at version {before}, not {expected_version}"
                     )
+                unchanged = state.snapshot()
                 changes = mutate(state)
+                if state.snapshot() == unchanged:  # a no-op: no new version, nothing to audit
+                    return before
                 state.version = before + 1
                 uow.domains.save(state, expected_version=before)
                 uow.audit.append(self._record(principal, operation, domain_id, "ok", changes))
