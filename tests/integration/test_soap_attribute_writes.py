@@ -106,7 +106,8 @@ def test_a_real_change_after_no_ops_still_checks_the_version(ep: Endpoint) -> No
 
 @pytest.mark.parametrize(("text", "point"), [
     # XML 1.0 carries no other C0 control than TAB, LF and CR (the parser refuses them)
-    ("rack&#x9;4", "U+0009"), ("a&#xd;b", "U+000D"), ("rack&#x7f;", "U+007F"), ("rack\u0085", "U+0085"),
+    ("rack&#x9;4", "U+0009"), ("a&#xd;b", "U+000D"), ("rack&#x7f;", "U+007F"),
+    ("rack\u0085", "U+0085"),
     ("rack\u009b31m", "U+009B"), ("invoice\u202efdp.exe", "U+202E"),
     ("a\u2066b\u2069", "U+2066"), ("a\u200fb", "U+200F"), ("a\u061cb", "U+061C"),
 ])

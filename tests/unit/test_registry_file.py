@@ -132,7 +132,7 @@ def test_device_is_refused(tmp_path: Path) -> None:
 def _load_into(path: Path, outcome: list[BaseException]) -> None:
     try:
         load_registry(path)
-    except BaseException as exc:  # noqa: BLE001 (handed to the test thread)
+    except BaseException as exc:  # handed to the test thread
         outcome.append(exc)
 
 
