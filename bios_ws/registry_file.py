@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from bios_ws.domain.registry import AttributeRegistry
+from bios_ws.domain.registry_change import RegistryDocument
 from bios_ws.errors import RegistryError
 
 #: Name of the registry shipped in the ``bios_ws`` package.
@@ -32,13 +33,24 @@ def load_registry(path: Path | None = None) -> AttributeRegistry:
             raise RegistryError(f"{name}: cannot read it: {exc}") from None
     else:
         name = str(path)
-        text = _read_file(path)
+        text = read_registry_text(path)
     try:
         return AttributeRegistry.from_json(text)
     except RegistryError as exc:
         raise RegistryError(f"{name}: {exc.message}") from None
     except RecursionError:
         raise RegistryError(f"{name}: the JSON document is nested too deeply") from None
+
+
+def load_registry_document(path: Path) -> RegistryDocument:
+    """The registry file at ``path`` and its text; RegistryError naming the file."""
+    text = read_registry_text(path)
+    try:
+        return RegistryDocument.parse(text)
+    except RegistryError as exc:
+        raise RegistryError(f"{path}: {exc.message}") from None
+    except RecursionError:
+        raise RegistryError(f"{path}: the JSON document is nested too deeply") from None
 
 
 def read_registry_bytes(path: Path) -> bytes:
@@ -66,7 +78,8 @@ def read_registry_bytes(path: Path) -> bytes:
     return data
 
 
-def _read_file(path: Path) -> str:
+def read_registry_text(path: Path) -> str:
+    """The text of the registry file at ``path`` (see ``read_registry_bytes``), UTF-8."""
     data = read_registry_bytes(path)
     try:
         return data.decode("utf-8")

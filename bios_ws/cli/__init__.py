@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         firmware,
         integrity,
         launch,
+        registry,
         serve,
         tpm,
     )
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     integrity.register(commands)
     capsule.register(commands)
     firmware.register(commands)
+    registry.register(commands)
     return parser
 
 

@@ -74,7 +74,7 @@ def serve(config: Config, listener: socket.socket | None = None) -> int:
 
     ``listener`` is a socket already bound to ``config.server.bind``.
     """
-    from bios_ws.bootstrap import bootstrap
+    from bios_ws.bootstrap import bootstrap, check_registry_in_force
     from bios_ws.firmware.transfer import ensure_transfer_key
     from bios_ws.launch.permissions import check_home_permissions
     from bios_ws.pki import Authority
@@ -86,6 +86,7 @@ def serve(config: Config, listener: socket.socket | None = None) -> int:
     check_home_permissions(home)  # before anything is unsealed, read or started
     sealed = check_tpm_choice(config)
     bootstrap(config).close()  # refuse a damaged registry or store before anything else
+    check_registry_in_force(config)  # and a registry.json replaced but not put in force
     if listener is None:
         listener = bind_listener(config.server.bind)
     if sealed:

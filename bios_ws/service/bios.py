@@ -26,6 +26,7 @@ from bios_ws.errors import (
 )
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.events import settings_changed
+from bios_ws.service.registry_keeper import RegistryKeeper
 
 
 @dataclass(frozen=True)
@@ -72,15 +73,22 @@ class BiosService:
         gate: WriteGate | None = None,
     ) -> None:
         self._uow = uow
-        self.registry = registry
+        self._registry = RegistryKeeper(registry)
         self._clock = clock
         self.gate = gate
+
+    @property
+    def registry(self) -> AttributeRegistry:
+        """The registry in force, as of this object's last call (each call refreshes it
+        from the store: ``service.registry``)."""
+        return self._registry.registry
 
     # -- reads ---------------------------------------------------------------
 
     def get_registry(self, principal: Principal) -> AttributeRegistry:
         principal.own_domain()
-        return self.registry
+        with self._uow() as uow:
+            return self._registry.refresh(uow)
 
     def get_attributes(
         self, principal: Principal, names: Sequence[str] | None = None
@@ -249,6 +257,7 @@ class BiosService:
 
     def _read(self, domain_id: str) -> DomainState:
         with self._uow() as uow:
+            self._registry.refresh(uow)
             return uow.domains.get(domain_id)
 
     def write(
@@ -275,6 +284,7 @@ class BiosService:
                 self.gate()
             with self._uow() as uow:
                 state = uow.domains.get(domain_id, for_update=True)
+                self._registry.refresh(uow)  # under the write lock: an apply is not midway
                 before = state.version
                 if expected_version is not None and expected_version != before:
                     raise VersionConflict(
