@@ -45,13 +45,15 @@ class RegistryKeeper:
     def refresh(self, uow: UnitOfWork, *, for_update: bool = False) -> AttributeRegistry:
         """The registry in force, within ``uow`` (one indexed read when unchanged);
         ``for_update`` begins a writing unit with it (the write lock, then the read)."""
-        record = uow.records.get(REGISTRY_DIGEST_KEY, for_update=for_update)
+        if for_update:
+            uow.records.get(REGISTRY_DIGEST_KEY, for_update=True)
+        version = uow.records.version(REGISTRY_DIGEST_KEY)
         generation, registry = self._held
-        if record is None or record.version == generation:
+        if version is None or version == generation:
             return registry
         text = uow.records.get(REGISTRY_TEXT_KEY)
         if text is None:
             raise StoreUnavailable("the registry in force is recorded without its text")
         fresh = RegistryDocument.parse(text.value).registry
-        self._held = (record.version, fresh)
+        self._held = (version, fresh)
         return fresh
