@@ -152,6 +152,23 @@ def bootstrap(config: Config, *, clock: Clock = utc_now,
     return App(config, store, registry, build_use_cases(wiring), tpm, platforms, observer)
 
 
+def check_registry_in_force(config: Config) -> str | None:
+    """What a starting server does first with the home's ``registry.json``: refuse it
+    (RegistryError with the stored values it rejects, naming `vbios registry apply`) when
+    it is not the registry in force; record it when the store has none yet. A line saying
+    what was recorded, or None (``service.registry``)."""
+    from bios_ws.registry_file import load_registry_document
+    from bios_ws.service.registry import RegistryService
+
+    path = config.home.registry_path
+    document = load_registry_document(path)
+    store = open_store(config.store_url)
+    try:
+        return RegistryService(store.unit_of_work, utc_now).check_at_start(document, str(path))
+    finally:
+        store.dispose()
+
+
 def build_platforms(config: Config, hooks: MachineHooks) -> dict[MachineKind, Platform]:
     """The machines of every kind, in the home's machines directory. A QEMU guest's
     keeper process builds its own hooks (``keeper_hooks``)."""

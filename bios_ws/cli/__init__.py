@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         firmware,
         integrity,
         launch,
+        registry,
         serve,
         tpm,
     )
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     integrity.register(commands)
     capsule.register(commands)
     firmware.register(commands)
+    registry.register(commands)
     return parser
 
 

@@ -86,7 +86,7 @@ def serve(config: Config, listener: socket.socket | None = None,
 
 
 def _serve_locked(config: Config, listener: socket.socket | None) -> int:
-    from bios_ws.bootstrap import bootstrap
+    from bios_ws.bootstrap import bootstrap, check_registry_in_force
     from bios_ws.firmware.transfer import ensure_transfer_key
     from bios_ws.pki import Authority
     from bios_ws.server.master import configure_logging, run_server
@@ -96,6 +96,7 @@ def _serve_locked(config: Config, listener: socket.socket | None) -> int:
     home = config.home
     sealed = check_tpm_choice(config)
     bootstrap(config).close()  # refuse a damaged registry or store before anything else
+    check_registry_in_force(config)  # and a registry.json replaced but not put in force
     if listener is None:
         listener = bind_listener(config.server.bind)
     if sealed:

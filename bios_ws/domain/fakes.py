@@ -187,6 +187,10 @@ class _Records(HostRecords):
         self.data[key] = record
         return record
 
+    def version(self, key: str) -> int | None:
+        record = self.data.get(key)
+        return None if record is None else record.version
+
 
 class _Credentials(CredentialRepository):
     def __init__(self, incarnations: dict[str, str],

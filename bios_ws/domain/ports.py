@@ -111,6 +111,10 @@ class HostRecords(abc.ABC):
     def put(self, key: str, value: str, updated_at: datetime) -> HostRecord:
         """Create or replace the record; its version goes up by one."""
 
+    @abc.abstractmethod
+    def version(self, key: str) -> int | None:
+        """The record's version alone, or None: the cheap read of a per-call check."""
+
 
 class AuditLog(abc.ABC):
     @abc.abstractmethod

@@ -26,6 +26,27 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 MAX_STRING_LENGTH = 1024
 
 
+#: Bidirectional formatting characters: they make text display in another order than
+#: it is stored (an attribute shown to an admin must read as it is).
+BIDI_CONTROLS = frozenset(
+    {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+)
+
+
+def first_refused_character(text: str) -> str | None:
+    """The first character no string attribute may hold, whatever its registry says:
+    a C0 or C1 control, DEL, or a bidirectional formatting character; None if none."""
+    for char in text:
+        point = ord(char)
+        if point < 0x20 or 0x7F <= point <= 0x9F or point in BIDI_CONTROLS:
+            return char
+    return None
+
+
+def _kind_of(char: str) -> str:
+    return "a bidirectional control" if ord(char) in BIDI_CONTROLS else "a control character"
+
+
 class AttributeType(StrEnum):
     ENUMERATION = "Enumeration"
     INTEGER = "Integer"
@@ -91,8 +112,11 @@ class AttributeDefinition:
             raise self._invalid(f"is at most {limit} characters long")
         if self.min_length is not None and len(value) < self.min_length:
             raise self._invalid(f"is at least {self.min_length} characters long")
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-            raise self._invalid("must not contain control characters")
+        refused = first_refused_character(value)
+        if refused is not None:
+            raise InvalidAttributeValue(
+                f"{self.name}: U+{ord(refused):04X} is not allowed ({_kind_of(refused)})",
+                attribute=self.name)
         if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
             raise self._invalid("must be valid Unicode text")
         return value
@@ -233,6 +257,11 @@ def _check_limits(definition: AttributeDefinition) -> None:
         raise RegistryError(f"attribute {name}: min_length is above max_length")
     if len(set(definition.allowed_values)) != len(definition.allowed_values):
         raise RegistryError(f"attribute {name}: allowed_values repeats a value")
+    for value in definition.allowed_values:
+        refused = first_refused_character(value)
+        if refused is not None:
+            raise RegistryError(f"attribute {name}: allowed value {value!r} holds"
+                                f" U+{ord(refused):04X} ({_kind_of(refused)})")
 
 
 def _opt(raw: dict[str, Any], key: str, kind: type) -> Any:

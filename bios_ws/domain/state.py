@@ -72,6 +72,13 @@ class DomainState:
     def copy(self) -> DomainState:
         return copy.deepcopy(self)
 
+    def snapshot(self) -> tuple[object, ...]:
+        """Everything a write may change, cheaply copied (values, hashes, tuples and key
+        databases are immutable): equal snapshots before and after a write mean it changed
+        nothing."""
+        return (dict(self.current), dict(self.pending), dict(self.passwords),
+                self.boot_options, self.boot_order, self.boot_next, self.secure_boot_keys)
+
     # -- passwords -----------------------------------------------------------
 
     @property
@@ -144,7 +151,11 @@ class DomainState:
             for name in typed:  # a later immediate value wins over an older pending one
                 self.pending.pop(name, None)
         else:
-            self.pending.update(typed)
+            for name, value in typed.items():
+                if name in self.current and _same(self.current[name], value):
+                    self.pending.pop(name, None)  # at reset it stays what it is: no change
+                else:
+                    self.pending[name] = value
         return typed
 
     def cancel_pending(self) -> None:
@@ -192,3 +203,9 @@ class DomainState:
                 self.boot_next = option_id
                 return
         raise UnknownBootOption(f"unknown boot option {option_id!r}", attribute=option_id)
+
+
+def _same(stored: Value, value: Value) -> bool:
+    """Equal values of one attribute (True is not 1: a type changed by a registry is not
+    the same value)."""
+    return type(stored) is type(value) and stored == value

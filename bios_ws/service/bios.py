@@ -26,6 +26,7 @@ from bios_ws.errors import (
 )
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.events import settings_changed
+from bios_ws.service.registry_keeper import RegistryKeeper
 
 
 @dataclass(frozen=True)
@@ -72,15 +73,22 @@ class BiosService:
         gate: WriteGate | None = None,
     ) -> None:
         self._uow = uow
-        self.registry = registry
+        self._registry = RegistryKeeper(registry)
         self._clock = clock
         self.gate = gate
+
+    @property
+    def registry(self) -> AttributeRegistry:
+        """The registry in force, as of this object's last call (each call refreshes it
+        from the store: ``service.registry``)."""
+        return self._registry.registry
 
     # -- reads ---------------------------------------------------------------
 
     def get_registry(self, principal: Principal) -> AttributeRegistry:
         principal.own_domain()
-        return self.registry
+        with self._uow() as uow:
+            return self._registry.refresh(uow)
 
     def get_attributes(
         self, principal: Principal, names: Sequence[str] | None = None
@@ -249,6 +257,7 @@ class BiosService:
 
     def _read(self, domain_id: str) -> DomainState:
         with self._uow() as uow:
+            self._registry.refresh(uow)
             return uow.domains.get(domain_id)
 
     def write(
@@ -264,7 +273,9 @@ class BiosService:
     ) -> int:
         """The one write path of a domain's settings state, for every capability that keeps
         its state there: authorize (``target`` names the domain or refuses), check the
-        expected version, mutate, save with a new version, audit (refusals too).
+        expected version, mutate, save with a new version, audit (refusals too). A write
+        that changes nothing (a value set to what it is) keeps the version and writes no
+        audit entry or event, so callers using expected versions do not conflict on no-ops.
         ``gated``: refused in restricted mode (what the firmware did is recorded anyway)."""
         domain_id = requested if requested is not None and is_domain_id(requested) else None
         try:
@@ -273,12 +284,16 @@ class BiosService:
                 self.gate()
             with self._uow() as uow:
                 state = uow.domains.get(domain_id, for_update=True)
+                self._registry.refresh(uow)  # under the write lock: an apply is not midway
                 before = state.version
                 if expected_version is not None and expected_version != before:
                     raise VersionConflict(
                         f"domain is at version {before}, not {expected_version}"
                     )
+                unchanged = state.snapshot()
                 changes = mutate(state)
+                if state.snapshot() == unchanged:  # a no-op: no new version, nothing to audit
+                    return before
                 state.version = before + 1
                 uow.domains.save(state, expected_version=before)
                 uow.audit.append(self._record(principal, operation, domain_id, "ok", changes))

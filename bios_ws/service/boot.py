@@ -70,7 +70,7 @@ class MachineObserver:
             state = self._bios.state_of(domain_id)
             slot = self.firmware.plan_slot(domain_id)
             plan = dataclasses.replace(
-                plan_boot(state, self._registry, self._default_keys(),
+                plan_boot(state, self._bios.registry, self._default_keys(),
                           all_cores=self._all_cores),
                 slot=slot, smbios=read_smbios(self._uow, self._clock, domain_id, slot))
             image = plan.firmware

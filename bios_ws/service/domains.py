@@ -28,6 +28,7 @@ from bios_ws.platform.port import NetworkBoot, Platform
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import utc_now
 from bios_ws.service.credentials import end_domain
+from bios_ws.service.registry_keeper import RegistryKeeper
 from bios_ws.service.secureboot import follow_keys
 
 T = TypeVar("T")
@@ -50,7 +51,7 @@ class DomainService:
     ) -> None:
         self._uow = uow
         self._publish_revocations = publish_revocations
-        self._registry = registry
+        self._registry = RegistryKeeper(registry)
         self._platforms = platforms
         self._clock = clock
         self._default_keys = default_keys
@@ -65,9 +66,9 @@ class DomainService:
             check_domain_id(domain_id)
             platform = self._platform(kind)
             platform.check_available()
-            state = DomainState.new(domain_id, self._registry)
-            follow_keys(state, self._default_keys())
             with self._uow() as uow:
+                state = DomainState.new(domain_id, self._registry.refresh(uow, for_update=True))
+                follow_keys(state, self._default_keys())
                 uow.domains.add(state, self._clock())  # DomainExists before any file
                 uow.machines.add(MachineRecord(domain_id, kind))
                 uow.credentials.set_incarnation(domain_id, new_incarnation())

@@ -66,6 +66,8 @@ _SAVE_DOMAIN = Prepared(
     .where(_domains.c.version == bindparam("expected_version"))
     .values(version=bindparam("new_version"), state=bindparam("new_state"))
 )
+_records = schema.host_records
+_RECORD_VERSION = Prepared(select(_records.c.version).where(_records.c.key == bindparam("key")))
 _DOMAIN_VERSION = select(_domains.c.version).where(_domains.c.domain_id == bindparam("domain_id"))
 
 
@@ -356,6 +358,13 @@ class _Records(HostRecords):
         if row is None:
             return None
         return HostRecord(row.key, int(row.version), row.value, time_from_text(row.updated_at))
+
+    def version(self, key: str) -> int | None:
+        uow = self._uow
+        conn = uow.connection(write=False)
+        with store_errors():
+            rows = _RECORD_VERSION.rows(conn, uow.sqlite, {"key": key})
+        return int(rows[0][0]) if rows else None
 
     def put(self, key: str, value: str, updated_at: datetime) -> HostRecord:
         old = self.get(key, for_update=True)

@@ -123,8 +123,7 @@ def test_devrun_shows_the_code_on_its_terminal_and_says_how_to_reach_the_home(
     assert server.stop() == 0
 
     # an edit of the measured service: devrun reseals the development TPM by itself
-    registry = home / "registry.json"
-    registry.write_text(registry.read_text() + "\n")
+    apply_changed_registry(home)
     again = start_server(home, "--workers", "1", command="devrun")
     err = again.stderr()
     assert "the service changed since its keys were sealed; resealed them to it in the" \
@@ -136,6 +135,16 @@ def test_devrun_shows_the_code_on_its_terminal_and_says_how_to_reach_the_home(
     assert again.stop() == 0
     served = start_server(home, "--workers", "1")  # sealed to the new service: no reseal
     assert "resealed" not in served.stderr()
+
+
+def apply_changed_registry(home: Path) -> None:
+    """Change a measured input of the service the way an admin does: a registry put in force
+    with `vbios registry apply` (the same attributes, one more byte)."""
+    changed = home.parent / "registry-changed.json"
+    changed.write_text((home / "registry.json").read_text() + "\n")
+    applied = run_vbios("registry", "apply", str(changed), "--home", str(home))
+    assert applied.returncode == 0, (applied.stdout, applied.stderr)
+    assert (home / "registry.json").read_bytes() == changed.read_bytes()
 
 
 def test_devrun_without_a_terminal_shows_no_code_and_says_so(
@@ -156,8 +165,7 @@ def test_a_tpm_given_by_the_admin_is_not_resealed_by_devrun(tmp_path: Path) -> N
         assert ("the development TPM (swtpm) runs now; stop it with:"
                 f" vbios tpm stop --home {home}") in out
         sealed = (home / "tpm" / "sealed" / "sealed-state.json").read_bytes()
-        registry = home / "registry.json"
-        registry.write_text(registry.read_text() + "\n")
+        apply_changed_registry(home)
         done = run_vbios("devrun", "--home", str(home), "--bind", "127.0.0.1:0",
                          "--tpm", dev_tpm_tcti(home), timeout=REFUSAL_TIMEOUT)
         assert done.returncode == 1, (done.stdout, done.stderr)

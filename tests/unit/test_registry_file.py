@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -106,7 +108,32 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 
 
 def test_directory_is_refused(tmp_path: Path) -> None:
-    _expect_refusal(tmp_path, "cannot read")
+    _expect_refusal(tmp_path, "not a regular file")
+
+
+def test_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "registry.json"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+    reader = threading.Thread(target=_load_into, args=(fifo, outcome), daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():  # unblock the reader (a writer end) so the thread can end
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("loading a FIFO registry blocked")
+    assert len(outcome) == 1 and isinstance(outcome[0], RegistryError)
+    assert outcome[0].message == f"{fifo}: not a regular file; an attribute registry is a JSON file"
+
+
+def test_device_is_refused(tmp_path: Path) -> None:
+    _expect_refusal(Path("/dev/zero"), "not a regular file")
+
+
+def _load_into(path: Path, outcome: list[BaseException]) -> None:
+    try:
+        load_registry(path)
+    except BaseException as exc:  # handed to the test thread
+        outcome.append(exc)
 
 
 def test_invalid_json_is_named(tmp_path: Path) -> None:

@@ -238,10 +238,37 @@ def test_string_without_max_length_has_a_global_cap() -> None:
     _invalid(big, "x" * (MAX_STRING_LENGTH + 1), f"at most {MAX_STRING_LENGTH}")
 
 
-@pytest.mark.parametrize("value", ["a\nb", "tab\there", "nul\x00", "esc\x1b[2J", "del\x7f"])
-def test_control_characters_are_refused(value: str) -> None:
-    _invalid(_definition(AttributeType.STRING), value, "control characters")
-    _invalid(_definition(AttributeType.PASSWORD), value, "control characters")
+@pytest.mark.parametrize(("value", "point"), [
+    ("a\nb", "U+000A"), ("tab\there", "U+0009"), ("nul\x00", "U+0000"),
+    ("esc\x1b[2J", "U+001B"), ("del\x7f", "U+007F"), ("c1\x85", "U+0085"),
+    ("csi\x9b", "U+009B"), ("c1\x80", "U+0080"), ("c1\x9f", "U+009F"),
+])
+def test_control_characters_are_refused_by_code_point(value: str, point: str) -> None:
+    _invalid(_definition(AttributeType.STRING), value, f"A: {point} is not allowed")
+    _invalid(_definition(AttributeType.PASSWORD), value, f"A: {point} is not allowed")
+
+
+@pytest.mark.parametrize("point", [
+    0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069,
+    0x200E, 0x200F, 0x061C,
+])
+def test_bidirectional_controls_are_refused(point: int) -> None:
+    _invalid(_definition(AttributeType.STRING), f"invoice{chr(point)}fdp.exe",
+             f"A: U+{point:04X} is not allowed (a bidirectional control)")
+
+
+def test_neighbours_of_the_refused_ranges_are_accepted() -> None:
+    d = _definition(AttributeType.STRING)
+    for point in (0x20, 0x7E, 0xA0, 0x2029, 0x202F, 0x2065, 0x206A, 0x200D, 0x2010, 0x061B):
+        assert d.validate(f"a{chr(point)}b") == f"a{chr(point)}b"
+
+
+def test_a_registry_cannot_allow_a_control_character() -> None:
+    _refused("U+001B", attribute("Mode", "Enumeration", allowed_values=["A", "B\x1b"],
+                                 default="A"))
+    _refused("U+202E", attribute("Mode", "Enumeration", allowed_values=["A\u202e"],
+                                 default="A\u202e"))
+    _refused("U+0085", attribute("Tag", "String", default="x\x85"))
 
 
 def test_lone_surrogates_are_refused() -> None:

@@ -123,15 +123,17 @@ def test_passwords_through_the_service(bios: BiosService, guest: Principal, stor
     assert hashed != SECRET and verify_password(SECRET, hashed)
     # every write now carries the setup password
     assert bios.set_attributes(guest, {"Counter": 1}, password=SECRET) == 3
-    assert bios.set_boot_order(guest, IDS, password=SECRET) == 4
+    assert bios.set_boot_order(guest, IDS[::-1], password=SECRET) == 4
     assert bios.set_boot_next(guest, "Cd.Sata.0", password=SECRET) == 5
-    assert bios.cancel_pending(guest, password=SECRET) == 6
-    assert bios.reset_to_defaults(guest, password=SECRET) == 7
+    assert bios.set_attributes(guest, {"Counter": 2}, ApplyTime.ON_RESET,
+                               password=SECRET) == 6
+    assert bios.cancel_pending(guest, password=SECRET) == 7
+    assert bios.reset_to_defaults(guest, password=SECRET) == 8
     assert bios.change_password(guest, "PowerOnPassword", None, "power-on-1",
-                                password=SECRET) == 8
-    assert bios.change_password(guest, SETUP_PASSWORD, SECRET, "") == 9
+                                password=SECRET) == 9
+    assert bios.change_password(guest, SETUP_PASSWORD, SECRET, "") == 10
     assert bios.get_attributes(guest).setup_password_set is False
-    assert bios.set_attributes(guest, {"Counter": 2}) == 10
+    assert bios.set_attributes(guest, {"Counter": 2}) == 11
     for entry in store.audit:  # the digest of a password change holds no secret
         assert SECRET not in repr(entry)
 
@@ -142,10 +144,10 @@ def test_version_increments_on_every_write(bios: BiosService, guest: Principal,
         lambda: bios.set_attributes(guest, {"Counter": 1}),
         lambda: bios.set_attributes(guest, {"Counter": 2}, ApplyTime.ON_RESET),
         lambda: bios.cancel_pending(guest),
-        lambda: bios.cancel_pending(guest),  # a no-op change is still a write
+        lambda: bios.set_attributes(guest, {"Counter": 3}),
         lambda: bios.reset_to_defaults(guest),
         lambda: bios.apply_pending(admin, "vm1"),
-        lambda: bios.set_boot_order(guest, IDS),
+        lambda: bios.set_boot_order(guest, IDS[::-1]),
         lambda: bios.set_boot_next(guest, "Pxe.Nic.0"),
         lambda: bios.set_boot_next(guest, None),
         lambda: bios.change_password(guest, "PowerOnPassword", None, "power-on-1"),
@@ -153,6 +155,37 @@ def test_version_increments_on_every_write(bios: BiosService, guest: Principal,
     for expected, write in enumerate(writes, start=2):
         assert write() == expected
         assert stored("vm1").version == expected
+
+
+def test_writes_that_change_nothing_keep_the_version_and_audit_nothing(
+        bios: BiosService, guest: Principal, admin: Principal, stored: Stored,
+        store: MemoryStore) -> None:
+    assert bios.set_attributes(guest, {"Counter": 4}) == 2
+    assert bios.set_attributes(guest, {"BootMode": "Bios"}, ApplyTime.ON_RESET) == 3
+    audited = len(store.audit)
+    no_ops: list[Callable[[], int]] = [
+        lambda: bios.set_attributes(guest, {"Counter": 4}),
+        lambda: bios.set_attributes(guest, {"Counter": 4}, expected_version=3),
+        lambda: bios.set_attributes(guest, {"BootMode": "Bios"}, ApplyTime.ON_RESET),
+        lambda: bios.set_attributes(guest, {"Counter": 4}, ApplyTime.ON_RESET),
+        lambda: bios.set_boot_order(guest, IDS),
+        lambda: bios.set_boot_next(guest, None),
+        lambda: bios.change_password(guest, "PowerOnPassword", None, ""),
+    ]
+    for write in no_ops:
+        assert write() == 3
+    assert stored("vm1").version == 3 and len(store.audit) == audited
+    assert bios.cancel_pending(guest) == 4
+    assert bios.cancel_pending(guest, expected_version=4) == 4  # nothing pending
+    assert bios.apply_pending(admin, "vm1") == 4
+    assert len(store.audit) == audited + 1
+
+
+def test_on_reset_back_to_the_current_value_cancels_that_pending_change(
+        bios: BiosService, guest: Principal) -> None:
+    bios.set_attributes(guest, {"BootMode": "Bios", "Counter": 9}, ApplyTime.ON_RESET)
+    assert bios.set_attributes(guest, {"BootMode": "Uefi"}, ApplyTime.ON_RESET) == 3
+    assert bios.get_pending(guest).values == {"Counter": 9}
 
 
 def test_expected_version_is_if_match(bios: BiosService, guest: Principal,

@@ -89,7 +89,7 @@ def test_writers_without_expected_version_serialize(bios: BiosService, store: Me
 
     def toggle(seed: int) -> None:
         for n in range(per_thread):
-            bios.set_attributes(GUEST, {"Counter": seed * 1000 + n})
+            bios.set_attributes(GUEST, {"Counter": seed * 1000 + n + 1})  # never the default
 
     _run([threading.Thread(target=toggle, args=(t,)) for t in range(threads_count)])
     assert store.domains["vm1"][0].version == 1 + per_thread * threads_count
