@@ -70,16 +70,17 @@ def test_writers_of_two_stores_and_many_threads_all_get_their_turn(
     other = open_store(f"sqlite:///{db}")  # its own lock file descriptor: another "process"
     failures: list[BaseException] = []
 
-    def write(s: SqlStore) -> None:
+    def write(s: SqlStore, first: int) -> None:
         bios = services(s)[0]
-        try:
-            for n in range(15):
+        try:  # every write a value no other write uses: none of them is a no-op
+            for n in range(first, first + 15):
                 bios.set_attributes(GUEST, {"Counter": n}, ApplyTime.ON_RESET)
         except BaseException as exc:  # reported below
             failures.append(exc)
 
     try:
-        threads = [threading.Thread(target=write, args=(s,)) for s in [store, other] * 4]
+        threads = [threading.Thread(target=write, args=(s, 1 + 15 * k))
+                   for k, s in enumerate([store, other] * 4)]
         for thread in threads:
             thread.start()
         for thread in threads:
