@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from vbios_client._output import utc_text
+from vbios_client._cli_text import dump as _dump
+from vbios_client._cli_text import utc_text
 from vbios_client.models import FirmwareEntry, FirmwareJob
 
 BAR_WIDTH = 30
@@ -33,12 +34,6 @@ def job_dict(job: FirmwareJob) -> dict[str, Any]:
             "status_code": job.status_code, "message": job.message, "signer": job.signer,
             "requested_by": job.requested_by, "capsule_sha256": job.capsule_sha256,
             "created_at": utc_text(job.created_at), "updated_at": utc_text(job.updated_at)}
-
-
-def _dump(out: TextIO, data: Any) -> None:
-    import json
-
-    out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _rows(out: TextIO, rows: dict[str, str], indent: str = "") -> None:
