@@ -206,7 +206,8 @@ def test_a_refused_capsule_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatc
                                        attribute="FwVersion")
     code, out, err = run(monkeypatch, FakeClient(error=refused), "firmware", "update",
                          str(capsule), "--json", err=Tty())
-    assert (code, out) == (1, "")
+    assert code == 1 and json.loads(out) == {"error": {
+        "code": "FirmwareUpdateRefused", "message": "FwVersion 1 is below the floor 2"}}
     bar, line = err.rsplit("\n", 2)[:2]
     assert "100%  4.0 of 4.0 MiB" in bar
     assert line == "vbios-client: FirmwareUpdateRefused: FwVersion 1 is below the floor 2"
