@@ -58,7 +58,8 @@ class _Version(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:
-        parser.exit(message=f"{PROG} {installed_version()}\n")
+        sys.stdout.write(f"{PROG} {installed_version()}\n")
+        parser.exit()
 
 
 def installed_version() -> str:
