@@ -8,7 +8,6 @@ import argparse
 import io
 import json
 from importlib import metadata
-from pathlib import Path
 
 import pytest
 import vbios_client as vc
@@ -73,24 +72,26 @@ class FakeClient:
         return 5
 
 
-def run(monkeypatch: pytest.MonkeyPatch, fake: FakeClient, *argv: str,
-        env_password: str | None = None) -> tuple[int, str, str]:
+def run(monkeypatch: pytest.MonkeyPatch, fake: FakeClient, *argv: str) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr; a mistake in the command line is said on sys.stdout
+    and sys.stderr and exits, as argparse does (so the run is read back from capsys)."""
     monkeypatch.setattr(cli, "_connect", lambda args: fake)
     monkeypatch.delenv("VBIOS_BUNDLE", raising=False)
-    if env_password is None:
-        monkeypatch.delenv("VBIOS_SETUP_PASSWORD", raising=False)
-    else:
-        monkeypatch.setenv("VBIOS_SETUP_PASSWORD", env_password)
+    monkeypatch.delenv("VBIOS_SETUP_PASSWORD", raising=False)
     out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(argv), stdout=out, stderr=err, stdin=io.StringIO())
+    try:
+        code = cli.main(list(argv), stdout=out, stderr=err, stdin=io.StringIO())
+    except SystemExit as exit_:
+        assert (out.getvalue(), err.getvalue()) == ("", "")
+        return int(str(exit_.code)), "", ""
     return code, out.getvalue(), err.getvalue()
 
 
-def secret(tmp_path: Path, name: str, text: str) -> str:
-    path = tmp_path / name
-    path.write_text(text + "\n")
-    path.chmod(0o600)
-    return str(path)
+def run_usage(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+              fake: FakeClient, *argv: str) -> tuple[int, str, str]:
+    code, _, _ = run(monkeypatch, fake, *argv)
+    printed = capsys.readouterr()
+    return code, printed.out, printed.err
 
 
 # -- version, help, descriptions -----------------------------------------------------------
@@ -130,9 +131,10 @@ def test_every_command_at_every_level_has_a_description() -> None:
     (["thermal", "--bogus"], "vbios-client thermal", "--bogus"),
 ])
 def test_an_unknown_option_is_reported_by_its_command(
-        monkeypatch: pytest.MonkeyPatch, argv: list[str], prog: str, unknown: str) -> None:
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str],
+        prog: str, unknown: str) -> None:
     fake = FakeClient()
-    code, out, err = run(monkeypatch, fake, *argv)
+    code, out, err = run_usage(monkeypatch, capsys, fake, *argv)
     assert (code, out, fake.calls) == (2, "", [])
     assert err.startswith(f"usage: {prog} ")
     assert err.endswith(f"\n{prog}: error: unrecognized arguments: {unknown}\n")
@@ -177,9 +179,13 @@ def test_json_errors_carry_the_code_with_the_same_exit(
     ["power", "reset", "Off", "--json"],
     ["attributes", "set", "BootTimeout=ten", "--json"],
 ])
-def test_json_usage_errors(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> None:
+def test_json_usage_errors(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                           argv: list[str]) -> None:
     fake = FakeClient()
     code, out, err = run(monkeypatch, fake, *argv)
+    if not out:  # argparse's own mistakes: said on sys.stdout and sys.stderr
+        printed = capsys.readouterr()
+        out, err = printed.out, printed.err
     assert code == 2 and error_of(out)["code"] == "UsageError"
     assert "error: " in err and fake.calls == []
 

@@ -251,8 +251,11 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
     try:
         args = parse(build_parser(), words)
     except CommandLineError as exc:
-        exc.parser.print_usage(err)
-        return usage(exc.message).report(raw_out, err, as_json=as_json, prog=exc.parser.prog)
+        # Said where and as argparse says it (and its --help, --version): on sys.stderr,
+        # JSON on sys.stdout, then exit 2.
+        exc.parser.print_usage(sys.stderr)
+        raise SystemExit(usage(exc.message).report(sys.stdout, sys.stderr, as_json=as_json,
+                                                    prog=exc.parser.prog)) from None
     try:
         return _run(args, out, err, stdin or sys.stdin)
     except BrokenPipeError:
