@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from vbios_client._cli_text import dump as _dump
-from vbios_client._cli_text import utc_text
+from vbios_client._cli_text import escape_controls, utc_text
 from vbios_client.models import FirmwareEntry, FirmwareJob
 
 BAR_WIDTH = 30
@@ -135,12 +135,13 @@ class Progress:
             if seen.finished:
                 self.done()
         elif now != self._last:
-            self.err.write(f"job {seen.job_id}: {seen.state} ({seen.percent_complete}%)\n")
+            self.err.write(escape_controls(
+                f"job {seen.job_id}: {seen.state} ({seen.percent_complete}%)") + "\n")
             self.err.flush()
         self._last = now
 
     def _draw(self, line: str) -> None:
-        self.err.write("\r" + line + "\x1b[K")
+        self.err.write("\r" + escape_controls(line) + "\x1b[K")
         self.err.flush()
         self._open = True
 

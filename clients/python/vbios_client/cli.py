@@ -285,7 +285,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
         status = int(args.run(Context(client, args, out, stdin, err)))
         notice = credential_cli.renewal_notice(client, args)
         if notice:
-            err.write(f"{PROG}: {notice}\n")
+            err.write(f"{PROG}: {escape_controls(notice)}\n")
         return status
 
 
