@@ -244,18 +244,20 @@ def _connect(args: argparse.Namespace) -> BiosClient:
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
          stderr: TextIO | None = None, stdin: TextIO | None = None) -> int:
+    """Run one command; its exit status (a mistake in the command line exits, as argparse
+    does). What it prints on ``stdout`` goes through ``EscapingWriter``."""
     raw_out, err = stdout or sys.stdout, stderr or sys.stderr
     words = list(sys.argv[1:] if argv is None else argv)
-    as_json = "--json" in words
     out = cast(TextIO, EscapingWriter(raw_out))
     try:
         args = parse(build_parser(), words)
     except CommandLineError as exc:
         # Said where and as argparse says it (and its --help, --version): on sys.stderr,
-        # JSON on sys.stdout, then exit 2.
+        # JSON on sys.stdout when --json is among the words, then exit 2.
         exc.parser.print_usage(sys.stderr)
-        raise SystemExit(usage(exc.message).report(sys.stdout, sys.stderr, as_json=as_json,
-                                                    prog=exc.parser.prog)) from None
+        raise SystemExit(usage(exc.message).report(
+            sys.stdout, sys.stderr, as_json="--json" in words, prog=exc.parser.prog)) from None
+    as_json = bool(getattr(args, "json", False))
     try:
         return _run(args, out, err, stdin or sys.stdin)
     except BrokenPipeError:
