@@ -55,7 +55,7 @@ def refused(done: subprocess.CompletedProcess[str], code: str) -> None:
 
 def test_attributes_get_json_and_text(cli: Cli) -> None:
     data = cli.json("attributes", "get")
-    assert set(data) == {"version", "attributes", "setup_password_set"}
+    assert set(data) == {"version", "attributes", "setup_password_set", "pending"}
     assert isinstance(data["version"], int)
     assert data["attributes"]["BootTimeout"] == 5 and data["attributes"]["NumLock"] is True
     some = cli.json("attributes", "get", "BootTimeout", "BootMode")
@@ -134,6 +134,10 @@ def test_unreachable_or_untrusted_server_exit_3(cli: Cli, tmp_path: Path) -> Non
     done = cli("boot", "get", bundle=wrong_ca)
     assert done.returncode == 3, done.stderr
     assert "TLS" in done.stderr and len(done.stderr.splitlines()) == 1
+    assert f"the server at {cli.url} is not from this bundle's CA (ca.pem)" in done.stderr
+    as_json = cli("boot", "get", "--json", bundle=wrong_ca)
+    assert as_json.returncode == 3
+    assert json.loads(as_json.stdout)["error"]["code"] == "TransportError"
 
 
 def test_setup_password_from_file_or_env(vbios_server: ServerProcess, tmp_path: Path) -> None:
@@ -141,8 +145,8 @@ def test_setup_password_from_file_or_env(vbios_server: ServerProcess, tmp_path: 
     secret = tmp_path / "setup"
     secret.write_text("cli-setup-pw\n")
     secret.chmod(0o600)
-    done = cli("password", "change", "SetupPassword", "--new-file", str(secret))
-    assert done.returncode == 0, done.stderr
+    done = cli("password", "change", "SetupPassword", "--new-password-file", str(secret))
+    assert (done.returncode, done.stderr) == (0, "")
     assert cli.json("attributes", "get")["setup_password_set"] is True
     refused(cli("attributes", "set", "BootTimeout=20"), "PasswordRequired")
     wrong = tmp_path / "wrong"
@@ -153,9 +157,67 @@ def test_setup_password_from_file_or_env(vbios_server: ServerProcess, tmp_path: 
     assert cli.json("boot", "next", "Pxe.Nic.0", env={"VBIOS_SETUP_PASSWORD": "cli-setup-pw"})
     for done in (cli("attributes", "get"), cli("boot", "get")):
         assert "cli-setup-pw" not in done.stdout + done.stderr
-    refused(cli("password", "change", "SetupPassword", "--clear", "--old-file", str(wrong)),
-            "InvalidPassword")
-    cleared = cli("password", "change", "SetupPassword", "--clear", "--old-file", str(secret))
-    assert cleared.returncode == 0, cleared.stderr
+    refused(cli("password", "change", "SetupPassword", "--clear", "--password-file",
+                str(wrong)), "InvalidPassword")
+    cleared = cli("password", "change", "SetupPassword", "--clear", "--password-file",
+                  str(secret))
+    assert (cleared.returncode, cleared.stderr) == (0, "")
     assert cli.json("attributes", "get")["setup_password_set"] is False
+    # The former name of the current password's file still works, with a note.
+    again = cli("password", "change", "SetupPassword", "--new-password-file", str(secret))
+    assert again.returncode == 0, again.stderr
+    former = cli("password", "change", "SetupPassword", "--clear", "--old-file", str(secret))
+    assert former.returncode == 0 and "--old-file is a former name" in former.stderr
+    assert cli.json("attributes", "get")["setup_password_set"] is False
+
+
+def test_pending_values_beside_current_ones_and_the_step(cli: Cli) -> None:
+    cli.json("attributes", "cancel")
+    cli.json("attributes", "set", "BootMode=Bios", "--apply-time", "OnReset")
+    text = cli("attributes", "get", "BootMode", "BootTimeout")
+    assert text.returncode == 0
+    assert "BootMode    = Uefi (pending: Bios)" in text.stdout.splitlines()
+    data = cli.json("attributes", "get", "BootMode")
+    assert (data["attributes"], data["pending"]) == ({"BootMode": "Uefi"}, {"BootMode": "Bios"})
+    cli.json("attributes", "cancel")
+    registry = cli("attributes", "registry")
+    line = next(x for x in registry.stdout.splitlines() if x.startswith("BootTimeout "))
+    assert "[0..300 step 5]" in line
+
+
+def test_refused_before_sending_exit_2(cli: Cli) -> None:
+    before = cli.json("attributes", "get")["version"]
+    done = cli("attributes", "set", "SetupPassword=not-this-way")
+    assert done.returncode == 2
+    assert "vbios-client password change SetupPassword" in done.stderr
+    assert "not-this-way" not in done.stderr + done.stdout
+    done = cli("attributes", "set", f"BootTimeout={2**64}", "--json")
+    assert done.returncode == 2
+    assert json.loads(done.stdout) == {"error": {
+        "code": "UsageError",
+        "message": f"BootTimeout = {2**64} is out of range: 0 to 300"}}
+    assert cli.json("attributes", "get")["version"] == before  # nothing was sent
+
+
+def test_json_errors_and_a_mistyped_option(cli: Cli) -> None:
+    done = cli("attributes", "set", "BiosVersion=9", "--json")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["error"]["code"] == "ReadOnlyAttribute"
+    done = cli("attributes", "set", "--bogus", "AssetTag=x")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("usage: vbios-client attributes set ")
+    version = cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("vbios-client ")
+
+
+def test_a_key_readable_by_others_is_warned_about(cli: Cli, tmp_path: Path) -> None:
+    loose = tmp_path / "loose"
+    shutil.copytree(cli.bundle, loose)
+    (loose / "key.pem").chmod(0o644)
+    done = cli("power", "get", bundle=loose)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (f"vbios-client: warning: {loose / 'key.pem'} can be read by others"
+                           " (mode 644): the key lets anyone act as this guest; run chmod 600"
+                           f" {loose / 'key.pem'}\n")
+    assert cli("power", "get").stderr == ""
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import vbios_client as vc
+from vbios_client import _firmware_output as show
 from vbios_client import cli, firmware_cli
 
 CREATED = datetime(2030, 1, 1, 12, 0, 0, 123000, tzinfo=UTC)
@@ -206,7 +207,8 @@ def test_a_refused_capsule_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatc
                                        attribute="FwVersion")
     code, out, err = run(monkeypatch, FakeClient(error=refused), "firmware", "update",
                          str(capsule), "--json", err=Tty())
-    assert (code, out) == (1, "")
+    assert code == 1 and json.loads(out) == {"error": {
+        "code": "FirmwareUpdateRefused", "message": "FwVersion 1 is below the floor 2"}}
     bar, line = err.rsplit("\n", 2)[:2]
     assert "100%  4.0 of 4.0 MiB" in bar
     assert line == "vbios-client: FirmwareUpdateRefused: FwVersion 1 is below the floor 2"
@@ -225,3 +227,14 @@ def test_bad_inputs_exit_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     monkeypatch.setattr(firmware_cli, "MAX_CAPSULE_FILE_BYTES", 4)
     code, _, err = run(monkeypatch, FakeClient(), "firmware", "update", str(capsule))
     assert code == 2 and "larger than 4 bytes" in err
+
+
+def test_the_job_s_words_on_stderr_are_escaped() -> None:
+    hostile = replace(JOB, job_id="j\x1b[2J", state="Failed\u202e", message="m\x07")
+    err = io.StringIO()
+    show.Progress(err).job(hostile)
+    assert err.getvalue() == "job j\\u001b[2J: Failed\\u202e (40%)\n"
+    tty = Tty()
+    show.Progress(tty).job(hostile)
+    assert "\\u001b[2J" in tty.getvalue() and "\u202e" not in tty.getvalue()
+    assert tty.getvalue().endswith("Failed\\u202e\x1b[K")  # the bar's own control stays

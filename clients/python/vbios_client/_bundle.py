@@ -174,6 +174,19 @@ def locked(bundle: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def key_mode_warning(bundle: Path) -> str | None:
+    """What to say when the bundle's key.pem is readable by its group or others."""
+    key = bundle / "key.pem"
+    try:
+        mode = key.stat().st_mode
+    except OSError:
+        return None  # opening the bundle says what is wrong
+    if mode & 0o077 == 0:
+        return None
+    return (f"{key} can be read by others (mode {mode & 0o777:03o}): the key lets anyone"
+            f" act as this guest; run chmod 600 {key}")
+
+
 def load_certificate(path: Path) -> x509.Certificate:
     from cryptography import x509
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vbios_client.models import AttributeRegistry, Value
+from vbios_client.models import AttributeDefinition, AttributeRegistry, Value
 
 _MAX_SECRET_BYTES = 4096
+#: The contract's integers are xs:long.
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
 
 class UsageError(Exception):
@@ -42,14 +44,31 @@ def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def typed_changes(texts: dict[str, str], registry: AttributeRegistry) -> dict[str, Value]:
-    """Convert each text by its registry type; unknown names stay text (the service refuses)."""
+    """Convert each text by its registry type; unknown names stay text (the service
+    refuses). A password is refused here (it has its command), and so is an integer the
+    contract cannot carry (beyond 64 bits)."""
     typed: dict[str, Value] = {}
     for name, text in texts.items():
         if name not in registry:
             typed[name] = text
             continue
+        definition = registry.lookup(name)
+        if definition.type == "Password":
+            raise UsageError(f"{name} is a password: set it with vbios-client password"
+                             f" change {name}")
         try:
-            typed[name] = registry.lookup(name).parse_value(text)
+            typed[name] = definition.parse_value(text)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        _check_long(definition, typed[name])
     return typed
+
+
+def _check_long(definition: AttributeDefinition, value: Value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return
+    if LONG_MIN <= value <= LONG_MAX:
+        return  # the registry's own bounds are the service's to enforce
+    low = LONG_MIN if definition.lower_bound is None else definition.lower_bound
+    high = LONG_MAX if definition.upper_bound is None else definition.upper_bound
+    raise UsageError(f"{definition.name} = {value} is out of range: {low} to {high}")

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from vbios_client._output import utc_text
+from vbios_client._cli_text import dump as _dump
+from vbios_client._cli_text import escape_controls, utc_text
 from vbios_client.models import FirmwareEntry, FirmwareJob
 
 BAR_WIDTH = 30
@@ -33,12 +34,6 @@ def job_dict(job: FirmwareJob) -> dict[str, Any]:
             "status_code": job.status_code, "message": job.message, "signer": job.signer,
             "requested_by": job.requested_by, "capsule_sha256": job.capsule_sha256,
             "created_at": utc_text(job.created_at), "updated_at": utc_text(job.updated_at)}
-
-
-def _dump(out: TextIO, data: Any) -> None:
-    import json
-
-    out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _rows(out: TextIO, rows: dict[str, str], indent: str = "") -> None:
@@ -140,12 +135,13 @@ class Progress:
             if seen.finished:
                 self.done()
         elif now != self._last:
-            self.err.write(f"job {seen.job_id}: {seen.state} ({seen.percent_complete}%)\n")
+            self.err.write(escape_controls(
+                f"job {seen.job_id}: {seen.state} ({seen.percent_complete}%)") + "\n")
             self.err.flush()
         self._last = now
 
     def _draw(self, line: str) -> None:
-        self.err.write("\r" + line + "\x1b[K")
+        self.err.write("\r" + escape_controls(line) + "\x1b[K")
         self.err.flush()
         self._open = True
 

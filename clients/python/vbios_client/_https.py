@@ -95,6 +95,11 @@ REPEATABLE = frozenset({
 _CLOSED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, ssl.SSLEOFError,
            ssl.SSLZeroReturnError)
 
+#: OpenSSL's verify results that mean the server's chain does not lead to the bundle's CA:
+#: unable to get issuer certificate (2), self-signed leaf (18) or in the chain (19),
+#: unable to get the local issuer (20), unable to verify the leaf's signature (21).
+_NOT_FROM_OUR_CA = frozenset({2, 18, 19, 20, 21})
+
 #: Request heads kept per sender (one per URL and set of headers: one per operation).
 _MAX_HEADS = 128
 
@@ -167,6 +172,11 @@ class HttpsSender:
             raise too_long(url, operation, exc.limit) from None
         except TimeoutError:
             raise TransportError(f"{url}: no answer within {timeout:g} s") from None
+        except ssl.SSLCertVerificationError as exc:
+            if exc.verify_code in _NOT_FROM_OUR_CA:
+                raise TransportError(f"the server at {url} is not from this bundle's CA"
+                                     f" (ca.pem): TLS failure: {exc.verify_message}") from None
+            raise TransportError(f"{url}: TLS failure: {reason(exc)}") from None
         except ssl.SSLError as exc:
             raise TransportError(f"{url}: TLS failure: {reason(exc)}") from None
         except (OSError, HttpError) as exc:

@@ -1,12 +1,13 @@
-"""How the vbios-client command prints models: aligned text for people, JSON for tools."""
+"""How the vbios-client command prints models: aligned text for people, JSON for tools
+(times, JSON and escaping as ``_cli_text`` writes them)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from vbios_client._cli_text import dump as _dump
+from vbios_client._cli_text import utc_text, utc_text_of
 from vbios_client.models import (
     AttributeDefinition,
     AttributeRegistry,
@@ -22,7 +23,7 @@ from vbios_client.models import (
     Value,
 )
 
-_UTC = timezone.utc  # noqa: UP017 - the client distribution still supports Python 3.10
+__all__ = ["utc_text"]  # re-exported: the time format of every command
 
 
 def show_value(value: Value) -> str:
@@ -36,15 +37,18 @@ def _aligned(rows: Mapping[str, str]) -> list[str]:
     return [f"{name.ljust(width)} = {rows[name]}" for name in sorted(rows)]
 
 
-def _dump(out: TextIO, data: Any) -> None:
-    out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def attributes(out: TextIO, result: AttributeSet | PendingAttributes, *, as_json: bool) -> None:
+def attributes(out: TextIO, result: AttributeSet | PendingAttributes, *, as_json: bool,
+               pending: PendingAttributes | None = None) -> None:
+    """Values; with ``pending`` (current values), those of them waiting for the next reset
+    beside them (``BootMode = Uefi (pending: Bios)``, JSON ``"pending": {...}``)."""
+    waiting = {} if pending is None else {
+        name: value for name, value in pending.values.items() if name in result.values}
     if as_json:
         data: dict[str, Any] = {"version": result.version, "attributes": dict(result.values)}
         if isinstance(result, AttributeSet):
             data["setup_password_set"] = result.setup_password_set
+        if pending is not None:
+            data["pending"] = waiting
         _dump(out, data)
         return
     out.write(f"# version {result.version}\n")
@@ -52,7 +56,10 @@ def attributes(out: TextIO, result: AttributeSet | PendingAttributes, *, as_json
         out.write(f"# setup password {'set' if result.setup_password_set else 'not set'}\n")
     elif not result.values:
         out.write("# no pending values\n")
-    for line in _aligned({n: show_value(v) for n, v in result.values.items()}):
+    shown = {name: show_value(value) + (
+        f" (pending: {show_value(waiting[name])})" if name in waiting else "")
+        for name, value in result.values.items()}
+    for line in _aligned(shown):
         out.write(line + "\n")
 
 
@@ -88,7 +95,8 @@ def _describe(d: AttributeDefinition) -> str:
     if d.lower_bound is not None or d.upper_bound is not None:
         low = "" if d.lower_bound is None else str(d.lower_bound)
         high = "" if d.upper_bound is None else str(d.upper_bound)
-        parts.append(f"[{low}..{high}]")
+        step = "" if d.scalar_increment in (None, 0, 1) else f" step {d.scalar_increment}"
+        parts.append(f"[{low}..{high}{step}]")
     if d.default is not None:
         parts.append(f"default {show_value(d.default) or chr(34) * 2}")
     if d.read_only:
@@ -133,14 +141,14 @@ def boot(out: TextIO, result: BootConfig, *, as_json: bool) -> None:
 
 def power(out: TextIO, result: PowerState, *, as_json: bool) -> None:
     data = {"power_state": result.power_state, "last_reset_cause": result.last_reset_cause,
-            "last_reset_time": result.last_reset_time,
+            "last_reset_time": utc_text_of(result.last_reset_time),
             "pending_changes": result.pending_changes}
     if as_json:
         _dump(out, data)
         return
     rows = {"power state": result.power_state,
             "last reset cause": result.last_reset_cause or "-",
-            "last reset time": result.last_reset_time or "-",
+            "last reset time": utc_text_of(result.last_reset_time) or "-",
             "pending changes": "yes" if result.pending_changes else "no"}
     width = max(len(name) for name in rows)
     out.write("".join(f"{name.ljust(width)} = {value}\n" for name, value in rows.items()))
@@ -172,20 +180,13 @@ def secure_boot(out: TextIO, result: SecureBoot, *, as_json: bool) -> None:
 def databases(out: TextIO, result: Mapping[str, list[SecureBootCertificate]], *,
               as_json: bool) -> None:
     if as_json:
-        _dump(out, {name: [vars(c) for c in certs] for name, certs in result.items()})
+        _dump(out, {name: [{**vars(c), "not_after": utc_text_of(c.not_after)} for c in certs]
+                    for name, certs in result.items()})
         return
     for name, certs in result.items():
         out.write(f"{name}: {len(certs)} certificate{'' if len(certs) == 1 else 's'}\n")
         for cert in certs:
-            out.write(f"  {cert.sha256}  {cert.subject}  (until {cert.not_after})\n")
-
-
-
-def utc_text(moment: datetime | None) -> str | None:
-    """An aware time as ISO 8601 UTC with ``Z`` (None stays None)."""
-    if moment is None:
-        return None
-    return moment.astimezone(_UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            out.write(f"  {cert.sha256}  {cert.subject}  (until {utc_text_of(cert.not_after)})\n")
 
 
 def _rows(out: TextIO, rows: Mapping[str, str]) -> None:

@@ -3,16 +3,12 @@ aligned text for people or JSON for tools (times RFC 3339, UTC)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Any, TextIO
 
-from vbios_client._output import utc_text
+from vbios_client._cli_text import dump as _dump
+from vbios_client._cli_text import utc_text
 from vbios_client.models import SelEntry, Smbios, SystemEventLog, WakeAlarm, Watchdog
-
-
-def _dump(out: TextIO, data: Any) -> None:
-    out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _rows(out: TextIO, rows: dict[str, str]) -> None:

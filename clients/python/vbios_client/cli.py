@@ -1,31 +1,30 @@
-"""The `vbios-client` command: a guest's BIOS settings and boot order from a shell,
-the guest's own check of the host's boot integrity (`attest`, in ``attest_cli``), its
-firmware updates (`firmware`, in ``firmware_cli``) and its system-management requests
-(`sm`, in ``sm_cli``).
-the guest's own check of the host's boot integrity (`attest`, in ``attest_cli``),
-its firmware updates (`firmware`, in ``firmware_cli``), and its temperatures
-(`thermal`, in ``thermal_cli``).
-firmware updates (`firmware`, in ``firmware_cli``) and its events as they come (`events`,
-in ``events_cli``).
+"""The `vbios-client` command: a guest's BIOS settings and boot order from a shell, its
+passwords (`password`, in ``password_cli``), the guest's own check of the host's boot
+integrity (`attest`, in ``attest_cli``), its credential (`enroll`, `cert renew`,
+`provisioning`, in ``credential_cli``), its firmware updates (`firmware`, in
+``firmware_cli``), its system-management requests (`sm`, in ``sm_cli``), its
+temperatures (`thermal`, in ``thermal_cli``) and its events as they come (`events`, in
+``events_cli``).
 
 Exit status: 0 done, 1 the service refused (a fault), `attest` found the host not
 trusted, or enrollment stopped here (``credential_cli``), 2 usage (a malformed
-bootstrap URI too), 3 the service could not be reached (connection, TLS, timeout).
-Passwords never go in argv: they come from a file (--password-file),
-VBIOS_SETUP_PASSWORD, or a prompt.
+bootstrap URI too), 3 the service could not be reached (connection, TLS, timeout);
+``vbios-client --help`` says so too. With --json a failure is also printed on stdout as
+``{"error": {"code": ..., "message": ...}}`` (``_cli_failures``). The command line is
+read by ``_cli_parser``; what is printed goes through ``_cli_text`` (times, JSON, and
+control and bidirectional characters escaped). Passwords never go in argv: they come
+from a file (--password-file), VBIOS_SETUP_PASSWORD, or a prompt.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, cast
 
 from vbios_client import (
     _output,
@@ -33,22 +32,29 @@ from vbios_client import (
     credential_cli,
     events_cli,
     firmware_cli,
+    password_cli,
     sm_cli,
     thermal_cli,
 )
+from vbios_client._bundle import key_mode_warning
+from vbios_client._cli_context import Context, Handler, write
+from vbios_client._cli_failures import EXIT_FAULT, EXIT_INTERRUPTED, failure_of, usage
 from vbios_client._cli_inputs import (
     UsageError,
     parse_assignments,
     read_secret_file,
     typed_changes,
 )
-from vbios_client.exceptions import (
-    EnrollmentError,
-    FaultError,
-    InvalidBootstrapUri,
-    PasswordRequired,
-    TransportError,
+from vbios_client._cli_parser import (
+    PROG,
+    CommandLineError,
+    describe_from_help,
+    global_options,
+    if_match_option,
+    parse,
+    top_parser,
 )
+from vbios_client._cli_text import EscapingWriter, escape_controls
 from vbios_client.models import (
     APPLY_TIMES,
     RESET_KEYS_TYPES,
@@ -58,47 +64,10 @@ from vbios_client.models import (
 if TYPE_CHECKING:
     from vbios_client.client import BiosClient
 
-PROG = "vbios-client"
-EXIT_OK, EXIT_FAULT, EXIT_USAGE, EXIT_TRANSPORT = 0, 1, 2, 3
+__all__ = ["Context", "Handler", "UsageError", "build_parser", "main", "parse_assignments",
+           "read_secret_file", "typed_changes"]
 
-
-@dataclass
-class Context:
-    client: BiosClient
-    args: argparse.Namespace
-    out: TextIO
-    stdin: TextIO
-    err: TextIO
-
-    @property
-    def as_json(self) -> bool:
-        return bool(getattr(self.args, "json", False))
-
-
-Handler = Callable[[Context], int]
-
-
-# -- inputs ------------------------------------------------------------------
-
-
-def _setup_password(args: argparse.Namespace) -> str | None:
-    path = getattr(args, "password_file", None)
-    if path:
-        return read_secret_file(path)
-    return os.environ.get("VBIOS_SETUP_PASSWORD") or None
-
-
-def _write(ctx: Context, call: Callable[[str | None], int]) -> int:
-    """Run a write with the setup password; prompt once if the service asks and we can."""
-    password = _setup_password(ctx.args)
-    try:
-        new_version = call(password)
-    except PasswordRequired as exc:
-        if password is not None or exc.attribute or not ctx.stdin.isatty():
-            raise
-        new_version = call(getpass.getpass("Setup password: "))
-    _output.version(ctx.out, new_version, as_json=ctx.as_json)
-    return EXIT_OK
+EXIT_OK = 0
 
 
 # -- commands ----------------------------------------------------------------
@@ -106,14 +75,15 @@ def _write(ctx: Context, call: Callable[[str | None], int]) -> int:
 
 def _attributes_get(ctx: Context) -> int:
     result = ctx.client.get_attributes(ctx.args.names or None)
-    _output.attributes(ctx.out, result, as_json=ctx.as_json)
+    _output.attributes(ctx.out, result, as_json=ctx.as_json,
+                       pending=ctx.client.get_pending_attributes())
     return EXIT_OK
 
 
 def _attributes_set(ctx: Context) -> int:
     texts = parse_assignments(ctx.args.assignments)
     changes = typed_changes(texts, ctx.client.get_attribute_registry())
-    return _write(ctx, lambda pw: ctx.client.set_attributes(
+    return write(ctx, lambda pw: ctx.client.set_attributes(
         changes, ctx.args.apply_time, ctx.args.if_match, pw))
 
 
@@ -123,11 +93,11 @@ def _attributes_pending(ctx: Context) -> int:
 
 
 def _attributes_cancel(ctx: Context) -> int:
-    return _write(ctx, lambda pw: ctx.client.cancel_pending_attributes(ctx.args.if_match, pw))
+    return write(ctx, lambda pw: ctx.client.cancel_pending_attributes(ctx.args.if_match, pw))
 
 
 def _attributes_reset(ctx: Context) -> int:
-    return _write(ctx, lambda pw: ctx.client.reset_attributes_to_defaults(ctx.args.if_match, pw))
+    return write(ctx, lambda pw: ctx.client.reset_attributes_to_defaults(ctx.args.if_match, pw))
 
 
 def _attributes_registry(ctx: Context) -> int:
@@ -141,14 +111,14 @@ def _boot_get(ctx: Context) -> int:
 
 
 def _boot_set(ctx: Context) -> int:
-    return _write(ctx, lambda pw: ctx.client.set_boot_order(ctx.args.ids, ctx.args.if_match, pw))
+    return write(ctx, lambda pw: ctx.client.set_boot_order(ctx.args.ids, ctx.args.if_match, pw))
 
 
 def _boot_next(ctx: Context) -> int:
     if ctx.args.clear == (ctx.args.id is not None):
         raise UsageError("boot next takes either an option ID or --clear")
     option = None if ctx.args.clear else ctx.args.id
-    return _write(ctx, lambda pw: ctx.client.set_boot_next(option, ctx.args.if_match, pw))
+    return write(ctx, lambda pw: ctx.client.set_boot_next(option, ctx.args.if_match, pw))
 
 
 def _power_get(ctx: Context) -> int:
@@ -168,13 +138,13 @@ def _secureboot_get(ctx: Context) -> int:
 
 def _secureboot_switch(enabled: bool) -> Handler:
     def run(ctx: Context) -> int:
-        return _write(ctx, lambda pw: ctx.client.set_secure_boot(enabled, ctx.args.if_match,
+        return write(ctx, lambda pw: ctx.client.set_secure_boot(enabled, ctx.args.if_match,
                                                                  pw))
     return run
 
 
 def _secureboot_reset_keys(ctx: Context) -> int:
-    return _write(ctx, lambda pw: ctx.client.reset_secure_boot_keys(
+    return write(ctx, lambda pw: ctx.client.reset_secure_boot_keys(
         ctx.args.reset_type, ctx.args.if_match, pw))
 
 
@@ -183,99 +153,31 @@ def _secureboot_databases(ctx: Context) -> int:
     return EXIT_OK
 
 
-def _prompt_or_file(ctx: Context, path: str | None, prompt: str, *, confirm: bool) -> str:
-    if path:
-        return read_secret_file(path)
-    if not ctx.stdin.isatty():
-        raise UsageError("no terminal to prompt on: use --new-file (and --old-file)")
-    first = getpass.getpass(prompt)
-    if confirm and getpass.getpass("Again: ") != first:
-        raise UsageError("the two entries differ")
-    return first
-
-
-def _password_change(ctx: Context) -> int:
-    name = ctx.args.name
-    old = ""
-    if ctx.args.old_file or ctx.stdin.isatty():
-        old = _prompt_or_file(ctx, ctx.args.old_file, f"Old {name} (empty if none): ",
-                              confirm=False)
-    if ctx.args.clear:
-        new = ""
-    else:
-        new = _prompt_or_file(ctx, ctx.args.new_file, f"New {name}: ", confirm=True)
-        if not new:
-            raise UsageError("the new password is empty: use --clear to remove the password")
-    return _write(ctx, lambda pw: ctx.client.change_password(
-        name, old or None, new, ctx.args.if_match, pw))
-
-
 # -- parser ------------------------------------------------------------------
 
 
-def _globals(suppress: bool, *, call_timeout: bool = True) -> argparse.ArgumentParser:
-    """Global options, accepted before or after the command (--timeout only before it
-    without ``call_timeout``: a command whose own --timeout means something else)."""
-    parent = argparse.ArgumentParser(add_help=False)
-    default = argparse.SUPPRESS if suppress else None
-    group = parent.add_argument_group("connection")
-    group.add_argument("--url", default=default, help="service URL (env VBIOS_URL)")
-    group.add_argument("--bundle", default=default, metavar="DIR",
-                       help="client bundle: cert.pem, key.pem, ca.pem (env VBIOS_BUNDLE)")
-    if call_timeout:
-        group.add_argument("--timeout", type=_positive, metavar="SECONDS",
-                           default=argparse.SUPPRESS if suppress else 30.0,
-                           help="per-call timeout (default 30)")
-    group.add_argument("--json", action="store_true",
-                       default=argparse.SUPPRESS if suppress else False,
-                       help="print JSON")
-    group.add_argument("--password-file", default=default, metavar="FILE",
-                       help="file holding the setup password (else env VBIOS_SETUP_PASSWORD)")
-    return parent
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError("must be a positive number of seconds")
-    return value
-
-
-def _version_number(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a version number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("a version is not negative")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, parents=[_globals(False)], allow_abbrev=False,
-                                     description="Read and change this guest's vBIOS.")
-    leaf = [_globals(True)]
+    parser = top_parser([global_options(False)])
+    leaf = [global_options(True)]
     areas = parser.add_subparsers(dest="area", required=True, metavar="AREA")
 
     def command(group: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
                 handler: Handler, text: str, *, write: bool = False) -> argparse.ArgumentParser:
         sub = group.add_parser(name, parents=leaf, help=text, description=text,
-                              allow_abbrev=False)
+                               allow_abbrev=False)
         sub.set_defaults(run=handler)
         if write:
-            sub.add_argument("--if-match", type=_version_number, metavar="VERSION",
-                             help="refuse (VersionConflict) unless the domain is at VERSION")
+            if_match_option(sub)
         return sub
 
     def area(name: str, text: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-        return areas.add_parser(name, help=text, allow_abbrev=False).add_subparsers(
+        return areas.add_parser(name, help=text, description=text,
+                                allow_abbrev=False).add_subparsers(
             dest="command", required=True, metavar="COMMAND")
 
     attrs = area("attributes", "BIOS attributes")
-    command(attrs, "get", _attributes_get, "current values").add_argument(
+    command(attrs, "get", _attributes_get,
+            "current values, and the values pending beside them").add_argument(
         "names", nargs="*", metavar="NAME")
     set_cmd = command(attrs, "set", _attributes_set, "change values", write=True)
     set_cmd.add_argument("assignments", nargs="+", metavar="NAME=VALUE")
@@ -311,25 +213,24 @@ def build_parser() -> argparse.ArgumentParser:
                                      help=", ".join(RESET_KEYS_TYPES))
     command(secure, "databases", _secureboot_databases, "PK, KEK, db and dbx certificates")
 
-    password = area("password", "BIOS passwords")
-    change = command(password, "change", _password_change,
-                     "set, change or clear a password attribute", write=True)
-    change.add_argument("name", metavar="NAME")
-    change.add_argument("--old-file", metavar="FILE", help="file holding the old password")
-    change.add_argument("--new-file", metavar="FILE", help="file holding the new password")
-    change.add_argument("--clear", action="store_true", help="remove the password")
+    password_cli.register(areas, leaf)
     attest_cli.register(areas, leaf)
     credential_cli.register(areas, leaf)
-    firmware_cli.register(areas, leaf, [_globals(True, call_timeout=False)])
+    firmware_cli.register(areas, leaf, [global_options(True, call_timeout=False)])
     sm_cli.register(areas, leaf)
     thermal_cli.register(areas, leaf)
     events_cli.register(areas, leaf)
+    describe_from_help(parser)
     return parser
+
+
+def _bundle(args: argparse.Namespace) -> str | None:
+    return args.bundle or os.environ.get("VBIOS_BUNDLE") or None
 
 
 def _connect(args: argparse.Namespace) -> BiosClient:
     url = args.url or os.environ.get("VBIOS_URL")
-    bundle = args.bundle or os.environ.get("VBIOS_BUNDLE")
+    bundle = _bundle(args)
     if not url or not bundle:
         raise UsageError("give --url and --bundle (or set VBIOS_URL and VBIOS_BUNDLE)")
     from vbios_client.client import BiosClient  # not for --help: it brings lxml
@@ -343,45 +244,51 @@ def _connect(args: argparse.Namespace) -> BiosClient:
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
          stderr: TextIO | None = None, stdin: TextIO | None = None) -> int:
-    out, err = stdout or sys.stdout, stderr or sys.stderr
-    args = build_parser().parse_args(argv)
+    """Run one command; its exit status (a mistake in the command line exits, as argparse
+    does). What it prints on ``stdout`` goes through ``EscapingWriter``."""
+    raw_out, err = stdout or sys.stdout, stderr or sys.stderr
+    words = list(sys.argv[1:] if argv is None else argv)
+    out = cast(TextIO, EscapingWriter(raw_out))
     try:
-        if getattr(args, "standalone", None) is not None:
-            return int(args.standalone(args, out))
-        with _connect(args) as client:
-            status = int(args.run(Context(client, args, out, stdin or sys.stdin, err)))
-            notice = credential_cli.renewal_notice(client, args)
-            if notice:
-                err.write(f"{PROG}: {notice}\n")
-            return status
-    except UsageError as exc:
-        err.write(f"{PROG}: error: {exc}\n")
-        return EXIT_USAGE
-    except FaultError as exc:
-        err.write(f"{PROG}: {exc.code}: {_one_line(exc.message)}\n")
-        return EXIT_FAULT
-    except TransportError as exc:
-        err.write(f"{PROG}: TransportError: {_one_line(str(exc))}\n")
-        return EXIT_TRANSPORT
-    except EnrollmentError as exc:
-        err.write(f"{PROG}: {type(exc).__name__}: {_one_line(str(exc))}\n")
-        return EXIT_USAGE if isinstance(exc, InvalidBootstrapUri) else EXIT_FAULT
-    except (ValueError, TypeError) as exc:
-        err.write(f"{PROG}: error: {_one_line(str(exc))}\n")
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        err.write(f"{PROG}: interrupted\n")
-        return 130
+        args = parse(build_parser(), words)
+    except CommandLineError as exc:
+        # Said where and as argparse says it (and its --help, --version): on sys.stderr,
+        # JSON on sys.stdout when --json is among the words, then exit 2.
+        exc.parser.print_usage(sys.stderr)
+        raise SystemExit(usage(exc.message).report(
+            sys.stdout, sys.stderr, as_json="--json" in words, prog=exc.parser.prog)) from None
+    as_json = bool(getattr(args, "json", False))
+    try:
+        return _run(args, out, err, stdin or sys.stdin)
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, and let no flush at exit fail again.
         devnull = os.open(os.devnull, os.O_WRONLY)
         with contextlib.suppress(OSError, ValueError):
-            os.dup2(devnull, out.fileno())
+            os.dup2(devnull, raw_out.fileno())
         return EXIT_FAULT
+    except KeyboardInterrupt:
+        err.write(f"{PROG}: interrupted\n")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        failure = failure_of(exc)
+        if failure is None:
+            raise
+        return failure.report(raw_out, err, as_json=as_json)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    if getattr(args, "standalone", None) is not None:
+        return int(args.standalone(args, out))
+    bundle = _bundle(args)
+    warning = key_mode_warning(Path(bundle)) if bundle else None
+    if warning:
+        err.write(f"{PROG}: warning: {escape_controls(warning)}\n")
+    with _connect(args) as client:
+        status = int(args.run(Context(client, args, out, stdin, err)))
+        notice = credential_cli.renewal_notice(client, args)
+        if notice:
+            err.write(f"{PROG}: {escape_controls(notice)}\n")
+        return status
 
 
 if __name__ == "__main__":

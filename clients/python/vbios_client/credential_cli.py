@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from vbios_client import _output
+from vbios_client._cli_text import utc_text
 from vbios_client.models import IssuedBundle
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def renewal_notice(client: object, args: argparse.Namespace) -> str | None:
     if not isinstance(renewed, IssuedBundle) or getattr(args, "run", None) is renew:
         return None
     return (f"renewed the certificate in {renewed.path}: serial {renewed.serial},"
-            f" valid until {_output.utc_text(renewed.not_after)}")
+            f" valid until {utc_text(renewed.not_after)}")
 
 
 def _as_json(args: Any) -> bool:

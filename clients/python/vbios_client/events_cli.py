@@ -15,18 +15,16 @@ flushed one by one, for a pipe. Exit status as for every command.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
-from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
+from vbios_client._cli_text import json_line, utc_text
 from vbios_client.models import EVENT_TYPES, Event
 
 if TYPE_CHECKING:
     from vbios_client.cli import Context
 
 EXIT_OK = 0
-_UTC = timezone.utc  # noqa: UP017 - the client distribution still supports Python 3.10
 
 
 def register(areas: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -92,8 +90,7 @@ def _watch(ctx: Context) -> int:
 
 
 def _time(event: Event) -> str:
-    return event.timestamp.astimezone(_UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+    return str(utc_text(event.timestamp))
 
 
 def as_text(event: Event) -> str:
@@ -102,9 +99,9 @@ def as_text(event: Event) -> str:
 
 
 def as_json(event: Event) -> str:
-    return json.dumps({
+    return json_line({
         "EventId": event.event_id, "EventType": event.event_type,
         "EventTimestamp": _time(event), "Severity": event.severity,
         "Message": event.message, "MessageId": event.message_id,
         "MessageArgs": list(event.message_args), "OriginOfCondition": event.origin,
-        "Domain": event.domain}, sort_keys=False)
+        "Domain": event.domain})

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from vbios_client import _firmware_output as show
 from vbios_client._cli_inputs import UsageError
+from vbios_client._cli_text import escape_controls
 from vbios_client.exceptions import FirmwareJobTimeout
 from vbios_client.models import APPLY_TIMES, FirmwareJob
 
@@ -130,8 +131,9 @@ def _update(ctx: Context) -> int:
         except FirmwareJobTimeout as exc:
             progress.done()
             show.job(ctx.out, exc.job, as_json=ctx.as_json)
-            ctx.err.write(f"vbios-client: {_one_line(str(exc))} (it goes on: vbios-client"
-                          f" firmware job {job.job_id})\n")
+            ctx.err.write(escape_controls(
+                f"vbios-client: {_one_line(str(exc))} (it goes on: vbios-client firmware job"
+                f" {job.job_id})") + "\n")
             return EXIT_FAILED
         finally:
             progress.done()
@@ -141,8 +143,9 @@ def _update(ctx: Context) -> int:
 
 def _ended(ctx: Context, job: FirmwareJob) -> int:
     if job.state in ("Failed", "RolledBack"):
-        ctx.err.write(f"vbios-client: firmware job {job.job_id} ended {job.state}:"
-                      f" {_one_line(job.message) or job.status or 'no reason given'}\n")
+        ctx.err.write(escape_controls(
+            f"vbios-client: firmware job {job.job_id} ended {job.state}:"
+            f" {_one_line(job.message) or job.status or 'no reason given'}") + "\n")
         return EXIT_FAILED
     return EXIT_OK
 

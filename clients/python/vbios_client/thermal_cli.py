@@ -9,11 +9,10 @@ power and CPU load, where the ambient comes from, then one line per temperature 
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
+from vbios_client._cli_text import dump, utc_text
 from vbios_client.models import TemperatureSensor, Thermal, ThermalThreshold
 
 if TYPE_CHECKING:
@@ -36,13 +35,13 @@ def _thermal(ctx: Context) -> int:
 
 def show(out: TextIO, thermal: Thermal, *, as_json: bool) -> None:
     if as_json:
-        out.write(json.dumps(as_dict(thermal), indent=2, sort_keys=True) + "\n")
+        dump(out, as_dict(thermal))
         return
     out.write(f"state    {thermal.state} (health {thermal.health})\n"
               f"power    {thermal.power_state}, CPU load {thermal.load_percent:g} %,"
               f" {thermal.power_watts:g} W\n"
               f"ambient  {thermal.ambient_source}\n"
-              f"read at  {_rfc3339(thermal.reading_time)}\n\n")
+              f"read at  {utc_text(thermal.reading_time)}\n\n")
     out.write(f"{'SENSOR':<8} {'READING':>10} {'CAUTION':>8} {'CRITICAL':>8} {'FATAL':>8}"
               "  OVERRIDE\n")
     for sensor in thermal.temperatures:
@@ -60,7 +59,7 @@ def as_dict(thermal: Thermal) -> dict[str, Any]:
         "state": thermal.state, "health": thermal.health, "power_state": thermal.power_state,
         "load_percent": thermal.load_percent, "power_watts": thermal.power_watts,
         "ambient_source": thermal.ambient_source,
-        "reading_time": _rfc3339(thermal.reading_time),
+        "reading_time": utc_text(thermal.reading_time),
         "temperatures": [_sensor_dict(sensor) for sensor in thermal.temperatures],
         "fans": [{"name": fan.name, "speed_percent": fan.speed_percent,
                   "speed_rpm": fan.speed_rpm} for fan in thermal.fans],
@@ -79,7 +78,7 @@ def _sensor_dict(sensor: TemperatureSensor) -> dict[str, Any]:
     if sensor.override_reading is not None:
         override = {"reading": sensor.override_reading, "set_by": sensor.override_set_by,
                     "expires": None if sensor.override_expires is None
-                    else _rfc3339(sensor.override_expires)}
+                    else utc_text(sensor.override_expires)}
     return {"name": sensor.name, "physical_context": sensor.physical_context,
             "reading": sensor.reading, "units": sensor.units, "thresholds": thresholds,
             "override": override}
@@ -97,9 +96,5 @@ def _override(sensor: TemperatureSensor) -> str:
     if sensor.override_reading is None:
         return "-"
     until = "" if sensor.override_expires is None else \
-        f" until {_rfc3339(sensor.override_expires)}"
+        f" until {utc_text(sensor.override_expires)}"
     return f"{sensor.override_reading:g}{until} ({sensor.override_set_by or '?'})"
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
