@@ -252,7 +252,7 @@ def test_host_status_text(stub: StubClient) -> None:
     code, out, _ = run("host", "status")
     assert code == 1  # Untrusted
     assert out.splitlines() == [
-        "Untrusted (restricted mode: state changes refused), checked 2026-11-01T12:00:00.000Z",
+        "Untrusted (restricted mode: state changes refused), checked 2026-11-01T12:00:00Z",
         "  pcr-value: PCR 4: PCR 4 differs",
         "  no-tpm: host-wide",
     ]
@@ -278,7 +278,7 @@ def test_host_measurements_text_and_json(stub: StubClient) -> None:
 
 def test_host_reference_text_json_and_none(stub: StubClient) -> None:
     assert run("host", "reference")[1] == (
-        f"version 3, set 2026-11-01T12:00:00.000Z, digest {'cd' * 32}\n")
+        f"version 3, set 2026-11-01T12:00:00Z, digest {'cd' * 32}\n")
     assert json.loads(run("host", "reference", "--json")[1]) == json.loads(REFERENCE.manifest)
     stub.reference = None
     assert run("host", "reference") == (0, "the host has no reference measurements\n", "")
@@ -291,7 +291,7 @@ def test_host_diagnostics_text_and_json(stub: StubClient) -> None:
     assert lines[0].startswith("Untrusted (restricted mode")
     assert "measurements unavailable: AttestationUnavailable: no TPM" in lines
     assert lines[-2:] == [
-        "audit 7 2026-11-01T12:00:00.000Z guest:vm1 SetAttributes vm1 ok",
+        "audit 7 2026-11-01T12:00:00Z guest:vm1 SetAttributes vm1 ok",
         "audit 8 2026-11-01T12:00:01.000Z admin:root SetReferenceMeasurements -"
         " refused:InvalidRequest",
     ]

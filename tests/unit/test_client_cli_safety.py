@@ -26,10 +26,11 @@ from vbios_client import _cli_text, _output, cli
 from vbios_client.models import AttributeSet, PendingAttributes
 
 CLIENT_DIR = Path(cli.__file__).parent
-#: The modules that print for vbios-client (attest_cli: its owner adopts _cli_text).
+#: The modules that print for vbios-client.
 OUTPUT_MODULES = ("cli.py", "_output.py", "_firmware_output.py", "_sm_output.py",
                   "credential_cli.py", "events_cli.py", "firmware_cli.py", "sm_cli.py",
-                  "thermal_cli.py", "password_cli.py", "_cli_failures.py", "_cli_context.py")
+                  "thermal_cli.py", "password_cli.py", "_cli_failures.py", "_cli_context.py",
+                  "attest_cli.py")
 
 
 # -- times and JSON ------------------------------------------------------------------------

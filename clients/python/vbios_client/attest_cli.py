@@ -16,12 +16,12 @@ exits 1 when the host says it is Untrusted, as ``vbios integrity`` does.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from vbios_client._cli_text import dump, utc_text_of
 from vbios_client.integrity import BootMeasurements, IntegrityStatus
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ def _status_out(ctx: Context, status: IntegrityStatus) -> None:
         return
     state = "Trusted" if status.trusted else "Untrusted"
     restricted = " (restricted mode: state changes refused)" if status.restricted else ""
-    ctx.out.write(f"{state}{restricted}, checked {status.checked_at}\n")
+    ctx.out.write(f"{state}{restricted}, checked {utc_text_of(status.checked_at)}\n")
     for finding in status.findings:
         where = f"PCR {finding.pcr}: " if finding.pcr is not None else ""
         ctx.out.write(f"  {finding.kind}: {where}{finding.message}\n")
@@ -174,7 +174,7 @@ def _reference(ctx: Context) -> int:
     if ctx.as_json:
         ctx.out.write(reference.manifest.rstrip("\n") + "\n")
     else:
-        ctx.out.write(f"version {reference.version}, set {reference.updated_at},"
+        ctx.out.write(f"version {reference.version}, set {utc_text_of(reference.updated_at)},"
                       f" digest {reference.digest}\n")
     return EXIT_OK
 
@@ -196,11 +196,11 @@ def _diagnostics(ctx: Context) -> int:
     elif found.unavailable:
         ctx.out.write(f"measurements unavailable: {found.unavailable}\n")
     for entry in found.audit_entries:
-        ctx.out.write(f"audit {entry.seq} {entry.time} {entry.principal} {entry.operation}"
-                      f" {entry.domain or '-'} {entry.outcome}\n")
+        ctx.out.write(f"audit {entry.seq} {utc_text_of(entry.time)} {entry.principal}"
+                      f" {entry.operation} {entry.domain or '-'} {entry.outcome}\n")
     return EXIT_OK
 
 
 def _json(out: TextIO, value: Any) -> None:
-    out.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
+    dump(out, value)
 
