@@ -55,6 +55,7 @@ from bios_ws.errors import VbiosError, VersionConflict, WatchdogNotArmed
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import WriteGate, outcome_of
 from bios_ws.service.power import PowerService
+from bios_ws.service.registry_keeper import RegistryKeeper
 from bios_ws.service.smbios import read_smbios
 from bios_ws.service.timers import COUNTING, SystemTimers
 
@@ -90,9 +91,9 @@ class SystemManagementService:
                  power: PowerService, gate: WriteGate | None = None) -> None:
         self._uow = uow
         self._clock = clock
-        self._registry = registry
+        self._registry = RegistryKeeper(registry)  # the registry in force, as it changes
         self._gate = gate
-        self.timers = SystemTimers(uow, clock, power, watchdog_attribute=self._has_attribute)
+        self.timers = SystemTimers(uow, clock, power)
         self._handlers: Mapping[type[SmRequest], Handler] = {
             GetSmbios: lambda uow, principal, domain_id, request: read_smbios(
                 self._uow, self._clock, domain_id),
@@ -102,10 +103,6 @@ class SystemManagementService:
             GetWatchdog: self._watchdog, SetWatchdog: self._set_watchdog,
             PetWatchdog: self._pet,
         }
-
-    @property
-    def _has_attribute(self) -> bool:
-        return WATCHDOG_ATTRIBUTE in self._registry.definitions
 
     def handle(self, principal: Principal, request: SmRequest) -> Any:
         """Authorize, route and audit ``request`` (see the module docstring): an
@@ -192,9 +189,10 @@ class SystemManagementService:
                                 else held.timeout_seconds if held is not None
                                 else DEFAULT_WATCHDOG_SECONDS)
         wanted = "Enabled" if request.enabled else "Disabled"
-        if self._has_attribute and state.current.get(WATCHDOG_ATTRIBUTE) != wanted:
+        # a domain's values hold OsWatchdogTimer exactly when the registry in force has it
+        if state.current.get(WATCHDOG_ATTRIBUTE, wanted) != wanted:
             before = state.version
-            state.set_attributes(self._registry, {WATCHDOG_ATTRIBUTE: wanted},
+            state.set_attributes(self._registry.refresh(uow), {WATCHDOG_ATTRIBUTE: wanted},
                                  ApplyTime.IMMEDIATE)
             state.version = before + 1
             uow.domains.save(state, before)
@@ -211,7 +209,7 @@ class SystemManagementService:
              request: PetWatchdog) -> WatchdogView:
         held = uow.timers.watchdog(domain_id, for_update=True)
         setting = uow.domains.get(domain_id).current.get(WATCHDOG_ATTRIBUTE)
-        disabled = self._has_attribute and setting == "Disabled"
+        disabled = setting == "Disabled"
         if held is None or not held.enabled or disabled:
             raise WatchdogNotArmed("the watchdog is not armed: SetWatchdog arms it",
                                    attribute=WATCHDOG_ATTRIBUTE)

@@ -43,13 +43,10 @@ COUNTING = frozenset({PowerState.ON, PowerState.POWERING_ON})
 
 
 class SystemTimers:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, power: PowerService, *,
-                 watchdog_attribute: bool = True) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, power: PowerService) -> None:
         self._uow = uow
         self._clock = clock
         self._power = power
-        #: Whether the registry has OsWatchdogTimer (its Disabled disarms the watchdog).
-        self._attribute = watchdog_attribute
 
     def tick(self) -> list[str]:
         """Fire what came due (see the module docstring); lines saying what was done."""
@@ -109,8 +106,9 @@ class SystemTimers:
         try:
             with self._uow() as uow:
                 record = uow.machines.get(domain_id)
-                setting = (uow.domains.get(domain_id).current.get(WATCHDOG_ATTRIBUTE)
-                           if self._attribute else None)
+                # None when the registry in force has no OsWatchdogTimer (a registry
+                # applied without it removed it from every domain's values)
+                setting = uow.domains.get(domain_id).current.get(WATCHDOG_ATTRIBUTE)
         except VbiosError:
             return ""  # the domain is being deleted
         if setting == "Disabled":

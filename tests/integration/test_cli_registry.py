@@ -183,3 +183,29 @@ def test_show_says_when_nothing_is_recorded_yet(run: Run, home: Path) -> None:
     assert code == 0
     assert f"sha256:   {sha256(home / 'registry.json')}" in out
     assert "in force: none recorded yet" in out
+
+
+def without_watchdog_attribute(document: dict[str, Any]) -> None:
+    document["registry_version"] = "no-watchdog-1"
+    document["attributes"] = [a for a in document["attributes"]
+                              if a["name"] != "OsWatchdogTimer"]
+
+
+def test_the_watchdog_follows_an_applied_registry_without_a_restart(
+        run: Run, home: Path, app: App, tmp_path: Path) -> None:
+    from bios_ws.domain import sm_requests as sm
+    from bios_ws.service.system_management import SystemManagementService
+
+    bios, system = app.use(BiosService), app.use(SystemManagementService)
+    system.handle(GUEST, sm.SetWatchdog(enabled=True, timeout_seconds=60))
+    assert bios.get_attributes(GUEST).values["OsWatchdogTimer"] == "Enabled"
+    new = new_registry(home, tmp_path / "new.json", without_watchdog_attribute)
+    code, _, err = run("registry", "apply", str(new), "--home", str(home))
+    assert code == 0, err
+    # the running service neither writes the removed attribute back nor reads it
+    system.handle(GUEST, sm.SetWatchdog(enabled=False))
+    version = bios.get_attributes(GUEST).version
+    system.handle(GUEST, sm.SetWatchdog(enabled=True, timeout_seconds=60))
+    system.handle(GUEST, sm.PetWatchdog())
+    view = bios.get_attributes(GUEST)
+    assert "OsWatchdogTimer" not in view.values and view.version == version
