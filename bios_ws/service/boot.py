@@ -29,7 +29,6 @@ from bios_ws.domain.firmware import (
 from bios_ws.domain.firmware_plan import plan_boot
 from bios_ws.domain.ports import Clock, UnitOfWorkFactory
 from bios_ws.domain.power import MachineKind, MachineRecord, ResetCause
-from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.errors import StoreUnavailable
 from bios_ws.platform.port import MachineEvent, MachineHooks
 from bios_ws.service.bios import PLATFORM, BiosService
@@ -43,12 +42,11 @@ log = logging.getLogger("bios_ws.power")
 
 class MachineObserver:
     def __init__(self, uow: UnitOfWorkFactory, bios: BiosService, clock: Clock,
-                 registry: AttributeRegistry, default_keys: Callable[[], KeyDatabases],
+                 default_keys: Callable[[], KeyDatabases],
                  *, all_cores: int = 1) -> None:
         self._uow = uow
         self._bios = bios
         self._clock = clock
-        self._registry = registry
         self._default_keys = default_keys
         self._all_cores = all_cores
         self.firmware = FirmwareBoot(uow, clock, bios.gate)

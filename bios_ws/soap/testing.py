@@ -190,7 +190,7 @@ def build_endpoint(domain_id: str = "vm1", *, max_body_bytes: int = 1_048_576,
     clock = ManualClock()
     observer = MachineObserver(store.unit_of_work, BiosService(store.unit_of_work, registry,
                                                                clock.now),
-                               clock.now, registry, KeyDatabases)
+                               clock.now, KeyDatabases)
     platform = SimulatedPlatform(StateShelf(), observer.hooks(), clock=clock.seconds)
     issuer = MemoryIssuer(clock.now())
     use_cases = build_use_cases(Wiring(store.unit_of_work, registry, clock.now, None,

@@ -70,7 +70,7 @@ def host(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Host]:
     clock = ManualClock()
     observer = MachineObserver(store.unit_of_work,
                                BiosService(store.unit_of_work, registry, clock.now),
-                               clock.now, registry, KeyDatabases)
+                               clock.now, KeyDatabases)
     platform = SimulatedPlatform(StateShelf(), observer.hooks(), clock=clock.seconds)
     issuer = MemoryIssuer(clock.now())
     use_cases = build_use_cases(Wiring(store.unit_of_work, registry, clock.now, None,

@@ -51,8 +51,7 @@ def world(shipped_registry: AttributeRegistry) -> World:
     store = MemoryStore()
     clock = ManualClock(datetime(2026, 5, 1, tzinfo=UTC))
     bios = BiosService(store.unit_of_work, shipped_registry, clock.now)
-    observer = MachineObserver(store.unit_of_work, bios, clock.now, shipped_registry,
-                               KeyDatabases)
+    observer = MachineObserver(store.unit_of_work, bios, clock.now, KeyDatabases)
     platform = SimulatedPlatform(StateShelf(), observer.hooks(), clock=clock.seconds)
     platforms = {MachineKind.SIMULATED: platform}
     domains = DomainService(store.unit_of_work, shipped_registry, platforms, clock.now)

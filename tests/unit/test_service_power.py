@@ -70,8 +70,7 @@ def world(shipped_registry: AttributeRegistry) -> World:
         holder[0].gate()
 
     bios = BiosService(store.unit_of_work, shipped_registry, clock.now, gate=gate)
-    observer = MachineObserver(store.unit_of_work, bios, clock.now, shipped_registry,
-                               KeyDatabases)
+    observer = MachineObserver(store.unit_of_work, bios, clock.now, KeyDatabases)
     platform = SimulatedPlatform(StateShelf(), observer.hooks(), clock=clock.seconds,
                                  boot_seconds=BOOT, graceful_timeout=GRACEFUL)
     platforms = {MachineKind.SIMULATED: platform}

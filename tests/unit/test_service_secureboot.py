@@ -75,7 +75,7 @@ def world(shipped_registry: AttributeRegistry) -> World:
                             default_keys=lambda: DEFAULT)
     domains.create(ADMIN, "vm1")
     observer = MachineObserver(store.unit_of_work, bios, lambda: datetime.now(UTC),
-                               shipped_registry, lambda: DEFAULT)
+                               lambda: DEFAULT)
     holder.append(World(store, bios, SecureBootService(store.unit_of_work, bios,
                                                        lambda: DEFAULT), observer))
     return holder[0]

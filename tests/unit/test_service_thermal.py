@@ -95,8 +95,7 @@ def world(shipped_registry: AttributeRegistry) -> World:
             raise ServiceRestricted("the host is untrusted")
 
     bios = BiosService(store.unit_of_work, shipped_registry, clock.now)
-    observer = MachineObserver(store.unit_of_work, bios, clock.now, shipped_registry,
-                               KeyDatabases)
+    observer = MachineObserver(store.unit_of_work, bios, clock.now, KeyDatabases)
     platform = SimulatedPlatform(StateShelf(), observer.hooks(), clock=clock.seconds,
                                  boot_seconds=BOOT, graceful_timeout=GRACEFUL)
     platforms = {MachineKind.SIMULATED: platform}
