@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from vbios_client import _bundle, _wire, integrity
+from vbios_client import _bundle, _wire
+from vbios_client._attestation_calls import AttestationCalls
 from vbios_client._channel import DEFAULT_TIMEOUT, Sender, SoapChannel, check_timeout, check_url
 from vbios_client._events import EventCalls
 from vbios_client._firmware import FirmwareCalls
@@ -38,13 +37,14 @@ if TYPE_CHECKING:  # attestation and renewal bring cryptography: imported when u
     import requests
 
     from vbios_client._renewal import BundleRenewal
-    from vbios_client.attestation import ClockState, ClockStore, QuoteEvidence, Verdict
+    from vbios_client.attestation import ClockState
 
 StrPath = str | os.PathLike[str]
 log = logging.getLogger("vbios_client")
 
 
-class BiosClient(FirmwareCalls, SystemManagementCalls, ThermalCalls, EventCalls):
+class BiosClient(AttestationCalls, FirmwareCalls, SystemManagementCalls, ThermalCalls,
+                 EventCalls):
     """Calls the vBIOS service as the domain named by the client certificate.
 
     Every write returns the domain's new version; pass it back as
@@ -338,70 +338,3 @@ class BiosClient(FirmwareCalls, SystemManagementCalls, ThermalCalls, EventCalls)
     def get_secure_boot_databases(self) -> dict[str, list[SecureBootCertificate]]:
         """PK, KEK, db and dbx: the certificates the firmware gets at its next boot."""
         return _wire.secure_boot_databases(self._channel.call("GetSecureBootDatabases"))
-
-    # -- attestation -------------------------------------------------------------
-
-    def get_boot_measurements(self, bank: str = "sha256") -> integrity.BootMeasurements:
-        """The host's PCR values, raw event log and parsed events (the server's word)."""
-        return integrity.boot_measurements(self._channel.call("GetBootMeasurements", Bank=bank))
-
-    def get_quote(
-        self, nonce: bytes, pcrs: Sequence[int] | None = None, bank: str = "sha256"
-    ) -> QuoteEvidence:
-        """A TPM quote over ``pcrs`` (default 0-7) with ``nonce`` (16 to 64 bytes), unchecked."""
-        if not isinstance(nonce, bytes):
-            raise TypeError("nonce must be bytes")
-        params: dict[str, Any] = {"Nonce": nonce, "Bank": bank}
-        if pcrs:
-            params["PcrSelection"] = {"Index": [int(i) for i in pcrs]}
-        wire = self._channel.call("GetQuote", **params)
-        from vbios_client.attestation import QuoteEvidence
-
-        return QuoteEvidence(
-            attest=bytes(wire.Attest), signature=bytes(wire.Signature), bank=str(wire.Bank),
-            pcrs=integrity.pcr_values(wire.Pcrs), ak_certificate=bytes(wire.AkCertificate),
-            event_log=bytes(wire.EventLog),
-        )
-
-    def attest(
-        self, pcrs: Sequence[int] | None = None, bank: str = "sha256", *,
-        ca_pem: bytes | None = None, clock_store: ClockStore | None = None,
-    ) -> Verdict:
-        """Ask for a quote with a fresh nonce and verify it here; never trusts the server.
-
-        ``ca_pem`` (default: the bundle's CA) must have issued the attestation key's
-        certificate. The TPM's reset and restart counters and clock are compared with
-        the last authentic quote of the same attestation key: the one this client saw,
-        or the one ``clock_store`` remembers (kept across processes, locked from the
-        quote to the save). Only a trusted verdict's state is remembered.
-        """
-        from vbios_client.attestation import ak_fingerprint, verify_quote
-
-        with clock_store.locked() if clock_store is not None else contextlib.nullcontext():
-            nonce = secrets.token_bytes(32)
-            evidence = self.get_quote(nonce, pcrs, bank)
-            if ca_pem is None:
-                if self._ca_path is None:
-                    raise ValueError("no CA certificate to verify the attestation key with")
-                ca_pem = self._ca_path.read_bytes()
-            key = ak_fingerprint(evidence.ak_certificate)
-            previous = (clock_store.load(self.url, evidence.ak_certificate)
-                        if clock_store is not None else self._clocks.get(key))
-            verdict = verify_quote(evidence, nonce=nonce, ca_pem=ca_pem, previous=previous)
-            if verdict.trusted and verdict.clock is not None:
-                self._clocks[key] = verdict.clock
-                if clock_store is not None:
-                    clock_store.remember(self.url, evidence.ak_certificate, verdict)
-        return verdict
-
-    def get_integrity_status(self) -> integrity.IntegrityStatus:
-        """The host's own verdict, measured now (the server's word)."""
-        return integrity.integrity_status(self._channel.call("GetIntegrityStatus"))
-
-    def get_reference_measurements(self) -> integrity.ReferenceMeasurements | None:
-        return integrity.reference(self._channel.call("GetReferenceMeasurements"))
-
-    def collect_diagnostics(self) -> integrity.Diagnostics:
-        """Event log, PCRs, verdict and recent audit entries (works in restricted mode)."""
-        return integrity.diagnostics(self._channel.call("CollectDiagnostics"))
-
