@@ -56,48 +56,40 @@ class ResealReport:
 
 def reseal(context: LaunchContext, recovery_code: str | None = None) -> ResealReport:
     """Recover the passphrases (see the module docstring) and seal them to the present."""
-    home = context.home
-    check_sealed_home(home)
-    old = read_record(home.sealed_state)
-    tpm = context.open()
-    try:
-        measurement = context.measure()
-        changes = _changes(context, tpm, old, measurement)
-        passphrases, method = _recover(context, tpm, old, measurement, recovery_code, changes)
-        return _seal_again(context, tpm, measurement, passphrases, method, changes)
-    finally:
-        tpm.close()
+    report = _reseal(context, recovery_code, unless_it_unseals=False)
+    assert report is not None  # only a reseal "unless it unseals" may do nothing
+    return report
 
 
 def reseal_after_service_change(context: LaunchContext) -> ResealReport | None:
     """None if the present launch unseals; else reseal if only the service changed
     (the sealed service digest replayed into PCR 23, boot PCRs as sealed).
     TpmPolicyMismatch naming the command if the boot changed: that needs the code."""
+    return _reseal(context, None, unless_it_unseals=True)
+
+
+def _reseal(context: LaunchContext, recovery_code: str | None, *,
+            unless_it_unseals: bool) -> ResealReport | None:
     home = context.home
     check_sealed_home(home)
     old = read_record(home.sealed_state)
     tpm = context.open()
     try:
         measurement = context.measure()
-        extend_service_pcr(tpm, measurement.digest)
-        if _try_unseal(context, tpm) is not None:
-            return None
+        if unless_it_unseals:
+            extend_service_pcr(tpm, measurement.digest)
+            if _try_unseal(context, tpm) is not None:
+                return None
         changes = _changes(context, tpm, old, measurement)
-        passphrases, method = _recover(context, tpm, old, measurement, None, changes)
-        return _seal_again(context, tpm, measurement, passphrases, method, changes)
+        passphrases, method = _recover(context, tpm, old, measurement, recovery_code, changes)
+        # Never seal something that does not open the keys.
+        load_private_key(home.server_key, passphrases.server)
+        load_private_key(home.ca_key, passphrases.ca)
+        extend_service_pcr(tpm, measurement.digest)
+        state = seal_passphrases(context, tpm, passphrases, measurement)
+        return ResealReport(method, tuple(changes), state)
     finally:
         tpm.close()
-
-
-def _seal_again(context: LaunchContext, tpm: Tpm, measurement: Measurement,
-                passphrases: KeyPassphrases, method: str,
-                changes: list[str]) -> ResealReport:
-    # Never seal something that does not open the keys.
-    load_private_key(context.home.server_key, passphrases.server)
-    load_private_key(context.home.ca_key, passphrases.ca)
-    extend_service_pcr(tpm, measurement.digest)
-    state = seal_passphrases(context, tpm, passphrases, measurement)
-    return ResealReport(method, tuple(changes), state)
 
 
 def _changes(context: LaunchContext, tpm: Tpm, old: SealedState | None,

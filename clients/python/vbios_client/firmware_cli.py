@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from vbios_client import _firmware_output as show
 from vbios_client._cli_inputs import UsageError
+from vbios_client._cli_parser import positive_seconds
 from vbios_client._cli_text import escape_controls
 from vbios_client.exceptions import FirmwareJobTimeout
 from vbios_client.models import APPLY_TIMES, FirmwareJob
@@ -63,7 +64,7 @@ def register(areas: argparse._SubParsersAction[argparse.ArgumentParser],
                         help="send the capsule encrypted with one-time keys")
     update.add_argument("--wait", action="store_true",
                         help="follow the job until it ends (exit 1 if Failed or RolledBack)")
-    update.add_argument("--timeout", dest="wait_timeout", type=_seconds, metavar="SECONDS",
+    update.add_argument("--timeout", dest="wait_timeout", type=positive_seconds, metavar="SECONDS",
                         help=f"with --wait: give up after SECONDS (default {DEFAULT_WAIT:g});"
                              " the per-call timeout is --timeout before the command")
     update.set_defaults(run=_update)
@@ -71,16 +72,6 @@ def register(areas: argparse._SubParsersAction[argparse.ArgumentParser],
     job.add_argument("job_id", nargs="?", metavar="ID")
     job.set_defaults(run=_job)
     command("history", "every update attempt, newest first").set_defaults(run=_history)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError("must be a positive number of seconds")
-    return value
 
 
 def read_capsule(path: Path) -> bytes:
