@@ -84,6 +84,7 @@ class AuditContract:
     def test_a_domain_created_again_sees_nothing_of_the_one_deleted(self, store: Any) -> None:
         self.append(store, [record(p, d) for p, d, _ in MIXED])
         with store.unit_of_work() as uow:
+            uow.begin_writing()  # it reads, then writes
             host_wide = [s.entry for s in uow.audit.seen_by("vm1", 50)
                          if s.entry.domain_id is None and s.entry.principal.startswith(
                              ("admin:", "vbios:"))]
@@ -111,6 +112,7 @@ class AuditContract:
             uow.refusals.put(one)
             uow.refusals.put(two)
         with store.unit_of_work() as uow:  # not committed: nothing kept
+            uow.begin_writing()  # it reads, then writes
             assert uow.refusals.windows() == []
             uow.refusals.put(one)
             uow.refusals.put(two)

@@ -297,6 +297,9 @@ class MemoryUnitOfWork(UnitOfWork):
         self.events = MemoryEvents(self._store.events)
         return self
 
+    def begin_writing(self) -> None:
+        """Nothing to take: the memory store's units run one at a time."""
+
     def commit(self) -> None:
         assert isinstance(self.domains, _Domains) and isinstance(self.audit, _Audit)
         assert isinstance(self.records, _Records) and isinstance(self.machines, _Machines)

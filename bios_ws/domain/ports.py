@@ -251,6 +251,12 @@ class UnitOfWork(abc.ABC):
         self.rollback()
 
     @abc.abstractmethod
+    def begin_writing(self) -> None:
+        """Take the store's write lock now. A unit that will write and reads first calls this
+        before its first read: SQLite cannot turn a read snapshot into a write once another
+        writer has committed after it began (the write fails at once, with no wait)."""
+
+    @abc.abstractmethod
     def commit(self) -> None: ...
 
     @abc.abstractmethod

@@ -257,6 +257,7 @@ class CredentialService:
         try:
             principal.require_admin()
             with self._uow() as uow:
+                uow.begin_writing()
                 result = run(uow)
                 details = dict(changes or {})
                 if isinstance(result, ClientBundle):

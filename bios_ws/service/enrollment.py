@@ -78,6 +78,7 @@ class EnrollmentService:
             check_domain_id(domain_id)
             issuer = self._credentials.issuer()
             with self._uow() as uow:
+                uow.begin_writing()
                 incarnation = uow.credentials.incarnation(domain_id)
                 if incarnation is None:
                     raise DomainNotFound(f"no domain {domain_id!r}")
@@ -119,6 +120,7 @@ class EnrollmentService:
             if not self._domains.has_firmware(domain_id):  # S1: its image comes first
                 self._domains.assign_firmware(PROVISIONING, domain_id)
             with self._uow() as uow:
+                uow.begin_writing()
                 incarnation = uow.credentials.incarnation(domain_id)
                 record = uow.credentials.ticket(ticket.nonce, for_update=True)
                 self._check(ticket, record, incarnation, issuer.enrollment_key(), now)
@@ -145,6 +147,7 @@ class EnrollmentService:
             issuer = self._credentials.issuer()
             now = self._clock()
             with self._uow() as uow:
+                uow.begin_writing()
                 incarnation = uow.credentials.incarnation(domain_id)
                 if incarnation is None or incarnation != principal.incarnation:
                     raise AccessDenied(f"domain {domain_id!r} is not this certificate's")

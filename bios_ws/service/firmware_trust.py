@@ -92,6 +92,7 @@ class FirmwareTrustService:
         try:
             principal.require_admin()
             with self._uow() as uow:
+                uow.begin_writing()
                 result = run(uow)
                 if changed(result):
                     details = {"fingerprint": signer(result).fingerprint,

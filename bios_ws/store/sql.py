@@ -174,6 +174,9 @@ class SqlUnitOfWork(UnitOfWork):
     def __enter__(self) -> SqlUnitOfWork:
         return self
 
+    def begin_writing(self) -> None:
+        self.connection(write=True)
+
     def connection(self, *, write: bool) -> Connection:
         """The transaction's connection, begun (write-locked if ``write``) on first use.
 
@@ -185,7 +188,13 @@ class SqlUnitOfWork(UnitOfWork):
             raise RuntimeError("this unit of work is finished; start a new one")
         if write or not self.sqlite:  # a local read never waits (WAL: writers do not block it)
             may_block("a write to the store" if write else "a store over the network")
-        self._writes = self._writes or write  # a reading unit may write later on
+        if write and self.sqlite and self._conn is not None and not self._writes:
+            # SQLite cannot make a read snapshot a write once another writer committed after
+            # it began ("database is locked" at once, no busy wait): a unit that writes must
+            # say so at its first statement (``for_update``), so it begins with the write lock.
+            raise RuntimeError("a unit of work that began reading cannot write: begin it"
+                               " with the write lock (for_update) at its first statement")
+        self._writes = self._writes or write
         if self._conn is None:
             if write and self._turns is not None:
                 self._has_turn = self._turns.take()

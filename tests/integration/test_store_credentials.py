@@ -84,12 +84,14 @@ def test_a_rolled_back_revocation_leaves_nothing(store: Any) -> None:
 
 def test_incarnations_start_replace_and_end(store: Any) -> None:
     with store.unit_of_work() as uow:
+        uow.begin_writing()  # it reads, then writes
         assert uow.credentials.incarnation("vm1") is None
         uow.credentials.set_incarnation("vm1", "aaaaaaaaaaaaaaaa")
         uow.credentials.set_incarnation("vm1", "bbbbbbbbbbbbbbbb")
         uow.credentials.end_incarnation("nothing")
         uow.commit()
     with store.unit_of_work() as uow:
+        uow.begin_writing()  # it reads, then writes
         assert uow.credentials.incarnation("vm1") == "bbbbbbbbbbbbbbbb"
         uow.credentials.end_incarnation("vm1")
         uow.commit()

@@ -100,6 +100,7 @@ def test_add_existing_is_domain_exists_and_keeps_the_first(store: SqlStore) -> N
 
 def test_missing_domain_is_domain_not_found_everywhere(store: SqlStore) -> None:
     with store.unit_of_work() as uow:
+        uow.begin_writing()  # it reads, then writes
         with pytest.raises(DomainNotFound):
             uow.domains.get("nope")
         with pytest.raises(DomainNotFound):

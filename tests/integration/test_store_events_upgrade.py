@@ -46,6 +46,7 @@ def test_a_version_6_store_upgrades_in_place_with_its_data(tmp_path: Path) -> No
         assert set(VERSION_7_TABLES) <= set(tables)
         assert {"events_by_scope", "events_by_time"} <= indexes
         with upgraded.unit_of_work() as uow:
+            uow.begin_writing()  # it reads, then writes
             assert uow.domains.get("old1").current == {"A": 1}
             assert uow.firmware.inventory("old1") == initial_inventory()
             assert uow.events.head() == 0 and uow.events.subscriptions() == []

@@ -259,6 +259,7 @@ def test_nothing_is_kept_without_commit(store: Any) -> None:
         assert uow.firmware.remove_upload("0" * 32) is True
         assert uow.firmware.use_transfer_key(SHA_A, T0) is True
     with store.unit_of_work() as uow:
+        uow.begin_writing()  # it reads, then writes
         assert uow.firmware.inventory("vm1") is None
         assert uow.firmware.get_job("j1") is None
         assert [u.upload_id for u in uow.firmware.uploads()] == ["0" * 32]
@@ -274,6 +275,7 @@ def test_forget_domain_removes_its_inventory_jobs_and_uploads_only(store: Any) -
     write(store, lambda fw: fw.use_transfer_key(SHA_A, T0),
           lambda fw: fw.forget_domain("vm1"), lambda fw: fw.forget_domain("nobody"))
     with store.unit_of_work() as uow:
+        uow.begin_writing()  # it reads, then writes
         fw = uow.firmware
         assert (fw.inventory("vm1"), fw.jobs("vm1"), fw.uploads("vm1")) == (None, [], [])
         assert fw.get_job("j-vm1") is None and fw.get_upload("1" * 32) is None

@@ -98,6 +98,7 @@ def test_a_version_4_store_upgrades_in_place_with_its_data(tmp_path: Path) -> No
     try:
         assert upgraded.schema_version() == SCHEMA_VERSION
         with upgraded.unit_of_work() as uow:
+            uow.begin_writing()  # it reads, then writes
             assert uow.domains.get("old1").current == {"A": 1}
             assert uow.credentials.incarnation("old1") == "0123456789abcdef"
             assert uow.firmware_trust.list() == []

@@ -55,6 +55,7 @@ def test_a_version_5_store_upgrades_in_place_with_its_data(tmp_path: Path) -> No
         assert set(VERSION_6_TABLES) <= set(tables)
         assert "firmware_jobs_by_domain" in indexes
         with upgraded.unit_of_work() as uow:
+            uow.begin_writing()  # it reads, then writes
             assert uow.domains.get("old1").current == {"A": 1}
             assert uow.credentials.incarnation("old1") == "0123456789abcdef"
             assert uow.firmware_trust.list() == [signer]
@@ -64,6 +65,7 @@ def test_a_version_5_store_upgrades_in_place_with_its_data(tmp_path: Path) -> No
             assert uow.firmware.use_transfer_key("c" * 64, T0) is True
             uow.commit()
         with upgraded.unit_of_work() as uow:
+            uow.begin_writing()  # it reads, then writes
             assert uow.firmware.inventory("old1") == initial_inventory()
             assert uow.firmware.use_transfer_key("c" * 64, T0) is False
     finally:

@@ -97,17 +97,25 @@ def test_a_reading_unit_begun_on_the_driver_reads_one_snapshot(store: SqlStore) 
         assert later.domains.get("a").version == before + 1
 
 
-def test_a_reading_unit_that_writes_commits_on_the_driver_and_is_synced(
+def test_a_reading_unit_cannot_write_and_one_that_says_so_first_is_synced(
     store: SqlStore, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """SQLite cannot turn a read snapshot into a write once another writer committed after
+    it began ("database is locked" at once): a unit that reads then writes is refused in
+    every case, so the race shows in tests, and one that calls begin_writing first works."""
     from bios_ws.store import durability
 
+    with store.unit_of_work() as reader:
+        state = reader.domains.get("a")  # begun as a reading unit
+        with pytest.raises(RuntimeError, match="began reading cannot write"):
+            reader.domains.save(DomainState("a", state.version + 1, {"A": 3}), state.version)
     synced: list[int] = []
     wait = durability.WalSync.wait_durable
     monkeypatch.setattr(durability.WalSync, "wait_durable",
                         lambda self, ticket: (synced.append(ticket), wait(self, ticket)))
     with store.unit_of_work() as uow:
-        state = uow.domains.get("a")  # begun as a reading unit
+        uow.begin_writing()
+        state = uow.domains.get("a")
         uow.domains.save(DomainState("a", state.version + 1, {"A": 3}), state.version)
         uow.commit()
     assert synced  # acknowledged only once on the disk

@@ -11,10 +11,12 @@ T0 = datetime(2026, 11, 1, 12, 0, 0, 654321, tzinfo=UTC)
 
 def test_a_record_is_versioned_from_one_and_its_version_reads_alone(store: Any) -> None:
     with store.unit_of_work() as uow:
+        uow.begin_writing()  # it reads, then writes
         assert uow.records.version("k") is None
         assert uow.records.put("k", "first", T0).version == 1
         uow.commit()
     with store.unit_of_work() as uow:
+        uow.begin_writing()  # it reads, then writes
         assert uow.records.version("k") == 1
         assert uow.records.put("k", "second", T0).version == 2
         assert uow.records.version("k") == 2  # its own write, within the unit

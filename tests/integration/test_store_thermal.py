@@ -96,6 +96,7 @@ def test_list_and_delete(store: Any) -> None:
             uow.thermal.add(record(name))
         uow.commit()
     with store.unit_of_work() as uow:
+        uow.begin_writing()  # it reads, then writes
         assert [r.domain_id for r in uow.thermal.list()] == ["vm1", "vm2", "vm3"]
         uow.thermal.delete("vm2")
         uow.thermal.delete("nobody")
@@ -167,6 +168,7 @@ def test_a_version_6_store_upgrades_in_place_with_its_data(tmp_path: Path) -> No
         with upgraded.engine.connect() as conn:
             assert "thermal_state" in inspect(conn).get_table_names()
         with upgraded.unit_of_work() as uow:
+            uow.begin_writing()  # it reads, then writes
             assert uow.domains.get("old1").current == {"A": 1}
             assert uow.thermal.list() == []
             assert uow.thermal.add(record("old1")) is True
