@@ -28,7 +28,7 @@ from bios_ws.domain.ports import (
 )
 from bios_ws.domain.state import DomainState
 from bios_ws.errors import DomainExists, DomainNotFound, StoreUnavailable, VersionConflict
-from bios_ws.store import schema
+from bios_ws.store import migrations, schema
 from bios_ws.store.audit import SqlAudit, SqlRefusals
 from bios_ws.store.codec import DecodedStates, encode_state, time_from_text, time_to_text
 from bios_ws.store.credentials import SqlCredentials
@@ -94,7 +94,7 @@ class SqlStore:
 
     def schema_version(self) -> int:
         with store_errors(), self._engine.connect() as conn:
-            version = schema.read_schema_version(conn)
+            version = migrations.read_schema_version(conn)
             conn.rollback()
         if version is None:
             raise StoreUnavailable("the state store has no schema")
@@ -116,11 +116,13 @@ def writers_lock_path(database: str) -> str:
     return os.path.join(folder, f".{name}.lock")
 
 
-def open_store(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> SqlStore:
+def open_store(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+               upgrade: bool | None = None) -> SqlStore:
     """Open (creating or checking its schema) the store at ``url``.
 
     ``sqlite:////abs/path/vbios.db`` by default; a ``postgresql+psycopg://`` URL
-    runs the same code. StoreUnavailable if it cannot be opened or is too new.
+    runs the same code. StoreUnavailable if it cannot be opened, is too new, or is
+    older and not to be upgraded here (``upgrade``: ``store.migrations.ensure_schema``).
     """
     parsed = parse_url(url)
     engine = build_engine(parsed, busy_timeout_ms=busy_timeout_ms)
@@ -131,13 +133,28 @@ def open_store(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> S
         ):
             conn.execution_options(**{WRITE_LOCK_OPTION: True})
             with conn.begin():
-                schema.ensure_schema(conn)
+                migrations.ensure_schema(conn, upgrade=upgrade)
     except BaseException:
         engine.dispose()
         raise
     log.info("state store open at %s (schema version %d)", safe_url(parsed),
-             schema.SCHEMA_VERSION)
+             migrations.LATEST)
     return SqlStore(engine, busy_timeout_ms)
+
+
+def store_status(url: str) -> migrations.SchemaStatus:
+    """The schema version the store at ``url`` holds, without changing anything."""
+    engine = build_engine(parse_url(url))
+    try:
+        with (
+            store_errors("cannot open the state store", show_reason=True),
+            engine.connect() as conn,
+        ):
+            found = migrations.status(conn)
+            conn.rollback()
+        return found
+    finally:
+        engine.dispose()
 
 
 class SqlUnitOfWork(UnitOfWork):
