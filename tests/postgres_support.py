@@ -196,3 +196,13 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
         yield postgres_server.url(name)
     finally:
         postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of an empty database of this test's own (no schema yet)."""
+    name = postgres_server.create_database(template="template0")
+    try:
+        yield postgres_server.url(name)
+    finally:
+        postgres_server.drop_database(name)

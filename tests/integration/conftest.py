@@ -10,6 +10,7 @@ from bios_ws.domain.fakes import MemoryStore
 from bios_ws.store import open_store
 from tests.cli_support import home, run  # noqa: F401 (fixtures: `vbios` in-process, a home)
 from tests.postgres_support import (  # noqa: F401 (fixtures: the session's PostgreSQL)
+    empty_postgres_url,
     postgres_server,
     postgres_url,
 )
