@@ -97,7 +97,7 @@ def test_an_older_sqlite_store_is_upgraded_when_opened(tmp_path: Path) -> None:
 def test_an_older_postgresql_store_waits_for_vbios_store_upgrade(
         empty_postgres_url: str) -> None:
     make_version_6(empty_postgres_url)
-    with pytest.raises(StoreUnavailable, match="older than this vbios needs.*vbios store upgrade"):
+    with pytest.raises(StoreUnavailable, match=r"older than this vbios needs.*vbios store upgrade"):
         open_store(empty_postgres_url)
     assert store_status(empty_postgres_url).found == 6
     upgraded = open_store(empty_postgres_url, upgrade=True)
