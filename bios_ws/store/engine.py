@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from bios_ws.errors import StoreUnavailable
+from bios_ws.errors import StoreConflict, StoreUnavailable
 from bios_ws.store.urls import check_store_url
 
 log = logging.getLogger("bios_ws.store")
@@ -123,7 +123,18 @@ def store_errors(
     except (SQLAlchemyError, sqlite3.Error) as exc:
         reason = _reason(exc)
         log.warning("%s: %s", what, reason)
-        raise StoreUnavailable(f"{what}: {reason}" if show_reason else what) from None
+        error = StoreConflict if _sqlstate(exc) in CONFLICT_SQLSTATES else StoreUnavailable
+        raise error(f"{what}: {reason}" if show_reason else what) from None
+
+
+#: PostgreSQL's serialization failure and detected deadlock: the transaction may be run
+#: again (``store.retry``).
+CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return state if isinstance(state, str) else None
 
 
 def _reason(exc: Exception) -> str:

@@ -22,6 +22,7 @@ from bios_ws.blocking import may_block
 from bios_ws.domain.ports import (
     DomainRepository,
     DomainSummary,
+    DomainTurns,
     HostRecord,
     HostRecords,
     UnitOfWork,
@@ -51,6 +52,7 @@ from bios_ws.store.machines import SqlMachines
 from bios_ws.store.prepared import Prepared
 from bios_ws.store.system import SqlSel, SqlTimers
 from bios_ws.store.thermal import SqlThermal
+from bios_ws.store.turns import PostgresTurns, SqliteTurns
 from bios_ws.store.writers import WriterTurns
 
 # Statements built once: building a select costs more than running it on SQLite.
@@ -82,6 +84,9 @@ class SqlStore:
                                    busy_timeout_ms / 1000) if self._sqlite else None)
         self._kept = KeptConnections() if self._sqlite else None
         self._sync = WalSync(engine.url.database or "") if self._sqlite else None
+        #: Each domain's turn for long operations (``store.turns``).
+        self.turns: DomainTurns = (SqliteTurns(engine.url.database or "") if self._sqlite
+                                   else PostgresTurns(engine))
 
     @property
     def engine(self) -> Engine:
@@ -375,6 +380,15 @@ class _Records(HostRecords):
         if row is None:
             return None
         return HostRecord(row.key, int(row.version), row.value, time_from_text(row.updated_at))
+
+    def hold_shared(self, key: str) -> None:
+        conn = self._uow.connection(write=True)
+        if self._uow.sqlite:  # the write lock is the whole database's
+            return
+        table = schema.host_records
+        with store_errors():
+            conn.execute(select(table.c.key).where(table.c.key == key)
+                         .with_for_update(read=True)).all()
 
     def version(self, key: str) -> int | None:
         uow = self._uow
