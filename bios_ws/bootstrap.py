@@ -148,7 +148,7 @@ def bootstrap(config: Config, *, clock: Clock = utc_now,
     wiring = Wiring(store.unit_of_work, registry, clock, tpm, platforms, default_keys,
                     UseCases(), lambda: issuer, timedelta(days=config.guest_cert_days),
                     transfer_key=None if transfer_key is None else lambda: transfer_key,
-                    event_retention=config.event_retention)
+                    event_retention=config.event_retention, turns=store.turns)
     return App(config, store, registry, build_use_cases(wiring), tpm, platforms, observer)
 
 

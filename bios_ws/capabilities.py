@@ -21,7 +21,7 @@ from typing import Any
 
 from bios_ws.domain.events import EventRetention
 from bios_ws.domain.firmware import KeyDatabases
-from bios_ws.domain.ports import Clock, UnitOfWorkFactory
+from bios_ws.domain.ports import Clock, DomainTurns, UnitOfWorkFactory
 from bios_ws.domain.power import MachineKind
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.errors import (
@@ -121,6 +121,8 @@ class Wiring:
     ambient: AmbientSource = hwmon_ambient
     #: How long events are kept.
     event_retention: EventRetention = dataclasses.field(default_factory=EventRetention)
+    #: Each domain's turn for long operations (the store's: fleet-wide on PostgreSQL).
+    turns: DomainTurns | None = None
 
     @property
     def gate(self) -> WriteGate | None:
@@ -177,7 +179,7 @@ def _secure_boot(wiring: Wiring) -> SecureBootService:
 
 def _power(wiring: Wiring) -> PowerService:
     return PowerService(wiring.uow, wiring.clock, wiring.platforms,
-                        wiring.built.use(BiosService), wiring.gate)
+                        wiring.built.use(BiosService), wiring.gate, turns=wiring.turns)
 
 
 def _attestation(wiring: Wiring) -> AttestationService:
@@ -201,7 +203,7 @@ def _firmware_update(wiring: Wiring) -> FirmwareUpdateService:
     return FirmwareUpdateService(wiring.uow, wiring.clock, wiring.platforms,
                                  Pkcs7CapsuleVerifier(),
                                  restart_for_update(wiring.built.use(PowerService)),
-                                 gate=wiring.gate)
+                                 gate=wiring.gate, turns=wiring.turns)
 
 
 def _firmware_upload(wiring: Wiring) -> FirmwareUploadService:

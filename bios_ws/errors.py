@@ -35,6 +35,8 @@ correlation id, and its text stays in the server log.
     ├── ServerError                 faultcode "Server": the service failed
     │   ├── InternalError           unexpected; carries a correlation id
     │   ├── StoreUnavailable        the state store could not be reached
+    │   │   └── StoreConflict       a transaction lost to another one (PostgreSQL's SQLSTATE
+    │   │                           40001 or 40P01) more times than the store retries it
     │   ├── ServiceRestricted       the host's measurements do not match its reference:
     │   │                           state-changing operations are refused (restricted mode)
     │   ├── AttestationUnavailable  no TPM or no enrolled attestation key to quote with
@@ -241,6 +243,11 @@ class InternalError(ServerError):
 
 class StoreUnavailable(ServerError):
     code = "StoreUnavailable"
+
+
+class StoreConflict(StoreUnavailable):
+    """A serialization failure or a deadlock, still there after the store's retries
+    (``bios_ws.store.retry``). The same fault as StoreUnavailable on the wire."""
 
 
 class ServiceRestricted(ServerError):

@@ -4,8 +4,9 @@ A home is a directory (mode 0700) holding the marker ``vbios-home.json``, the
 database, the attribute registry, the PKI, the development TPM (``tpm/``) and
 the key passphrases sealed in the TPM (``tpm/sealed/``). ``Home`` only knows
 paths and the marker (which also records the home's TPM: ``"dev"``, an explicit
-TCTI, or ``"none"``); the files themselves are written by ``bios_ws.pki``,
-``bios_ws.launch`` and ``bios_ws.bootstrap``.
+TCTI, or ``"none"``, and its state store when it is not the SQLite file ``vbios.db``:
+``vbios init --store postgresql+psycopg://...``); the files themselves are written by
+``bios_ws.pki``, ``bios_ws.launch`` and ``bios_ws.bootstrap``.
 
 With ``"none"`` (``vbios init --no-tpm``, development only) the one key
 passphrase lives in a 0600 file, ``secrets/key-passphrase``; with a TPM no
@@ -33,6 +34,9 @@ _MAX_MARKER_BYTES = 64 * 1024
 TPM_DEV = "dev"
 TPM_NONE = "none"
 _TCTI_PREFIXES = ("device:", "swtpm:", "tabrmd:", "mssim:")
+#: The marker's key of the state store URL (absent: the SQLite file ``vbios.db``).
+STORE_KEY = "store"
+_MAX_STORE_URL = 1024
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,9 @@ class Home:
         tpm = data.get("tpm", TPM_NONE)
         if not isinstance(tpm, str) or check_tpm_setting(tpm) != tpm:
             raise StateDirectoryError(f"{marker} names an invalid TPM: {tpm!r}")
+        store = data.get(STORE_KEY)
+        if store is not None and not _is_store_text(store):
+            raise StateDirectoryError(f"{marker} names an invalid state store")
         return data
 
     @property
@@ -138,6 +145,22 @@ class Home:
         data["tpm"] = choice.setting
         _write_marker(self.marker, data)
 
+    def record_store(self, url: str) -> None:
+        """Write the home's state store URL into the marker (atomically); every command
+        and ``serve`` then use it (``db_url``). The URL is checked by ``bios_ws.store``
+        (no password in it) before it is recorded."""
+        if not _is_store_text(url):
+            raise StateDirectoryError("invalid state store URL")
+        data = self.settings()
+        data[STORE_KEY] = url
+        _write_marker(self.marker, data)
+
+    @property
+    def recorded_store(self) -> str | None:
+        """The store URL ``vbios init --store`` recorded; None: the SQLite file."""
+        value = self.settings().get(STORE_KEY)
+        return value if isinstance(value, str) else None
+
     @staticmethod
     def default_path() -> Path:
         """The last fallback when neither --home nor VBIOS_HOME is given."""
@@ -155,7 +178,8 @@ class Home:
 
     @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.db_path}"
+        """The home's state store: the URL recorded at init, else its SQLite file."""
+        return self.recorded_store or f"sqlite:///{self.db_path}"
 
     @property
     def registry_path(self) -> Path:
@@ -324,6 +348,11 @@ def check_tpm_setting(setting: str) -> str:
         f"invalid TPM {setting!r}: expected dev, none, or a TCTI such as"
         " device:/dev/tpmrm0, swtpm:host=127.0.0.1,port=2321 or tabrmd:"
     )
+
+
+def _is_store_text(value: object) -> bool:
+    return (isinstance(value, str) and 0 < len(value) <= _MAX_STORE_URL and value.isprintable()
+            and not any(c.isspace() for c in value))
 
 
 def _write_marker(marker: Path, data: Mapping[str, object] | None = None) -> None:

@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         launch,
         registry,
         serve,
+        store,
         tpm,
     )
 
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     capsule.register(commands)
     firmware.register(commands)
     registry.register(commands)
+    store.register(commands)
     return parser
 
 

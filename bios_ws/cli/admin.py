@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bios_ws.cli import cert
@@ -46,6 +47,10 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
                       help="DNS name or IP address of the server certificate (repeatable;"
                            f" default: {SERVER_NAMES_HELP})")
     add_tpm_options(init, for_init=True)
+    init.add_argument("--store", metavar="URL",
+                      help="the state store: postgresql+psycopg://USER@HOST/DATABASE, shared"
+                           " by a fleet (no password in it: a libpq passfile or peer"
+                           " authentication; docs/store.md); default: SQLite in the home")
     init.set_defaults(run=run_init)
 
     audit = commands.add_parser("audit", help="show or verify the audit log")
@@ -101,9 +106,12 @@ def run_init(args: argparse.Namespace) -> int:
 
     names = tuple(args.san) if args.san else DEFAULT_SERVER_NAMES
     tpm = chosen_tpm(args) or DEV_TPM
+    path = resolve_home_path(args.home)
+    if args.store is not None:
+        _record_store(path, args.store)
     if tpm.is_none:
         print(NO_TPM_WARNING, file=sys.stderr, flush=True)
-    done = initialize(resolve_home_path(args.home), names, tpm=tpm)
+    done = initialize(path, names, tpm=tpm)
     home = done.home
     print(f"initialized vbios state directory {home.path}")
     print(f"  CA certificate:     {home.ca_cert}")
@@ -118,7 +126,7 @@ def run_init(args: argparse.Namespace) -> int:
                   f" vbios tpm stop --home {home.path}")
         print(f"  sealed passphrases: {home.sealed_dir} (PCRs 0-7 and {SERVICE_PCR}, sha256)")
     print(f"  attribute registry: {home.registry_path}")
-    print(f"  database:           {home.db_path}")
+    print(f"  database:           {_store_shown(home)}")
     if done.recovery_code is not None:
         print()
         print("RECOVERY CODE (shown once, stored nowhere; keep it offline):")
@@ -126,6 +134,26 @@ def run_init(args: argparse.Namespace) -> int:
         print("  vbios tpm reseal asks for it after an intended change of the boot"
               " (firmware, bootloader, kernel).")
     return 0
+
+
+def _record_store(path: Path, url: str) -> None:
+    """Record ``url`` (checked: psycopg 3, no password) in a home not yet initialized."""
+    from bios_ws.store.urls import check_store_url
+
+    check_store_url(url)
+    home = Home.create(path)
+    if home.is_initialized:
+        raise AdminError(f"{home.path} is already initialized")
+    home.record_store(url)
+
+
+def _store_shown(home: Home) -> str:
+    if home.recorded_store is None:
+        return str(home.db_path)
+    from bios_ws.store.engine import safe_url
+    from bios_ws.store.urls import check_store_url
+
+    return safe_url(check_store_url(home.recorded_store))
 
 
 # -- audit -------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from bios_ws.domain.ports import (
 from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.state import DomainState
 from bios_ws.domain.thermal_policy import ThermalRecord
+from bios_ws.domain.turns import ThreadTurns
 from bios_ws.errors import DomainExists, DomainNotFound, VersionConflict
 
 
@@ -63,6 +64,7 @@ class MemoryStore:
         self.system = SystemData()
         self.thermal: dict[str, ThermalRecord] = {}
         self.events = EventData()
+        self.turns = ThreadTurns()
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -186,6 +188,9 @@ class _Records(HostRecords):
         record = HostRecord(key, old.version + 1 if old else 1, value, updated_at)
         self.data[key] = record
         return record
+
+    def hold_shared(self, key: str) -> None:
+        """Nothing: a memory unit of work holds the whole store already."""
 
     def version(self, key: str) -> int | None:
         record = self.data.get(key)

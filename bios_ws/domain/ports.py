@@ -16,6 +16,7 @@ __all__ = [
 
 import abc
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -114,6 +115,12 @@ class HostRecords(abc.ABC):
     @abc.abstractmethod
     def version(self, key: str) -> int | None:
         """The record's version alone, or None: the cheap read of a per-call check."""
+
+    @abc.abstractmethod
+    def hold_shared(self, key: str) -> None:
+        """Begin a writing unit holding ``key`` shared until it ends: holders pass each
+        other, and a ``get(key, for_update=True)`` waits for them (they for it). On
+        PostgreSQL ``FOR SHARE``; on SQLite the database's write lock, as ``for_update``."""
 
 
 class AuditLog(abc.ABC):
@@ -262,6 +269,15 @@ class UnitOfWork(abc.ABC):
     @abc.abstractmethod
     def rollback(self) -> None:
         """Undo what was not committed; a no-op after commit."""
+
+
+class DomainTurns(abc.ABC):
+    """One long operation (a power request, a firmware apply) at a time per domain, across
+    every thread, process and host sharing the store. Reentrant within a thread."""
+
+    @abc.abstractmethod
+    def turn(self, domain_id: str) -> AbstractContextManager[None]:
+        """Wait for the domain's turn; it is held until the block ends."""
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -35,9 +35,10 @@ from bios_ws.domain.firmware_update import (
     record_failed_attempt,
 )
 from bios_ws.domain.firmware_upload import MAX_CAPSULE_BYTES
-from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from bios_ws.domain.ports import Clock, DomainTurns, UnitOfWork, UnitOfWorkFactory
 from bios_ws.domain.power import MachineKind, PowerState, ResetType, is_running
 from bios_ws.domain.principal import Principal, check_domain_id, guest_of
+from bios_ws.domain.turns import ThreadTurns
 from bios_ws.errors import (
     CapsuleNotTrusted,
     FirmwareUpdateRefused,
@@ -81,8 +82,10 @@ class Submission:
 class FirmwareUpdateService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock,
                  platforms: Mapping[MachineKind, Platform], verifier: CapsuleVerifier,
-                 restart: RestartRequest, gate: WriteGate | None = None) -> None:
+                 restart: RestartRequest, gate: WriteGate | None = None,
+                 turns: DomainTurns | None = None) -> None:
         self._uow = uow
+        self._turns = turns or ThreadTurns()  # one apply at a time per domain, fleet-wide
         self._clock = clock
         self._platforms = platforms
         self._verifier = verifier
@@ -142,12 +145,18 @@ class FirmwareUpdateService:
             with self._uow() as uow:
                 uow.domains.get(domain_id)
                 kind = uow.machines.get(domain_id).kind
-            job = self._accept(submission, digest)
         except VbiosError as exc:
             audit_refusal(self._uow, self._record(principal, domain_id, outcome_of(exc),
                                                   {"capsule_sha256": digest}))
             raise
-        return self._stage(job, self._platforms[kind], submission.capsule)
+        with self._turns.turn(domain_id):
+            try:
+                job = self._accept(submission, digest)
+            except VbiosError as exc:
+                audit_refusal(self._uow, self._record(principal, domain_id, outcome_of(exc),
+                                                      {"capsule_sha256": digest}))
+                raise
+            return self._stage(job, self._platforms[kind], submission.capsule)
 
     def _accept(self, submission: Submission, digest: str) -> FirmwareJob:
         """Parse, verify and judge; record a refusal (job Failed) or a Pending job."""

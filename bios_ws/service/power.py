@@ -1,8 +1,9 @@
 """Use cases of a domain's power: state, reset requests, the machine's own events, power
 restore when the service starts.
 
-A request runs under the machine's lock (``Platform.lock``: one request at a time
-per machine, across processes), checks the request against the live state
+A request runs in the domain's turn (``DomainTurns``: one at a time per domain across
+the hosts sharing the store), under the machine's lock (``Platform.lock``: one request
+at a time per machine, across processes), checks the request against the live state
 (``bios_ws.domain.power.check_request``), asks the platform, records the
 machine's power apart from its settings (``MachineRecord``, its own version)
 and appends an audit entry; a refused one is audited too. Pending settings are
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bios_ws.domain.audit import AuditRecord, digest_changes
-from bios_ws.domain.ports import Clock, UnitOfWorkFactory
+from bios_ws.domain.ports import Clock, DomainTurns, UnitOfWorkFactory
 from bios_ws.domain.power import (
     MachineKind,
     MachineRecord,
@@ -34,6 +35,7 @@ from bios_ws.domain.power import (
     restores_power,
 )
 from bios_ws.domain.principal import Principal, check_domain_id, is_domain_id
+from bios_ws.domain.turns import ThreadTurns
 from bios_ws.errors import PlatformUnavailable, ServiceRestricted, VbiosError
 from bios_ws.platform.port import Platform
 from bios_ws.service.audit import audit_refusal
@@ -69,13 +71,14 @@ class ResetOutcome:
 class PowerService:
     def __init__(
         self, uow: UnitOfWorkFactory, clock: Clock, platforms: Mapping[MachineKind, Platform],
-        bios: BiosService, gate: WriteGate | None = None,
+        bios: BiosService, gate: WriteGate | None = None, turns: DomainTurns | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._platforms = platforms
         self._bios = bios
         self._gate = gate
+        self._turns = turns or ThreadTurns()
 
     # -- guests and admin --------------------------------------------------------
 
@@ -119,7 +122,7 @@ class PowerService:
         LastResetCause ``ThermalEvent`` either way, audited as the platform's doing. None
         when it was not running or already shutting down (nothing done)."""
         platform = self._platform(self._record(domain_id).kind)
-        with platform.lock(domain_id):
+        with self._turns.turn(domain_id), platform.lock(domain_id):
             before = self._live(domain_id, platform)
             if before in (PowerState.OFF, PowerState.POWERING_OFF):
                 return None
@@ -153,7 +156,7 @@ class PowerService:
     def _restore(self, record: MachineRecord) -> str | None:
         platform = self._platform(record.kind)
         domain_id = record.domain_id
-        with platform.lock(domain_id):
+        with self._turns.turn(domain_id), platform.lock(domain_id):
             if record.kind is MachineKind.SIMULATED:
                 platform.power_off(domain_id, ResetCause.MANAGEMENT_COMMAND, graceful=False)
             elif is_running(platform.status(domain_id)):
@@ -187,7 +190,7 @@ class PowerService:
         try:
             domain_id = target()
             platform = self._platform(self._record(domain_id).kind)
-            with platform.lock(domain_id):
+            with self._turns.turn(domain_id), platform.lock(domain_id):
                 before = self._live(domain_id, platform)
                 check_request(before, reset_type)
                 will_boot = boots(before, reset_type)

@@ -44,9 +44,11 @@ class RegistryKeeper:
 
     def refresh(self, uow: UnitOfWork, *, for_update: bool = False) -> AttributeRegistry:
         """The registry in force, within ``uow`` (one indexed read when unchanged);
-        ``for_update`` begins a writing unit with it (the write lock, then the read)."""
+        ``for_update`` begins a writing unit with it, holding the registry in force shared
+        (a settings write of another domain passes; a registry apply, which takes it
+        exclusively, waits for the writers and they for it)."""
         if for_update:
-            uow.records.get(REGISTRY_DIGEST_KEY, for_update=True)
+            uow.records.hold_shared(REGISTRY_DIGEST_KEY)
         version = uow.records.version(REGISTRY_DIGEST_KEY)
         generation, registry = self._held
         if version is None or version == generation:

@@ -23,10 +23,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 
-from bios_ws.errors import StoreUnavailable
+from bios_ws.errors import StoreConflict, StoreUnavailable
+from bios_ws.store.urls import check_store_url
 
 log = logging.getLogger("bios_ws.store")
 
@@ -37,10 +38,8 @@ DEFAULT_BUSY_TIMEOUT_MS = 10_000
 
 
 def parse_url(url: str) -> URL:
-    try:
-        return make_url(url)
-    except ArgumentError:
-        raise StoreUnavailable("invalid state store URL") from None
+    """``url`` if vbios takes it (``store.urls``: SQLite, or psycopg 3 without password)."""
+    return check_store_url(url)
 
 
 def safe_url(url: URL) -> str:
@@ -124,7 +123,18 @@ def store_errors(
     except (SQLAlchemyError, sqlite3.Error) as exc:
         reason = _reason(exc)
         log.warning("%s: %s", what, reason)
-        raise StoreUnavailable(f"{what}: {reason}" if show_reason else what) from None
+        error = StoreConflict if _sqlstate(exc) in CONFLICT_SQLSTATES else StoreUnavailable
+        raise error(f"{what}: {reason}" if show_reason else what) from None
+
+
+#: PostgreSQL's serialization failure and detected deadlock: the transaction may be run
+#: again (``store.retry``).
+CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return state if isinstance(state, str) else None
 
 
 def _reason(exc: Exception) -> str:

@@ -1,7 +1,7 @@
-"""Tables, schema version and the append-only guard of the audit table.
+"""The tables, and the schema version this code reads and writes.
 
-Portable SQLAlchemy Core; the few dialect-specific statements (triggers,
-PostgreSQL's advisory lock) are isolated in ``_DIALECT_DDL`` and ``_lock_schema``.
+Portable SQLAlchemy Core. How a store gets these tables, version by version, and the
+append-only guard of the audit table: ``store.migrations``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    Connection,
     Index,
     Integer,
     LargeBinary,
@@ -17,17 +16,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    insert,
-    inspect,
-    select,
-    text,
 )
 
-from bios_ws.domain.audit import scope_of
-from bios_ws.errors import StoreUnavailable
-
-#: The schema this code reads and writes. A database at a newer version is refused;
-#: an older one is upgraded by ``_MIGRATIONS``.
+#: The schema this code reads and writes (the last of ``migrations.MIGRATIONS``). A
+#: database at a newer version is refused; an older one is upgraded (``store.migrations``).
 SCHEMA_VERSION = 7
 
 #: meta keys
@@ -245,147 +237,6 @@ firmware_transfer_keys = Table(
     Column("fingerprint", String(64), primary_key=True),
     Column("used_at", String(40), nullable=False),
 )
-
-_APPEND_ONLY = "audit log is append-only"
-
-# Dialect-specific: refuse UPDATE and DELETE of audit rows inside the database.
-_DIALECT_DDL: dict[str, tuple[str, ...]] = {
-    "sqlite": (
-        "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
-        f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END",
-        "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
-        f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END",
-    ),
-    # Not exercised by the test suite (no PostgreSQL here); needs PostgreSQL 14+.
-    "postgresql": (
-        "CREATE OR REPLACE FUNCTION vbios_audit_append_only() RETURNS trigger "
-        f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{_APPEND_ONLY}'; END $$",
-        "CREATE OR REPLACE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit "
-        "FOR EACH ROW EXECUTE FUNCTION vbios_audit_append_only()",
-        "CREATE OR REPLACE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
-        "FOR EACH STATEMENT EXECUTE FUNCTION vbios_audit_append_only()",
-    ),
-}
-
-
-def read_schema_version(conn: Connection) -> int | None:
-    """The recorded version, or None for a database without our tables."""
-    if not inspect(conn).has_table("meta"):
-        return None
-    value = conn.scalar(select(meta.c.value).where(meta.c.key == SCHEMA_VERSION_KEY))
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise StoreUnavailable(f"the state store records an invalid schema version {value!r}")\
-            from None
-
-
-def ensure_schema(conn: Connection) -> int:
-    """Create or check the schema inside the caller's (write-locked) transaction."""
-    _lock_schema(conn)
-    found = read_schema_version(conn)
-    if found is not None and found > SCHEMA_VERSION:
-        raise StoreUnavailable(
-            f"the state store has schema version {found}, newer than this vbios "
-            f"understands ({SCHEMA_VERSION}): upgrade vbios"
-        )
-    metadata.create_all(conn, checkfirst=True)
-    for statement in _DIALECT_DDL.get(conn.dialect.name, ()):
-        conn.exec_driver_sql(statement)
-    if found is None:
-        conn.execute(
-            meta.insert(),
-            [
-                {"key": SCHEMA_VERSION_KEY, "value": str(SCHEMA_VERSION)},
-                {"key": AUDIT_LOCK_KEY, "value": ""},
-            ],
-        )
-        return SCHEMA_VERSION
-    for version in range(found + 1, SCHEMA_VERSION + 1):
-        _MIGRATIONS[version](conn)
-        conn.execute(meta.update().where(meta.c.key == SCHEMA_VERSION_KEY)
-                     .values(value=str(version)))
-    return SCHEMA_VERSION
-
-
-def _machines_for_existing_domains(conn: Connection) -> None:
-    """Version 2: every domain made before machines existed gets a simulated one, off."""
-    existing = set(conn.scalars(select(machines.c.domain_id)))
-    rows = [
-        {"domain_id": domain_id, "kind": "simulated", "version": 1, "power_state": "Off",
-         "last_reset_cause": None, "last_reset_time": None, "delivered_boot_next": None,
-         "secure_boot_current": "Unknown"}
-        for domain_id in conn.scalars(select(domains.c.domain_id))
-        if domain_id not in existing
-    ]
-    if rows:
-        conn.execute(machines.insert(), rows)
-
-
-_SCOPE_PAGE = 1000
-
-
-def _scopes_for_existing_entries(conn: Connection) -> None:
-    """Version 3: every audit entry written before gets its scope."""
-    after = conn.scalar(select(audit_scope.c.seq).order_by(audit_scope.c.seq.desc()).limit(1))
-    after = 0 if after is None else int(after)
-    while True:
-        rows = conn.execute(
-            select(audit.c.seq, audit.c.principal, audit.c.domain_id)
-            .where(audit.c.seq > after).order_by(audit.c.seq).limit(_SCOPE_PAGE)
-        ).all()
-        if not rows:
-            return
-        conn.execute(insert(audit_scope), [
-            {"seq": int(row.seq), "scope": scope_of(row.principal, row.domain_id)}
-            for row in rows
-        ])
-        after = int(rows[-1].seq)
-
-
-def _incarnations_for_existing_domains(conn: Connection) -> None:
-    """Version 4: every domain made before incarnations existed starts one. Certificates
-    issued before were not recorded: none of them counts any more (issue new bundles)."""
-    import secrets
-
-    existing = set(conn.scalars(select(identities.c.domain_id)))
-    rows = [{"domain_id": domain_id, "incarnation": secrets.token_hex(8)}
-            for domain_id in conn.scalars(select(domains.c.domain_id))
-            if domain_id not in existing]
-    if rows:
-        conn.execute(identities.insert(), rows)
-
-
-def _no_trusted_signers_yet(conn: Connection) -> None:
-    """Version 5: the new firmware_trust table starts empty (created above)."""
-
-
-def _no_firmware_updates_yet(conn: Connection) -> None:
-    """Version 6: the firmware tables start empty (created above): every domain has its
-    initial inventory until an update puts one, and no job, upload or used key."""
-
-
-def _empty_v7_tables(conn: Connection) -> None:
-    """Version 7: the System Event Log and timer tables (``schema_system``), thermal_state,
-    the events and their subscriptions start empty: every domain has an empty log of the
-    default policy, no wake alarm, no watchdog; a domain's thermal record comes with its
-    first evaluation."""
-
-
-#: What brings a store from the version before to this one (tables are created above).
-_MIGRATIONS = {2: _machines_for_existing_domains, 3: _scopes_for_existing_entries,
-               4: _incarnations_for_existing_domains, 5: _no_trusted_signers_yet,
-               6: _no_firmware_updates_yet, 7: _empty_v7_tables}
-
-
-def _lock_schema(conn: Connection) -> None:
-    # Dialect-specific: SQLite is already write-locked (BEGIN IMMEDIATE); PostgreSQL
-    # serializes concurrent schema creation with a transaction-scoped advisory lock.
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(7406381)"))
-
 
 # The system-management, thermal and events tables (version 7) join ``metadata`` from
 # their own modules.

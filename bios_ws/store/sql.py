@@ -22,13 +22,14 @@ from bios_ws.blocking import may_block
 from bios_ws.domain.ports import (
     DomainRepository,
     DomainSummary,
+    DomainTurns,
     HostRecord,
     HostRecords,
     UnitOfWork,
 )
 from bios_ws.domain.state import DomainState
 from bios_ws.errors import DomainExists, DomainNotFound, StoreUnavailable, VersionConflict
-from bios_ws.store import schema
+from bios_ws.store import migrations, schema
 from bios_ws.store.audit import SqlAudit, SqlRefusals
 from bios_ws.store.codec import DecodedStates, encode_state, time_from_text, time_to_text
 from bios_ws.store.credentials import SqlCredentials
@@ -51,6 +52,7 @@ from bios_ws.store.machines import SqlMachines
 from bios_ws.store.prepared import Prepared
 from bios_ws.store.system import SqlSel, SqlTimers
 from bios_ws.store.thermal import SqlThermal
+from bios_ws.store.turns import PostgresTurns, SqliteTurns
 from bios_ws.store.writers import WriterTurns
 
 # Statements built once: building a select costs more than running it on SQLite.
@@ -82,6 +84,9 @@ class SqlStore:
                                    busy_timeout_ms / 1000) if self._sqlite else None)
         self._kept = KeptConnections() if self._sqlite else None
         self._sync = WalSync(engine.url.database or "") if self._sqlite else None
+        #: Each domain's turn for long operations (``store.turns``).
+        self.turns: DomainTurns = (SqliteTurns(engine.url.database or "") if self._sqlite
+                                   else PostgresTurns(engine))
 
     @property
     def engine(self) -> Engine:
@@ -94,7 +99,7 @@ class SqlStore:
 
     def schema_version(self) -> int:
         with store_errors(), self._engine.connect() as conn:
-            version = schema.read_schema_version(conn)
+            version = migrations.read_schema_version(conn)
             conn.rollback()
         if version is None:
             raise StoreUnavailable("the state store has no schema")
@@ -116,11 +121,13 @@ def writers_lock_path(database: str) -> str:
     return os.path.join(folder, f".{name}.lock")
 
 
-def open_store(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> SqlStore:
+def open_store(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+               upgrade: bool | None = None) -> SqlStore:
     """Open (creating or checking its schema) the store at ``url``.
 
     ``sqlite:////abs/path/vbios.db`` by default; a ``postgresql+psycopg://`` URL
-    runs the same code. StoreUnavailable if it cannot be opened or is too new.
+    runs the same code. StoreUnavailable if it cannot be opened, is too new, or is
+    older and not to be upgraded here (``upgrade``: ``store.migrations.ensure_schema``).
     """
     parsed = parse_url(url)
     engine = build_engine(parsed, busy_timeout_ms=busy_timeout_ms)
@@ -131,13 +138,28 @@ def open_store(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> S
         ):
             conn.execution_options(**{WRITE_LOCK_OPTION: True})
             with conn.begin():
-                schema.ensure_schema(conn)
+                migrations.ensure_schema(conn, upgrade=upgrade)
     except BaseException:
         engine.dispose()
         raise
     log.info("state store open at %s (schema version %d)", safe_url(parsed),
-             schema.SCHEMA_VERSION)
+             migrations.LATEST)
     return SqlStore(engine, busy_timeout_ms)
+
+
+def store_status(url: str) -> migrations.SchemaStatus:
+    """The schema version the store at ``url`` holds, without changing anything."""
+    engine = build_engine(parse_url(url))
+    try:
+        with (
+            store_errors("cannot open the state store", show_reason=True),
+            engine.connect() as conn,
+        ):
+            found = migrations.status(conn)
+            conn.rollback()
+        return found
+    finally:
+        engine.dispose()
 
 
 class SqlUnitOfWork(UnitOfWork):
@@ -367,6 +389,15 @@ class _Records(HostRecords):
         if row is None:
             return None
         return HostRecord(row.key, int(row.version), row.value, time_from_text(row.updated_at))
+
+    def hold_shared(self, key: str) -> None:
+        conn = self._uow.connection(write=True)
+        if self._uow.sqlite:  # the write lock is the whole database's
+            return
+        table = schema.host_records
+        with store_errors():
+            conn.execute(select(table.c.key).where(table.c.key == key)
+                         .with_for_update(read=True)).all()
 
     def version(self, key: str) -> int | None:
         uow = self._uow

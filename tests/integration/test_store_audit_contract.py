@@ -1,5 +1,5 @@
-"""The audit contract (visibility, numbering, refusal windows) on the SQLite store, and
-worker processes sharing one refusal limit through it."""
+"""The audit contract (visibility, numbering, refusal windows) on the SQLite and PostgreSQL
+stores, and worker processes (or hosts) sharing one refusal limit through it."""
 
 from __future__ import annotations
 
@@ -16,10 +16,18 @@ from bios_ws.store import SqlStore, open_store
 from tests.audit_contract import T0, AuditContract, record
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return f"sqlite:///{tmp_path / 'vbios.db'}"
+
+
 class TestSqlAudit(AuditContract):
     @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[SqlStore]:
-        store = open_store(f"sqlite:///{tmp_path / 'vbios.db'}")
+    def store(self, sql_url: str) -> Iterator[SqlStore]:
+        store = open_store(sql_url)
         yield store
         store.dispose()
 
@@ -34,8 +42,8 @@ def refuse_in_process(url: str, principal: str, times: int) -> None:
         store.dispose()
 
 
-def test_worker_processes_on_one_store_share_the_refusal_limit(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'vbios.db'}"
+def test_worker_processes_on_one_store_share_the_refusal_limit(sql_url: str) -> None:
+    url = sql_url
     open_store(url).dispose()
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(3) as pool:

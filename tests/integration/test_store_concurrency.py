@@ -1,4 +1,5 @@
-"""BiosService over SqlStore under concurrent writers: threads, then processes."""
+"""BiosService over SqlStore under concurrent writers: threads, then processes, on SQLite
+and on PostgreSQL (where the processes stand for hosts sharing the store)."""
 
 from __future__ import annotations
 
@@ -44,9 +45,21 @@ def services(store: SqlStore) -> tuple[BiosService, DomainService]:
         in_memory_machines())
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
     return f"sqlite:///{tmp_path / 'vbios.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database without schema yet."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("empty_postgres_url")
+        return url
+    return f"sqlite:///{tmp_path / 'fresh.db'}"
 
 
 @pytest.fixture
@@ -168,8 +181,8 @@ def open_and_report(url: str) -> int:
         store.dispose()
 
 
-def test_processes_open_a_fresh_file_together(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+def test_processes_open_a_fresh_store_together(fresh_url: str) -> None:
+    url = fresh_url
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(4) as pool:
         versions = pool.map_async(open_and_report, [url] * 4).get(timeout=120)
