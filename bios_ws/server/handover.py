@@ -188,9 +188,10 @@ class Successor:
         return Outcome.FAILED
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 10 s; reaped."""
+        """SIGTERM (and SIGCONT, should it be stopped), then SIGKILL after 10 s; reaped."""
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGTERM)
+            os.kill(self.pid, signal.SIGCONT)
         deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline:
             if self._exit_status() is not None:

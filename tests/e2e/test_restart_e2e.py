@@ -127,6 +127,22 @@ def test_a_successor_that_cannot_unseal_leaves_the_old_master_serving(
     assert running(successor)
 
 
+def test_a_stop_while_a_successor_starts_stops_both(served: ServerProcess) -> None:
+    """The successor is held stopped (SIGSTOP) so that it is still starting whatever the
+    machine's speed: a second SIGUSR2 is ignored, SIGTERM stops the master and it."""
+    os.kill(served.pid, signal.SIGUSR2)
+    wait_for(lambda: "starting a new server (pid" in served.stderr(), "a successor")
+    successor = int(served.stderr().split("starting a new server (pid ", 1)[1].split(")")[0])
+    os.kill(successor, signal.SIGSTOP)
+    os.kill(served.pid, signal.SIGUSR2)
+    wait_for(lambda: f"SIGUSR2 ignored: the new server {successor} is still starting"
+             in served.stderr(), "the second SIGUSR2 ignored")
+    assert served.stop() == 0
+    assert not running(successor)
+    assert f"stopping the new server {successor} too" in served.stderr()
+    assert serving_pid(served.home) == served.pid  # the successor never claimed the home
+
+
 @pytest.mark.skipif(SOCKET_ACTIVATE is None,
                     reason="systemd-socket-activate (Debian package systemd) is not installed")
 def test_a_socket_activated_server_stops_and_starts_while_the_socket_stays(
