@@ -12,10 +12,12 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # swtpm (development TPM), tpm2-tools (interop tests), libtss2-dev + pkg-config (tpm2-pytss
 # builds against them), qemu-system-x86 + qemu-utils + ovmf (real guest machines under TCG),
 # iproute2 (ss: a test reads the listen backlog), postgresql (the fleet store: the store tests
-# run their own server from its binaries; libpq5 for psycopg comes with it)
+# run their own server from its binaries; libpq5 for psycopg comes with it), systemd
+# (systemd-analyze verifies the units, systemd-socket-activate passes a socket to `vbios serve`
+# in a restart test)
 APT_PACKAGES := python3.11 python3.11-venv python3.11-dev gcc pkg-config libffi-dev libssl-dev \
                 ca-certificates swtpm swtpm-tools tpm2-tools libtss2-dev \
-                qemu-system-x86 qemu-utils ovmf gnu-efi sbsigntool iproute2 postgresql
+                qemu-system-x86 qemu-utils ovmf gnu-efi sbsigntool iproute2 postgresql systemd
 # The SOAP stacks of the interop tier (tests/interop): PHP's SoapClient, gSOAP, JAX-WS
 # wsimport with a headless JDK, Mono; node-soap comes from npm into tests/interop/node
 INTEROP_APT := php-cli php-soap gsoap libgsoap-dev g++ jaxws default-jdk-headless mono-devel

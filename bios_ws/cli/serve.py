@@ -5,14 +5,23 @@ unseals the server key's passphrase under the PCR policy and hands it to
 ``load_cert_chain``; the clear key never touches disk, and the TPM connection
 is closed before serving. Without a TPM (``--no-tpm`` homes) every start prints
 a loud warning; a TPM home never falls back to no TPM.
+
+The listening socket is bound here, or taken from the environment
+(``bios_ws.server.handover``): from systemd's socket activation, or from the
+master this one replaces (SIGUSR2/SIGHUP), with its serve lock. A successor
+checks first that the service on disk is what the keys are sealed to, before it
+touches PCR 23 (the serving master's quotes report it), and leaves machines,
+firmware updates and timers as they are (the service did not stop).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,8 +39,12 @@ from bios_ws.launch.warnings import NO_TPM_WARNING
 
 if TYPE_CHECKING:
     from bios_ws.service.credentials import CredentialService
+from bios_ws.server.handover import NOTHING_INHERITED, Inherited, Relaunch, inherited_from
 from bios_ws.server.options import bind_listener, bound_address, service_url
 from bios_ws.server.serve_lock import ServeLock
+
+if TYPE_CHECKING:
+    from bios_ws.server.master import Restarts
 
 DEFAULT_ADDRESS = "https://127.0.0.1:8443/"
 DEFAULT_DEMO_DOMAIN = "demo"
@@ -62,30 +75,68 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 # -- serve -------------------------------------------------------------------------
 
 
+#: Set by systemd in the environment of every service it runs.
+SYSTEMD_SERVICE_ENV = "INVOCATION_ID"
+
+
 def run_serve(args: argparse.Namespace) -> int:
+    inherited = inherited_from(os.environ, os.getpid())  # before any process is started
     home = Home.open(resolve_home_path(args.home))
-    return serve(config_from_args(args, home))
+    return serve(config_from_args(args, home), inherited.listener, inherited=inherited,
+                 environ=os.environ)
 
 
 def serve(config: Config, listener: socket.socket | None = None,
-          lock: ServeLock | None = None) -> int:
+          lock: ServeLock | None = None, *, inherited: Inherited = NOTHING_INHERITED,
+          environ: Mapping[str, str] | None = None) -> int:
     """Check everything that can be checked (first: no other user could read or swap the
     home's keys; then that no other process serves it), unlock the server key, then serve.
 
-    ``listener`` is a socket already bound to ``config.server.bind``; ``lock`` the home's
-    serve lock already held (else it is taken here, and held until the server ends).
+    ``listener`` is a socket already bound to ``config.server.bind`` (or inherited);
+    ``lock`` the home's serve lock already held (else it is taken here, or taken over
+    from the master ``inherited`` names, and held until the server ends). With
+    ``environ``, SIGUSR2 and SIGHUP start a successor in that environment.
     """
     from bios_ws.launch.permissions import check_home_permissions
 
     home = config.home
     check_home_permissions(home)  # before anything is locked, unsealed, read or started
     if lock is not None:
-        return _serve_locked(config, listener)
-    with ServeLock.acquire(home.serve_lock, home.path):
-        return _serve_locked(config, listener)
+        return _serve_locked(config, listener, restarts_of(lock, inherited, environ),
+                             inherited)
+    if inherited.lock_fd is not None:
+        lock = ServeLock.inherit(home.serve_lock, inherited.lock_fd, home.path)
+    else:
+        lock = ServeLock.acquire(home.serve_lock, home.path)
+    with lock:
+        return _serve_locked(config, listener, restarts_of(lock, inherited, environ),
+                             inherited)
 
 
-def _serve_locked(config: Config, listener: socket.socket | None) -> int:
+def restarts_of(lock: ServeLock, inherited: Inherited,
+                environ: Mapping[str, str] | None) -> Restarts:
+    """How this server may be restarted, and what it does once it serves."""
+    from bios_ws.server.master import Restarts
+
+    def on_serving() -> None:
+        if inherited.handed_over:
+            lock.record_pid()  # it now names the server to stop
+            inherited.report_serving()
+
+    if environ is None:
+        return Restarts(unavailable="vbios devrun does not restart itself: stop and start it",
+                        on_serving=on_serving)
+    if SYSTEMD_SERVICE_ENV in environ:
+        return Restarts(unavailable="under systemd, which stops the whole service when its"
+                                    " main process exits, restart the unit instead"
+                                    " (vbios.socket keeps the socket meanwhile)",
+                        on_serving=on_serving)
+    relaunch = Relaunch(sys.executable, tuple(sys.orig_argv), dict(environ), lock.fileno())
+    return Restarts(relaunch=relaunch, on_serving=on_serving)
+
+
+def _serve_locked(config: Config, listener: socket.socket | None,
+                  restarts: Restarts, inherited: Inherited = NOTHING_INHERITED) -> int:
     from bios_ws.bootstrap import bootstrap, check_registry_in_force
     from bios_ws.firmware.transfer import ensure_transfer_key
     from bios_ws.pki import Authority
@@ -100,6 +151,8 @@ def _serve_locked(config: Config, listener: socket.socket | None) -> int:
     if listener is None:
         listener = bind_listener(config.server.bind)
     if sealed:
+        if inherited.handed_over:
+            check_sealed_service(config)
         (passphrase, ca_passphrase), notice = unseal_passphrases(config)
     else:
         print(NO_TPM_WARNING, file=sys.stderr, flush=True)
@@ -118,8 +171,12 @@ def _serve_locked(config: Config, listener: socket.socket | None) -> int:
     if sealed:
         for line in prepare_attestation(config):
             print(f"vbios: {line}", flush=True)
-    for line in restore_power(config):
-        print(f"vbios: {line}", flush=True)
+    if inherited.handed_over:
+        print(f"vbios: taking over from pid {inherited.from_pid}: machines, firmware updates"
+              " and timers go on as they are", flush=True)
+    else:
+        for line in restore_power(config):
+            print(f"vbios: {line}", flush=True)
     print(f"vbios: serving {service_url(bound_address(listener))} (home {home.path})",
           flush=True)
     configure_logging(config.server.log_level)
@@ -131,7 +188,30 @@ def _serve_locked(config: Config, listener: socket.socket | None) -> int:
 
     return run_server(lambda: bootstrap(config, authority=authority,
                                         transfer_key=transfer_key).wsgi(tls),
-                      tls, config.server, listener, http_refusal)
+                      tls, config.server, listener, http_refusal, restarts)
+
+
+def check_sealed_service(config: Config) -> None:
+    """AdminError, before PCR 23 is touched, when the service on disk (code, registry,
+    certificates) is not what the keys are sealed to: the launch would set PCR 23 to a
+    value that cannot unseal, under the master still serving."""
+    from bios_ws.launch.record import read_record
+    from bios_ws.launch.sealing import LaunchContext
+
+    home = config.home
+    state = read_record(home.sealed_state)
+    if state is None:
+        return  # the launch's own refusal says what is missing
+    measurement = LaunchContext(home, config.tpm).measure()
+    if measurement.digest == state.service_digest:
+        return
+    measured = measurement.files
+    changed = sorted(name for name in set(state.measured) | set(measured)
+                     if state.measured.get(name) != measured.get(name))
+    shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    raise AdminError(f"the service on disk is not what the keys of {home.path} are sealed to"
+                     f" (changed: {shown}); PCR 23 left as it is. If the change was intended,"
+                     f" re-seal (vbios tpm reseal --home {home.path}), then restart again")
 
 
 def restore_power(config: Config) -> list[str]:

@@ -1,12 +1,22 @@
-"""The serving process: forks the workers on the bound socket and keeps them running.
+"""The serving process: forks the workers on the listening socket and keeps them running.
 
 ``vbios serve`` binds the listening socket itself (no window for another process
-to take the port) and hands it here; each worker inherits it through ``fork`` and
-builds its own application after the fork (no database connection crosses a
-fork). A worker that dies is replaced (a worker that cannot start ends the
-service instead of looping). SIGTERM or SIGINT stops the workers gracefully
-(calls in progress finish within ``graceful_timeout``); SIGHUP replaces them one
-by one, the new worker accepting before the old one stops.
+to take the port), or takes the one systemd or the master it replaces passed on,
+and hands it here; each worker inherits it through ``fork`` and builds its own
+application after the fork (no database connection crosses a fork). A worker
+that dies is replaced (a worker that cannot start ends the service instead of
+looping). SIGTERM or SIGINT stops the workers gracefully (calls in progress
+finish within ``drain_timeout``).
+
+SIGUSR2 (upgrade) and SIGHUP (reload) start a successor: ``vbios serve`` run
+again from the code and configuration on disk, given the listening socket and
+the serve lock (``bios_ws.server.handover``). Once its workers accept, this
+master stops its own gracefully and exits; if the successor fails (the keys do
+not unseal for changed code...), this one keeps serving and logs why. Where the
+master may not be replaced (under systemd, which stops a service whose main
+process exits; ``vbios devrun``), SIGHUP replaces the workers one by one by
+fork, the new worker accepting before the old one stops, and SIGUSR2 is refused
+in the log.
 """
 
 from __future__ import annotations
@@ -20,9 +30,10 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from bios_ws.server.exchange import Refuse, plain_refusal
+from bios_ws.server.handover import Outcome, Relaunch, Successor, start_successor
 from bios_ws.server.identity import WSGIApp
 from bios_ws.server.libc import libc_function
 from bios_ws.server.options import ServerOptions
@@ -67,44 +78,121 @@ def raise_open_file_limit(connections: int) -> int:
     return max(1, min(connections, soft - SPARE_FILES))
 
 
+@dataclass(frozen=True)
+class Restarts:
+    """How this master may be restarted: ``relaunch`` starts a successor (None: it may
+    not, ``unavailable`` says why); ``on_serving`` runs once the first workers accept."""
+
+    relaunch: Relaunch | None = None
+    unavailable: str = "this server cannot start a successor"
+    on_serving: Callable[[], None] | None = None
+
+
 class Master:
     def __init__(self, app_factory: Callable[[], WSGIApp], tls: ServerTls,
-                 options: ServerOptions, listener: socket.socket, refuse: Refuse) -> None:
+                 options: ServerOptions, listener: socket.socket, refuse: Refuse,
+                 restarts: Restarts = Restarts()) -> None:
         self.app_factory = app_factory
         self.tls = tls
         self.options = options
         self.listener = listener
         self.refuse = refuse
+        self.restarts = restarts
         self.workers: dict[int, float] = {}  # pid -> start time
         self.retiring: set[int] = set()  # replaced by a reload: not to be replaced again
         self.stop_requested = False
-        self.reload_requested = False
+        self.restart_signal: signal.Signals | None = None
+        self.successor: Successor | None = None
         self.early_deaths = 0
+        self.accepting = 0  # workers that said they accept (since this master started)
+        self.serving = False
+        self._accepting_read, self._accepting_write = os.pipe()
+        os.set_blocking(self._accepting_read, False)
 
     def run(self) -> int:
         self.listener.setblocking(False)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
-        signal.signal(signal.SIGHUP, self._on_reload)
+        signal.signal(signal.SIGHUP, self._on_restart)
+        signal.signal(signal.SIGUSR2, self._on_restart)
         for _ in range(self.options.workers):
             self.spawn()
         while not self.stop_requested:
-            if self.reload_requested:
-                self.reload_requested = False
-                self.reload()
+            if self.restart_signal is not None:
+                self.restart(self.restart_signal)
+                self.restart_signal = None
+            if self.successor is not None and self.follow_successor():
+                self.stop_workers()  # handed over: ours finish their calls, then exit
+                return 0
+            self.count_accepting()
             if not self.reap(respawn=True):
                 self.stop_requested = True
                 self.stop_workers()
                 return 1
             time.sleep(0.2)
+        if self.successor is not None:
+            log.info("stopping the new server %d too: it was not serving yet",
+                     self.successor.pid)
+            self.successor.stop()
         self.stop_workers()
         return 0
 
     def _on_stop(self, signum: int, frame: object) -> None:
         self.stop_requested = True
 
-    def _on_reload(self, signum: int, frame: object) -> None:
-        self.reload_requested = True
+    def _on_restart(self, signum: int, frame: object) -> None:
+        self.restart_signal = signal.Signals(signum)
+
+    def restart(self, signum: signal.Signals) -> None:
+        """Start a successor (SIGHUP without one: replace the workers by fork)."""
+        relaunch = self.restarts.relaunch
+        if self.successor is not None:
+            log.warning("%s ignored: the new server %d is still starting", signum.name,
+                        self.successor.pid)
+        elif relaunch is None and signum == signal.SIGHUP:
+            log.info("SIGHUP: %s; replacing the workers by fork (this master's code)",
+                     self.restarts.unavailable)
+            self.reload()
+        elif relaunch is None:
+            log.warning("%s refused: %s", signum.name, self.restarts.unavailable)
+        else:
+            self.successor = start_successor(relaunch, self.listener)
+            log.info("%s: starting a new server (pid %d) with the code and configuration on"
+                     " disk; this one serves until it does", signum.name, self.successor.pid)
+
+    def follow_successor(self) -> bool:
+        """Whether the successor serves now (this master's turn to stop); a failed one is
+        logged and forgotten (this master keeps serving)."""
+        assert self.successor is not None
+        outcome = self.successor.poll()
+        if outcome is Outcome.SERVING:
+            log.info("the new server %d serves: stopping this one (calls in progress"
+                     " finish)", self.successor.pid)
+            return True
+        if outcome is Outcome.FAILED:
+            log.error("the new server %d failed (%s; its log above says why): this server"
+                      " (pid %d) keeps serving", self.successor.pid, self.successor.failure,
+                      os.getpid())
+            self.successor = None
+        return False
+
+    def count_accepting(self) -> None:
+        """Count the workers that said they accept; once all of the first ones do, run
+        ``on_serving`` (a successor tells the master it replaces)."""
+        try:
+            self.accepting += len(os.read(self._accepting_read, 4096))
+        except BlockingIOError:
+            return
+        if not self.serving and self.accepting >= self.options.workers:
+            self.serving = True
+            log.info("%d workers accept", self.accepting)
+            if self.restarts.on_serving is not None:
+                self.restarts.on_serving()
+
+    def _say_accepting(self) -> None:
+        """In a worker, once its server listens."""
+        with contextlib.suppress(OSError):
+            os.write(self._accepting_write, b".")
 
     def spawn(self) -> int:
         parent = os.getpid()
@@ -116,10 +204,12 @@ class Master:
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(signum, signal.SIG_DFL)
                 signal.signal(signal.SIGHUP, signal.SIG_IGN)
+                os.close(self._accepting_read)
+                signal.signal(signal.SIGUSR2, signal.SIG_IGN)
                 worker = Worker(self.app_factory(), tls=self.tls, bounds=self.options.bounds,
                                 threads=self.options.threads,
                                 graceful_timeout=self.options.drain_timeout,
-                                refuse=self.refuse)
+                                refuse=self.refuse, on_accepting=self._say_accepting)
                 worker.run(self.listener)
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
@@ -203,7 +293,8 @@ def _exit_text(status: int) -> str:
 
 
 def run_server(app_factory: Callable[[], WSGIApp], tls: ServerTls, options: ServerOptions,
-               listener: socket.socket, refuse: Refuse = plain_refusal) -> int:
+               listener: socket.socket, refuse: Refuse = plain_refusal,
+               restarts: Restarts = Restarts()) -> int:
     """Serve on ``listener`` in the foreground until SIGTERM/SIGINT; the exit code."""
     allowed = raise_open_file_limit(options.bounds.max_connections)
     if allowed < options.bounds.max_connections:
@@ -211,4 +302,4 @@ def run_server(app_factory: Callable[[], WSGIApp], tls: ServerTls, options: Serv
                     allowed, options.bounds.max_connections)
         options = replace(options, bounds=replace(options.bounds, max_connections=allowed))
     log.info("serving with %d workers x %d threads", options.workers, options.threads)
-    return Master(app_factory, tls, options, listener, refuse).run()
+    return Master(app_factory, tls, options, listener, refuse, restarts).run()

@@ -7,7 +7,10 @@ holder dies (however it dies), so a file left by a dead process blocks nobody:
 its stale pid is simply overwritten. The workers inherit the open file through
 ``fork`` (a worker outliving its master keeps the home served, and locked);
 processes started with ``exec`` (QEMU keepers, swtpm) do not: Python opens
-files non-inheritable.
+files non-inheritable. A restart hands the open file itself to the new master
+(``bios_ws.server.handover``: the lock belongs to the open file, which both masters
+share until the old one exits, so no third server can take the home in between);
+the new master writes its pid once it serves (``record_pid``).
 """
 
 from __future__ import annotations
@@ -47,9 +50,39 @@ class ServeLock:
         except OSError as exc:
             os.close(fd)
             raise AdminError(f"cannot lock {path}: {exc.strerror or exc}") from None
+        lock = cls(path, fd)
+        lock.record_pid()
+        return lock
+
+    @classmethod
+    def inherit(cls, path: Path, fd: int, home: Path) -> ServeLock:
+        """The lock of ``path`` handed over on descriptor ``fd`` by the master this one
+        replaces; AdminError if ``fd`` is not that file or does not hold its lock."""
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+        except OSError as exc:
+            raise AdminError(f"cannot check the handed-over serve lock {path}:"
+                             f" {exc.strerror or exc}") from None
+        if not same:
+            raise AdminError(f"descriptor {fd} handed over is not the serve lock {path}")
+        try:  # the open file already holds the lock: this changes nothing, or fails
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_pid(fd)
+            raise AdminError(f"the serve lock handed over does not hold {home}"
+                             f" (held by pid {holder})") from None
+        return cls(path, fd)
+
+    def fileno(self) -> int:
+        if self._fd is None:
+            raise ValueError("the serve lock is released")
+        return self._fd
+
+    def record_pid(self) -> None:
+        """Write this process's pid in the lock file (it names the server to stop)."""
+        fd = self.fileno()
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-        return cls(path, fd)
 
     @property
     def held(self) -> bool:

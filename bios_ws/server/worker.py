@@ -25,6 +25,7 @@ import signal
 import socket
 import ssl
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -105,8 +106,10 @@ class Worker:
     """Serves the WSGI application ``app`` on a listening socket until SIGTERM/SIGINT."""
 
     def __init__(self, app: WSGIApp, *, tls: ServerTls, bounds: Bounds, threads: int,
-                 graceful_timeout: float, refuse: Refuse) -> None:
+                 graceful_timeout: float, refuse: Refuse,
+                 on_accepting: Callable[[], None] | None = None) -> None:
         self.app = app
+        self.on_accepting = on_accepting
         self.tls = tls
         self.bounds = bounds
         self.graceful_timeout = graceful_timeout
@@ -135,6 +138,8 @@ class Worker:
         server = await asyncio.start_server(self.handle, sock=listener,
                                             limit=self.bounds.max_head_bytes,
                                             backlog=LISTEN_BACKLOG)
+        if self.on_accepting is not None:
+            self.on_accepting()  # the master may now retire what this worker replaces
         housekeeping = asyncio.create_task(self.housekeeping())
         try:
             await self._stopping.wait()

@@ -1,5 +1,7 @@
-"""The serving process keeps its workers: SIGHUP replaces them while guests call (no call
-fails), a killed worker is replaced, SIGTERM stops the whole service."""
+"""The serving process keeps its workers: under systemd (where the master may not be
+replaced) SIGHUP replaces them by fork while guests call (no call fails) and SIGUSR2 is
+refused, a killed worker is replaced, SIGTERM stops the whole service. (Elsewhere SIGHUP
+and SIGUSR2 start a new master: tests/e2e/test_restart_e2e.py.)"""
 
 from __future__ import annotations
 
@@ -24,6 +26,15 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
         yield served
 
 
+@pytest.fixture
+def server_under_systemd(tmp_path: Path,
+                         monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
+    """`vbios serve` with the variable systemd sets in every service's environment."""
+    monkeypatch.setenv("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+    with served_home(tmp_path) as served:
+        yield served
+
+
 def workers(server: ServerProcess) -> set[int]:
     return set(server_processes(server.pid)) - {server.pid}
 
@@ -37,7 +48,10 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     pytest.fail("condition not reached in time")
 
 
-def test_sighup_replaces_the_workers_without_a_failed_call(server: ServerProcess) -> None:
+def test_under_systemd_sighup_replaces_the_workers_without_a_failed_call(
+    server_under_systemd: ServerProcess,
+) -> None:
+    server = server_under_systemd
     bundle = server.create_domain("guest")
     before = workers(server)
     assert len(before) == 2
@@ -64,6 +78,10 @@ def test_sighup_replaces_the_workers_without_a_failed_call(server: ServerProcess
         for thread in threads:
             thread.join()
     assert statuses and set(statuses) == {200}, {s for s in statuses if s != 200}
+    assert "SIGHUP: under systemd" in server.stderr()
+    os.kill(server.pid, signal.SIGUSR2)
+    wait_for(lambda: "SIGUSR2 refused: under systemd" in server.stderr())
+    assert server.alive() and server.call(bundle, "GetAttributes").status == 200
 
 
 def test_a_killed_worker_is_replaced_and_sigterm_stops_the_service(

@@ -1,6 +1,8 @@
 """packaging/systemd/vbios.service: its ExecStart is a `vbios serve` the parser accepts,
 it carries the hardening and the device TPM it promises, and `systemd-analyze verify`
-accepts it where systemd-analyze exists (the binary path set to this machine's)."""
+accepts it where systemd-analyze exists (the binary path set to this machine's).
+packaging/systemd/vbios.socket holds the one listening socket the service takes, on the
+service's address, with the server's backlog."""
 
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ import sys
 from pathlib import Path
 
 from bios_ws.cli import build_parser
+from bios_ws.server.options import LISTEN_BACKLOG
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "packaging" / "systemd" / "vbios.service"
+SOCKET_UNIT = ROOT / "packaging" / "systemd" / "vbios.socket"
 INSTALLED_VBIOS = "/opt/vbios/bin/vbios"
 
 
@@ -75,8 +79,24 @@ def test_the_unit_runs_hardened_as_its_own_user_with_the_device_tpm() -> None:
     assert "--home /var/lib/vbios" in one(service, "ExecStart")
 
 
-def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
-    """Where systemd-analyze exists, it verifies the unit with ExecStart's binary set to
+def test_the_socket_unit_holds_one_socket_on_the_service_address() -> None:
+    socket_unit = read_unit(SOCKET_UNIT.read_text())
+    assert set(socket_unit) == {"Unit", "Socket", "Install"}
+    sockets = socket_unit["Socket"]
+    service = read_unit(UNIT.read_text())
+    argv = shlex.split(one(service["Service"], "ExecStart"))
+    bind = build_parser().parse_args(argv[1:]).bind
+    assert one(sockets, "ListenStream") == bind  # vbios serve takes exactly one socket
+    assert int(one(sockets, "Backlog")) >= LISTEN_BACKLOG
+    assert one(sockets, "NoDelay") == "yes"
+    assert one(socket_unit["Install"], "WantedBy") == "sockets.target"
+    # the service starts with its socket, after it
+    assert "vbios.socket" in one(service["Unit"], "Requires").split()
+    assert "vbios.socket" in one(service["Unit"], "After").split()
+
+
+def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
+    """Where systemd-analyze exists, it verifies the units with ExecStart's binary set to
     this machine's vbios (it checks that the binary exists); elsewhere the checks above
     are what can be checked."""
     analyze = shutil.which("systemd-analyze")
@@ -85,10 +105,13 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     assert text.count(INSTALLED_VBIOS) >= 1
     local = tmp_path / "vbios.service"
     local.write_text(text.replace(INSTALLED_VBIOS, str(vbios)))
+    local_socket = tmp_path / "vbios.socket"
+    local_socket.write_text(SOCKET_UNIT.read_text())
     assert read_unit(local.read_text())["Service"]["ExecStart"][0].startswith(str(vbios))
     if analyze is None:
         return
-    done = subprocess.run([analyze, "verify", str(local)], capture_output=True, text=True,
-                          timeout=60, check=False, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    done = subprocess.run([analyze, "verify", str(local_socket), str(local)],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          cwd=tmp_path, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Unknown key" not in done.stderr, done.stderr
