@@ -26,6 +26,7 @@ from bios_ws.server.exchange import Refuse, plain_refusal
 from bios_ws.server.identity import WSGIApp
 from bios_ws.server.libc import libc_function
 from bios_ws.server.options import ServerOptions
+from bios_ws.server.telemetry import ServingTelemetry
 from bios_ws.server.tls import ServerTls
 from bios_ws.server.worker import Worker
 
@@ -80,8 +81,10 @@ class Master:
         self.stop_requested = False
         self.reload_requested = False
         self.early_deaths = 0
+        self.telemetry = ServingTelemetry(options)
 
     def run(self) -> int:
+        self.telemetry.start()
         self.listener.setblocking(False)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
@@ -119,7 +122,7 @@ class Master:
                 worker = Worker(self.app_factory(), tls=self.tls, bounds=self.options.bounds,
                                 threads=self.options.threads,
                                 graceful_timeout=self.options.drain_timeout,
-                                refuse=self.refuse)
+                                refuse=self.refuse, telemetry=self.telemetry.for_worker())
                 worker.run(self.listener)
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
@@ -142,6 +145,7 @@ class Master:
             if done == 0:
                 continue
             started = self.workers.pop(pid)
+            self.telemetry.worker_exited(pid)
             log.log(logging.INFO if status == 0 else logging.WARNING,
                     "worker %d exited (%s)", pid, _exit_text(status))
             if pid in self.retiring:

@@ -13,9 +13,10 @@ import io
 import logging
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from bios_ws.server.calls import CALL_NOTE_KEY, CallNote
 from bios_ws.server.identity import SOCKET_ENVIRON_KEY, WSGIApp
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class Request:
     peer: PeerCertificate
     remote_addr: str
     server_port: int
+    #: What the application tells the front about the call (``bios_ws.server.calls``).
+    note: CallNote = field(default_factory=CallNote)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ def environ_of(request: Request) -> dict[str, Any]:
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
         SOCKET_ENVIRON_KEY: request.peer,
+        CALL_NOTE_KEY: request.note,
     }
     for raw_name, raw_value in request.headers:  # h11 gives lower-case names
         name = raw_name.decode("latin-1").upper().replace("-", "_")
