@@ -52,10 +52,9 @@ _MAX_FIELD = 256
 
 def format_line(call: Call, worker: int) -> bytes:
     """The JSON line of ``call`` (``\\n``-terminated, at most ``MAX_LINE_BYTES``)."""
-    started = time.gmtime(call.started)
-    millis = int(call.started % 1 * 1000)
+    seconds, millis = divmod(round(call.started * 1000), 1000)
     record = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S", started) + f".{millis:03d}Z",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z",
         "principal": call.principal[:_MAX_FIELD],
         "operation": call.operation[:_MAX_FIELD],
         "outcome": call.outcome[:_MAX_FIELD],
