@@ -4,7 +4,9 @@ The front hands over a request whose head and body were received in full and
 within their bounds; this module builds its WSGI environ (PEP 3333) and
 collects the application's answer. The verified client certificate travels as
 a ``PeerCertificate`` at ``SOCKET_ENVIRON_KEY``, the one place
-``bios_ws.server.identity`` reads it from.
+``bios_ws.server.identity`` reads it from; the request's ``CallNote`` at
+``CALL_NOTE_KEY``, where the application's answer is described for the metrics and
+the access log (``bios_ws.server.calls``).
 """
 
 from __future__ import annotations
