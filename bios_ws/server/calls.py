@@ -20,12 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bios_ws.domain.principal import Principal, Role
 from bios_ws.server.identity import CA_PATH, StartResponse, WSGIApp, peer_certificate_der
 from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY, REFUSAL_ENVIRON_KEY
 from bios_ws.soap.guard import FAULT_ENVIRON_KEY, OPERATION_ENVIRON_KEY
+
+if TYPE_CHECKING:
+    from bios_ws.server.metrics import ServerMetrics
 
 #: Where the front puts the request's ``CallNote``.
 CALL_NOTE_KEY = "vbios.call_note"
@@ -111,7 +114,7 @@ class NotingApp:
     """WSGI middleware of the front: gives the application the worker's metrics and reads
     back the call's note once it answered."""
 
-    def __init__(self, app: WSGIApp, metrics: object | None = None) -> None:
+    def __init__(self, app: WSGIApp, metrics: ServerMetrics | None = None) -> None:
         self.app = app
         self.metrics = metrics
 

@@ -29,14 +29,13 @@ from bios_ws.domain.power import PowerState
 from bios_ws.domain.principal import Principal, Role
 from bios_ws.server.calls import METRICS_ENVIRON_KEY
 from bios_ws.server.identity import StartResponse, WSGIApp
+from bios_ws.server.metrics import ServerMetrics
 from bios_ws.service.integrity import INTEGRITY_KEY
 from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY
 from bios_ws.soap.guard import FAULT_ENVIRON_KEY, OPERATION_ENVIRON_KEY
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
-
-    from bios_ws.server.metrics import ServerMetrics
 
 METRICS_PATH = "/metrics"
 #: The operation name of a scrape in the access log and in ``vbios_calls_total``.
@@ -72,8 +71,8 @@ class MetricsRoute:
         if method not in ("GET", "HEAD"):
             return _plain(start_response, HTTPStatus.METHOD_NOT_ALLOWED, _NOT_ALLOWED,
                           ("Allow", "GET, HEAD"))
-        metrics: ServerMetrics | None = environ.get(METRICS_ENVIRON_KEY)
-        if metrics is None:  # an application not behind a worker of ours
+        metrics = environ.get(METRICS_ENVIRON_KEY)
+        if not isinstance(metrics, ServerMetrics):  # an application not behind our front
             return _plain(start_response, HTTPStatus.NOT_FOUND, _NOT_SERVED)
         may_block("a metrics scrape")  # it reads files and the store: on a pool thread
         body = metrics.exposition(self.gauges)
