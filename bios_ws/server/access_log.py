@@ -3,7 +3,7 @@
 A line holds ``time`` (RFC 3339, UTC, milliseconds: when the request head was
 received), ``principal`` (``guest:DOMAIN``, ``admin:SUBJECT``, ``anonymous`` or
 ``refused``), ``operation``, ``outcome`` (``ok``, the fault code, or
-``http_STATUS``), ``status``, ``duration_ms`` (head received to answer written),
+``http_STATUS``), ``status``, ``duration_ms`` (head received to answer ready to write),
 ``request_bytes`` and ``response_bytes`` (bodies), ``peer`` (the client's address)
 and ``worker`` (the pid). Never a body, a header, a query or a path: nothing a caller
 sent is written but the operation name the contract accepted, so no password, key or

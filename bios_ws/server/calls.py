@@ -64,7 +64,7 @@ class Call:
     """One answered request."""
 
     #: Seconds since the epoch when its head was received, and how long until its answer
-    #: was written.
+    #: was ready to be written (the write itself is bounded by ``Bounds.write_timeout``).
     started: float
     duration: float
     peer: str

@@ -76,7 +76,8 @@ class Exchange:
     phase: Phase = Phase.HEAD
     #: Set when the worker stops: the call in progress is answered, then the connection closes.
     closing: bool = False
-    #: Told of every request answered (metrics, access log: ``bios_ws.server.telemetry``).
+    #: Told of every answer just before it is written (metrics, access log:
+    #: ``bios_ws.server.telemetry``), so that a client holding its answer finds it counted.
     record: RecordCall | None = None
     #: Bytes of the current request's body received so far.
     body_bytes: int = 0
@@ -93,16 +94,14 @@ class Exchange:
             started, start = time.time(), loop.time()
             note = CallNote()
             answer = await self._body_then_answer(conn, request, note)
-            try:
-                await self._send(conn, request, answer)
-            finally:
-                if self.record is not None:
-                    self._record(Call(
-                        started=started, duration=loop.time() - start, peer=self.remote_addr,
-                        principal=note.principal, operation=note.operation,
-                        outcome=outcome_of(answer.status, note.fault), status=answer.status,
-                        request_bytes=self.body_bytes,
-                        response_bytes=0 if request.method == b"HEAD" else len(answer.body)))
+            if self.record is not None:  # before the answer leaves: whoever has it, has this
+                self._record(Call(
+                    started=started, duration=loop.time() - start, peer=self.remote_addr,
+                    principal=note.principal, operation=note.operation,
+                    outcome=outcome_of(answer.status, note.fault), status=answer.status,
+                    request_bytes=self.body_bytes,
+                    response_bytes=0 if request.method == b"HEAD" else len(answer.body)))
+            await self._send(conn, request, answer)
             if self.closing or conn.our_state is not h11.DONE \
                     or conn.their_state is not h11.DONE:
                 return

@@ -4,7 +4,7 @@ What the workers count (``docs/metrics.md`` lists every name):
 
 - ``vbios_calls_total{operation, outcome}``: answered calls; ``outcome`` is ``ok``,
   the fault code, or ``http_STATUS`` (``bios_ws.server.calls``);
-- ``vbios_call_duration_seconds{operation}``: head received to answer written;
+- ``vbios_call_duration_seconds{operation}``: head received to answer ready to write;
 - ``vbios_tls_handshake_failures_total{reason}``: as the front classifies them;
 - ``vbios_store_statement_duration_seconds{statement}``: every SQL statement the
   worker runs (SELECT, INSERT, UPDATE, DELETE, other), timed by SQLAlchemy's
@@ -67,7 +67,7 @@ class ServerMetrics:
                               [_OPERATION, _OUTCOME], registry=registry)
         self._durations = Histogram(
             "vbios_call_duration_seconds",
-            "Seconds from a request's head received to its answer written.",
+            "Seconds from a request's head received to its answer ready to write.",
             [_OPERATION], buckets=CALL_BUCKETS, registry=registry)
         self._handshakes = Counter("vbios_tls_handshake_failures",
                                    "TLS handshakes that failed, by reason.", [_REASON],
