@@ -87,6 +87,7 @@ class App:
         watchdogs are fired (every worker looks; one claims each), and the events pruned
         by their retention."""
         from bios_ws.server.identity import PeerIdentity
+        from bios_ws.server.metrics_route import MetricsRoute, StoreGauges
         from bios_ws.soap.app import create_wsgi_app
 
         simulated = self.platforms.get(MachineKind.SIMULATED)
@@ -103,8 +104,9 @@ class App:
         self._threads.append(thermal_policy(self.use(ThermalService),
                                             self.config.server.thermal_interval).start())
         ca_pem = self.config.home.ca_cert.read_bytes() if tls is not None else None
-        return PeerIdentity(create_wsgi_app(self.use_cases),
-                            authenticate=credentials.authenticate, revocations=tls,
+        soap = MetricsRoute(create_wsgi_app(self.use_cases),
+                            StoreGauges(self.store.unit_of_work))  # GET /metrics: admin only
+        return PeerIdentity(soap, authenticate=credentials.authenticate, revocations=tls,
                             ca_pem=ca_pem)
 
     def close(self) -> None:

@@ -23,6 +23,7 @@ from bios_ws.home import Home
 from bios_ws.server.exchange import Refuse
 from bios_ws.server.identity import SOCKET_ENVIRON_KEY
 from bios_ws.server.options import Bounds, bind_listener
+from bios_ws.server.telemetry import WorkerTelemetry
 from bios_ws.server.tls import ServerTls
 from bios_ws.server.worker import Worker
 from bios_ws.soap.guard import http_refusal
@@ -88,10 +89,10 @@ async def _call(action: Callable[[], Any]) -> Any:
 @contextmanager
 def running_front(home: Home, app: Any, bounds: Bounds, *, threads: int = 4,
                   drain_timeout: float = 5.0, refuse: Refuse = http_refusal,
-                  ) -> Iterator[RunningFront]:
+                  telemetry: WorkerTelemetry | None = None) -> Iterator[RunningFront]:
     tls = ServerTls.of(home, home.key_passphrase("server"))
     worker = Worker(app, tls=tls, bounds=bounds, threads=threads,
-                    graceful_timeout=drain_timeout, refuse=refuse)
+                    graceful_timeout=drain_timeout, refuse=refuse, telemetry=telemetry)
     listener = bind_listener("127.0.0.1:0")
     listener.setblocking(False)
     loop = asyncio.new_event_loop()

@@ -7,6 +7,7 @@ The environment is read here, when a command runs (``$VBIOS_HOME``,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections.abc import Callable
 from datetime import timedelta
@@ -23,7 +24,13 @@ from bios_ws.domain.events import EventRetention
 from bios_ws.errors import AdminError, StateDirectoryError
 from bios_ws.home import NO_TPM, TPM_NONE, Home, TpmChoice
 from bios_ws.launch.warnings import TPM_ENV
-from bios_ws.server.options import DEFAULT_BIND, Bounds, ServerOptions, parse_bind
+from bios_ws.server.options import (
+    ACCESS_LOG_STDERR,
+    DEFAULT_BIND,
+    Bounds,
+    ServerOptions,
+    parse_bind,
+)
 
 HOME_HELP = "state directory (default: $VBIOS_HOME, else ~/.local/share/vbios)"
 
@@ -92,10 +99,60 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                         help="each worker evaluates the thermal policy this often (default"
                              " %(default)s)")
     add_bound_options(parser)
+    add_telemetry_options(parser)
     add_integrity_options(parser)
     add_platform_options(parser)
     add_guest_cert_option(parser)
     add_event_options(parser)
+
+
+#: The access log and the metrics files, in the home.
+ACCESS_LOG_PATH = Path("log") / "access.log"
+METRICS_DIR = Path("run") / "metrics"
+ACCESS_LOG_OFF = "off"
+
+
+def add_telemetry_options(parser: argparse.ArgumentParser) -> None:
+    defaults = ServerOptions()
+    group = parser.add_argument_group("access log and metrics (GET /metrics: admin only)")
+    group.add_argument("--access-log", metavar="PATH|-|off",
+                       help="one JSON line per call (never a body or a secret): a file, -"
+                            f" for standard error, or off (default: HOME/{ACCESS_LOG_PATH})")
+    group.add_argument("--access-log-max-bytes", type=_positive_count,
+                       default=defaults.access_log_max_bytes, metavar="BYTES",
+                       help="rotate the access log file past this size (default"
+                            " %(default)s)")
+    group.add_argument("--access-log-backups", type=_backups,
+                       default=defaults.access_log_backups, metavar="N",
+                       help="rotated access log files kept (default %(default)s)")
+
+
+def _backups(text: str) -> int:
+    if not text.isdigit() or int(text) > 1000:
+        raise argparse.ArgumentTypeError(f"expected 0 to 1000 files, not {text!r}")
+    return int(text)
+
+
+def with_telemetry(server: ServerOptions, args: argparse.Namespace, home: Home
+                   ) -> ServerOptions:
+    """``server`` with the access log and the metrics directory of ``home`` and ``args``."""
+    chosen = getattr(args, "access_log", None)
+    access_log: Path | str | None
+    if chosen is None:
+        access_log = home.path / ACCESS_LOG_PATH
+    elif chosen == ACCESS_LOG_OFF:
+        access_log = None
+    elif chosen == ACCESS_LOG_STDERR:
+        access_log = ACCESS_LOG_STDERR
+    else:
+        access_log = Path(chosen).absolute()
+    max_bytes = getattr(args, "access_log_max_bytes", ServerOptions.access_log_max_bytes)
+    if max_bytes < 65_536:
+        raise AdminError("--access-log-max-bytes: at least 65536")
+    return dataclasses.replace(
+        server, access_log=access_log, access_log_max_bytes=max_bytes,
+        access_log_backups=getattr(args, "access_log_backups", server.access_log_backups),
+        metrics_dir=home.path / METRICS_DIR)
 
 
 def add_event_options(parser: argparse.ArgumentParser) -> None:
@@ -251,6 +308,7 @@ def config_from_args(args: argparse.Namespace, home: Home) -> Config:
                                drain_timeout=args.drain_timeout,
                                thermal_interval=args.thermal_interval,
                                bounds=bounds_from_args(args))
+        server = with_telemetry(server, args, home)
     event_log = getattr(args, "event_log", None)
     return Config.of(
         home, tpm=chosen_tpm(args), server=server,

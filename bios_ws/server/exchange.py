@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 
 import h11
 
+from bios_ws.server.calls import Call, CallNote, RecordCall, outcome_of
 from bios_ws.server.options import Bounds
 from bios_ws.server.wsgi_call import Answer, Headers, PeerCertificate, Request
+
+log = logging.getLogger(__name__)
 
 _READ_SIZE = 65_536
 
@@ -71,6 +76,11 @@ class Exchange:
     phase: Phase = Phase.HEAD
     #: Set when the worker stops: the call in progress is answered, then the connection closes.
     closing: bool = False
+    #: Told of every answer just before it is written (metrics, access log:
+    #: ``bios_ws.server.telemetry``), so that a client holding its answer finds it counted.
+    record: RecordCall | None = None
+    #: Bytes of the current request's body received so far.
+    body_bytes: int = 0
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -81,7 +91,16 @@ class Exchange:
             request = await self._head(conn, head_deadline)
             if request is None:
                 return
-            answer = await self._body_then_answer(conn, request)
+            started, start = time.time(), loop.time()
+            note = CallNote()
+            answer = await self._body_then_answer(conn, request, note)
+            if self.record is not None:  # before the answer leaves: whoever has it, has this
+                self._record(Call(
+                    started=started, duration=loop.time() - start, peer=self.remote_addr,
+                    principal=note.principal, operation=note.operation,
+                    outcome=outcome_of(answer.status, note.fault), status=answer.status,
+                    request_bytes=self.body_bytes,
+                    response_bytes=0 if request.method == b"HEAD" else len(answer.body)))
             await self._send(conn, request, answer)
             if self.closing or conn.our_state is not h11.DONE \
                     or conn.their_state is not h11.DONE:
@@ -125,8 +144,17 @@ class Exchange:
             return None
         return event
 
-    async def _body_then_answer(self, conn: h11.Connection, head: h11.Request) -> Answer:
+    def _record(self, call: Call) -> None:
+        assert self.record is not None
+        try:
+            self.record(call)
+        except Exception:  # never fail a call for its record
+            log.exception("recording a call failed")
+
+    async def _body_then_answer(self, conn: h11.Connection, head: h11.Request,
+                                note: CallNote) -> Answer:
         bounds = self.bounds
+        self.body_bytes = 0
         declared = _content_length(head)
         if declared is not None and declared > bounds.max_body_bytes and (
                 declared > bounds.discard_limit or conn.they_are_waiting_for_100_continue):
@@ -148,6 +176,7 @@ class Exchange:
                 conn.receive_data(await self._read(deadline))
             elif isinstance(event, h11.Data):
                 size += len(event.data)
+                self.body_bytes = size
                 if size > bounds.discard_limit:
                     return self._too_large()
                 if size <= bounds.max_body_bytes:
@@ -162,7 +191,7 @@ class Exchange:
         return await self.run_application(Request(
             method=head.method.decode("ascii", "replace"), target=bytes(head.target),
             headers=list(head.headers), body=b"".join(chunks), peer=self.peer,
-            remote_addr=self.remote_addr, server_port=self.server_port))
+            remote_addr=self.remote_addr, server_port=self.server_port, note=note))
 
     def _too_large(self) -> Answer:
         return self._refusal(413, "the request body is larger than"

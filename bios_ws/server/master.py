@@ -37,6 +37,7 @@ from bios_ws.server.handover import Outcome, Relaunch, Successor, start_successo
 from bios_ws.server.identity import WSGIApp
 from bios_ws.server.libc import libc_function
 from bios_ws.server.options import ServerOptions
+from bios_ws.server.telemetry import ServingTelemetry
 from bios_ws.server.tls import ServerTls
 from bios_ws.server.worker import Worker
 
@@ -108,8 +109,10 @@ class Master:
         self.serving = False
         self._accepting_read, self._accepting_write = os.pipe()
         os.set_blocking(self._accepting_read, False)
+        self.telemetry = ServingTelemetry(options)
 
     def run(self) -> int:
+        self.telemetry.start()
         self.listener.setblocking(False)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
@@ -209,7 +212,8 @@ class Master:
                 worker = Worker(self.app_factory(), tls=self.tls, bounds=self.options.bounds,
                                 threads=self.options.threads,
                                 graceful_timeout=self.options.drain_timeout,
-                                refuse=self.refuse, on_accepting=self._say_accepting)
+                                refuse=self.refuse, on_accepting=self._say_accepting,
+                                telemetry=self.telemetry.for_worker())
                 worker.run(self.listener)
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
@@ -232,6 +236,7 @@ class Master:
             if done == 0:
                 continue
             started = self.workers.pop(pid)
+            self.telemetry.worker_exited(pid)
             log.log(logging.INFO if status == 0 else logging.WARNING,
                     "worker %d exited (%s)", pid, _exit_text(status))
             if pid in self.retiring:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 from bios_ws.errors import PortInUse
 
@@ -58,6 +59,19 @@ class ServerOptions:
     #: Seconds between two evaluations of the thermal policy (``ThermalService.evaluate``).
     thermal_interval: float = 5.0
     bounds: Bounds = Bounds()
+    #: Where the workers write their access log (JSON lines): a file path, or
+    #: ``ACCESS_LOG_STDERR``; None: no access log (``bios_ws.server.access_log``).
+    access_log: Path | str | None = None
+    #: Bytes an access log file reaches before it is rotated, and rotated files kept.
+    access_log_max_bytes: int = 10 * 1_048_576
+    access_log_backups: int = 5
+    #: Where the serving process keeps the workers' metric files (prometheus_client
+    #: multiprocess mode); None: each worker serves its own counts (``bios_ws.server.metrics``).
+    metrics_dir: Path | None = None
+
+
+#: ``ServerOptions.access_log`` for standard error (`vbios serve --access-log -`).
+ACCESS_LOG_STDERR = "-"
 
 
 def parse_bind(bind: str) -> tuple[str, int]:

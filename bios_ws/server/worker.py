@@ -37,6 +37,7 @@ from bios_ws.server.identity import WSGIApp, identity_of
 from bios_ws.server.libc import libc_function
 from bios_ws.server.options import LISTEN_BACKLOG, Bounds
 from bios_ws.server.parking import ParkingLot
+from bios_ws.server.telemetry import WorkerTelemetry
 from bios_ws.server.tls import ServerTls
 from bios_ws.server.wsgi_call import Answer, PeerCertificate, Request, call_application
 
@@ -107,8 +108,10 @@ class Worker:
 
     def __init__(self, app: WSGIApp, *, tls: ServerTls, bounds: Bounds, threads: int,
                  graceful_timeout: float, refuse: Refuse,
-                 on_accepting: Callable[[], None] | None = None) -> None:
-        self.app = app
+                 on_accepting: Callable[[], None] | None = None,
+                 telemetry: WorkerTelemetry | None = None) -> None:
+        self.telemetry = telemetry
+        self.app = app if telemetry is None else telemetry.wrap(app)
         self.on_accepting = on_accepting
         self.tls = tls
         self.bounds = bounds
@@ -199,11 +202,14 @@ class Worker:
                 run_application=self._run_application, refuse=self.refuse,
                 peer=PeerCertificate(der or None),
                 remote_addr=str(peer[0]) if peer else "", server_port=self.port,
-                closing=self._stopping is not None and self._stopping.is_set())
+                closing=self._stopping is not None and self._stopping.is_set(),
+                record=None if self.telemetry is None else self.telemetry.called)
             await held.exchange.run()
             writer.close()
         except HandshakeFailed as exc:
             self.counts.handshakes_failed[exc.reason] += 1
+            if self.telemetry is not None:
+                self.telemetry.handshake_failed(exc.reason)
         except BoundExceeded as exc:
             self.counts.bounds_exceeded[exc.phase.value] += 1
         except (ConnectionError, OSError, ssl.SSLError):

@@ -4,7 +4,9 @@ The front hands over a request whose head and body were received in full and
 within their bounds; this module builds its WSGI environ (PEP 3333) and
 collects the application's answer. The verified client certificate travels as
 a ``PeerCertificate`` at ``SOCKET_ENVIRON_KEY``, the one place
-``bios_ws.server.identity`` reads it from.
+``bios_ws.server.identity`` reads it from; the request's ``CallNote`` at
+``CALL_NOTE_KEY``, where the application's answer is described for the metrics and
+the access log (``bios_ws.server.calls``).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import io
 import logging
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from bios_ws.server.calls import CALL_NOTE_KEY, CallNote
 from bios_ws.server.identity import SOCKET_ENVIRON_KEY, WSGIApp
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,8 @@ class Request:
     peer: PeerCertificate
     remote_addr: str
     server_port: int
+    #: What the application tells the front about the call (``bios_ws.server.calls``).
+    note: CallNote = field(default_factory=CallNote)
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ def environ_of(request: Request) -> dict[str, Any]:
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
         SOCKET_ENVIRON_KEY: request.peer,
+        CALL_NOTE_KEY: request.note,
     }
     for raw_name, raw_value in request.headers:  # h11 gives lower-case names
         name = raw_name.decode("latin-1").upper().replace("-", "_")
