@@ -13,6 +13,7 @@ tables' adapters live in ``store.audit``.
 from __future__ import annotations
 
 import os
+import traceback
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
@@ -115,6 +116,23 @@ class SqlStore:
             self._sync.close()
 
 
+def _warn_read_then_write() -> None:
+    """SQLite cannot make a read snapshot a write once another writer committed after it
+    began: the write fails at once with "database is locked" (no busy wait). A unit that
+    reads then writes must call ``begin_writing`` first; one that does not is named in the
+    log (once per place), so the race is found before it happens."""
+    caller = next((frame for frame in reversed(traceback.extract_stack()[:-2])
+                   if "/bios_ws/store/" not in frame.filename), None)
+    where = "an unknown caller" if caller is None else f"{caller.filename}:{caller.lineno}"
+    if where not in _WARNED_READ_THEN_WRITE:
+        _WARNED_READ_THEN_WRITE.add(where)
+        log.warning("a unit of work began reading, then wrote (%s): under concurrent writers"
+                    " SQLite refuses it; call begin_writing first", where)
+
+
+_WARNED_READ_THEN_WRITE: set[str] = set()
+
+
 def writers_lock_path(database: str) -> str:
     """The file whose ``flock`` queues the writers of SQLite file ``database``."""
     folder, name = os.path.split(database)
@@ -211,11 +229,7 @@ class SqlUnitOfWork(UnitOfWork):
         if write or not self.sqlite:  # a local read never waits (WAL: writers do not block it)
             may_block("a write to the store" if write else "a store over the network")
         if write and self.sqlite and self._conn is not None and not self._writes:
-            # SQLite cannot make a read snapshot a write once another writer committed after
-            # it began ("database is locked" at once, no busy wait): a unit that writes must
-            # say so at its first statement (``for_update``), so it begins with the write lock.
-            raise RuntimeError("a unit of work that began reading cannot write: begin it"
-                               " with the write lock (for_update) at its first statement")
+            _warn_read_then_write()
         self._writes = self._writes or write
         if self._conn is None:
             if write and self._turns is not None:
