@@ -192,7 +192,7 @@ class _NoServer:
         self.reached = False
 
     def run_server(self, _factory: object, tls: ServerTls, _options: object,
-                   listener: socket.socket, _refuse: object) -> int:
+                   listener: socket.socket, _refuse: object, _restarts: object = None) -> int:
         assert isinstance(tls.context(), ssl.SSLContext)
         listener.close()
         self.reached = True
