@@ -192,6 +192,7 @@ class EventService:
             domain_id = None  # only a valid id is recorded (the refusal says the rest)
         try:
             with self._uow() as uow:
+                uow.begin_writing()  # each run reads, then writes
                 result = run(uow)
                 uow.audit.append(self._record(principal, operation, domain_id, "ok",
                                               facts(result)))

@@ -130,6 +130,7 @@ class FirmwareUploadService:
         upload = FirmwareUpload(upload_id, domain_id, str(principal), size, digest, now,
                                 now + UPLOAD_LIFETIME, wrapped_key=wrapped)
         with self._uow() as uow:
+            uow.begin_writing()
             uow.domains.get(domain_id)
             if len(uow.firmware.uploads(domain_id)) >= MAX_OPEN_UPLOADS:
                 raise InvalidRequest(f"this domain has {MAX_OPEN_UPLOADS} uploads open:"
