@@ -30,6 +30,8 @@ BOOT_LIMIT = 120.0
 #: Seconds the guest keeps its vCPU busy, and how long it is watched idling after.
 SPIN = 30
 IDLE = 40
+#: A spinning guest given (nearly) a whole core: its reading never falls.
+FULL_SPEED = 90.0
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,11 @@ def test_a_busy_guest_heats_and_an_idle_one_cools(server: ServerProcess) -> None
     assert max(s.load for s in idle) <= 15.0, report  # the shell waits for a key
     peak = max(samples, key=lambda s: s.reading)
     assert peak.reading > samples[0].reading + 5.0, report  # it heats while it spins ...
-    assert all(b.reading >= a.reading - 0.05 for a, b in itertools.pairwise(spin)), report
+    # it never cools while it spins at full speed: a reading falls only after the host gave
+    # the guest less of a core (on a host busy with other work the spinning guest's measured
+    # load drops, and the model rightly cools towards that lower load's temperature)
+    assert all(b.reading >= a.reading - 0.05 or b.load < FULL_SPEED
+               for a, b in itertools.pairwise(spin)), report
     assert peak.seconds <= end + 3, report  # ... and no longer once it idles
     assert idle[-1].reading < peak.reading - 8.0, report  # it cools while it idles
     assert all(b.reading <= a.reading + 0.05 for a, b in itertools.pairwise(idle)), report
