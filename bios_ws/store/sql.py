@@ -24,8 +24,6 @@ from bios_ws.domain.ports import (
     DomainRepository,
     DomainSummary,
     DomainTurns,
-    HostRecord,
-    HostRecords,
     UnitOfWork,
 )
 from bios_ws.domain.state import DomainState
@@ -51,6 +49,7 @@ from bios_ws.store.firmware_trust import SqlFirmwareTrust
 from bios_ws.store.kept import KeptConnections
 from bios_ws.store.machines import SqlMachines
 from bios_ws.store.prepared import Prepared
+from bios_ws.store.records import SqlRecords
 from bios_ws.store.system import SqlSel, SqlTimers
 from bios_ws.store.thermal import SqlThermal
 from bios_ws.store.turns import PostgresTurns, SqliteTurns
@@ -69,8 +68,6 @@ _SAVE_DOMAIN = Prepared(
     .where(_domains.c.version == bindparam("expected_version"))
     .values(version=bindparam("new_version"), state=bindparam("new_state"))
 )
-_records = schema.host_records
-_RECORD_VERSION = Prepared(select(_records.c.version).where(_records.c.key == bindparam("key")))
 _DOMAIN_VERSION = select(_domains.c.version).where(_domains.c.domain_id == bindparam("domain_id"))
 
 
@@ -201,7 +198,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.domains = _Domains(self)
         self.machines = SqlMachines(self)
         self.audit = SqlAudit(self)
-        self.records = _Records(self)
+        self.records = SqlRecords(self)
         self.credentials = SqlCredentials(self)
         self.firmware_trust = SqlFirmwareTrust(self)
         self.firmware = SqlFirmware(self)
@@ -388,48 +385,3 @@ class _Domains(DomainRepository):
             DomainSummary(r.domain_id, int(r.version), time_from_text(r.created_at))
             for r in rows
         ]
-
-
-class _Records(HostRecords):
-    def __init__(self, uow: SqlUnitOfWork) -> None:
-        self._uow = uow
-
-    def get(self, key: str, *, for_update: bool = False) -> HostRecord | None:
-        conn = self._uow.connection(write=for_update)
-        table = schema.host_records
-        query = select(table).where(table.c.key == key)
-        with store_errors():
-            row = conn.execute(query.with_for_update() if for_update else query).one_or_none()
-        if row is None:
-            return None
-        return HostRecord(row.key, int(row.version), row.value, time_from_text(row.updated_at))
-
-    def hold_shared(self, key: str) -> None:
-        conn = self._uow.connection(write=True)
-        if self._uow.sqlite:  # the write lock is the whole database's
-            return
-        table = schema.host_records
-        with store_errors():
-            conn.execute(select(table.c.key).where(table.c.key == key)
-                         .with_for_update(read=True)).all()
-
-    def version(self, key: str) -> int | None:
-        uow = self._uow
-        conn = uow.connection(write=False)
-        with store_errors():
-            rows = _RECORD_VERSION.rows(conn, uow.sqlite, {"key": key})
-        return int(rows[0][0]) if rows else None
-
-    def put(self, key: str, value: str, updated_at: datetime) -> HostRecord:
-        old = self.get(key, for_update=True)
-        table = schema.host_records
-        record = HostRecord(key, old.version + 1 if old else 1, value, updated_at)
-        row = {"key": key, "version": record.version, "value": value,
-               "updated_at": time_to_text(updated_at)}
-        with store_errors():
-            conn = self._uow.connection(write=True)
-            if old is None:
-                conn.execute(insert(table).values(**row))
-            else:
-                conn.execute(update(table).where(table.c.key == key).values(**row))
-        return record
