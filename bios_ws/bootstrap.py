@@ -28,6 +28,7 @@ from bios_ws.domain.power import MachineKind
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.errors import AdminError
 from bios_ws.home import NO_TPM, Home, TpmChoice
+from bios_ws.launch.host import check_host_free, register_home
 from bios_ws.periodic import Periodic
 from bios_ws.pki import DEFAULT_SERVER_NAMES, Authority, initialize_pki
 from bios_ws.pki.certs import parse_server_names
@@ -104,8 +105,8 @@ class App:
         self._threads.append(thermal_policy(self.use(ThermalService),
                                             self.config.server.thermal_interval).start())
         ca_pem = self.config.home.ca_cert.read_bytes() if tls is not None else None
-        soap = MetricsRoute(create_wsgi_app(self.use_cases),
-                            StoreGauges(self.store.unit_of_work))  # GET /metrics: admin only
+        gauges = StoreGauges(self.store.unit_of_work, self.config.host)
+        soap = MetricsRoute(create_wsgi_app(self.use_cases), gauges)  # GET /metrics: admin only
         return PeerIdentity(soap, authenticate=credentials.authenticate, revocations=tls,
                             ca_pem=ca_pem)
 
@@ -150,7 +151,8 @@ def bootstrap(config: Config, *, clock: Clock = utc_now,
     wiring = Wiring(store.unit_of_work, registry, clock, tpm, platforms, default_keys,
                     UseCases(), lambda: issuer, timedelta(days=config.guest_cert_days),
                     transfer_key=None if transfer_key is None else lambda: transfer_key,
-                    event_retention=config.event_retention, turns=store.turns)
+                    event_retention=config.event_retention, turns=store.turns,
+                    host=config.host)
     return App(config, store, registry, build_use_cases(wiring), tpm, platforms, observer)
 
 
@@ -210,7 +212,7 @@ def _tpm_parts(config: Config, store: SqlStore) -> TpmParts | None:
     context = LaunchContext(home, config.tpm, event_log_path=config.event_log)
     access = PerUseTpm(context.tcti, context.opener)
     monitor = IntegrityMonitor(store.unit_of_work, access, context.event_log, utc_now,
-                               config.integrity_interval)
+                               config.integrity_interval, host=config.host)
     return TpmParts(access=access, monitor=monitor, read_log=context.event_log,
                     ak_certificate=lambda: read_ak_certificate(home),
                     read_served_log=context.served_event_log)
@@ -269,11 +271,15 @@ def initialize(
     if home.is_initialized:
         raise AdminError(f"{home.path} is already initialized")
     home.record_tpm(tpm)
+    check_host_free(home)
     if tpm.is_none:
         _write_store(home, shipped)
         _record_admin(home, initialize_pki(home, server_names))
-        return Initialized(home, None)
-    return _initialize_sealed(home, shipped, server_names, opener, package_root)
+        done = Initialized(home, None)
+    else:
+        done = _initialize_sealed(home, shipped, server_names, opener, package_root)
+    register_home(home, starting=False)
+    return done
 
 
 def _write_store(home: Home, shipped: str) -> None:
@@ -343,12 +349,12 @@ def set_initial_reference(home: Home, event_log: bytes | None, source: str) -> b
         return False
     store = open_store(home.db_url)
     try:
-        if load_reference(store.unit_of_work) is not None:
+        if load_reference(store.unit_of_work, home.host_name) is not None:
             return True
         reference = ReferenceMeasurements.from_events(parse_event_log(event_log), source=source)
         attestation = AttestationService(
             store.unit_of_work, utc_now, monitor=None, tpm_access=None,
-            read_log=lambda: event_log, ak_certificate=lambda: None)
+            read_log=lambda: event_log, ak_certificate=lambda: None, host=home.host_name)
         attestation.set_reference(Principal.admin("vbios-init"), lambda: reference)
     finally:
         store.dispose()

@@ -72,6 +72,7 @@ from bios_ws.service.event_subscriptions import EventService
 from bios_ws.service.firmware_trust import FirmwareTrustService
 from bios_ws.service.firmware_update import FirmwareUpdateService, restart_for_update
 from bios_ws.service.firmware_upload import FirmwareUploadService, TransferKey
+from bios_ws.service.hosts import HostService
 from bios_ws.service.integrity import EventLogReader, IntegrityMonitor, TpmAccess
 from bios_ws.service.power import PowerService
 from bios_ws.service.secureboot import SecureBootService
@@ -123,6 +124,8 @@ class Wiring:
     event_retention: EventRetention = dataclasses.field(default_factory=EventRetention)
     #: Each domain's turn for long operations (the store's: fleet-wide on PostgreSQL).
     turns: DomainTurns | None = None
+    #: The fleet host this process is (``domain.hosts``); None: no fleet host (tests).
+    host: str | None = None
 
     @property
     def gate(self) -> WriteGate | None:
@@ -158,7 +161,7 @@ def _settings(wiring: Wiring) -> BiosService:
 
 def _credentials(wiring: Wiring) -> CredentialService:
     return CredentialService(wiring.uow, wiring.issuer, wiring.clock,
-                             guest_validity=wiring.guest_validity)
+                             guest_validity=wiring.guest_validity, host=wiring.host)
 
 
 def _enrollment(wiring: Wiring) -> EnrollmentService:
@@ -170,7 +173,7 @@ def _domains(wiring: Wiring) -> DomainService:
     return DomainService(wiring.uow, wiring.registry, wiring.platforms, wiring.clock,
                          wiring.default_keys,
                          publish_revocations=wiring.built.use(CredentialService)
-                         .publish_revocations)
+                         .publish_revocations, host=wiring.host)
 
 
 def _secure_boot(wiring: Wiring) -> SecureBootService:
@@ -179,18 +182,20 @@ def _secure_boot(wiring: Wiring) -> SecureBootService:
 
 def _power(wiring: Wiring) -> PowerService:
     return PowerService(wiring.uow, wiring.clock, wiring.platforms,
-                        wiring.built.use(BiosService), wiring.gate, turns=wiring.turns)
+                        wiring.built.use(BiosService), wiring.gate, turns=wiring.turns,
+                        host=wiring.host)
 
 
 def _attestation(wiring: Wiring) -> AttestationService:
     tpm = wiring.tpm
     if tpm is None:
         return AttestationService(wiring.uow, wiring.clock, monitor=None, tpm_access=None,
-                                  read_log=lambda: None, ak_certificate=lambda: None)
+                                  read_log=lambda: None, ak_certificate=lambda: None,
+                                  host=wiring.host)
     return AttestationService(wiring.uow, wiring.clock, monitor=tpm.monitor,
                               tpm_access=tpm.access, read_log=tpm.read_log,
                               ak_certificate=tpm.ak_certificate,
-                              read_served_log=tpm.read_served_log)
+                              read_served_log=tpm.read_served_log, host=wiring.host)
 
 
 def _firmware(wiring: Wiring) -> FirmwareTrustService:
@@ -203,7 +208,7 @@ def _firmware_update(wiring: Wiring) -> FirmwareUpdateService:
     return FirmwareUpdateService(wiring.uow, wiring.clock, wiring.platforms,
                                  Pkcs7CapsuleVerifier(),
                                  restart_for_update(wiring.built.use(PowerService)),
-                                 gate=wiring.gate, turns=wiring.turns)
+                                 gate=wiring.gate, turns=wiring.turns, host=wiring.host)
 
 
 def _firmware_upload(wiring: Wiring) -> FirmwareUploadService:
@@ -236,6 +241,7 @@ COMMON_FAULTS: tuple[type[VbiosError], ...] = (
 
 CAPABILITIES: tuple[Capability, ...] = (
     Capability("credentials", _credentials),
+    Capability("hosts", lambda wiring: HostService(wiring.uow, wiring.clock)),
     Capability(
         "domains", _domains, faults=(DomainExists,),
     ),

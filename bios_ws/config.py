@@ -71,6 +71,8 @@ class Config:
     guest_cert_days: int = DEFAULT_GUEST_CERT_DAYS
     #: How long events are kept (a serving process prunes the rest periodically).
     event_retention: EventRetention = field(default_factory=EventRetention)
+    #: The fleet host this process is (``domain.hosts``): the home's; None: no fleet host.
+    host: str | None = None
 
     @classmethod
     def of(
@@ -92,4 +94,5 @@ class Config:
             platform=platform or PlatformOptions(),
             guest_cert_days=guest_cert_days,
             event_retention=event_retention or EventRetention(),
+            host=home.host_name,
         )

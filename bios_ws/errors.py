@@ -41,6 +41,7 @@ correlation id, and its text stays in the server log.
     │   │                           state-changing operations are refused (restricted mode)
     │   ├── AttestationUnavailable  no TPM or no enrolled attestation key to quote with
     │   ├── PlatformUnavailable     the machine's software (QEMU, OVMF) is missing
+    │   │   └── DomainElsewhere     another host of the fleet runs the domain's machine
     │   ├── MachineError            the machine failed (would not start, damaged variable store)
     │   └── TpmError                the TPM refused or failed
     │       ├── TpmUnavailable      unreachable, not started, or failed mid-way
@@ -260,6 +261,11 @@ class AttestationUnavailable(ServerError):
 
 class PlatformUnavailable(ServerError):
     code = "PlatformUnavailable"
+
+
+class DomainElsewhere(PlatformUnavailable):
+    """This host cannot act on a machine another host of the fleet runs (the wire's
+    PlatformUnavailable fault, whose message names that host)."""
 
 
 class MachineError(ServerError):

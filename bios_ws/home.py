@@ -18,11 +18,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from bios_ws.domain.hosts import check_host_name, default_host_name
 from bios_ws.errors import KeyUnreadable, StateDirectoryError
 
 MARKER_NAME = "vbios-home.json"
@@ -36,6 +38,8 @@ TPM_NONE = "none"
 _TCTI_PREFIXES = ("device:", "swtpm:", "tabrmd:", "mssim:")
 #: The marker's key of the state store URL (absent: the SQLite file ``vbios.db``).
 STORE_KEY = "store"
+#: The marker's key of the name the home registers under in its store.
+HOST_KEY = "host"
 _MAX_STORE_URL = 1024
 
 
@@ -154,6 +158,21 @@ class Home:
         data = self.settings()
         data[STORE_KEY] = url
         _write_marker(self.marker, data)
+
+    def record_host(self, name: str) -> None:
+        """Write the name this home registers under in its store (``domain.hosts``)."""
+        data = self.settings()
+        data[HOST_KEY] = check_host_name(name)
+        _write_marker(self.marker, data)
+
+    @property
+    def host_name(self) -> str:
+        """The home's host name in its store: the one `vbios init` recorded, else (a home
+        made before hosts) the machine's name."""
+        value = self.settings().get(HOST_KEY)
+        if isinstance(value, str):
+            return check_host_name(value)
+        return default_host_name(socket.gethostname())
 
     @property
     def recorded_store(self) -> str | None:

@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         domain,
         eventlog,
         firmware,
+        host,
         integrity,
         launch,
         registry,
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     firmware.register(commands)
     registry.register(commands)
     store.register(commands)
+    host.register(commands)
     return parser
 
 

@@ -51,6 +51,9 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
                       help="the state store: postgresql+psycopg://USER@HOST/DATABASE, shared"
                            " by a fleet (no password in it: a libpq passfile or peer"
                            " authentication; docs/store.md); default: SQLite in the home")
+    init.add_argument("--host-name", metavar="NAME",
+                      help="the name of this host in the store, unique among the hosts sharing"
+                           " it (a-z, 0-9, '.', '-'; default: this machine's name)")
     init.set_defaults(run=run_init)
 
     audit = commands.add_parser("audit", help="show or verify the audit log")
@@ -107,8 +110,7 @@ def run_init(args: argparse.Namespace) -> int:
     names = tuple(args.san) if args.san else DEFAULT_SERVER_NAMES
     tpm = chosen_tpm(args) or DEV_TPM
     path = resolve_home_path(args.home)
-    if args.store is not None:
-        _record_store(path, args.store)
+    _prepare_home(path, args.store, args.host_name)
     if tpm.is_none:
         print(NO_TPM_WARNING, file=sys.stderr, flush=True)
     done = initialize(path, names, tpm=tpm)
@@ -127,6 +129,7 @@ def run_init(args: argparse.Namespace) -> int:
         print(f"  sealed passphrases: {home.sealed_dir} (PCRs 0-7 and {SERVICE_PCR}, sha256)")
     print(f"  attribute registry: {home.registry_path}")
     print(f"  database:           {_store_shown(home)}")
+    print(f"  host name:          {home.host_name} (in that store)")
     if done.recovery_code is not None:
         print()
         print("RECOVERY CODE (shown once, stored nowhere; keep it offline):")
@@ -136,15 +139,24 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _record_store(path: Path, url: str) -> None:
-    """Record ``url`` (checked: psycopg 3, no password) in a home not yet initialized."""
+def _prepare_home(path: Path, url: str | None, host_name: str | None) -> None:
+    """Record the store ``url`` (checked: psycopg 3, no password) and the host name in a
+    home not yet initialized."""
+    import socket
+
+    from bios_ws.domain.hosts import check_host_name, default_host_name
     from bios_ws.store.urls import check_store_url
 
-    check_store_url(url)
+    if url is not None:
+        check_store_url(url)
+    name = check_host_name(host_name if host_name is not None
+                           else default_host_name(socket.gethostname()))
     home = Home.create(path)
     if home.is_initialized:
         raise AdminError(f"{home.path} is already initialized")
-    home.record_store(url)
+    if url is not None:
+        home.record_store(url)
+    home.record_host(name)
 
 
 def _store_shown(home: Home) -> str:

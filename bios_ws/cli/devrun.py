@@ -161,7 +161,7 @@ def ensure_dev_reference(home: Home) -> None:
 
     store = open_store(home.db_url)
     try:
-        if load_reference(store.unit_of_work) is not None:
+        if load_reference(store.unit_of_work, home.host_name) is not None:
             return
     finally:
         store.dispose()

@@ -14,7 +14,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bios_ws.cli import cert, domain_firmware, domain_machine, domain_sm, domain_thermal
+from bios_ws.cli import cert, domain_firmware, domain_machine, domain_sm, domain_thermal, host
 from bios_ws.cli.cert import issue_guest_bundle
 from bios_ws.cli.options import (
     HOME_HELP,
@@ -23,6 +23,7 @@ from bios_ws.cli.options import (
     config_from_args,
 )
 from bios_ws.cli.output import print_json, rfc3339, rfc3339_or_none
+from bios_ws.domain.hosts import runs_here
 from bios_ws.domain.power import MachineKind, ResetType
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.errors import AdminError
@@ -99,6 +100,7 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     domain_firmware.register(sub, common, _run_app)
     domain_sm.register(sub, common, _run_app)
     domain_thermal.register(sub, common, _run_app)
+    host.register_take(sub, named, _run_app)
 
     power = sub.add_parser("power", help="a domain's power state and power requests")
     power_sub = power.add_subparsers(dest="power_command", required=True, metavar="COMMAND")
@@ -184,17 +186,19 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         rows = [{"domain": d.domain_id, "version": d.version,
                  "created_at": rfc3339(d.created_at),
-                 "machine": machines[d.domain_id].kind.value} for d in domains]
+                 "machine": machines[d.domain_id].kind.value,
+                 "host": machines[d.domain_id].host} for d in domains]
         print_json(rows)
         return 0
     if not domains:
         print("no domains")
         return 0
     width = max(len("DOMAIN"), *(len(d.domain_id) for d in domains))
-    print(f"{'DOMAIN':<{width}}  {'VERSION':>7}  {'MACHINE':<9}  CREATED")
+    print(f"{'DOMAIN':<{width}}  {'VERSION':>7}  {'MACHINE':<9}  {'CREATED':<20}  HOST")
     for d in domains:
         kind = machines[d.domain_id].kind.value
-        print(f"{d.domain_id:<{width}}  {d.version:>7}  {kind:<9}  {rfc3339(d.created_at)}")
+        print(f"{d.domain_id:<{width}}  {d.version:>7}  {kind:<9}  {rfc3339(d.created_at):<20}"
+              f"  {machines[d.domain_id].host or '-'}")
     return 0
 
 
@@ -206,12 +210,18 @@ def run_show(args: argparse.Namespace) -> int:
     name = _name(args)
     with _app(args) as app:
         details = app.use(DomainService).show(ADMIN, name)
+        if not runs_here(details.machine, app.config.host):  # its host has its live state
+            return _print_fields({"domain": name, "machine": details.machine.kind.value,
+                                  "host": details.machine.host,
+                                  "settings_version": details.version,
+                                  "created_at": rfc3339(details.created_at),
+                                  "power_state": details.machine.state.value}, as_json=args.json)
         power = app.use(PowerService).get_domain_power(ADMIN, name)
         provisioning = app.use(EnrollmentService).provisioning(ADMIN, name)
         console = app.config.home.machines_dir / name
     not_after = provisioning.certificate_not_after
     data: dict[str, Any] = {
-        "domain": name, "machine": details.machine.kind.value,
+        "domain": name, "machine": details.machine.kind.value, "host": details.machine.host,
         "settings_version": details.version, "created_at": rfc3339(details.created_at),
         **_power_dict(power), "machine_dir": str(console),
         "provisioning_state": provisioning.state.value,

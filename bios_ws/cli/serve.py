@@ -139,6 +139,7 @@ def _serve_locked(config: Config, listener: socket.socket | None,
                   restarts: Restarts, inherited: Inherited = NOTHING_INHERITED) -> int:
     from bios_ws.bootstrap import bootstrap, check_registry_in_force
     from bios_ws.firmware.transfer import ensure_transfer_key
+    from bios_ws.launch.host import register_home
     from bios_ws.pki import Authority
     from bios_ws.server.master import configure_logging, run_server
     from bios_ws.server.tls import ServerTls
@@ -148,6 +149,7 @@ def _serve_locked(config: Config, listener: socket.socket | None,
     sealed = check_tpm_choice(config)
     bootstrap(config).close()  # refuse a damaged registry or store before anything else
     check_registry_in_force(config)  # and a registry.json replaced but not put in force
+    registered = register_home(home, config.store_url, starting=True)  # or refused: not its name
     if listener is None:
         listener = bind_listener(config.server.bind)
     if sealed:
@@ -168,6 +170,8 @@ def _serve_locked(config: Config, listener: socket.socket | None,
     transfer_key = ensure_transfer_key(home, passphrase)
     del passphrase
     print(f"vbios: {notice}", flush=True)
+    if registered:
+        print(f"vbios: {registered}", flush=True)
     if sealed:
         for line in prepare_attestation(config):
             print(f"vbios: {line}", flush=True)

@@ -25,9 +25,11 @@ from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
 from bios_ws.domain.fakes_events import EventData, MemoryEvents
 from bios_ws.domain.fakes_firmware import FirmwareData, MemoryFirmware
+from bios_ws.domain.fakes_hosts import MemoryHosts
 from bios_ws.domain.fakes_system import MemorySel, MemoryTimers, SystemData
 from bios_ws.domain.fakes_thermal import MemoryThermal
 from bios_ws.domain.firmware_trust import TrustedSigner
+from bios_ws.domain.hosts import HostEntry
 from bios_ws.domain.ports import (
     AuditLog,
     CredentialRepository,
@@ -54,6 +56,7 @@ class MemoryStore:
         self.audit: list[AuditEntry] = []
         self.retired_scopes: dict[str, int] = {}
         self.records: dict[str, HostRecord] = {}
+        self.hosts: dict[str, HostEntry] = {}
         self.machines: dict[str, MachineRecord] = {}
         self.incarnations: dict[str, str] = {}
         self.certificates: dict[int, CertificateRecord] = {}
@@ -289,6 +292,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.machines = _Machines(dict(self._store.machines))
         self.audit = _Audit(list(self._store.audit), dict(self._store.retired_scopes))
         self.records = _Records(dict(self._store.records))
+        self.hosts = MemoryHosts(dict(self._store.hosts), self.machines.data)
         self.credentials = _Credentials(dict(self._store.incarnations),
                                         dict(self._store.certificates),
                                         dict(self._store.tickets))
@@ -314,6 +318,8 @@ class MemoryUnitOfWork(UnitOfWork):
         self._store.audit = self.audit.log
         self._store.retired_scopes = self.audit.retired
         self._store.records = self.records.data
+        assert isinstance(self.hosts, MemoryHosts)
+        self._store.hosts = self.hosts.data
         assert isinstance(self.credentials, _Credentials)
         self._store.incarnations = self.credentials.incarnations
         self._store.certificates = self.credentials.certificates

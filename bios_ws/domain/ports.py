@@ -25,6 +25,7 @@ from bios_ws.domain.audit import AuditEntry, AuditRecord, SeenEntry
 from bios_ws.domain.audit_limit import RefusalWindow
 from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
 from bios_ws.domain.firmware_trust import TrustedSigner
+from bios_ws.domain.hosts import HostRegistry
 from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.runtime_ports import (
     EventLog,
@@ -237,6 +238,7 @@ class UnitOfWork(abc.ABC):
     machines: MachineRepository
     audit: AuditLog
     records: HostRecords
+    hosts: HostRegistry
     credentials: CredentialRepository
     firmware_trust: FirmwareTrustRepository
     firmware: FirmwareRepository

@@ -144,6 +144,8 @@ class MachineRecord:
     delivered_boot_next: str | None = None
     #: Whether the firmware enforced Secure Boot at the current or last boot.
     secure_boot_current: SecureBootCurrent = SecureBootCurrent.UNKNOWN
+    #: The host that runs the machine (``domain.hosts``); None: no host yet (an old store).
+    host: str | None = None
 
     def with_boot(self, delivered_boot_next: str | None,
                   secure_boot_current: SecureBootCurrent) -> MachineRecord:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from bios_ws.blocking import may_block
 from bios_ws.domain.firmware_job import TERMINAL_STATES, JobState
+from bios_ws.domain.hosts import host_key, only_here
 from bios_ws.domain.ports import UnitOfWorkFactory
 from bios_ws.domain.power import PowerState
 from bios_ws.domain.principal import Principal, Role
@@ -94,16 +95,20 @@ def _plain(start_response: StartResponse, status: HTTPStatus, body: bytes,
 class StoreGauges:
     """A Prometheus collector of what the store says now, read in one unit of work."""
 
-    def __init__(self, unit_of_work: UnitOfWorkFactory) -> None:
+    def __init__(self, unit_of_work: UnitOfWorkFactory, host: str | None = None) -> None:
         self._unit_of_work = unit_of_work
+        self._host = host  # the fleet host whose machines and integrity these are
 
     def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import GaugeMetricFamily
 
         with self._unit_of_work() as uow:
-            powers = Counter(record.state for record in uow.machines.list())
-            jobs = Counter(job.state for job in uow.firmware.unfinished_jobs())
-            integrity = uow.records.get(INTEGRITY_KEY)
+            machines = only_here(uow.machines.list(), self._host)
+            powers = Counter(record.state for record in machines)
+            here = {record.domain_id for record in machines}
+            jobs = Counter(job.state for job in uow.firmware.unfinished_jobs()
+                           if job.domain_id in here)
+            integrity = uow.records.get(host_key(INTEGRITY_KEY, self._host))
         trusted = None if integrity is None else _trusted(integrity.value)
         state = "Unmeasured" if trusted is None else "Trusted" if trusted else "Untrusted"
         domains = GaugeMetricFamily("vbios_domains", "Domains, by the power state of their"

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from bios_ws.domain.audit import AuditRecord, SeenEntry, digest_changes
 from bios_ws.domain.eventlog import Event, EventLogError, parse_event_log
+from bios_ws.domain.hosts import host_key
 from bios_ws.domain.ports import Clock, UnitOfWorkFactory
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.reference import ReferenceError, ReferenceMeasurements
@@ -132,8 +133,10 @@ class AttestationService:
         read_log: EventLogReader,
         ak_certificate: Callable[[], bytes | None],
         read_served_log: EventLogReader | None = None,
+        host: str | None = None,
     ) -> None:
         self._uow = uow
+        self._reference_key = host_key(REFERENCE_KEY, host)  # the host's own reference
         self._clock = clock
         self.monitor = monitor
         self._tpm_access = tpm_access
@@ -177,7 +180,7 @@ class AttestationService:
 
     def reference(self, principal: Principal) -> ReferenceView | None:
         with self._uow() as uow:
-            record = uow.records.get(REFERENCE_KEY)
+            record = uow.records.get(self._reference_key)
         if record is None:
             return None
         return ReferenceView(record.version, record.updated_at,
@@ -212,7 +215,8 @@ class AttestationService:
             changes = {"reference": reference.digest(), "source": reference.source,
                        "pcrs": list(reference.pcr_indexes)}
             with self._uow() as uow:
-                record = uow.records.put(REFERENCE_KEY, reference.to_json(), self._clock())
+                record = uow.records.put(self._reference_key, reference.to_json(),
+                                         self._clock())
                 uow.audit.append(self._record(principal, "ok", changes))
                 uow.commit()
         except VbiosError as exc:

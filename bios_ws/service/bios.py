@@ -19,6 +19,7 @@ from bios_ws.domain.registry import AttributeRegistry, Value
 from bios_ws.domain.state import ApplyTime, BootOption, DomainState
 from bios_ws.errors import (
     AdminError,
+    DomainElsewhere,
     KeyUnreadable,
     ServiceRestricted,
     VbiosError,
@@ -51,7 +52,7 @@ Mutation = Callable[[DomainState], Mapping[str, object]]
 
 def outcome_of(exc: VbiosError) -> str:
     """The audit outcome of a refusal: "refused:<Code>", or "failed:<Code>" for a failure."""
-    refused = (exc.fault_kind == "Client" or isinstance(exc, ServiceRestricted)
+    refused = (exc.fault_kind == "Client" or isinstance(exc, (ServiceRestricted, DomainElsewhere))
                or (isinstance(exc, AdminError) and not isinstance(exc, KeyUnreadable)))
     return f"{'refused' if refused else 'failed'}:{exc.code}"
 

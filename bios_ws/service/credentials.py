@@ -24,7 +24,9 @@ from bios_ws.domain.credentials import (
     format_serial,
     refusal,
 )
+from bios_ws.domain.hosts import check_guest_here
 from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.principal import Principal, Role, check_domain_id
 from bios_ws.errors import AccessDenied, AdminError, DomainNotFound, VbiosError
 from bios_ws.service.audit import audit_refusal
@@ -106,8 +108,10 @@ class CredentialService:
     def __init__(self, uow: UnitOfWorkFactory, issuer: Callable[[], Issuer],
                  clock: Clock = utc_now, *,
                  guest_validity: timedelta = DEFAULT_GUEST_VALIDITY,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 host: str | None = None) -> None:
         self._uow = uow
+        self._host = host  # the fleet host this process is: it serves its domains' guests
         self._issuer = issuer  # called when needed: it may unseal the CA key
         self.guest_validity = guest_validity
         #: Renewals whose predecessor is known to be revoked (this process's view).
@@ -133,15 +137,26 @@ class CredentialService:
             record = None if principal.serial is None else uow.credentials.get(principal.serial)
             incarnation = (uow.credentials.incarnation(principal.domain_id)
                            if principal.domain_id is not None else None)
+            machine = self._machine(uow, principal.domain_id)
         reason = refusal(principal, record, incarnation, self._clock())
         if reason is not None:
             raise AccessDenied(reason)
         assert record is not None
+        if machine is not None:
+            check_guest_here(machine, self._host)  # its guest is served where it runs
         if record.replaces is not None and record.serial not in self._settled:
             self._supersede(principal, record)
         if len(self._counted) >= AUTH_CACHE_ENTRIES:
             self._counted.clear()
         self._counted[key] = self._monotonic() + AUTH_CACHE_SECONDS
+
+    def _machine(self, uow: UnitOfWork, domain_id: str | None) -> MachineRecord | None:
+        if domain_id is None or self._host is None:
+            return None
+        try:
+            return uow.machines.get(domain_id)
+        except DomainNotFound:
+            return None  # the incarnation check refuses it
 
     def _supersede(self, principal: Principal, renewal: CertificateRecord) -> None:
         """A renewed certificate is used for the first time: the one it replaces is

@@ -9,6 +9,7 @@ guest's variable store is copied), and removed when the domain is deleted
 from __future__ import annotations
 
 import builtins
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,12 +19,18 @@ from typing import TypeVar
 from bios_ws.domain.audit import AuditRecord, digest_changes
 from bios_ws.domain.credentials import new_incarnation
 from bios_ws.domain.firmware import KeyDatabases
+from bios_ws.domain.hosts import check_runs_here
 from bios_ws.domain.ports import Clock, DomainSummary, UnitOfWorkFactory
-from bios_ws.domain.power import MachineKind, MachineRecord
+from bios_ws.domain.power import MachineKind, MachineRecord, PowerState
 from bios_ws.domain.principal import Principal, check_domain_id
 from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.domain.state import DomainState
-from bios_ws.errors import DomainNotFound, PlatformUnavailable, VbiosError
+from bios_ws.errors import (
+    DomainNotFound,
+    InvalidPowerTransition,
+    PlatformUnavailable,
+    VbiosError,
+)
 from bios_ws.platform.port import NetworkBoot, Platform
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import utc_now
@@ -47,9 +54,10 @@ class DomainService:
         self, uow: UnitOfWorkFactory, registry: AttributeRegistry,
         platforms: Mapping[MachineKind, Platform], clock: Clock = utc_now,
         default_keys: Callable[[], KeyDatabases] = KeyDatabases,
-        *, publish_revocations: Callable[[], object] = lambda: None,
+        *, publish_revocations: Callable[[], object] = lambda: None, host: str | None = None,
     ) -> None:
         self._uow = uow
+        self._host = host  # the fleet host this process is (domain.hosts)
         self._publish_revocations = publish_revocations
         self._registry = RegistryKeeper(registry)
         self._platforms = platforms
@@ -70,7 +78,7 @@ class DomainService:
                 state = DomainState.new(domain_id, self._registry.refresh(uow, for_update=True))
                 follow_keys(state, self._default_keys())
                 uow.domains.add(state, self._clock())  # DomainExists before any file
-                uow.machines.add(MachineRecord(domain_id, kind))
+                uow.machines.add(MachineRecord(domain_id, kind, host=self._host))
                 uow.credentials.set_incarnation(domain_id, new_incarnation())
                 uow.audit.append(self._record(principal, "CreateDomain", domain_id, "ok",
                                               {"machine": kind.value, "firmware": firmware}))
@@ -94,6 +102,7 @@ class DomainService:
             with self._uow() as uow:
                 uow.domains.get(domain_id)  # DomainNotFound before touching the machine
                 record = uow.machines.get(domain_id)
+            check_runs_here(record, self._host)
             platform = self._platform(record.kind)
             with platform.lock(domain_id):
                 platform.remove(domain_id)
@@ -177,10 +186,52 @@ class DomainService:
         principal.require_admin()
         return self._platform(self._kind(domain_id)).network_boot(domain_id)
 
+    def take(self, principal: Principal, domain_id: str, *, force: bool = False) -> str | None:
+        """Make this host run the domain's machine (its settings, credentials and history
+        stay: they are the fleet's): the machine is made here afresh (its firmware image
+        and variable store from the domain's settings, as at creation), and the former
+        host no longer drives it nor serves its guest, whose certificate was that host's
+        (the guest enrolls here). The machine must be off, as its host last recorded;
+        ``force`` takes it anyway, for a host that is down. The former host, or None."""
+        def run() -> str | None:
+            principal.require_admin()
+            if self._host is None:
+                raise PlatformUnavailable("this process is no fleet host")
+            with self._uow() as uow:
+                before = uow.machines.get(domain_id)
+            if before.host == self._host:
+                return None
+            if before.state is not PowerState.OFF and not force:
+                raise InvalidPowerTransition(
+                    f"domain {domain_id} is {before.state.value} on host {before.host}: turn"
+                    " it off there first (or --force, if that host is down)",
+                    attribute=before.state.value)
+            platform = self._platform(before.kind)
+            platform.check_available()
+            with platform.lock(domain_id):
+                platform.remove(domain_id)  # anything left here from an earlier stay
+                platform.create(domain_id, firmware=True)
+                with self._uow() as uow:
+                    uow.begin_writing()
+                    record = uow.machines.get(domain_id, for_update=True)
+                    taken = dataclasses.replace(record, host=self._host, state=PowerState.OFF,
+                                                version=record.version + 1)
+                    uow.machines.save(taken, record.version)
+                    uow.audit.append(self._record(principal, "TakeDomain", domain_id, "ok", {
+                        "from": record.host, "to": self._host, "forced": force,
+                        "state": record.state.value}))
+                    uow.commit()
+            return before.host
+
+        return self._audited(principal, "TakeDomain", domain_id, run)
+
     def _kind(self, domain_id: str) -> MachineKind:
+        """The kind of the domain's machine, which must run on this host."""
         check_domain_id(domain_id)
         with self._uow() as uow:
-            return uow.machines.get(domain_id).kind
+            record = uow.machines.get(domain_id)
+        check_runs_here(record, self._host)
+        return record.kind
 
     def _machine_change(self, principal: Principal, op: str, domain_id: str,
                         changes: Mapping[str, object],

@@ -35,6 +35,7 @@ from bios_ws.domain.firmware_update import (
     record_failed_attempt,
 )
 from bios_ws.domain.firmware_upload import MAX_CAPSULE_BYTES
+from bios_ws.domain.hosts import check_runs_here, only_here
 from bios_ws.domain.ports import Clock, DomainTurns, UnitOfWork, UnitOfWorkFactory
 from bios_ws.domain.power import MachineKind, PowerState, ResetType, is_running
 from bios_ws.domain.principal import Principal, check_domain_id, guest_of
@@ -83,8 +84,9 @@ class FirmwareUpdateService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock,
                  platforms: Mapping[MachineKind, Platform], verifier: CapsuleVerifier,
                  restart: RestartRequest, gate: WriteGate | None = None,
-                 turns: DomainTurns | None = None) -> None:
+                 turns: DomainTurns | None = None, host: str | None = None) -> None:
         self._uow = uow
+        self._host = host  # the fleet host this process is: it applies to its machines only
         self._turns = turns or ThreadTurns()  # one apply at a time per domain, fleet-wide
         self._clock = clock
         self._platforms = platforms
@@ -144,7 +146,9 @@ class FirmwareUpdateService:
                 self._gate()
             with self._uow() as uow:
                 uow.domains.get(domain_id)
-                kind = uow.machines.get(domain_id).kind
+                machine = uow.machines.get(domain_id)
+            check_runs_here(machine, self._host)
+            kind = machine.kind
         except VbiosError as exc:
             audit_refusal(self._uow, self._record(principal, domain_id, outcome_of(exc),
                                                   {"capsule_sha256": digest}))
@@ -227,9 +231,11 @@ class FirmwareUpdateService:
         """No update is left half-applied by a restart of the service: every job that has
         not ended goes on or ends. Lines saying what was done."""
         with self._uow() as uow:
-            unfinished = uow.firmware.unfinished_jobs()
-            kinds = {job.domain_id: uow.machines.get(job.domain_id).kind
-                     for job in unfinished}
+            machines = {record.domain_id: record
+                        for record in only_here(uow.machines.list(), self._host)}
+            unfinished = [job for job in uow.firmware.unfinished_jobs()
+                          if job.domain_id in machines]  # the other hosts resume theirs
+            kinds = {job.domain_id: machines[job.domain_id].kind for job in unfinished}
         return [f"{job.domain_id}: firmware job {job.job_id}: {line}" for job in unfinished
                 if (line := self._resume(job, self._platforms[kinds[job.domain_id]], boot))]
 

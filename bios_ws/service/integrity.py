@@ -26,6 +26,7 @@ from datetime import datetime
 
 from bios_ws.domain.audit import AuditRecord, digest_changes
 from bios_ws.domain.eventlog import EventLogError, parse_event_log
+from bios_ws.domain.hosts import host_key
 from bios_ws.domain.integrity import Finding, IntegrityVerdict, evaluate, needed_pcrs
 from bios_ws.domain.ports import Clock, UnitOfWorkFactory
 from bios_ws.domain.reference import ReferenceError, ReferenceMeasurements
@@ -59,10 +60,11 @@ class IntegrityStatus:
         return self.verdict.trusted
 
 
-def load_reference(uow_factory: UnitOfWorkFactory) -> ReferenceMeasurements | None:
-    """The stored reference measurements, or None if the admin has set none."""
+def load_reference(uow_factory: UnitOfWorkFactory, host: str | None
+                   ) -> ReferenceMeasurements | None:
+    """Host ``host``'s stored reference measurements, or None if its admin set none."""
     with uow_factory() as uow:
-        record = uow.records.get(REFERENCE_KEY)
+        record = uow.records.get(host_key(REFERENCE_KEY, host))
     if record is None:
         return None
     try:
@@ -111,10 +113,13 @@ class IntegrityMonitor:
         clock: Clock,
         interval: float = DEFAULT_CHECK_INTERVAL,
         monotonic: Callable[[], float] = time.monotonic,
+        host: str | None = None,
     ) -> None:
         if not interval >= 0:
             raise ValueError("the integrity check interval must be >= 0 seconds")
         self._uow = uow
+        self.host = host  # the fleet host whose integrity this is (its own records)
+        self._key = host_key(INTEGRITY_KEY, host)
         self._tpm_access = tpm_access
         self._read_log = read_log
         self._clock = clock
@@ -129,7 +134,7 @@ class IntegrityMonitor:
         with self._lock:
             now = self._monotonic()
             if force or self._last is None or now - self._last_at >= self.interval:
-                verdict = measure_integrity(load_reference(self._uow), self._tpm_access,
+                verdict = measure_integrity(load_reference(self._uow, self.host), self._tpm_access,
                                             self._read_log)
                 checked_at = self._clock()
                 self._record(verdict, checked_at)
@@ -148,15 +153,15 @@ class IntegrityMonitor:
     def _record(self, verdict: IntegrityVerdict, now: datetime) -> None:
         """Store a changed verdict and audit the change, once across all workers."""
         with self._uow() as uow:
-            stored = uow.records.get(INTEGRITY_KEY)
+            stored = uow.records.get(self._key)
             if stored is not None and _stored_trusted(stored.value) == verdict.trusted:
                 return
         with self._uow() as uow:
-            stored = uow.records.get(INTEGRITY_KEY, for_update=True)
+            stored = uow.records.get(self._key, for_update=True)
             previous = _stored_trusted(stored.value) if stored is not None else None
             if previous == verdict.trusted:
                 return  # another worker recorded the same change meanwhile
-            uow.records.put(INTEGRITY_KEY, json.dumps({
+            uow.records.put(self._key, json.dumps({
                 "trusted": verdict.trusted, "since": now.isoformat(),
                 "summary": verdict.summary()[:2000],
             }, sort_keys=True), now)

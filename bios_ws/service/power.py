@@ -15,11 +15,12 @@ they stay pending, the power request itself still works, and the answer says so.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from bios_ws.domain.audit import AuditRecord, digest_changes
+from bios_ws.domain.hosts import check_runs_here, only_here, runs_here
 from bios_ws.domain.ports import Clock, DomainTurns, UnitOfWorkFactory
 from bios_ws.domain.power import (
     MachineKind,
@@ -72,8 +73,10 @@ class PowerService:
     def __init__(
         self, uow: UnitOfWorkFactory, clock: Clock, platforms: Mapping[MachineKind, Platform],
         bios: BiosService, gate: WriteGate | None = None, turns: DomainTurns | None = None,
+        host: str | None = None,
     ) -> None:
         self._uow = uow
+        self.host = host  # the fleet host this process is: it drives only its machines
         self._clock = clock
         self._platforms = platforms
         self._bios = bios
@@ -146,7 +149,7 @@ class PowerService:
         (re-adopted). Lines saying what was done."""
         said = []
         with self._uow() as uow:
-            records = uow.machines.list()
+            records = only_here(uow.machines.list(), self.host)
         for record in records:
             line = self._restore(record)
             if line:
@@ -240,8 +243,20 @@ class PowerService:
                          record.last_reset_time, self._bios.has_pending(domain_id))
 
     def _record(self, domain_id: str) -> MachineRecord:
+        """The domain's machine record; DomainElsewhere if another host runs it."""
         with self._uow() as uow:
-            return uow.machines.get(domain_id)
+            record = uow.machines.get(domain_id)
+        check_runs_here(record, self.host)
+        return record
+
+    def here(self, domain_ids: Iterable[str]) -> set[str]:
+        """Those of ``domain_ids`` whose machines this host runs."""
+        wanted = set(domain_ids)
+        if self.host is None or not wanted:
+            return wanted
+        with self._uow() as uow:
+            return {record.domain_id for record in uow.machines.list()
+                    if record.domain_id in wanted and runs_here(record, self.host)}
 
     def _platform(self, kind: MachineKind) -> Platform:
         platform = self._platforms.get(kind)

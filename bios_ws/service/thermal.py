@@ -23,6 +23,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bios_ws.domain.audit import AuditRecord, digest_changes
+from bios_ws.domain.hosts import check_runs_here, only_here
 from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bios_ws.domain.power import MachineKind, PowerState, is_running
 from bios_ws.domain.principal import Principal, check_domain_id, is_domain_id
@@ -79,9 +80,10 @@ class ThermalService:
 
     def _sample(self, domain_id: str) -> Sample:
         with self._uow() as uow:
-            kind = uow.machines.get(domain_id).kind  # DomainNotFound
+            machine = uow.machines.get(domain_id)  # DomainNotFound
             stored = uow.thermal.get(domain_id)
-        return self._sampler.sample(domain_id, kind, stored, self._clock())
+        check_runs_here(machine, self._power.host)  # its sensors are its host's
+        return self._sampler.sample(domain_id, machine.kind, stored, self._clock())
 
     # -- the admin's changes --------------------------------------------------------------
 
@@ -166,7 +168,7 @@ class ThermalService:
         UpperFatal that run. The crossings this process recorded."""
         now = self._clock()
         with self._uow() as uow:
-            kinds = {m.domain_id: m.kind for m in uow.machines.list()}
+            kinds = {m.domain_id: m.kind for m in only_here(uow.machines.list(), self._power.host)}
             stored = {r.domain_id: r for r in uow.thermal.list()}
         samples = []
         for domain_id, kind in kinds.items():

@@ -54,6 +54,9 @@ class SystemTimers:
         with self._uow() as uow:
             alarms = uow.timers.due_alarms(now)
             watchdogs = uow.timers.armed_watchdogs()
+        here = self._power.here([a.domain_id for a in alarms] + [w.domain_id for w in watchdogs])
+        alarms = [alarm for alarm in alarms if alarm.domain_id in here]
+        watchdogs = [watchdog for watchdog in watchdogs if watchdog.domain_id in here]
         done = [line for alarm in alarms if (line := self._wake(alarm))]
         return done + [line for watchdog in watchdogs if (line := self._watch(watchdog))]
 
@@ -64,7 +67,8 @@ class SystemTimers:
         said = []
         with self._uow() as uow:
             armed = uow.timers.armed_watchdogs()
-        for watchdog in armed:
+        here = self._power.here(watchdog.domain_id for watchdog in armed)
+        for watchdog in (watchdog for watchdog in armed if watchdog.domain_id in here):
             with self._uow() as uow:
                 if uow.timers.save_watchdog(watchdog.petted(now), watchdog.version):
                     uow.commit()

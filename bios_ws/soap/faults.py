@@ -64,8 +64,8 @@ def error_for(exc: BaseException) -> VbiosError:
     """The contract error a caller sees for ``exc`` (logging the unexpected ones)."""
     if isinstance(exc, SpyneRefusal):
         return error_for(exc.error)
-    if isinstance(exc, VbiosError) and type(exc) in _FAULTS:
-        return exc
+    if isinstance(exc, VbiosError) and _FAULTS.intersection(type(exc).__mro__):
+        return exc  # a registered fault, or a refinement of one (its code is the fault's)
     if isinstance(exc, Fault) and str(exc.faultcode).startswith("Client"):
         return InvalidRequest(_CONTRACT_MISMATCH)
     return internal_error(exc)

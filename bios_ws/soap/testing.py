@@ -181,13 +181,17 @@ def build_endpoint(domain_id: str = "vm1", *, max_body_bytes: int = 1_048_576,
                    registry: AttributeRegistry | None = None,
                    transfer_key: TransferKey | None = None,
                    thermal_alerts: ThermalAlerts = NO_ALERTS,
-                   ambient: AmbientSource = lambda: None) -> Endpoint:
+                   ambient: AmbientSource = lambda: None, host: str | None = None,
+                   store: MemoryStore | None = None, clock: ManualClock | None = None
+                   ) -> Endpoint:
     """Every registered capability's use case over an in-memory store and simulated
     machines on a manual clock (no TPM: attestation answers that it has none; no host
-    sensors: the thermal model's ambient is the default unless ``ambient`` says)."""
+    sensors: the thermal model's ambient is the default unless ``ambient`` says). With
+    ``host``, the process is that fleet host; two endpoints may share ``store`` (two hosts
+    of one fleet, each with its own machines) and ``clock``."""
     registry = registry or sample_registry()
-    store = MemoryStore()
-    clock = ManualClock()
+    store = MemoryStore() if store is None else store
+    clock = ManualClock() if clock is None else clock
     observer = MachineObserver(store.unit_of_work, BiosService(store.unit_of_work, registry,
                                                                clock.now),
                                clock.now, KeyDatabases)
@@ -198,7 +202,8 @@ def build_endpoint(domain_id: str = "vm1", *, max_body_bytes: int = 1_048_576,
                                        UseCases(), lambda: issuer,
                                        transfer_key=None if transfer_key is None
                                        else lambda: transfer_key,
-                                       thermal_alerts=thermal_alerts, ambient=ambient))
+                                       thermal_alerts=thermal_alerts, ambient=ambient,
+                                       host=host))
     admin = Principal.admin()
     use_cases.use(DomainService).create(admin, domain_id)
     app = create_wsgi_app(use_cases, max_body_bytes=max_body_bytes)

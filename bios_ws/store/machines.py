@@ -84,6 +84,7 @@ def _row(record: MachineRecord) -> dict[str, Any]:
         else time_to_text(record.last_reset_time),
         "delivered_boot_next": record.delivered_boot_next,
         "secure_boot_current": record.secure_boot_current.value,
+        "host": record.host,
     }
 
 
@@ -101,6 +102,7 @@ def _record(row: Any) -> MachineRecord:
             delivered_boot_next=None if row.delivered_boot_next is None
             else str(row.delivered_boot_next),
             secure_boot_current=SecureBootCurrent(row.secure_boot_current),
+            host=None if row.host is None else str(row.host),
         )
     except ValueError:
         raise StoreUnavailable(f"the machine record of {row.domain_id!r} is damaged") from None

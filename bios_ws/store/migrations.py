@@ -134,6 +134,13 @@ def _incarnations_for_existing_domains(conn: Connection, dialect: str) -> None:
         conn.execute(identities.insert(), rows)
 
 
+def _machines_host_column(conn: Connection, dialect: str) -> None:
+    """Version 8: machines get their host (a store made at version 2 or later has the
+    table without it; one made now already has it from version 2)."""
+    if "host" not in {column["name"] for column in inspect(conn).get_columns("machines")}:
+        conn.exec_driver_sql("ALTER TABLE machines ADD COLUMN host VARCHAR(40)")
+
+
 #: Every version, in order. Versions 5 to 7 add tables that start empty: no trusted
 #: firmware signer; every domain has its initial firmware inventory until an update puts
 #: one, and no job, upload or used key; every domain has an empty System Event Log of the
@@ -156,6 +163,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               (schema_system.sel_logs, schema_system.sel_entries, schema_system.wake_alarms,
                schema_system.watchdogs, schema_runtime.thermal_state, schema_runtime.events,
                schema_runtime.event_subscriptions)),
+    Migration(8, "the hosts sharing the store, and the host of each machine",
+              (schema.hosts,), _machines_host_column),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -20,7 +20,7 @@ from sqlalchemy import (
 
 #: The schema this code reads and writes (the last of ``migrations.MIGRATIONS``). A
 #: database at a newer version is refused; an older one is upgraded (``store.migrations``).
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 #: meta keys
 SCHEMA_VERSION_KEY = "schema_version"
@@ -105,6 +105,20 @@ machines = Table(
     Column("last_reset_time", String(40), nullable=True),
     Column("delivered_boot_next", String(64), nullable=True),
     Column("secure_boot_current", String(16), nullable=False, server_default="Unknown"),
+    #: Version 8: the host that runs the machine (NULL: a store from before hosts, until
+    #: its first host registers and claims it).
+    Column("host", String(40), nullable=True),
+)
+
+#: Version 8: the hosts sharing this store (``domain.hosts``).
+hosts = Table(
+    "hosts",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("ca_fingerprint", String(64), nullable=False),
+    Column("tpm", Text, nullable=False),
+    Column("registered_at", String(40), nullable=False),
+    Column("started_at", String(40), nullable=True),
 )
 
 host_records = Table(

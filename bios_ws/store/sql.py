@@ -46,6 +46,7 @@ from bios_ws.store.engine import (
 from bios_ws.store.events import SqlEvents
 from bios_ws.store.firmware import SqlFirmware
 from bios_ws.store.firmware_trust import SqlFirmwareTrust
+from bios_ws.store.hosts import SqlHosts
 from bios_ws.store.kept import KeptConnections
 from bios_ws.store.machines import SqlMachines
 from bios_ws.store.prepared import Prepared
@@ -199,6 +200,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.machines = SqlMachines(self)
         self.audit = SqlAudit(self)
         self.records = SqlRecords(self)
+        self.hosts = SqlHosts(self)
         self.credentials = SqlCredentials(self)
         self.firmware_trust = SqlFirmwareTrust(self)
         self.firmware = SqlFirmware(self)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from bios_ws.domain.power import MachineKind, MachineRecord
 from bios_ws.domain.state import DomainState
 from bios_ws.errors import StoreUnavailable
 from bios_ws.store import SCHEMA_VERSION, open_store
@@ -20,6 +21,8 @@ from bios_ws.store.sql import store_status
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 VERSION_7_TABLES = ("events", "event_subscriptions", "sel_logs", "sel_entries", "wake_alarms",
                     "watchdogs", "thermal_state")
+#: What version 8 added: the hosts, and each machine's host.
+VERSION_8_UNDONE = ("DROP TABLE hosts", "ALTER TABLE machines DROP COLUMN host")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -79,14 +82,14 @@ def make_version_6(url: str) -> None:
             uow.commit()
     finally:
         store.dispose()
-    run_sql(url, *(f"DROP TABLE {table}" for table in VERSION_7_TABLES),
+    run_sql(url, *(f"DROP TABLE {table}" for table in VERSION_7_TABLES), *VERSION_8_UNDONE,
             "UPDATE meta SET value = '6' WHERE key = 'schema_version'")
 
 
 def test_an_older_sqlite_store_is_upgraded_when_opened(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'vbios.db'}"
     make_version_6(url)
-    assert [m.version for m in store_status(url).pending] == [7]
+    assert [m.version for m in store_status(url).pending] == [7, 8]
     store = open_store(url)
     try:
         assert store.schema_version() == SCHEMA_VERSION
@@ -124,3 +127,26 @@ def test_an_upgrade_from_version_1_fills_the_new_tables(empty_url: str) -> None:
             assert uow.credentials.incarnation("old1")
     finally:
         store.dispose()
+
+
+def test_an_upgrade_to_version_8_gives_the_machines_a_host_column(empty_url: str) -> None:
+    """A store of version 7 has machines without host: they stay unassigned (NULL) until
+    the store's first host claims them (``service.hosts``)."""
+    store = open_store(empty_url)
+    try:
+        with store.unit_of_work() as uow:
+            uow.domains.add(DomainState("old1", 3, {"A": 1}), T0)
+            uow.machines.add(MachineRecord("old1", MachineKind.SIMULATED))
+            uow.commit()
+    finally:
+        store.dispose()
+    run_sql(empty_url, *VERSION_8_UNDONE,
+            "UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+    upgraded = open_store(empty_url, upgrade=True)
+    try:
+        assert upgraded.schema_version() == SCHEMA_VERSION
+        with upgraded.unit_of_work() as uow:
+            assert uow.machines.get("old1").host is None
+            assert uow.hosts.list() == []
+    finally:
+        upgraded.dispose()
