@@ -15,6 +15,7 @@ key passphrases (``bios_ws.launch.sealing``).
 from __future__ import annotations
 
 import dataclasses
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from bios_ws.capabilities import TpmParts, Wiring, build_use_cases
 from bios_ws.config import Config
+from bios_ws.domain.hosts import check_host_name, default_host_name
 from bios_ws.domain.ports import Clock
 from bios_ws.domain.power import MachineKind
 from bios_ws.domain.registry import AttributeRegistry
@@ -252,6 +254,7 @@ def initialize(
     tpm: TpmChoice,
     opener: TpmOpener | None = None,
     package_root: Path | None = None,
+    host_name: str | None = None,
 ) -> Initialized:
     """Make a new installation at ``path``: registry, store, CA, server and admin keys.
 
@@ -261,16 +264,19 @@ def initialize(
     home. The CA certificate is written last (and removed again if sealing
     fails), so a home interrupted half-way can be initialized again.
     ``opener`` replaces the TPM connection and ``package_root`` the measured
-    package (tests: a FakeTpm, a copied tree).
+    package (tests: a FakeTpm, a copied tree). ``host_name`` is the name the home
+    registers under in its store (default: this machine's name; ``domain.hosts``).
     """
     # Refuse bad input or a broken shipped registry before anything is written.
     parse_server_names(server_names)
+    host_name = check_host_name(host_name or default_host_name(socket.gethostname()))
     load_registry(None)
     shipped = shipped_registry_text()
     home = Home.create(path)
     if home.is_initialized:
         raise AdminError(f"{home.path} is already initialized")
     home.record_tpm(tpm)
+    home.record_host(host_name)
     check_host_free(home)
     if tpm.is_none:
         _write_store(home, shipped)

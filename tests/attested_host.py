@@ -99,14 +99,18 @@ def boot(host: AttestedHost) -> None:
     host.event_log = host.manifest.event_log(banks)
 
 
-def build_attested_host(interval: float = 10.0) -> AttestedHost:
+def build_attested_host(interval: float = 10.0, *, host: str | None = None,
+                        store: MemoryStore | None = None, domain_id: str = "vm1"
+                        ) -> AttestedHost:
+    """A host with its own FakeTpm and one domain; with ``host`` (and a shared ``store``)
+    one host of a fleet."""
     tpm = FakeTpm()
     manifest = BootManifest.from_json(shipped_manifest_text())
-    store = MemoryStore()
+    store = MemoryStore() if store is None else store
     registry = sample_registry()
     bios = BiosService(store.unit_of_work, registry)
-    DomainService(store.unit_of_work, registry,
-        in_memory_machines()).create(Principal.admin(), "vm1")
+    DomainService(store.unit_of_work, registry, in_memory_machines(),
+                  host=host).create(Principal.admin(), domain_id)
     monotonic = FakeClock()
     holder: dict[str, AttestedHost] = {}
 
@@ -119,12 +123,12 @@ def build_attested_host(interval: float = 10.0) -> AttestedHost:
         return datetime.now(UTC)
 
     monitor = IntegrityMonitor(store.unit_of_work, access, lambda: holder["host"].event_log,
-                               clock, interval, monotonic)
+                               clock, interval, monotonic, host=host)
     bios.gate = monitor.check_write
     attestation = AttestationService(
         store.unit_of_work, clock, monitor=monitor, tpm_access=access,
         read_log=lambda: holder["host"].event_log,
-        ak_certificate=lambda: holder["host"].ak_certificate)
+        ak_certificate=lambda: holder["host"].ak_certificate, host=host)
     app = create_wsgi_app(UseCases([bios, attestation]))
     host = AttestedHost(tpm, manifest, store, bios, attestation, monitor, app, monotonic)
     holder["host"] = host

@@ -110,10 +110,11 @@ def run_init(args: argparse.Namespace) -> int:
     names = tuple(args.san) if args.san else DEFAULT_SERVER_NAMES
     tpm = chosen_tpm(args) or DEV_TPM
     path = resolve_home_path(args.home)
-    _prepare_home(path, args.store, args.host_name)
+    if args.store is not None:
+        _record_store(path, args.store)
     if tpm.is_none:
         print(NO_TPM_WARNING, file=sys.stderr, flush=True)
-    done = initialize(path, names, tpm=tpm)
+    done = initialize(path, names, tpm=tpm, host_name=args.host_name)
     home = done.home
     print(f"initialized vbios state directory {home.path}")
     print(f"  CA certificate:     {home.ca_cert}")
@@ -139,24 +140,15 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_home(path: Path, url: str | None, host_name: str | None) -> None:
-    """Record the store ``url`` (checked: psycopg 3, no password) and the host name in a
-    home not yet initialized."""
-    import socket
-
-    from bios_ws.domain.hosts import check_host_name, default_host_name
+def _record_store(path: Path, url: str) -> None:
+    """Record ``url`` (checked: psycopg 3, no password) in a home not yet initialized."""
     from bios_ws.store.urls import check_store_url
 
-    if url is not None:
-        check_store_url(url)
-    name = check_host_name(host_name if host_name is not None
-                           else default_host_name(socket.gethostname()))
+    check_store_url(url)
     home = Home.create(path)
     if home.is_initialized:
         raise AdminError(f"{home.path} is already initialized")
-    if url is not None:
-        home.record_store(url)
-    home.record_host(name)
+    home.record_store(url)
 
 
 def _store_shown(home: Home) -> str:

@@ -233,7 +233,7 @@ def test_domain_list_and_delete(home: Path, run: Run) -> None:
     code, out, _ = run("domain", "list", "--home", str(home))
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["DOMAIN", "VERSION", "MACHINE", "CREATED"]
+    assert lines[0].split() == ["DOMAIN", "VERSION", "MACHINE", "CREATED", "HOST"]
     assert [line.split()[:3] for line in lines[1:]] == [["db1", "1", "simulated"],
                                                        ["web2", "1", "simulated"]]
     assert all(RFC3339_SECONDS.fullmatch(line.split()[3]) for line in lines[1:])
@@ -278,9 +278,10 @@ def test_audit_show(home: Path, run: Run) -> None:
     assert code == 0
     header, *rows = [line.split() for line in out.splitlines()]
     assert header == ["SEQ", "TIME", "PRINCIPAL", "OPERATION", "DOMAIN", "OUTCOME", "CHANGES"]
-    assert [r[0] for r in rows] == ["1", "2", "3", "4", "5", "6"]
+    assert [r[0] for r in rows] == ["1", "2", "3", "4", "5", "6", "7"]
     assert all(RFC3339_SECONDS.fullmatch(r[1]) for r in rows)
     assert [(r[2], r[3], r[4], r[5]) for r in rows] == [
+        ("admin:vbios-init", "RegisterHost", "-", "ok"),  # the home joins its store
         ("admin:admin", "CreateDomain", "web1", "ok"),
         ("admin:admin", "IssueCertificate", "web1", "ok"),
         ("admin:admin", "CreateDomain", "web1", "refused:DomainExists"),
@@ -289,26 +290,29 @@ def test_audit_show(home: Path, run: Run) -> None:
         ("admin:admin", "DeleteDomain", "web2", "ok"),
     ]
     assert all(len(r[6]) == 12 for r in rows)
-    code, out, _ = run("audit", "show", "--json", "--since", "5", "--home", str(home))
+    code, out, _ = run("audit", "show", "--json", "--since", "6", "--home", str(home))
     entries = json.loads(out)
-    assert [e["seq"] for e in entries] == [5, 6]
+    assert [e["seq"] for e in entries] == [6, 7]
     assert entries[1]["prev_hash"] == entries[0]["entry_hash"]
-    assert entries[0]["changes_digest"].startswith(rows[4][6])
+    assert entries[0]["changes_digest"].startswith(rows[5][6])
     # the time its hash covers, to the microsecond, in UTC
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", e["time"])
                for e in entries)
-    assert entries[0]["time"].startswith(rows[4][1][:-1])
+    assert entries[0]["time"].startswith(rows[5][1][:-1])
 
 
-def test_audit_show_empty(home: Path, run: Run) -> None:
-    assert run("audit", "show", "--home", str(home))[1] == "no audit entries\n"
-    assert json.loads(run("audit", "show", "--json", "--home", str(home))[1]) == []
+def test_audit_show_of_a_new_home(home: Path, run: Run) -> None:
+    rows = json.loads(run("audit", "show", "--json", "--home", str(home))[1])
+    assert [(r["operation"], r["principal"]) for r in rows] == [
+        ("RegisterHost", "admin:vbios-init")]
+    shown = run("audit", "show", "--since", "2", "--home", str(home))[1]
+    assert shown == "no audit entries\n"
 
 
 def test_audit_verify_intact(home: Path, run: Run) -> None:
-    assert run("audit", "verify", "--home", str(home)) == (0, "audit log intact: 0 entries\n", "")
+    assert run("audit", "verify", "--home", str(home)) == (0, "audit log intact: 1 entries\n", "")
     _populate(home, run)
-    assert run("audit", "verify", "--home", str(home)) == (0, "audit log intact: 6 entries\n", "")
+    assert run("audit", "verify", "--home", str(home)) == (0, "audit log intact: 7 entries\n", "")
 
 
 def _tamper(home: Path, statement: str) -> None:
@@ -338,8 +342,8 @@ def test_audit_log_is_append_only_in_the_database(home: Path, run: Run) -> None:
 
 def test_audit_verify_names_an_altered_entry(home: Path, run: Run) -> None:
     _populate(home, run)
-    _tamper(home, "UPDATE audit SET outcome='ok' WHERE seq=3")
-    err = refused(run("audit", "verify", "--home", str(home)), "entry 3 was altered")
+    _tamper(home, "UPDATE audit SET outcome='ok' WHERE seq=4")  # the refused CreateDomain
+    err = refused(run("audit", "verify", "--home", str(home)), "entry 4 was altered")
     assert "not intact" in err
 
 

@@ -118,3 +118,29 @@ def test_a_running_domain_is_taken_only_with_force(fleet: tuple[Endpoint, Endpoi
         assert uow.machines.get("vm1").host == "a"
     assert b.domains.take(ADMIN, "vm1", force=True) == "a"  # host a is down, say
     assert b.power.get_domain_power(ADMIN, "vm1").state is PowerState.OFF
+
+
+def test_each_host_keeps_its_own_reference_and_restricted_mode() -> None:
+    """Host a's boot is tampered with: a refuses writes (restricted mode, its own record),
+    host b on the same store goes on accepting them."""
+    from bios_ws.domain.hosts import host_key
+    from bios_ws.service.integrity import INTEGRITY_KEY, REFERENCE_KEY
+    from tests.attested_host import build_attested_host
+    from tests.integration.test_restricted_mode import SET_TAG, state, tamper
+
+    store = MemoryStore()
+    a = build_attested_host(host="a", store=store, domain_id="vm1")
+    b = build_attested_host(host="b", store=store, domain_id="vm2")
+    b.guest = Principal.guest("vm2")
+    for host in (a, b):
+        host.set_reference_from_log()
+    assert {host_key(REFERENCE_KEY, "a"), host_key(REFERENCE_KEY, "b")} <= set(store.records)
+    tamper(a)
+    assert state(a.call("GetIntegrityStatus")) == "Untrusted"
+    assert state(b.call("GetIntegrityStatus")) == "Trusted"
+    b.monotonic.now += 60  # b measures again: still its own boot, still trusted
+    assert b.call("SetAttributes", SET_TAG).fault_code() is None
+    a.monotonic.now += 60
+    assert a.call("SetAttributes", SET_TAG).detail("Code") == "ServiceRestricted"
+    verdicts = {name: store.records[host_key(INTEGRITY_KEY, name)].value for name in "ab"}
+    assert '"trusted": false' in verdicts["a"] and '"trusted": true' in verdicts["b"]
