@@ -167,7 +167,7 @@ class IntegrityMonitor:
             }, sort_keys=True), now)
             if previous is not None or not verdict.trusted:
                 operation = "LeaveRestrictedMode" if verdict.trusted else "EnterRestrictedMode"
-                record_restricted_mode(uow, not verdict.trusted, verdict.summary(), now)
+                record_restricted_mode(uow, not verdict.trusted, verdict.summary(), now, self.host)
                 uow.audit.append(AuditRecord(
                     time=now, principal=MONITOR_PRINCIPAL, operation=operation, domain_id=None,
                     outcome="ok", changes_digest=digest_changes(verdict.to_dict()),

@@ -28,6 +28,7 @@ from datetime import datetime
 from bios_ws.domain import sel
 from bios_ws.domain.credentials import CertificateRecord
 from bios_ws.domain.firmware_job import FirmwareJob
+from bios_ws.domain.hosts import only_here
 from bios_ws.domain.ports import UnitOfWork
 from bios_ws.domain.power import MachineRecord, PowerState, ResetCause
 from bios_ws.domain.sel import SelEntry
@@ -43,13 +44,13 @@ def record_power(uow: UnitOfWork, before: MachineRecord, state: PowerState,
         at, state.value, None if cause is None else cause.value))
 
 
-def record_restricted_mode(uow: UnitOfWork, entered: bool, summary: str, at: datetime
-                           ) -> int:
-    """The host entered (or left) restricted mode: an entry in every domain's log; how
-    many logs took it."""
+def record_restricted_mode(uow: UnitOfWork, entered: bool, summary: str, at: datetime,
+                           host: str | None = None) -> int:
+    """Host ``host`` entered (or left) restricted mode: an entry in the log of every domain
+    whose machine it runs (every domain, for no fleet host); how many logs took it."""
     record = sel.restricted_mode(at, entered, summary)
-    return sum(uow.sel.append(domain.domain_id, record) is not None
-               for domain in uow.domains.list())
+    return sum(uow.sel.append(machine.domain_id, record) is not None
+               for machine in only_here(uow.machines.list(), host))
 
 
 def record_revocations(uow: UnitOfWork, revoked: Iterable[CertificateRecord],

@@ -144,3 +144,7 @@ def test_each_host_keeps_its_own_reference_and_restricted_mode() -> None:
     assert a.call("SetAttributes", SET_TAG).detail("Code") == "ServiceRestricted"
     verdicts = {name: store.records[host_key(INTEGRITY_KEY, name)].value for name in "ab"}
     assert '"trusted": false' in verdicts["a"] and '"trusted": true' in verdicts["b"]
+    with store.unit_of_work() as uow:  # only the domains of host a are told, in their logs
+        logged = {domain: [str(e) for e in uow.sel.entries(domain)] for domain in ("vm1", "vm2")}
+    assert any("RestrictedModeEntered" in entry for entry in logged["vm1"])
+    assert not any("RestrictedMode" in entry for entry in logged["vm2"])
