@@ -18,8 +18,11 @@ T0 = datetime(2026, 11, 1, 12, 0, 0, 654321, tzinfo=UTC)
 VERSION_7_TABLES = ("events", "event_subscriptions")
 
 
-def test_the_schema_is_version_7() -> None:
-    assert SCHEMA_VERSION == 7
+def test_these_tables_came_with_version_7() -> None:
+    from bios_ws.store.migrations import MIGRATIONS
+
+    assert set(VERSION_7_TABLES) <= {table.name for table in MIGRATIONS[6].tables}
+    assert MIGRATIONS[6].version == 7 <= SCHEMA_VERSION
 
 
 def test_a_version_6_store_upgrades_in_place_with_its_data(tmp_path: Path) -> None:

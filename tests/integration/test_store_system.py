@@ -204,8 +204,11 @@ def test_armed_watchdogs_leave_the_disarmed_out(store: Any) -> None:
 
 # -- SQLite only --------------------------------------------------------------------------
 
-def test_the_schema_is_version_7() -> None:
-    assert SCHEMA_VERSION == 7
+def test_these_tables_came_with_version_7() -> None:
+    from bios_ws.store.migrations import MIGRATIONS
+
+    assert set(VERSION_7_TABLES) <= {table.name for table in MIGRATIONS[6].tables}
+    assert MIGRATIONS[6].version == 7 <= SCHEMA_VERSION
 
 
 def test_a_version_6_store_upgrades_in_place_with_its_data(tmp_path: Path) -> None:
@@ -223,7 +226,7 @@ def test_a_version_6_store_upgrades_in_place_with_its_data(tmp_path: Path) -> No
     raw.close()
     upgraded = open_store(f"sqlite:///{db}")
     try:
-        assert upgraded.schema_version() == 7
+        assert upgraded.schema_version() == SCHEMA_VERSION
         with upgraded.engine.connect() as conn:
             assert set(VERSION_7_TABLES) <= set(inspect(conn).get_table_names())
         with upgraded.unit_of_work() as uow:

@@ -164,7 +164,7 @@ def test_a_version_6_store_upgrades_in_place_with_its_data(tmp_path: Path) -> No
 
     upgraded = open_store(f"sqlite:///{db}")
     try:
-        assert upgraded.schema_version() == SCHEMA_VERSION == 7
+        assert upgraded.schema_version() == SCHEMA_VERSION
         with upgraded.engine.connect() as conn:
             assert "thermal_state" in inspect(conn).get_table_names()
         with upgraded.unit_of_work() as uow:
