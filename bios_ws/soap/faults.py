@@ -32,7 +32,8 @@ FAULT_STATUS = 500
 
 logger = logging.getLogger("bios_ws.soap")
 #: The errors that travel as typed faults (registered with the capabilities).
-_FAULTS = frozenset(fault_classes().values())
+_BY_CODE = fault_classes()
+_FAULTS = frozenset(_BY_CODE.values())
 
 EnvelopeCode = Literal["VersionMismatch", "MustUnderstand"]
 
@@ -66,6 +67,8 @@ def error_for(exc: BaseException) -> VbiosError:
         return error_for(exc.error)
     if isinstance(exc, VbiosError) and type(exc) in _FAULTS:
         return exc
+    if isinstance(exc, VbiosError) and isinstance(exc, _BY_CODE.get(exc.code, ())):
+        return exc  # a kind of a fault's error that keeps its code (StoreConflict)
     if isinstance(exc, Fault) and str(exc.faultcode).startswith("Client"):
         return InvalidRequest(_CONTRACT_MISMATCH)
     return internal_error(exc)
