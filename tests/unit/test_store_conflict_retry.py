@@ -79,6 +79,17 @@ def test_the_write_path_of_other_capabilities_runs_again_too(
     assert retries == [2, 3]
 
 
+def test_an_event_subscription_that_lost_runs_again_and_is_made_once(
+        endpoint: Endpoint, retries: list[int]) -> None:
+    endpoint.store.lose_commits(1)
+    answer = endpoint.call("Subscribe")
+    assert answer.fault_code() is None, answer.body
+    made = [s.subscription_id for s in endpoint.store.events.subscriptions.values()]
+    assert made == [answer.text(".//tns:SubscriptionId")]
+    assert _entries(endpoint.store, "Subscribe") == ["ok"]
+    assert retries == [2]
+
+
 def test_retries_are_bounded_and_the_last_conflict_is_a_store_unavailable_fault(
         endpoint: Endpoint, retries: list[int]) -> None:
     before = _version(endpoint)
