@@ -22,7 +22,8 @@ once; a retried run sees what the winner committed, as if the call had come afte
 Effects outside the store stay outside ``work``: a power request's machine action runs
 once, and only the unit that records it may run again. ``BiosService.write`` (the one
 write path of every domain's settings state: settings, boot order, Secure Boot, the
-apply at boot) and ``service.audit`` (the entries of refusals) run their units so.
+apply at boot), the event subscriptions and ``service.audit`` (the entries of refusals)
+run their units so.
 
 The loop itself lives beside the ``UnitOfWork`` port (``bios_ws.domain.ports``), where the
 use cases reach it; the store's own waits run it too (``store.turns``). Each retry is
