@@ -46,7 +46,7 @@ from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.state import DomainState
 from bios_ws.domain.thermal_policy import ThermalRecord
 from bios_ws.domain.turns import ThreadTurns
-from bios_ws.errors import DomainExists, DomainNotFound, VersionConflict
+from bios_ws.errors import DomainExists, DomainNotFound, StoreConflict, VersionConflict
 
 
 class MemoryStore:
@@ -68,6 +68,13 @@ class MemoryStore:
         self.thermal: dict[str, ThermalRecord] = {}
         self.events = EventData()
         self.turns = ThreadTurns()
+        #: How many of the next commits lose, as PostgreSQL's losers (``lose_commits``).
+        self.losing_commits = 0
+
+    def lose_commits(self, count: int) -> None:
+        """The next ``count`` commits raise StoreConflict and roll back, as a transaction
+        PostgreSQL aborted (a deadlock, a serialization failure) would."""
+        self.losing_commits = count
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self)
@@ -310,6 +317,10 @@ class MemoryUnitOfWork(UnitOfWork):
         """Nothing to take: the memory store's units run one at a time."""
 
     def commit(self) -> None:
+        if self._store.losing_commits > 0:
+            self._store.losing_commits -= 1
+            self._release()
+            raise StoreConflict("the state store is unavailable")
         assert isinstance(self.domains, _Domains) and isinstance(self.audit, _Audit)
         assert isinstance(self.records, _Records) and isinstance(self.machines, _Machines)
         assert isinstance(self.refusals, _Refusals)

@@ -8,18 +8,23 @@ in ``bios_ws.domain.runtime_ports``, re-exported here.
 from __future__ import annotations
 
 __all__ = [
-    "AuditLog", "Clock", "CredentialRepository", "DomainRepository", "DomainSummary",
-    "EventLog", "FirmwareRepository", "FirmwareTrustRepository", "HostRecord", "HostRecords",
-    "MachineRepository", "RefusalCounts", "SelRepository", "ThermalRepository",
-    "TimerRepository", "UnitOfWork", "UnitOfWorkFactory",
+    "CONFLICT_ATTEMPTS", "AuditLog", "Clock", "CredentialRepository", "DomainRepository",
+    "DomainSummary", "EventLog", "FirmwareRepository", "FirmwareTrustRepository",
+    "HostRecord", "HostRecords", "MachineRepository", "RefusalCounts", "SelRepository",
+    "ThermalRepository", "TimerRepository", "UnitOfWork", "UnitOfWorkFactory",
+    "add_retry_listener", "remove_retry_listener", "retry_conflicts", "retrying",
 ]
 
 import abc
+import logging
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
+from typing import TypeVar
 
 from bios_ws.domain.audit import AuditEntry, AuditRecord, SeenEntry
 from bios_ws.domain.audit_limit import RefusalWindow
@@ -35,6 +40,7 @@ from bios_ws.domain.runtime_ports import (
     TimerRepository,
 )
 from bios_ws.domain.state import DomainState
+from bios_ws.errors import StoreConflict
 
 
 @dataclass(frozen=True)
@@ -232,7 +238,11 @@ class FirmwareTrustRepository(abc.ABC):
 
 
 class UnitOfWork(abc.ABC):
-    """One transaction. Leaving the block without ``commit()`` rolls back."""
+    """One transaction. Leaving the block without ``commit()`` rolls back.
+
+    Any of its operations, ``commit`` included, may raise ``StoreConflict``: it lost to a
+    concurrent transaction and was rolled back (PostgreSQL). A unit whose work touches
+    nothing but the store is run with ``retrying``, which runs it again."""
 
     domains: DomainRepository
     machines: MachineRepository
@@ -284,3 +294,61 @@ class DomainTurns(abc.ABC):
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 Clock = Callable[[], datetime]
+
+# -- running a unit of work again when it lost (``bios_ws.store.retry`` tells why here) ----
+
+T = TypeVar("T")
+#: Runs of a unit of work in all (the first and the retries).
+CONFLICT_ATTEMPTS = 4
+_PAUSE_SECONDS = 0.01
+_log = logging.getLogger("bios_ws.store")
+#: Called with the number of the run about to start (2 to ``attempts``), before each
+#: retry (``server.metrics`` counts them).
+_retry_listeners: list[Callable[[int], None]] = []
+
+
+def retrying(uow: UnitOfWorkFactory, work: Callable[[UnitOfWork], T], *,
+             attempts: int = CONFLICT_ATTEMPTS,
+             sleep: Callable[[float], None] = time.sleep) -> T:
+    """``work`` in a unit of work of its own (it commits, or the unit rolls back), in a
+    fresh unit again while the store reports a conflict, ``attempts`` runs at most (then
+    the last StoreConflict goes up). ``work`` may only read and write the store through
+    ``uow``: no machine action, TPM call or other effect outside the transaction, and no
+    state kept from a former run (a run may be rolled back after it ended)."""
+
+    def run() -> T:
+        with uow() as unit:
+            return work(unit)
+
+    return retry_conflicts(run, attempts, sleep)
+
+
+def retry_conflicts(work: Callable[[], T], attempts: int = CONFLICT_ATTEMPTS,
+                    sleep: Callable[[float], None] = time.sleep) -> T:
+    """``work()``, run again while it raises StoreConflict, ``attempts`` times at most
+    (then the last StoreConflict goes up), after a short random pause that keeps the
+    losers from meeting again. ``work`` must be a whole unit of work."""
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1")
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except StoreConflict:
+            if attempt == attempts:
+                raise
+            _log.info("the state store reported a conflict; running the transaction again"
+                      " (%d of %d)", attempt + 1, attempts)
+            for listener in tuple(_retry_listeners):
+                listener(attempt + 1)
+            sleep(random.uniform(0, _PAUSE_SECONDS * 2 ** attempt))  # noqa: S311 (no secret)
+    raise AssertionError("unreachable")
+
+
+def add_retry_listener(listener: Callable[[int], None]) -> None:
+    """Call ``listener`` before each retry of a unit of work, in this process."""
+    _retry_listeners.append(listener)
+
+
+def remove_retry_listener(listener: Callable[[int], None]) -> None:
+    if listener in _retry_listeners:
+        _retry_listeners.remove(listener)

@@ -8,7 +8,9 @@ What the workers count (``docs/metrics.md`` lists every name):
 - ``vbios_tls_handshake_failures_total{reason}``: as the front classifies them;
 - ``vbios_store_statement_duration_seconds{statement}``: every SQL statement the
   worker runs (SELECT, INSERT, UPDATE, DELETE, other), timed by SQLAlchemy's
-  cursor-execute events (``StatementTiming``).
+  cursor-execute events (``StatementTiming``);
+- ``vbios_store_conflict_retries_total``: units of work run again after losing to a
+  concurrent transaction (``bios_ws.store.retry``).
 
 Across processes: with a ``directory`` (the serving process's, made fresh when it
 starts: ``bios_ws.server.telemetry``) each worker keeps its values in memory-mapped
@@ -30,6 +32,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bios_ws.domain.ports import add_retry_listener, remove_retry_listener
 
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector
@@ -76,6 +80,9 @@ class ServerMetrics:
             "vbios_store_statement_duration_seconds",
             "Seconds each SQL statement a worker ran took, by kind.", [_STATEMENT],
             buckets=STATEMENT_BUCKETS, registry=registry)
+        self._retries = Counter("vbios_store_conflict_retries",
+                                "Units of work run again after losing to a concurrent one.",
+                                registry=registry)
         self._timing: StatementTiming | None = None
 
     def observe_call(self, operation: str, outcome: str, seconds: float) -> None:
@@ -88,11 +95,16 @@ class ServerMetrics:
     def observe_statement(self, kind: str, seconds: float) -> None:
         self._statements.labels(kind).observe(seconds)
 
+    def conflict_retried(self, attempt: int) -> None:
+        self._retries.inc()
+
     def time_store_statements(self) -> None:
-        """Time every SQL statement this process runs, from now until ``close``."""
+        """Time every SQL statement this process runs, and count its units of work run
+        again after a conflict, from now until ``close``."""
         if self._timing is None:
             self._timing = StatementTiming(self.observe_statement)
             self._timing.install()
+            add_retry_listener(self.conflict_retried)
 
     def exposition(self, *extra: Collector) -> bytes:
         """The Prometheus text exposition of every worker's counts and ``extra`` (read
@@ -113,6 +125,7 @@ class ServerMetrics:
         if self._timing is not None:
             self._timing.remove()
             self._timing = None
+            remove_retry_listener(self.conflict_retried)
 
 
 class _Collected:

@@ -19,16 +19,20 @@ from bios_ws.domain.audit_limit import (
     RefusalPlan,
     plan_refusal,
 )
-from bios_ws.domain.ports import UnitOfWork, UnitOfWorkFactory
+from bios_ws.domain.ports import UnitOfWork, UnitOfWorkFactory, retrying
 
 
 def audit_refusal(uow: UnitOfWorkFactory, record: AuditRecord,
                   limit: RefusalLimit = DEFAULT_REFUSAL_LIMIT) -> None:
-    """Audit a refused (``refused:<Code>``) or failed (``failed:<Code>``) call."""
-    with uow() as unit:
+    """Audit a refused (``refused:<Code>``) or failed (``failed:<Code>``) call (its unit
+    runs again if it lost to a concurrent one: ``ports.retrying``)."""
+
+    def write(unit: UnitOfWork) -> None:
         windows = unit.refusals.windows(for_update=True)  # the write lock, first
         _carry_out(unit, plan_refusal(windows, record, record.time, limit), record)
         unit.commit()
+
+    retrying(uow, write)
 
 
 def summarize_refusals(uow: UnitOfWorkFactory, now: datetime,
@@ -38,11 +42,14 @@ def summarize_refusals(uow: UnitOfWorkFactory, now: datetime,
     with uow() as unit:
         if not any(w.over(now, limit) for w in unit.refusals.windows()):
             return 0
-    with uow() as unit:
+
+    def write(unit: UnitOfWork) -> RefusalPlan:
         plan = plan_refusal(unit.refusals.windows(for_update=True), None, now, limit)
         _carry_out(unit, plan)
         unit.commit()
-    return len(plan.closed)
+        return plan
+
+    return len(retrying(uow, write).closed)
 
 
 def _carry_out(unit: UnitOfWork, plan: RefusalPlan, refusal: AuditRecord | None = None

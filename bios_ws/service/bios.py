@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bios_ws.domain.audit import AuditRecord, digest_changes
-from bios_ws.domain.ports import Clock, UnitOfWorkFactory
+from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory, retrying
 from bios_ws.domain.principal import Principal, check_domain_id, is_domain_id
 from bios_ws.domain.registry import AttributeRegistry, Value
 from bios_ws.domain.state import ApplyTime, BootOption, DomainState
@@ -277,14 +277,18 @@ class BiosService:
         expected version, mutate, save with a new version, audit (refusals too). A write
         that changes nothing (a value set to what it is) keeps the version and writes no
         audit entry or event, so callers using expected versions do not conflict on no-ops.
-        ``gated``: refused in restricted mode (what the firmware did is recorded anyway)."""
+        ``gated``: refused in restricted mode (what the firmware did is recorded anyway).
+        A unit that lost to a concurrent one runs again (``ports.retrying``): ``mutate``
+        changes the state it is given and nothing else."""
         domain_id = requested if requested is not None and is_domain_id(requested) else None
         try:
             domain_id = target()
             if gated and self.gate is not None:
                 self.gate()
-            with self._uow() as uow:
-                state = uow.domains.get(domain_id, for_update=True)
+            found = domain_id
+
+            def unit(uow: UnitOfWork) -> int:  # store only: run again if it lost
+                state = uow.domains.get(found, for_update=True)
                 self._registry.refresh(uow)  # under the write lock: an apply is not midway
                 before = state.version
                 if expected_version is not None and expected_version != before:
@@ -297,10 +301,12 @@ class BiosService:
                     return before
                 state.version = before + 1
                 uow.domains.save(state, expected_version=before)
-                uow.audit.append(self._record(principal, operation, domain_id, "ok", changes))
-                settings_changed(uow, operation, domain_id, state.version, self._clock())
+                uow.audit.append(self._record(principal, operation, found, "ok", changes))
+                settings_changed(uow, operation, found, state.version, self._clock())
                 uow.commit()
                 return state.version
+
+            return retrying(self._uow, unit)
         except VbiosError as exc:
             audit_refusal(self._uow, self._record(principal, operation, domain_id,
                                                   outcome_of(exc), {}))

@@ -38,7 +38,7 @@ from bios_ws.domain.events import (
     wait_seconds,
     watched_domain,
 )
-from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory, retrying
 from bios_ws.domain.principal import Principal, check_domain_id, is_domain_id
 from bios_ws.errors import (
     InvalidRequest,
@@ -190,18 +190,22 @@ class EventService:
                  facts: Callable[[T], Mapping[str, object]]) -> T:
         if domain_id is not None and not is_domain_id(domain_id):
             domain_id = None  # only a valid id is recorded (the refusal says the rest)
+        recorded = domain_id
+
+        def unit(uow: UnitOfWork) -> T:  # store only: run again if it lost (ports.retrying)
+            uow.begin_writing()  # each run reads, then writes
+            result = run(uow)
+            uow.audit.append(self._record(principal, operation, recorded, "ok",
+                                          facts(result)))
+            uow.commit()
+            return result
+
         try:
-            with self._uow() as uow:
-                uow.begin_writing()  # each run reads, then writes
-                result = run(uow)
-                uow.audit.append(self._record(principal, operation, domain_id, "ok",
-                                              facts(result)))
-                uow.commit()
+            return retrying(self._uow, unit)
         except VbiosError as exc:
             audit_refusal(self._uow, self._record(principal, operation, domain_id,
                                                   outcome_of(exc), {}))
             raise
-        return result
 
     def _record(self, principal: Principal, operation: str, domain_id: str | None,
                 outcome: str, changes: Mapping[str, object]) -> AuditRecord:

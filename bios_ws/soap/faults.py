@@ -32,7 +32,8 @@ FAULT_STATUS = 500
 
 logger = logging.getLogger("bios_ws.soap")
 #: The errors that travel as typed faults (registered with the capabilities).
-_FAULTS = frozenset(fault_classes().values())
+_BY_CODE = fault_classes()
+_FAULTS = frozenset(_BY_CODE.values())
 
 EnvelopeCode = Literal["VersionMismatch", "MustUnderstand"]
 
@@ -64,8 +65,10 @@ def error_for(exc: BaseException) -> VbiosError:
     """The contract error a caller sees for ``exc`` (logging the unexpected ones)."""
     if isinstance(exc, SpyneRefusal):
         return error_for(exc.error)
-    if isinstance(exc, VbiosError) and _FAULTS.intersection(type(exc).__mro__):
-        return exc  # a registered fault, or a refinement of one (its code is the fault's)
+    if isinstance(exc, VbiosError) and type(exc) in _FAULTS:
+        return exc
+    if isinstance(exc, VbiosError) and isinstance(exc, _BY_CODE.get(exc.code, ())):
+        return exc  # a kind of a fault's error that keeps its code (StoreConflict, DomainElsewhere)
     if isinstance(exc, Fault) and str(exc.faultcode).startswith("Client"):
         return InvalidRequest(_CONTRACT_MISMATCH)
     return internal_error(exc)
