@@ -11,6 +11,12 @@ one sync shared by the writers that committed meanwhile). An acknowledged write
 survives a killed server and a power loss, as with ``synchronous = FULL``, whose
 sync per commit, inside the writers' turn, was the larger part of a write's time
 and all of its tail under concurrent writers.
+
+PostgreSQL: the pool follows the threads of the process that use the store
+(``threads``): each keeps a connection open, and may open a second one at once (its
+domain's turn, ``store.turns``, beside its unit of work), so that no thread of a busy
+server waits for a connection that another thread merely holds; docs/store.md has the
+arithmetic against ``max_connections``.
 """
 
 from __future__ import annotations
@@ -36,6 +42,19 @@ WRITE_LOCK_OPTION = "vbios_write_lock"
 
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 
+#: The background loops of a serving process that use the store: the simulated machines'
+#: ticker, the thermal policy, the CRL keeper, the timers, the events' pruning
+#: (``bootstrap.App.wsgi``).
+BACKGROUND_LOOPS = 5
+#: The threads that use the store in a server worker by default: its request threads
+#: (``ServerOptions.threads``, 8) and its background loops.
+DEFAULT_STORE_THREADS = 8 + BACKGROUND_LOOPS
+#: Connections one thread may hold at once on PostgreSQL: its unit of work's and the one
+#: holding its domain's turn around a long operation (``store.turns.PostgresTurns``).
+CONNECTIONS_PER_THREAD = 2
+#: Seconds a thread waits for a connection when the pool is at its limit.
+POOL_TIMEOUT = 30
+
 
 def parse_url(url: str) -> URL:
     """``url`` if vbios takes it (``store.urls``: SQLite, or psycopg 3 without password)."""
@@ -46,11 +65,27 @@ def safe_url(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def build_engine(url: URL, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Engine:
-    """One Engine per store; for SQLite a file database with our PRAGMAs and BEGIN."""
+def pool_limits(threads: int) -> tuple[int, int]:
+    """``(pool_size, max_overflow)`` of a PostgreSQL engine that ``threads`` threads use:
+    one connection kept open per thread, and as many more opened when needed (closed
+    again once returned to a full pool); ValueError unless ``threads`` >= 1."""
+    if threads < 1:
+        raise ValueError(f"a store is used by one thread at least, not {threads}")
+    return threads, threads * (CONNECTIONS_PER_THREAD - 1)
+
+
+def build_engine(url: URL, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+                 threads: int = DEFAULT_STORE_THREADS) -> Engine:
+    """One Engine per store; for SQLite a file database with our PRAGMAs and BEGIN.
+
+    ``threads``: how many threads of this process use the store (``pool_limits``; a
+    serving worker: its request threads and ``BACKGROUND_LOOPS``). The SQLite pool
+    needs no size: each thread keeps its connection (``store.kept``)."""
+    pool_size, max_overflow = pool_limits(threads)
     with store_errors("cannot open the state store", show_reason=True):
         if url.get_backend_name() != "sqlite":
-            return create_engine(url, pool_pre_ping=True, pool_timeout=30)
+            return create_engine(url, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT,
+                                 pool_size=pool_size, max_overflow=max_overflow)
         database = url.database or ""
         if database in ("", ":memory:") or database.startswith("file:"):
             raise StoreUnavailable(
@@ -58,7 +93,7 @@ def build_engine(url: URL, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) ->
             )
         _create_private_file(database)
         # no overflow limit: each thread keeps a connection checked out (``store.kept``)
-        engine = create_engine(url, pool_timeout=30, max_overflow=-1)
+        engine = create_engine(url, pool_timeout=POOL_TIMEOUT, max_overflow=-1)
         _install_sqlite_listeners(engine, busy_timeout_ms)
         return engine
 
