@@ -51,6 +51,7 @@ from bios_ws.service.thermal import ThermalService
 from bios_ws.service.timers import TIMER_INTERVAL
 from bios_ws.service.use_cases import UseCases
 from bios_ws.store import SqlStore, open_store
+from bios_ws.store.engine import BACKGROUND_LOOPS
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -140,7 +141,8 @@ def bootstrap(config: Config, *, clock: Clock = utc_now,
     static key of encrypted capsule uploads (a server's; without it a process takes
     plain uploads only)."""
     registry = load_registry(config.home.registry_path)
-    store = open_store(config.store_url)
+    # a serving worker's request threads and background loops share its pool
+    store = open_store(config.store_url, threads=config.server.threads + BACKGROUND_LOOPS)
     tpm = _tpm_parts(config, store)
     gate = None if tpm is None else tpm.monitor.check_write
     # the machines call back into the settings use case (pending values apply at boot)

@@ -35,6 +35,7 @@ from bios_ws.store.credentials import SqlCredentials
 from bios_ws.store.durability import WalSync
 from bios_ws.store.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
+    DEFAULT_STORE_THREADS,
     WRITE_LOCK_OPTION,
     build_engine,
     driver_connection,
@@ -138,15 +139,17 @@ def writers_lock_path(database: str) -> str:
 
 
 def open_store(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
-               upgrade: bool | None = None) -> SqlStore:
+               upgrade: bool | None = None, threads: int = DEFAULT_STORE_THREADS
+               ) -> SqlStore:
     """Open (creating or checking its schema) the store at ``url``.
 
     ``sqlite:////abs/path/vbios.db`` by default; a ``postgresql+psycopg://`` URL
     runs the same code. StoreUnavailable if it cannot be opened, is too new, or is
     older and not to be upgraded here (``upgrade``: ``store.migrations.ensure_schema``).
+    ``threads``: how many threads of this process use it (its PostgreSQL pool's size).
     """
     parsed = parse_url(url)
-    engine = build_engine(parsed, busy_timeout_ms=busy_timeout_ms)
+    engine = build_engine(parsed, busy_timeout_ms=busy_timeout_ms, threads=threads)
     try:
         with (
             store_errors("cannot open the state store", show_reason=True),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, text
@@ -109,3 +110,20 @@ def test_the_pool_is_bounded(postgres_url: str, engines: list[Engine]) -> None:
         first.close()
         assert got.wait(ALL_AT_ONCE), "the returned connection did not reach the waiter"
     waiter.join(timeout=ALL_AT_ONCE)
+
+
+def test_a_serving_process_sizes_its_pool_to_its_threads(tmp_path: Path,
+                                                          postgres_url: str) -> None:
+    """`vbios serve --threads N`: the worker's object graph opens its store for N request
+    threads and the background loops."""
+    import dataclasses
+
+    from bios_ws.bootstrap import bootstrap, initialize_home
+    from bios_ws.config import Config
+
+    home = initialize_home(tmp_path / "home")
+    config = dataclasses.replace(Config.of(home, store_url=postgres_url),
+                                 server=ServerOptions(threads=3))
+    with bootstrap(config) as app:
+        pool = app.store.engine.pool
+        assert pool.size() == 3 + BACKGROUND_LOOPS  # type: ignore[attr-defined]
