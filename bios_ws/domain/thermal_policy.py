@@ -192,3 +192,19 @@ class ThermalRecord:
 
     def active_overrides(self, now: datetime) -> tuple[SensorOverride, ...]:
         return tuple(o for o in self.overrides if o.active(now))
+
+
+#: How close to the ambient a machine without power is settled [degC].
+SETTLED_DEGREES = 0.05
+
+
+def settled_off(record: ThermalRecord | None, ambient: float, now: datetime) -> bool:
+    """Whether the thermal record of a machine without power has nothing left to change:
+    at the ambient (or none yet), at Normal with the ambient's reading, no override in
+    force. The policy leaves such a record alone until the machine powers on."""
+    thresholds = DEFAULT_THRESHOLDS if record is None else record.thresholds
+    if reached(ambient, thresholds) is not ThermalLevel.NORMAL:
+        return False
+    return record is None or (record.level is ThermalLevel.NORMAL
+                              and not record.active_overrides(now)
+                              and abs(record.temperature - ambient) <= SETTLED_DEGREES)

@@ -24,7 +24,7 @@ from bios_ws.domain.credentials import (
     format_serial,
     refusal,
 )
-from bios_ws.domain.hosts import check_guest_here
+from bios_ws.domain.hosts import check_guest_here, check_runs_here
 from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bios_ws.domain.power import MachineRecord
 from bios_ws.domain.principal import Principal, Role, check_domain_id
@@ -150,6 +150,13 @@ class CredentialService:
             self._counted.clear()
         self._counted[key] = self._monotonic() + AUTH_CACHE_SECONDS
 
+    def check_served_here(self, uow: UnitOfWork, domain_id: str) -> None:
+        """DomainElsewhere if another host runs the domain: its guest's credential is that
+        host's to issue (this host would not serve it)."""
+        machine = self._machine(uow, domain_id)
+        if machine is not None:
+            check_runs_here(machine, self._host)
+
     def _machine(self, uow: UnitOfWork, domain_id: str | None) -> MachineRecord | None:
         if domain_id is None or self._host is None:
             return None
@@ -192,6 +199,7 @@ class CredentialService:
             incarnation = uow.credentials.incarnation(domain_id)
             if incarnation is None:
                 raise DomainNotFound(f"no domain {domain_id!r}")
+            self.check_served_here(uow, domain_id)
             return self._issue(uow, Role.GUEST, domain_id, incarnation)
 
         return self._admin_action(principal, "IssueCertificate", domain_id, run)

@@ -82,6 +82,7 @@ class EnrollmentService:
                 incarnation = uow.credentials.incarnation(domain_id)
                 if incarnation is None:
                     raise DomainNotFound(f"no domain {domain_id!r}")
+                self._credentials.check_served_here(uow, domain_id)
                 key = domain_enrollment_key(issuer.enrollment_key(), domain_id, incarnation)
                 try:
                     ticket = Ticket.issue(domain_id, key, self._clock(), lifetime)

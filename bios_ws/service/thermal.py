@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from bios_ws.domain.audit import AuditRecord, digest_changes
 from bios_ws.domain.hosts import check_runs_here, only_here
 from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from bios_ws.domain.power import MachineKind, PowerState, is_running
+from bios_ws.domain.power import MachineKind, MachineRecord, PowerState, is_running
 from bios_ws.domain.principal import Principal, check_domain_id, is_domain_id
 from bios_ws.domain.thermal_policy import (
     Sensor,
@@ -35,6 +35,7 @@ from bios_ws.domain.thermal_policy import (
     Thresholds,
     check_override,
     sensor_named,
+    settled_off,
 )
 from bios_ws.errors import InvalidRequest, VbiosError, VersionConflict
 from bios_ws.platform.port import Platform
@@ -83,7 +84,8 @@ class ThermalService:
             machine = uow.machines.get(domain_id)  # DomainNotFound
             stored = uow.thermal.get(domain_id)
         check_runs_here(machine, self._power.host)  # its sensors are its host's
-        return self._sampler.sample(domain_id, machine.kind, stored, self._clock())
+        return self._sampler.sample(domain_id, machine.kind, stored, self._clock(),
+                                    powered_since(machine))
 
     # -- the admin's changes --------------------------------------------------------------
 
@@ -168,15 +170,19 @@ class ThermalService:
         UpperFatal that run. The crossings this process recorded."""
         now = self._clock()
         with self._uow() as uow:
-            kinds = {m.domain_id: m.kind for m in only_here(uow.machines.list(), self._power.host)}
+            machines = only_here(uow.machines.list(), self._power.host)
             stored = {r.domain_id: r for r in uow.thermal.list()}
+        ambient = self._sampler.ambient()
         samples = []
-        for domain_id, kind in kinds.items():
-            record = stored.get(domain_id)
+        for machine in machines:
+            domain_id, record = machine.domain_id, stored.get(machine.domain_id)
             if record is not None and (now - record.updated_at).total_seconds() < min_gap:
                 continue
+            if machine.state is PowerState.OFF and settled_off(record, ambient, now):
+                continue  # nothing to advance: not read, not saved (10,000 idle domains)
             try:
-                samples.append(self._sampler.sample(domain_id, kind, record, now))
+                samples.append(self._sampler.sample(domain_id, machine.kind, record, now,
+                                                    powered_since(machine)))
             except VbiosError as exc:
                 log.warning("domain %s: no thermal reading: %s", domain_id, exc.message)
         if not samples:
@@ -247,3 +253,8 @@ def _audit(time: datetime, principal: Principal, operation: str, domain_id: str 
     return AuditRecord(time=time, principal=str(principal), operation=operation,
                        domain_id=domain_id, outcome=outcome,
                        changes_digest=digest_changes(changes))
+
+
+def powered_since(machine: MachineRecord) -> datetime | None:
+    """When the machine last powered on, if the store says it runs."""
+    return machine.last_reset_time if is_running(machine.state) else None

@@ -96,9 +96,17 @@ class Sampler:
         self._setting = setting
         self._ambient = ambient
 
+    def ambient(self) -> float:
+        """The ambient temperature now: the host's sensors', else the default."""
+        host = self._ambient()
+        return DEFAULT_AMBIENT if host is None else host
+
     def sample(self, domain_id: str, kind: MachineKind, stored: ThermalRecord | None,
-               now: datetime) -> Sample:
-        """Read the machine and advance ``stored`` to ``now`` (see the module docstring)."""
+               now: datetime, powered_since: datetime | None = None) -> Sample:
+        """Read the machine and advance ``stored`` to ``now`` (see the module docstring).
+        ``powered_since``: when the machine last powered on, if it runs as the store says;
+        a record taken while it had no power (the policy leaves a settled one alone) is
+        first brought to that moment without power."""
         platform = self._platforms.get(kind)
         if platform is None:
             raise PlatformUnavailable(f"this service runs no {kind.value} machines")
@@ -111,23 +119,43 @@ class Sampler:
             ambient=DEFAULT_AMBIENT if host is None else host,
             power=power_profile(self._setting(domain_id, POWER_PROFILE)),
             fans=thermal_profile(self._setting(domain_id, THERMAL_PROFILE)))
-        if stored is None:
+        origin = _before_power_on(domain_id, stored, base, powered_since, now) \
+            if powered else stored
+        if origin is None:
             conditions = base
             elapsed = 0.0
             record = ThermalRecord(domain_id, steady(conditions), now, version=1,
                                    cpu_seconds=cpu)
         else:
-            elapsed = max((now - stored.updated_at).total_seconds(), 0.0)
-            measured = cpu_load(cpu, stored.cpu_seconds, elapsed)
-            load = 0.0 if not powered else stored.load if measured is None else measured
+            elapsed = max((now - origin.updated_at).total_seconds(), 0.0)
+            measured = cpu_load(cpu, origin.cpu_seconds, elapsed)
+            load = 0.0 if not powered else origin.load if measured is None else measured
             conditions = replace(base, load=load,
-                                 cpu_floor=_floor(stored, Sensor.CPU),
-                                 inlet_floor=_floor(stored, Sensor.INLET))
-            record = stored.changed(
-                temperature=advance(stored.temperature, elapsed, conditions),
+                                 cpu_floor=_floor(origin, Sensor.CPU),
+                                 inlet_floor=_floor(origin, Sensor.INLET))
+            record = origin.changed(
+                temperature=advance(origin.temperature, elapsed, conditions),
                 updated_at=now, cpu_seconds=cpu, load=load)
         return Sample(record, _view(record, conditions, elapsed, state, host is not None),
                       stored)
+
+
+def _before_power_on(domain_id: str, stored: ThermalRecord | None, base: Conditions,
+                     powered_since: datetime | None, now: datetime) -> ThermalRecord | None:
+    """``stored`` as it was when the machine powered on, if it was taken before, with the
+    machine off (no CPU seconds) and no override in force: cooled towards the ambient
+    until then (the first record of a machine is the ambient then). Else ``stored``."""
+    if powered_since is None or not powered_since < now:
+        return stored
+    off = replace(base, powered=False)
+    if stored is None:
+        return ThermalRecord(domain_id, steady(off), powered_since, version=0)
+    if stored.cpu_seconds is not None or not stored.updated_at < powered_since \
+            or stored.active_overrides(stored.updated_at):
+        return stored
+    gap = (powered_since - stored.updated_at).total_seconds()
+    return replace(stored, temperature=advance(stored.temperature, gap, off),
+                   updated_at=powered_since)
 
 
 def _floor(stored: ThermalRecord, sensor: Sensor) -> Floor | None:

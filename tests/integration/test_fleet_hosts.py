@@ -82,11 +82,13 @@ def test_the_periodic_work_of_a_host_touches_its_own_machines_only(
     a, b = fleet
     a.power.reset_domain(ADMIN, "vm1", ResetType.ON)
     settle(a)
+    b.power.reset_domain(ADMIN, "vm2", ResetType.ON)
+    settle(b)
     thermal_b = b.use_cases.use(ThermalService)
     thermal_b.evaluate()
     with a.store.unit_of_work() as uow:
         assert uow.thermal.get("vm1") is None and uow.thermal.get("vm2") is not None
-    assert all(line.startswith("vm2:") for line in b.power.restore_power())
+    assert not any(line.startswith("vm1") for line in b.power.restore_power())
     assert a.power.get_domain_power(ADMIN, "vm1").state is PowerState.ON  # b left it alone
 
 
@@ -148,3 +150,18 @@ def test_each_host_keeps_its_own_reference_and_restricted_mode() -> None:
         logged = {domain: [str(e) for e in uow.sel.entries(domain)] for domain in ("vm1", "vm2")}
     assert any("RestrictedModeEntered" in entry for entry in logged["vm1"])
     assert not any("RestrictedMode" in entry for entry in logged["vm2"])
+
+
+def test_a_host_issues_no_credential_for_another_hosts_domain(
+        fleet: tuple[Endpoint, Endpoint]) -> None:
+    from bios_ws.service.enrollment import EnrollmentService
+
+    a, b = fleet
+    with pytest.raises(DomainElsewhere, match="domain vm1 runs on host a"):
+        b.use_cases.use(CredentialService).issue_guest(ADMIN, "vm1")
+    with pytest.raises(DomainElsewhere, match="domain vm1 runs on host a"):
+        b.use_cases.use(EnrollmentService).ticket(ADMIN, "vm1", "https://b.example:8443/")
+    with a.store.unit_of_work() as uow:
+        assert [r.domain_id for r in uow.credentials.issued()] == []
+    issued = [e for e in a.store.audit if e.operation == "IssueCertificate"]
+    assert [e.outcome for e in issued] == ["refused:PlatformUnavailable"]

@@ -184,7 +184,7 @@ def test_processes_evaluating_new_domains_at_once_never_find_the_store_locked(
     """Two processes' policies (two stores on one SQLite file) add the first records of
     many domains at the same moment: each writing unit begins with its write lock, so one
     waits for the other instead of failing on a read snapshot it cannot upgrade."""
-    from bios_ws.domain.power import MachineKind, MachineRecord
+    from bios_ws.domain.power import MachineKind, MachineRecord, PowerState
     from bios_ws.platform.simulated import in_memory_machines
     from bios_ws.registry_file import load_registry
     from bios_ws.service.bios import BiosService
@@ -197,7 +197,10 @@ def test_processes_evaluating_new_domains_at_once_never_find_the_store_locked(
         with stores[0].unit_of_work() as uow:
             for number in range(40):
                 uow.domains.add(DomainState(f"vm{number}", 1, {}), T0)
-                uow.machines.add(MachineRecord(f"vm{number}", MachineKind.SIMULATED))
+                # on, as the store says: the policy evaluates them (it leaves settled off
+                # machines alone)
+                uow.machines.add(MachineRecord(f"vm{number}", MachineKind.SIMULATED,
+                                               state=PowerState.ON))
             uow.commit()
         registry = load_registry()
         services = []

@@ -325,7 +325,7 @@ def test_clearing_an_override_and_deleting_the_domain(world: World) -> None:
     world.domains.delete(ADMIN, "vm1")
     assert "vm1" not in world.store.thermal
     assert world.thermal.evaluate() == []
-    assert set(world.store.thermal) == {"vm2"}
+    assert "vm1" not in world.store.thermal  # a deleted domain gets no record again
 
 
 def test_the_periodic_run_logs_a_store_it_cannot_reach_in_one_line(
@@ -340,3 +340,62 @@ def test_the_periodic_run_logs_a_store_it_cannot_reach_in_one_line(
     assert record.getMessage() == ("the thermal policy did not run: the state store is"
                                    " unavailable")
     assert record.exc_info is None
+
+
+# -- what the policy leaves alone ---------------------------------------------------------
+
+
+def test_the_policy_leaves_settled_off_machines_unread_and_unsaved(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """10,000 idle domains cost the policy two reads of the store, not 10,000 samples."""
+    world.run(5)
+    assert world.store.thermal == {}  # off at the ambient from the start: no record needed
+    world.power.reset(GUEST, ResetType.ON)
+    world.run(60)
+    world.power.reset(GUEST, ResetType.FORCE_OFF)
+    world.run(600, every=5)  # it cools to the ambient: settled
+    settled = world.store.thermal["vm1"]
+    sampled: list[str] = []
+    real = world.thermal._sampler.sample
+    monkeypatch.setattr(world.thermal._sampler, "sample",
+                        lambda domain_id, *args: sampled.append(domain_id) or real(
+                            domain_id, *args))
+    world.run(60, every=5)
+    assert sampled == [] and world.store.thermal["vm1"] == settled
+    world.host = 30.0  # the room warms: the record at 25 degC follows it
+    world.run(5)
+    assert set(sampled) == {"vm1"}  # vm2 has no record: it reads the ambient when asked
+    assert world.cpu("vm2") == 30.0
+
+
+def test_an_ambient_at_a_threshold_is_never_settled(world: World) -> None:
+    from bios_ws.domain.thermal_policy import settled_off
+
+    now = world.clock.now()
+    assert settled_off(None, DEFAULT_AMBIENT, now)
+    assert not settled_off(None, 80.0, now)  # the default caution threshold
+    world.host = 85.0
+    world.run(5)
+    assert world.thermal.thermal(ADMIN, "vm2").level is ThermalLevel.CAUTION
+    assert [e.domain_id for e in world.audit("ThermalCrossing")] == ["vm1", "vm2"]
+
+
+def test_a_machine_left_alone_while_off_heats_from_its_power_on_only(
+        world: World) -> None:
+    """The record of an off machine the policy left alone for an hour (vm1), or never
+    made (vm2), is brought to the moment the machine powered on, off: 2 s after power-on
+    the reading is 2 s of heating from the ambient (as in the test above), not the idle
+    temperature (34.9) of a machine that has been on for the whole hour."""
+    world.power.reset(GUEST, ResetType.ON)
+    world.run(60)
+    world.power.reset(GUEST, ResetType.FORCE_OFF)
+    world.run(600, every=5)
+    assert "vm1" in world.store.thermal and "vm2" not in world.store.thermal
+    world.run(3600, every=600)  # left alone
+    world.power.reset(GUEST, ResetType.ON)
+    world.power.reset_domain(ADMIN, "vm2", ResetType.ON)
+    world.clock.advance(BOOT)
+    world.thermal.evaluate()
+    for domain_id in ("vm1", "vm2"):
+        assert DEFAULT_AMBIENT + 2 < world.cpu(domain_id) < DEFAULT_AMBIENT + 6
+        assert world.store.thermal[domain_id].cpu_seconds is not None
