@@ -52,6 +52,13 @@ class Fleet:
         """`vbios domain create DOMAIN` by home ``name``'s admin; the guest's bundle."""
         return self.servers[name].create_domain(domain)
 
+    def issue_bundle(self, name: str, domain: str) -> Path:
+        """`vbios cert issue --domain DOMAIN` by home ``name``'s admin (its CA), for a
+        domain another home may have created; the new bundle."""
+        out = self.work / "bundles" / f"{domain}-from-{name}"
+        self.admin(name, "cert", "issue", "--domain", domain, "--out", str(out))
+        return out
+
     def admin(self, name: str, *args: str) -> str:
         """A `vbios` admin command on home ``name``; its stdout (it must succeed)."""
         done = run_vbios(*args, "--home", str(self.homes[name]))

@@ -95,13 +95,15 @@ def check_guests(fleet: Fleet, guests: dict[str, GuestLoop]) -> None:
 
 def check_one_store(fleet: Fleet, guests: dict[str, GuestLoop]) -> None:
     """Each admin sees both domains at the versions the guests' writes returned, and the
-    one audit chain both servers wrote: it verifies, each admin reads it whole."""
+    one audit chain both servers wrote: it verifies, each admin reads it whole.
+    (Host identities, when they come, add here: each domain is assigned to the host of
+    the home that created it, and each admin lists both hosts.)"""
     versions = {name: guest.version for name, guest in guests.items()}
     for name in fleet.homes:
         assert fleet.domains(name) == versions, f"domains as {name}'s admin lists them"
         assert fleet.admin(name, "audit", "verify").startswith("audit log intact:")
     entries = audit(fleet, "A")
-    assert entries == audit(fleet, "B")
+    assert audit(fleet, "B")[:len(entries)] == entries  # the servers may have added since
     for domain, guest in guests.items():
         writes = [e for e in entries
                   if e["domain"] == domain and e["operation"] in ("SetAttributes", "SetBootOrder")]
