@@ -35,10 +35,11 @@ class Fleet:
     servers: dict[str, ServerProcess] = field(default_factory=dict)
 
     def make_home(self, name: str) -> Path:
-        """`vbios init --home WORK/NAME --store URL` (the development TPM)."""
+        """`vbios init --home WORK/NAME --store URL --host-name name` (the development
+        TPM): home ``name`` is host ``name.lower()`` of the store."""
         home = self.work / name
         self.homes[name] = home  # recorded first: a half-made home's TPM is stopped too
-        init_home(home, "--store", self.store_url)
+        init_home(home, "--store", self.store_url, "--host-name", name.lower())
         return home
 
     def start_server(self, name: str) -> ServerProcess:
@@ -64,6 +65,12 @@ class Fleet:
         done = run_vbios(*args, "--home", str(self.homes[name]))
         assert done.returncode == 0, f"vbios {' '.join(args)} on {name}:\n{done.stderr}"
         return done.stdout
+
+    def refused(self, name: str, *args: str) -> str:
+        """A `vbios` admin command on home ``name`` that must be refused; its stderr."""
+        done = run_vbios(*args, "--home", str(self.homes[name]))
+        assert done.returncode == 1, f"vbios {' '.join(args)} on {name}:\n{done.stdout}"
+        return done.stderr
 
     def domains(self, name: str) -> dict[str, int]:
         """Domain -> version, as home ``name``'s admin lists them."""
