@@ -95,9 +95,8 @@ def check_guests(fleet: Fleet, guests: dict[str, GuestLoop]) -> None:
 
 def check_one_store(fleet: Fleet, guests: dict[str, GuestLoop]) -> None:
     """Each admin sees both domains at the versions the guests' writes returned, and the
-    one audit chain both servers wrote: it verifies, each admin reads it whole.
-    (Host identities, when they come, add here: each domain is assigned to the host of
-    the home that created it, and each admin lists both hosts.)"""
+    one audit chain both servers wrote: it verifies, each admin reads it whole. (Which
+    host runs and serves which domain: test_fleet_hosts_e2e.py.)"""
     versions = {name: guest.version for name, guest in guests.items()}
     for name in fleet.homes:
         assert fleet.domains(name) == versions, f"domains as {name}'s admin lists them"
