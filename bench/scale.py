@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pwd
-import shutil
 import statistics
 import sys
 import tempfile
@@ -65,12 +63,7 @@ from bios_ws.store import schema
 from bios_ws.store.engine import driver_connection
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.postgres_support
-from tests.postgres_support import (
-    PostgresServer,
-    postgres_bindir,
-    start_postgres,
-    stop_postgres,
-)
+from tests.postgres_support import PostgresServer, postgres_bindir, running_postgres
 
 #: Domains per statement and transaction while the store grows.
 BATCH = 1_000
@@ -105,24 +98,13 @@ def load_average() -> str:
 
 @contextmanager
 def postgres(tmp: Path) -> Iterator[PostgresServer]:
-    """A PostgreSQL server of this run's own (run as ``postgres`` when root, in a
-    directory of its own under the system's temporary directory)."""
-    if os.geteuid() == 0:
-        root = Path(tempfile.mkdtemp(prefix="vbios-pg-"))
-        entry = pwd.getpwnam("postgres")
-        os.chown(root, entry.pw_uid, entry.pw_gid)
-    else:
-        root = tmp / "postgres"
-        root.mkdir()
-    try:
-        server = start_postgres(root)
-        try:
-            yield server
-        finally:
-            stop_postgres(server)
-    finally:
-        if os.geteuid() == 0:
-            shutil.rmtree(root, ignore_errors=True)
+    """A PostgreSQL server of this run's own (``tests.postgres_support``)."""
+    def private_dir() -> Path:
+        (tmp / "postgres").mkdir()
+        return tmp / "postgres"
+
+    with running_postgres(private_dir) as server:
+        yield server
 
 
 def grow(home: Home, start: int, stop: int) -> float:

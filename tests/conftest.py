@@ -33,3 +33,15 @@ def no_machine_left(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     yield
     left = kill_all(tmp_path_factory.getbasetemp())
     assert left == [], f"machines left running by a test, now killed: {left}"
+
+
+@pytest.fixture
+def retries() -> Iterator[list[int]]:
+    """The runs of units of work retried in this process while the test runs (their
+    numbers: 2 for a first retry; ``ports.retrying``)."""
+    from bios_ws.domain.ports import add_retry_listener, remove_retry_listener
+
+    seen: list[int] = []
+    add_retry_listener(seen.append)
+    yield seen
+    remove_retry_listener(seen.append)

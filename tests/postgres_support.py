@@ -25,7 +25,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,13 +101,26 @@ def _as_server_user() -> dict[str, object]:
             "env": {"PATH": "/usr/bin:/bin", "HOME": entry.pw_dir, "LC_ALL": "C.UTF-8"}}
 
 
-def _server_root(factory: pytest.TempPathFactory) -> Path:
+@contextmanager
+def running_postgres(private_dir: Callable[[], Path]) -> Iterator[PostgresServer]:
+    """A PostgreSQL server of its own, stopped (by pid) when the block ends. As root, it
+    runs as ``postgres`` in a directory of its own under the system's temporary directory
+    (removed afterwards); else in ``private_dir()``."""
     if os.geteuid() != 0:
-        return factory.mktemp("postgres")
-    root = Path(tempfile.mkdtemp(prefix="vbios-pg-"))
-    entry = pwd.getpwnam("postgres")
-    os.chown(root, entry.pw_uid, entry.pw_gid)
-    return root
+        root = private_dir()
+    else:
+        root = Path(tempfile.mkdtemp(prefix="vbios-pg-"))
+        entry = pwd.getpwnam("postgres")
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+    try:
+        server = start_postgres(root)
+        try:
+            yield server
+        finally:
+            stop_postgres(server)
+    finally:
+        if os.geteuid() == 0:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def start_postgres(root: Path) -> PostgresServer:
@@ -176,16 +190,8 @@ def stop_postgres(server: PostgresServer) -> None:
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """The session's PostgreSQL server, started at first use."""
-    root = _server_root(tmp_path_factory)
-    try:
-        server = start_postgres(root)
-        try:
-            yield server
-        finally:
-            stop_postgres(server)
-    finally:
-        if os.geteuid() == 0:
-            shutil.rmtree(root, ignore_errors=True)
+    with running_postgres(lambda: tmp_path_factory.mktemp("postgres")) as server:
+        yield server
 
 
 @pytest.fixture

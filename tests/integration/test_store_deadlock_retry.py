@@ -14,8 +14,6 @@ from sqlalchemy import text
 from bios_ws.domain.audit import AuditRecord
 from bios_ws.domain.ports import (
     UnitOfWork,
-    add_retry_listener,
-    remove_retry_listener,
     retrying,
 )
 from bios_ws.domain.principal import Principal
@@ -33,14 +31,6 @@ def pg_store(postgres_url: str) -> Iterator[SqlStore]:
     store = open_store(postgres_url)
     yield store
     store.dispose()
-
-
-@pytest.fixture
-def retries() -> Iterator[list[int]]:
-    seen: list[int] = []
-    add_retry_listener(seen.append)
-    yield seen
-    remove_retry_listener(seen.append)
 
 
 def lock_waiters(store: SqlStore) -> int:

@@ -4,7 +4,6 @@ whose next commits can be made to lose (``MemoryStore.lose_commits``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -13,8 +12,6 @@ from bios_ws.domain.fakes import MemoryStore
 from bios_ws.domain.ports import (
     CONFLICT_ATTEMPTS,
     UnitOfWork,
-    add_retry_listener,
-    remove_retry_listener,
     retrying,
 )
 from bios_ws.domain.state import DomainState
@@ -26,15 +23,6 @@ SET_TAG = ("<tns:Attributes><tns:AttributeValue><tns:Name>AssetTag</tns:Name>"
            "<tns:StringValue>rack-1</tns:StringValue></tns:AttributeValue></tns:Attributes>"
            "<tns:ApplyTime>Immediate</tns:ApplyTime>")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def retries() -> Iterator[list[int]]:
-    """The runs retried in this process while the test runs (their numbers)."""
-    seen: list[int] = []
-    add_retry_listener(seen.append)
-    yield seen
-    remove_retry_listener(seen.append)
 
 
 @pytest.fixture
