@@ -31,3 +31,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     sql = open_store(url)
     yield sql
     sql.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database without schema: a new SQLite file, or an empty PostgreSQL database."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("empty_postgres_url")
+    else:
+        yield f"sqlite:///{tmp_path / 'vbios.db'}"

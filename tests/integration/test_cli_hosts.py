@@ -1,25 +1,14 @@
-"""Two homes (two hosts) on one store, by the admin's command line: `vbios init
+"""Two homes (two hosts) on one store (``empty_url``: a SQLite file beside them, or a
+PostgreSQL database), by the admin's command line: `vbios init
 --host-name`, `vbios host list`, the host of each domain, `vbios domain take`."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from bios_ws.home import Home
 from tests.cli_support import Run, refused
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """One store two homes share: a SQLite file beside them, or a PostgreSQL database."""
-    if request.param == "postgresql":
-        yield request.getfixturevalue("empty_postgres_url")
-    else:
-        yield f"sqlite:///{tmp_path / 'shared.db'}"
 
 
 def homes(run: Run, tmp_path: Path, url: str) -> tuple[str, str]:
@@ -32,8 +21,8 @@ def homes(run: Run, tmp_path: Path, url: str) -> tuple[str, str]:
 
 
 def test_two_homes_share_one_store_as_two_hosts(run: Run, tmp_path: Path,
-                                                shared_url: str) -> None:
-    a, b = homes(run, tmp_path, shared_url)
+                                                empty_url: str) -> None:
+    a, b = homes(run, tmp_path, empty_url)
     assert run("domain", "create", "vm1", "--home", a)[0] == 0
     assert run("domain", "create", "vm2", "--home", b)[0] == 0
     code, out, _ = run("domain", "list", "--home", b, "--json")
@@ -54,8 +43,8 @@ def test_two_homes_share_one_store_as_two_hosts(run: Run, tmp_path: Path,
     assert code == 0 and "intact" in out
 
 
-def test_a_host_takes_a_domain_over(run: Run, tmp_path: Path, shared_url: str) -> None:
-    a, b = homes(run, tmp_path, shared_url)
+def test_a_host_takes_a_domain_over(run: Run, tmp_path: Path, empty_url: str) -> None:
+    a, b = homes(run, tmp_path, empty_url)
     assert run("domain", "create", "vm1", "--home", a)[0] == 0
     code, out, err = run("domain", "take", "vm1", "--home", b)
     assert code == 0, err
@@ -70,10 +59,10 @@ def test_a_host_takes_a_domain_over(run: Run, tmp_path: Path, shared_url: str) -
 
 
 def test_a_host_name_another_home_holds_is_refused_at_init(
-        run: Run, tmp_path: Path, shared_url: str) -> None:
-    homes(run, tmp_path, shared_url)
+        run: Run, tmp_path: Path, empty_url: str) -> None:
+    homes(run, tmp_path, empty_url)
     third = tmp_path / "c"
-    refused(run("init", "--home", str(third), "--store", shared_url, "--host-name", "host-a"),
+    refused(run("init", "--home", str(third), "--store", empty_url, "--host-name", "host-a"),
             "host name host-a is already registered in this store by another installation")
     assert not (third / "pki" / "ca.pem").exists()
     refused(run("init", "--home", str(tmp_path / "d"), "--host-name", "Bad_Name"),

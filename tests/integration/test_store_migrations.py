@@ -3,7 +3,6 @@ older one upgraded (SQLite when opened, PostgreSQL by `vbios store upgrade` only
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,15 +22,6 @@ VERSION_7_TABLES = ("events", "event_subscriptions", "sel_logs", "sel_entries", 
                     "watchdogs", "thermal_state")
 #: What version 8 added: the hosts, and each machine's host.
 VERSION_8_UNDONE = ("DROP TABLE hosts", "ALTER TABLE machines DROP COLUMN host")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database without schema: a new SQLite file, or an empty PostgreSQL database."""
-    if request.param == "postgresql":
-        yield request.getfixturevalue("empty_postgres_url")
-    else:
-        yield f"sqlite:///{tmp_path / 'vbios.db'}"
 
 
 def run_sql(url: str, *statements: str) -> None:
