@@ -7,6 +7,7 @@ serializable transaction.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import threading
 from collections.abc import Iterable, Iterator
@@ -42,7 +43,7 @@ from bios_ws.domain.ports import (
     RefusalCounts,
     UnitOfWork,
 )
-from bios_ws.domain.power import MachineRecord
+from bios_ws.domain.power import MachineRecord, PowerState
 from bios_ws.domain.state import DomainState
 from bios_ws.domain.thermal_policy import ThermalRecord
 from bios_ws.domain.turns import ThreadTurns
@@ -142,6 +143,9 @@ class _Machines(MachineRepository):
 
     def list(self) -> list[MachineRecord]:
         return [record for _, record in sorted(self.data.items())]
+
+    def powered(self) -> builtins.list[MachineRecord]:
+        return [record for record in self.list() if record.state is not PowerState.OFF]
 
 
 class _Audit(AuditLog):

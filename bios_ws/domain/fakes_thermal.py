@@ -5,8 +5,10 @@ Standard library only.
 
 from __future__ import annotations
 
+import builtins
+
 from bios_ws.domain.ports import ThermalRepository
-from bios_ws.domain.thermal_policy import ThermalRecord
+from bios_ws.domain.thermal_policy import ThermalLevel, ThermalRecord
 
 
 class MemoryThermal(ThermalRepository):
@@ -34,3 +36,8 @@ class MemoryThermal(ThermalRepository):
 
     def list(self) -> list[ThermalRecord]:
         return [record for _, record in sorted(self.data.items())]
+
+    def unsettled(self, ambient: float, within: float) -> builtins.list[ThermalRecord]:
+        return [record for record in self.list()
+                if record.level is not ThermalLevel.NORMAL or record.overrides
+                or abs(record.temperature - ambient) > within]

@@ -7,6 +7,8 @@ in ``bios_ws.domain.runtime_ports``, re-exported here.
 
 from __future__ import annotations
 
+import builtins
+
 __all__ = [
     "CONFLICT_ATTEMPTS", "AuditLog", "Clock", "CredentialRepository", "DomainRepository",
     "DomainSummary", "EventLog", "FirmwareRepository", "FirmwareTrustRepository",
@@ -96,6 +98,10 @@ class MachineRepository(abc.ABC):
     @abc.abstractmethod
     def list(self) -> list[MachineRecord]:
         """Every machine, ordered by domain id."""
+
+    @abc.abstractmethod
+    def powered(self) -> builtins.list[MachineRecord]:
+        """Every machine whose power state is not Off (as last recorded), by domain id."""
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Event Log and timers of system-management requests, thermal state, and events. P
 from __future__ import annotations
 
 import abc
+import builtins
 from datetime import datetime
 
 from bios_ws.domain.events import (
@@ -185,6 +186,11 @@ class ThermalRepository(abc.ABC):
     @abc.abstractmethod
     def list(self) -> list[ThermalRecord]:
         """Every record, by domain id."""
+
+    @abc.abstractmethod
+    def unsettled(self, ambient: float, within: float) -> builtins.list[ThermalRecord]:
+        """Every record, by domain id, but those at Normal, without overrides, and within
+        ``within`` degrees of ``ambient`` (the policy's candidates: the rest is settled)."""
 class EventLog(abc.ABC):
     """The events (numbered at append, in commit order: ``bios_ws.domain.events``) and the
     subscriptions that read them. Writers only append; readers never hold them up."""

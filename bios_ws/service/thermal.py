@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -28,6 +29,7 @@ from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bios_ws.domain.power import MachineKind, MachineRecord, PowerState, is_running
 from bios_ws.domain.principal import Principal, check_domain_id, is_domain_id
 from bios_ws.domain.thermal_policy import (
+    SETTLED_DEGREES,
     Sensor,
     SensorOverride,
     ThermalLevel,
@@ -37,7 +39,7 @@ from bios_ws.domain.thermal_policy import (
     sensor_named,
     settled_off,
 )
-from bios_ws.errors import InvalidRequest, VbiosError, VersionConflict
+from bios_ws.errors import DomainNotFound, InvalidRequest, VbiosError, VersionConflict
 from bios_ws.platform.port import Platform
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import PLATFORM, BiosService, WriteGate, outcome_of
@@ -169,12 +171,11 @@ class ThermalService:
         seconds old, audit and raise its crossings, then shut down the domains at
         UpperFatal that run. The crossings this process recorded."""
         now = self._clock()
-        with self._uow() as uow:
-            machines = only_here(uow.machines.list(), self._power.host)
-            stored = {r.domain_id: r for r in uow.thermal.list()}
         ambient = self._sampler.ambient()
+        with self._uow() as uow:
+            machines, stored = _candidates(uow, ambient, now)
         samples = []
-        for machine in machines:
+        for machine in only_here(machines, self._power.host):
             domain_id, record = machine.domain_id, stored.get(machine.domain_id)
             if record is not None and (now - record.updated_at).total_seconds() < min_gap:
                 continue
@@ -232,6 +233,26 @@ class ThermalService:
         if hook is not None:
             hook(uow, alert)
         return alert
+
+
+def _candidates(uow: UnitOfWork, ambient: float, now: datetime
+                ) -> tuple[list[MachineRecord], dict[str, ThermalRecord]]:
+    """The machines the policy may have to evaluate, by domain id, and their records: the
+    powered ones, and the off ones whose record is not settled; every machine when the
+    ambient alone reaches a threshold (an off machine without record is then at a level
+    too). Read in one unit of work, without decoding the settled rest."""
+    if not settled_off(None, ambient, now):
+        return uow.machines.list(), {r.domain_id: r for r in uow.thermal.list()}
+    stored = {r.domain_id: r for r in uow.thermal.unsettled(ambient, SETTLED_DEGREES)}
+    machines = {m.domain_id: m for m in uow.machines.powered()}
+    for domain_id in stored.keys() - machines.keys():
+        with suppress(DomainNotFound):  # deleted, its record with it
+            machines[domain_id] = uow.machines.get(domain_id)
+    for domain_id in machines.keys() - stored.keys():
+        record = uow.thermal.get(domain_id)
+        if record is not None:
+            stored[domain_id] = record
+    return [machines[domain_id] for domain_id in sorted(machines)], stored
 
 
 def _store(uow: UnitOfWork, stored: ThermalRecord | None, record: ThermalRecord) -> bool:

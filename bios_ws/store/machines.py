@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
@@ -69,6 +70,13 @@ class SqlMachines(MachineRepository):
         conn = self._uow.connection(write=False)
         with store_errors():
             rows = conn.execute(select(_table).order_by(_table.c.domain_id)).all()
+        return [_record(row) for row in rows]
+
+    def powered(self) -> builtins.list[MachineRecord]:
+        conn = self._uow.connection(write=False)
+        with store_errors():
+            rows = conn.execute(select(_table).where(_table.c.power_state != PowerState.OFF.value)
+                                .order_by(_table.c.domain_id)).all()
         return [_record(row) for row in rows]
 
 

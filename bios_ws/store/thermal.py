@@ -6,10 +6,11 @@ DOUBLE PRECISION): they read back exactly. The overrides are a small JSON list.
 
 from __future__ import annotations
 
+import builtins
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Select, and_, delete, insert, not_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bios_ws.domain.ports import ThermalRepository
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from bios_ws.store.sql import SqlUnitOfWork
 
 _table = schema_runtime.thermal_state
+#: The overrides column of a record without any (``_row``).
+_NO_OVERRIDES = "[]"
 
 
 class SqlThermal(ThermalRepository):
@@ -69,9 +72,18 @@ class SqlThermal(ThermalRepository):
             conn.execute(delete(_table).where(_table.c.domain_id == domain_id))
 
     def list(self) -> list[ThermalRecord]:
+        return self._select(select(_table))
+
+    def unsettled(self, ambient: float, within: float) -> builtins.list[ThermalRecord]:
+        settled = and_(_table.c.level == ThermalLevel.NORMAL.label,
+                       _table.c.overrides == _NO_OVERRIDES,
+                       _table.c.temperature.between(ambient - within, ambient + within))
+        return self._select(select(_table).where(not_(settled)))
+
+    def _select(self, query: Select[Any]) -> builtins.list[ThermalRecord]:
         conn = self._uow.connection(write=False)
         with store_errors():
-            rows = conn.execute(select(_table).order_by(_table.c.domain_id)).all()
+            rows = conn.execute(query.order_by(_table.c.domain_id)).all()
         return [_record(row) for row in rows]
 
 

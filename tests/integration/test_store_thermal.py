@@ -105,6 +105,38 @@ def test_list_and_delete(store: Any) -> None:
         assert [r.domain_id for r in uow.thermal.list()] == ["vm1", "vm3"]
 
 
+def test_unsettled_leaves_out_the_records_at_the_ambient(store: Any) -> None:
+    """The policy's candidates: every record but those at Normal, without overrides,
+    within the given degrees of the ambient."""
+    settled = {"level": ThermalLevel.NORMAL, "overrides": (), "cpu_seconds": None}
+    with store.unit_of_work() as uow:
+        uow.thermal.add(record("at-ambient", temperature=25.04, **settled))
+        uow.thermal.add(record("below", temperature=24.96, **settled))
+        uow.thermal.add(record("cooling", temperature=25.2, **settled))
+        uow.thermal.add(record("caution", temperature=25.0,
+                               **{**settled, "level": ThermalLevel.CAUTION}))
+        uow.thermal.add(record("override", temperature=25.0,
+                               **{**settled, "overrides": record().overrides[:1]}))
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert [r.domain_id for r in uow.thermal.unsettled(25.0, 0.05)] == [
+            "caution", "cooling", "override"]
+        assert [r.domain_id for r in uow.thermal.unsettled(30.0, 0.05)] == [
+            "at-ambient", "below", "caution", "cooling", "override"]
+
+
+def test_powered_lists_the_machines_not_off(store: Any) -> None:
+    from bios_ws.domain.power import MachineKind, MachineRecord, PowerState
+
+    with store.unit_of_work() as uow:
+        for name, state in (("vm3", PowerState.ON), ("vm1", PowerState.OFF),
+                            ("vm2", PowerState.POWERING_ON), ("vm4", PowerState.PAUSED)):
+            uow.machines.add(MachineRecord(name, MachineKind.SIMULATED, state=state))
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert [m.domain_id for m in uow.machines.powered()] == ["vm2", "vm3", "vm4"]
+
+
 # -- SQLite only ---------------------------------------------------------------------------
 
 
