@@ -66,6 +66,7 @@ from bios_ws.platform.port import Platform
 from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService, WriteGate
 from bios_ws.service.credentials import DEFAULT_GUEST_VALIDITY, CredentialService, Issuer
+from bios_ws.service.delegates import DelegateService
 from bios_ws.service.domains import DomainService
 from bios_ws.service.enrollment import EnrollmentService
 from bios_ws.service.event_subscriptions import EventService
@@ -242,6 +243,8 @@ COMMON_FAULTS: tuple[type[VbiosError], ...] = (
 CAPABILITIES: tuple[Capability, ...] = (
     Capability("credentials", _credentials),
     Capability("hosts", lambda wiring: HostService(wiring.uow, wiring.clock)),
+    Capability("delegate hosts", lambda wiring: DelegateService(
+        wiring.uow, wiring.built.use(CredentialService), wiring.clock)),
     Capability(
         "domains", _domains, faults=(DomainExists,),
     ),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bios_ws.domain.principal import guest_of
+from bios_ws.domain.principal import guest_of, host_of
 
 GENESIS_HASH = "0" * 64
 
@@ -67,11 +67,15 @@ class AuditEntry:
 def scope_of(principal: str, domain_id: str | None) -> str:
     """Which guest may see an entry made by ``principal`` about ``domain_id``: a guest's
     entries are its own whatever domain they name (another guest's refused attempt on
-    a domain stays that guest's); the admin's and the platform's are the domain's they
-    are about, or ``HOST_WIDE`` when about none."""
+    a domain stays that guest's), and so are those of a host speaking for it
+    (``host:H for guest:D``: D's, as if D's guest had called); a host's own (a refused
+    call, ``host:H``) are that host's, a scope no guest has; the admin's and the
+    platform's are the domain's they are about, or ``HOST_WIDE`` when about none."""
     guest = guest_of(principal)
     if guest is not None:
         return guest
+    if host_of(principal) is not None:
+        return principal
     return domain_id if domain_id is not None else HOST_WIDE
 
 

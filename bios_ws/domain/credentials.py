@@ -70,6 +70,16 @@ class CertificateRecord:
 
 
 @dataclass(frozen=True)
+class HostGrant:
+    """Host ``host`` (another installation, holding a certificate of role ``HOST``) may
+    speak for domain ``domain_id`` (``vbios host add H --domains D``)."""
+
+    host: str
+    domain_id: str
+    granted_at: datetime
+
+
+@dataclass(frozen=True)
 class TicketRecord:
     """A bootstrap URI made for a domain incarnation, and when it was used (if)."""
 
@@ -98,21 +108,36 @@ def refusal(principal: Principal, record: CertificateRecord | None,
     """Why the certificate ``principal`` presented does not count, or None if it does.
 
     ``record`` is what the store holds for its serial and ``incarnation`` the
-    current incarnation of the guest's domain (None when the domain is gone).
+    current incarnation of the guest's domain (None when the domain is gone). A host's
+    certificate (``Role.HOST``) is recorded with the host's name as its subject and no
+    domain; whether the host may speak for the guest it names is the grants' to say
+    (``host_refusal``).
     """
     if principal.serial is None or record is None:
         return "this certificate was not issued by this installation's registry"
-    if record.role is not principal.role or record.domain_id != principal.domain_id:
+    if principal.host is not None:  # a host's certificate, speaking for a guest or not
+        if record.role is not Role.HOST or record.subject != principal.host:
+            return "this certificate does not name the identity it was issued for"
+    elif record.role is not principal.role or record.domain_id != principal.domain_id:
         return "this certificate does not name the identity it was issued for"
     status = record.status_at(now)
     if status is CertificateStatus.REVOKED:
         return f"this certificate (serial {record.serial_hex}) was revoked"
     if status is CertificateStatus.EXPIRED:
         return f"this certificate (serial {record.serial_hex}) has expired"
-    if principal.role is Role.GUEST:
+    if principal.role is Role.GUEST and principal.host is None:
         if incarnation is None:
             return f"domain {principal.domain_id!r} no longer exists"
         if principal.incarnation != incarnation or record.incarnation != incarnation:
             return (f"this certificate was issued to an earlier domain named"
                     f" {principal.domain_id!r}")
     return None
+
+
+def host_refusal(principal: Principal, granted: bool) -> str | None:
+    """Why a host may not speak for the guest ``principal`` names (``granted``: whether
+    the store grants it that domain), or None (and None for any other principal)."""
+    if not principal.via_host or granted:
+        return None
+    return (f"host {principal.host} may not speak for domain {principal.domain_id}: the"
+            " domain was not granted to it (vbios host add)")

@@ -23,10 +23,15 @@ from bios_ws.domain.audit import (
     visible_to,
 )
 from bios_ws.domain.audit_limit import RefusalWindow
-from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
+from bios_ws.domain.credentials import (
+    CertificateRecord,
+    HostGrant,
+    RevocationReason,
+    TicketRecord,
+)
 from bios_ws.domain.fakes_events import EventData, MemoryEvents
 from bios_ws.domain.fakes_firmware import FirmwareData, MemoryFirmware
-from bios_ws.domain.fakes_hosts import MemoryHosts
+from bios_ws.domain.fakes_hosts import MemoryHostGrants, MemoryHosts
 from bios_ws.domain.fakes_system import MemorySel, MemoryTimers, SystemData
 from bios_ws.domain.fakes_thermal import MemoryThermal
 from bios_ws.domain.firmware_trust import TrustedSigner
@@ -61,6 +66,7 @@ class MemoryStore:
         self.machines: dict[str, MachineRecord] = {}
         self.incarnations: dict[str, str] = {}
         self.certificates: dict[int, CertificateRecord] = {}
+        self.host_grants: dict[tuple[str, str], HostGrant] = {}
         self.tickets: dict[str, TicketRecord] = {}
         self.refusals: dict[str, RefusalWindow] = {}
         self.trusted_signers: dict[str, TrustedSigner] = {}
@@ -307,6 +313,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.credentials = _Credentials(dict(self._store.incarnations),
                                         dict(self._store.certificates),
                                         dict(self._store.tickets))
+        self.host_grants = MemoryHostGrants(dict(self._store.host_grants))
         self.refusals = _Refusals(dict(self._store.refusals))
         self.firmware_trust = _FirmwareTrust(dict(self._store.trusted_signers))
         self.firmware = MemoryFirmware(self._store.firmware.copy())
@@ -339,6 +346,8 @@ class MemoryUnitOfWork(UnitOfWork):
         self._store.incarnations = self.credentials.incarnations
         self._store.certificates = self.credentials.certificates
         self._store.tickets = self.credentials.tickets
+        assert isinstance(self.host_grants, MemoryHostGrants)
+        self._store.host_grants = self.host_grants.data
         self._store.refusals = self.refusals.data
         assert isinstance(self.firmware_trust, _FirmwareTrust)
         self._store.trusted_signers = self.firmware_trust.data

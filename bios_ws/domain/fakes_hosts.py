@@ -1,11 +1,14 @@
-"""The in-memory host registry of ``fakes.MemoryStore``."""
+"""The in-memory host registry and host grants of ``fakes.MemoryStore``."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from datetime import datetime
 
+from bios_ws.domain.credentials import HostGrant
 from bios_ws.domain.hosts import HostEntry, HostRegistry
+from bios_ws.domain.ports import HostGrantRepository
 from bios_ws.domain.power import MachineRecord
 
 
@@ -34,3 +37,34 @@ class MemoryHosts(HostRegistry):
             self._machines[record.domain_id] = dataclasses.replace(
                 record, host=name, version=record.version + 1)
         return len(unassigned)
+
+
+class MemoryHostGrants(HostGrantRepository):
+    def __init__(self, data: dict[tuple[str, str], HostGrant]) -> None:
+        self.data = data
+
+    def granted(self, host: str, domain_id: str) -> bool:
+        return (host, domain_id) in self.data
+
+    def list(self, host: str | None = None) -> list[HostGrant]:
+        return [grant for key, grant in sorted(self.data.items())
+                if host is None or key[0] == host]
+
+    def replace(self, host: str, domain_ids: Iterable[str], at: datetime) -> None:
+        kept = {key: grant for key, grant in self.data.items() if key[0] == host}
+        self.remove_host(host)
+        for domain_id in set(domain_ids):
+            self.data[(host, domain_id)] = kept.get((host, domain_id),
+                                                    HostGrant(host, domain_id, at))
+
+    def remove_host(self, host: str) -> int:
+        gone = [key for key in self.data if key[0] == host]
+        for key in gone:
+            del self.data[key]
+        return len(gone)
+
+    def remove_domain(self, domain_id: str) -> int:
+        gone = [key for key in self.data if key[1] == domain_id]
+        for key in gone:
+            del self.data[key]
+        return len(gone)

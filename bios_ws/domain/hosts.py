@@ -29,10 +29,15 @@ _HOST_NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,38}[a-z0-9])?")
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
+def is_host_name(name: str) -> bool:
+    """Whether ``name`` can name a host (``check_host_name`` would accept it)."""
+    return isinstance(name, str) and _HOST_NAME.fullmatch(name) is not None
+
+
 def check_host_name(name: str) -> str:
     """``name`` if it can name a host: 1 to 40 of a-z, 0-9, '.', '-', starting and
     ending with a letter or digit (a DNS label's alphabet); else AdminError."""
-    if not isinstance(name, str) or _HOST_NAME.fullmatch(name) is None:
+    if not is_host_name(name):
         raise AdminError(f"invalid host name {name!r}: 1 to {MAX_HOST_NAME} characters of"
                          " a-z, 0-9, '.' and '-', starting and ending with a letter or digit")
     return name

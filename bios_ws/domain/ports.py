@@ -30,7 +30,12 @@ from typing import TypeVar
 
 from bios_ws.domain.audit import AuditEntry, AuditRecord, SeenEntry
 from bios_ws.domain.audit_limit import RefusalWindow
-from bios_ws.domain.credentials import CertificateRecord, RevocationReason, TicketRecord
+from bios_ws.domain.credentials import (
+    CertificateRecord,
+    HostGrant,
+    RevocationReason,
+    TicketRecord,
+)
 from bios_ws.domain.firmware_trust import TrustedSigner
 from bios_ws.domain.hosts import HostRegistry
 from bios_ws.domain.power import MachineRecord
@@ -224,6 +229,31 @@ class CredentialRepository(abc.ABC):
         """Mark the ticket used unless it was; whether this call marked it."""
 
 
+class HostGrantRepository(abc.ABC):
+    """Which domains each host holding a host certificate may speak for."""
+
+    @abc.abstractmethod
+    def granted(self, host: str, domain_id: str) -> bool:
+        """Whether ``host`` may speak for ``domain_id``."""
+
+    @abc.abstractmethod
+    def list(self, host: str | None = None) -> list[HostGrant]:
+        """Every grant (of ``host`` only, if given), by host then domain."""
+
+    @abc.abstractmethod
+    def replace(self, host: str, domain_ids: Iterable[str], at: datetime) -> None:
+        """``host`` may speak for exactly ``domain_ids`` from ``at`` on (a domain it was
+        granted before keeps its grant's time)."""
+
+    @abc.abstractmethod
+    def remove_host(self, host: str) -> int:
+        """``host`` may speak for no domain any more; how many grants it lost."""
+
+    @abc.abstractmethod
+    def remove_domain(self, domain_id: str) -> int:
+        """No host may speak for ``domain_id`` any more (it was deleted); how many."""
+
+
 class FirmwareTrustRepository(abc.ABC):
     """The signer certificates the admin trusts for capsules, by SHA-256 fingerprint."""
 
@@ -256,6 +286,7 @@ class UnitOfWork(abc.ABC):
     records: HostRecords
     hosts: HostRegistry
     credentials: CredentialRepository
+    host_grants: HostGrantRepository
     firmware_trust: FirmwareTrustRepository
     firmware: FirmwareRepository
     thermal: ThermalRepository

@@ -1,4 +1,11 @@
-"""Who is calling: the admin, or the guest of exactly one domain."""
+"""Who is calling: the admin, or the guest of exactly one domain (itself, or a host
+speaking for it).
+
+A host certificate (``urn:vbios:host:H``, issued by ``vbios host add``) names no role of
+its own: it counts only with the ``X-Vbios-On-Behalf-Of: D`` header of a request, and
+then the caller is D's guest via host H (``on_behalf_of``), with D's guest's rights and
+nothing more. The credential registry says whether H may speak for D
+(``docs/remote.md``)."""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bios_ws.domain.hosts import is_host_name
 from bios_ws.errors import AccessDenied, InvalidRequest
 
 #: Domain ids: what `vbios domain create NAME` accepts, and what a SAN URI carries.
@@ -14,15 +22,25 @@ _DOMAIN_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 GUEST_URI_PREFIX = "urn:vbios:domain:"
 INCARNATION_URI_PREFIX = "urn:vbios:incarnation:"
 ADMIN_URI = "urn:vbios:role:admin"
+HOST_URI_PREFIX = "urn:vbios:host:"
 _INCARNATION = re.compile(r"^[0-9a-f]{16}$")
 
 #: How a guest principal is written (``str(principal)``, the audit log's principal column).
 GUEST_PREFIX = "guest:"
+#: How a host is written: alone (``host:H``, a refused call) or speaking for a guest
+#: (``host:H for guest:D``, whose entries are D's as if D's guest had called).
+HOST_PREFIX = "host:"
+_FOR_GUEST = f" for {GUEST_PREFIX}"
+#: The HTTP header naming the domain a host speaks for (WSGI: ``HTTP_X_VBIOS_ON_BEHALF_OF``).
+ON_BEHALF_OF_HEADER = "X-Vbios-On-Behalf-Of"
 
 
 class Role(StrEnum):
     ADMIN = "admin"
     GUEST = "guest"
+    #: Another installation's host (``vbios host add``): a certificate role only. Its
+    #: calls are its guests' (``Principal.on_behalf_of``), never its own.
+    HOST = "host"
     #: A caller without a client certificate (only enrollment lets one in).
     ANONYMOUS = "anonymous"
 
@@ -44,13 +62,15 @@ def check_domain_id(domain_id: str) -> str:
 @dataclass(frozen=True)
 class Principal:
     """A caller. ``serial`` and ``incarnation`` say which certificate it presented
-    (None for callers inside the host: the CLI, the machines)."""
+    (None for callers inside the host: the CLI, the machines). ``host`` names the host
+    whose certificate it was: a ``HOST`` principal, or a guest that host speaks for."""
 
     role: Role
     subject: str
     domain_id: str | None = None
     serial: int | None = None
     incarnation: str | None = None
+    host: str | None = None
 
     @classmethod
     def admin(cls, subject: str = "admin") -> Principal:
@@ -71,7 +91,8 @@ class Principal:
                       ) -> Principal:
         """The one rule that turns a certificate's SAN URIs into a principal: one role
         URI; a guest's also one incarnation URI, an admin's none."""
-        roles = [u for u in uris if u == ADMIN_URI or u.startswith(GUEST_URI_PREFIX)]
+        roles = [u for u in uris if u == ADMIN_URI or u.startswith(GUEST_URI_PREFIX)
+                 or u.startswith(HOST_URI_PREFIX)]
         if len(roles) != 1:
             raise AccessDenied("client certificate names no single vBIOS identity")
         incarnations = [u[len(INCARNATION_URI_PREFIX):] for u in uris
@@ -80,6 +101,13 @@ class Principal:
             if incarnations:
                 raise AccessDenied("an admin certificate names no domain incarnation")
             return cls(Role.ADMIN, subject, serial=serial)
+        if roles[0].startswith(HOST_URI_PREFIX):
+            host = roles[0][len(HOST_URI_PREFIX):]
+            if not is_host_name(host):
+                raise AccessDenied("client certificate names an invalid host")
+            if incarnations:
+                raise AccessDenied("a host certificate names no domain incarnation")
+            return cls(Role.HOST, subject or host, serial=serial, host=host)
         try:
             domain_id = check_domain_id(roles[0][len(GUEST_URI_PREFIX):])
         except InvalidRequest:
@@ -87,6 +115,33 @@ class Principal:
         if len(incarnations) != 1 or not _INCARNATION.fullmatch(incarnations[0]):
             raise AccessDenied("client certificate names no single domain incarnation")
         return cls(Role.GUEST, subject or domain_id, domain_id, serial, incarnations[0])
+
+    def on_behalf_of(self, header: str | None) -> Principal:
+        """The caller a request makes of this certificate's principal and its
+        ``X-Vbios-On-Behalf-Of`` header (``header``: its value, None when absent; a
+        repeated header arrives joined by commas): a host certificate with a header
+        naming domain D is D's guest via that host; without the header it is nothing.
+        Any other certificate must come without the header. AccessDenied otherwise
+        (whether the host may speak for D is the credential registry's to say)."""
+        if self.role is not Role.HOST:
+            if header is not None:
+                raise AccessDenied(f"only a host certificate may speak on behalf of a"
+                                   f" domain ({ON_BEHALF_OF_HEADER})")
+            return self
+        if header is None:
+            raise AccessDenied(f"a host certificate speaks only on behalf of a domain: the"
+                               f" request names none ({ON_BEHALF_OF_HEADER})")
+        if "," in header:
+            raise AccessDenied(f"the request names more than one domain"
+                               f" ({ON_BEHALF_OF_HEADER} repeated)")
+        if not is_domain_id(header):
+            raise AccessDenied(f"the request's {ON_BEHALF_OF_HEADER} is no domain id")
+        return Principal(Role.GUEST, self.subject, header, self.serial, None, self.host)
+
+    @property
+    def via_host(self) -> bool:
+        """Whether this is a guest a host speaks for (its certificate is the host's)."""
+        return self.role is Role.GUEST and self.host is not None
 
     def own_domain(self) -> str:
         """The domain a guest acts on; the admin has none and must name one."""
@@ -100,12 +155,29 @@ class Principal:
 
     def __str__(self) -> str:
         if self.role is Role.GUEST:
+            if self.host is not None:
+                return f"{HOST_PREFIX}{self.host}{_FOR_GUEST}{self.domain_id}"
             return f"{GUEST_PREFIX}{self.domain_id}"
+        if self.role is Role.HOST:
+            return f"{HOST_PREFIX}{self.host}"
         return f"admin:{self.subject}"
 
 
 def guest_of(principal: str) -> str | None:
-    """The domain id of a guest principal as ``str(Principal)`` writes it; None for others."""
+    """The domain id of a guest principal as ``str(Principal)`` writes it (``guest:D``,
+    or ``host:H for guest:D``: a host speaking for D acts as D's guest); None for others."""
     if principal.startswith(GUEST_PREFIX):
         return principal[len(GUEST_PREFIX):]
+    if principal.startswith(HOST_PREFIX):
+        _, found, domain_id = principal.partition(_FOR_GUEST)
+        if found:
+            return domain_id
+    return None
+
+
+def host_of(principal: str) -> str | None:
+    """The host of a host principal as ``str(Principal)`` writes it (``host:H``, or
+    ``host:H for guest:D``); None for others."""
+    if principal.startswith(HOST_PREFIX):
+        return principal[len(HOST_PREFIX):].partition(_FOR_GUEST)[0]
     return None

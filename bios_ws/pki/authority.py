@@ -85,6 +85,9 @@ class Authority:
                     validity: timedelta = certs.CLIENT_VALIDITY) -> certs.Issued:
         return certs.make_admin_cert(self._ca, now or _utc_now(), validity)
 
+    def issue_host(self, host: str, now: datetime, validity: timedelta) -> certs.Issued:
+        return certs.make_host_cert(self._ca, host, now, validity)
+
     def certify_guest_key(self, domain_id: str, incarnation: str,
                           public: CertificatePublicKeyTypes, now: datetime,
                           validity: timedelta) -> x509.Certificate:

@@ -20,9 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from bios_ws.domain.hosts import check_host_name
 from bios_ws.domain.principal import (
     ADMIN_URI,
     GUEST_URI_PREFIX,
+    HOST_URI_PREFIX,
     INCARNATION_URI_PREFIX,
     check_domain_id,
 )
@@ -175,6 +177,14 @@ def make_admin_cert(ca: Issued, now: datetime, validity: timedelta = CLIENT_VALI
     san: list[x509.GeneralName] = [x509.UniformResourceIdentifier(ADMIN_URI)]
     return _leaf(ca, _name(ADMIN_COMMON_NAME), san, ExtendedKeyUsageOID.CLIENT_AUTH, now,
                  validity)
+
+
+def make_host_cert(ca: Issued, host: str, now: datetime, validity: timedelta) -> Issued:
+    """A host's certificate (another installation speaking for the domains granted to
+    it): common name the host's name, SAN ``urn:vbios:host:<host>``."""
+    check_host_name(host)
+    san: list[x509.GeneralName] = [x509.UniformResourceIdentifier(f"{HOST_URI_PREFIX}{host}")]
+    return _leaf(ca, _name(host), san, ExtendedKeyUsageOID.CLIENT_AUTH, now, validity)
 
 
 def domain_san(domain_id: str, incarnation: str) -> list[x509.GeneralName]:

@@ -57,6 +57,13 @@ class AuthorityIssuer(Issuer):
         return ClientBundle(record, certs.cert_pem(issued.cert), certs.cert_pem(authority.cert),
                             certs.clear_key_pem(issued.key))
 
+    def issue_host(self, host: str, now: datetime, validity: timedelta) -> ClientBundle:
+        authority = self.authority()
+        issued = authority.issue_host(host, now, validity)
+        record = record_of(issued.cert, Role.HOST, None, None, now)
+        return ClientBundle(record, certs.cert_pem(issued.cert), certs.cert_pem(authority.cert),
+                            certs.clear_key_pem(issued.key))
+
     def certify(self, request: bytes, domain_id: str, incarnation: str, now: datetime,
                 validity: timedelta) -> IssuedCertificate:
         public = checked_request(request, domain_id)

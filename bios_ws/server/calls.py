@@ -88,12 +88,13 @@ def outcome_of(status: int, fault: str | None) -> str:
 
 
 def principal_label(environ: dict[str, Any]) -> str:
-    """``guest:DOMAIN``, ``admin:SUBJECT``, ``anonymous`` (no certificate) or ``refused``
-    (a certificate that names no identity that counts, or is revoked)."""
+    """``guest:DOMAIN``, ``host:HOST for guest:DOMAIN`` (a host speaking for a guest),
+    ``admin:SUBJECT``, ``anonymous`` (no certificate) or ``refused`` (a certificate that
+    names no identity that counts, or is revoked)."""
     principal = environ.get(PRINCIPAL_ENVIRON_KEY)
     if isinstance(principal, Principal):
         if principal.role is Role.GUEST:
-            return f"guest:{principal.domain_id}"
+            return str(principal)
         if principal.role is Role.ADMIN:
             return f"admin:{principal.subject[:_MAX_SUBJECT]}"
     if environ.get(REFUSAL_ENVIRON_KEY) is not None or peer_certificate_der(environ):

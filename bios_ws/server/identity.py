@@ -13,6 +13,12 @@ certificate the CRL revoked since its handshake is answered 403 and the
 connection closed: it never reaches the application. A caller without a
 certificate gets the CA certificate (``GET /ca.pem``, to check against the
 fingerprint of its bootstrap URI) and may call ``Enroll``; nothing else.
+
+A host certificate (another installation's, ``docs/remote.md``) becomes a principal only
+with the request's ``X-Vbios-On-Behalf-Of: D`` header: D's guest via that host
+(``Principal.on_behalf_of``), which counts when the registry grants the host D. A
+refused header, or a host refused for D, is audited by the application
+(``AUDITED_REFUSAL_ENVIRON_KEY``) as other refused calls are.
 """
 
 from __future__ import annotations
@@ -27,7 +33,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from bios_ws.domain.principal import Principal
 from bios_ws.errors import AccessDenied
-from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY, REFUSAL_ENVIRON_KEY
+from bios_ws.soap.app import (
+    AUDITED_REFUSAL_ENVIRON_KEY,
+    PRINCIPAL_ENVIRON_KEY,
+    REFUSAL_ENVIRON_KEY,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +51,9 @@ Authenticate = Callable[[Principal], None]
 SOCKET_ENVIRON_KEY = "vbios.peer_certificate"
 #: Where a caller without a certificate fetches the CA certificate it pins.
 CA_PATH = "/ca.pem"
+#: The WSGI name of the ``X-Vbios-On-Behalf-Of`` header (repeated: its values joined by
+#: commas, as ``server.wsgi_call`` and PEP 3333 join them).
+ON_BEHALF_OF_ENVIRON_KEY = "HTTP_X_VBIOS_ON_BEHALF_OF"
 _REVOKED_BODY = b"client certificate revoked\n"
 
 
@@ -121,6 +134,7 @@ class PeerIdentity:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         environ.pop(PRINCIPAL_ENVIRON_KEY, None)
         environ.pop(REFUSAL_ENVIRON_KEY, None)
+        environ.pop(AUDITED_REFUSAL_ENVIRON_KEY, None)
         der = peer_certificate_der(environ)
         if der is None and self._ca_pem is not None and environ.get("PATH_INFO") == CA_PATH \
                 and environ.get("REQUEST_METHOD") == "GET":
@@ -138,13 +152,30 @@ class PeerIdentity:
                                                  ("Content-Length", str(len(_REVOKED_BODY))),
                                                  ("Connection", "close")])
                 return [_REVOKED_BODY]
-            identity = self._checked(identity)
+            identity = self._speaking(identity, environ)
+        elif der is None and environ.get(ON_BEHALF_OF_ENVIRON_KEY) is not None:
+            identity = "only a host certificate may speak on behalf of a domain"
         if isinstance(identity, Principal):
             environ[PRINCIPAL_ENVIRON_KEY] = identity
         elif isinstance(identity, str):
             log.info("client certificate refused: %s", identity)
             environ[REFUSAL_ENVIRON_KEY] = identity
         return self.app(environ, start_response)
+
+    def _speaking(self, certified: Principal, environ: dict[str, Any]) -> Principal | str:
+        """The caller the certificate's principal and the request's header make, checked
+        against the registry; a refused header or host is noted for the audit."""
+        header = environ.get(ON_BEHALF_OF_ENVIRON_KEY)
+        header = header if isinstance(header, str) else None
+        try:
+            principal = certified.on_behalf_of(header)
+        except AccessDenied as exc:
+            environ[AUDITED_REFUSAL_ENVIRON_KEY] = (str(certified), header)
+            return exc.message
+        checked = self._checked(principal)
+        if isinstance(checked, str) and principal.via_host:
+            environ[AUDITED_REFUSAL_ENVIRON_KEY] = (str(certified), principal.domain_id)
+        return checked
 
     def _checked(self, principal: Principal) -> Principal | str:
         if self._authenticate is None:

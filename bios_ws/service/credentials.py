@@ -22,12 +22,13 @@ from bios_ws.domain.credentials import (
     CertificateRecord,
     RevocationReason,
     format_serial,
+    host_refusal,
     refusal,
 )
 from bios_ws.domain.hosts import check_guest_here, check_runs_here
 from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bios_ws.domain.power import MachineRecord
-from bios_ws.domain.principal import Principal, Role, check_domain_id
+from bios_ws.domain.principal import Principal, Role, check_domain_id, is_domain_id
 from bios_ws.errors import AccessDenied, AdminError, DomainNotFound, VbiosError
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import outcome_of, utc_now
@@ -70,6 +71,11 @@ class Issuer(abc.ABC):
         """A new key and certificate for the admin or a guest domain's incarnation."""
 
     @abc.abstractmethod
+    def issue_host(self, host: str, now: datetime, validity: timedelta) -> ClientBundle:
+        """A new key and certificate for another installation's host ``host``
+        (``urn:vbios:host:<host>``; its record's subject is the host's name)."""
+
+    @abc.abstractmethod
     def certify(self, request: bytes, domain_id: str, incarnation: str, now: datetime,
                 validity: timedelta) -> IssuedCertificate:
         """A guest certificate for the key of a PKCS#10 ``request`` (DER) the guest made;
@@ -98,6 +104,7 @@ def end_domain(uow: UnitOfWork, domain_id: str, now: datetime) -> list[str]:
     """A domain is deleted (inside the caller's unit of work): it has no incarnation any
     more and every certificate it ever had is revoked; the serials revoked now."""
     uow.credentials.end_incarnation(domain_id)
+    uow.host_grants.remove_domain(domain_id)  # a domain made again is granted afresh
     serials = [r.serial for r in uow.credentials.issued(domain_id)]
     revoked = uow.credentials.revoke(serials, now, RevocationReason.CESSATION_OF_OPERATION)
     credentials_revoked(uow, revoked, now)
@@ -129,8 +136,13 @@ class CredentialService:
         A certificate found to count is not looked up again for ``AUTH_CACHE_SECONDS``
         (a kept-alive connection makes many calls): a revocation reaches a running
         server first through the CRL, at the handshake and on kept-alive connections;
-        this registry check stands behind it."""
-        key = (principal.serial, principal.role, principal.domain_id, principal.incarnation)
+        this registry check stands behind it.
+
+        A host speaking for a guest (``Principal.via_host``) counts when its certificate
+        does and the store grants it that domain: a grant removed is seen within the
+        same bound as a revocation."""
+        key = (principal.serial, principal.role, principal.domain_id, principal.incarnation,
+               principal.host)
         if self._counted.get(key, 0.0) > self._monotonic():
             return
         with self._uow() as uow:
@@ -138,7 +150,11 @@ class CredentialService:
             incarnation = (uow.credentials.incarnation(principal.domain_id)
                            if principal.domain_id is not None else None)
             machine = self._machine(uow, principal.domain_id)
-        reason = refusal(principal, record, incarnation, self._clock())
+            granted = (principal.via_host and principal.host is not None
+                       and principal.domain_id is not None
+                       and uow.host_grants.granted(principal.host, principal.domain_id))
+        reason = (refusal(principal, record, incarnation, self._clock())
+                  or host_refusal(principal, granted))
         if reason is not None:
             raise AccessDenied(reason)
         assert record is not None
@@ -149,6 +165,19 @@ class CredentialService:
         if len(self._counted) >= AUTH_CACHE_ENTRIES:
             self._counted.clear()
         self._counted[key] = self._monotonic() + AUTH_CACHE_SECONDS
+
+    def audit_refused(self, who: str, operation: str, domain_id: str | None) -> None:
+        """Audit a call refused before it reached its use case, as ``who`` (``host:H``,
+        or the certificate's own principal): its certificate or its
+        ``X-Vbios-On-Behalf-Of`` header named no caller that counts (``docs/remote.md``)."""
+        named = domain_id if domain_id is not None and is_domain_id(domain_id) else None
+        audit_refusal(self._uow, AuditRecord(self._clock(), who, operation, named,
+                                             outcome_of(AccessDenied("refused")),
+                                             digest_changes({})))
+
+    def forget_counted(self) -> None:
+        """Look every certificate up afresh (a grant was removed in this process)."""
+        self._counted.clear()
 
     def check_served_here(self, uow: UnitOfWork, domain_id: str) -> None:
         """DomainElsewhere if another host runs the domain: its guest's credential is that

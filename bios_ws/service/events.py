@@ -75,11 +75,12 @@ def firmware_job_changed(uow: UnitOfWork, job: FirmwareJob) -> Event:
 
 def credentials_revoked(uow: UnitOfWork, records: Iterable[CertificateRecord],
                         at: datetime) -> list[Event]:
-    """Certificates revoked now: a guest's is its domain's event, an admin's the admin's."""
+    """Certificates revoked now: a guest's is its domain's event, an admin's or a host's the
+    admin's."""
     return [publish(uow, EventType.CREDENTIAL_REVOKED, record.serial_hex,
                     f"{record.role.value} {record.domain_id or ''}".strip(),
                     record.reason.value if record.reason is not None else "unspecified",
-                    domain_id=record.domain_id, admin_only=record.role is Role.ADMIN,
+                    domain_id=record.domain_id, admin_only=record.role is not Role.GUEST,
                     origin=f"/vbios/certificates/{record.serial_hex}", at=at)
             for record in records]
 

@@ -13,6 +13,7 @@ from bios_ws.blocking import may_block
 from bios_ws.capabilities import loop_safe_operations
 from bios_ws.domain.principal import Principal
 from bios_ws.errors import AccessDenied
+from bios_ws.service.credentials import CredentialService
 from bios_ws.service.use_cases import UseCases
 from bios_ws.soap.callers import anonymous_operations
 from bios_ws.soap.context import Call
@@ -25,6 +26,9 @@ from bios_ws.soap.wsdl import DEFAULT_ADDRESS
 PRINCIPAL_ENVIRON_KEY = "vbios.principal"
 #: Why the caller's certificate names no principal (set by the TLS front).
 REFUSAL_ENVIRON_KEY = "vbios.identity_refused"
+#: A refusal the application audits, and as whom: ``(principal, domain id or None)`` (set
+#: by the TLS front beside ``REFUSAL_ENVIRON_KEY`` for a refused ``X-Vbios-On-Behalf-Of``).
+AUDITED_REFUSAL_ENVIRON_KEY = "vbios.identity_refused_as"
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 
 _HOST = re.compile(r"^[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?$")
@@ -48,6 +52,7 @@ def create_wsgi_app(
         if not isinstance(principal, Principal):
             refusal = environ.get(REFUSAL_ENVIRON_KEY)
             if isinstance(refusal, str):
+                _audit_refusal(envelope, environ)
                 raise AccessDenied(refusal)
             if envelope.operation not in open_to_anonymous:
                 raise AccessDenied("the caller presented no vBIOS identity: only Enroll"
@@ -57,6 +62,15 @@ def create_wsgi_app(
             may_block(envelope.operation)  # on a worker's event loop: run on a thread
         built.validate_request(envelope.body)
         return dispatcher.dispatch(envelope, Call(principal, use_cases))
+
+    def _audit_refusal(envelope: Envelope, environ: Environ) -> None:
+        audited = environ.get(AUDITED_REFUSAL_ENVIRON_KEY)
+        credentials = use_cases.find(CredentialService)
+        if isinstance(audited, tuple) and credentials is not None:
+            who, domain_id = audited
+            may_block(envelope.operation)  # a write: on a worker's event loop, on a thread
+            credentials.audit_refused(str(who), envelope.operation,
+                                      domain_id if isinstance(domain_id, str) else None)
 
     def wsdl(environ: Environ) -> bytes:
         return built.wsdl_at(request_address(environ))

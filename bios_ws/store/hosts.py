@@ -1,13 +1,17 @@
-"""The hosts table (``domain.hosts``), and the machines' host column it claims."""
+"""The hosts table (``domain.hosts``), the machines' host column it claims, and the host
+grants (which domains a host holding a host certificate may speak for)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
+from bios_ws.domain.credentials import HostGrant
 from bios_ws.domain.hosts import HostEntry, HostRegistry
+from bios_ws.domain.ports import HostGrantRepository
 from bios_ws.errors import AdminError, StoreUnavailable
 from bios_ws.store import schema
 from bios_ws.store.codec import time_from_text, time_to_text
@@ -18,6 +22,7 @@ if TYPE_CHECKING:
 
 _hosts = schema.hosts
 _machines = schema.machines
+_grants = schema.host_grants
 
 
 class SqlHosts(HostRegistry):
@@ -65,3 +70,59 @@ def _entry(row: Any) -> HostEntry:
                          None if row.started_at is None else time_from_text(row.started_at))
     except (AdminError, ValueError):
         raise StoreUnavailable(f"the host record {row.name!r} is damaged") from None
+
+
+class SqlHostGrants(HostGrantRepository):
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    def granted(self, host: str, domain_id: str) -> bool:
+        conn = self._uow.connection(write=False)
+        with store_errors():
+            found = conn.scalar(select(_grants.c.host).where(_grants.c.host == host)
+                                .where(_grants.c.domain_id == domain_id))
+        return found is not None
+
+    def list(self, host: str | None = None) -> list[HostGrant]:
+        conn = self._uow.connection(write=False)
+        query = select(_grants).order_by(_grants.c.host, _grants.c.domain_id)
+        if host is not None:
+            query = query.where(_grants.c.host == host)
+        with store_errors():
+            rows = conn.execute(query).all()
+        return [_grant(row) for row in rows]
+
+    def replace(self, host: str, domain_ids: Iterable[str], at: datetime) -> None:
+        wanted = set(domain_ids)
+        conn = self._uow.connection(write=True)
+        with store_errors():
+            held = set(conn.scalars(select(_grants.c.domain_id).where(_grants.c.host == host)))
+            gone = held - wanted
+            if gone:
+                conn.execute(delete(_grants).where(_grants.c.host == host)
+                             .where(_grants.c.domain_id.in_(sorted(gone))))
+            new = sorted(wanted - held)
+            if new:
+                conn.execute(insert(_grants), [
+                    {"host": host, "domain_id": domain_id, "granted_at": time_to_text(at)}
+                    for domain_id in new])
+
+    def remove_host(self, host: str) -> int:
+        conn = self._uow.connection(write=True)
+        with store_errors():
+            result = conn.execute(delete(_grants).where(_grants.c.host == host))
+        return int(result.rowcount)
+
+    def remove_domain(self, domain_id: str) -> int:
+        conn = self._uow.connection(write=True)
+        with store_errors():
+            result = conn.execute(delete(_grants).where(_grants.c.domain_id == domain_id))
+        return int(result.rowcount)
+
+
+def _grant(row: Any) -> HostGrant:
+    try:
+        return HostGrant(str(row.host), str(row.domain_id), time_from_text(row.granted_at))
+    except ValueError:
+        raise StoreUnavailable(f"the host grant {row.host!r} -> {row.domain_id!r} is damaged")\
+            from None

@@ -141,11 +141,11 @@ def _machines_host_column(conn: Connection, dialect: str) -> None:
         conn.exec_driver_sql("ALTER TABLE machines ADD COLUMN host VARCHAR(40)")
 
 
-#: Every version, in order. Versions 5 to 7 add tables that start empty: no trusted
+#: Every version, in order. Versions 5 to 7 and 9 add tables that start empty: no trusted
 #: firmware signer; every domain has its initial firmware inventory until an update puts
 #: one, and no job, upload or used key; every domain has an empty System Event Log of the
 #: default policy, no wake alarm, no watchdog, no thermal record until its first
-#: evaluation; no event and no subscription.
+#: evaluation; no event and no subscription; no host may speak for any domain.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "domains, host records and the append-only audit log",
               (schema.meta, schema.domains, schema.audit, schema.host_records), _first_rows),
@@ -165,6 +165,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                schema_runtime.event_subscriptions)),
     Migration(8, "the hosts sharing the store, and the host of each machine",
               (schema.hosts,), _machines_host_column),
+    Migration(9, "the domains each host holding a host certificate may speak for",
+              (schema.host_grants,)),
 )
 LATEST = MIGRATIONS[-1].version
 

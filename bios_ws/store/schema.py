@@ -20,7 +20,7 @@ from sqlalchemy import (
 
 #: The schema this code reads and writes (the last of ``migrations.MIGRATIONS``). A
 #: database at a newer version is refused; an older one is upgraded (``store.migrations``).
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 #: meta keys
 SCHEMA_VERSION_KEY = "schema_version"
@@ -153,6 +153,18 @@ certificates = Table(
     Column("reason", String(32), nullable=True),
     #: A renewal's predecessor, revoked when this certificate is first used.
     Column("replaces", String(42), nullable=True),
+)
+
+#: Version 9: which domains each host holding a host certificate may speak for
+#: (``vbios host add H --domains D1,D2``; ``docs/remote.md``). The host's certificates
+#: are in ``certificates`` (role ``host``, the host's name as subject).
+host_grants = Table(
+    "host_grants",
+    metadata,
+    Column("host", String(40), primary_key=True),
+    Column("domain_id", String(64), primary_key=True),
+    Column("granted_at", String(40), nullable=False),
+    Index("host_grants_by_domain", "domain_id"),
 )
 
 #: Version 4: the bootstrap URIs made for enrollment, each usable once.

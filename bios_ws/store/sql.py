@@ -47,7 +47,7 @@ from bios_ws.store.engine import (
 from bios_ws.store.events import SqlEvents
 from bios_ws.store.firmware import SqlFirmware
 from bios_ws.store.firmware_trust import SqlFirmwareTrust
-from bios_ws.store.hosts import SqlHosts
+from bios_ws.store.hosts import SqlHostGrants, SqlHosts
 from bios_ws.store.kept import KeptConnections
 from bios_ws.store.machines import SqlMachines
 from bios_ws.store.prepared import Prepared
@@ -205,6 +205,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.records = SqlRecords(self)
         self.hosts = SqlHosts(self)
         self.credentials = SqlCredentials(self)
+        self.host_grants = SqlHostGrants(self)
         self.firmware_trust = SqlFirmwareTrust(self)
         self.firmware = SqlFirmware(self)
         self.thermal = SqlThermal(self)

@@ -22,6 +22,8 @@ VERSION_7_TABLES = ("events", "event_subscriptions", "sel_logs", "sel_entries", 
                     "watchdogs", "thermal_state")
 #: What version 8 added: the hosts, and each machine's host.
 VERSION_8_UNDONE = ("DROP TABLE hosts", "ALTER TABLE machines DROP COLUMN host")
+#: What version 9 added: the host grants.
+VERSION_9_UNDONE = ("DROP TABLE host_grants",)
 
 
 def run_sql(url: str, *statements: str) -> None:
@@ -73,13 +75,13 @@ def make_version_6(url: str) -> None:
     finally:
         store.dispose()
     run_sql(url, *(f"DROP TABLE {table}" for table in VERSION_7_TABLES), *VERSION_8_UNDONE,
-            "UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+            *VERSION_9_UNDONE, "UPDATE meta SET value = '6' WHERE key = 'schema_version'")
 
 
 def test_an_older_sqlite_store_is_upgraded_when_opened(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'vbios.db'}"
     make_version_6(url)
-    assert [m.version for m in store_status(url).pending] == [7, 8]
+    assert [m.version for m in store_status(url).pending] == [7, 8, 9]
     store = open_store(url)
     try:
         assert store.schema_version() == SCHEMA_VERSION
@@ -131,7 +133,7 @@ def test_an_upgrade_to_version_8_gives_the_machines_a_host_column(empty_url: str
     finally:
         store.dispose()
     run_sql(empty_url, *VERSION_8_UNDONE,
-            "UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+            *VERSION_9_UNDONE, "UPDATE meta SET value = '7' WHERE key = 'schema_version'")
     upgraded = open_store(empty_url, upgrade=True)
     try:
         assert upgraded.schema_version() == SCHEMA_VERSION
