@@ -135,8 +135,13 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _row(record: CertificateRecord, now: datetime) -> dict[str, Any]:
-    san = ["urn:vbios:role:admin"] if record.role is Role.ADMIN else [
-        f"urn:vbios:domain:{record.domain_id}", f"urn:vbios:incarnation:{record.incarnation}"]
+    if record.role is Role.ADMIN:
+        san = ["urn:vbios:role:admin"]
+    elif record.role is Role.HOST:  # a delegate host's (`vbios host add`): named by subject
+        san = [f"urn:vbios:host:{record.subject}"]
+    else:
+        san = [f"urn:vbios:domain:{record.domain_id}",
+               f"urn:vbios:incarnation:{record.incarnation}"]
     return {
         "serial": record.serial_hex,
         "role": record.role.value,
@@ -185,7 +190,8 @@ def run_revoke(args: argparse.Namespace) -> int:
         print("nothing to revoke: already revoked")
         return 0
     for record in revoked:
-        owner = "admin" if record.role is Role.ADMIN else f"domain {record.domain_id}"
+        owner = {Role.ADMIN: "admin", Role.HOST: f"host {record.subject}"}.get(
+            record.role, f"domain {record.domain_id}")
         print(f"revoked {record.serial_hex} ({owner}, {record.subject})")
     print("the CRL is published: new connections with these certificates are refused")
     return 0

@@ -1,18 +1,24 @@
-"""`vbios host list` and `vbios domain take`: the hosts sharing the home's store.
+"""`vbios host list` and `vbios domain take`: the hosts sharing the home's store, and the
+delegate hosts (`vbios host add|revoke|remove`, ``cli.delegates``).
 
-    vbios host list [--json]             # every host: its TPM, domains, registration, start
+    vbios host list [--json]             # every host: its kind, domains, and details
     vbios domain take NAME [--force]     # this host runs the domain's machine from now on
 
 Every home is one host of its store (`vbios init --host-name`, default the machine's
 name); a domain's machine runs on the host that created it until another takes it.
+A delegate host is another installation holding a certificate of this one, which may
+speak for the domains granted to it (``docs/remote.md``). `host list` shows both: KIND
+``store`` (DOMAINS: how many machines it runs) and ``delegate`` (DOMAINS: those it may
+speak for).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from bios_ws.cli.delegates import delegate_detail, delegate_rows, register_delegates
 from bios_ws.cli.options import add_home
 from bios_ws.cli.output import print_json, rfc3339, rfc3339_or_none
 from bios_ws.domain.principal import Principal
@@ -22,18 +28,22 @@ if TYPE_CHECKING:
     from bios_ws.cli.domain_machine import Action
 
 __all__ = ["register", "register_take"]
+#: What `vbios host list` calls a home sharing this store.
+STORE = "store"
 ADMIN = Principal.admin()
 Subparsers = argparse._SubParsersAction
 
 
 def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
-    host = commands.add_parser("host", help="the hosts sharing this home's state store")
+    host = commands.add_parser("host", help="the hosts sharing this home's state store, and"
+                                            " delegate hosts speaking for its domains")
     sub = host.add_subparsers(dest="host_command", required=True, metavar="COMMAND")
-    listing = sub.add_parser("list", help="every host of the store, and how many domains"
-                                          " each runs")
+    listing = sub.add_parser("list", help="every host of the store and how many domains each"
+                                          " runs; every delegate host and its domains")
     add_home(listing)
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(run=run_list)
+    register_delegates(sub)
 
 
 def register_take(sub: Subparsers[argparse.ArgumentParser], named: argparse.ArgumentParser,
@@ -50,31 +60,50 @@ def run_list(args: argparse.Namespace) -> int:
     from bios_ws.bootstrap import bootstrap
     from bios_ws.cli.options import config_from_args
     from bios_ws.home import Home, resolve_home_path
+    from bios_ws.service.delegates import DelegateService
     from bios_ws.service.hosts import HostService
 
     home = Home.open(resolve_home_path(args.home))
     with bootstrap(config_from_args(args, home)) as app:
         hosts = app.use(HostService).list(ADMIN)
+        delegates = app.use(DelegateService).list(ADMIN)
     here = home.host_name
-    rows = [{"host": h.entry.name, "this_home": h.entry.name == here, "domains": h.domains,
-             "tpm": h.entry.tpm, "ca_sha256": h.entry.ca_fingerprint,
+    rows = [{"host": h.entry.name, "kind": STORE, "this_home": h.entry.name == here,
+             "domains": h.domains, "granted": None, "tpm": h.entry.tpm,
+             "ca_sha256": h.entry.ca_fingerprint,
              "registered_at": rfc3339(h.entry.registered_at),
-             "started_at": rfc3339_or_none(h.entry.started_at)} for h in hosts]
+             "started_at": rfc3339_or_none(h.entry.started_at), "certificate": None,
+             "status": None, "not_after": None} for h in hosts]
+    rows += delegate_rows(delegates)
     if args.json:
         print_json(rows)
         return 0
-    if not rows:
+    if not hosts:
         print("no hosts registered (a store from before hosts: `vbios serve` registers this"
               " one)")
-        return 0
-    width = max(len("HOST"), *(len(str(row["host"])) + 2 for row in rows))
-    print(f"{'HOST':<{width}}  {'DOMAINS':>7}  {'TPM':<6}  STARTED")
-    for row in rows:
-        name = f"{row['host']} *" if row["this_home"] else str(row["host"])
-        print(f"{name:<{width}}  {row['domains']:>7}  {str(row['tpm'])[:6]:<6}"
-              f"  {row['started_at'] or 'never'}")
-    print("(* this home)")
+        if not rows:
+            return 0
+    shown = [(f"{row['host']} *" if row["this_home"] else str(row["host"]), str(row["kind"]),
+              _domains(row), _detail(row)) for row in rows]
+    widths = [max(len(title), *(len(line[i]) for line in shown))
+              for i, title in enumerate(("HOST", "KIND", "DOMAINS"))]
+    print(f"{'HOST':<{widths[0]}}  {'KIND':<{widths[1]}}  {'DOMAINS':>{widths[2]}}  DETAIL")
+    for name, kind, domains, detail in shown:
+        print(f"{name:<{widths[0]}}  {kind:<{widths[1]}}  {domains:>{widths[2]}}  {detail}")
+    if hosts:
+        print("(* this home)")
     return 0
+
+
+def _domains(row: dict[str, Any]) -> str:
+    granted = row["granted"]
+    return str(row["domains"]) if granted is None else (",".join(granted) or "-")
+
+
+def _detail(row: dict[str, Any]) -> str:
+    if row["kind"] != STORE:
+        return delegate_detail(row)
+    return f"tpm {row['tpm']}, started {row['started_at'] or 'never'}"
 
 
 def _take(app: App, args: argparse.Namespace) -> int:
