@@ -193,3 +193,14 @@ def test_the_guests_read_operations_answer_the_host_as_the_guest(remote: Remote,
     assert for_host.status == for_guest.status == 200, for_host.body
     assert for_host.fault_code() is None
     assert for_host.body == for_guest.body  # the same answer
+
+
+def test_a_domain_deleted_and_made_again_is_granted_to_no_host(remote: Remote) -> None:
+    version(remote.as_host("GetAttributes"), "GetAttributes")
+    remote.ep.domains.delete(ADMIN, "vm1")
+    remote.ep.domains.create(ADMIN, "vm1")
+    remote.ep.use_cases.use(CredentialService).forget_counted()
+    result = fault(remote.as_host("GetAttributes"), "AccessDenied")
+    assert "may not speak for domain vm1" in str(result.detail("Message"))
+    with remote.ep.store.unit_of_work() as uow:
+        assert uow.host_grants.list() == []

@@ -22,7 +22,11 @@ from bios_ws.server.identity import (
     peer_certificate_der,
 )
 from bios_ws.server.options import parse_bind, service_url
-from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY, REFUSAL_ENVIRON_KEY
+from bios_ws.soap.app import (
+    AUDITED_REFUSAL_ENVIRON_KEY,
+    PRINCIPAL_ENVIRON_KEY,
+    REFUSAL_ENVIRON_KEY,
+)
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 CA = certs.make_ca(NOW)
@@ -226,3 +230,31 @@ def test_parse_bind(bind: str, expected: tuple[str, int], url: str) -> None:
 def test_parse_bind_refuses(bind: str) -> None:
     with pytest.raises(ValueError, match=r"HOST:PORT|out of range"):
         parse_bind(bind)
+
+
+def test_a_host_certificate_speaks_only_through_the_header_and_refusals_are_noted() -> None:
+    data = der("urn:vbios:host:rack1-a", cn="rack1-a")
+    header = "HTTP_X_VBIOS_ON_BEHALF_OF"
+    seen, _ = _run({SOCKET_ENVIRON_KEY: FakeSocket(data), header: "vm1"})
+    principal = seen[PRINCIPAL_ENVIRON_KEY]
+    assert str(principal) == "host:rack1-a for guest:vm1"
+    assert AUDITED_REFUSAL_ENVIRON_KEY not in seen
+    seen, _ = _run({SOCKET_ENVIRON_KEY: FakeSocket(data)})
+    assert PRINCIPAL_ENVIRON_KEY not in seen
+    assert seen[AUDITED_REFUSAL_ENVIRON_KEY] == ("host:rack1-a", None)
+
+    def no_grant(principal: Principal) -> None:
+        raise AccessDenied(f"host may not speak for domain {principal.domain_id}")
+
+    seen, _ = _run({SOCKET_ENVIRON_KEY: FakeSocket(data), header: "vm2"},
+                   authenticate=no_grant)
+    assert seen[REFUSAL_ENVIRON_KEY] == "host may not speak for domain vm2"
+    assert seen[AUDITED_REFUSAL_ENVIRON_KEY] == ("host:rack1-a", "vm2")
+    guest = der("urn:vbios:domain:alpha", INCARNATION)
+    seen, _ = _run({SOCKET_ENVIRON_KEY: FakeSocket(guest), header: "alpha",
+                    AUDITED_REFUSAL_ENVIRON_KEY: ("stale", None)})
+    assert seen[AUDITED_REFUSAL_ENVIRON_KEY] == ("guest:alpha", "alpha")
+    seen, _ = _run({SOCKET_ENVIRON_KEY: FakeSocket(None), header: "alpha",
+                    AUDITED_REFUSAL_ENVIRON_KEY: ("stale", None)})
+    assert "only a host certificate" in seen[REFUSAL_ENVIRON_KEY]
+    assert AUDITED_REFUSAL_ENVIRON_KEY not in seen  # no identity to audit
