@@ -12,7 +12,8 @@ from bios_ws.domain.principal import Principal
 from bios_ws.errors import AdminError
 from bios_ws.home import Home
 from bios_ws.service.bios import utc_now
-from bios_ws.service.hosts import HostService
+from bios_ws.service.delegates import is_delegate
+from bios_ws.service.hosts import HostService, delegate_message
 from bios_ws.store import open_store
 
 
@@ -27,14 +28,17 @@ def ca_fingerprint(home: Home) -> str:
 
 def check_host_free(home: Home) -> None:
     """AdminError if the home's host name is already registered in its store (a new home
-    has a new CA: it can never be that host)."""
+    has a new CA: it can never be that host), or is a delegate host's."""
     name = home.host_name
     store = open_store(home.db_url)
     try:
         with store.unit_of_work() as uow:
             known = uow.hosts.get(name)
+            delegate = is_delegate(uow, name)
     finally:
         store.dispose()
+    if delegate:
+        raise AdminError(delegate_message(name))
     if known is not None:
         raise AdminError(f"host name {name} is already registered in this store by another"
                          " installation: give this home its own name (--host-name NAME)")

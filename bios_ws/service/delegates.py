@@ -168,6 +168,12 @@ class DelegateService:
                            digest_changes(changes))
 
 
+def is_delegate(uow: UnitOfWork, name: str) -> bool:
+    """Whether ``name`` is a delegate host's (it holds a host certificate or a grant): no
+    home of the store may register under it."""
+    return bool(uow.host_grants.list(name) or _certificates(uow, name))
+
+
 def _certificates(uow: UnitOfWork, host: str) -> builtins.list[CertificateRecord]:
     return [r for r in uow.credentials.issued() if r.role is Role.HOST and r.subject == host]
 

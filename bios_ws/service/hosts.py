@@ -18,6 +18,7 @@ from bios_ws.domain.hosts import HostEntry, check_host_name, host_key
 from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bios_ws.domain.principal import Principal
 from bios_ws.errors import AdminError
+from bios_ws.service.delegates import is_delegate
 from bios_ws.service.integrity import INTEGRITY_KEY, REFERENCE_KEY
 
 #: The host-wide records a store kept before hosts, claimed by its first host.
@@ -58,6 +59,8 @@ class HostService:
                 uow.hosts.started(name, now)
                 uow.commit()
                 return None
+            if is_delegate(uow, name):
+                raise AdminError(delegate_message(name))
             first = not uow.hosts.list()
             uow.hosts.add(HostEntry(name, ca_fingerprint, tpm, now, now if starting else None))
             claimed = _claim_the_past(uow, name) if first else 0
@@ -76,6 +79,11 @@ class HostService:
             entries = uow.hosts.list()
             counts = Counter(record.host for record in uow.machines.list())
         return [HostSummary(entry, counts[entry.name]) for entry in entries]
+
+
+def delegate_message(name: str) -> str:
+    return (f"host name {name} is a delegate host of this installation (vbios host list):"
+            " give this home its own name (vbios init --host-name NAME)")
 
 
 def _claim_the_past(uow: UnitOfWork, name: str) -> int:

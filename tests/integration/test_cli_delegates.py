@@ -110,3 +110,16 @@ def test_revoke_keeps_the_grants_and_remove_drops_them(run: Run, home: Path,
     assert code == 0
     operations = [e["operation"] for e in json.loads(out)]
     assert {"AddHost", "RevokeHost", "RemoveHost"} <= set(operations)
+
+
+def test_a_home_may_not_take_a_delegate_hosts_name(run: Run, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    a = str(tmp_path / "a")
+    code, _, err = run("init", "--home", a, "--store", url, "--host-name", "host-a")
+    assert code == 0, err
+    assert run("domain", "create", "vm1", "--home", a)[0] == 0
+    assert run("host", "add", "rack1-a", "--domains", "vm1", "--out", str(tmp_path / "x"),
+               "--home", a)[0] == 0
+    refused(run("init", "--home", str(tmp_path / "b"), "--store", url, "--host-name",
+                "rack1-a"), "rack1-a is a delegate host")
+    assert not (tmp_path / "b" / "pki").exists()  # refused before any key was made

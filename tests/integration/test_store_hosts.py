@@ -107,3 +107,13 @@ def test_only_an_admin_registers_a_host(store: Any) -> None:
     with pytest.raises(AccessDenied):
         HostService(store.unit_of_work, lambda: T0).register(
             Principal.guest("d1"), "host-a", CA_A, "dev")
+
+
+def test_a_delegate_hosts_name_is_no_homes(store: Any) -> None:
+    with store.unit_of_work() as uow:
+        uow.host_grants.replace("rack1-a", ["vm1"], T0)
+        uow.commit()
+    with pytest.raises(AdminError, match="rack1-a is a delegate host"):
+        HostService(store.unit_of_work, lambda: T0).register(ADMIN, "rack1-a", CA_A, "dev")
+    with store.unit_of_work() as uow:
+        assert uow.hosts.list() == []
