@@ -141,6 +141,13 @@ def _machines_host_column(conn: Connection, dialect: str) -> None:
         conn.exec_driver_sql("ALTER TABLE machines ADD COLUMN host VARCHAR(40)")
 
 
+def _routing_migration(version: int) -> Migration:
+    """Remotes and routes (issue 18, the local side): two tables that start empty (every
+    capability served here). One function, so its number is one argument to change."""
+    return Migration(version, "remote installations and the routes to them",
+                     (schema.remotes, schema.routes))
+
+
 #: Every version, in order. Versions 5 to 7 add tables that start empty: no trusted
 #: firmware signer; every domain has its initial firmware inventory until an update puts
 #: one, and no job, upload or used key; every domain has an empty System Event Log of the
@@ -165,6 +172,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                schema_runtime.event_subscriptions)),
     Migration(8, "the hosts sharing the store, and the host of each machine",
               (schema.hosts,), _machines_host_column),
+    _routing_migration(9),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -79,7 +79,7 @@ def make_version_6(url: str) -> None:
 def test_an_older_sqlite_store_is_upgraded_when_opened(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'vbios.db'}"
     make_version_6(url)
-    assert [m.version for m in store_status(url).pending] == [7, 8]
+    assert [m.version for m in store_status(url).pending] == list(range(7, SCHEMA_VERSION + 1))
     store = open_store(url)
     try:
         assert store.schema_version() == SCHEMA_VERSION
