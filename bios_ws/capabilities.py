@@ -46,6 +46,7 @@ from bios_ws.errors import (
     PasswordRequired,
     PlatformUnavailable,
     ReadOnlyAttribute,
+    RemoteUnavailable,
     ResetRequired,
     ServiceRestricted,
     StoreUnavailable,
@@ -258,7 +259,7 @@ def _events(wiring: Wiring) -> EventService:
 #: Faults any operation may raise.
 COMMON_FAULTS: tuple[type[VbiosError], ...] = (
     InvalidRequest, AccessDenied, DomainNotFound, InternalError, StoreUnavailable,
-    ServiceRestricted,
+    ServiceRestricted, RemoteUnavailable,  # any guest operation of a routed capability
 )
 
 CAPABILITIES: tuple[Capability, ...] = (
