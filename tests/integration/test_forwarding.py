@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from bios_ws.capabilities import CAPABILITIES, operation_capabilities
 from bios_ws.domain.fakes import MemoryStore
@@ -304,3 +305,51 @@ def test_a_remote_refusing_the_credential_gives_remote_unavailable(
         host_credential(other.ca, "host-a").cert), cert_pem(other.ca.cert)))
     host.routing.set_route(ADMIN, "settings", "cloud-b")
     remote_unavailable(*host.call("GetAttributes"))
+
+
+class _Peer:
+    def __init__(self, der: bytes) -> None:
+        self._der = der
+
+    def getpeercert(self, binary_form: bool = False) -> bytes:
+        return self._der
+
+
+def test_a_serving_graph_forwards_with_the_home_s_kept_credential(
+        run: Any, tmp_path: Path, installation: RemoteInstallation,
+        canned: tuple[CannedRemote, str]) -> None:
+    """The whole path of `vbios serve`'s application: the guest's certificate through
+    PeerIdentity, the route and remote set by the command line, the key decrypted from
+    the home with the server key's passphrase."""
+    from bios_ws.bootstrap import bootstrap
+    from bios_ws.config import Config
+    from bios_ws.home import Home
+    from bios_ws.server.identity import SOCKET_ENVIRON_KEY
+    from tests.routing_support import write_bundle
+
+    remote, url = canned
+    path = tmp_path / "home-a"
+    for argv in (("init", "--home", str(path), "--host-name", "host-a"),
+                 ("domain", "create", "vm1", "--home", str(path))):
+        code, _, err = run(*argv)
+        assert code == 0, err
+    write_bundle(tmp_path / "bundle", installation.ca, "host-a")
+    for argv in (("remote", "add", "cloud-b", url, "--bundle", str(tmp_path / "bundle")),
+                 ("route", "set", "settings", "cloud-b", "--domain", "vm1")):
+        code, _, err = run(*argv, "--home", str(path))
+        assert code == 0, err
+    home = Home.open(path)
+    guest = x509.load_pem_x509_certificate((home.bundles_dir / "vm1" / "cert.pem").read_bytes())
+    body = request("GetAttributes")
+    with bootstrap(Config.of(home)) as app:
+        wsgi = app.wsgi()
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": "POST", "PATH_INFO": "/", "CONTENT_TYPE": "text/xml",
+            "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
+            SOCKET_ENVIRON_KEY: _Peer(guest.public_bytes(Encoding.DER))}
+        started: dict[str, Any] = {}
+        data = b"".join(wsgi(environ, lambda status, headers, *_: started.update(
+            status=status)))
+    assert (started["status"], data) == ("200 OK", VALUE)
+    [seen] = remote.seen
+    assert (seen.on_behalf_of, seen.host_uri) == ("vm1", "urn:vbios:host:host-a")
