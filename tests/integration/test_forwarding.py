@@ -99,6 +99,11 @@ def _handler(remote: CannedRemote) -> type[http.server.BaseHTTPRequestHandler]:
     return Handler
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a refused handshake or a connection the pool closed: expected here
+
+
 @pytest.fixture
 def installation() -> RemoteInstallation:
     return RemoteInstallation()
@@ -114,7 +119,7 @@ def canned(installation: RemoteInstallation, tmp_path: Path
                                          cadata=cert_pem(installation.ca.cert).decode())
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_cert_chain(tmp_path / "server.pem", tmp_path / "server-key.pem")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(remote))
+    server = _QuietServer(("127.0.0.1", 0), _handler(remote))
     server.daemon_threads = True
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
