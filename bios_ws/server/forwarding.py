@@ -188,13 +188,21 @@ def _unavailable(remote: Remote, exc: BaseException) -> RemoteUnavailable:
 ContextFor = Callable[[Remote], ssl.SSLContext]
 
 
+#: Seconds a credential that could not be loaded is not tried again (loading it may
+#: unseal the server key's passphrase in the TPM: not once per call).
+CREDENTIAL_RETRY = 5.0
+
+
 class RemotePools:
     """One pool per remote, rebuilt when the remote's record changes (a new credential)."""
 
-    def __init__(self, context_for: ContextFor, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, context_for: ContextFor, *, timeout: float = DEFAULT_TIMEOUT,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._context_for = context_for
         self._timeout = timeout
+        self._clock = clock
         self._pools: dict[str, RemotePool] = {}
+        self._failed: dict[Remote, float] = {}
         self._lock = threading.Lock()
 
     def pool(self, remote: Remote) -> RemotePool:
@@ -202,12 +210,18 @@ class RemotePools:
             pool = self._pools.get(remote.name)
             if pool is not None and pool.remote == remote:
                 return pool
+            failed_at = self._failed.get(remote)
+        unusable = RemoteUnavailable(f"remote {remote.name} is unavailable: this host's"
+                                     " credential there cannot be used")
+        if failed_at is not None and self._clock() - failed_at < CREDENTIAL_RETRY:
+            raise unusable
         try:
             context = self._context_for(remote)
         except Exception as exc:
             log.warning("remote %s: no TLS client context: %s", remote.name, exc)
-            raise RemoteUnavailable(f"remote {remote.name} is unavailable: this host's"
-                                    " credential there cannot be used") from None
+            with self._lock:
+                self._failed = {remote: self._clock()}  # one remembered: the last
+            raise unusable from None
         fresh = RemotePool(remote, context, timeout=self._timeout)
         with self._lock:
             old = self._pools.get(remote.name)

@@ -25,6 +25,7 @@ from bios_ws.domain.fakes import MemoryStore
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.routing import Remote, RoutingTable
 from bios_ws.domain.state import DomainState
+from bios_ws.errors import RemoteUnavailable
 from bios_ws.pki.certs import cert_pem, clear_key_pem
 from bios_ws.pki.remote_credentials import client_context, keep_key, key_path
 from bios_ws.server.forwarding import ON_BEHALF_OF, Forwarder, RemotePools
@@ -358,3 +359,23 @@ def test_a_serving_graph_forwards_with_the_home_s_kept_credential(
     assert (started["status"], data) == ("200 OK", VALUE)
     [seen] = remote.seen
     assert (seen.on_behalf_of, seen.host_uri) == ("vm1", "urn:vbios:host:host-a")
+
+
+def test_a_credential_that_cannot_be_loaded_is_not_tried_on_every_call() -> None:
+    now = [100.0]
+    tries: list[str] = []
+
+    def context_for(remote: Remote) -> ssl.SSLContext:
+        tries.append(remote.name)
+        raise OSError("the key file is damaged")
+
+    pools = RemotePools(context_for, clock=lambda: now[0])
+    remote = Remote("cloud-b", "https://127.0.0.1:1/", b"c", b"a")
+    for _ in range(3):
+        with pytest.raises(RemoteUnavailable, match="credential there cannot be used"):
+            pools.pool(remote)
+    assert tries == ["cloud-b"]
+    now[0] += 5.0
+    with pytest.raises(RemoteUnavailable):
+        pools.pool(remote)
+    assert tries == ["cloud-b", "cloud-b"]
