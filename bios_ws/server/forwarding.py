@@ -57,6 +57,10 @@ DEFAULT_MAX_BODY = 1_048_576
 MAX_ANSWER = 16 * 1_048_576
 IDLE_CONNECTIONS = 8
 _CHUNK = 65536
+#: How a kept-alive connection the remote closed while it was idle fails (the remote's
+#: idle bound, or its restart): the request goes once more, on a new connection.
+_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
+          ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,7 @@ class RemotePool:
         try:
             try:
                 answer = self._exchange(conn, body, headers, deadline)
-            except (http.client.RemoteDisconnected, BrokenPipeError,
-                    ConnectionResetError) as exc:
+            except _STALE as exc:
                 if not reused:
                     raise _unavailable(self.remote, exc) from None
                 # the remote closed a kept-alive connection before reading this request

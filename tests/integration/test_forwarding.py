@@ -68,8 +68,10 @@ class CannedRemote:
 
     answer: str = "value"
     delay: float = 0.0
+    #: Close each connection after its answer, without saying so (an idle bound, a restart).
+    drop_after_answer: bool = False
     seen: list[Seen] = field(default_factory=list)
-    connections: set[int] = field(default_factory=set)
+    connections: set[int] = field(default_factory=set)  # client ports seen
 
 
 def _handler(remote: CannedRemote) -> type[http.server.BaseHTTPRequestHandler]:
@@ -81,7 +83,7 @@ def _handler(remote: CannedRemote) -> type[http.server.BaseHTTPRequestHandler]:
             der = self.connection.getpeercert(binary_form=True)  # type: ignore[attr-defined]
             cert = x509.load_der_x509_certificate(der)
             san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            remote.connections.add(id(self.connection))
+            remote.connections.add(self.client_address[1])  # the client port: one per connection
             remote.seen.append(Seen(self.path, self.headers.get(ON_BEHALF_OF),
                                     san.get_values_for_type(x509.UniformResourceIdentifier)[0],
                                     body))
@@ -93,6 +95,9 @@ def _handler(remote: CannedRemote) -> type[http.server.BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+            if remote.drop_after_answer:
+                self.wfile.flush()
+                self.close_connection = True
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -266,6 +271,17 @@ def test_calls_reuse_one_kept_alive_connection(host: Host, canned: tuple[CannedR
     for _ in range(5):
         assert host.call("GetEvents")[1] == VALUE
     assert len(remote.seen) == 5 and len(remote.connections) == 1
+
+
+def test_a_kept_alive_connection_the_remote_closed_is_replaced(
+        host: Host, canned: tuple[CannedRemote, str]) -> None:
+    remote, url = canned
+    remote.drop_after_answer = True
+    add_remote(host, url)
+    host.routing.set_route(ADMIN, "settings", "cloud-b")
+    for _ in range(3):
+        assert host.call("GetAttributes")[1] == VALUE
+    assert len(remote.seen) == 3 and len(remote.connections) == 3
 
 
 def remote_unavailable(status: str, body: bytes, environ: dict[str, Any]) -> None:
