@@ -315,7 +315,7 @@ def test_a_slow_remote_gives_remote_unavailable_within_the_bound(
     started = time.monotonic()
     remote_unavailable(*host.call("GetAttributes"))
     elapsed = time.monotonic() - started
-    assert 0.9 <= elapsed < 1.5, elapsed  # the pools' timeout is 1 s
+    assert 0.9 <= elapsed < 2.0, elapsed  # the pools' timeout is 1 s (a busy machine: margin)
     assert host.local_calls == []
 
 
