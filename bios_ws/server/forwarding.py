@@ -36,9 +36,9 @@ from urllib.parse import urlsplit
 from bios_ws.blocking import may_block
 from bios_ws.domain.principal import Principal, Role
 from bios_ws.domain.routing import Remote, RoutingTable
-from bios_ws.errors import RemoteUnavailable
+from bios_ws.errors import RemoteUnavailable, VbiosError
 from bios_ws.soap import faults
-from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY
+from bios_ws.soap.app import DEFAULT_MAX_BODY_BYTES, PRINCIPAL_ENVIRON_KEY
 from bios_ws.soap.envelope import check_envelope
 from bios_ws.soap.faults import CONTENT_TYPE, FAULT_STATUS
 from bios_ws.soap.guard import FAULT_ENVIRON_KEY, OPERATION_ENVIRON_KEY
@@ -52,7 +52,6 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 #: The header naming the domain a host speaks for (the remote checks the host may).
 ON_BEHALF_OF = "X-Vbios-On-Behalf-Of"
 DEFAULT_TIMEOUT = 10.0
-DEFAULT_MAX_BODY = 1_048_576
 #: The largest answer relayed (a System Event Log or an event page is well below).
 MAX_ANSWER = 16 * 1_048_576
 IDLE_CONNECTIONS = 8
@@ -245,7 +244,7 @@ class Forwarder:
 
     def __init__(self, app: WSGIApp, *, table: Callable[[], RoutingTable],
                  operations: Mapping[str, str], pools: RemotePools,
-                 max_body_bytes: int = DEFAULT_MAX_BODY) -> None:
+                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.app = app
         self._table = table
         self._clark = {f"{{{TNS}}}{name}": capability for name, capability in
@@ -261,7 +260,10 @@ class Forwarder:
                 or str(environ.get("REQUEST_METHOD", "")).upper() != "POST"):
             return self.app(environ, start_response)
         domain = principal.domain_id
-        table = self._table()
+        try:
+            table = self._table()
+        except VbiosError as error:  # the store: the local application would fail alike
+            return _fault(environ, start_response, error)
         if not table.routes_any(domain):
             return self.app(environ, start_response)
         body = self._read_body(environ)
@@ -273,9 +275,12 @@ class Forwarder:
             return self.app(environ, start_response)
         operation, capability = found
         target = table.target_for(capability, domain)
-        remote = None if target is None else table.remotes.get(target)
-        if remote is None:
+        if target is None:
             return self.app(environ, start_response)
+        remote = table.remotes.get(target)
+        if remote is None:  # not kept by the store (remove refuses it): still never local
+            return _fault(environ, start_response,
+                          RemoteUnavailable(f"remote {target} is unavailable"))
         may_block(f"{operation} forwarded to remote {remote.name}")
         environ[OPERATION_ENVIRON_KEY] = operation
         headers = {"Content-Type": str(environ.get("CONTENT_TYPE") or CONTENT_TYPE),
@@ -286,13 +291,7 @@ class Forwarder:
         try:
             answer = self._pools.pool(remote).post(body, headers)
         except RemoteUnavailable as error:
-            environ[FAULT_ENVIRON_KEY] = error.code
-            data = faults.render_error(error)
-            start_response(f"{FAULT_STATUS} Internal Server Error",
-                           [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(data))),
-                            ("X-Content-Type-Options", "nosniff"),
-                            ("Cache-Control", "no-store")])
-            return [data]
+            return _fault(environ, start_response, error)
         start_response(f"{answer.status} {answer.reason}",
                        [("Content-Type", answer.content_type),
                         ("Content-Length", str(len(answer.body))),
@@ -332,3 +331,14 @@ class Forwarder:
             return None
         capability = self._clark.get(envelope.body.tag)
         return None if capability is None else (envelope.operation, capability)
+
+
+def _fault(environ: dict[str, Any], start_response: StartResponse, error: VbiosError
+           ) -> list[bytes]:
+    """``error`` as the SOAP fault the guard would answer (HTTP 500)."""
+    environ[FAULT_ENVIRON_KEY] = error.code
+    data = faults.render_error(error)
+    start_response(f"{FAULT_STATUS} Internal Server Error",
+                   [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(data))),
+                    ("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")])
+    return [data]

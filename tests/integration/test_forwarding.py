@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from bios_ws.capabilities import CAPABILITIES, operation_capabilities
 from bios_ws.domain.fakes import MemoryStore
 from bios_ws.domain.principal import Principal
-from bios_ws.domain.routing import Remote, RoutingTable
+from bios_ws.domain.routing import Remote, Route, RoutingTable
 from bios_ws.domain.state import DomainState
-from bios_ws.errors import RemoteUnavailable
+from bios_ws.errors import RemoteUnavailable, StoreUnavailable
 from bios_ws.pki.certs import cert_pem, clear_key_pem
 from bios_ws.pki.remote_credentials import client_context, keep_key, key_path
 from bios_ws.server.forwarding import ON_BEHALF_OF, Forwarder, RemotePools
@@ -395,3 +395,24 @@ def test_a_credential_that_cannot_be_loaded_is_not_tried_on_every_call() -> None
     with pytest.raises(RemoteUnavailable):
         pools.pool(remote)
     assert tries == ["cloud-b", "cloud-b"]
+
+
+def test_a_route_to_a_remote_the_store_lacks_is_never_answered_here(host: Host) -> None:
+    with host.store.unit_of_work() as uow:  # what `remote remove` refuses to leave behind
+        uow.routing.set_route("host-a", Route("settings", None, "gone"))
+        uow.records.put(host.routing.record_key, "", NOW)
+        uow.commit()
+    remote_unavailable(*host.call("GetAttributes"))
+    assert host.local_calls == []
+
+
+def test_a_store_that_cannot_say_the_routes_gives_its_fault(host: Host) -> None:
+    def table() -> RoutingTable:
+        raise StoreUnavailable("the state store is unavailable")
+
+    forwarder = Forwarder(lambda environ, start: [b"local"], table=table,
+                          operations=operation_capabilities(), pools=host.pools)
+    host.forwarder = forwarder
+    status, body, environ = host.call("GetAttributes")
+    assert status.startswith("500") and b"StoreUnavailable" in body
+    assert environ[FAULT_ENVIRON_KEY] == "StoreUnavailable"
