@@ -37,8 +37,6 @@ Subparsers = argparse._SubParsersAction
 
 
 def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
-    from bios_ws.capabilities import routable_capabilities
-
     remote = commands.add_parser("remote", help="remote vBIOS installations guests' calls"
                                                 " may be routed to")
     sub = remote.add_subparsers(dest="remote_command", required=True, metavar="COMMAND")
@@ -61,9 +59,10 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     route = commands.add_parser("route", help="which installation serves each guest"
                                               " capability")
     sub = route.add_subparsers(dest="route_command", required=True, metavar="COMMAND")
-    put = sub.add_parser("set", help="serve a capability here (local) or by a remote",
-                         epilog="routable: " + ", ".join(
-                             n.replace(" ", "-") for n in routable_capabilities()))
+    # the routable capabilities come from the registry: `route show --json` and a refusal
+    # list them (parsing
+    # the command line loads no heavy library)
+    put = sub.add_parser("set", help="serve a capability here (local) or by a remote")
     add_home(put)
     put.add_argument("capability", help="a routable capability ('-' for a space)")
     put.add_argument("target", help="local, or a remote's name")
