@@ -54,9 +54,12 @@ from bios_ws.store import SqlStore, open_store
 from bios_ws.store.engine import BACKGROUND_LOOPS
 
 if TYPE_CHECKING:
+    import ssl
+
     from cryptography import x509
 
     from bios_ws.launch.sealing import TpmOpener
+    from bios_ws.server.forwarding import RemotePools
     from bios_ws.server.identity import WSGIApp
     from bios_ws.server.tls import ServerTls
 
@@ -78,6 +81,7 @@ class App:
     platforms: Mapping[MachineKind, Platform]
     observer: MachineObserver
     _threads: list[Periodic] = field(default_factory=list, repr=False)
+    _pools: RemotePools | None = field(default=None, repr=False)
 
     def use(self, kind: type[T]) -> T:
         return self.use_cases.use(kind)
@@ -110,14 +114,40 @@ class App:
         ca_pem = self.config.home.ca_cert.read_bytes() if tls is not None else None
         gauges = StoreGauges(self.store.unit_of_work, self.config.host)
         soap = MetricsRoute(create_wsgi_app(self.use_cases), gauges)  # GET /metrics: admin only
-        return PeerIdentity(soap, authenticate=credentials.authenticate, revocations=tls,
-                            ca_pem=ca_pem)
+        return PeerIdentity(self._forwarder(soap), authenticate=credentials.authenticate,
+                            revocations=tls, ca_pem=ca_pem)
+
+    def _forwarder(self, app: WSGIApp) -> WSGIApp:
+        """Guest calls of routed capabilities go to their remote (docs/routing.md)."""
+        from bios_ws.capabilities import operation_capabilities
+        from bios_ws.domain.routing import Remote, RoutingTable
+        from bios_ws.pki.remote_credentials import client_context, key_path
+        from bios_ws.server.forwarding import Forwarder, RemotePools
+        from bios_ws.service.routing import RouteKeeper, RoutingService
+
+        keeper = RouteKeeper(self.use(RoutingService))
+        home = self.config.home
+
+        def table() -> RoutingTable:
+            with self.store.unit_of_work() as uow:
+                return keeper.table(uow)
+
+        def context_for(remote: Remote) -> ssl.SSLContext:
+            return client_context(remote.cert_pem, remote.ca_pem,
+                                  key_path(home.pki_dir, remote.name),
+                                  home.key_passphrase("server"))
+
+        self._pools = RemotePools(context_for, timeout=self.config.server.remote_timeout)
+        return Forwarder(app, table=table, operations=operation_capabilities(),
+                         pools=self._pools)
 
     def close(self) -> None:
         """Stop the machines' clock, the CRL keeper and the thermal policy; release the
         store's connections."""
         for thread in self._threads:
             thread.stop()
+        if self._pools is not None:
+            self._pools.close()
         self.store.dispose()
 
     def __enter__(self) -> App:

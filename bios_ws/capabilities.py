@@ -13,10 +13,12 @@ the services named here. Adding a capability edits no other list:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 from bios_ws.domain.events import EventRetention
@@ -44,6 +46,7 @@ from bios_ws.errors import (
     PasswordRequired,
     PlatformUnavailable,
     ReadOnlyAttribute,
+    RemoteUnavailable,
     ResetRequired,
     ServiceRestricted,
     StoreUnavailable,
@@ -76,6 +79,7 @@ from bios_ws.service.firmware_upload import FirmwareUploadService, TransferKey
 from bios_ws.service.hosts import HostService
 from bios_ws.service.integrity import EventLogReader, IntegrityMonitor, TpmAccess
 from bios_ws.service.power import PowerService
+from bios_ws.service.routing import RoutingService
 from bios_ws.service.secureboot import SecureBootService
 from bios_ws.service.system_management import SystemManagementService
 from bios_ws.service.thermal import ThermalService
@@ -146,6 +150,19 @@ class Capability:
     #: Its operations that only read the local store and compute: a worker runs them on
     #: its event loop thread (see ``bios_ws.blocking``). Others run on a pool thread.
     loop_safe: tuple[str, ...] = ()
+    #: Why its guest operations are always served by this installation, never routed to a
+    #: remote vBIOS (``docs/routing.md``); None: routable if it has guest operations.
+    stays_local: str | None = None
+
+    @property
+    def routable(self) -> bool:
+        return self.stays_local is None and bool(self.soap_services)
+
+    def why_local(self) -> str:
+        """Why ``vbios route set`` refuses this capability (it is not ``routable``)."""
+        if self.stays_local is not None:
+            return self.stays_local
+        return "it serves no guest operation (the admin's command line only)"
 
     def services(self) -> list[Any]:
         """The Spyne service classes (imports the SOAP modules)."""
@@ -230,6 +247,12 @@ def _thermal(wiring: Wiring) -> ThermalService:
                           gate=wiring.gate)
 
 
+def _routing(wiring: Wiring) -> RoutingService:
+    return RoutingService(wiring.uow, wiring.clock,
+                          {c.name: None if c.routable else c.why_local() for c in CAPABILITIES},
+                          host=wiring.host)
+
+
 def _events(wiring: Wiring) -> EventService:
     return EventService(wiring.uow, wiring.clock, wiring.event_retention)
 
@@ -237,7 +260,7 @@ def _events(wiring: Wiring) -> EventService:
 #: Faults any operation may raise.
 COMMON_FAULTS: tuple[type[VbiosError], ...] = (
     InvalidRequest, AccessDenied, DomainNotFound, InternalError, StoreUnavailable,
-    ServiceRestricted,
+    ServiceRestricted, RemoteUnavailable,  # any guest operation of a routed capability
 )
 
 CAPABILITIES: tuple[Capability, ...] = (
@@ -251,6 +274,8 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "enrollment", _enrollment,
         soap_services=("bios_ws.soap.enrollment_service:EnrollmentSoapService",),
+        stays_local="a guest's certificate is issued by the CA of the host that runs its"
+                    " domain, and it is the identity this host forwards on behalf of",
     ),
     Capability(
         "settings", _settings,
@@ -277,6 +302,8 @@ CAPABILITIES: tuple[Capability, ...] = (
         "attestation", _attestation,
         soap_services=("bios_ws.soap.attestation_service:AttestationSoapService",),
         faults=(AttestationUnavailable, TpmError, TpmUnavailable),
+        stays_local="the quote and the boot measurements are of this host's own TPM: the"
+                    " host the guest runs on is what a guest attests",
     ),
     Capability("firmware", _firmware),  # the admin's trusted capsule signers (CLI only)
     Capability(
@@ -307,6 +334,8 @@ CAPABILITIES: tuple[Capability, ...] = (
         faults=(UnknownSubscription, SubscriptionExpired),
         loop_safe=("GetEvents",),
     ),
+    # which installation serves each guest capability (docs/routing.md; CLI only)
+    Capability("routing", _routing),
 )
 
 
@@ -314,6 +343,29 @@ def fault_classes() -> dict[str, type[VbiosError]]:
     """Every error class whose code can appear in a fault, by code."""
     classes = [*COMMON_FAULTS, *(f for c in CAPABILITIES for f in c.faults)]
     return {cls.code: cls for cls in classes}
+
+
+def capability_named(name: str) -> Capability | None:
+    """The registered capability called ``name`` ('-' may stand for a space), or None."""
+    wanted = name.strip().lower().replace("-", " ")
+    return next((c for c in CAPABILITIES if c.name == wanted), None)
+
+
+def routable_capabilities() -> tuple[str, ...]:
+    """The capabilities a host may route to a remote vBIOS, in registration order."""
+    return tuple(c.name for c in CAPABILITIES if c.routable)
+
+
+@functools.cache
+def operation_capabilities() -> Mapping[str, str]:
+    """Each operation of the contract -> the capability that serves it (imports the SOAP
+    modules: read from their Spyne service classes, not a second list)."""
+    found: dict[str, str] = {}
+    for capability in CAPABILITIES:
+        for service in capability.services():
+            for operation in service.public_methods:
+                found[str(operation)] = capability.name
+    return MappingProxyType(found)
 
 
 def loop_safe_operations() -> frozenset[str]:

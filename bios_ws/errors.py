@@ -43,6 +43,8 @@ correlation id, and its text stays in the server log.
     │   ├── PlatformUnavailable     the machine's software (QEMU, OVMF) is missing
     │   │   └── DomainElsewhere     another host of the fleet runs the domain's machine
     │   ├── MachineError            the machine failed (would not start, damaged variable store)
+    │   ├── RemoteUnavailable       the remote vBIOS a routed capability is served by is down,
+    │   │                           slow or refusing (``docs/routing.md``); never a local answer
     │   └── TpmError                the TPM refused or failed
     │       ├── TpmUnavailable      unreachable, not started, or failed mid-way
     │       ├── TpmPolicyMismatch   PCRs differ from the policy a secret was sealed to
@@ -270,6 +272,13 @@ class DomainElsewhere(PlatformUnavailable):
 
 class MachineError(ServerError):
     code = "MachineError"
+
+
+class RemoteUnavailable(ServerError):
+    """The remote vBIOS serving this call's capability (``vbios route``) gave no answer
+    within the bound: down, slow, refusing the connection or this host's credential."""
+
+    code = "RemoteUnavailable"
 
 
 class TpmError(ServerError):

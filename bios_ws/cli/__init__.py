@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         integrity,
         launch,
         registry,
+        routing,
         serve,
         store,
         tpm,
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     registry.register(commands)
     store.register(commands)
     host.register(commands)
+    routing.register(commands)
     return parser
 
 

@@ -98,6 +98,10 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                         default=ServerOptions.thermal_interval, metavar="SECONDS",
                         help="each worker evaluates the thermal policy this often (default"
                              " %(default)s)")
+    parser.add_argument("--remote-timeout", type=_interval,
+                        default=ServerOptions.remote_timeout, metavar="SECONDS",
+                        help="a call routed to a remote vBIOS answers RemoteUnavailable after"
+                             " this long (default %(default)s; docs/routing.md)")
     add_bound_options(parser)
     add_telemetry_options(parser)
     add_integrity_options(parser)
@@ -307,6 +311,7 @@ def config_from_args(args: argparse.Namespace, home: Home) -> Config:
         server = ServerOptions(bind=args.bind, workers=args.workers, threads=args.threads,
                                drain_timeout=args.drain_timeout,
                                thermal_interval=args.thermal_interval,
+                               remote_timeout=args.remote_timeout,
                                bounds=bounds_from_args(args))
         server = with_telemetry(server, args, home)
     event_log = getattr(args, "event_log", None)

@@ -32,6 +32,7 @@ from bios_ws.domain.credentials import (
 from bios_ws.domain.fakes_events import EventData, MemoryEvents
 from bios_ws.domain.fakes_firmware import FirmwareData, MemoryFirmware
 from bios_ws.domain.fakes_hosts import MemoryHostGrants, MemoryHosts
+from bios_ws.domain.fakes_routing import MemoryRouting, RoutingData
 from bios_ws.domain.fakes_system import MemorySel, MemoryTimers, SystemData
 from bios_ws.domain.fakes_thermal import MemoryThermal
 from bios_ws.domain.firmware_trust import TrustedSigner
@@ -63,6 +64,7 @@ class MemoryStore:
         self.retired_scopes: dict[str, int] = {}
         self.records: dict[str, HostRecord] = {}
         self.hosts: dict[str, HostEntry] = {}
+        self.routing = RoutingData()
         self.machines: dict[str, MachineRecord] = {}
         self.incarnations: dict[str, str] = {}
         self.certificates: dict[int, CertificateRecord] = {}
@@ -310,6 +312,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.audit = _Audit(list(self._store.audit), dict(self._store.retired_scopes))
         self.records = _Records(dict(self._store.records))
         self.hosts = MemoryHosts(dict(self._store.hosts), self.machines.data)
+        self.routing = MemoryRouting(self._store.routing.copy())
         self.credentials = _Credentials(dict(self._store.incarnations),
                                         dict(self._store.certificates),
                                         dict(self._store.tickets))
@@ -342,6 +345,8 @@ class MemoryUnitOfWork(UnitOfWork):
         self._store.records = self.records.data
         assert isinstance(self.hosts, MemoryHosts)
         self._store.hosts = self.hosts.data
+        assert isinstance(self.routing, MemoryRouting)
+        self._store.routing = self.routing.data
         assert isinstance(self.credentials, _Credentials)
         self._store.incarnations = self.credentials.incarnations
         self._store.certificates = self.credentials.certificates

@@ -39,6 +39,7 @@ from bios_ws.domain.credentials import (
 from bios_ws.domain.firmware_trust import TrustedSigner
 from bios_ws.domain.hosts import HostRegistry
 from bios_ws.domain.power import MachineRecord
+from bios_ws.domain.routing import RoutingRepository
 from bios_ws.domain.runtime_ports import (
     EventLog,
     FirmwareRepository,
@@ -285,6 +286,7 @@ class UnitOfWork(abc.ABC):
     audit: AuditLog
     records: HostRecords
     hosts: HostRegistry
+    routing: RoutingRepository
     credentials: CredentialRepository
     host_grants: HostGrantRepository
     firmware_trust: FirmwareTrustRepository

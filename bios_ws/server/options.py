@@ -59,6 +59,9 @@ class ServerOptions:
     #: Seconds between two evaluations of the thermal policy (``ThermalService.evaluate``).
     thermal_interval: float = 5.0
     bounds: Bounds = Bounds()
+    #: Seconds a call forwarded to a remote vBIOS may take before it answers
+    #: RemoteUnavailable (``bios_ws.server.forwarding``).
+    remote_timeout: float = 10.0
     #: Where the workers write their access log (JSON lines): a file path, or
     #: ``ACCESS_LOG_STDERR``; None: no access log (``bios_ws.server.access_log``).
     access_log: Path | str | None = None

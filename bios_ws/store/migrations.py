@@ -141,7 +141,14 @@ def _machines_host_column(conn: Connection, dialect: str) -> None:
         conn.exec_driver_sql("ALTER TABLE machines ADD COLUMN host VARCHAR(40)")
 
 
-#: Every version, in order. Versions 5 to 7 and 9 add tables that start empty: no trusted
+def _routing_migration(version: int) -> Migration:
+    """Remotes and routes (issue 18, the local side): two tables that start empty (every
+    capability served here). One function, so its number is one argument to change."""
+    return Migration(version, "remote installations and the routes to them",
+                     (schema.remotes, schema.routes))
+
+
+#: Every version, in order. Versions 5 to 7, 9 and 10 add tables that start empty: no trusted
 #: firmware signer; every domain has its initial firmware inventory until an update puts
 #: one, and no job, upload or used key; every domain has an empty System Event Log of the
 #: default policy, no wake alarm, no watchdog, no thermal record until its first
@@ -167,6 +174,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               (schema.hosts,), _machines_host_column),
     Migration(9, "the domains each host holding a host certificate may speak for",
               (schema.host_grants,)),
+    _routing_migration(10),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -20,7 +20,7 @@ from sqlalchemy import (
 
 #: The schema this code reads and writes (the last of ``migrations.MIGRATIONS``). A
 #: database at a newer version is refused; an older one is upgraded (``store.migrations``).
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 #: meta keys
 SCHEMA_VERSION_KEY = "schema_version"
@@ -119,6 +119,28 @@ hosts = Table(
     Column("tpm", Text, nullable=False),
     Column("registered_at", String(40), nullable=False),
     Column("started_at", String(40), nullable=True),
+)
+
+#: Version 9 (routing): each host's remote installations and its credential there (the
+#: certificate and the remote's CA; the key stays in the home, encrypted), and its routes.
+remotes = Table(
+    "remotes",
+    metadata,
+    Column("host", String(40), primary_key=True),
+    Column("name", String(40), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("cert_pem", LargeBinary, nullable=False),
+    Column("ca_pem", LargeBinary, nullable=False),
+)
+
+#: Version 9 (routing): ``domain`` '' is every domain (a primary key has no NULL).
+routes = Table(
+    "routes",
+    metadata,
+    Column("host", String(40), primary_key=True),
+    Column("capability", String(40), primary_key=True),
+    Column("domain", String(64), primary_key=True),
+    Column("target", String(40), nullable=False),
 )
 
 host_records = Table(

@@ -52,6 +52,7 @@ from bios_ws.store.kept import KeptConnections
 from bios_ws.store.machines import SqlMachines
 from bios_ws.store.prepared import Prepared
 from bios_ws.store.records import SqlRecords
+from bios_ws.store.routing import SqlRouting
 from bios_ws.store.system import SqlSel, SqlTimers
 from bios_ws.store.thermal import SqlThermal
 from bios_ws.store.turns import PostgresTurns, SqliteTurns
@@ -204,6 +205,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.audit = SqlAudit(self)
         self.records = SqlRecords(self)
         self.hosts = SqlHosts(self)
+        self.routing = SqlRouting(self)
         self.credentials = SqlCredentials(self)
         self.host_grants = SqlHostGrants(self)
         self.firmware_trust = SqlFirmwareTrust(self)

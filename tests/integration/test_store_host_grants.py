@@ -62,7 +62,7 @@ def test_a_unit_left_without_commit_grants_nothing(store: Any) -> None:
 
 
 def test_version_9_adds_the_grants_table_empty() -> None:
-    assert MIGRATIONS[8].version == 9 == SCHEMA_VERSION
+    assert MIGRATIONS[8].version == 9 <= SCHEMA_VERSION
     assert [t.name for t in MIGRATIONS[8].tables] == ["host_grants"]
     assert MIGRATIONS[8].fill is None
 
@@ -74,7 +74,7 @@ def test_a_version_8_store_gets_the_grants_table_by_upgrade(empty_url: str) -> N
     assert [m.version for m in store_status(empty_url).pending] == [9]
     store = open_store(empty_url, upgrade=True)
     try:
-        assert store.schema_version() == 9
+        assert store.schema_version() == SCHEMA_VERSION
         with store.unit_of_work() as uow:
             uow.host_grants.replace("rack1-a", ["vm1"], T0)
             uow.commit()

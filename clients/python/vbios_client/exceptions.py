@@ -23,6 +23,8 @@
     │   ├── AttestationUnavailable  │ (no TPM or attestation key on the host)
     │   ├── PlatformUnavailable     │ (the host lacks the machine's software: QEMU, OVMF)
     │   ├── MachineError            │ (the domain's machine failed)
+    │   ├── RemoteUnavailable       │ (the remote vBIOS serving this call for the host
+    │   │                           │  is down, slow or refusing)
     │   ├── TpmError                │ (the host's TPM refused)
     │   ├── TpmUnavailable          │ (the host's TPM is unreachable)
     │   ├── InvalidCapsule          │ (attribute: the capsule field that is malformed)
@@ -176,6 +178,10 @@ class MachineError(FaultError):
     code = "MachineError"
 
 
+class RemoteUnavailable(FaultError):
+    code = "RemoteUnavailable"
+
+
 class TpmError(FaultError):
     code = "TpmError"
 
@@ -322,6 +328,7 @@ FAULT_CLASSES: dict[str, type[FaultError]] = {
         AttestationUnavailable,
         PlatformUnavailable,
         MachineError,
+        RemoteUnavailable,
         TpmError,
         TpmUnavailable,
         InvalidCapsule,
