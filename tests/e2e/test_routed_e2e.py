@@ -1,0 +1,67 @@
+"""BIOS in a cloud (issue 18), two installations on loopback: A serves guest d1 (its
+machine and its certificate are A's) and routes d1's settings to B, which holds them
+and gave A a host credential for d1. The guest calls A and gets B's answers; B's audit
+names A on behalf of d1; B stopped gives RemoteUnavailable within the bound; B back,
+calls work again without restarting A."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.conftest import init_home, run_vbios
+
+#: The bound of a routed call (`vbios serve --remote-timeout`) in this test, seconds.
+BOUND = 3.0
+
+
+def vbios_ok(*args: str) -> str:
+    done = run_vbios(*args)
+    assert done.returncode == 0, f"vbios {' '.join(args)}:\n{done.stderr}"
+    return done.stdout
+
+
+def test_a_guest_of_a_reads_and_writes_settings_that_live_on_b(
+        tmp_path: Path, start_server: Any) -> None:
+    a_home, b_home = tmp_path / "a", tmp_path / "b"
+    init_home(a_home, "--no-tpm", "--host-name", "host-a")
+    init_home(b_home, "--no-tpm", "--host-name", "host-b")
+    b = start_server(b_home, "--workers", "1")
+    b.create_domain("d1")  # the routed state lives here
+    credential = tmp_path / "host-a-credential"
+    vbios_ok("host", "add", "host-a", "--domains", "d1", "--out", str(credential),
+             "--home", str(b_home))
+    a = start_server(a_home, "--workers", "1", "--remote-timeout", f"{BOUND:g}")
+    guest = a.create_domain("d1")  # the machine and the guest's certificate are A's
+    vbios_ok("remote", "add", "b", b.url, "--bundle", str(credential), "--home", str(a_home))
+    vbios_ok("route", "set", "settings", "b", "--domain", "d1", "--home", str(a_home))
+
+    on_b = b.call(credential, "GetAttributes")  # no header: refused (a host is no guest)
+    assert on_b.fault_code == "AccessDenied"
+    first = a.call(guest, "GetAttributes")
+    assert first.status == 200 and not first.fault_code, first.body
+    version = first.text("Version")
+    inner = ("<v:Attributes><v:AttributeValue><v:Name>NumLock</v:Name>"
+             "<v:BooleanValue>false</v:BooleanValue></v:AttributeValue></v:Attributes>"
+             f"<v:ApplyTime>Immediate</v:ApplyTime><v:ExpectedVersion>{version}"
+             "</v:ExpectedVersion>")
+    written = a.call(guest, "SetAttributes", inner)
+    assert written.status == 200 and not written.fault_code, written.body
+    assert a.call(guest, "SetAttributes", inner).fault_code == "VersionConflict"  # via the hop
+    entries = json.loads(vbios_ok("audit", "show", "--json", "--home", str(b_home)))
+    assert any(e["principal"] == "host:host-a for guest:d1" and e["operation"] == "SetAttributes"
+               and e["outcome"] == "ok" for e in entries)
+    local = json.loads(vbios_ok("audit", "show", "--json", "--home", str(a_home)))
+    assert not any(e["operation"] == "SetAttributes" for e in local)  # never a local answer
+
+    b.stop()
+    began = time.monotonic()
+    down = a.call(guest, "GetAttributes")
+    assert down.fault_code == "RemoteUnavailable", down.body
+    assert time.monotonic() - began < BOUND + 2.0
+    b.start("--workers", "1")
+    back = a.call(guest, "GetAttributes")
+    assert back.status == 200 and not back.fault_code, back.body
+    assert int(back.text("Version") or 0) == int(version) + 1
