@@ -34,7 +34,8 @@ def test_a_guest_of_a_reads_and_writes_settings_that_live_on_b(
     vbios_ok("host", "add", "host-a", "--domains", "d1", "--out", str(credential),
              "--home", str(b_home))
     a = start_server(a_home, "--workers", "1", "--remote-timeout", f"{BOUND:g}")
-    guest = a.create_domain("d1")  # the machine and the guest's certificate are A's
+    guest = tmp_path / "guest-d1"  # the machine and the guest's certificate are A's
+    vbios_ok("domain", "create", "d1", "--home", str(a_home), "--out", str(guest))
     vbios_ok("remote", "add", "b", b.url, "--bundle", str(credential), "--home", str(a_home))
     vbios_ok("route", "set", "settings", "b", "--domain", "d1", "--home", str(a_home))
 
@@ -56,12 +57,13 @@ def test_a_guest_of_a_reads_and_writes_settings_that_live_on_b(
     local = json.loads(vbios_ok("audit", "show", "--json", "--home", str(a_home)))
     assert not any(e["operation"] == "SetAttributes" for e in local)  # never a local answer
 
+    port = b.port
     b.stop()
     began = time.monotonic()
     down = a.call(guest, "GetAttributes")
     assert down.fault_code == "RemoteUnavailable", down.body
     assert time.monotonic() - began < BOUND + 2.0
-    b.start("--workers", "1")
+    b.start("--workers", "1", "--bind", f"127.0.0.1:{port}")  # B back where A knows it
     back = a.call(guest, "GetAttributes")
     assert back.status == 200 and not back.fault_code, back.body
     assert int(back.text("Version") or 0) == int(version) + 1

@@ -71,7 +71,8 @@ def test_a_version_8_store_gets_the_grants_table_by_upgrade(empty_url: str) -> N
     open_store(empty_url).dispose()
     run_sql(empty_url, "DROP TABLE host_grants",
             "UPDATE meta SET value = '8' WHERE key = 'schema_version'")
-    assert [m.version for m in store_status(empty_url).pending] == list(range(9, SCHEMA_VERSION + 1))
+    pending = [m.version for m in store_status(empty_url).pending]
+    assert pending == list(range(9, SCHEMA_VERSION + 1))
     store = open_store(empty_url, upgrade=True)
     try:
         assert store.schema_version() == SCHEMA_VERSION
