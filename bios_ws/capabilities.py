@@ -153,10 +153,17 @@ class Capability:
     #: Why its guest operations are always served by this installation, never routed to a
     #: remote vBIOS (``docs/routing.md``); None: routable if it has guest operations.
     stays_local: str | None = None
+    #: The capability whose route its operations follow (their state is that one's).
+    routes_with: str | None = None
 
     @property
     def routable(self) -> bool:
         return self.stays_local is None and bool(self.soap_services)
+
+    @property
+    def routing_key(self) -> str:
+        """The capability whose route decides where its guest operations go."""
+        return self.routes_with or self.name
 
     def why_local(self) -> str:
         """Why ``vbios route set`` refuses this capability (it is not ``routable``)."""
@@ -171,6 +178,10 @@ class Capability:
             module, _, name = path.partition(":")
             found.append(getattr(importlib.import_module(module), name))
         return found
+
+
+#: Why a capability that acts on the domain's machine is served by this host.
+_MACHINE = "machines stay where they run (the domain's machine runs on this host): "
 
 
 def _settings(wiring: Wiring) -> BiosService:
@@ -292,11 +303,15 @@ CAPABILITIES: tuple[Capability, ...] = (
         "power", _power,
         soap_services=("bios_ws.soap.power_service:PowerSoapService",),
         faults=(InvalidPowerTransition, PlatformUnavailable, MachineError),
+        stays_local=_MACHINE + "power requests start, stop and reset it",
     ),
     Capability(
         "secure boot", _secure_boot,
         soap_services=("bios_ws.soap.secureboot_service:SecureBootSoapService",),
         faults=(InvalidSecureBootChange,),
+        stays_local="its mode and keys are part of the domain's settings state (one version,"
+                    " applied at boot): they go where settings go (vbios route set settings)",
+        routes_with="settings",
     ),
     Capability(
         "attestation", _attestation,
@@ -311,22 +326,27 @@ CAPABILITIES: tuple[Capability, ...] = (
         soap_services=("bios_ws.soap.firmware_service:FirmwareSoapService",),
         faults=(InvalidCapsule, CapsuleNotTrusted, FirmwareUpdateRefused, UpdateInProgress,
                 UnknownFirmwareJob, PlatformUnavailable, MachineError),
+        stays_local=_MACHINE + "a capsule is applied to its firmware at reset",
     ),
     Capability(
         "firmware upload", _firmware_upload,
         soap_services=("bios_ws.soap.firmware_upload_service:FirmwareUploadSoapService",),
         faults=(UnknownUpload, ChunkRefused),
+        stays_local="an upload feeds a firmware update, which stays local",
     ),
     Capability(
         "system management", _system_management,
         soap_services=("bios_ws.soap.sm_service:SystemManagementSoapService",),
         faults=(UnknownRequestKind, WatchdogNotArmed, VersionConflict),
         loop_safe=("GetSmbios", "GetSystemEventLog", "GetWakeAlarm", "GetWatchdog"),
+        stays_local=_MACHINE + "its watchdog, wake alarm, SMBIOS tables and System Event Log"
+                              " are the machine's",
     ),
     Capability(
         "thermal", _thermal,
         soap_services=("bios_ws.soap.thermal_service:ThermalSoapService",),
         faults=(VersionConflict, PlatformUnavailable, MachineError),
+        stays_local=_MACHINE + "its sensors, fans and thermal policy are the machine's",
     ),
     Capability(
         "events", _events,
@@ -364,7 +384,7 @@ def operation_capabilities() -> Mapping[str, str]:
     for capability in CAPABILITIES:
         for service in capability.services():
             for operation in service.public_methods:
-                found[str(operation)] = capability.name
+                found[str(operation)] = capability.routing_key
     return MappingProxyType(found)
 
 

@@ -59,19 +59,19 @@ def test_routes_are_set_shown_and_block_the_removal_of_their_remote(
     assert run("remote", "add", "cloud-b", URL, "--bundle", str(bundle), "--home", home)[0] == 0
     code, out, err = run("route", "set", "settings", "cloud-b", "--home", home)
     assert (code, out) == (0, "settings of every domain: served by remote cloud-b\n"), err
-    code, out, err = run("route", "set", "system-management", "cloud-b", "--domain", "vm1",
+    code, out, err = run("route", "set", "events", "cloud-b", "--domain", "vm1",
                          "--home", home)
     assert code == 0, err
     code, out, _ = run("route", "show", "--json", "--home", home)
     assert json.loads(out)["routes"] == [
-        {"capability": "settings", "domain": None, "target": "cloud-b"},
-        {"capability": "system management", "domain": "vm1", "target": "cloud-b"}]
+        {"capability": "events", "domain": "vm1", "target": "cloud-b"},
+        {"capability": "settings", "domain": None, "target": "cloud-b"}]
     code, out, _ = run("route", "show", "--home", home)
     assert "settings" in out and "(all)" in out and "vm1" in out
     refused(run("remote", "remove", "cloud-b", "--home", home),
-            "remote cloud-b serves settings, system management of vm1")
+            "remote cloud-b serves events of vm1, settings")
     assert run("route", "set", "settings", "local", "--home", home)[0] == 0
-    assert run("route", "set", "system-management", "local", "--domain", "vm1",
+    assert run("route", "set", "events", "local", "--domain", "vm1",
                "--home", home)[0] == 0
     code, out, err = run("remote", "remove", "cloud-b", "--home", home)
     assert code == 0, err
@@ -118,7 +118,7 @@ def test_bundles_that_do_not_fit_are_refused(run: Run, host_home: Path, tmp_path
 
 def test_route_refusals(run: Run, host_home: Path, bundle: Path) -> None:
     home = str(host_home)
-    refused(run("route", "set", "power", "nowhere", "--home", home), "no remote named nowhere")
+    refused(run("route", "set", "events", "nowhere", "--home", home), "no remote named nowhere")
     refused(run("route", "set", "bogus", "local", "--home", home),
-            "no capability named 'bogus'; routable: settings, power, secure boot")
+            "no capability named 'bogus'; routable: settings, events")
     refused(run("remote", "remove", "nowhere", "--home", home), "no remote named nowhere")

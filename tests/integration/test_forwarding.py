@@ -238,14 +238,16 @@ def test_other_capabilities_and_domains_stay_local(host: Host,
                                                    canned: tuple[CannedRemote, str]) -> None:
     remote, url = canned
     add_remote(host, url)
-    host.routing.set_route(ADMIN, "power", "cloud-b", domain="vm1")
-    assert host.call("GetAttributes")[1] == b"local"  # settings: not routed
-    assert host.call("GetPowerState", domain="vm2")[1] == b"local"  # another domain
+    host.routing.set_route(ADMIN, "settings", "cloud-b", domain="vm1")
+    assert host.call("GetEvents")[1] == b"local"  # events: not routed
+    assert host.call("GetAttributes", domain="vm2")[1] == b"local"  # another domain
     assert host.call("GetQuote")[1] == b"local"  # attestation: local by nature
-    assert host.local_calls == [request("GetAttributes").decode(),
-                                request("GetPowerState").decode(),
-                                request("GetQuote").decode()]  # the body handed on whole
-    assert host.call("GetPowerState")[1] == VALUE
+    assert host.call("GetPowerState")[1] == b"local"  # power: the machine's, local
+    assert host.local_calls == [request("GetEvents").decode(),
+                                request("GetAttributes").decode(),
+                                request("GetQuote").decode(),
+                                request("GetPowerState").decode()]  # the body handed on whole
+    assert host.call("GetSecureBoot")[1] == VALUE  # Secure Boot goes with settings
     assert len(remote.seen) == 1
 
 
@@ -253,13 +255,13 @@ def test_route_changes_apply_to_the_next_call(host: Host, canned: tuple[CannedRe
                                               ) -> None:
     remote, url = canned
     add_remote(host, url)
-    assert host.call("GetThermal")[1] == b"local"
-    host.routing.set_route(ADMIN, "thermal", "cloud-b")
-    assert host.call("GetThermal")[1] == VALUE
-    host.routing.set_route(ADMIN, "thermal", "local", domain="vm1")  # no such route: kept
-    assert host.call("GetThermal")[1] == VALUE
-    host.routing.set_route(ADMIN, "thermal", "local")
-    assert host.call("GetThermal")[1] == b"local"
+    assert host.call("GetEvents")[1] == b"local"
+    host.routing.set_route(ADMIN, "events", "cloud-b")
+    assert host.call("GetEvents")[1] == VALUE
+    host.routing.set_route(ADMIN, "events", "local", domain="vm1")  # no such route: kept
+    assert host.call("GetEvents")[1] == VALUE
+    host.routing.set_route(ADMIN, "events", "local")
+    assert host.call("GetEvents")[1] == b"local"
     assert len(remote.seen) == 2
 
 
