@@ -88,20 +88,24 @@ class RemotePool:
         self._idle: list[http.client.HTTPSConnection] = []
         self._lock = threading.Lock()
 
-    def post(self, body: bytes, headers: Mapping[str, str]) -> Answer:
-        """The remote's answer; RemoteUnavailable within about ``timeout`` otherwise."""
+    def post(self, body: bytes, headers: Mapping[str, str], *, path: str | None = None,
+             accept: str = "text/xml") -> Answer:
+        """The remote's answer to a POST of ``body`` to ``path`` (the remote's SOAP
+        endpoint by default), which must be of type ``accept``; RemoteUnavailable within
+        about ``timeout`` otherwise."""
         deadline = time.monotonic() + self._timeout
+        target = self._path if path is None else path
         conn, reused = self._take()
         try:
             try:
-                answer = self._exchange(conn, body, headers, deadline)
+                answer = self._exchange(conn, target, body, headers, deadline, accept)
             except _STALE as exc:
                 if not reused:
                     raise _unavailable(self.remote, exc) from None
                 # the remote closed a kept-alive connection before reading this request
                 conn.close()
                 conn = self._new()
-                answer = self._exchange(conn, body, headers, deadline)
+                answer = self._exchange(conn, target, body, headers, deadline, accept)
         except RemoteUnavailable:
             conn.close()
             raise
@@ -127,12 +131,12 @@ class RemotePool:
         return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout,
                                            context=self._context)
 
-    def _exchange(self, conn: http.client.HTTPSConnection, body: bytes,
-                  headers: Mapping[str, str], deadline: float) -> Answer:
+    def _exchange(self, conn: http.client.HTTPSConnection, path: str, body: bytes,
+                  headers: Mapping[str, str], deadline: float, accept: str) -> Answer:
         conn.timeout = _remaining(self.remote, deadline)
         if conn.sock is not None:
             conn.sock.settimeout(conn.timeout)
-        conn.request("POST", self._path, body=body, headers=dict(headers))
+        conn.request("POST", path, body=body, headers=dict(headers))
         self._bound(conn, deadline)
         response = conn.getresponse()
         chunks: list[bytes] = []
@@ -149,9 +153,9 @@ class RemotePool:
             chunks.append(chunk)
         response.close()  # read whole: the connection takes the next request
         content_type = response.getheader("Content-Type", "")
-        if not content_type.lower().startswith("text/xml"):
+        if not content_type.lower().startswith(accept):
             raise RemoteUnavailable(f"remote {self.remote.name} answered HTTP"
-                                    f" {response.status} without a SOAP message")
+                                    f" {response.status} without a {accept} body")
         answer = Answer(response.status, response.reason, content_type, b"".join(chunks))
         if response.will_close:
             conn.close()
