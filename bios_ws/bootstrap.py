@@ -40,6 +40,13 @@ from bios_ws.platform.keysets import lazy_key_set
 from bios_ws.platform.port import MachineHooks, Platform
 from bios_ws.platform.simulated import FileShelf, SimulatedPlatform, Ticker
 from bios_ws.registry_file import load_registry, shipped_registry_text
+from bios_ws.remote_wiring import (
+    boot_settings,
+    forwarder,
+    host_route,
+    remote_pools,
+    route_table,
+)
 from bios_ws.service.attestation import AttestationService
 from bios_ws.service.bios import BiosService, utc_now
 from bios_ws.service.boot import MachineObserver
@@ -54,8 +61,6 @@ from bios_ws.store import SqlStore, open_store
 from bios_ws.store.engine import BACKGROUND_LOOPS
 
 if TYPE_CHECKING:
-    import ssl
-
     from cryptography import x509
 
     from bios_ws.launch.sealing import TpmOpener
@@ -80,8 +85,9 @@ class App:
     tpm: TpmParts | None
     platforms: Mapping[MachineKind, Platform]
     observer: MachineObserver
+    #: This host's connections to its remotes (guest calls forwarded, routed boots).
+    pools: RemotePools | None = None
     _threads: list[Periodic] = field(default_factory=list, repr=False)
-    _pools: RemotePools | None = field(default=None, repr=False)
 
     def use(self, kind: type[T]) -> T:
         return self.use_cases.use(kind)
@@ -114,40 +120,23 @@ class App:
         ca_pem = self.config.home.ca_cert.read_bytes() if tls is not None else None
         gauges = StoreGauges(self.store.unit_of_work, self.config.host)
         soap = MetricsRoute(create_wsgi_app(self.use_cases), gauges)  # GET /metrics: admin only
-        return PeerIdentity(self._forwarder(soap), authenticate=credentials.authenticate,
-                            revocations=tls, ca_pem=ca_pem)
-
-    def _forwarder(self, app: WSGIApp) -> WSGIApp:
-        """Guest calls of routed capabilities go to their remote (docs/routing.md)."""
-        from bios_ws.capabilities import operation_capabilities
-        from bios_ws.domain.routing import Remote, RoutingTable
-        from bios_ws.pki.remote_credentials import client_context, key_path
-        from bios_ws.server.forwarding import Forwarder, RemotePools
-        from bios_ws.service.routing import RouteKeeper, RoutingService
-
-        keeper = RouteKeeper(self.use(RoutingService))
-        home = self.config.home
-
-        def table() -> RoutingTable:
-            with self.store.unit_of_work() as uow:
-                return keeper.table(uow)
-
-        def context_for(remote: Remote) -> ssl.SSLContext:
-            return client_context(remote.cert_pem, remote.ca_pem,
-                                  key_path(home.pki_dir, remote.name),
-                                  home.key_passphrase("server"))
-
-        self._pools = RemotePools(context_for, timeout=self.config.server.remote_timeout)
-        return Forwarder(app, table=table, operations=operation_capabilities(),
-                         pools=self._pools)
+        if self.pools is None:
+            self.pools = remote_pools(self.config)
+        # guest calls of routed capabilities go to their remote; a host that runs a
+        # domain whose settings are here asks for them at its boots (docs/remote.md)
+        routed = forwarder(soap, route_table(self.store.unit_of_work, self.config.host),
+                           self.pools)
+        return PeerIdentity(host_route(routed, self.use_cases),
+                            authenticate=credentials.authenticate, revocations=tls,
+                            ca_pem=ca_pem)
 
     def close(self) -> None:
         """Stop the machines' clock, the CRL keeper and the thermal policy; release the
         store's connections."""
         for thread in self._threads:
             thread.stop()
-        if self._pools is not None:
-            self._pools.close()
+        if self.pools is not None:
+            self.pools.close()
         self.store.dispose()
 
     def __enter__(self) -> App:
@@ -175,19 +164,23 @@ def bootstrap(config: Config, *, clock: Clock = utc_now,
     store = open_store(config.store_url, threads=config.server.threads + BACKGROUND_LOOPS)
     tpm = _tpm_parts(config, store)
     gate = None if tpm is None else tpm.monitor.check_write
-    # the machines call back into the settings use case (pending values apply at boot)
+    # the machines call back into the settings use case (pending values apply at boot),
+    # or into the remote holding a routed domain's settings (bios_ws.remote_wiring)
     default_keys = lazy_key_set(config.platform.secure_boot_keys)
-    observer = MachineObserver(
-        store.unit_of_work, BiosService(store.unit_of_work, registry, clock, gate=gate), clock,
-        default_keys, all_cores=config.platform.all_cores)
+    bios = BiosService(store.unit_of_work, registry, clock, gate=gate)
+    pools = remote_pools(config)
+    settings = boot_settings(bios, route_table(store.unit_of_work, config.host), pools, gate)
+    observer = MachineObserver(store.unit_of_work, bios, clock, default_keys,
+                               all_cores=config.platform.all_cores, settings=settings)
     platforms = build_platforms(config, observer.hooks())
     issuer = HomeIssuer(config.home, None if authority is None else lambda: authority)
     wiring = Wiring(store.unit_of_work, registry, clock, tpm, platforms, default_keys,
                     UseCases(), lambda: issuer, timedelta(days=config.guest_cert_days),
                     transfer_key=None if transfer_key is None else lambda: transfer_key,
                     event_retention=config.event_retention, turns=store.turns,
-                    host=config.host)
-    return App(config, store, registry, build_use_cases(wiring), tpm, platforms, observer)
+                    host=config.host, boot_settings=settings)
+    return App(config, store, registry, build_use_cases(wiring), tpm, platforms, observer,
+               pools)
 
 
 def check_registry_in_force(config: Config) -> str | None:

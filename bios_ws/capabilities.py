@@ -21,6 +21,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
+from bios_ws.domain.boot_settings import BootSettings
 from bios_ws.domain.events import EventRetention
 from bios_ws.domain.firmware import KeyDatabases
 from bios_ws.domain.ports import Clock, DomainTurns, UnitOfWorkFactory
@@ -131,6 +132,8 @@ class Wiring:
     turns: DomainTurns | None = None
     #: The fleet host this process is (``domain.hosts``); None: no fleet host (tests).
     host: str | None = None
+    #: Where a boot's settings come from (``domain.boot_settings``); None: this store's.
+    boot_settings: BootSettings | None = None
 
     @property
     def gate(self) -> WriteGate | None:
@@ -212,7 +215,7 @@ def _secure_boot(wiring: Wiring) -> SecureBootService:
 def _power(wiring: Wiring) -> PowerService:
     return PowerService(wiring.uow, wiring.clock, wiring.platforms,
                         wiring.built.use(BiosService), wiring.gate, turns=wiring.turns,
-                        host=wiring.host)
+                        host=wiring.host, settings=wiring.boot_settings)
 
 
 def _attestation(wiring: Wiring) -> AttestationService:

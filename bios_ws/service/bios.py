@@ -84,6 +84,11 @@ class BiosService:
         from the store: ``service.registry``)."""
         return self._registry.registry
 
+    def registry_in_force(self) -> AttributeRegistry:
+        """The registry in force now (refreshed from the store)."""
+        with self._uow() as uow:
+            return self._registry.refresh(uow)
+
     # -- reads ---------------------------------------------------------------
 
     def get_registry(self, principal: Principal) -> AttributeRegistry:

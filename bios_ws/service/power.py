@@ -7,9 +7,12 @@ at a time per machine, across processes), checks the request against the live st
 (``bios_ws.domain.power.check_request``), asks the platform, records the
 machine's power apart from its settings (``MachineRecord``, its own version)
 and appends an audit entry; a refused one is audited too. Pending settings are
-applied by ``MachineObserver.before_boot`` at every boot, through
-``BiosService.apply_pending``: while the host is Untrusted (restricted mode)
-they stay pending, the power request itself still works, and the answer says so.
+applied by ``MachineObserver.before_boot`` at every boot, where the domain's settings
+live (``domain.boot_settings``: here, or the remote holding a routed domain's): while
+the host is Untrusted (restricted mode) they stay pending, the power request itself
+still works, and the answer says so. The answer's pending flag and the power restore
+policy are read there too; a remote that does not answer leaves the flag set (what
+was pending there still is) and the restore policy at its default.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bios_ws.domain.audit import AuditRecord, digest_changes
+from bios_ws.domain.boot_settings import BootSettings, pending_at_boot
 from bios_ws.domain.hosts import check_runs_here, only_here, runs_here
 from bios_ws.domain.ports import Clock, DomainTurns, UnitOfWorkFactory
 from bios_ws.domain.power import (
@@ -36,11 +40,13 @@ from bios_ws.domain.power import (
     restores_power,
 )
 from bios_ws.domain.principal import Principal, check_domain_id, is_domain_id
+from bios_ws.domain.registry import Value
 from bios_ws.domain.turns import ThreadTurns
-from bios_ws.errors import PlatformUnavailable, ServiceRestricted, VbiosError
+from bios_ws.errors import PlatformUnavailable, RemoteUnavailable, ServiceRestricted, VbiosError
 from bios_ws.platform.port import Platform
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import PLATFORM, BiosService, WriteGate, outcome_of
+from bios_ws.service.boot_settings import LocalBootSettings
 from bios_ws.service.events import power_changed
 from bios_ws.service.sel import record_power
 
@@ -73,9 +79,10 @@ class PowerService:
     def __init__(
         self, uow: UnitOfWorkFactory, clock: Clock, platforms: Mapping[MachineKind, Platform],
         bios: BiosService, gate: WriteGate | None = None, turns: DomainTurns | None = None,
-        host: str | None = None,
+        host: str | None = None, settings: BootSettings | None = None,
     ) -> None:
         self._uow = uow
+        self._settings = LocalBootSettings(bios) if settings is None else settings
         self.host = host  # the fleet host this process is: it drives only its machines
         self._clock = clock
         self._platforms = platforms
@@ -165,7 +172,8 @@ class PowerService:
             elif is_running(platform.status(domain_id)):
                 return None
             on_when_lost = is_running(record.state)
-            policy = PowerRestorePolicy(str(self._bios.setting(domain_id, RESTORE_POLICY)
+            current = self._current(domain_id)
+            policy = PowerRestorePolicy(str(current.get(RESTORE_POLICY)
                                             or PowerRestorePolicy.LAST.value))
             if not restores_power(policy, on_when_lost):
                 if on_when_lost:
@@ -174,7 +182,7 @@ class PowerService:
                 return None
             if not platform.has_firmware(domain_id):
                 return "stays off: no firmware image yet (provisioning state S1)"
-            delay = self._bios.setting(domain_id, RESTORE_DELAY)
+            delay = current.get(RESTORE_DELAY)
             seconds = float(delay) if isinstance(delay, int) and not isinstance(delay, bool) \
                 else 0.0
             platform.power_on(domain_id, ResetCause.POWER_RESTORE_POLICY, delay=seconds)
@@ -198,11 +206,11 @@ class PowerService:
                 check_request(before, reset_type)
                 will_boot = boots(before, reset_type)
                 restricted = will_boot and self._restricted()
-                was_pending = self._bios.has_pending(domain_id)
+                was_pending = self._pending(domain_id)
                 cause = cause_of(reset_type) if cause is None else cause
                 _act(platform, domain_id, before, reset_type, cause)
                 after = platform.status(domain_id)
-                pending = self._bios.has_pending(domain_id) if will_boot else was_pending
+                pending = self._pending(domain_id) if will_boot else was_pending
                 resets = reset_type not in (ResetType.NMI, ResetType.PAUSE, ResetType.RESUME)
                 self._save_power(domain_id, after, cause if resets else None,
                                  audit=(principal, operation, {
@@ -240,7 +248,25 @@ class PowerService:
             state = self._live(domain_id, platform)
         record = self._record(domain_id)
         return PowerView(domain_id, record.kind, state, record.last_reset_cause,
-                         record.last_reset_time, self._bios.has_pending(domain_id))
+                         record.last_reset_time, self._pending(domain_id))
+
+    def _pending(self, domain_id: str) -> bool:
+        """Whether the domain's next boot has something to apply, where its settings
+        live; True when the remote holding them does not answer (still pending there)."""
+        try:
+            return pending_at_boot(self._settings.state_of(domain_id))
+        except RemoteUnavailable as exc:
+            log.warning("domain %s: pending settings unknown: %s", domain_id, exc.message)
+            return True
+
+    def _current(self, domain_id: str) -> dict[str, Value]:
+        """The domain's current values, where its settings live ({}: its remote does
+        not answer, the defaults apply)."""
+        try:
+            return self._settings.state_of(domain_id).current
+        except RemoteUnavailable as exc:
+            log.warning("domain %s: restore policy unknown: %s", domain_id, exc.message)
+            return {}
 
     def _record(self, domain_id: str) -> MachineRecord:
         """The domain's machine record; DomainElsewhere if another host runs it."""

@@ -44,7 +44,14 @@ def to_utc(moment: datetime) -> datetime:
 
 
 def encode_state(state: DomainState) -> str:
-    body = {
+    return json.dumps(state_document(state), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=True)
+
+
+def state_document(state: DomainState) -> dict[str, Any]:
+    """``state`` as the JSON object the store keeps (and the host protocol carries:
+    ``bios_ws.server.host_protocol``); its id and version are not part of it."""
+    body: dict[str, Any] = {
         "format": STATE_FORMAT,
         "current": dict(state.current),
         "pending": dict(state.pending),
@@ -62,7 +69,7 @@ def encode_state(state: DomainState) -> str:
             name: [base64.b64encode(der).decode("ascii") for der in keys.of(name)]
             for name in DATABASES
         }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return body
 
 
 def decode_state(domain_id: str, version: int, text: str) -> DomainState:
@@ -70,6 +77,11 @@ def decode_state(domain_id: str, version: int, text: str) -> DomainState:
         body = json.loads(text)
     except (TypeError, ValueError):
         raise _corrupt(f"stored state of domain {domain_id!r} is not JSON") from None
+    return state_from_document(domain_id, version, body)
+
+
+def state_from_document(domain_id: str, version: int, body: Any) -> DomainState:
+    """The state ``state_document`` made; StoreUnavailable if ``body`` is none."""
     if not isinstance(body, dict) or body.get("format") != STATE_FORMAT:
         raise _corrupt(f"stored state of domain {domain_id!r} has an unknown format")
     try:
