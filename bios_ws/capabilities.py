@@ -258,7 +258,8 @@ def _thermal(wiring: Wiring) -> ThermalService:
     return ThermalService(wiring.uow, wiring.clock, wiring.platforms,
                           wiring.built.use(BiosService), wiring.built.use(PowerService),
                           alerts=wiring.thermal_alerts, ambient=wiring.ambient,
-                          gate=wiring.gate)
+                          gate=wiring.gate, setting=None if wiring.boot_settings is None
+                          else wiring.boot_settings.setting)
 
 
 def _routing(wiring: Wiring) -> RoutingService:

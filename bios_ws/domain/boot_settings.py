@@ -42,6 +42,11 @@ class BootSettings(Protocol):
         """The firmware used BootNext ``option_id`` (read back after a run): it is gone,
         unless a new one was set meanwhile."""
 
+    def setting(self, domain_id: str, name: str) -> object:
+        """The current value of one attribute, for the machine's own rules (its thermal
+        model reads PowerProfile and ThermalProfile); None when there is none. Never
+        raises for a remote that cannot be reached: the last value seen, else None."""
+
 
 def pending_at_boot(state: DomainState) -> bool:
     """Whether the next boot has something to apply (values or a BootNext)."""

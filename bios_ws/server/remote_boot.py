@@ -57,6 +57,12 @@ class RemoteBootSettings:
     def boot_next_consumed(self, domain_id: str, option_id: str) -> None:
         self._post(domain_id, wire.BOOT_NEXT_CONSUMED, wire.encode_boot_next(option_id))
 
+    def setting(self, domain_id: str, name: str) -> object:
+        try:
+            return self.state_of(domain_id).current.get(name)
+        except RemoteUnavailable:
+            return None
+
     def _trusted(self) -> bool:
         if self._gate is None:
             return True

@@ -12,13 +12,15 @@ are routed: the remote applies them and answers its state (``docs/routing.md``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Mapping
 
 from bios_ws.domain.boot_settings import SETTINGS, BootSettings
 from bios_ws.domain.power import ResetCause
 from bios_ws.domain.routing import Remote, RoutingTable
 from bios_ws.domain.state import DomainState
-from bios_ws.errors import RemoteUnavailable
+from bios_ws.errors import RemoteUnavailable, StoreUnavailable
 from bios_ws.service.bios import BiosService
 
 
@@ -40,9 +42,16 @@ class LocalBootSettings:
     def boot_next_consumed(self, domain_id: str, option_id: str) -> None:
         self._bios.firmware_consumed_boot_next(domain_id, option_id)
 
+    def setting(self, domain_id: str, name: str) -> object:
+        return self._bios.setting(domain_id, name)
+
 
 #: The settings a remote holds, through this host's credential there.
 RemoteSettings = Callable[[Remote], BootSettings]
+#: Seconds a routed domain's current values read from its remote serve ``setting``: the
+#: thermal model reads two of them at every sample of every running machine (every 5 s
+#: by the policy, and at each guest's GetThermal), which must not cost a hop each.
+REMOTE_VALUES_TTL = 5.0
 
 
 class RoutedBootSettings:
@@ -50,10 +59,14 @@ class RoutedBootSettings:
     local ones."""
 
     def __init__(self, local: BootSettings, table: Callable[[], RoutingTable],
-                 remote: RemoteSettings) -> None:
+                 remote: RemoteSettings, *, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
         self._local = local
         self._table = table
         self._remote = remote
+        self._clock = clock
+        self._seen: dict[str, tuple[float, Mapping[str, object]]] = {}
+        self._lock = threading.Lock()
 
     def source(self, domain_id: str) -> BootSettings:
         """Where ``domain_id``'s settings are now (RemoteUnavailable: a route to a remote
@@ -77,3 +90,27 @@ class RoutedBootSettings:
 
     def boot_next_consumed(self, domain_id: str, option_id: str) -> None:
         self.source(domain_id).boot_next_consumed(domain_id, option_id)
+
+    def setting(self, domain_id: str, name: str) -> object:
+        """Local: the store's value. Routed: the remote's current values as read at most
+        ``REMOTE_VALUES_TTL`` seconds ago; when the remote cannot say, the last seen
+        (a machine keeps its profile while its remote is away), else None (the
+        registry's default applies)."""
+        try:
+            source = self.source(domain_id)
+        except RemoteUnavailable:
+            source = None
+        if source is self._local:
+            return self._local.setting(domain_id, name)
+        now = self._clock()
+        with self._lock:
+            seen = self._seen.get(domain_id)
+        if source is not None and (seen is None or now - seen[0] >= REMOTE_VALUES_TTL):
+            try:
+                seen = (now, dict(source.state_of(domain_id).current))
+            except (RemoteUnavailable, StoreUnavailable):
+                pass
+            else:
+                with self._lock:
+                    self._seen[domain_id] = seen
+        return None if seen is None else seen[1].get(name)

@@ -45,7 +45,13 @@ from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import PLATFORM, BiosService, WriteGate, outcome_of
 from bios_ws.service.power import PowerService
 from bios_ws.service.thermal_alerts import NO_ALERTS, ThermalAlert, ThermalAlerts
-from bios_ws.service.thermal_sample import AmbientSource, Sample, Sampler, ThermalView
+from bios_ws.service.thermal_sample import (
+    AmbientSource,
+    Sample,
+    Sampler,
+    Setting,
+    ThermalView,
+)
 
 log = logging.getLogger("bios_ws.thermal")
 
@@ -59,14 +65,18 @@ class ThermalService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock,
                  platforms: Mapping[MachineKind, Platform], bios: BiosService,
                  power: PowerService, *, alerts: ThermalAlerts = NO_ALERTS,
-                 ambient: AmbientSource = lambda: None, gate: WriteGate | None = None
-                 ) -> None:
+                 ambient: AmbientSource = lambda: None, gate: WriteGate | None = None,
+                 setting: Setting | None = None) -> None:
+        """``setting``: where the thermal model reads a domain's profiles (the settings a
+        boot uses, ``domain.boot_settings``: a routed domain's are its remote's); by
+        default ``bios``'s."""
         self._uow = uow
         self._clock = clock
         self._power = power
         self._alerts = alerts
         self._gate = gate
-        self._sampler = Sampler(platforms, bios.setting, ambient)
+        self._sampler = Sampler(platforms, bios.setting if setting is None else setting,
+                                ambient)
 
     # -- readings -------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from bios_ws.domain.firmware import FirmwareState, KeyDatabases
-from bios_ws.domain.power import MachineKind, ResetCause
+from bios_ws.domain.power import MachineKind, ResetCause, ResetType
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.routing import Remote, RoutingTable
 from bios_ws.domain.state import ApplyTime
@@ -99,6 +99,7 @@ class Pair:
     observer: MachineObserver
     power: PowerService
     server: _QuietServer
+    settings: RoutedBootSettings
 
     def b_state(self) -> Any:
         return self.b.bios.state_of("d1")
@@ -158,7 +159,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
                                settings=settings)
     power = PowerService(a.store.unit_of_work, a.clock.now,
                          {MachineKind.SIMULATED: a.platform}, a.bios, settings=settings)
-    yield Pair(a, b, observer, power, server)
+    yield Pair(a, b, observer, power, server, settings)
     pools.close()
     server.shutdown()
     server.server_close()
@@ -225,3 +226,22 @@ def test_a_domain_not_routed_boots_with_the_local_settings(pair: Pair) -> None:
     assert pair.observer.before_boot("d1", ResetCause.MANAGEMENT_COMMAND) is not None
     assert pair.a_state().current["NumLock"] is False
     assert pair.b_state() == b_before
+
+
+def test_the_machines_own_rules_read_the_values_b_holds(pair: Pair) -> None:
+    """The thermal model reads its profiles through ``setting`` (wired to the routed
+    settings): a routed domain's values are B's, read over the host protocol."""
+    from bios_ws.service.thermal import ThermalService
+    from bios_ws.service.thermal_sample import THERMAL_PROFILE
+    pair.b.bios.set_attributes(GUEST, {"NumLock": False})
+    assert pair.a.bios.setting("d1", "NumLock") is True
+    assert pair.settings.setting("d1", "NumLock") is False
+    pair.power.reset(GUEST, ResetType.ON)  # fans spin by the profile while it runs
+
+    def fans(setting: Any) -> object:
+        return ThermalService(pair.a.store.unit_of_work, pair.a.clock.now,
+                              {MachineKind.SIMULATED: pair.a.platform}, pair.a.bios,
+                              pair.power, setting=setting).thermal(GUEST).fans
+
+    assert fans(lambda domain, name: "MinimumPower" if name == THERMAL_PROFILE
+                else None) != fans(None)

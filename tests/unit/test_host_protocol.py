@@ -140,3 +140,44 @@ def test_a_route_to_a_remote_the_store_does_not_hold_is_never_answered_here() ->
         (Route(SETTINGS, "d1", "gone"),), {}), lambda found: LocalBootSettings(here))
     with pytest.raises(RemoteUnavailable):
         routed.at_boot("d1", ResetCause.MANAGEMENT_COMMAND, consume_boot_next=False)
+
+
+class _AwayRemote(LocalBootSettings):
+    """The remote's settings, counting its reads; ``away`` makes them unavailable."""
+
+    def __init__(self, bios: BiosService) -> None:
+        super().__init__(bios)
+        self.reads = 0
+        self.away = False
+
+    def state_of(self, domain_id: str) -> DomainState:
+        if self.away:
+            raise RemoteUnavailable("remote b is unavailable")
+        self.reads += 1
+        return super().state_of(domain_id)
+
+
+def test_the_machines_rules_read_a_routed_domains_values_at_most_once_per_ttl() -> None:
+    from bios_ws.service.boot_settings import REMOTE_VALUES_TTL
+    here, there = _settings_of(), _settings_of()
+    here.set_attributes(GUEST, {"NumLock": False}, ApplyTime.IMMEDIATE)
+    remote = _AwayRemote(there)
+    now = [100.0]
+    table = RoutingTable((Route(SETTINGS, "d1", "b"),), {"b": REMOTE})
+    routed = RoutedBootSettings(LocalBootSettings(here), lambda: table,
+                                lambda found: remote, clock=lambda: now[0])
+    remote.away = True
+    assert routed.setting("d1", "NumLock") is None  # never seen: the registry's default
+    remote.away = False
+    assert routed.setting("d1", "NumLock") is True  # the remote's value, not here's False
+    there.set_attributes(GUEST, {"NumLock": False}, ApplyTime.IMMEDIATE)
+    now[0] += REMOTE_VALUES_TTL / 2
+    assert routed.setting("d1", "NumLock") is True and remote.reads == 1  # within the TTL
+    now[0] += REMOTE_VALUES_TTL
+    assert routed.setting("d1", "NumLock") is False and remote.reads == 2
+    remote.away = True
+    there.set_attributes(GUEST, {"NumLock": True}, ApplyTime.IMMEDIATE)
+    now[0] += REMOTE_VALUES_TTL
+    assert routed.setting("d1", "NumLock") is False  # away: the last value seen
+    table = RoutingTable()
+    assert routed.setting("d1", "NumLock") is False and remote.reads == 2  # local: here's
