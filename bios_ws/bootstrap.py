@@ -119,7 +119,7 @@ class App:
 
     def _forwarder(self, app: WSGIApp) -> WSGIApp:
         """Guest calls of routed capabilities go to their remote (docs/routing.md)."""
-        from bios_ws.capabilities import operation_capabilities
+        from bios_ws.capabilities import operation_capabilities, read_operations
         from bios_ws.domain.routing import Remote, RoutingTable
         from bios_ws.pki.remote_credentials import client_context, key_path
         from bios_ws.server.forwarding import Forwarder, RemotePools
@@ -139,7 +139,7 @@ class App:
 
         self._pools = RemotePools(context_for, timeout=self.config.server.remote_timeout)
         return Forwarder(app, table=table, operations=operation_capabilities(),
-                         pools=self._pools)
+                         reads=read_operations(), pools=self._pools)
 
     def close(self) -> None:
         """Stop the machines' clock, the CRL keeper and the thermal policy; release the
