@@ -75,6 +75,8 @@ class CannedRemote:
 
     answer: str = "value"
     version: int = 7
+    #: The answer's body instead of ``value(version)``.
+    body: bytes | None = None
     delay: float = 0.0
     #: Close each connection after its answer, without saying so (an idle bound, a restart).
     drop_after_answer: bool = False
@@ -113,8 +115,8 @@ def _handler(remote: CannedRemote) -> type[http.server.BaseHTTPRequestHandler]:
                 return
             if remote.delay:
                 threading.Event().wait(remote.delay)
-            data, status = (value(remote.version), 200) if remote.answer == "value" \
-                else (FAULT, 500)
+            data, status = (remote.body or value(remote.version), 200) \
+                if remote.answer == "value" else (FAULT, 500)
             self.send_response(status)
             self.send_header("Content-Type", "text/xml; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
