@@ -153,6 +153,10 @@ class Capability:
     #: Its operations that only read the local store and compute: a worker runs them on
     #: its event loop thread (see ``bios_ws.blocking``). Others run on a pool thread.
     loop_safe: tuple[str, ...] = ()
+    #: Its other operations that change nothing (the ``loop_safe`` ones change nothing
+    #: either): forwarded to a remote, such a read may be sent again after a lost
+    #: answer, and answered from the route's cache (``server.forwarding``).
+    reads: tuple[str, ...] = ()
     #: Why its guest operations are always served by this installation, never routed to a
     #: remote vBIOS (``docs/routing.md``); None: routable if it has guest operations.
     stays_local: str | None = None
@@ -316,6 +320,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         stays_local="its mode and keys are part of the domain's settings state (one version,"
                     " applied at boot): they go where settings go (vbios route set settings)",
         routes_with="settings",
+        reads=("GetSecureBoot", "GetSecureBootDatabases"),
     ),
     Capability(
         "attestation", _attestation,
@@ -395,6 +400,12 @@ def operation_capabilities() -> Mapping[str, str]:
 def loop_safe_operations() -> frozenset[str]:
     """The operations a worker may run on its event loop thread."""
     return frozenset(name for c in CAPABILITIES for name in c.loop_safe)
+
+
+def read_operations() -> frozenset[str]:
+    """The operations that change nothing (``Capability.reads`` and ``loop_safe``): the
+    only ones a forwarded call may send twice or answer from a route's cache."""
+    return frozenset(name for c in CAPABILITIES for name in (*c.loop_safe, *c.reads))
 
 
 def build_use_cases(wiring: Wiring) -> UseCases:

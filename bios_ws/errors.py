@@ -281,6 +281,12 @@ class RemoteUnavailable(ServerError):
     code = "RemoteUnavailable"
 
 
+class RemoteOutcomeUnknown(RemoteUnavailable):
+    """A RemoteUnavailable after the request was written whole: the remote may have run
+    it (the guest's fault is the same; the forwarding host knows a write may have been
+    applied)."""
+
+
 class TpmError(ServerError):
     code = "TpmError"
 

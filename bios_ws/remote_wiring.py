@@ -68,10 +68,11 @@ def boot_settings(bios: BiosService, table: TableSource, pools: RemotePools,
 
 def forwarder(app: WSGIApp, table: TableSource, pools: RemotePools) -> WSGIApp:
     """Guest calls of routed capabilities go to their remote (docs/routing.md)."""
-    from bios_ws.capabilities import operation_capabilities
+    from bios_ws.capabilities import operation_capabilities, read_operations
     from bios_ws.server.forwarding import Forwarder
 
-    return Forwarder(app, table=table, operations=operation_capabilities(), pools=pools)
+    return Forwarder(app, table=table, operations=operation_capabilities(),
+                     reads=read_operations(), pools=pools)
 
 
 def host_route(app: WSGIApp, use_cases: UseCases) -> WSGIApp:

@@ -3,13 +3,15 @@
     vbios remote add NAME URL --bundle DIR   # a remote vBIOS, with this host's credential there
     vbios remote list [--json]
     vbios remote remove NAME                 # refused while a route uses it
-    vbios route set CAPABILITY local|REMOTE [--domain NAME]
+    vbios route set CAPABILITY local|REMOTE [--domain NAME] [--cache SECONDS]
     vbios route show [--json]
 
 The bundle is the one the remote's admin made for this host (`vbios host add HOST
 --domains D1,D2 --out DIR` there): cert.pem, key.pem, ca.pem. Its key is kept in the
 home encrypted under the server key's passphrase (docs/routing.md); delete the bundle
-afterwards. A route applies to the next guest call of a running server.
+afterwards. A route applies to the next guest call of a running server. ``--cache``:
+while the remote is unavailable, its answers to reads at most SECONDS old are served
+from the serving worker's memory, marked as cached (absent: never).
 """
 
 from __future__ import annotations
@@ -67,11 +69,23 @@ def register(commands: Subparsers[argparse.ArgumentParser]) -> None:
     put.add_argument("capability", help="a routable capability ('-' for a space)")
     put.add_argument("target", help="local, or a remote's name")
     put.add_argument("--domain", help="for this domain only (default: every domain)")
+    put.add_argument("--cache", type=_seconds, metavar="SECONDS",
+                     help="while the remote is unavailable, answer reads from its answers"
+                          " at most SECONDS old (marked as cached; default: never)")
     put.set_defaults(run=_with_app(_route_set))
     show = sub.add_parser("show", help="the routes (every capability not shown is local)")
     add_home(show)
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(run=_with_app(_route_show))
+
+
+def _seconds(text: str) -> int:
+    """A whole number of seconds (the range is checked with the route)."""
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds"
+                                         ) from None
 
 
 def _with_app(action: _Action) -> _Run:
@@ -151,13 +165,16 @@ def _route_set(app: App, home: Home, args: argparse.Namespace) -> int:
     from bios_ws.service.routing import RoutingService
 
     route = app.use(RoutingService).set_route(ADMIN, args.capability, args.target,
-                                              domain=args.domain)
+                                              domain=args.domain, cache_seconds=args.cache)
     whom = "every domain" if args.domain is None else args.domain
     name = args.capability.strip().lower().replace("-", " ")
     if route is None:
         print(f"{name} of {whom}: served here")
-    else:
+    elif route.cache_seconds is None:
         print(f"{name} of {whom}: served by remote {route.target}")
+    else:
+        print(f"{name} of {whom}: served by remote {route.target}; while it is unavailable,"
+              f" reads from its answers at most {route.cache_seconds} s old (marked cached)")
     return 0
 
 
@@ -166,8 +183,8 @@ def _route_show(app: App, home: Home, args: argparse.Namespace) -> int:
     from bios_ws.service.routing import RoutingService
 
     view = app.use(RoutingService).view(ADMIN)
-    routes = [{"capability": r.capability, "domain": r.domain, "target": r.target}
-              for r in view.routes]
+    routes = [{"capability": r.capability, "domain": r.domain, "target": r.target,
+               "cache_seconds": r.cache_seconds} for r in view.routes]
     if args.json:
         print_json({"routes": routes, "routable": list(routable_capabilities())})
         return 0
@@ -175,8 +192,10 @@ def _route_show(app: App, home: Home, args: argparse.Namespace) -> int:
         print("every capability is served here (no route)")
         return 0
     width = max(len("CAPABILITY"), *(len(r.capability) for r in view.routes))
-    print(f"{'CAPABILITY':<{width}}  {'DOMAIN':<20}  TARGET")
+    print(f"{'CAPABILITY':<{width}}  {'DOMAIN':<20}  {'TARGET':<20}  CACHE")
     for r in view.routes:
-        print(f"{r.capability:<{width}}  {r.domain or '(all)':<20}  {r.target}")
-    print("(any other capability or domain: local)")
+        cache = "-" if r.cache_seconds is None else f"{r.cache_seconds}s"
+        print(f"{r.capability:<{width}}  {r.domain or '(all)':<20}  {r.target:<20}  {cache}")
+    print("(any other capability or domain: local; CACHE: how old an answer may be served"
+          " while the remote is unavailable, - never)")
     return 0

@@ -10,6 +10,10 @@ A **route** sends one capability, for one domain or for every domain, to a remot
 back to ``local``). The most specific route wins: a domain's own route over the route
 for all domains; with neither, the capability is served here. Remotes and routes are
 the host's own (keyed by host in the store): the credential names this host.
+
+A route may allow **cached reads** (``cache_seconds``): while its remote is unavailable,
+a read the remote answered less than that many seconds ago is answered from this
+host's memory, saying so (``server.answer_cache``; ``docs/routing.md``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ LOCAL = "local"
 #: per-call check reads it alone (``service.routing.RouteKeeper``).
 ROUTING_KEY = "routing"
 MAX_REMOTE_NAME = 40
+#: The longest a route may let a cached answer be served (a day): more is a mistake.
+MAX_CACHE_SECONDS = 86_400
 _REMOTE_NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,38}[a-z0-9])?")
 
 
@@ -50,6 +56,15 @@ def check_remote_url(url: str) -> str:
     return url
 
 
+def check_cache_seconds(seconds: int) -> int:
+    """``seconds`` if a route may let cached answers be that old (1 s to a day)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int) \
+            or not 0 < seconds <= MAX_CACHE_SECONDS:
+        raise AdminError(f"invalid cache age {seconds!r}: a whole number of seconds from 1 to"
+                         f" {MAX_CACHE_SECONDS} (a day)")
+    return seconds
+
+
 @dataclass(frozen=True)
 class Remote:
     """A remote installation and this host's credential there (certificate and CA, PEM)."""
@@ -63,11 +78,13 @@ class Remote:
 @dataclass(frozen=True)
 class Route:
     """``capability`` for ``domain`` (None: every domain) is served by ``target``
-    (a remote's name)."""
+    (a remote's name); while it is unavailable, reads may be answered from answers it
+    gave less than ``cache_seconds`` ago (None: never)."""
 
     capability: str
     domain: str | None
     target: str
+    cache_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,18 +93,24 @@ class RoutingTable:
 
     routes: tuple[Route, ...] = ()
     remotes: Mapping[str, Remote] = field(default_factory=dict)
-    _by_key: dict[tuple[str, str | None], str] = field(init=False, repr=False, compare=False)
+    _by_key: dict[tuple[str, str | None], Route] = field(init=False, repr=False,
+                                                         compare=False)
     _domains: frozenset[str | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_by_key", {(r.capability, r.domain): r.target
+        object.__setattr__(self, "_by_key", {(r.capability, r.domain): r
                                              for r in self.routes})
         object.__setattr__(self, "_domains", frozenset(r.domain for r in self.routes))
 
+    def route_for(self, capability: str, domain: str) -> Route | None:
+        """The route in force for ``capability`` of ``domain``, or None (served here)."""
+        route = self._by_key.get((capability, domain))
+        return self._by_key.get((capability, None)) if route is None else route
+
     def target_for(self, capability: str, domain: str) -> str | None:
         """The remote serving ``capability`` for ``domain``, or None (served here)."""
-        target = self._by_key.get((capability, domain))
-        return self._by_key.get((capability, None)) if target is None else target
+        route = self.route_for(capability, domain)
+        return None if route is None else route.target
 
     def routes_any(self, domain: str) -> bool:
         """Whether any capability of ``domain`` goes to a remote (the cheap first test)."""

@@ -12,31 +12,42 @@ are the remote's. Every other request goes to the local application untouched (a
 read here is handed on).
 
 A remote that cannot be reached, refuses the handshake or the credential, closes
-without an answer, or does not answer within ``timeout`` seconds (each wait, and the
-whole call checked between reads) gives a ``RemoteUnavailable`` fault: never a hang,
-never a local answer. An answer that is not SOAP (no ``text/xml``) or larger than the
-bound is refused the same way. Each remote has its own pool of kept-alive connections
-(``RemotePool``): a routed call costs one request on a warm TLS connection.
+without an answer, or does not answer within ``timeout`` seconds gives a
+``RemoteUnavailable`` fault: never a hang, never a local answer
+(``server.remote_pool``: one pool of kept-alive connections per remote, and the rule
+of what may be sent twice: only reads, ``capabilities.read_operations``).
+
+The one exception is a route with a cache (``vbios route set ... --cache SECONDS``):
+its remote's answers (HTTP 200) to reads are kept in this worker's memory
+(``server.answer_cache``), and while the remote is unavailable a read whose answer is
+younger than the route's maximum age is answered from there, saying so: ``Age: N``
+(RFC 9111) and ``X-Vbios-Cached: remote=NAME; age=N``, N the whole seconds since the
+remote gave it. Writes are never cached nor answered from the cache; a write that may
+have changed the domain's state (answered 200, or sent whole and unanswered) drops
+that domain's cached answers here. A read the remote answers with a fault drops its
+cached answer (the remote's last word is the fault).
 """
 
 from __future__ import annotations
 
-import http.client
 import io
 import logging
-import socket
-import ssl
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from bios_ws.blocking import may_block
 from bios_ws.domain.principal import Principal, Role
-from bios_ws.domain.routing import Remote, RoutingTable
-from bios_ws.errors import RemoteUnavailable, VbiosError
+from bios_ws.domain.routing import Route, RoutingTable
+from bios_ws.errors import RemoteOutcomeUnknown, RemoteUnavailable, VbiosError
+from bios_ws.server.answer_cache import AnswerCache, CacheKey, Hit
+from bios_ws.server.remote_pool import (
+    CHUNK,
+    DEFAULT_TIMEOUT,
+    MAX_ANSWER,
+    Answer,
+    RemotePool,
+    RemotePools,
+)
 from bios_ws.soap import faults
 from bios_ws.soap.app import DEFAULT_MAX_BODY_BYTES, PRINCIPAL_ENVIRON_KEY
 from bios_ws.soap.envelope import check_envelope
@@ -45,202 +56,17 @@ from bios_ws.soap.guard import FAULT_ENVIRON_KEY, OPERATION_ENVIRON_KEY
 from bios_ws.soap.types import TNS
 from bios_ws.soap.xmlparser import parse_xml
 
+__all__ = ["CACHED", "DEFAULT_TIMEOUT", "MAX_ANSWER", "ON_BEHALF_OF", "Answer", "Forwarder",
+           "RemotePool", "RemotePools"]
 log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 #: The header naming the domain a host speaks for (the remote checks the host may).
 ON_BEHALF_OF = "X-Vbios-On-Behalf-Of"
-DEFAULT_TIMEOUT = 10.0
-#: The largest answer relayed (a System Event Log or an event page is well below).
-MAX_ANSWER = 16 * 1_048_576
-IDLE_CONNECTIONS = 8
-_CHUNK = 65536
-#: How a kept-alive connection the remote closed while it was idle fails (the remote's
-#: idle bound, or its restart): the request goes once more, on a new connection.
-_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
-          ssl.SSLEOFError, ssl.SSLZeroReturnError)
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    reason: str
-    content_type: str
-    body: bytes
-
-
-class RemotePool:
-    """Kept-alive HTTPS connections to one remote with one TLS client context."""
-
-    def __init__(self, remote: Remote, context: ssl.SSLContext, *, timeout: float,
-                 idle: int = IDLE_CONNECTIONS) -> None:
-        parts = urlsplit(remote.url)
-        if parts.hostname is None:
-            raise ValueError(f"remote URL {remote.url!r} names no host")
-        self.remote = remote
-        self._host = parts.hostname
-        self._port = parts.port or 443
-        self._path = parts.path or "/"
-        self._context = context
-        self._timeout = timeout
-        self._idle_max = idle
-        self._idle: list[http.client.HTTPSConnection] = []
-        self._lock = threading.Lock()
-
-    def post(self, body: bytes, headers: Mapping[str, str], *, path: str | None = None,
-             accept: str = "text/xml") -> Answer:
-        """The remote's answer to a POST of ``body`` to ``path`` (the remote's SOAP
-        endpoint by default), which must be of type ``accept``; RemoteUnavailable within
-        about ``timeout`` otherwise."""
-        deadline = time.monotonic() + self._timeout
-        target = self._path if path is None else path
-        conn, reused = self._take()
-        try:
-            try:
-                answer = self._exchange(conn, target, body, headers, deadline, accept)
-            except _STALE as exc:
-                if not reused:
-                    raise _unavailable(self.remote, exc) from None
-                # the remote closed a kept-alive connection before reading this request
-                conn.close()
-                conn = self._new()
-                answer = self._exchange(conn, target, body, headers, deadline, accept)
-        except RemoteUnavailable:
-            conn.close()
-            raise
-        except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
-            conn.close()
-            raise _unavailable(self.remote, exc) from None
-        self._give_back(conn, answer)
-        return answer
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-    def _take(self) -> tuple[http.client.HTTPSConnection, bool]:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop(), True
-        return self._new(), False
-
-    def _new(self) -> http.client.HTTPSConnection:
-        return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout,
-                                           context=self._context)
-
-    def _exchange(self, conn: http.client.HTTPSConnection, path: str, body: bytes,
-                  headers: Mapping[str, str], deadline: float, accept: str) -> Answer:
-        conn.timeout = _remaining(self.remote, deadline)
-        if conn.sock is not None:
-            conn.sock.settimeout(conn.timeout)
-        conn.request("POST", path, body=body, headers=dict(headers))
-        self._bound(conn, deadline)
-        response = conn.getresponse()
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            self._bound(conn, deadline)
-            chunk = response.read1(_CHUNK)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > MAX_ANSWER:
-                raise RemoteUnavailable(f"remote {self.remote.name} answered more than"
-                                        f" {MAX_ANSWER} bytes")
-            chunks.append(chunk)
-        response.close()  # read whole: the connection takes the next request
-        content_type = response.getheader("Content-Type", "")
-        if not content_type.lower().startswith(accept):
-            raise RemoteUnavailable(f"remote {self.remote.name} answered HTTP"
-                                    f" {response.status} without a {accept} body")
-        answer = Answer(response.status, response.reason, content_type, b"".join(chunks))
-        if response.will_close:
-            conn.close()
-        return answer
-
-    def _bound(self, conn: http.client.HTTPSConnection, deadline: float) -> None:
-        """The next wait on the socket ends at the deadline."""
-        if conn.sock is not None:
-            conn.sock.settimeout(_remaining(self.remote, deadline))
-
-    def _give_back(self, conn: http.client.HTTPSConnection, answer: Answer) -> None:
-        if conn.sock is None:
-            return
-        with self._lock:
-            if len(self._idle) < self._idle_max:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-
-def _remaining(remote: Remote, deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise RemoteUnavailable(f"remote {remote.name} did not answer in time")
-    return left
-
-
-def _unavailable(remote: Remote, exc: BaseException) -> RemoteUnavailable:
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return RemoteUnavailable(f"remote {remote.name} did not answer in time")
-    log.info("remote %s (%s) unavailable: %s", remote.name, remote.url, exc)
-    return RemoteUnavailable(f"remote {remote.name} is unavailable")
-
-
-#: The TLS client context of a remote (this host's credential there, its CA pinned).
-ContextFor = Callable[[Remote], ssl.SSLContext]
-
-
-#: Seconds a credential that could not be loaded is not tried again (loading it may
-#: unseal the server key's passphrase in the TPM: not once per call).
-CREDENTIAL_RETRY = 5.0
-
-
-class RemotePools:
-    """One pool per remote, rebuilt when the remote's record changes (a new credential)."""
-
-    def __init__(self, context_for: ContextFor, *, timeout: float = DEFAULT_TIMEOUT,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._context_for = context_for
-        self._timeout = timeout
-        self._clock = clock
-        self._pools: dict[str, RemotePool] = {}
-        self._failed: dict[Remote, float] = {}
-        self._lock = threading.Lock()
-
-    def pool(self, remote: Remote) -> RemotePool:
-        with self._lock:
-            pool = self._pools.get(remote.name)
-            if pool is not None and pool.remote == remote:
-                return pool
-            failed_at = self._failed.get(remote)
-        unusable = RemoteUnavailable(f"remote {remote.name} is unavailable: this host's"
-                                     " credential there cannot be used")
-        if failed_at is not None and self._clock() - failed_at < CREDENTIAL_RETRY:
-            raise unusable
-        try:
-            context = self._context_for(remote)
-        except Exception as exc:
-            log.warning("remote %s: no TLS client context: %s", remote.name, exc)
-            with self._lock:
-                self._failed = {remote: self._clock()}  # one remembered: the last
-            raise unusable from None
-        fresh = RemotePool(remote, context, timeout=self._timeout)
-        with self._lock:
-            old = self._pools.get(remote.name)
-            self._pools[remote.name] = fresh
-        if old is not None:
-            old.close()
-        return fresh
-
-    def close(self) -> None:
-        with self._lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.close()
+#: The header of an answer served from the cache: ``remote=NAME; age=N``.
+CACHED = "X-Vbios-Cached"
+_RELAYED = [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
 
 
 class Forwarder:
@@ -248,12 +74,18 @@ class Forwarder:
 
     def __init__(self, app: WSGIApp, *, table: Callable[[], RoutingTable],
                  operations: Mapping[str, str], pools: RemotePools,
+                 reads: Collection[str] = (), cache: AnswerCache | None = None,
                  max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        """``operations``: each operation -> its capability's routing key; ``reads``:
+        the operations that change nothing (``capabilities.read_operations``; none: no
+        call is sent twice nor answered from a cache)."""
         self.app = app
         self._table = table
         self._clark = {f"{{{TNS}}}{name}": capability for name, capability in
                        operations.items()}
+        self._reads = frozenset(reads)
         self._pools = pools
+        self.cache = AnswerCache() if cache is None else cache
         self._max_body = max_body_bytes
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
@@ -278,13 +110,13 @@ class Forwarder:
         if found is None:
             return self.app(environ, start_response)
         operation, capability = found
-        target = table.target_for(capability, domain)
-        if target is None:
+        route = table.route_for(capability, domain)
+        if route is None:
             return self.app(environ, start_response)
-        remote = table.remotes.get(target)
+        remote = table.remotes.get(route.target)
         if remote is None:  # not kept by the store (remove refuses it): still never local
             return _fault(environ, start_response,
-                          RemoteUnavailable(f"remote {target} is unavailable"))
+                          RemoteUnavailable(f"remote {route.target} is unavailable"))
         may_block(f"{operation} forwarded to remote {remote.name}")
         environ[OPERATION_ENVIRON_KEY] = operation
         headers = {"Content-Type": str(environ.get("CONTENT_TYPE") or CONTENT_TYPE),
@@ -292,15 +124,38 @@ class Forwarder:
         action = environ.get("HTTP_SOAPACTION")
         if action is not None:
             headers["SOAPAction"] = str(action)
+        read = operation in self._reads
+        key = CacheKey.of(remote.name, domain, operation, body) if read else None
         try:
-            answer = self._pools.pool(remote).post(body, headers)
+            answer = self._pools.pool(remote).post(body, headers, idempotent=read)
         except RemoteUnavailable as error:
-            return _fault(environ, start_response, error)
+            if key is None:
+                if isinstance(error, RemoteOutcomeUnknown):  # the write may have been applied
+                    self.cache.forget_domain(domain)
+                return _fault(environ, start_response, error)
+            hit = self._fresh(route, key)
+            if hit is None:
+                return _fault(environ, start_response, error)
+            log.info("%s of %s answered from the cache: remote %s unavailable, answer"
+                     " %d s old", operation, domain, remote.name, hit.age)
+            return _cached(start_response, hit)
+        if key is None:
+            if answer.status == 200:
+                self.cache.forget_domain(domain)
+        elif answer.status == 200 and route.cache_seconds is not None:
+            self.cache.put(key, answer.content_type, answer.body)
+        elif answer.status != 200:
+            self.cache.forget(key)
         start_response(f"{answer.status} {answer.reason}",
                        [("Content-Type", answer.content_type),
-                        ("Content-Length", str(len(answer.body))),
-                        ("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")])
+                        ("Content-Length", str(len(answer.body))), *_RELAYED])
         return [answer.body]
+
+    def _fresh(self, route: Route, key: CacheKey) -> Hit | None:
+        """The cached answer to ``key`` if ``route`` allows one of its age."""
+        if route.cache_seconds is None:
+            return None
+        return self.cache.get(key, route.cache_seconds)
 
     def _read_body(self, environ: dict[str, Any]) -> bytes | None:
         raw = str(environ.get("CONTENT_LENGTH") or "").strip()
@@ -313,7 +168,7 @@ class Forwarder:
         chunks: list[bytes] = []
         received = 0
         while received < length:
-            chunk = stream.read(min(_CHUNK, length - received))
+            chunk = stream.read(min(CHUNK, length - received))
             if not chunk:
                 break
             chunks.append(chunk)
@@ -337,6 +192,16 @@ class Forwarder:
         return None if capability is None else (envelope.operation, capability)
 
 
+def _cached(start_response: StartResponse, hit: Hit) -> list[bytes]:
+    """The cached answer of ``hit``, saying it is, whose and how old."""
+    answer = hit.answer
+    start_response("200 OK", [("Content-Type", answer.content_type),
+                              ("Content-Length", str(len(answer.body))), *_RELAYED,
+                              ("Age", str(hit.age)),
+                              (CACHED, f"remote={answer.remote}; age={hit.age}")])
+    return [answer.body]
+
+
 def _fault(environ: dict[str, Any], start_response: StartResponse, error: VbiosError
            ) -> list[bytes]:
     """``error`` as the SOAP fault the guard would answer (HTTP 500)."""
@@ -344,5 +209,5 @@ def _fault(environ: dict[str, Any], start_response: StartResponse, error: VbiosE
     data = faults.render_error(error)
     start_response(f"{FAULT_STATUS} Internal Server Error",
                    [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(data))),
-                    ("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")])
+                    *_RELAYED])
     return [data]

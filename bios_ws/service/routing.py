@@ -23,6 +23,7 @@ from bios_ws.domain.routing import (
     Remote,
     Route,
     RoutingTable,
+    check_cache_seconds,
     check_remote_name,
     check_remote_url,
     table_of,
@@ -83,11 +84,19 @@ class RoutingService:
             uow.commit()
 
     def set_route(self, principal: Principal, capability: str, target: str,
-                  domain: str | None = None) -> Route | None:
+                  domain: str | None = None, *, cache_seconds: int | None = None
+                  ) -> Route | None:
         """Route ``capability`` (for ``domain``, or every domain) to remote ``target``, or
-        back here (``local``); the route now in force, None for local."""
+        back here (``local``); the route now in force, None for local. ``cache_seconds``:
+        while the remote is unavailable, its answers to reads at most that old may be
+        served from this host's memory (None: never)."""
         principal.require_admin()
         name = self._routable(capability)
+        if cache_seconds is not None:
+            if target == LOCAL:
+                raise AdminError("a cache is for the answers of a remote: a capability"
+                                 " served here is never answered from one (drop --cache)")
+            check_cache_seconds(cache_seconds)
         with self._uow() as uow:
             uow.begin_writing()
             if domain is not None:
@@ -99,10 +108,11 @@ class RoutingService:
                 if not any(r.name == target for r in uow.routing.remotes(self._host)):
                     raise AdminError(f"no remote named {target} (vbios remote add {target}"
                                      " URL --bundle DIR)")
-                route = Route(name, domain, target)
+                route = Route(name, domain, target, cache_seconds)
                 uow.routing.set_route(self._host, route)
             self._changed(uow, principal, "SetRoute", domain,
-                          {"capability": name, "target": target})
+                          {"capability": name, "target": target,
+                           "cache_seconds": cache_seconds})
             uow.commit()
         return route
 

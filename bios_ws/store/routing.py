@@ -48,7 +48,8 @@ class SqlRouting(RoutingRepository):
         with store_errors():
             rows = conn.execute(select(_routes).where(_routes.c.host == host)
                                 .order_by(_routes.c.capability, _routes.c.domain)).all()
-        return [Route(str(row.capability), str(row.domain) or None, str(row.target))
+        return [Route(str(row.capability), str(row.domain) or None, str(row.target),
+                      None if row.cache_seconds is None else int(row.cache_seconds))
                 for row in rows]
 
     def set_route(self, host: str, route: Route) -> None:
@@ -56,11 +57,13 @@ class SqlRouting(RoutingRepository):
         key = (_routes.c.host == host, _routes.c.capability == route.capability,
                _routes.c.domain == (route.domain or ALL_DOMAINS))
         with store_errors():
-            done = conn.execute(update(_routes).where(*key).values(target=route.target))
+            done = conn.execute(update(_routes).where(*key).values(
+                target=route.target, cache_seconds=route.cache_seconds))
             if not done.rowcount:
                 conn.execute(insert(_routes).values(
                     host=host, capability=route.capability,
-                    domain=route.domain or ALL_DOMAINS, target=route.target))
+                    domain=route.domain or ALL_DOMAINS, target=route.target,
+                    cache_seconds=route.cache_seconds))
 
     def clear_route(self, host: str, capability: str, domain: str | None) -> bool:
         conn = self._uow.connection(write=True)

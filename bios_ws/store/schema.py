@@ -141,6 +141,9 @@ routes = Table(
     Column("capability", String(40), primary_key=True),
     Column("domain", String(64), primary_key=True),
     Column("target", String(40), nullable=False),
+    #: How old an answer of the remote may be when it is served from this host's cache,
+    #: in seconds, while the remote is unavailable (NULL: never; ``vbios route set --cache``).
+    Column("cache_seconds", Integer, nullable=True),
 )
 
 host_records = Table(

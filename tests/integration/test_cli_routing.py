@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bios_ws.cli import main
 from bios_ws.pki.certs import make_ca
 from bios_ws.pki.files import find_clear_private_keys, is_clear_private_key_pem
 from tests.cli_support import Run, refused
@@ -64,8 +65,9 @@ def test_routes_are_set_shown_and_block_the_removal_of_their_remote(
     assert code == 0, err
     code, out, _ = run("route", "show", "--json", "--home", home)
     assert json.loads(out)["routes"] == [
-        {"capability": "events", "domain": "vm1", "target": "cloud-b"},
-        {"capability": "settings", "domain": None, "target": "cloud-b"}]
+        {"capability": "events", "domain": "vm1", "target": "cloud-b", "cache_seconds": None},
+        {"capability": "settings", "domain": None, "target": "cloud-b",
+         "cache_seconds": None}]
     code, out, _ = run("route", "show", "--home", home)
     assert "settings" in out and "(all)" in out and "vm1" in out
     refused(run("remote", "remove", "cloud-b", "--home", home),
@@ -114,6 +116,41 @@ def test_bundles_that_do_not_fit_are_refused(run: Run, host_home: Path, tmp_path
                 "--home", home), "'local' names this installation")
     assert not (host_home / "pki" / "remotes").exists() or \
         list((host_home / "pki" / "remotes").iterdir()) == []
+
+
+def test_a_route_with_a_cache_is_set_and_shown(run: Run, host_home: Path, bundle: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    home = str(host_home)
+    assert run("remote", "add", "cloud-b", URL, "--bundle", str(bundle), "--home", home)[0] == 0
+    code, out, err = run("route", "set", "settings", "cloud-b", "--domain", "vm1",
+                         "--cache", "120", "--home", home)
+    assert (code, out) == (0, "settings of vm1: served by remote cloud-b; while it is"
+                              " unavailable, reads from its answers at most 120 s old"
+                              " (marked cached)\n"), err
+    assert run("route", "set", "events", "cloud-b", "--home", home)[0] == 0
+    code, out, _ = run("route", "show", "--json", "--home", home)
+    assert json.loads(out)["routes"] == [
+        {"capability": "events", "domain": None, "target": "cloud-b", "cache_seconds": None},
+        {"capability": "settings", "domain": "vm1", "target": "cloud-b",
+         "cache_seconds": 120}]
+    code, out, _ = run("route", "show", "--home", home)
+    lines = out.splitlines()
+    assert lines[0].split() == ["CAPABILITY", "DOMAIN", "TARGET", "CACHE"]
+    assert lines[1].split() == ["events", "(all)", "cloud-b", "-"]
+    assert lines[2].split() == ["settings", "vm1", "cloud-b", "120s"]
+    for value, reason in (("0", "invalid cache age 0"), ("-3", "invalid cache age -3"),
+                          ("86401", "invalid cache age 86401: a whole number of seconds"
+                                    " from 1 to 86400")):
+        refused(run("route", "set", "settings", "cloud-b", "--cache", value, "--home", home),
+                reason)
+    refused(run("route", "set", "settings", "local", "--domain", "vm1", "--cache", "60",
+                "--home", home), "a capability served here is never answered from one")
+    with pytest.raises(SystemExit) as usage:
+        main(["route", "set", "settings", "cloud-b", "--cache", "soon", "--home", home])
+    assert usage.value.code == 2
+    assert "'soon' is not a whole number of seconds" in capsys.readouterr().err
+    assert json.loads(run("route", "show", "--json", "--home", home)[1])["routes"][1][
+        "cache_seconds"] == 120  # the refusals changed nothing
 
 
 def test_route_refusals(run: Run, host_home: Path, bundle: Path) -> None:

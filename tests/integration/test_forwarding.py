@@ -6,13 +6,10 @@ route change applies to the next call."""
 
 from __future__ import annotations
 
-import http.server
 import io
 import ssl
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,94 +17,25 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from bios_ws.capabilities import CAPABILITIES, operation_capabilities
-from bios_ws.domain.fakes import MemoryStore
-from bios_ws.domain.principal import Principal
+from bios_ws.capabilities import operation_capabilities
 from bios_ws.domain.routing import Remote, Route, RoutingTable
-from bios_ws.domain.state import DomainState
 from bios_ws.errors import RemoteUnavailable, StoreUnavailable
-from bios_ws.pki.certs import cert_pem, clear_key_pem
-from bios_ws.pki.remote_credentials import client_context, keep_key, key_path
+from bios_ws.pki.certs import cert_pem
 from bios_ws.server.forwarding import ON_BEHALF_OF, Forwarder, RemotePools
-from bios_ws.service.routing import RouteKeeper, RoutingService
-from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY
+from bios_ws.server.remote_pool import _quiet
 from bios_ws.soap.guard import FAULT_ENVIRON_KEY, OPERATION_ENVIRON_KEY
+from tests.forwarding_support import (
+    ADMIN,
+    FAULT,
+    VALUE,
+    CannedRemote,
+    Host,
+    StandIn,
+    host_a,
+    request,
+    stand_in,
+)
 from tests.routing_support import NOW, RemoteInstallation, host_credential
-
-ADMIN = Principal.admin()
-PASSPHRASE = b"server key passphrase"
-TNS = "urn:bios-ws:vbios:v1"
-VALUE = (b"<?xml version='1.0' encoding='UTF-8'?><soap11env:Envelope xmlns:soap11env="
-         b'"http://schemas.xmlsoap.org/soap/envelope/"><soap11env:Body>'
-         b'<tns:GetAttributesResponse xmlns:tns="urn:bios-ws:vbios:v1"><tns:Version>7'
-         b"</tns:Version></tns:GetAttributesResponse></soap11env:Body></soap11env:Envelope>")
-FAULT = (b"<?xml version='1.0' encoding='UTF-8'?><soap11env:Envelope xmlns:soap11env="
-         b'"http://schemas.xmlsoap.org/soap/envelope/"><soap11env:Body><soap11env:Fault>'
-         b"<faultcode>soap11env:Client</faultcode><faultstring>stale</faultstring>"
-         b"<detail><VbiosFaultDetail><Code>VersionConflict</Code></VbiosFaultDetail></detail>"
-         b"</soap11env:Fault></soap11env:Body></soap11env:Envelope>")
-
-
-def request(operation: str) -> bytes:
-    return (f'<soap11env:Envelope xmlns:soap11env="http://schemas.xmlsoap.org/soap/envelope/"'
-            f' xmlns:tns="{TNS}"><soap11env:Body><tns:{operation}/></soap11env:Body>'
-            "</soap11env:Envelope>").encode()
-
-
-@dataclass
-class Seen:
-    path: str
-    on_behalf_of: str | None
-    host_uri: str
-    body: bytes
-
-
-@dataclass
-class CannedRemote:
-    """The remote: answers VALUE, or FAULT (HTTP 500), or nothing for ``delay`` seconds."""
-
-    answer: str = "value"
-    delay: float = 0.0
-    #: Close each connection after its answer, without saying so (an idle bound, a restart).
-    drop_after_answer: bool = False
-    seen: list[Seen] = field(default_factory=list)
-    connections: set[int] = field(default_factory=set)  # client ports seen
-
-
-def _handler(remote: CannedRemote) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            der = self.connection.getpeercert(binary_form=True)  # type: ignore[attr-defined]
-            cert = x509.load_der_x509_certificate(der)
-            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            remote.connections.add(self.client_address[1])  # the client port: one per connection
-            remote.seen.append(Seen(self.path, self.headers.get(ON_BEHALF_OF),
-                                    san.get_values_for_type(x509.UniformResourceIdentifier)[0],
-                                    body))
-            if remote.delay:
-                time.sleep(remote.delay)
-            data, status = (VALUE, 200) if remote.answer == "value" else (FAULT, 500)
-            self.send_response(status)
-            self.send_header("Content-Type", "text/xml; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            if remote.drop_after_answer:
-                self.wfile.flush()
-                self.close_connection = True
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
-class _QuietServer(http.server.ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a refused handshake or a connection the pool closed: expected here
 
 
 @pytest.fixture
@@ -116,95 +44,24 @@ def installation() -> RemoteInstallation:
 
 
 @pytest.fixture
-def canned(installation: RemoteInstallation, tmp_path: Path
-           ) -> Iterator[tuple[CannedRemote, str]]:
-    remote = CannedRemote()
-    (tmp_path / "server.pem").write_bytes(cert_pem(installation.server.cert))
-    (tmp_path / "server-key.pem").write_bytes(clear_key_pem(installation.server.key))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH,
-                                         cadata=cert_pem(installation.ca.cert).decode())
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.load_cert_chain(tmp_path / "server.pem", tmp_path / "server-key.pem")
-    server = _QuietServer(("127.0.0.1", 0), _handler(remote))
-    server.daemon_threads = True
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield remote, f"https://127.0.0.1:{server.server_address[1]}/vbios"
-    server.shutdown()
-    server.server_close()
+def stand(installation: RemoteInstallation, tmp_path: Path) -> Iterator[StandIn]:
+    with stand_in(installation, tmp_path) as remote:
+        yield remote
 
 
-@dataclass
-class Host:
-    """Host A: its store, routing, the forwarder in front of a recording local app."""
-
-    store: MemoryStore
-    routing: RoutingService
-    forwarder: Forwarder
-    pools: RemotePools
-    local_calls: list[str]
-    remote_cert: bytes  # this host's credential at cloud-b
-    ca_pem: bytes  # cloud-b's CA
-
-    def call(self, operation: str, domain: str = "vm1") -> tuple[str, bytes, dict[str, Any]]:
-        body = request(operation)
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": "POST", "CONTENT_TYPE": "text/xml; charset=utf-8",
-            "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
-            "HTTP_SOAPACTION": f'"{operation}"',
-            PRINCIPAL_ENVIRON_KEY: Principal.guest(domain)}
-        started: dict[str, Any] = {}
-
-        def start_response(status: str, headers: list[tuple[str, str]], *_: Any) -> None:
-            started["status"], started["headers"] = status, dict(headers)
-
-        data = b"".join(self.forwarder(environ, start_response))
-        environ["headers"] = started["headers"]
-        return started["status"], data, environ
+@pytest.fixture
+def canned(stand: StandIn) -> tuple[CannedRemote, str]:
+    return stand.remote, stand.url
 
 
 @pytest.fixture
 def host(installation: RemoteInstallation, tmp_path: Path) -> Iterator[Host]:
-    store = MemoryStore()
-    with store.unit_of_work() as uow:
-        for name in ("vm1", "vm2"):
-            uow.domains.add(DomainState(name, 1, {"A": 1}), NOW)
-        uow.commit()
-    routing = RoutingService(store.unit_of_work, lambda: NOW,
-                             {c.name: None if c.routable else c.why_local()
-                              for c in CAPABILITIES}, host="host-a")
-    keeper = RouteKeeper(routing)
-    credential = host_credential(installation.ca, "host-a")
-    pki = tmp_path / "pki"
-    keep_key(key_path(pki, "cloud-b"), credential.key, PASSPHRASE)
-    remote_cert = cert_pem(credential.cert)
-
-    def table() -> RoutingTable:
-        with store.unit_of_work() as uow:
-            return keeper.table(uow)
-
-    def context_for(remote: Remote) -> ssl.SSLContext:
-        return client_context(remote.cert_pem, remote.ca_pem, key_path(pki, remote.name),
-                              PASSPHRASE)
-
-    local_calls: list[str] = []
-
-    def local(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        local_calls.append(environ["wsgi.input"].read().decode())
-        start_response("200 OK", [("Content-Type", "text/xml")])
-        return [b"local"]
-
-    pools = RemotePools(context_for, timeout=1.0)
-    forwarder = Forwarder(local, table=table, operations=operation_capabilities(),
-                          pools=pools)
-    yield Host(store, routing, forwarder, pools, local_calls, remote_cert,
-               cert_pem(installation.ca.cert))
-    pools.close()
+    with host_a(installation, tmp_path) as made:
+        yield made
 
 
 def add_remote(host: Host, url: str) -> None:
-    host.routing.add_remote(ADMIN, Remote("cloud-b", url, host.remote_cert, host.ca_pem))
+    host.add_remote(url)
 
 
 def test_a_routed_read_is_answered_by_the_remote_for_the_domain(
@@ -286,6 +143,89 @@ def test_a_kept_alive_connection_the_remote_closed_is_replaced(
     assert len(remote.seen) == 3 and len(remote.connections) == 3
 
 
+def test_an_idle_connection_the_remote_closed_is_seen_before_a_write_uses_it(
+        host: Host, stand: StandIn) -> None:
+    """The remote closed a kept-alive connection while it was idle (its idle bound): the
+    write goes on a new connection, once (seen before reuse, or its writing failed)."""
+    remote = stand.remote
+    add_remote(host, stand.url)
+    host.routing.set_route(ADMIN, "settings", "cloud-b")
+    assert host.call("GetAttributes")[1] == VALUE
+    stand.end_connections()
+    assert remote.closed.acquire(timeout=10)  # the remote has closed that connection
+    assert host.call("SetAttributes")[:2] == ("200 OK", VALUE)
+    assert [s.body for s in remote.seen] == [request("GetAttributes"),
+                                             request("SetAttributes")]
+    assert len(remote.connections) == 2
+
+
+def test_the_probe_tells_an_idle_connection_the_remote_closed(host: Host,
+                                                             stand: StandIn) -> None:
+    """What the pool checks before reusing a connection: on a network, a request on a
+    connection the remote closed can be written whole before the reset comes back."""
+    add_remote(host, stand.url)
+    host.routing.set_route(ADMIN, "settings", "cloud-b")
+    assert host.call("GetAttributes")[1] == VALUE
+    pool = host.pools.pool(Remote("cloud-b", stand.url, host.remote_cert, host.ca_pem))
+    [idle] = pool._idle
+    assert idle.sock is not None
+    assert _quiet(idle.sock) and _quiet(idle.sock)  # alive, and the look changes nothing
+    assert host.call("GetAttributes")[1] == VALUE and len(stand.remote.connections) == 1
+    stand.end_connections()
+    assert stand.remote.closed.acquire(timeout=10)
+    assert not _quiet(idle.sock)
+
+
+def test_a_write_the_remote_read_and_left_unanswered_is_not_sent_again(
+        host: Host, canned: tuple[CannedRemote, str]) -> None:
+    remote, url = canned
+    add_remote(host, url)
+    host.routing.set_route(ADMIN, "settings", "cloud-b")
+    assert host.call("GetAttributes")[1] == VALUE  # a kept-alive connection
+    remote.close_without_answer = 1
+    remote_unavailable(*host.call("SetAttributes"))
+    assert [s.body for s in remote.seen] == [request("GetAttributes"),
+                                             request("SetAttributes")]  # once
+    assert host.local_calls == []
+    assert host.call("SetAttributes")[:2] == ("200 OK", VALUE)  # the next call: a new one
+
+
+def test_a_read_the_remote_left_unanswered_is_sent_once_more(
+        host: Host, canned: tuple[CannedRemote, str]) -> None:
+    remote, url = canned
+    add_remote(host, url)
+    host.routing.set_route(ADMIN, "settings", "cloud-b")
+    remote.close_without_answer = 1
+    assert host.call("GetAttributes")[:2] == ("200 OK", VALUE)
+    assert len(remote.seen) == 2 and len(remote.connections) == 2
+    remote.close_without_answer = 5
+    remote_unavailable(*host.call("GetAttributes"))
+    assert len(remote.seen) == 4  # once more, and no more
+    assert remote.close_without_answer == 3
+
+
+def test_a_write_whose_sending_failed_on_a_kept_alive_connection_goes_once_more(
+        host: Host, canned: tuple[CannedRemote, str]) -> None:
+    """The remote reset the connection before reading the body: the request was not
+    written whole, so it was not run, and goes again on a new connection."""
+    remote, url = canned
+    add_remote(host, url)
+    host.routing.set_route(ADMIN, "settings", "cloud-b")
+    assert host.call("GetAttributes")[1] == VALUE  # a kept-alive connection
+    remote.reset_before_body = 1
+    pool = host.pools.pool(Remote("cloud-b", url, host.remote_cert, host.ca_pem))
+    big = b"x" * (16 * 1_048_576)  # more than the socket buffers: still being written
+    answer = pool.post(big, {"Content-Type": "text/xml", ON_BEHALF_OF: "vm1"})
+    assert (answer.status, answer.body) == (200, VALUE)
+    assert len(remote.seen) == 2 and remote.seen[1].body == big  # run once
+    assert len(remote.connections) == 2
+    remote.reset_before_body = 1  # on a new connection: the remote refusing, said at once
+    pool.close()
+    with pytest.raises(RemoteUnavailable):
+        pool.post(big, {"Content-Type": "text/xml", ON_BEHALF_OF: "vm1"})
+    assert len(remote.seen) == 2
+
+
 def remote_unavailable(status: str, body: bytes, environ: dict[str, Any]) -> None:
     assert status == "500 Internal Server Error"
     assert b"<Code>RemoteUnavailable</Code>" in body or b"RemoteUnavailable" in body
@@ -319,6 +259,7 @@ def test_a_slow_remote_gives_remote_unavailable_within_the_bound(
     elapsed = time.monotonic() - started
     assert 0.9 <= elapsed < 2.0, elapsed  # the pools' timeout is 1 s (a busy machine: margin)
     assert host.local_calls == []
+    assert len(remote.seen) == 1  # a read too: never sent again after a timeout
 
 
 def test_a_remote_refusing_the_credential_gives_remote_unavailable(
@@ -353,6 +294,7 @@ def test_a_serving_graph_forwards_with_the_home_s_kept_credential(
 
     remote, url = canned
     path = tmp_path / "home-a"
+    argv: tuple[str, ...]
     for argv in (("init", "--home", str(path), "--host-name", "host-a"),
                  ("domain", "create", "vm1", "--home", str(path))):
         code, _, err = run(*argv)

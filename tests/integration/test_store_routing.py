@@ -65,6 +65,22 @@ def test_remotes_and_routes_are_kept_per_host(store: Any) -> None:
         assert uow.routing.remotes("host-a") == [B, C]
 
 
+def test_a_route_keeps_its_cache_age_and_a_replacement_sets_or_clears_it(store: Any) -> None:
+    with store.unit_of_work() as uow:
+        uow.routing.set_route("host-a", Route("settings", None, "cloud-b", 60))
+        uow.routing.set_route("host-a", Route("events", "vm1", "cloud-b"))
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.routing.routes("host-a") == [Route("events", "vm1", "cloud-b", None),
+                                                Route("settings", None, "cloud-b", 60)]
+        uow.routing.set_route("host-a", Route("settings", None, "cloud-c"))  # cleared
+        uow.routing.set_route("host-a", Route("events", "vm1", "cloud-b", 86_400))  # set
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.routing.routes("host-a") == [Route("events", "vm1", "cloud-b", 86_400),
+                                                Route("settings", None, "cloud-c")]
+
+
 def test_an_uncommitted_change_is_not_kept(store: Any) -> None:
     with store.unit_of_work() as uow:
         uow.routing.add_remote("host-a", B)
@@ -172,6 +188,26 @@ def test_refusals(store: Any) -> None:
         routing.add_remote(ADMIN, Remote("plain", "http://b.example/", b"c", b"a"))
     with pytest.raises(AccessDenied):
         routing.set_route(Principal.guest("vm1"), "events", "cloud-b")
+
+
+def test_a_route_with_a_cache_is_in_the_table_and_its_refusals(store: Any) -> None:
+    with_domains(store, "vm1")
+    routing = service(store)
+    routing.add_remote(ADMIN, B)
+    route = routing.set_route(ADMIN, "settings", "cloud-b", domain="vm1", cache_seconds=30)
+    assert route == Route("settings", "vm1", "cloud-b", 30)
+    with store.unit_of_work() as uow:
+        assert RouteKeeper(routing).table(uow).route_for("settings", "vm1") == route
+    for seconds in (0, -5, 86_401, 10**12):
+        with pytest.raises(AdminError, match=f"invalid cache age {seconds}: a whole number"
+                                             " of seconds from 1 to 86400"):
+            routing.set_route(ADMIN, "settings", "cloud-b", cache_seconds=seconds)
+    with pytest.raises(AdminError, match="a capability served here is never answered from"
+                                         " one"):
+        routing.set_route(ADMIN, "settings", "local", domain="vm1", cache_seconds=30)
+    assert routing.view(ADMIN).routes == (route,)  # the refusals changed nothing
+    routing.set_route(ADMIN, "settings", "cloud-b", domain="vm1")  # again, without: none
+    assert routing.view(ADMIN).routes == (Route("settings", "vm1", "cloud-b"),)
 
 
 def test_a_remote_in_use_is_not_removed(store: Any) -> None:

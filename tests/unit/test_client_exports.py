@@ -25,6 +25,7 @@ EXPECTED = {
     "WakeAlarm", "Watchdog",
     "Fan", "TemperatureSensor", "Thermal", "ThermalThreshold",
     "Event", "EventBatch", "EventSubscription", "SubscriptionExpired", "UnknownSubscription",
+    "CachedAnswer",
     "__version__",
 }
 

@@ -246,3 +246,40 @@ def test_headers_http_cannot_carry_or_that_the_sender_writes_are_refused(
 ])
 def test_request_paths(path: str, valid: bool) -> None:
     assert _http11.valid_path(path) is valid
+
+
+# -- the cache note --------------------------------------------------------------------
+
+
+def test_the_cache_note_of_each_answer_is_kept_and_only_its_own() -> None:
+    """X-Vbios-Cached (the vBIOS served a remote's answer from its cache) is kept for the
+    answer that carries it; the next answer on the connection has none."""
+    cached = (OK + b"Content-Length: 1\r\nAge: 12\r\nX-Vbios-Cached: remote=cloud-b; age=12"
+              b"\r\n\r\na")
+    fresh = OK + b"Content-Length: 1\r\n\r\nb"
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.settimeout(5)
+        theirs.sendall(cached)
+        reader = _http11.AnswerReader(ours)
+        assert reader.cached is None
+        assert reader.read(100) == (200, b"a", False)
+        assert reader.cached == "remote=cloud-b; age=12"
+        theirs.sendall(fresh)
+        assert reader.read(100) == (200, b"b", False)
+        assert reader.cached is None
+
+
+@pytest.mark.parametrize("value, remote, age", [
+    ("remote=cloud-b; age=12", "cloud-b", 12),
+    ("age=0;remote=b", "b", 0),
+    ("remote=cloud-b", "cloud-b", None),
+    ("remote=cloud-b; age=soon", "cloud-b", None),
+    ("", "", None),
+])
+def test_the_cache_note_is_read_leniently_but_always_says_cached(
+        value: str, remote: str, age: int | None) -> None:
+    from vbios_client.models import CachedAnswer, cached_answer
+
+    assert cached_answer(value) == CachedAnswer(remote, age)
+    assert cached_answer(None) is None

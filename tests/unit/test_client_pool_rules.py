@@ -72,6 +72,9 @@ class Fake:
             raise exc
         raise AssertionError("the request could not be written: no answer is read")
 
+    def cached(self) -> str | None:
+        return None  # the answers of this world are never a vBIOS's cached ones
+
     def close(self) -> None:
         self.sock, self.closed = None, True
 

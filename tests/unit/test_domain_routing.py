@@ -3,6 +3,8 @@ which capability serves each operation, and which capabilities may be routed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bios_ws.capabilities import (
@@ -15,6 +17,7 @@ from bios_ws.domain.routing import (
     Remote,
     Route,
     RoutingTable,
+    check_cache_seconds,
     check_remote_name,
     check_remote_url,
     table_of,
@@ -40,6 +43,21 @@ def test_routes_any_is_the_cheap_first_test() -> None:
     only_vm2 = table_of([Route("power", "vm2", "cloud-b")], [B])
     assert only_vm2.routes_any("vm2") and not only_vm2.routes_any("vm1")
     assert table_of([Route("power", None, "cloud-b")], [B]).routes_any("vm1")
+
+
+def test_the_route_in_force_carries_its_cache() -> None:
+    table = table_of([Route("settings", None, "cloud-b", 60),
+                      Route("settings", "vm1", "cloud-c")], [B])
+    assert table.route_for("settings", "vm2") == Route("settings", None, "cloud-b", 60)
+    assert table.route_for("settings", "vm1") == Route("settings", "vm1", "cloud-c", None)
+    assert table.route_for("events", "vm1") is None
+
+
+@pytest.mark.parametrize("seconds", [0, -1, 86_401, True, 1.5])
+def test_cache_ages_out_of_range_are_refused(seconds: Any) -> None:
+    with pytest.raises(AdminError, match="invalid cache age"):
+        check_cache_seconds(seconds)
+    assert check_cache_seconds(1) == 1 and check_cache_seconds(86_400) == 86_400
 
 
 @pytest.mark.parametrize("name", ["", "local", "Cloud", "-b", "b-", "a" * 41, "b_c", "b c"])

@@ -12,10 +12,13 @@ imports neither requests nor lxml until a call needs them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from vbios_client.exceptions import TransportError
+
+if TYPE_CHECKING:
+    from vbios_client.models import CachedAnswer
 
 DEFAULT_TIMEOUT = 30.0
 USER_AGENT = "vbios-client"
@@ -80,6 +83,12 @@ class SoapChannel:
         except _answers.UnreadableAnswer as exc:
             raise TransportError(f"{self.url}: unreadable answer to {operation} ({exc})"
                                  ) from None
+
+    def last_cached(self) -> CachedAnswer | None:
+        """The cache note of the calling thread's last answer (a sender that keeps none:
+        None)."""
+        noted = getattr(self.sender, "last_cached", None)
+        return None if noted is None else noted()
 
     def close(self) -> None:
         self.sender.close()

@@ -46,8 +46,12 @@ _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*
 _PATH = re.compile(r"[\x21-\x7e]+")
 _FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
-#: The fields that frame an answer; the others are not looked at.
+#: The fields that frame an answer; the others are not looked at, but for ``_NOTED``.
 _FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection"})
+#: The field that says the vBIOS served a remote's answer from its cache (kept as
+#: ``AnswerReader.cached``).
+CACHED_FIELD = b"x-vbios-cached"
+_NOTED = frozenset({CACHED_FIELD})
 #: Fields the sender writes itself.
 _OURS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 #: Statuses whose answer has no body whatever its fields say.
@@ -112,16 +116,19 @@ def valid_path(path: str) -> bool:
 class AnswerReader:
     """Reads the answers that arrive on one connection, one after the other."""
 
-    __slots__ = ("_data", "_pos", "_sock")
+    __slots__ = ("_data", "_pos", "_sock", "cached")
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._data = b""  # received, not yet read from ``_pos`` on
         self._pos = 0
+        #: The last answer's X-Vbios-Cached value (Latin-1), or None.
+        self.cached: str | None = None
 
     def read(self, limit: int) -> tuple[int, bytes, bool]:
         """The next answer's status, its body (at most ``limit`` bytes) and whether the
         connection must close after it."""
+        self.cached = None
         self._first_byte()
         for _ in range(MAX_INTERIM + 1):
             minor, status, framing = self._head()
@@ -131,6 +138,8 @@ class AnswerReader:
                 raise HttpError("an unexpected 101 Switching Protocols")
         else:
             raise HttpError(f"more than {MAX_INTERIM} interim (1xx) answers")
+        noted = framing.get(CACHED_FIELD)
+        self.cached = None if noted is None else noted[-1].decode("latin-1")
         tokens = {token.strip(b" \t").lower() for value in framing.get(b"connection", ())
                   for token in value.split(b",")}
         closing = b"close" in tokens or (minor == 0 and b"keep-alive" not in tokens)
@@ -189,7 +198,7 @@ class AnswerReader:
             if field is None:
                 raise HttpError("a malformed header field")
             name = field[1].lower()
-            if name in _FRAMING:
+            if name in _FRAMING or name in _NOTED:
                 framing.setdefault(name, []).append(field[2].strip(b" \t"))
         return int(status_line[1]), int(status_line[2]), framing
 

@@ -70,6 +70,7 @@ from vbios_client._http11 import (
     valid_path,
 )
 from vbios_client.exceptions import TransportError
+from vbios_client.models import CachedAnswer, cached_answer
 
 #: Idle connections kept between calls (requests' pool kept 4 too).
 MAX_IDLE = 4
@@ -142,6 +143,10 @@ class _Connection:
         assert self._answers is not None
         return self._answers.read(limit)
 
+    def cached(self) -> str | None:
+        """The last answer's X-Vbios-Cached field, or None."""
+        return None if self._answers is None else self._answers.cached
+
     def close(self) -> None:
         sock, self.sock, self._answers = self.sock, None, None
         if sock is not None:
@@ -158,9 +163,16 @@ class HttpsSender:
         self._generation = 0  # close() bumps it: connections out at that time are not kept
         #: Per (url, headers...): host, port and the request head up to Content-Length's value.
         self._heads: dict[tuple[object, ...], tuple[str, int, bytes]] = {}
+        self._noted = threading.local()  # each thread's last answer's cache note
+
+    def last_cached(self) -> CachedAnswer | None:
+        """Whether the calling thread's last answer was served from the vBIOS's cache."""
+        noted: CachedAnswer | None = getattr(self._noted, "cached", None)
+        return noted
 
     def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout: float,
              operation: str) -> tuple[int, bytes]:
+        self._noted.cached = None
         try:
             host, port, head = self._target(url, headers)
             request = b"%s%d\r\n\r\n%s" % (head, len(body), body)
@@ -204,6 +216,7 @@ class HttpsSender:
                 raise
             try:
                 status, content, closing = connection.answer(_xml.MAX_ANSWER_BYTES)
+                self._noted.cached = cached_answer(connection.cached())
             except (Unanswered, RemoteDisconnected) as exc:
                 failure = exc.__cause__ if isinstance(exc, Unanswered) else exc
                 assert failure is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import ssl
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ from vbios_client._channel import (
     too_long,
 )
 from vbios_client.exceptions import TransportError
+from vbios_client.models import CachedAnswer, cached_answer
 
 #: Where a server hands its CA certificate to a caller without a certificate.
 CA_PATH = "/ca.pem"
@@ -110,14 +112,23 @@ class RequestsSender:
     def __init__(self, session: requests.Session) -> None:
         self.session = session
         session.headers["User-Agent"] = USER_AGENT
+        self._noted = threading.local()  # each thread's last answer's cache note
+
+    def last_cached(self) -> CachedAnswer | None:
+        """Whether the calling thread's last answer was served from the vBIOS's cache."""
+        noted: CachedAnswer | None = getattr(self._noted, "cached", None)
+        return noted
 
     def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout: float,
              operation: str) -> tuple[int, bytes]:
+        self._noted.cached = None
         try:
             response = self.session.post(url, data=body, headers=headers, timeout=timeout,
                                          stream=True, allow_redirects=False)
             try:
-                return response.status_code, _bounded(url, operation, response)
+                content = _bounded(url, operation, response)
+                self._noted.cached = cached_answer(response.headers.get("X-Vbios-Cached"))
+                return response.status_code, content
             finally:
                 if response.raw is not None:
                     response.close()

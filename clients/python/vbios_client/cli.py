@@ -285,6 +285,11 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> i
         err.write(f"{PROG}: warning: {escape_controls(warning)}\n")
     with _connect(args) as client:
         status = int(args.run(Context(client, args, out, stdin, err)))
+        cached = getattr(client, "last_answer_cached", None)  # a stub of tests has none
+        if cached is not None:
+            age = "of unknown age" if cached.age is None else f"{cached.age} s old"
+            err.write(f"{PROG}: note: the remote vBIOS {escape_controls(cached.remote)} is"
+                      f" unavailable: this is its cached answer, {age}\n")
         notice = credential_cli.renewal_notice(client, args)
         if notice:
             err.write(f"{PROG}: {escape_controls(notice)}\n")

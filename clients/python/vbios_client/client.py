@@ -24,6 +24,7 @@ from vbios_client.models import (
     AttributeRegistry,
     AttributeSet,
     BootConfig,
+    CachedAnswer,
     IssuedBundle,
     PendingAttributes,
     PowerState,
@@ -63,6 +64,8 @@ class BiosClient(AttestationCalls, FirmwareCalls, SystemManagementCalls, Thermal
     server's name is checked; TLS 1.2 at least; no proxy, no redirect.
     Firmware updates (``update_firmware`` and the rest) are ``_firmware.FirmwareCalls``;
     SMBIOS, the event log, the wake alarm and the watchdog ``_system.SystemManagementCalls``.
+    A read the vBIOS answered from its cache of a remote vBIOS's answers (that remote
+    being unavailable, docs/routing.md) is told by ``last_answer_cached``.
     Firmware updates (``update_firmware`` and the rest) are ``_firmware.FirmwareCalls``,
     thermal readings (``thermal``) ``_thermal.ThermalCalls``, events (``events``, an
     iterator, and the subscription calls) ``_events.EventCalls``.
@@ -122,6 +125,14 @@ class BiosClient(AttestationCalls, FirmwareCalls, SystemManagementCalls, Thermal
     @property
     def url(self) -> str:
         return self._current.url
+
+    @property
+    def last_answer_cached(self) -> CachedAnswer | None:
+        """None when the calling thread's last answer came fresh; a ``CachedAnswer``
+        (the remote, the answer's age in seconds) when the vBIOS served it from its cache
+        of a remote's answers because that remote was unavailable (a route with a cache:
+        only reads; docs/routing.md)."""
+        return self._current.last_cached()
 
     @property
     def renewed(self) -> IssuedBundle | None:

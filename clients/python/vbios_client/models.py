@@ -314,3 +314,26 @@ class FirmwareChunk:
     next_offset: int
     total: int
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """An answer the vBIOS served from its cache: the guest's capability is served by a
+    remote vBIOS that was unavailable, and the route lets the vBIOS answer a read with
+    that remote's earlier answer (``X-Vbios-Cached``). ``age``: seconds since the
+    remote gave it (HTTP ``Age``); None if the vBIOS did not say."""
+
+    remote: str
+    age: int | None
+
+
+def cached_answer(value: str | None) -> CachedAnswer | None:
+    """The note of an ``X-Vbios-Cached: remote=NAME; age=N`` field, or None without one."""
+    if value is None:
+        return None
+    fields: dict[str, str] = {}
+    for part in value.split(";"):
+        name, _, text = part.partition("=")
+        fields.setdefault(name.strip().lower(), text.strip())
+    age = fields.get("age", "")
+    return CachedAnswer(fields.get("remote", ""), int(age) if age.isdigit() else None)
