@@ -1,6 +1,6 @@
 """What the benchmark scripts share: the GetAttributes request, the CLI, a server
 started on a port from the kernel, a fresh home with a guest domain, a mutual-TLS
-session and a timer."""
+session, a timer, and the machine and its load as the reports print them."""
 
 from __future__ import annotations
 
@@ -106,3 +106,20 @@ def session_for(bundle: Path) -> requests.Session:
     session.cert = (str(bundle / "cert.pem"), str(bundle / "key.pem"))
     session.verify = str(bundle / "ca.pem")
     return session
+
+
+def machine() -> str:
+    """The CPU model and count of this machine, from /proc/cpuinfo."""
+    models: list[str] = []
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            models = [line.split(":", 1)[1].strip() for line in info
+                      if line.startswith("model name")]
+    except OSError:
+        pass
+    model = models[0] if models else "unknown CPU"
+    return f"{model}, {len(models) or os.cpu_count()} logical cores (os.cpu_count {os.cpu_count()})"
+
+
+def load_average() -> str:
+    return ", ".join(f"{load:.2f}" for load in os.getloadavg())

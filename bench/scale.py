@@ -49,7 +49,17 @@ from typing import Any
 
 import requests
 from _load import Call, Sample, median_sample, percentile, run_cell
-from _shared import HEADERS, REQUEST, VBIOS, session_for, spawn_server, stop_server, wait_ready
+from _shared import (
+    HEADERS,
+    REQUEST,
+    VBIOS,
+    load_average,
+    machine,
+    session_for,
+    spawn_server,
+    stop_server,
+    wait_ready,
+)
 from sqlalchemy import Connection, Table, insert, select
 
 from bios_ws.bootstrap import bootstrap, initialize_home
@@ -81,23 +91,6 @@ GOAL = 1.1
 
 def domain_name(n: int) -> str:
     return f"g{n:05d}"
-
-
-def machine() -> str:
-    """The CPU model and count of this machine, from /proc/cpuinfo."""
-    models: list[str] = []
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            models = [line.split(":", 1)[1].strip() for line in info
-                      if line.startswith("model name")]
-    except OSError:
-        pass
-    model = models[0] if models else "unknown CPU"
-    return f"{model}, {len(models) or os.cpu_count()} logical cores (os.cpu_count {os.cpu_count()})"
-
-
-def load_average() -> str:
-    return ", ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 @contextmanager
