@@ -102,6 +102,9 @@ class Forwarder:
             return _fault(environ, start_response, error)
         if not table.routes_any(domain):
             return self.app(environ, start_response)
+        # a domain with routes: its calls run on a pool thread from here (a routed call
+        # waits for its remote; deciding after the parse would run it twice)
+        may_block(f"a call of {domain}, which has routes")
         body = self._read_body(environ)
         if body is None:
             return self.app(environ, start_response)  # the guard answers 413 / 400
@@ -117,7 +120,6 @@ class Forwarder:
         if remote is None:  # not kept by the store (remove refuses it): still never local
             return _fault(environ, start_response,
                           RemoteUnavailable(f"remote {route.target} is unavailable"))
-        may_block(f"{operation} forwarded to remote {remote.name}")
         environ[OPERATION_ENVIRON_KEY] = operation
         headers = {"Content-Type": str(environ.get("CONTENT_TYPE") or CONTENT_TYPE),
                    ON_BEHALF_OF: domain}

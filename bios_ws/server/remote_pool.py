@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from bios_ws.domain.routing import Remote
@@ -132,8 +133,8 @@ class RemotePool:
         return self._new(), False
 
     def _new(self) -> http.client.HTTPSConnection:
-        return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout,
-                                           context=self._context)
+        return _OneWrite(self._host, self._port, timeout=self._timeout,
+                         context=self._context)
 
     def _exchange(self, conn: http.client.HTTPSConnection, path: str, body: bytes,
                   headers: Mapping[str, str], deadline: float, accept: str) -> Answer:
@@ -279,3 +280,18 @@ class RemotePools:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             pool.close()
+
+
+class _OneWrite(http.client.HTTPSConnection):
+    """Sends a request's head and its body in one write: one TLS record the remote reads
+    at once, where ``http.client`` writes them apart (two records: the remote's loop wakes
+    twice, and Nagle may hold the second). bench/remote.py: 70 to 80 us a hop."""
+
+    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
+        if not isinstance(message_body, bytes) or encode_chunked:
+            super()._send_output(message_body, encode_chunked)  # type: ignore[misc]
+            return
+        self._buffer.extend((b"", b""))  # type: ignore[attr-defined]
+        head = b"\r\n".join(self._buffer)  # type: ignore[attr-defined]
+        del self._buffer[:]  # type: ignore[attr-defined]
+        self.send(head + message_body)

@@ -18,11 +18,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from bios_ws.capabilities import operation_capabilities
+from bios_ws.domain.principal import Principal
 from bios_ws.domain.routing import Remote, Route, RoutingTable
 from bios_ws.errors import RemoteUnavailable, StoreUnavailable
 from bios_ws.pki.certs import cert_pem
 from bios_ws.server.forwarding import ON_BEHALF_OF, Forwarder, RemotePools
 from bios_ws.server.remote_pool import _quiet
+from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY
 from bios_ws.soap.guard import FAULT_ENVIRON_KEY, OPERATION_ENVIRON_KEY
 from tests.forwarding_support import (
     ADMIN,
@@ -89,6 +91,25 @@ def test_a_typed_fault_is_relayed_unchanged(host: Host, canned: tuple[CannedRemo
     status, body, _ = host.call("SetAttributes", domain="vm2")
     assert (status, body) == ("500 Internal Server Error", FAULT)
     assert remote.seen[0].on_behalf_of == "vm2"
+
+
+def test_on_the_event_loop_a_domain_with_routes_goes_to_a_thread_before_its_body_is_read(
+        host: Host, canned: tuple[CannedRemote, str]) -> None:
+    from bios_ws.blocking import WouldBlock, on_event_loop
+    remote, url = canned
+    host.add_remote(url)
+    host.routing.set_route(ADMIN, "settings", "cloud-b", domain="vm1")
+    body = io.BytesIO(request("GetAttributes"))
+    environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": "text/xml",
+               "CONTENT_LENGTH": str(len(body.getvalue())), "wsgi.input": body,
+               PRINCIPAL_ENVIRON_KEY: Principal.guest("vm1")}
+    with on_event_loop():
+        assert host.call("GetAttributes", domain="vm2")[1] == b"local"  # no route: stays
+        with pytest.raises(WouldBlock):
+            host.forwarder(environ, lambda *_: None)
+    assert body.tell() == 0  # not even read: the request runs whole on a thread
+    assert remote.seen == [] and len(host.local_calls) == 1
+    assert host.call("GetAttributes")[1] == VALUE  # on a thread: forwarded
 
 
 def test_other_capabilities_and_domains_stay_local(host: Host,
