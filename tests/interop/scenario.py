@@ -232,12 +232,12 @@ class EventsSeen:
     @classmethod
     def of(cls, values: dict[str, Any]) -> EventsSeen:
         """From a client's ``events`` RESULT object (or the same keys as text)."""
+        domains = values["event_domains"] if _ints(values["event_ids"]) else []  # none read
         return cls(
             str(values["subscription_id"]), int(values["cursor"]), str(values["expires"]),
             _ints(values["event_ids"]), _names(values["event_types"]),
             tuple("" if d is None else str(d) for d in (
-                values["event_domains"].split(",") if isinstance(values["event_domains"], str)
-                else values["event_domains"])),
+                domains.split(",") if isinstance(domains, str) else domains)),
             int(values["next_cursor"]), _flag(values["events_lost"]),
             str(values["renewed_expires"]), str(values["unsubscribed"]))
 
