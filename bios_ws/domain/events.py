@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bios_ws.domain.principal import Principal, Role
+from bios_ws.domain.principal import Principal, Role, guest_of
 from bios_ws.errors import AccessDenied, InvalidRequest
 
 
@@ -193,7 +193,8 @@ MAX_PAGE = 1000
 @dataclass(frozen=True)
 class Subscription:
     subscription_id: str
-    #: Who made it, as ``str(Principal)`` writes it ("guest:vm1", "admin:admin").
+    #: Who made it, as ``str(Principal)`` writes it ("guest:vm1", "host:h1 for guest:vm1",
+    #: "admin:admin").
     owner: str
     #: The domain it watches: a guest's own; the one the admin named; None: every domain.
     domain_id: str | None
@@ -206,7 +207,9 @@ class Subscription:
 
     @property
     def for_guest(self) -> bool:
-        return self.owner.startswith("guest:")
+        """A guest's: its domain's own guest, or a host speaking for that guest (the
+        owner ``host:H for guest:D`` of a routed guest's subscription)."""
+        return guest_of(self.owner) is not None
 
     @property
     def filter(self) -> EventFilter:

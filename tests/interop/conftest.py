@@ -2,7 +2,10 @@
 built and run against a real `vbios serve` over mutual TLS.
 
 One server (with the development TPM) serves the whole tier; each stack's test makes
-its own guest domain, so the stacks never see each other's writes. Toolchains
+its own guest domain, so the stacks never see each other's writes. Each stack's test
+runs twice (``deployment``'s modes): for a domain of the server's own, and for a domain
+whose settings and events the server routes to a second installation
+(tests/interop/routed.py), started once for the tier when a routed run needs it. Toolchains
 (Debian packages, npm's `soap`) are installed by `make test`; a stack whose toolchain
 is missing fails, never skips. Generated code goes to the test's temporary directory.
 """
@@ -39,6 +42,15 @@ from bios_ws.service.thermal_sample import ThermalView
 from tests.e2e.conftest import ServerProcess, run_vbios, served_home
 from tests.firmware_support import Signers, make_signers
 from tests.interop.contract import WSDL_PATH
+from tests.interop.routed import (
+    MODES,
+    ROUTED_SUFFIX,
+    STACK_DOMAINS,
+    Remote,
+    check_routed_calls,
+    remote_installation,
+    route_domain,
+)
 
 #: Seconds one build or client run of a stack may take.
 STEP_TIMEOUT = 300.0
@@ -94,10 +106,16 @@ class EventsState:
 class Deployment:
     server: ServerProcess
     wsdl: Path
+    #: B, when the guests' settings and events are routed there (the routed run).
+    remote: Remote | None = None
 
     @property
     def url(self) -> str:
         return self.server.url
+
+    @property
+    def routed(self) -> bool:
+        return self.remote is not None
 
     @property
     def admin(self) -> Guest:
@@ -105,7 +123,20 @@ class Deployment:
         return Guest("", self.server.admin_bundle)
 
     def new_guest(self, domain: str) -> Guest:
-        return Guest(domain, self.server.create_domain(domain))
+        """A domain of the server's and its guest's bundle; in the routed run the domain
+        is ``domain`` + ROUTED_SUFFIX, its settings and events routed to B."""
+        if self.remote is None:
+            return Guest(domain, self.server.create_domain(domain))
+        assert domain in STACK_DOMAINS, f"B grants A no domain {domain}{ROUTED_SUFFIX}"
+        guest = Guest(domain + ROUTED_SUFFIX, self.server.create_domain(domain + ROUTED_SUFFIX))
+        route_domain(self.server, guest.domain)
+        return guest
+
+    def check_routed_calls(self, domain: str) -> None:
+        """In the routed run, that ``domain``'s settings and events calls went to B (and
+        its local ones stayed here): routed.check_routed_calls."""
+        if self.remote is not None:
+            check_routed_calls(self.remote, self.server.home, domain)
 
     def vbios(self, *args: str) -> subprocess.CompletedProcess[str]:
         """A `vbios` admin command on the served home."""
@@ -134,30 +165,54 @@ class Deployment:
 
     def events(self, domain: str, after: int) -> EventsState:
         """The events a guest of ``domain`` sees after the cursor ``after`` (its domain's
-        and the host-wide ones, every type) and every subscription, as the served home's
-        store holds them, read in-process (a read: nothing audited)."""
+        and the host-wide ones, every type) and every subscription, as the store of the
+        home serving them holds them (B's in the routed run), read in-process (a read:
+        nothing audited)."""
         wanted = EventFilter(frozenset({domain, HOST_WIDE}))
-        with (bootstrap(Config.of(Home.open(self.server.home))) as app,
+        home = self.server.home if self.remote is None else self.remote.home
+        with (bootstrap(Config.of(Home.open(home))) as app,
               app.store.unit_of_work() as uow):
             page = uow.events.after(after, wanted, 1000)
             return EventsState(page.events, page.head, tuple(uow.events.subscriptions()))
 
 
 @pytest.fixture(scope="session")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def interop_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A: the one interop server of the tier."""
     with served_home(tmp_path_factory.mktemp("interop")) as server:
-        yield Deployment(server, WSDL_PATH)
+        yield server
 
 
 @pytest.fixture(scope="session")
-def capsule_signers(deployment: Deployment,
+def remote_b(interop_server: ServerProcess,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
+    """B, the remote of the routed runs, for the whole tier."""
+    with remote_installation(tmp_path_factory.mktemp("interop-remote"),
+                             interop_server) as remote:
+        yield remote
+
+
+@pytest.fixture(params=MODES)
+def deployment(request: pytest.FixtureRequest,
+               interop_server: ServerProcess) -> Deployment:
+    """The interop server, for its own domains ("local") or for domains it routes to B
+    ("routed")."""
+    if request.param == "local":
+        return Deployment(interop_server, WSDL_PATH)
+    return Deployment(interop_server, WSDL_PATH, request.getfixturevalue("remote_b"))
+
+
+@pytest.fixture(scope="session")
+def capsule_signers(interop_server: ServerProcess,
                     tmp_path_factory: pytest.TempPathFactory) -> Signers:
     """Capsule signers whose root the interop server trusts (`vbios firmware trust add`,
-    once for the tier): each stack's test signs its domain's capsule with them."""
+    once for the tier: firmware updates stay local): each stack's test signs its domain's
+    capsule with them."""
     signers = make_signers(datetime.now(UTC))
     root = tmp_path_factory.mktemp("capsule-signers") / "update-root.pem"
     root.write_bytes(signers.root.cert_pem())
-    done = deployment.vbios("firmware", "trust", "add", str(root))
+    done = run_vbios("firmware", "trust", "add", str(root), "--home",
+                     str(interop_server.home))
     assert done.returncode == 0, f"vbios firmware trust add failed:\n{done.stderr}"
     return signers
 

@@ -26,7 +26,7 @@ from vbios_client.attestation import QuoteEvidence, verify_quote
 from tests.e2e.support import foreign_ca_pem
 from tests.firmware_support import Signers
 from tests.interop.conftest import Deployment, Guest, run_step
-from tests.interop.contract import check_coverage, wsdl_operations
+from tests.interop.contract import WSDL_PATH, check_coverage, wsdl_operations
 from tests.interop.materials import (
     CHUNK_SIZE,
     db_certificate,
@@ -53,6 +53,14 @@ TOOLS = ("wsimport", "javac", "java")
 DOMAIN = "interop-java"
 QUOTE_PCRS = (0, 1, 2, 3, 4, 5, 6, 7)
 SB_CN = "bios-ws jaxws interop db key"
+#: Why the routed run fails (issue 18, not done): the client finds the certificate the
+#: admin added to its domain's db (AddSecureBootCertificate) in the db it reads as the
+#: guest, and removes it by that hash; the admin's operations act on A while a routed
+#: domain's Secure Boot databases are B's, so it finds none and RemoveSecureBootCertificate
+#: is refused. Admin operations on a routed domain's settings are to be forwarded or
+#: refused by A (docs/routing.md); until then this run fails on purpose.
+ADMIN_CERTIFICATE_GAP = ("the admin's Secure Boot certificate of a routed domain goes to A,"
+                         " the guest reads B's databases")
 
 
 def require_toolchain() -> dict[str, str]:
@@ -65,13 +73,13 @@ def require_toolchain() -> dict[str, str]:
     return {tool: str(path) for tool, path in found.items()}
 
 
-def generate_and_compile(tools: dict[str, str], deployment: Deployment, work: Path) -> Path:
+def generate_and_compile(tools: dict[str, str], wsdl: Path, work: Path) -> Path:
     """wsimport (default options) into ``work``, then javac the client; the classes dir."""
     src, classes = work / "src", work / "classes"
     src.mkdir()
     classes.mkdir()
     done = run_step([tools["wsimport"], "-keep", "-s", str(src), "-d", str(classes),
-                     str(deployment.wsdl)], cwd=work, what="wsimport")
+                     str(wsdl)], cwd=work, what="wsimport")
     said = done.stdout + done.stderr
     assert "[ERROR]" not in said, said
     sei = (src / "ws" / "bios" / "vbios" / "v1" / "VbiosService.java").read_text()
@@ -89,11 +97,18 @@ def generate_and_compile(tools: dict[str, str], deployment: Deployment, work: Pa
 
 
 
-def renewal_request(path: Path) -> ec.EllipticCurvePrivateKey:
+@pytest.fixture(scope="module")
+def jaxws_classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated and compiled client, once for the local and the routed run."""
+    return generate_and_compile(require_toolchain(), WSDL_PATH,
+                                tmp_path_factory.mktemp("jaxws-build"))
+
+
+def renewal_request(path: Path, domain: str) -> ec.EllipticCurvePrivateKey:
     """A PKCS#10 request (DER) for a fresh key, as RenewCertificate wants it; the key."""
     key = ec.generate_private_key(ec.SECP256R1())
     csr = (x509.CertificateSigningRequestBuilder()
-           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DOMAIN)]))
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)]))
            .sign(key, hashes.SHA256()))
     path.write_bytes(csr.public_bytes(serialization.Encoding.DER))
     return key
@@ -145,15 +160,18 @@ def run_client(tools: dict[str, str], classes: Path, settings: dict[str, str],
 
 
 def test_jaxws_client_over_mutual_tls(deployment: Deployment, capsule_signers: Signers,
-                                      tmp_path: Path) -> None:
+                                      jaxws_classes: Path, tmp_path: Path,
+                                      request: pytest.FixtureRequest) -> None:
+    if deployment.routed:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=ADMIN_CERTIFICATE_GAP))
     tools = require_toolchain()
-    classes = generate_and_compile(tools, deployment, tmp_path)
+    classes = jaxws_classes
     guest = deployment.new_guest(DOMAIN)
     password = secrets.token_hex(16)
     write_pkcs12(guest, tmp_path / "guest.p12", password.encode())
     write_pkcs12(deployment.admin, tmp_path / "admin.p12", password.encode())
     db_der = db_certificate(tmp_path / "db.pem", SB_CN).der
-    renewal_key = renewal_request(tmp_path / "renewal.csr")
+    renewal_key = renewal_request(tmp_path / "renewal.csr", guest.domain)
     nonce = secrets.token_bytes(32)
     capsule = firmware_capsule(tmp_path / "update.cap", capsule_signers)
     settings = {
@@ -230,6 +248,7 @@ def test_jaxws_client_over_mutual_tls(deployment: Deployment, capsule_signers: S
     with vc.BiosClient.from_bundle(deployment.url, bundle, timeout=30,
                                    auto_renew=False) as bios:
         check_against_library(bios, got, db_der)
+    deployment.check_routed_calls(guest.domain)  # the routed run: B answered them
 
 
 def check_against_library(bios: vc.BiosClient, got: dict[str, str], db_der: bytes) -> None:

@@ -45,3 +45,4 @@ def test_node_soap_calls_every_guest_operation(deployment: Deployment,
     check_coverage("node-soap", done.stdout)
     check_answers(deployment, scenario, result_of(done.stdout))
     assert result_of(done.stdout)["fault"]["class"] == "Error"
+    deployment.check_routed_calls(scenario.guest.domain)  # the routed run: B answered them

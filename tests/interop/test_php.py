@@ -36,3 +36,4 @@ def test_php_soapclient_calls_every_guest_operation(deployment: Deployment,
     check_answers(deployment, scenario, result_of(done.stdout))
     assert result_of(done.stdout)["fault"]["class"] == "SoapFault"
     assert any(cache.iterdir()), "ext/soap cached no parsed WSDL in the test's directory"
+    deployment.check_routed_calls(scenario.guest.domain)  # the routed run: B answered them

@@ -169,6 +169,19 @@ def test_a_subscription_is_its_domains_guests_and_the_admins() -> None:
     assert not mine.owned_by(Principal.anonymous("10.0.0.1"))
 
 
+def test_a_subscription_a_host_made_for_a_guest_is_that_guests() -> None:
+    """Routed events (issue 18): a host speaking for vm1 (``host:h1 for guest:vm1``) made
+    it; the later calls of that host for vm1 may use it, and it reads what vm1's guest
+    may read (never the admin's events of the domain)."""
+    host = Principal.from_san_uris(["urn:vbios:host:h1"], "h1")
+    via = host.on_behalf_of("vm1")
+    routed = subscription(via)
+    assert routed.owner == "host:h1 for guest:vm1" and routed.for_guest
+    assert routed.owned_by(via) and routed.owned_by(GUEST) and routed.owned_by(ADMIN)
+    assert not routed.owned_by(host.on_behalf_of("vm2")) and not routed.owned_by(host)
+    assert routed.filter == subscription().filter
+
+
 def test_expiry_is_asked_for_defaulted_cut_and_positive() -> None:
     assert expiry(T0, None) == T0 + DEFAULT_EXPIRES
     assert expiry(T0, 90) == T0 + timedelta(seconds=90)
