@@ -162,6 +162,10 @@ class Capability:
     stays_local: str | None = None
     #: The capability whose route its operations follow (their state is that one's).
     routes_with: str | None = None
+    #: Its admin operations that act on one domain's routed state (the request's Domain):
+    #: for a domain routed elsewhere, this host, its platform, forwards the admin's call
+    #: to the remote as the platform (``server.forwarding``, ``docs/routing.md``).
+    platform: tuple[str, ...] = ()
 
     @property
     def routable(self) -> bool:
@@ -255,7 +259,8 @@ def _firmware_upload(wiring: Wiring) -> FirmwareUploadService:
 
 def _system_management(wiring: Wiring) -> SystemManagementService:
     return SystemManagementService(wiring.uow, wiring.clock, wiring.registry,
-                                   wiring.built.use(PowerService), gate=wiring.gate)
+                                   wiring.built.use(PowerService), gate=wiring.gate,
+                                   settings=wiring.boot_settings)
 
 
 def _thermal(wiring: Wiring) -> ThermalService:
@@ -306,6 +311,7 @@ CAPABILITIES: tuple[Capability, ...] = (
                 UnknownBootOption),
         loop_safe=("GetAttributeRegistry", "GetAttributes", "GetPendingAttributes",
                    "GetBootOrder"),
+        platform=("ApplyPendingAttributes",),
     ),
     Capability(
         "power", _power,
@@ -321,6 +327,7 @@ CAPABILITIES: tuple[Capability, ...] = (
                     " applied at boot): they go where settings go (vbios route set settings)",
         routes_with="settings",
         reads=("GetSecureBoot", "GetSecureBootDatabases"),
+        platform=("AddSecureBootCertificate", "RemoveSecureBootCertificate"),
     ),
     Capability(
         "attestation", _attestation,
@@ -406,6 +413,12 @@ def read_operations() -> frozenset[str]:
     """The operations that change nothing (``Capability.reads`` and ``loop_safe``): the
     only ones a forwarded call may send twice or answer from a route's cache."""
     return frozenset(name for c in CAPABILITIES for name in (*c.loop_safe, *c.reads))
+
+
+def platform_operations() -> frozenset[str]:
+    """The admin operations a routed domain's platform forwards to its remote
+    (``Capability.platform``)."""
+    return frozenset(name for c in CAPABILITIES for name in c.platform)
 
 
 def build_use_cases(wiring: Wiring) -> UseCases:

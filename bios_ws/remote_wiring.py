@@ -67,12 +67,17 @@ def boot_settings(bios: BiosService, table: TableSource, pools: RemotePools,
 
 
 def forwarder(app: WSGIApp, table: TableSource, pools: RemotePools) -> WSGIApp:
-    """Guest calls of routed capabilities go to their remote (docs/routing.md)."""
-    from bios_ws.capabilities import operation_capabilities, read_operations
+    """Guest calls of routed capabilities go to their remote, and so do the admin's
+    calls of the platform operations for a routed domain (docs/routing.md)."""
+    from bios_ws.capabilities import (
+        operation_capabilities,
+        platform_operations,
+        read_operations,
+    )
     from bios_ws.server.forwarding import Forwarder
 
     return Forwarder(app, table=table, operations=operation_capabilities(),
-                     reads=read_operations(), pools=pools)
+                     reads=read_operations(), platform=platform_operations(), pools=pools)
 
 
 def host_route(app: WSGIApp, use_cases: UseCases) -> WSGIApp:

@@ -19,7 +19,12 @@ from typing import Any
 
 from cryptography import x509
 
-from bios_ws.capabilities import CAPABILITIES, operation_capabilities, read_operations
+from bios_ws.capabilities import (
+    CAPABILITIES,
+    operation_capabilities,
+    platform_operations,
+    read_operations,
+)
 from bios_ws.domain.fakes import MemoryStore
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.routing import Remote, RoutingTable
@@ -27,7 +32,7 @@ from bios_ws.domain.state import DomainState
 from bios_ws.pki.certs import cert_pem, clear_key_pem
 from bios_ws.pki.remote_credentials import client_context, keep_key, key_path
 from bios_ws.server.answer_cache import AnswerCache
-from bios_ws.server.forwarding import ON_BEHALF_OF, Forwarder, RemotePools
+from bios_ws.server.forwarding import ACTING_AS, ON_BEHALF_OF, Forwarder, RemotePools
 from bios_ws.service.routing import RouteKeeper, RoutingService
 from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY
 from tests.routing_support import NOW, RemoteInstallation, host_credential
@@ -66,6 +71,7 @@ class Seen:
     on_behalf_of: str | None
     host_uri: str
     body: bytes
+    acting_as: str | None = None
 
 
 @dataclass
@@ -108,7 +114,7 @@ def _handler(remote: CannedRemote) -> type[http.server.BaseHTTPRequestHandler]:
             san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
             remote.seen.append(Seen(self.path, self.headers.get(ON_BEHALF_OF),
                                     san.get_values_for_type(x509.UniformResourceIdentifier)[0],
-                                    body))
+                                    body, self.headers.get(ACTING_AS)))
             if remote.close_without_answer:
                 remote.close_without_answer -= 1
                 self.close_connection = True
@@ -228,14 +234,15 @@ class Host:
     ca_pem: bytes  # cloud-b's CA
     clock: Clock
 
-    def call(self, operation: str, domain: str = "vm1", inner: str = ""
-             ) -> tuple[str, bytes, dict[str, Any]]:
+    def call(self, operation: str, domain: str = "vm1", inner: str = "",
+             principal: Principal | None = None) -> tuple[str, bytes, dict[str, Any]]:
+        """``operation`` called by ``principal`` (default: ``domain``'s guest)."""
         body = request(operation, inner)
         environ: dict[str, Any] = {
             "REQUEST_METHOD": "POST", "CONTENT_TYPE": "text/xml; charset=utf-8",
             "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
             "HTTP_SOAPACTION": f'"{operation}"',
-            PRINCIPAL_ENVIRON_KEY: Principal.guest(domain)}
+            PRINCIPAL_ENVIRON_KEY: principal or Principal.guest(domain)}
         started: dict[str, Any] = {}
 
         def start_response(status: str, headers: list[tuple[str, str]], *_: Any) -> None:
@@ -282,8 +289,8 @@ def host_a(installation: RemoteInstallation, tmp_path: Path) -> Iterator[Host]:
     clock = Clock()
     pools = RemotePools(context_for, timeout=1.0)
     forwarder = Forwarder(local, table=table, operations=operation_capabilities(),
-                          reads=read_operations(), pools=pools,
-                          cache=AnswerCache(clock=clock))
+                          reads=read_operations(), platform=platform_operations(),
+                          pools=pools, cache=AnswerCache(clock=clock))
     try:
         yield Host(store, routing, forwarder, pools, local_calls, cert_pem(credential.cert),
                    cert_pem(installation.ca.cert), clock)

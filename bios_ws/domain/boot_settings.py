@@ -42,6 +42,12 @@ class BootSettings(Protocol):
         """The firmware used BootNext ``option_id`` (read back after a run): it is gone,
         unless a new one was set meanwhile."""
 
+    def mirror_watchdog(self, domain_id: str, enabled: bool) -> bool:
+        """The domain's watchdog is being armed (``enabled``) or disarmed: where a remote
+        holds its settings, ``OsWatchdogTimer`` is set there to match, as its platform
+        (RemoteUnavailable when it cannot be), and True. False where they are here: the
+        system management use case sets it in the unit that arms the watchdog."""
+
     def setting(self, domain_id: str, name: str) -> object:
         """The current value of one attribute, for the machine's own rules (its thermal
         model reads PowerProfile and ThermalProfile); None when there is none. Never

@@ -5,7 +5,12 @@ A host certificate (``urn:vbios:host:H``, issued by ``vbios host add``) names no
 its own: it counts only with the ``X-Vbios-On-Behalf-Of: D`` header of a request, and
 then the caller is D's guest via host H (``on_behalf_of``), with D's guest's rights and
 nothing more. The credential registry says whether H may speak for D
-(``docs/remote.md``)."""
+(``docs/remote.md``).
+
+With ``X-Vbios-Acting-As: platform`` beside it, the host is D's platform: the host that
+runs D's machine, calling on its admin's behalf one of the admin operations that act on
+D's routed state (``capabilities.platform_operations``), for D only
+(``require_admin_of``); otherwise it is D's guest via H, as without the marker."""
 
 from __future__ import annotations
 
@@ -33,6 +38,12 @@ HOST_PREFIX = "host:"
 _FOR_GUEST = f" for {GUEST_PREFIX}"
 #: The HTTP header naming the domain a host speaks for (WSGI: ``HTTP_X_VBIOS_ON_BEHALF_OF``).
 ON_BEHALF_OF_HEADER = "X-Vbios-On-Behalf-Of"
+#: The HTTP header by which a host speaking for D says it calls as D's platform (its
+#: admin's call of an admin operation on D's routed state); its one value is ``PLATFORM``.
+ACTING_AS_HEADER = "X-Vbios-Acting-As"
+PLATFORM = "platform"
+#: How D's platform is written: ``host:H platform of D``.
+_PLATFORM_OF = f" {PLATFORM} of "
 
 
 class Role(StrEnum):
@@ -63,7 +74,8 @@ def check_domain_id(domain_id: str) -> str:
 class Principal:
     """A caller. ``serial`` and ``incarnation`` say which certificate it presented
     (None for callers inside the host: the CLI, the machines). ``host`` names the host
-    whose certificate it was: a ``HOST`` principal, or a guest that host speaks for."""
+    whose certificate it was: a ``HOST`` principal, or a guest that host speaks for;
+    ``platform``: that guest is the domain's platform (``on_behalf_of``)."""
 
     role: Role
     subject: str
@@ -71,6 +83,7 @@ class Principal:
     serial: int | None = None
     incarnation: str | None = None
     host: str | None = None
+    platform: bool = False
 
     @classmethod
     def admin(cls, subject: str = "admin") -> Principal:
@@ -116,17 +129,22 @@ class Principal:
             raise AccessDenied("client certificate names no single domain incarnation")
         return cls(Role.GUEST, subject or domain_id, domain_id, serial, incarnations[0])
 
-    def on_behalf_of(self, header: str | None) -> Principal:
-        """The caller a request makes of this certificate's principal and its
+    def on_behalf_of(self, header: str | None, acting_as: str | None = None) -> Principal:
+        """The caller a request makes of this certificate's principal, its
         ``X-Vbios-On-Behalf-Of`` header (``header``: its value, None when absent; a
-        repeated header arrives joined by commas): a host certificate with a header
-        naming domain D is D's guest via that host; without the header it is nothing.
-        Any other certificate must come without the header. AccessDenied otherwise
-        (whether the host may speak for D is the credential registry's to say)."""
+        repeated header arrives joined by commas) and its ``X-Vbios-Acting-As`` header
+        (``acting_as``): a host certificate with a header naming domain D is D's guest via
+        that host, and D's platform with ``acting_as`` ``platform``; without the header
+        it is nothing. Any other certificate must come without either header.
+        AccessDenied otherwise (whether the host may speak for D is the credential
+        registry's to say)."""
         if self.role is not Role.HOST:
             if header is not None:
                 raise AccessDenied(f"only a host certificate may speak on behalf of a"
                                    f" domain ({ON_BEHALF_OF_HEADER})")
+            if acting_as is not None:
+                raise AccessDenied(f"only a host certificate may act as a domain's"
+                                   f" platform ({ACTING_AS_HEADER})")
             return self
         if header is None:
             raise AccessDenied(f"a host certificate speaks only on behalf of a domain: the"
@@ -136,7 +154,10 @@ class Principal:
                                f" ({ON_BEHALF_OF_HEADER} repeated)")
         if not is_domain_id(header):
             raise AccessDenied(f"the request's {ON_BEHALF_OF_HEADER} is no domain id")
-        return Principal(Role.GUEST, self.subject, header, self.serial, None, self.host)
+        if acting_as is not None and acting_as != PLATFORM:
+            raise AccessDenied(f"the request's {ACTING_AS_HEADER} is not {PLATFORM!r}")
+        return Principal(Role.GUEST, self.subject, header, self.serial, None, self.host,
+                         platform=acting_as is not None)
 
     @property
     def via_host(self) -> bool:
@@ -153,8 +174,23 @@ class Principal:
         if self.role is not Role.ADMIN:
             raise AccessDenied("this operation is for the host admin")
 
+    def require_admin_of(self, domain_id: str) -> None:
+        """For the admin operations a domain's platform may call too
+        (``capabilities.platform_operations``): the admin, or the platform of exactly
+        ``domain_id`` (a host speaking for it as its platform); AccessDenied otherwise."""
+        if self.role is Role.ADMIN:
+            return
+        if self.platform and self.via_host:
+            if self.domain_id == domain_id:
+                return
+            raise AccessDenied(f"the platform of domain {self.domain_id} acts on that"
+                               " domain only")
+        raise AccessDenied("this operation is for the host admin")
+
     def __str__(self) -> str:
         if self.role is Role.GUEST:
+            if self.host is not None and self.platform:
+                return f"{HOST_PREFIX}{self.host}{_PLATFORM_OF}{self.domain_id}"
             if self.host is not None:
                 return f"{HOST_PREFIX}{self.host}{_FOR_GUEST}{self.domain_id}"
             return f"{GUEST_PREFIX}{self.domain_id}"
@@ -165,19 +201,22 @@ class Principal:
 
 def guest_of(principal: str) -> str | None:
     """The domain id of a guest principal as ``str(Principal)`` writes it (``guest:D``,
-    or ``host:H for guest:D``: a host speaking for D acts as D's guest); None for others."""
+    or ``host:H for guest:D``: a host speaking for D acts as D's guest, and so does D's
+    platform, ``host:H platform of D``); None for others."""
     if principal.startswith(GUEST_PREFIX):
         return principal[len(GUEST_PREFIX):]
     if principal.startswith(HOST_PREFIX):
-        _, found, domain_id = principal.partition(_FOR_GUEST)
-        if found:
-            return domain_id
+        for link in (_FOR_GUEST, _PLATFORM_OF):
+            _, found, domain_id = principal.partition(link)
+            if found:
+                return domain_id
     return None
 
 
 def host_of(principal: str) -> str | None:
-    """The host of a host principal as ``str(Principal)`` writes it (``host:H``, or
-    ``host:H for guest:D``); None for others."""
+    """The host of a host principal as ``str(Principal)`` writes it (``host:H``,
+    ``host:H for guest:D`` or ``host:H platform of D``); None for others."""
     if principal.startswith(HOST_PREFIX):
-        return principal[len(HOST_PREFIX):].partition(_FOR_GUEST)[0]
+        return principal[len(HOST_PREFIX):].partition(_FOR_GUEST)[0].partition(
+            _PLATFORM_OF)[0]
     return None

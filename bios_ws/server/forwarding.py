@@ -17,6 +17,16 @@ without an answer, or does not answer within ``timeout`` seconds gives a
 (``server.remote_pool``: one pool of kept-alive connections per remote, and the rule
 of what may be sent twice: only reads, ``capabilities.read_operations``).
 
+The admin's calls of the admin operations that act on one domain's routed state
+(``capabilities.platform_operations``: ApplyPendingAttributes, Add- and
+RemoveSecureBootCertificate) are forwarded too, when the request's Domain (the operation
+element's ``Domain`` child) has its capability routed: this host runs that domain's
+machine, so it is the domain's platform, and it says so with ``X-Vbios-Acting-As:
+platform`` beside ``X-Vbios-On-Behalf-Of: <Domain>`` (``docs/remote.md``). Only then,
+never for a guest's call: a guest's call of one of these goes to the local application,
+which refuses it (a guest never reaches the remote's admin operations through this
+host). Without any route at all, an admin's call is not read here.
+
 The one exception is a route with a cache (``vbios route set ... --cache SECONDS``):
 its remote's answers (HTTP 200) to reads are kept in this worker's memory
 (``server.answer_cache``), and while the remote is unavailable a read whose answer is
@@ -35,8 +45,10 @@ import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
+from lxml import etree
+
 from bios_ws.blocking import may_block
-from bios_ws.domain.principal import Principal, Role
+from bios_ws.domain.principal import ACTING_AS_HEADER, PLATFORM, Principal, Role, is_domain_id
 from bios_ws.domain.routing import Route, RoutingTable
 from bios_ws.errors import RemoteOutcomeUnknown, RemoteUnavailable, VbiosError
 from bios_ws.server.answer_cache import AnswerCache, CacheKey, Hit
@@ -56,14 +68,17 @@ from bios_ws.soap.guard import FAULT_ENVIRON_KEY, OPERATION_ENVIRON_KEY
 from bios_ws.soap.types import TNS
 from bios_ws.soap.xmlparser import parse_xml
 
-__all__ = ["CACHED", "DEFAULT_TIMEOUT", "MAX_ANSWER", "ON_BEHALF_OF", "Answer", "Forwarder",
-           "RemotePool", "RemotePools"]
+__all__ = ["ACTING_AS", "CACHED", "DEFAULT_TIMEOUT", "MAX_ANSWER", "ON_BEHALF_OF", "Answer",
+           "Forwarder", "RemotePool", "RemotePools"]
 log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 #: The header naming the domain a host speaks for (the remote checks the host may).
 ON_BEHALF_OF = "X-Vbios-On-Behalf-Of"
+#: The header saying the host calls as the domain's platform (its one value: ``platform``).
+ACTING_AS = ACTING_AS_HEADER
+_DOMAIN = f"{{{TNS}}}Domain"
 #: The header of an answer served from the cache: ``remote=NAME; age=N``.
 CACHED = "X-Vbios-Cached"
 _RELAYED = [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store")]
@@ -74,16 +89,20 @@ class Forwarder:
 
     def __init__(self, app: WSGIApp, *, table: Callable[[], RoutingTable],
                  operations: Mapping[str, str], pools: RemotePools,
-                 reads: Collection[str] = (), cache: AnswerCache | None = None,
+                 reads: Collection[str] = (), platform: Collection[str] = (),
+                 cache: AnswerCache | None = None,
                  max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         """``operations``: each operation -> its capability's routing key; ``reads``:
         the operations that change nothing (``capabilities.read_operations``; none: no
-        call is sent twice nor answered from a cache)."""
+        call is sent twice nor answered from a cache); ``platform``: the admin
+        operations forwarded for a routed Domain (``capabilities.platform_operations``;
+        none: every admin call stays here)."""
         self.app = app
         self._table = table
         self._clark = {f"{{{TNS}}}{name}": capability for name, capability in
                        operations.items()}
         self._reads = frozenset(reads)
+        self._platform = frozenset(platform)
         self._pools = pools
         self.cache = AnswerCache() if cache is None else cache
         self._max_body = max_body_bytes
@@ -91,9 +110,12 @@ class Forwarder:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:
         principal = environ.get(PRINCIPAL_ENVIRON_KEY)
-        if (not isinstance(principal, Principal) or principal.role is not Role.GUEST
-                or principal.domain_id is None
+        if (not isinstance(principal, Principal)
                 or str(environ.get("REQUEST_METHOD", "")).upper() != "POST"):
+            return self.app(environ, start_response)
+        if principal.role is Role.ADMIN:
+            return self._admin(environ, start_response)
+        if principal.role is not Role.GUEST or principal.domain_id is None:
             return self.app(environ, start_response)
         domain = principal.domain_id
         try:
@@ -112,10 +134,46 @@ class Forwarder:
         found = self._operation(body, environ.get("CONTENT_TYPE"))
         if found is None:
             return self.app(environ, start_response)
-        operation, capability = found
+        operation, capability, _ = found
         route = table.route_for(capability, domain)
-        if route is None:
+        if route is None or operation in self._platform:  # the admin's: refused here
             return self.app(environ, start_response)
+        return self._forward(environ, start_response, table, route, operation, domain,
+                             body, platform=False)
+
+    def _admin(self, environ: dict[str, Any], start_response: StartResponse
+               ) -> Iterable[bytes]:
+        """The admin's call: forwarded as the platform's when it is one of the platform
+        operations and its Domain's capability is routed; else the local application's."""
+        if not self._platform:
+            return self.app(environ, start_response)
+        try:
+            table = self._table()
+        except VbiosError as error:
+            return _fault(environ, start_response, error)
+        if not table.routes:  # no route at all: the body is not even read
+            return self.app(environ, start_response)
+        body = self._read_body(environ)
+        if body is None:
+            return self.app(environ, start_response)
+        environ["wsgi.input"] = io.BytesIO(body)
+        found = self._operation(body, environ.get("CONTENT_TYPE"))
+        if found is None or found[0] not in self._platform:
+            return self.app(environ, start_response)
+        operation, capability, element = found
+        domain = _domain_of(element)
+        route = None if domain is None else table.route_for(capability, domain)
+        if domain is None or route is None:
+            return self.app(environ, start_response)  # a domain of this host's own
+        may_block(f"{operation} of {domain}, whose {capability} is routed")
+        return self._forward(environ, start_response, table, route, operation, domain,
+                             body, platform=True)
+
+    def _forward(self, environ: dict[str, Any], start_response: StartResponse,
+                 table: RoutingTable, route: Route, operation: str, domain: str,
+                 body: bytes, *, platform: bool) -> Iterable[bytes]:
+        """``body`` posted to ``route``'s remote for ``domain`` (as its platform when
+        ``platform``), its answer relayed; a fault or a cached answer when it has none."""
         remote = table.remotes.get(route.target)
         if remote is None:  # not kept by the store (remove refuses it): still never local
             return _fault(environ, start_response,
@@ -123,6 +181,8 @@ class Forwarder:
         environ[OPERATION_ENVIRON_KEY] = operation
         headers = {"Content-Type": str(environ.get("CONTENT_TYPE") or CONTENT_TYPE),
                    ON_BEHALF_OF: domain}
+        if platform:
+            headers[ACTING_AS] = PLATFORM
         action = environ.get("HTTP_SOAPACTION")
         if action is not None:
             headers["SOAPAction"] = str(action)
@@ -177,9 +237,11 @@ class Forwarder:
             received += len(chunk)
         return b"".join(chunks)
 
-    def _operation(self, body: bytes, content_type: object) -> tuple[str, str] | None:
-        """(operation, capability) the envelope names, or None: let the local guard
-        answer what is wrong with it (the same fault the remote would give)."""
+    def _operation(self, body: bytes, content_type: object
+                   ) -> tuple[str, str, etree._Element] | None:
+        """(operation, capability, its request element) the envelope names, or None: let
+        the local guard answer what is wrong with it (the same fault the remote would
+        give)."""
         _, _, params = str(content_type or "").partition(";")
         charset = None
         for param in params.split(";"):
@@ -191,7 +253,17 @@ class Forwarder:
         except Exception:
             return None
         capability = self._clark.get(envelope.body.tag)
-        return None if capability is None else (envelope.operation, capability)
+        return None if capability is None else (envelope.operation, capability,
+                                                envelope.body)
+
+
+def _domain_of(element: etree._Element) -> str | None:
+    """The domain id of the request element's one Domain child, or None (none, more than
+    one, or no domain id: the local application answers that)."""
+    found = [child for child in element if child.tag == _DOMAIN]
+    if len(found) != 1 or len(found[0]) or not is_domain_id(found[0].text or ""):
+        return None
+    return found[0].text
 
 
 def _cached(start_response: StartResponse, hit: Hit) -> list[bytes]:

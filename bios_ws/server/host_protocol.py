@@ -4,6 +4,7 @@ holding the domain's settings, beside the SOAP endpoint (no WSDL: host to host o
     POST <remote path>/host/v1/boot                {"cause": C, "apply": B, "consume_boot_next": B}
     POST <remote path>/host/v1/state               {}
     POST <remote path>/host/v1/boot-next-consumed  {"boot_next": OPTION}
+    POST <remote path>/host/v1/watchdog-setting    {"enabled": B}
 
 Bodies are JSON (``application/json``, UTF-8, at most ``MAX_REQUEST`` bytes, one object
 with exactly the keys named, no duplicate key, no NaN). ``boot`` and ``state`` answer
@@ -13,7 +14,9 @@ with exactly the keys named, no duplicate key, no NaN). ``boot`` and ``state`` a
 
 (``applied`` in a ``boot`` answer only; the state document is the store's own layout,
 ``store.codec.state_document``, without the password hashes). ``boot-next-consumed``
-answers ``200`` with ``{"domain": D, "version": N}``. A refusal answers a short JSON
+and ``watchdog-setting`` (the platform's only: its ``SetWatchdog`` armed or disarmed the
+domain's watchdog, and ``OsWatchdogTimer`` follows it here) answer ``200`` with
+``{"domain": D, "version": N}``. A refusal answers a short JSON
 error, ``{"error": CODE, "message": TEXT}``, with its HTTP status (``status_of``).
 Who may call, and what is audited: ``server.host_route``, ``docs/remote.md``.
 """
@@ -42,9 +45,11 @@ PREFIX = "/host/v1/"
 BOOT = "boot"
 STATE = "state"
 BOOT_NEXT_CONSUMED = "boot-next-consumed"
+WATCHDOG_SETTING = "watchdog-setting"
 #: Each call's name in the access log, the metrics and the audit of a refused call.
 OPERATIONS = {BOOT: "HostBoot", STATE: "HostBootState",
-              BOOT_NEXT_CONSUMED: "HostBootNextConsumed"}
+              BOOT_NEXT_CONSUMED: "HostBootNextConsumed",
+              WATCHDOG_SETTING: "HostWatchdogSetting"}
 CONTENT_TYPE = "application/json"
 #: The largest request body the remote reads (the bodies above are a few dozen bytes).
 MAX_REQUEST = 4096
@@ -147,6 +152,16 @@ def decode_boot_next(body: bytes) -> str:
         raise InvalidRequest(f"boot_next must be a boot option id of 1 to {MAX_OPTION_ID}"
                              " characters")
     return option
+
+
+def encode_watchdog_setting(enabled: bool) -> bytes:
+    return _dump({"enabled": enabled})
+
+
+def decode_watchdog_setting(body: bytes) -> bool:
+    found = parse_object(body, MAX_REQUEST)
+    _keys(found, "enabled")
+    return _bool(found, "enabled")
 
 
 # -- answers -------------------------------------------------------------------------

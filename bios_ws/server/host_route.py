@@ -11,7 +11,8 @@ header, a bad one) as ``host:H``; a guest's own certificate or an admin's as its
 caller without a certificate is not audited (no identity), as elsewhere. Then: POST
 only (``405``), ``application/json`` only (``415``), a body of at most
 ``MAX_REQUEST`` bytes (``413``), well-formed (``400``). The calls are the use case's
-(``service.host_boot.HostBoot``), whose writes are audited there.
+(``service.host_boot.HostBoot``), whose writes are audited there; ``watchdog-setting``
+is the domain's platform's only (``X-Vbios-Acting-As: platform``).
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ class HostRoute:
         if call == wire.STATE:
             wire.decode_state_request(body)
             return wire.encode_state(self._boot.state(principal))
+        if call == wire.WATCHDOG_SETTING:
+            version = self._boot.watchdog_setting(principal,
+                                                  wire.decode_watchdog_setting(body))
+            return wire.encode_done(str(principal.domain_id), version)
         option = wire.decode_boot_next(body)
         self._boot.boot_next_consumed(principal, option)
         state = self._boot.state(principal)

@@ -16,9 +16,11 @@ fingerprint of its bootstrap URI) and may call ``Enroll``; nothing else.
 
 A host certificate (another installation's, ``docs/remote.md``) becomes a principal only
 with the request's ``X-Vbios-On-Behalf-Of: D`` header: D's guest via that host
-(``Principal.on_behalf_of``), which counts when the registry grants the host D. A
-refused header, or a host refused for D, is audited by the application
-(``AUDITED_REFUSAL_ENVIRON_KEY``) as other refused calls are.
+(``Principal.on_behalf_of``), which counts when the registry grants the host D; with
+``X-Vbios-Acting-As: platform`` too, D's platform via that host (the admin operations on
+D's routed state, ``docs/remote.md``). A refused header (the marker on any other
+certificate, or without the domain), or a host refused for D, is audited by the
+application (``AUDITED_REFUSAL_ENVIRON_KEY``) as other refused calls are.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ CA_PATH = "/ca.pem"
 #: The WSGI name of the ``X-Vbios-On-Behalf-Of`` header (repeated: its values joined by
 #: commas, as ``server.wsgi_call`` and PEP 3333 join them).
 ON_BEHALF_OF_ENVIRON_KEY = "HTTP_X_VBIOS_ON_BEHALF_OF"
+#: The WSGI name of the ``X-Vbios-Acting-As`` header (``platform``: the domain's platform).
+ACTING_AS_ENVIRON_KEY = "HTTP_X_VBIOS_ACTING_AS"
 _REVOKED_BODY = b"client certificate revoked\n"
 
 
@@ -153,7 +157,8 @@ class PeerIdentity:
                                                  ("Connection", "close")])
                 return [_REVOKED_BODY]
             identity = self._speaking(identity, environ)
-        elif der is None and environ.get(ON_BEHALF_OF_ENVIRON_KEY) is not None:
+        elif der is None and (environ.get(ON_BEHALF_OF_ENVIRON_KEY) is not None
+                              or environ.get(ACTING_AS_ENVIRON_KEY) is not None):
             identity = "only a host certificate may speak on behalf of a domain"
         if isinstance(identity, Principal):
             environ[PRINCIPAL_ENVIRON_KEY] = identity
@@ -167,8 +172,10 @@ class PeerIdentity:
         against the registry; a refused header or host is noted for the audit."""
         header = environ.get(ON_BEHALF_OF_ENVIRON_KEY)
         header = header if isinstance(header, str) else None
+        acting_as = environ.get(ACTING_AS_ENVIRON_KEY)
+        acting_as = acting_as if isinstance(acting_as, str) else None
         try:
-            principal = certified.on_behalf_of(header)
+            principal = certified.on_behalf_of(header, acting_as)
         except AccessDenied as exc:
             environ[AUDITED_REFUSAL_ENVIRON_KEY] = (str(certified), header)
             return exc.message

@@ -18,11 +18,12 @@ from urllib.parse import urlsplit
 
 from bios_ws.blocking import may_block
 from bios_ws.domain.power import ResetCause
+from bios_ws.domain.principal import PLATFORM
 from bios_ws.domain.routing import Remote
 from bios_ws.domain.state import DomainState
 from bios_ws.errors import InvalidRequest, RemoteUnavailable, ServiceRestricted
 from bios_ws.server import host_protocol as wire
-from bios_ws.server.forwarding import ON_BEHALF_OF, RemotePools
+from bios_ws.server.forwarding import ACTING_AS, ON_BEHALF_OF, RemotePools
 from bios_ws.service.bios import WriteGate
 
 log = logging.getLogger("bios_ws.power")
@@ -57,6 +58,12 @@ class RemoteBootSettings:
     def boot_next_consumed(self, domain_id: str, option_id: str) -> None:
         self._post(domain_id, wire.BOOT_NEXT_CONSUMED, wire.encode_boot_next(option_id))
 
+    def mirror_watchdog(self, domain_id: str, enabled: bool) -> bool:
+        """``OsWatchdogTimer`` set on the remote, as the domain's platform."""
+        self._post(domain_id, wire.WATCHDOG_SETTING, wire.encode_watchdog_setting(enabled),
+                   platform=True)
+        return True
+
     def setting(self, domain_id: str, name: str) -> object:
         try:
             return self.state_of(domain_id).current.get(name)
@@ -72,12 +79,16 @@ class RemoteBootSettings:
             return False
         return True
 
-    def _post(self, domain_id: str, call: str, body: bytes) -> bytes:
+    def _post(self, domain_id: str, call: str, body: bytes, *, platform: bool = False
+              ) -> bytes:
         may_block(f"{wire.OPERATIONS[call]} at remote {self._remote.name}")
         pool = self._pools.pool(self._remote)
-        answer = pool.post(body, {"Content-Type": wire.CONTENT_TYPE,
-                                  "Accept": wire.CONTENT_TYPE, ON_BEHALF_OF: domain_id},
-                           path=wire.path_for(self._base, call), accept=wire.CONTENT_TYPE)
+        headers = {"Content-Type": wire.CONTENT_TYPE, "Accept": wire.CONTENT_TYPE,
+                   ON_BEHALF_OF: domain_id}
+        if platform:
+            headers[ACTING_AS] = PLATFORM
+        answer = pool.post(body, headers, path=wire.path_for(self._base, call),
+                           accept=wire.CONTENT_TYPE)
         if answer.status != 200:
             raise RemoteUnavailable(f"remote {self._remote.name} refused"
                                     f" {wire.OPERATIONS[call]} for {domain_id}:"

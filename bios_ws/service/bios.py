@@ -213,7 +213,7 @@ class BiosService:
             return changes
 
         def target() -> str:
-            principal.require_admin()
+            principal.require_admin_of(domain_id)  # or the domain's platform (routed)
             return check_domain_id(domain_id)
 
         return self.write(principal, "ApplyPendingAttributes", target, mutate, None,

@@ -42,6 +42,9 @@ class LocalBootSettings:
     def boot_next_consumed(self, domain_id: str, option_id: str) -> None:
         self._bios.firmware_consumed_boot_next(domain_id, option_id)
 
+    def mirror_watchdog(self, domain_id: str, enabled: bool) -> bool:
+        return False
+
     def setting(self, domain_id: str, name: str) -> object:
         return self._bios.setting(domain_id, name)
 
@@ -86,10 +89,27 @@ class RoutedBootSettings:
                                               consume_boot_next=consume_boot_next)
 
     def state_of(self, domain_id: str) -> DomainState:
-        return self.source(domain_id).state_of(domain_id)
+        source = self.source(domain_id)
+        state = source.state_of(domain_id)
+        if source is not self._local:  # the freshest view ``setting`` may serve
+            self._saw(domain_id, state)
+        return state
 
     def boot_next_consumed(self, domain_id: str, option_id: str) -> None:
         self.source(domain_id).boot_next_consumed(domain_id, option_id)
+
+    def mirror_watchdog(self, domain_id: str, enabled: bool) -> bool:
+        """Routed: set on the remote, and this process's view of the remote's values
+        forgotten (the next ``setting`` reads them again). Local: False."""
+        mirrored = self.source(domain_id).mirror_watchdog(domain_id, enabled)
+        if mirrored:
+            with self._lock:
+                self._seen.pop(domain_id, None)
+        return mirrored
+
+    def _saw(self, domain_id: str, state: DomainState) -> None:
+        with self._lock:
+            self._seen[domain_id] = (self._clock(), dict(state.current))
 
     def setting(self, domain_id: str, name: str) -> object:
         """Local: the store's value. Routed: the remote's current values as read at most

@@ -10,6 +10,12 @@ boot (``boot on host H (ColdReset)``), one new version, kept pending in restrict
 (this installation's: the write is refused, audited, and the state is answered as it
 is). After a run of a machine with firmware of its own, the BootNext it consumed goes
 (``FirmwareConsumedBootNext``, as the same principal).
+
+When the guest arms or disarms its watchdog (``SetWatchdog``, on the host that runs the
+machine), ``OsWatchdogTimer`` follows it here, as it does in the settings of a domain
+whose settings are the host's own (``service.system_management``): set by the platform
+(``host:H platform of D``, ``X-Vbios-Acting-As: platform``; nobody else), audited as its
+``SetWatchdog``, one new version when it changed, nothing when it did not.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from dataclasses import dataclass, replace
 
 from bios_ws.domain.power import ResetCause
 from bios_ws.domain.principal import Principal
-from bios_ws.domain.state import DomainState
+from bios_ws.domain.state import ApplyTime, DomainState
+from bios_ws.domain.timers import WATCHDOG_ATTRIBUTE
 from bios_ws.errors import AccessDenied, ServiceRestricted
 from bios_ws.service.bios import BiosService
 
@@ -75,6 +82,28 @@ class HostBoot:
 
         self._bios.write(principal, "FirmwareConsumedBootNext", lambda: domain_id, mutate,
                          None, requested=domain_id, gated=False)
+
+    def watchdog_setting(self, principal: Principal, enabled: bool) -> int:
+        """``OsWatchdogTimer`` Enabled or Disabled as D's watchdog is (when the registry
+        in force has it); D's version after it."""
+        wanted = "Enabled" if enabled else "Disabled"
+
+        def target() -> str:
+            domain_id = self._domain(principal)
+            if not principal.platform:
+                raise AccessDenied("only the domain's platform sets the setting of its"
+                                   " watchdog (X-Vbios-Acting-As: platform)")
+            return domain_id
+
+        def mutate(state: DomainState) -> Mapping[str, object]:
+            # a domain's values hold OsWatchdogTimer exactly when the registry has it
+            if state.current.get(WATCHDOG_ATTRIBUTE, wanted) != wanted:
+                state.set_attributes(self._bios.registry, {WATCHDOG_ATTRIBUTE: wanted},
+                                     ApplyTime.IMMEDIATE)
+            return {WATCHDOG_ATTRIBUTE: wanted, "on": f"host {principal.host}"}
+
+        return self._bios.write(principal, "SetWatchdog", target, mutate, None,
+                                requested=principal.domain_id)
 
     def _domain(self, principal: Principal) -> str:
         if not principal.via_host or principal.domain_id is None:

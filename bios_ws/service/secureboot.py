@@ -140,7 +140,7 @@ class SecureBootService:
     def _admin_write(self, principal: Principal, operation: str, domain_id: str,
                      change: Callable[[DomainState], Mapping[str, object]]) -> int:
         def target() -> str:
-            principal.require_admin()
+            principal.require_admin_of(domain_id)  # or the domain's platform (routed)
             return check_domain_id(domain_id)
 
         return self._bios.write(principal, operation, target, change, None,

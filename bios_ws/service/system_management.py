@@ -10,7 +10,9 @@ every few seconds. The timers are fired by ``SystemTimers`` (``timers``).
 
 ``SetWatchdog`` arms or disarms the watchdog and sets ``OsWatchdogTimer`` to match (when
 the registry has it) in the same unit: it is the OS's watchdog, so no setup password is
-asked, as an IPMI watchdog command asks none.
+asked, as an IPMI watchdog command asks none. For a domain whose settings a remote holds,
+the setting is the remote's: set there first, read from there
+(``service.watchdog_setting``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, TypeVar
 
 from bios_ws.domain import sel
 from bios_ws.domain.audit import AuditRecord, digest_changes
+from bios_ws.domain.boot_settings import BootSettings
 from bios_ws.domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bios_ws.domain.principal import Principal, is_domain_id
 from bios_ws.domain.registry import AttributeRegistry
@@ -58,6 +61,7 @@ from bios_ws.service.power import PowerService
 from bios_ws.service.registry_keeper import RegistryKeeper
 from bios_ws.service.smbios import read_smbios
 from bios_ws.service.timers import COUNTING, SystemTimers
+from bios_ws.service.watchdog_setting import WatchdogSetting
 
 T = TypeVar("T")
 #: The operation named in the audit entry of a request of no known kind.
@@ -88,12 +92,15 @@ Handler = Callable[[UnitOfWork, Principal, str, Any], Any]
 
 class SystemManagementService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock, registry: AttributeRegistry,
-                 power: PowerService, gate: WriteGate | None = None) -> None:
+                 power: PowerService, gate: WriteGate | None = None,
+                 settings: BootSettings | None = None) -> None:
+        """``settings``: where each domain's settings are (None: all in the store)."""
         self._uow = uow
         self._clock = clock
         self._registry = RegistryKeeper(registry)  # the registry in force, as it changes
         self._gate = gate
-        self.timers = SystemTimers(uow, clock, power)
+        self._setting = WatchdogSetting(settings)
+        self.timers = SystemTimers(uow, clock, power, disabled=self._setting.disabled)
         self._handlers: Mapping[type[SmRequest], Handler] = {
             GetSmbios: lambda uow, principal, domain_id, request: read_smbios(
                 self._uow, self._clock, domain_id),
@@ -183,6 +190,9 @@ class SystemManagementService:
 
     def _set_watchdog(self, uow: UnitOfWork, principal: Principal, domain_id: str,
                       request: SetWatchdog) -> WatchdogView:
+        if request.timeout_seconds is not None:
+            check_timeout(request.timeout_seconds)  # before the remote's setting moves
+        mirrored = self._setting.mirror(domain_id, request.enabled)  # before the unit
         state = uow.domains.get(domain_id, for_update=True)
         held = uow.timers.watchdog(domain_id)
         timeout = check_timeout(request.timeout_seconds if request.timeout_seconds is not None
@@ -190,7 +200,7 @@ class SystemManagementService:
                                 else DEFAULT_WATCHDOG_SECONDS)
         wanted = "Enabled" if request.enabled else "Disabled"
         # a domain's values hold OsWatchdogTimer exactly when the registry in force has it
-        if state.current.get(WATCHDOG_ATTRIBUTE, wanted) != wanted:
+        if not mirrored and state.current.get(WATCHDOG_ATTRIBUTE, wanted) != wanted:
             before = state.version
             state.set_attributes(self._registry.refresh(uow), {WATCHDOG_ATTRIBUTE: wanted},
                                  ApplyTime.IMMEDIATE)
@@ -207,9 +217,11 @@ class SystemManagementService:
 
     def _pet(self, uow: UnitOfWork, principal: Principal, domain_id: str,
              request: PetWatchdog) -> WatchdogView:
+        disabled = self._setting.disabled(domain_id)  # None: the store's (before the unit)
         held = uow.timers.watchdog(domain_id, for_update=True)
-        setting = uow.domains.get(domain_id).current.get(WATCHDOG_ATTRIBUTE)
-        disabled = setting == "Disabled"
+        if disabled is None:
+            setting = uow.domains.get(domain_id).current.get(WATCHDOG_ATTRIBUTE)
+            disabled = setting == "Disabled"
         if held is None or not held.enabled or disabled:
             raise WatchdogNotArmed("the watchdog is not armed: SetWatchdog arms it",
                                    attribute=WATCHDOG_ATTRIBUTE)

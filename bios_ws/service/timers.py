@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 
 from bios_ws.domain.ports import Clock, UnitOfWorkFactory
 from bios_ws.domain.power import PowerState, ResetCause, ResetType
@@ -42,11 +43,18 @@ TIMER_INTERVAL = 1.0
 COUNTING = frozenset({PowerState.ON, PowerState.POWERING_ON})
 
 
+#: Whether a domain's ``OsWatchdogTimer`` is Disabled where its settings are; None: read
+#: it in the store (``service.watchdog_setting``).
+SettingDisabled = Callable[[str], "bool | None"]
+
+
 class SystemTimers:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, power: PowerService) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, power: PowerService, *,
+                 disabled: SettingDisabled | None = None) -> None:
         self._uow = uow
         self._clock = clock
         self._power = power
+        self._disabled = disabled
 
     def tick(self) -> list[str]:
         """Fire what came due (see the module docstring); lines saying what was done."""
@@ -108,14 +116,17 @@ class SystemTimers:
         domain_id = watchdog.domain_id
         now = self._clock()
         try:
+            disabled = None if self._disabled is None else self._disabled(domain_id)
             with self._uow() as uow:
                 record = uow.machines.get(domain_id)
-                # None when the registry in force has no OsWatchdogTimer (a registry
-                # applied without it removed it from every domain's values)
-                setting = uow.domains.get(domain_id).current.get(WATCHDOG_ATTRIBUTE)
+                if disabled is None:
+                    # None when the registry in force has no OsWatchdogTimer (a registry
+                    # applied without it removed it from every domain's values)
+                    setting = uow.domains.get(domain_id).current.get(WATCHDOG_ATTRIBUTE)
+                    disabled = setting == "Disabled"
         except VbiosError:
-            return ""  # the domain is being deleted
-        if setting == "Disabled":
+            return ""  # the domain is being deleted (or its remote gone, and none seen)
+        if disabled:
             return self._disarm(watchdog)
         if not watchdog.due(now, record.state in COUNTING, record.last_reset_time):
             return ""

@@ -14,6 +14,7 @@ import pytest
 from bios_ws.domain.principal import Principal
 from bios_ws.domain.state import ApplyTime
 from bios_ws.errors import ServiceRestricted
+from bios_ws.registry_file import load_registry
 from bios_ws.server.host_protocol import MAX_REQUEST
 from bios_ws.server.host_route import HostRoute
 from bios_ws.server.identity import SOCKET_ENVIRON_KEY, PeerIdentity
@@ -40,8 +41,10 @@ class Remote:
 
     def post(self, path: str, body: bytes, cert: bytes | None = None,
              domain: str | None = "vm1", *, content_type: str = "application/json",
-             method: str = "POST") -> WsgiResult:
+             method: str = "POST", acting_as: str | None = None) -> WsgiResult:
         extra: dict[str, Any] = {"PATH_INFO": path}
+        if acting_as is not None:
+            extra["HTTP_X_VBIOS_ACTING_AS"] = acting_as
         if cert is not None:
             extra[SOCKET_ENVIRON_KEY] = _Peer(cert)
         if domain is not None:
@@ -201,3 +204,49 @@ def test_method_and_content_type_are_checked(remote: Remote) -> None:
 def test_other_paths_still_reach_the_soap_endpoint(remote: Remote) -> None:
     answer = remote.post("/host/v1/other", b"{}", remote.host)
     assert answer.content_type.startswith("text/xml")  # the SOAP guard's answer
+
+
+@pytest.fixture
+def full() -> Remote:
+    """B with the installation's registry (it has OsWatchdogTimer)."""
+    return _remote(ep=build_endpoint("vm1", registry=load_registry()))
+
+
+def test_the_platform_sets_the_watchdog_setting_audited_as_its_set_watchdog(
+        full: Remote) -> None:
+    remote = full
+    before = remote.ep.bios.state_of("vm1").version
+    armed = remote.post("/host/v1/watchdog-setting", b'{"enabled":true}', remote.host,
+                        acting_as="platform")
+    assert armed.status == 200, armed.body
+    state = remote.ep.bios.state_of("vm1")
+    assert state.current["OsWatchdogTimer"] == "Enabled"
+    assert _json(armed) == {"domain": "vm1", "version": before + 1} and \
+        state.version == before + 1
+    assert ("host:rack1-a platform of vm1", "SetWatchdog", "vm1", "ok") in remote.audit()
+    again = _json(remote.post("/host/v1/watchdog-setting", b'{"enabled":true}',
+                              remote.host, acting_as="platform"))
+    assert again["version"] == before + 1  # as it was: no new version, no entry
+    assert len([e for e in remote.audit() if e[1] == "SetWatchdog"]) == 1
+    _json(remote.post("/host/v1/watchdog-setting", b'{"enabled":false}', remote.host,
+                      acting_as="platform"))
+    assert remote.ep.bios.state_of("vm1").current["OsWatchdogTimer"] == "Disabled"
+
+
+def test_the_watchdog_setting_is_the_platforms_only(remote: Remote) -> None:
+    before = remote.ep.bios.state_of("vm1")
+    answer = remote.as_host("watchdog-setting", b'{"enabled":true}')  # no marker
+    assert answer.status == 403 and _json(answer)["error"] == "AccessDenied"
+    assert ("host:rack1-a for guest:vm1", "SetWatchdog", "vm1",
+            "refused:AccessDenied") in remote.audit()
+    assert remote.ep.bios.state_of("vm1") == before
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"enabled":1}', b'{"enabled":"true"}',
+                                  b'{"enabled":true,"timeout":5}'])
+def test_a_malformed_watchdog_setting_is_refused(remote: Remote, body: bytes) -> None:
+    before = remote.ep.bios.state_of("vm1")
+    answer = remote.post("/host/v1/watchdog-setting", body, remote.host,
+                         acting_as="platform")
+    assert answer.status == 400 and _json(answer)["error"] == "InvalidRequest"
+    assert remote.ep.bios.state_of("vm1") == before

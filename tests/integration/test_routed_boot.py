@@ -12,7 +12,8 @@ import http.server
 import io
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from bios_ws.domain.firmware import FirmwareState, KeyDatabases
 from bios_ws.domain.power import MachineKind, ResetCause, ResetType
 from bios_ws.domain.principal import Principal
+from bios_ws.domain.registry import AttributeRegistry
 from bios_ws.domain.routing import Remote, RoutingTable
 from bios_ws.domain.state import ApplyTime
 from bios_ws.pki.certs import cert_pem, clear_key_pem, make_server_cert
@@ -63,9 +65,10 @@ def _bridge(front: Any) -> type[http.server.BaseHTTPRequestHandler]:
                 "CONTENT_TYPE": self.headers.get("Content-Type", ""),
                 "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
                 SOCKET_ENVIRON_KEY: self.connection}
-            behalf = self.headers.get("X-Vbios-On-Behalf-Of")
-            if behalf is not None:
-                environ["HTTP_X_VBIOS_ON_BEHALF_OF"] = behalf
+            for name in ("X-Vbios-On-Behalf-Of", "X-Vbios-Acting-As"):
+                given = self.headers.get(name)
+                if given is not None:
+                    environ["HTTP_" + name.upper().replace("-", "_")] = given
             started: dict[str, Any] = {}
 
             def start_response(status: str, headers: list[tuple[str, str]], *_: Any) -> None:
@@ -100,6 +103,8 @@ class Pair:
     power: PowerService
     server: _QuietServer
     settings: RoutedBootSettings
+    table: Callable[[], RoutingTable]
+    pools: RemotePools
 
     def b_state(self) -> Any:
         return self.b.bios.state_of("d1")
@@ -115,7 +120,14 @@ class Pair:
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[Pair]:
-    b = build_endpoint("d1", clock=ManualClock(datetime.now(UTC)))
+    with make_pair(tmp_path) as made:
+        yield made
+
+
+@contextmanager
+def make_pair(tmp_path: Path, registry: AttributeRegistry | None = None) -> Iterator[Pair]:
+    """A and B (``registry``: both installations'; default the sample one)."""
+    b = build_endpoint("d1", clock=ManualClock(datetime.now(UTC)), registry=registry)
     b.domains.create(ADMIN, "d2")
     credentials = b.use_cases.use(CredentialService)
     bundle = b.use_cases.use(DelegateService).add(ADMIN, "host-a", ["d1"])
@@ -137,7 +149,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"https://127.0.0.1:{server.server_address[1]}/vbios"
 
-    a = build_endpoint("d1", host="host-a")
+    a = build_endpoint("d1", host="host-a", registry=registry)
     key = load_pem_private_key(bundle.key_pem, password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     keep_key(key_path(tmp_path / "pki", "b"), key, PASSPHRASE)
@@ -159,10 +171,12 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
                                settings=settings)
     power = PowerService(a.store.unit_of_work, a.clock.now,
                          {MachineKind.SIMULATED: a.platform}, a.bios, settings=settings)
-    yield Pair(a, b, observer, power, server, settings)
-    pools.close()
-    server.shutdown()
-    server.server_close()
+    try:
+        yield Pair(a, b, observer, power, server, settings, table, pools)
+    finally:
+        pools.close()
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_boot_on_a_applies_the_pending_values_b_holds_and_plans_from_bs_state(

@@ -67,6 +67,11 @@ class Remote:
 
 @pytest.fixture
 def remote() -> Remote:
+    return make_remote()
+
+
+def make_remote() -> Remote:
+    """B: vm1 and vm2, host rack1-a granted vm1 only."""
     ep = build_endpoint("vm1")
     ep.domains.create(ADMIN, "vm2")
     credentials = ep.use_cases.use(CredentialService)

@@ -17,7 +17,7 @@ from bios_ws.blocking import WouldBlock, on_event_loop
 from bios_ws.domain.fakes import MemoryStore
 from bios_ws.domain.firmware_job import ApplyTime, FirmwareJob, JobState
 from bios_ws.domain.power import MachineKind, MachineRecord, PowerState
-from bios_ws.domain.principal import Principal
+from bios_ws.domain.principal import Principal, Role
 from bios_ws.server.calls import (
     CALL_NOTE_KEY,
     METRICS_ENVIRON_KEY,
@@ -37,6 +37,10 @@ from bios_ws.soap.guard import FAULT_ENVIRON_KEY, OPERATION_ENVIRON_KEY
 NOW = datetime(2026, 11, 5, tzinfo=UTC)
 GUEST = Principal.guest("vm1")
 ADMIN = Principal.admin("vbios-admin")
+#: A host acting as vm1's platform (X-Vbios-Acting-As): admin operations on vm1's routed
+#: state only, never /metrics.
+PLATFORM = Principal(Role.HOST, "rack1-a", serial=77, host="rack1-a").on_behalf_of(
+    "vm1", "platform")
 
 
 class Soap:
@@ -87,6 +91,7 @@ def metrics() -> ServerMetrics:
 
 @pytest.mark.parametrize("who", [
     {"principal": GUEST},
+    {"principal": PLATFORM},
     {},  # no certificate
     {REFUSAL_ENVIRON_KEY: "the client certificate is revoked"},
     {SOCKET_ENVIRON_KEY: PeerCertificate(b"0\x03")},  # a certificate that names nobody
