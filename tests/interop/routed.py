@@ -8,15 +8,19 @@ thermal, firmware update, attestation, enrollment, the admin's operations) is A'
 what the scenario checks against a store is read where the capability lives.
 
 What a routed domain shows that a local one does not, all of it by design
-(docs/routing.md): A's Reset boots A's machine, which does not apply B's pending
-settings (machines driven from the remote are not done yet), so a pending Secure Boot
-switch or BootNext stays pending on B; the Reset's events are A's, while the guest's
-event stream is B's (its settings events); the admin's operations act on A, so a
-Secure Boot certificate the admin adds to the domain's db is not in the db the guest
-reads from B; and A audits no routed call, which B audits as ``host:A for guest:D``.
+(docs/routing.md): A runs the domain's machine, so A's Reset applies the pending settings
+B holds at its boot (the Secure Boot switch, BootNext consumed), as a local domain's
+Reset does; the Reset's own events are A's, while the guest's event stream is B's (its
+settings events); the admin's operations on the domain's routed state
+(ApplyPendingAttributes, Add/RemoveSecureBootCertificate) name the domain at A, which
+forwards them to B as the domain's platform, so the admin's Secure Boot certificate lands
+in the db the guest reads from B; the guest's SetWatchdog arms A's watchdog and sets
+OsWatchdogTimer on B; and A audits no routed call, which B audits as ``host:A for
+guest:D`` (the guest's) or ``host:A platform of D`` (the admin's and the watchdog's).
 ``check_routed_calls`` is how a test knows the calls went to B: B's audit holds the
 stack's settings writes and event subscription for the domain, by A on the guest's
-behalf, and A's holds none of them.
+behalf, and the admin's certificate edits by A as the domain's platform; A's holds none
+of them.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ ROUTED_WRITES = frozenset({"SetAttributes", "SetBootOrder", "Subscribe", "Renew"
                            "Unsubscribe"})
 #: Operations of every stack's scenario that A answers itself for any domain.
 LOCAL_OPERATIONS = frozenset({"Reset", "BeginFirmwareUpload", "SetWatchdog"})
+#: The admin's operations of every stack's scenario that A forwards to B as the routed
+#: domain's platform.
+PLATFORM_WRITES = frozenset({"AddSecureBootCertificate", "RemoveSecureBootCertificate"})
 
 
 def vbios_ok(*args: str) -> str:
@@ -112,34 +119,38 @@ def route_domain(a: ServerProcess, domain: str) -> None:
 
 def check_routed_calls(remote: Remote, a_home: Path, domain: str) -> None:
     """The stack's settings and events calls for ``domain`` went to B, by A on the
-    guest's behalf (B's audit), and A audited none of them; its local calls stayed A's."""
+    guest's behalf (B's audit), and the admin's Secure Boot certificate edits by A as the
+    domain's platform; A audited none of them; its local calls stayed A's."""
+    entries = remote.audit()
     on_behalf = f"host:{remote.host} for guest:{domain}"
-    on_b = {e["operation"] for e in remote.audit()
+    on_b = {e["operation"] for e in entries
             if e["principal"] == on_behalf and e["outcome"] == "ok"}
     assert on_b >= ROUTED_WRITES, f"B's audit lacks {sorted(ROUTED_WRITES - on_b)} by" \
                                   f" {on_behalf}: {sorted(on_b)}"
     assert not on_b & LOCAL_OPERATIONS, sorted(on_b & LOCAL_OPERATIONS)
-    on_a = {e["operation"] for e in audit_of(a_home) if e.get("domain") == domain
+    as_platform = f"host:{remote.host} platform of {domain}"
+    by_platform = {e["operation"] for e in entries if e["principal"] == as_platform
+                   and e.get("domain") == domain and e["outcome"] == "ok"}
+    assert by_platform >= PLATFORM_WRITES, \
+        f"B's audit lacks {sorted(PLATFORM_WRITES - by_platform)} by {as_platform}"
+    a_entries = audit_of(a_home)
+    on_a = {e["operation"] for e in a_entries if e.get("domain") == domain
             and e["principal"] == f"guest:{domain}"}
     assert not on_a & ROUTED_WRITES, f"A answered {sorted(on_a & ROUTED_WRITES)} itself"
     assert on_a >= LOCAL_OPERATIONS, f"A's audit lacks {sorted(LOCAL_OPERATIONS - on_a)}"
+    edited_on_a = {e["operation"] for e in a_entries if e.get("domain") == domain
+                   and e["operation"] in PLATFORM_WRITES}
+    assert not edited_on_a, f"A applied the admin's {sorted(edited_on_a)} itself"
 
 
-def check_reset_secure_boot(routed: bool, before: bool, secure_boot: Any) -> None:
-    """The guest turned Secure Boot (pending) before A's Reset On: a local domain booted
-    with it, a routed one keeps it pending on B (A's machine does not apply B's)."""
-    if routed:
-        assert (secure_boot.enabled, secure_boot.pending_enabled) == (before, not before)
-    else:
-        assert secure_boot.enabled is (not before)
+def check_reset_secure_boot(before: bool, secure_boot: Any) -> None:
+    """The guest turned Secure Boot (pending) before A's Reset On: the domain booted with
+    it, routed or not (A applies B's pending settings at the boot of its machine)."""
+    assert secure_boot.enabled is (not before)
 
 
-def check_admin_certificate(routed: bool, added: str, listed: list[str], removed: str
-                            ) -> None:
+def check_admin_certificate(added: str, listed: list[str], removed: str) -> None:
     """The admin added ``added`` to the domain's db, the guest listed the db, the admin
-    removed the last one listed: the admin's, for a local domain; for a routed one the
-    admin acted on A, so the db the guest read (B's) lacks it."""
-    if routed:
-        assert added not in listed and removed == listed[-1], (added, listed, removed)
-    else:
-        assert added in listed and removed == added, (added, listed, removed)
+    removed the last one listed: the admin's, in the db the guest reads (B's, for a
+    routed domain: A forwarded the admin's edits there as the domain's platform)."""
+    assert added in listed and removed == added, (added, listed, removed)

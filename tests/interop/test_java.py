@@ -53,14 +53,6 @@ TOOLS = ("wsimport", "javac", "java")
 DOMAIN = "interop-java"
 QUOTE_PCRS = (0, 1, 2, 3, 4, 5, 6, 7)
 SB_CN = "bios-ws jaxws interop db key"
-#: Why the routed run fails (issue 18, not done): the client finds the certificate the
-#: admin added to its domain's db (AddSecureBootCertificate) in the db it reads as the
-#: guest, and removes it by that hash; the admin's operations act on A while a routed
-#: domain's Secure Boot databases are B's, so it finds none and RemoveSecureBootCertificate
-#: is refused. Admin operations on a routed domain's settings are to be forwarded or
-#: refused by A (docs/routing.md); until then this run fails on purpose.
-ADMIN_CERTIFICATE_GAP = ("the admin's Secure Boot certificate of a routed domain goes to A,"
-                         " the guest reads B's databases")
 
 
 def require_toolchain() -> dict[str, str]:
@@ -160,10 +152,7 @@ def run_client(tools: dict[str, str], classes: Path, settings: dict[str, str],
 
 
 def test_jaxws_client_over_mutual_tls(deployment: Deployment, capsule_signers: Signers,
-                                      jaxws_classes: Path, tmp_path: Path,
-                                      request: pytest.FixtureRequest) -> None:
-    if deployment.routed:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=ADMIN_CERTIFICATE_GAP))
+                                      jaxws_classes: Path, tmp_path: Path) -> None:
     tools = require_toolchain()
     classes = jaxws_classes
     guest = deployment.new_guest(DOMAIN)
