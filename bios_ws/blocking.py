@@ -9,6 +9,9 @@ operation not declared loop-safe by its capability) calls ``may_block`` first: o
 loop it raises ``WouldBlock`` before any side effect, and the worker runs the whole
 request again on a pool thread, where ``may_block`` does nothing.
 
+A routed call (``server.forwarding``) raises ``AwaitOnLoop`` instead: its wait is a round
+trip the loop makes itself (``server.remote_pool_async``), with no thread at all.
+
 A read that may wait for news (GetEvents with a Wait) and finds none calls
 ``wait_for_events``: within a front that can park requests (``parking``) it raises
 ``WaitForEvents``, and the worker parks the request on its loop, holding no thread, until
@@ -21,10 +24,10 @@ an event it wants may exist or its wait is over, then runs it again whole
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bios_ws.domain.events import EventMark
@@ -59,6 +62,17 @@ def may_block(what: str) -> None:
     """Call before ``what`` may wait: WouldBlock when running on the event loop."""
     if _ON_LOOP.get():
         raise WouldBlock(what)
+
+
+class AwaitOnLoop(BaseException):
+    """Raised on the event loop by a step that waits for I/O the loop can do itself (a
+    routed call's round trip to its remote, ``server.forwarding``): the worker awaits
+    ``answer()`` on the loop, holding no thread, and it is the request's answer (a
+    ``server.wsgi_call.Answer``). Raised before any side effect, as ``WouldBlock`` is."""
+
+    def __init__(self, what: str, answer: Callable[[], Awaitable[Any]]) -> None:
+        super().__init__(what)
+        self.answer = answer
 
 
 class WaitForEvents(BaseException):

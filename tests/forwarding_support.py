@@ -5,6 +5,7 @@ forwarder in front of a recording local application."""
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import io
 import socket
@@ -19,6 +20,7 @@ from typing import Any
 
 from cryptography import x509
 
+from bios_ws.blocking import AwaitOnLoop, WouldBlock, on_event_loop
 from bios_ws.capabilities import (
     CAPABILITIES,
     operation_capabilities,
@@ -233,22 +235,46 @@ class Host:
     remote_cert: bytes  # this host's credential at cloud-b
     ca_pem: bytes  # cloud-b's CA
     clock: Clock
+    #: Set: calls run as a front worker runs them, first on this event loop (a routed
+    #: call's round trip awaited there, ``AwaitOnLoop``), on a "thread" if they would
+    #: block; None: on a thread.
+    loop: asyncio.AbstractEventLoop | None = None
 
     def call(self, operation: str, domain: str = "vm1", inner: str = "",
              principal: Principal | None = None) -> tuple[str, bytes, dict[str, Any]]:
-        """``operation`` called by ``principal`` (default: ``domain``'s guest)."""
+        """The forwarder's answer (status, body) and the call's environ (its answer's
+        headers at "headers"), ``operation`` called by ``principal`` (default:
+        ``domain``'s guest)."""
         body = request(operation, inner)
         environ: dict[str, Any] = {
             "REQUEST_METHOD": "POST", "CONTENT_TYPE": "text/xml; charset=utf-8",
             "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
             "HTTP_SOAPACTION": f'"{operation}"',
             PRINCIPAL_ENVIRON_KEY: principal or Principal.guest(domain)}
+        if self.loop is None:
+            return self._run(environ)
+        try:
+            with on_event_loop():
+                return self._run(dict(environ, **{"wsgi.input": io.BytesIO(body)}))
+        except WouldBlock:
+            return self._run(environ)
+        except AwaitOnLoop as pending:
+            answer = self.loop.run_until_complete(pending.answer())
+            environ = pending.environ  # type: ignore[attr-defined]
+            environ["headers"] = dict(answer.headers)
+            return f"{answer.status} {answer.reason}", answer.body, environ
+
+    def _run(self, environ: dict[str, Any]) -> tuple[str, bytes, dict[str, Any]]:
         started: dict[str, Any] = {}
 
         def start_response(status: str, headers: list[tuple[str, str]], *_: Any) -> None:
             started["status"], started["headers"] = status, dict(headers)
 
-        data = b"".join(self.forwarder(environ, start_response))
+        try:
+            data = b"".join(self.forwarder(environ, start_response))
+        except AwaitOnLoop as pending:
+            pending.environ = environ  # type: ignore[attr-defined]
+            raise
         environ["headers"] = started["headers"]
         return started["status"], data, environ
 
@@ -257,7 +283,8 @@ class Host:
 
 
 @contextmanager
-def host_a(installation: RemoteInstallation, tmp_path: Path) -> Iterator[Host]:
+def host_a(installation: RemoteInstallation, tmp_path: Path, *, on_loop: bool = False
+           ) -> Iterator[Host]:
     store = MemoryStore()
     with store.unit_of_work() as uow:
         for name in ("vm1", "vm2"):
@@ -291,8 +318,18 @@ def host_a(installation: RemoteInstallation, tmp_path: Path) -> Iterator[Host]:
     forwarder = Forwarder(local, table=table, operations=operation_capabilities(),
                           reads=read_operations(), platform=platform_operations(),
                           pools=pools, cache=AnswerCache(clock=clock))
+    loop = asyncio.new_event_loop() if on_loop else None
     try:
         yield Host(store, routing, forwarder, pools, local_calls, cert_pem(credential.cert),
-                   cert_pem(installation.ca.cert), clock)
+                   cert_pem(installation.ca.cert), clock, loop)
     finally:
         pools.close()
+        if loop is not None:
+            loop.run_until_complete(_close_loop_pools())
+            loop.close()
+
+
+async def _close_loop_pools() -> None:
+    from bios_ws.server.remote_pool_async import pools_of_loop
+    pools_of_loop().close()
+    await asyncio.sleep(0)  # the transports close

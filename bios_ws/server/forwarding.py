@@ -40,6 +40,7 @@ cached answer (the remote's last word is the fault).
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -47,7 +48,7 @@ from typing import Any
 
 from lxml import etree
 
-from bios_ws.blocking import may_block
+from bios_ws.blocking import AwaitOnLoop, may_block, running_on_event_loop
 from bios_ws.domain.principal import ACTING_AS_HEADER, PLATFORM, Principal, Role, is_domain_id
 from bios_ws.domain.routing import Route, RoutingTable
 from bios_ws.errors import RemoteOutcomeUnknown, RemoteUnavailable, VbiosError
@@ -60,6 +61,9 @@ from bios_ws.server.remote_pool import (
     RemotePool,
     RemotePools,
 )
+from bios_ws.server.remote_pool_async import pools_of_loop
+from bios_ws.server.wsgi_call import Answer as WsgiAnswer
+from bios_ws.server.wsgi_call import answer_of
 from bios_ws.soap import faults
 from bios_ws.soap.app import DEFAULT_MAX_BODY_BYTES, PRINCIPAL_ENVIRON_KEY
 from bios_ws.soap.envelope import check_envelope
@@ -124,9 +128,6 @@ class Forwarder:
             return _fault(environ, start_response, error)
         if not table.routes_any(domain):
             return self.app(environ, start_response)
-        # a domain with routes: its calls run on a pool thread from here (a routed call
-        # waits for its remote; deciding after the parse would run it twice)
-        may_block(f"a call of {domain}, which has routes")
         body = self._read_body(environ)
         if body is None:
             return self.app(environ, start_response)  # the guard answers 413 / 400
@@ -165,7 +166,6 @@ class Forwarder:
         route = None if domain is None else table.route_for(capability, domain)
         if domain is None or route is None:
             return self.app(environ, start_response)  # a domain of this host's own
-        may_block(f"{operation} of {domain}, whose {capability} is routed")
         return self._forward(environ, start_response, table, route, operation, domain,
                              body, platform=True)
 
@@ -188,9 +188,30 @@ class Forwarder:
             headers["SOAPAction"] = str(action)
         read = operation in self._reads
         key = CacheKey.of(remote.name, domain, operation, body) if read else None
+        relay = functools.partial(self._relay, environ, route, remote.name, domain,
+                                  operation, key)
+        if running_on_event_loop():
+            ready = self._pools.ready(remote)
+            if ready is None:  # its credential is not loaded yet: that may wait
+                may_block(f"{operation} forwarded to remote {remote.name}")
+            else:
+                raise AwaitOnLoop(f"{operation} forwarded to remote {remote.name}",
+                                  functools.partial(_on_loop, ready, body, headers, read,
+                                                    environ, relay))
         try:
-            answer = self._pools.pool(remote).post(body, headers, idempotent=read)
+            result: Answer | RemoteUnavailable = self._pools.pool(remote).post(
+                body, headers, idempotent=read)
         except RemoteUnavailable as error:
+            result = error
+        return relay(start_response, result)
+
+    def _relay(self, environ: dict[str, Any], route: Route, remote: str, domain: str,
+               operation: str, key: CacheKey | None, start_response: StartResponse,
+               result: Answer | RemoteUnavailable) -> list[bytes]:
+        """The guest's answer: the remote's, its cached one, or the fault; the cache kept
+        as the answer says (a read's answer kept, a write's domain forgotten)."""
+        if isinstance(result, RemoteUnavailable):
+            error = result
             if key is None:
                 if isinstance(error, RemoteOutcomeUnknown):  # the write may have been applied
                     self.cache.forget_domain(domain)
@@ -199,8 +220,9 @@ class Forwarder:
             if hit is None:
                 return _fault(environ, start_response, error)
             log.info("%s of %s answered from the cache: remote %s unavailable, answer"
-                     " %d s old", operation, domain, remote.name, hit.age)
+                     " %d s old", operation, domain, remote, hit.age)
             return _cached(start_response, hit)
+        answer = result
         if key is None:
             if answer.status == 200:
                 self.cache.forget_domain(domain)
@@ -285,3 +307,17 @@ def _fault(environ: dict[str, Any], start_response: StartResponse, error: VbiosE
                    [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(data))),
                     *_RELAYED])
     return [data]
+
+
+async def _on_loop(pool: RemotePool, body: bytes, headers: Mapping[str, str], read: bool,
+                   environ: dict[str, Any],
+                   relay: Callable[[StartResponse, Answer | RemoteUnavailable], list[bytes]]
+                   ) -> WsgiAnswer:
+    """A routed call's round trip made by the worker's event loop (no thread), relayed
+    as on a thread."""
+    try:
+        result: Answer | RemoteUnavailable = await pools_of_loop().pool(pool).post(
+            body, headers, idempotent=read)
+    except RemoteUnavailable as error:
+        result = error
+    return answer_of(environ, lambda start_response: relay(start_response, result))

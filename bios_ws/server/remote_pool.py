@@ -79,6 +79,24 @@ class RemotePool:
         self._idle: list[http.client.HTTPSConnection] = []
         self._lock = threading.Lock()
 
+    @property
+    def context(self) -> ssl.SSLContext:
+        """The TLS client context: this host's credential there, the remote's CA."""
+        return self._context
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self._host, self._port
+
+    @property
+    def path(self) -> str:
+        """The remote's SOAP endpoint path."""
+        return self._path
+
+    @property
+    def timeout(self) -> float:
+        return self._timeout
+
     def post(self, body: bytes, headers: Mapping[str, str], *, path: str | None = None,
              accept: str = "text/xml", idempotent: bool = False) -> Answer:
         """The remote's answer to a POST of ``body`` to ``path`` (the remote's SOAP
@@ -274,6 +292,13 @@ class RemotePools:
         if old is not None:
             old.close()
         return fresh
+
+    def ready(self, remote: Remote) -> RemotePool | None:
+        """The pool of ``remote`` if its credential is loaded already (None: ``pool``
+        would load it, which may unseal a passphrase in the TPM: not on an event loop)."""
+        with self._lock:
+            pool = self._pools.get(remote.name)
+        return pool if pool is not None and pool.remote == remote else None
 
     def close(self) -> None:
         with self._lock:

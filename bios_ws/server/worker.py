@@ -29,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from bios_ws.blocking import WouldBlock, on_event_loop, parking
+from bios_ws.blocking import AwaitOnLoop, WouldBlock, on_event_loop, parking
 from bios_ws.domain.principal import Principal
 from bios_ws.server import asyncio_tls
 from bios_ws.server.exchange import BoundExceeded, Exchange, Phase, Refuse
@@ -243,13 +243,17 @@ class Worker:
 
     async def _run_once(self, request: Request, may_park: bool) -> Answer:
         """On the loop thread, unless the application finds it would wait (``WouldBlock``,
-        raised before any side effect): then on a pool thread. ``WaitForEvents`` (from
+        raised before any side effect): then on a pool thread; or it awaits I/O the loop
+        does itself (``AwaitOnLoop``: a routed call). ``WaitForEvents`` (from
         either, when ``may_park``) goes to the parking."""
         try:
             with on_event_loop(), parking(may_park):
                 return call_application(self.app, request)
         except WouldBlock:
             pass
+        except AwaitOnLoop as pending:  # a routed call: its round trip on the loop
+            answer: Answer = await pending.answer()
+            return answer
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self.pool, _call_parking, may_park, self.app,

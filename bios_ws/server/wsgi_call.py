@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,6 +118,26 @@ def call_application(app: WSGIApp, request: Request) -> Answer:
         log.exception("the application failed on %s %s", request.method,
                       request.target[:200].decode("latin-1"))
         return Answer(500, "Internal Server Error", [("Content-Type", "text/plain")], _FAILED)
+
+
+def answer_of(environ: dict[str, Any],
+              respond: Callable[[Callable[..., Any]], Iterable[bytes]]) -> Answer:
+    """The answer ``respond(start_response)`` makes for the request of ``environ``, as
+    ``call_application`` makes it, finished outside the application (a routed call's
+    round trip awaited on the loop: ``blocking.AwaitOnLoop``); the call's note is read
+    from ``environ`` as the front's middleware reads it."""
+    started: list[tuple[str, Headers]] = []
+
+    def start_response(status: str, headers: Headers, exc_info: Any = None) -> None:
+        started[:] = [(status, headers)]
+
+    body = b"".join(bytes(chunk) for chunk in respond(start_response))
+    note = environ.get(CALL_NOTE_KEY)
+    if isinstance(note, CallNote):
+        note.read(environ)
+    status_line, headers = started[0]
+    code, _, reason = status_line.partition(" ")
+    return Answer(int(code), reason, _answer_headers(headers), body)
 
 
 def _answer_headers(headers: Iterable[tuple[str, str]]) -> Headers:

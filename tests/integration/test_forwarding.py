@@ -6,6 +6,7 @@ route change applies to the next call."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import ssl
 import time
@@ -56,9 +57,12 @@ def canned(stand: StandIn) -> tuple[CannedRemote, str]:
     return stand.remote, stand.url
 
 
-@pytest.fixture
-def host(installation: RemoteInstallation, tmp_path: Path) -> Iterator[Host]:
-    with host_a(installation, tmp_path) as made:
+@pytest.fixture(params=["thread", "loop"])
+def host(installation: RemoteInstallation, tmp_path: Path, request: pytest.FixtureRequest
+         ) -> Iterator[Host]:
+    """Host A, its calls run on a thread (``RemotePool``) or as a front worker runs them
+    (a routed call's round trip on the event loop: ``AsyncRemotePool``): one contract."""
+    with host_a(installation, tmp_path, on_loop=request.param == "loop") as made:
         yield made
 
 
@@ -93,23 +97,42 @@ def test_a_typed_fault_is_relayed_unchanged(host: Host, canned: tuple[CannedRemo
     assert remote.seen[0].on_behalf_of == "vm2"
 
 
-def test_on_the_event_loop_a_domain_with_routes_goes_to_a_thread_before_its_body_is_read(
+def test_on_the_event_loop_a_routed_call_is_awaited_there_once_its_credential_is_loaded(
         host: Host, canned: tuple[CannedRemote, str]) -> None:
-    from bios_ws.blocking import WouldBlock, on_event_loop
+    """The worker's loop makes a routed call's round trip itself (``AwaitOnLoop``), with
+    no thread; only loading the credential (the first call) goes to a thread."""
+    import asyncio
+
+    from bios_ws.blocking import AwaitOnLoop, WouldBlock, on_event_loop
+    host.loop = None  # this test plays the worker's loop itself
     remote, url = canned
     host.add_remote(url)
     host.routing.set_route(ADMIN, "settings", "cloud-b", domain="vm1")
-    body = io.BytesIO(request("GetAttributes"))
-    environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": "text/xml",
-               "CONTENT_LENGTH": str(len(body.getvalue())), "wsgi.input": body,
-               PRINCIPAL_ENVIRON_KEY: Principal.guest("vm1")}
+
+    def on_loop(operation: str, domain: str = "vm1") -> AwaitOnLoop:
+        with on_event_loop(), pytest.raises(AwaitOnLoop) as pending:
+            host.call(operation, domain)
+        return pending.value
+
     with on_event_loop():
-        assert host.call("GetAttributes", domain="vm2")[1] == b"local"  # no route: stays
-        with pytest.raises(WouldBlock):
-            host.forwarder(environ, lambda *_: None)
-    assert body.tell() == 0  # not even read: the request runs whole on a thread
-    assert remote.seen == [] and len(host.local_calls) == 1
-    assert host.call("GetAttributes")[1] == VALUE  # on a thread: forwarded
+        assert host.call("GetAttributes", domain="vm2")[1] == b"local"  # no route: here
+        assert host.call("GetEvents")[1] == b"local"  # not routed: answered on the loop
+        with pytest.raises(WouldBlock):  # the credential is not loaded yet
+            host.call("GetAttributes")
+    assert remote.seen == []
+    assert host.call("GetAttributes")[1] == VALUE  # on a thread: loads it, forwards
+
+    async def awaited() -> list[object]:
+        answers = [await on_loop(op).answer() for op in ("GetAttributes", "SetAttributes")]
+        remote.answer = "fault"
+        answers.append(await on_loop("GetAttributes").answer())
+        return answers
+
+    read, write, fault = asyncio.run(awaited())
+    assert (read.status, read.body) == (200, VALUE)  # type: ignore[attr-defined]
+    assert (write.status, write.body) == (200, VALUE)  # type: ignore[attr-defined]
+    assert fault.status == 500 and FAULT in fault.body  # type: ignore[attr-defined]
+    assert len(remote.seen) == 4 and all(s.on_behalf_of == "vm1" for s in remote.seen)
 
 
 def test_other_capabilities_and_domains_stay_local(host: Host,
@@ -150,7 +173,10 @@ def test_calls_reuse_one_kept_alive_connection(host: Host, canned: tuple[CannedR
     host.routing.set_route(ADMIN, "events", "cloud-b")
     for _ in range(5):
         assert host.call("GetEvents")[1] == VALUE
-    assert len(remote.seen) == 5 and len(remote.connections) == 1
+    # on a worker, the first call loads the credential on a thread (its pool's
+    # connection); the loop's own pool keeps one for every call after it
+    assert len(remote.seen) == 5 and len(remote.connections) == (1 if host.loop is None
+                                                                  else 2)
 
 
 def test_a_kept_alive_connection_the_remote_closed_is_replaced(
@@ -188,6 +214,23 @@ def test_the_probe_tells_an_idle_connection_the_remote_closed(host: Host,
     host.routing.set_route(ADMIN, "settings", "cloud-b")
     assert host.call("GetAttributes")[1] == VALUE
     pool = host.pools.pool(Remote("cloud-b", stand.url, host.remote_cert, host.ca_pem))
+    if host.loop is not None:  # the loop's pool: its transport saw the remote's end
+        loop = host.loop
+
+        async def idle_connection() -> Any:
+            from bios_ws.server.remote_pool_async import pools_of_loop
+            [found] = pools_of_loop().pool(pool)._idle
+            return found
+
+        assert host.call("GetAttributes")[1] == VALUE  # the first on the loop
+        conn = loop.run_until_complete(idle_connection())
+        assert conn.idle_and_open() and conn.idle_and_open()
+        assert host.call("GetAttributes")[1] == VALUE and len(stand.remote.connections) == 2
+        stand.end_connections()
+        assert stand.remote.closed.acquire(timeout=10)
+        loop.run_until_complete(asyncio.sleep(0.2))  # the loop reads the end
+        assert not conn.idle_and_open()
+        return
     [idle] = pool._idle
     assert idle.sock is not None
     assert _quiet(idle.sock) and _quiet(idle.sock)  # alive, and the look changes nothing

@@ -32,9 +32,12 @@ def stand(installation: RemoteInstallation, tmp_path: Path) -> Iterator[StandIn]
         yield remote
 
 
-@pytest.fixture
-def host(installation: RemoteInstallation, tmp_path: Path, stand: StandIn) -> Iterator[Host]:
-    with host_a(installation, tmp_path) as made:
+@pytest.fixture(params=["thread", "loop"])
+def host(installation: RemoteInstallation, tmp_path: Path, stand: StandIn,
+         request: pytest.FixtureRequest) -> Iterator[Host]:
+    """Host A, its calls run on a thread, or first on an event loop as a worker runs
+    them."""
+    with host_a(installation, tmp_path, on_loop=request.param == "loop") as made:
         made.add_remote(stand.url)
         made.routing.set_route(ADMIN, "settings", "cloud-b", domain="vm1")
         yield made
