@@ -19,13 +19,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from bios_ws.capabilities import operation_capabilities
-from bios_ws.domain.principal import Principal
 from bios_ws.domain.routing import Remote, Route, RoutingTable
 from bios_ws.errors import RemoteUnavailable, StoreUnavailable
 from bios_ws.pki.certs import cert_pem
 from bios_ws.server.forwarding import ON_BEHALF_OF, Forwarder, RemotePools
 from bios_ws.server.remote_pool import _quiet
-from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY
 from bios_ws.soap.guard import FAULT_ENVIRON_KEY, OPERATION_ENVIRON_KEY
 from tests.forwarding_support import (
     ADMIN,
