@@ -124,9 +124,9 @@ class App:
             self.pools = remote_pools(self.config)
         # guest calls of routed capabilities go to their remote; a host that runs a
         # domain whose settings are here asks for them at its boots (docs/remote.md)
-        routed = forwarder(soap, route_table(self.store.unit_of_work, self.config.host),
-                           self.pools)
-        return PeerIdentity(host_route(routed, self.use_cases),
+        table = route_table(self.store.unit_of_work, self.config.host)
+        routed = forwarder(soap, table, self.pools)
+        return PeerIdentity(host_route(routed, self.use_cases, table),
                             authenticate=credentials.authenticate, revocations=tls,
                             ca_pem=ca_pem)
 

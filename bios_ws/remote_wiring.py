@@ -80,11 +80,14 @@ def forwarder(app: WSGIApp, table: TableSource, pools: RemotePools) -> WSGIApp:
                      reads=read_operations(), platform=platform_operations(), pools=pools)
 
 
-def host_route(app: WSGIApp, use_cases: UseCases) -> WSGIApp:
-    """The remote's side of the host protocol beside ``app`` (docs/remote.md)."""
+def host_route(app: WSGIApp, use_cases: UseCases, table: TableSource) -> WSGIApp:
+    """The remote's side of the host protocol beside ``app`` (docs/remote.md); a domain
+    whose settings this installation routes onward is refused there."""
+    from bios_ws.domain.boot_settings import SETTINGS
     from bios_ws.server.host_route import HostRoute
     from bios_ws.service.credentials import CredentialService
     from bios_ws.service.host_boot import HostBoot
 
     return HostRoute(app, HostBoot(use_cases.use(BiosService)),
-                     audit_refused=use_cases.use(CredentialService).audit_refused)
+                     audit_refused=use_cases.use(CredentialService).audit_refused,
+                     served_here=lambda domain: table().target_for(SETTINGS, domain) is None)

@@ -137,6 +137,8 @@ class Forwarder:
             return self.app(environ, start_response)
         operation, capability, _ = found
         route = table.route_for(capability, domain)
+        if route is not None and principal.via_host:
+            return _fault(environ, start_response, _onward(capability, domain, route))
         if route is None or operation in self._platform:  # the admin's: refused here
             return self.app(environ, start_response)
         return self._forward(environ, start_response, table, route, operation, domain,
@@ -296,6 +298,17 @@ def _cached(start_response: StartResponse, hit: Hit) -> list[bytes]:
                               ("Age", str(hit.age)),
                               (CACHED, f"remote={answer.remote}; age={hit.age}")])
     return [answer.body]
+
+
+def _onward(capability: str, domain: str, route: Route) -> RemoteUnavailable:
+    """A call a host forwarded here, of a capability this installation routes onward: it
+    is not forwarded again (a chain would audit this host for the guest, losing the
+    first, and no grant here covers the next hop)."""
+    log.warning("a forwarded call of %s's %s refused: routed onward to remote %s",
+                domain, capability, route.target)
+    return RemoteUnavailable(f"{capability} of {domain} is not served here: this"
+                             " installation routes it to another (a forwarded call is not"
+                             " forwarded again)")
 
 
 def _fault(environ: dict[str, Any], start_response: StartResponse, error: VbiosError

@@ -34,6 +34,7 @@ from bios_ws.errors import (
     AccessDenied,
     DomainNotFound,
     InvalidRequest,
+    RemoteUnavailable,
     ServiceRestricted,
     StoreUnavailable,
     VbiosError,
@@ -205,7 +206,7 @@ def status_of(error: VbiosError) -> HTTPStatus:
         return HTTPStatus.FORBIDDEN
     if isinstance(error, DomainNotFound):
         return HTTPStatus.NOT_FOUND
-    if isinstance(error, (StoreUnavailable, ServiceRestricted)):
+    if isinstance(error, (StoreUnavailable, ServiceRestricted, RemoteUnavailable)):
         return HTTPStatus.SERVICE_UNAVAILABLE
     if error.fault_kind == "Client":
         return HTTPStatus.BAD_REQUEST

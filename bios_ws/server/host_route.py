@@ -23,7 +23,7 @@ from typing import Any
 
 from bios_ws.blocking import may_block
 from bios_ws.domain.principal import Principal
-from bios_ws.errors import AccessDenied, InvalidRequest, VbiosError
+from bios_ws.errors import AccessDenied, InvalidRequest, RemoteUnavailable, VbiosError
 from bios_ws.server import host_protocol as wire
 from bios_ws.server.identity import StartResponse, WSGIApp
 from bios_ws.service.host_boot import HostBoot
@@ -41,10 +41,14 @@ _CHUNK = 65536
 
 class HostRoute:
     def __init__(self, app: WSGIApp, host_boot: HostBoot, *,
-                 audit_refused: AuditRefused | None = None) -> None:
+                 audit_refused: AuditRefused | None = None,
+                 served_here: Callable[[str], bool] = lambda domain: True) -> None:
+        """``served_here(D)``: whether this installation holds D's settings (False: it
+        routes them onward, and the host protocol refuses D: RemoteUnavailable)."""
         self.app = app
         self._boot = host_boot
         self._audit_refused = audit_refused
+        self._served_here = served_here
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:
@@ -77,7 +81,11 @@ class HostRoute:
             return _error(environ, start_response, InvalidRequest(
                 f"the body is larger than {wire.MAX_REQUEST} bytes"),
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        domain = str(principal.domain_id)
         try:
+            if not self._served_here(domain):
+                raise RemoteUnavailable(f"the settings of {domain} are not held here: this"
+                                        " installation routes them to another")
             answer = self._answer(call, principal, _read(environ, int(raw)))
         except VbiosError as error:
             return _error(environ, start_response, error)

@@ -121,7 +121,7 @@ hosts = Table(
     Column("started_at", String(40), nullable=True),
 )
 
-#: Version 9 (routing): each host's remote installations and its credential there (the
+#: Version 10 (routing): each host's remote installations and its credential there (the
 #: certificate and the remote's CA; the key stays in the home, encrypted), and its routes.
 remotes = Table(
     "remotes",
@@ -133,7 +133,7 @@ remotes = Table(
     Column("ca_pem", LargeBinary, nullable=False),
 )
 
-#: Version 9 (routing): ``domain`` '' is every domain (a primary key has no NULL).
+#: Version 10 (routing): ``domain`` '' is every domain (a primary key has no NULL).
 routes = Table(
     "routes",
     metadata,

@@ -133,6 +133,24 @@ def test_on_the_event_loop_a_routed_call_is_awaited_there_once_its_credential_is
     assert len(remote.seen) == 4 and all(s.on_behalf_of == "vm1" for s in remote.seen)
 
 
+def test_a_call_a_host_forwarded_here_is_never_forwarded_again(
+        host: Host, canned: tuple[CannedRemote, str]) -> None:
+    """No chains: this installation holds vm1's settings for another host, and routes
+    them onward: that host's call is refused, not sent on, nor answered from here."""
+    from bios_ws.domain.principal import Principal, Role
+    remote, url = canned
+    add_remote(host, url)
+    host.routing.set_route(ADMIN, "settings", "cloud-b", domain="vm1")
+    via = Principal(Role.HOST, "rack1-a", host="rack1-a").on_behalf_of("vm1")
+    for who in (via, Principal(Role.HOST, "rack1-a", host="rack1-a").on_behalf_of(
+            "vm1", acting_as="platform")):
+        status, body, environ = host.call("GetAttributes", principal=who)
+        assert status.startswith("500") and b"forwarded call is not forwarded again" in body
+        assert environ[FAULT_ENVIRON_KEY] == "RemoteUnavailable"
+    assert remote.seen == [] and host.local_calls == []
+    assert host.call("GetEvents", principal=via)[1] == b"local"  # not routed: served here
+
+
 def test_other_capabilities_and_domains_stay_local(host: Host,
                                                    canned: tuple[CannedRemote, str]) -> None:
     remote, url = canned

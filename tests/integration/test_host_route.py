@@ -6,6 +6,7 @@ is answered; every refusal is a short JSON error, and audited as other refusals 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +62,8 @@ class Remote:
                     for e in uow.audit.recent(100)]
 
 
-def _remote(bios: BiosService | None = None, ep: Endpoint | None = None) -> Remote:
+def _remote(bios: BiosService | None = None, ep: Endpoint | None = None,
+            served_here: Callable[[str], bool] = lambda domain: True) -> Remote:
     """B: vm1 and vm2, host rack1-a granted vm1 (``bios``: the settings use case the
     host protocol uses, over ``ep``'s store)."""
     ep = ep or build_endpoint("vm1")
@@ -74,7 +76,7 @@ def _remote(bios: BiosService | None = None, ep: Endpoint | None = None) -> Remo
         uow.credentials.add(admin.record)
         uow.commit()
     route = HostRoute(ep.app, HostBoot(bios or ep.bios),
-                      audit_refused=credentials.audit_refused)
+                      audit_refused=credentials.audit_refused, served_here=served_here)
     front = PeerIdentity(route, authenticate=credentials.authenticate)
     return Remote(ep, front, der_of(host), der_of(credentials.issue_guest(ADMIN, "vm1")),
                   der_of(admin))
@@ -108,6 +110,17 @@ def test_a_boot_applies_the_pending_values_audited_as_the_host_for_the_domain(
         in remote.audit()
     again = _json(remote.as_host("boot", BOOT))  # nothing pending: no new version
     assert again["version"] == before + 1
+
+
+def test_a_domain_whose_settings_are_routed_onward_is_refused_untouched() -> None:
+    """No chains: B routing vm1's settings to a third installation does not answer A's
+    boot from its own copy."""
+    remote = _remote(served_here=lambda domain: domain != "vm1")
+    remote.ep.bios.set_attributes(GUEST, {"NumLock": False}, ApplyTime.ON_RESET)
+    before = remote.ep.bios.state_of("vm1")
+    answer = remote.as_host("boot", BOOT)
+    assert answer.status == 503 and _json(answer)["error"] == "RemoteUnavailable"
+    assert remote.ep.bios.state_of("vm1") == before
 
 
 def test_password_hashes_stay_on_the_remote(remote: Remote) -> None:
