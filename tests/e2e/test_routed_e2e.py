@@ -57,6 +57,18 @@ def test_a_guest_of_a_reads_and_writes_settings_that_live_on_b(
     local = json.loads(vbios_ok("audit", "show", "--json", "--home", str(a_home)))
     assert not any(e["operation"] == "SetAttributes" for e in local)  # never a local answer
 
+    # a domain B did not grant A: A routes it there all the same, and B refuses A for it
+    other = tmp_path / "guest-d2"
+    b.create_domain("d2")
+    vbios_ok("domain", "create", "d2", "--home", str(a_home), "--out", str(other))
+    vbios_ok("route", "set", "settings", "b", "--domain", "d2", "--home", str(a_home))
+    refused = a.call(other, "GetAttributes")
+    assert refused.fault_code == "AccessDenied", refused.body  # B's answer, relayed
+    entries = json.loads(vbios_ok("audit", "show", "--json", "--home", str(b_home)))
+    assert any(e["principal"] == "host:host-a" and e["domain"] == "d2"
+               and e["outcome"] == "refused:AccessDenied" for e in entries), entries[-3:]
+    assert not any(e["principal"] == "host:host-a for guest:d2" for e in entries)
+
     port = b.port
     b.stop()
     began = time.monotonic()
