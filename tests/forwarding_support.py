@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography import x509
 
 from bios_ws.blocking import AwaitOnLoop, WouldBlock, on_event_loop
@@ -37,6 +38,7 @@ from bios_ws.server.answer_cache import AnswerCache
 from bios_ws.server.forwarding import ACTING_AS, ON_BEHALF_OF, Forwarder, RemotePools
 from bios_ws.service.routing import RouteKeeper, RoutingService
 from bios_ws.soap.app import PRINCIPAL_ENVIRON_KEY
+from bios_ws.soap.guard import FAULT_ENVIRON_KEY
 from tests.routing_support import NOW, RemoteInstallation, host_credential
 
 ADMIN = Principal.admin()
@@ -333,3 +335,36 @@ async def _close_loop_pools() -> None:
     from bios_ws.server.remote_pool_async import pools_of_loop
     pools_of_loop().close()
     await asyncio.sleep(0)  # the transports close
+
+
+# -- fixtures of the forwarding tests (imported by their modules) -----------------------
+
+@pytest.fixture
+def installation() -> RemoteInstallation:
+    return RemoteInstallation()
+
+
+@pytest.fixture
+def stand(installation: RemoteInstallation, tmp_path: Path) -> Iterator[StandIn]:
+    with stand_in(installation, tmp_path) as remote:
+        yield remote
+
+
+@pytest.fixture
+def canned(stand: StandIn) -> tuple[CannedRemote, str]:
+    return stand.remote, stand.url
+
+
+@pytest.fixture(params=["thread", "loop"])
+def host(installation: RemoteInstallation, tmp_path: Path, request: pytest.FixtureRequest
+         ) -> Iterator[Host]:
+    """Host A, its calls run on a thread (``RemotePool``) or as a front worker runs them
+    (a routed call's round trip on the event loop: ``AsyncRemotePool``): one contract."""
+    with host_a(installation, tmp_path, on_loop=request.param == "loop") as made:
+        yield made
+
+
+def remote_unavailable(status: str, body: bytes, environ: dict[str, Any]) -> None:
+    assert status == "500 Internal Server Error"
+    assert b"<Code>RemoteUnavailable</Code>" in body or b"RemoteUnavailable" in body
+    assert environ[FAULT_ENVIRON_KEY] == "RemoteUnavailable"

@@ -54,7 +54,6 @@ from bios_ws.domain.routing import Route, RoutingTable
 from bios_ws.errors import RemoteOutcomeUnknown, RemoteUnavailable, VbiosError
 from bios_ws.server.answer_cache import AnswerCache, CacheKey, Hit
 from bios_ws.server.remote_pool import (
-    CHUNK,
     DEFAULT_TIMEOUT,
     MAX_ANSWER,
     Answer,
@@ -68,7 +67,7 @@ from bios_ws.soap import faults
 from bios_ws.soap.app import DEFAULT_MAX_BODY_BYTES, PRINCIPAL_ENVIRON_KEY
 from bios_ws.soap.envelope import check_envelope
 from bios_ws.soap.faults import CONTENT_TYPE, FAULT_STATUS
-from bios_ws.soap.guard import FAULT_ENVIRON_KEY, OPERATION_ENVIRON_KEY
+from bios_ws.soap.guard import FAULT_ENVIRON_KEY, OPERATION_ENVIRON_KEY, read_input
 from bios_ws.soap.types import TNS
 from bios_ws.soap.xmlparser import parse_xml
 
@@ -247,19 +246,9 @@ class Forwarder:
         raw = str(environ.get("CONTENT_LENGTH") or "").strip()
         if not raw.isdigit() or int(raw) > self._max_body:
             return None
-        stream = environ.get("wsgi.input")
-        if stream is None:
+        if environ.get("wsgi.input") is None:
             return None
-        length = int(raw)
-        chunks: list[bytes] = []
-        received = 0
-        while received < length:
-            chunk = stream.read(min(CHUNK, length - received))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            received += len(chunk)
-        return b"".join(chunks)
+        return read_input(environ, int(raw))
 
     def _operation(self, body: bytes, content_type: object
                    ) -> tuple[str, str, etree._Element] | None:

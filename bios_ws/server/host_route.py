@@ -32,11 +32,10 @@ from bios_ws.soap.app import (
     PRINCIPAL_ENVIRON_KEY,
     REFUSAL_ENVIRON_KEY,
 )
-from bios_ws.soap.guard import FAULT_ENVIRON_KEY, OPERATION_ENVIRON_KEY
+from bios_ws.soap.guard import FAULT_ENVIRON_KEY, OPERATION_ENVIRON_KEY, read_input
 
 #: Audits a refused call: (principal as written, operation, domain id or None).
 AuditRefused = Callable[[str, str, "str | None"], None]
-_CHUNK = 65536
 
 
 class HostRoute:
@@ -86,7 +85,7 @@ class HostRoute:
             if not self._served_here(domain):
                 raise RemoteUnavailable(f"the settings of {domain} are not held here: this"
                                         " installation routes them to another")
-            answer = self._answer(call, principal, _read(environ, int(raw)))
+            answer = self._answer(call, principal, read_input(environ, int(raw)))
         except VbiosError as error:
             return _error(environ, start_response, error)
         start_response("200 OK", _headers(answer))
@@ -120,21 +119,6 @@ class HostRoute:
                                 domain_id if isinstance(domain_id, str) else None)
         elif isinstance(principal, Principal):
             self._audit_refused(str(principal), operation, principal.domain_id)
-
-
-def _read(environ: dict[str, Any], length: int) -> bytes:
-    stream = environ.get("wsgi.input")
-    if stream is None:
-        return b""
-    chunks: list[bytes] = []
-    received = 0
-    while received < length:
-        chunk = stream.read(min(_CHUNK, length - received))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        received += len(chunk)
-    return b"".join(chunks)
 
 
 def _headers(body: bytes, *extra: tuple[str, str]) -> list[tuple[str, str]]:
