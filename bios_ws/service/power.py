@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,7 +43,13 @@ from bios_ws.domain.power import (
 from bios_ws.domain.principal import Principal, check_domain_id, is_domain_id
 from bios_ws.domain.registry import Value
 from bios_ws.domain.turns import ThreadTurns
-from bios_ws.errors import PlatformUnavailable, RemoteUnavailable, ServiceRestricted, VbiosError
+from bios_ws.errors import (
+    DomainNotFound,
+    PlatformUnavailable,
+    RemoteUnavailable,
+    ServiceRestricted,
+    VbiosError,
+)
 from bios_ws.platform.port import Platform
 from bios_ws.service.audit import audit_refusal
 from bios_ws.service.bios import PLATFORM, BiosService, WriteGate, outcome_of
@@ -280,9 +287,13 @@ class PowerService:
         wanted = set(domain_ids)
         if self.host is None or not wanted:
             return wanted
-        with self._uow() as uow:
-            return {record.domain_id for record in uow.machines.list()
-                    if record.domain_id in wanted and runs_here(record, self.host)}
+        here = set()
+        with self._uow() as uow:  # by id: a few timers, not every machine of the fleet
+            for domain_id in wanted:
+                with suppress(DomainNotFound):  # deleted meanwhile: nothing to fire
+                    if runs_here(uow.machines.get(domain_id), self.host):
+                        here.add(domain_id)
+        return here
 
     def _platform(self, kind: MachineKind) -> Platform:
         platform = self._platforms.get(kind)

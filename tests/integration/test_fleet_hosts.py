@@ -165,3 +165,9 @@ def test_a_host_issues_no_credential_for_another_hosts_domain(
         assert [r.domain_id for r in uow.credentials.issued()] == []
     issued = [e for e in a.store.audit if e.operation == "IssueCertificate"]
     assert [e.outcome for e in issued] == ["refused:PlatformUnavailable"]
+
+
+def test_a_hosts_timers_fire_for_its_own_machines_only(fleet: tuple[Endpoint, Endpoint]) -> None:
+    a, b = fleet
+    assert b.power.here(["vm1", "vm2", "gone"]) == {"vm2"}
+    assert a.power.here(["vm1", "vm2"]) == {"vm1"}
