@@ -20,22 +20,14 @@ B's (host:host-a for guest:d1) hold an entry for each of their own.
 from __future__ import annotations
 
 import http.client
-import json
 import ssl
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import (
-    Reply,
-    ServerProcess,
-    connect,
-    envelope,
-    init_home,
-    post,
-    run_vbios,
-)
+from tests.e2e.conftest import Reply, ServerProcess, connect, envelope, post
+from tests.e2e.routed_support import audit, two_installations, vbios_ok
 
 #: Guest threads calling A at once, and the answers of GetAttributes each phase must have.
 GUESTS = 4
@@ -46,12 +38,6 @@ PHASE_DEADLINE = 20.0
 #: that answers d1's settings once it returned.
 FLIPS = (("b", "d1", "b"), ("local", "d1", "a"), ("b", None, "b"), ("local", None, "a"),
          ("b", "d1", "b"), ("b", None, "b"), ("local", "d1", "b"), ("local", None, "a"))
-
-
-def vbios_ok(*args: str) -> str:
-    done = run_vbios(*args)
-    assert done.returncode == 0, f"vbios {' '.join(args)}:\n{done.stderr}"
-    return done.stdout
 
 
 def set_inner(name: str, value: str, apply_time: str = "Immediate") -> str:
@@ -139,26 +125,12 @@ def version_of(server: ServerProcess, who: Path | ssl.SSLContext) -> int:
     return int(reply.text("Version"))
 
 
-def audit(home: Path) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = json.loads(
-        vbios_ok("audit", "show", "--json", "--home", str(home)))
-    return entries
-
-
 def test_route_flips_while_guests_call_fail_no_call(tmp_path: Path, start_server: Any
                                                     ) -> None:
-    a_home, b_home = tmp_path / "a", tmp_path / "b"
-    init_home(a_home, "--no-tpm", "--host-name", "host-a")
-    init_home(b_home, "--no-tpm", "--host-name", "host-b")
-    b = start_server(b_home, "--workers", "2")
-    b.create_domain("d1")
-    credential = tmp_path / "host-a-credential"
-    vbios_ok("host", "add", "host-a", "--domains", "d1", "--out", str(credential),
-             "--home", str(b_home))
-    a = start_server(a_home, "--workers", "2")
-    guest = tmp_path / "guest-d1"
-    vbios_ok("domain", "create", "d1", "--home", str(a_home), "--out", str(guest))
-    vbios_ok("remote", "add", "b", b.url, "--bundle", str(credential), "--home", str(a_home))
+    both = two_installations(tmp_path, start_server, a_args=("--workers", "2"),
+                             b_args=("--workers", "2"))
+    a, guest = both.a, both.guest
+    a_home, b_home = both.a_home, both.b_home
 
     def route(target: str, domain: str | None) -> None:
         vbios_ok("route", "set", "settings", target, *(("--domain", domain) if domain else ()),

@@ -14,18 +14,13 @@ from typing import Any
 
 import vbios_client as vc
 
-from tests.e2e.conftest import envelope, init_home, run_vbios
+from tests.e2e.conftest import envelope
+from tests.e2e.routed_support import two_installations, vbios_ok
 
 VBIOS_CLIENT = Path(sys.executable).parent / "vbios-client"
 #: The bound of a routed call (`vbios serve --remote-timeout`) in this test, seconds.
 BOUND = 3.0
 MAX_AGE = 300
-
-
-def vbios_ok(*args: str) -> str:
-    done = run_vbios(*args)
-    assert done.returncode == 0, f"vbios {' '.join(args)}:\n{done.stderr}"
-    return done.stdout
 
 
 def raw_read(server: Any, guest: Path, operation: str) -> tuple[int, dict[str, str], bytes]:
@@ -49,19 +44,10 @@ def client_cli(url: str, guest: Path, *argv: str) -> subprocess.CompletedProcess
 
 def test_a_guest_of_a_reads_b_s_cached_answer_while_b_is_down(
         tmp_path: Path, start_server: Any) -> None:
-    a_home, b_home = tmp_path / "a", tmp_path / "b"
-    init_home(a_home, "--no-tpm", "--host-name", "host-a")
-    init_home(b_home, "--no-tpm", "--host-name", "host-b")
-    b = start_server(b_home, "--workers", "1")
-    b.create_domain("d1")
-    credential = tmp_path / "host-a-credential"
-    vbios_ok("host", "add", "host-a", "--domains", "d1", "--out", str(credential),
-             "--home", str(b_home))
     # one worker: the cache is each worker's own
-    a = start_server(a_home, "--workers", "1", "--remote-timeout", f"{BOUND:g}")
-    guest = tmp_path / "guest-d1"
-    vbios_ok("domain", "create", "d1", "--home", str(a_home), "--out", str(guest))
-    vbios_ok("remote", "add", "b", b.url, "--bundle", str(credential), "--home", str(a_home))
+    both = two_installations(tmp_path, start_server,
+                             a_args=("--workers", "1", "--remote-timeout", f"{BOUND:g}"))
+    a, b, guest, a_home = both.a, both.b, both.guest, both.a_home
     vbios_ok("route", "set", "settings", "b", "--domain", "d1", "--cache", str(MAX_AGE),
              "--home", str(a_home))
 

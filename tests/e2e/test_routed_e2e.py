@@ -11,33 +11,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import init_home, run_vbios
+from tests.e2e.routed_support import two_installations, vbios_ok
 
 #: The bound of a routed call (`vbios serve --remote-timeout`) in this test, seconds.
 BOUND = 3.0
 
 
-def vbios_ok(*args: str) -> str:
-    done = run_vbios(*args)
-    assert done.returncode == 0, f"vbios {' '.join(args)}:\n{done.stderr}"
-    return done.stdout
-
-
 def test_a_guest_of_a_reads_and_writes_settings_that_live_on_b(
         tmp_path: Path, start_server: Any) -> None:
-    a_home, b_home = tmp_path / "a", tmp_path / "b"
-    init_home(a_home, "--no-tpm", "--host-name", "host-a")
-    init_home(b_home, "--no-tpm", "--host-name", "host-b")
-    b = start_server(b_home, "--workers", "1")
-    b.create_domain("d1")  # the routed state lives here
-    credential = tmp_path / "host-a-credential"
-    vbios_ok("host", "add", "host-a", "--domains", "d1", "--out", str(credential),
-             "--home", str(b_home))
-    a = start_server(a_home, "--workers", "1", "--remote-timeout", f"{BOUND:g}")
-    guest = tmp_path / "guest-d1"  # the machine and the guest's certificate are A's
-    vbios_ok("domain", "create", "d1", "--home", str(a_home), "--out", str(guest))
-    vbios_ok("remote", "add", "b", b.url, "--bundle", str(credential), "--home", str(a_home))
-    vbios_ok("route", "set", "settings", "b", "--domain", "d1", "--home", str(a_home))
+    both = two_installations(tmp_path, start_server,
+                             a_args=("--workers", "1", "--remote-timeout", f"{BOUND:g}"))
+    a, b, guest, credential = both.a, both.b, both.guest, both.credential
+    a_home, b_home = both.a_home, both.b_home
+    both.route("settings", "b", "--domain", "d1")
 
     on_b = b.call(credential, "GetAttributes")  # no header: refused (a host is no guest)
     assert on_b.fault_code == "AccessDenied"

@@ -6,44 +6,21 @@ changes nothing of d1's settings."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import vbios_client as vc
 
-from tests.e2e.conftest import init_home, run_vbios
+from tests.e2e.routed_support import audit, two_installations, vbios_ok
 from tests.waiting import wait_for
 
 FAST = ("--workers", "1", "--boot-seconds", "0.3", "--graceful-timeout", "1")
 
 
-def vbios_ok(*args: str) -> str:
-    done = run_vbios(*args)
-    assert done.returncode == 0, f"vbios {' '.join(args)}:\n{done.stderr}"
-    return done.stdout
-
-
-def audit(home: Path) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = json.loads(vbios_ok("audit", "show", "--json", "--home",
-                                                     str(home)))
-    return rows
-
-
 def test_a_reset_through_a_applies_the_settings_b_holds(
         tmp_path: Path, start_server: Any) -> None:
-    a_home, b_home = tmp_path / "a", tmp_path / "b"
-    init_home(a_home, "--no-tpm", "--host-name", "host-a")
-    init_home(b_home, "--no-tpm", "--host-name", "host-b")
-    b = start_server(b_home, *FAST)
-    b.create_domain("d1")
-    credential = tmp_path / "host-a-credential"
-    vbios_ok("host", "add", "host-a", "--domains", "d1", "--out", str(credential),
-             "--home", str(b_home))
-    a = start_server(a_home, *FAST)
-    guest = tmp_path / "guest-d1"
-    vbios_ok("domain", "create", "d1", "--home", str(a_home), "--out", str(guest))
-    vbios_ok("remote", "add", "b", b.url, "--bundle", str(credential), "--home", str(a_home))
+    both = two_installations(tmp_path, start_server, a_args=FAST, b_args=FAST)
+    a, b, guest, a_home, b_home = both.a, both.b, both.guest, both.a_home, both.b_home
     vbios_ok("route", "set", "settings", "b", "--domain", "d1", "--home", str(a_home))
 
     with vc.BiosClient.from_bundle(a.url, guest, timeout=15) as bios:
