@@ -41,6 +41,7 @@ from bios_ws.platform.port import MachineHooks, Platform
 from bios_ws.platform.simulated import FileShelf, SimulatedPlatform, Ticker
 from bios_ws.registry_file import load_registry, shipped_registry_text
 from bios_ws.remote_wiring import (
+    TableSource,
     boot_settings,
     forwarder,
     host_route,
@@ -86,7 +87,10 @@ class App:
     platforms: Mapping[MachineKind, Platform]
     observer: MachineObserver
     #: This host's connections to its remotes (guest calls forwarded, routed boots).
-    pools: RemotePools | None = None
+    pools: RemotePools
+    #: The routing table in force (one per process: the forwarding, the host protocol and
+    #: the routed boots read it through one keeper).
+    routes: TableSource
     _threads: list[Periodic] = field(default_factory=list, repr=False)
 
     def use(self, kind: type[T]) -> T:
@@ -120,13 +124,10 @@ class App:
         ca_pem = self.config.home.ca_cert.read_bytes() if tls is not None else None
         gauges = StoreGauges(self.store.unit_of_work, self.config.host)
         soap = MetricsRoute(create_wsgi_app(self.use_cases), gauges)  # GET /metrics: admin only
-        if self.pools is None:
-            self.pools = remote_pools(self.config)
         # guest calls of routed capabilities go to their remote; a host that runs a
         # domain whose settings are here asks for them at its boots (docs/remote.md)
-        table = route_table(self.store.unit_of_work, self.config.host)
-        routed = forwarder(soap, table, self.pools)
-        return PeerIdentity(host_route(routed, self.use_cases, table),
+        routed = forwarder(soap, self.routes, self.pools)
+        return PeerIdentity(host_route(routed, self.use_cases, self.routes),
                             authenticate=credentials.authenticate, revocations=tls,
                             ca_pem=ca_pem)
 
@@ -135,8 +136,7 @@ class App:
         store's connections."""
         for thread in self._threads:
             thread.stop()
-        if self.pools is not None:
-            self.pools.close()
+        self.pools.close()
         self.store.dispose()
 
     def __enter__(self) -> App:
@@ -169,7 +169,8 @@ def bootstrap(config: Config, *, clock: Clock = utc_now,
     default_keys = lazy_key_set(config.platform.secure_boot_keys)
     bios = BiosService(store.unit_of_work, registry, clock, gate=gate)
     pools = remote_pools(config)
-    settings = boot_settings(bios, route_table(store.unit_of_work, config.host), pools, gate)
+    routes = route_table(store.unit_of_work, config.host)
+    settings = boot_settings(bios, routes, pools, gate)
     observer = MachineObserver(store.unit_of_work, bios, clock, default_keys,
                                all_cores=config.platform.all_cores, settings=settings)
     platforms = build_platforms(config, observer.hooks())
@@ -180,7 +181,7 @@ def bootstrap(config: Config, *, clock: Clock = utc_now,
                     event_retention=config.event_retention, turns=store.turns,
                     host=config.host, boot_settings=settings)
     return App(config, store, registry, build_use_cases(wiring), tpm, platforms, observer,
-               pools)
+               pools, routes)
 
 
 def check_registry_in_force(config: Config) -> str | None:

@@ -67,7 +67,12 @@ from bios_ws.soap import faults
 from bios_ws.soap.app import DEFAULT_MAX_BODY_BYTES, PRINCIPAL_ENVIRON_KEY
 from bios_ws.soap.envelope import check_envelope
 from bios_ws.soap.faults import CONTENT_TYPE, FAULT_STATUS
-from bios_ws.soap.guard import FAULT_ENVIRON_KEY, OPERATION_ENVIRON_KEY, read_input
+from bios_ws.soap.guard import (
+    FAULT_ENVIRON_KEY,
+    OPERATION_ENVIRON_KEY,
+    read_input,
+    soap11_charset,
+)
 from bios_ws.soap.types import TNS
 from bios_ws.soap.xmlparser import parse_xml
 
@@ -127,14 +132,10 @@ class Forwarder:
             return _fault(environ, start_response, error)
         if not table.routes_any(domain):
             return self.app(environ, start_response)
-        body = self._read_body(environ)
-        if body is None:
-            return self.app(environ, start_response)  # the guard answers 413 / 400
-        environ["wsgi.input"] = io.BytesIO(body)
-        found = self._operation(body, environ.get("CONTENT_TYPE"))
+        found = self._envelope(environ)
         if found is None:
             return self.app(environ, start_response)
-        operation, capability, _ = found
+        body, operation, capability, _ = found
         route = table.route_for(capability, domain)
         if route is not None and principal.via_host:
             return _fault(environ, start_response, _onward(capability, domain, route))
@@ -155,14 +156,10 @@ class Forwarder:
             return _fault(environ, start_response, error)
         if not table.routes:  # no route at all: the body is not even read
             return self.app(environ, start_response)
-        body = self._read_body(environ)
-        if body is None:
+        found = self._envelope(environ)
+        if found is None or found[1] not in self._platform:
             return self.app(environ, start_response)
-        environ["wsgi.input"] = io.BytesIO(body)
-        found = self._operation(body, environ.get("CONTENT_TYPE"))
-        if found is None or found[0] not in self._platform:
-            return self.app(environ, start_response)
-        operation, capability, element = found
+        body, operation, capability, element = found
         domain = _domain_of(element)
         route = None if domain is None else table.route_for(capability, domain)
         if domain is None or route is None:
@@ -242,32 +239,27 @@ class Forwarder:
             return None
         return self.cache.get(key, route.cache_seconds)
 
-    def _read_body(self, environ: dict[str, Any]) -> bytes | None:
+    def _envelope(self, environ: dict[str, Any]
+                  ) -> tuple[bytes, str, str, etree._Element] | None:
+        """The body (handed on whole to whatever answers the call) and the operation,
+        capability and request element its envelope names; None when the body is not
+        one to forward: the local guard answers what is wrong with it (413, 415, 400,
+        its fault), the same answer the remote would give."""
         raw = str(environ.get("CONTENT_LENGTH") or "").strip()
-        if not raw.isdigit() or int(raw) > self._max_body:
+        if (not raw.isdigit() or int(raw) > self._max_body
+                or environ.get("wsgi.input") is None):
             return None
-        if environ.get("wsgi.input") is None:
-            return None
-        return read_input(environ, int(raw))
-
-    def _operation(self, body: bytes, content_type: object
-                   ) -> tuple[str, str, etree._Element] | None:
-        """(operation, capability, its request element) the envelope names, or None: let
-        the local guard answer what is wrong with it (the same fault the remote would
-        give)."""
-        _, _, params = str(content_type or "").partition(";")
-        charset = None
-        for param in params.split(";"):
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "charset":
-                charset = value.strip().strip('"')
+        body = read_input(environ, int(raw))
+        environ["wsgi.input"] = io.BytesIO(body)
         try:
+            charset = soap11_charset(environ.get("CONTENT_TYPE"))
             envelope = check_envelope(parse_xml(body, charset=charset), self._clark)
         except Exception:
             return None
         capability = self._clark.get(envelope.body.tag)
-        return None if capability is None else (envelope.operation, capability,
-                                                envelope.body)
+        if capability is None:
+            return None
+        return body, envelope.operation, capability, envelope.body
 
 
 def _domain_of(element: etree._Element) -> str | None:

@@ -112,7 +112,7 @@ class SoapGuard:
                 InvalidRequest("SOAP requests use POST (GET ?wsdl gives the contract)"),
                 (("Allow", "POST"),),
             )
-        charset = _soap11_charset(environ.get("CONTENT_TYPE"))
+        charset = soap11_charset(environ.get("CONTENT_TYPE"))
         data = self._read_body(environ)
         envelope = check_envelope(parse_xml(data, charset=charset), self._operations)
         environ[OPERATION_ENVIRON_KEY] = envelope.operation
@@ -154,7 +154,7 @@ def read_input(environ: Environ, length: int) -> bytes:
     return b"".join(chunks)
 
 
-def _soap11_charset(content_type: object) -> str | None:
+def soap11_charset(content_type: object) -> str | None:
     """The charset parameter of a ``text/xml`` content type; 415 for anything else."""
     media_type, _, params = str(content_type or "").partition(";")
     if media_type.strip().lower() != "text/xml":
